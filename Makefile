@@ -1,0 +1,53 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PROTOS := $(wildcard proto/hsmnode/pb/*.proto)
+
+.PHONY: run test lint fmt proto proto-check unit bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/hsmnode dev $(ARGS)
+
+test: $(STAMP) lint proto-check
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit tests/test_layering.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check hsmnode tests bench
+	$(BIN)/ruff format --check hsmnode tests bench
+	$(BIN)/mypy hsmnode/domain
+
+fmt: $(STAMP)
+	$(BIN)/ruff format hsmnode tests bench
+	$(BIN)/ruff check --fix hsmnode tests bench
+
+# Regenerate the committed protobuf/gRPC code from proto/.
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+
+# Fail when the committed generated code differs from what proto/ generates.
+proto-check: $(STAMP)
+	@tmp=$$(mktemp -d) && \
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp $(PROTOS) && \
+	for f in $$tmp/hsmnode/pb/*; do \
+	  cmp -s "$$f" "hsmnode/pb/$$(basename $$f)" || { echo "proto drift: hsmnode/pb/$$(basename $$f) differs from proto/ (run make proto)"; rm -rf $$tmp; exit 1; }; \
+	done; \
+	for f in hsmnode/pb/*_pb2*.py*; do \
+	  test -e "$$tmp/hsmnode/pb/$$(basename $$f)" || { echo "proto drift: stale $$f has no .proto (run make proto)"; rm -rf $$tmp; exit 1; }; \
+	done; \
+	rm -rf $$tmp; echo "proto-check: generated code matches proto/"
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_replication.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from hsmnode.cli.main import main
+
+main()

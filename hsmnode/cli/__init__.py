@@ -1,0 +1,1 @@
+"""The `hsmnode` command (click). Every listing has --json."""

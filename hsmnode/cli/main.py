@@ -1,0 +1,35 @@
+"""Entry point of the `hsmnode` command."""
+
+from __future__ import annotations
+
+import os
+
+# gRPC's fork handlers only log noise when pysyncobj forks to write its dump.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+import click  # noqa: E402
+
+from hsmnode import __version__  # noqa: E402
+from hsmnode.cli.audit import audit  # noqa: E402
+from hsmnode.cli.cluster import cluster  # noqa: E402
+from hsmnode.cli.node import dev, serve  # noqa: E402
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hsmnode")
+def cli() -> None:
+    """hsmnode: a clustered network-HSM emulator.
+
+    Start a local 3-member cluster with `hsmnode dev`, then point the other
+    commands at it with --profile or HSMNODE_PROFILE.
+    """
+
+
+cli.add_command(serve)
+cli.add_command(dev)
+cli.add_command(cluster)
+cli.add_command(audit)
+
+
+def main() -> None:
+    cli()

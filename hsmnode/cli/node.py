@@ -1,0 +1,127 @@
+"""`hsmnode serve` (one member) and `hsmnode dev` (a local cluster in the foreground)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from hsmnode.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError
+
+
+@click.command()
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(dir_okay=False), help="The member's node.toml."
+)
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
+def serve(config_path: str, log_level: str) -> None:
+    """Run one cluster member until SIGTERM or SIGINT."""
+    from hsmnode.config import ConfigError, load_config
+    from hsmnode.node import Node, StartupError
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"hsmnode serve: error: {exc}", err=True)
+        sys.exit(2)
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code = Node(config).run()
+    except StartupError as exc:
+        click.echo(f"hsmnode serve: error: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(code)
+
+
+@click.command()
+@click.option("--dir", "root", default="hsmnode-dev", show_default=True, type=click.Path(file_okay=False))
+@click.option("--nodes", default=None, type=int, help="Members of a new cluster (default 3).")
+@click.option(
+    "--base-port",
+    default=None,
+    type=int,
+    help=f"First gRPC port of a new cluster (default {DEFAULT_BASE_PORT}).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the cluster description as JSON once it is ready."
+)
+def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool) -> None:
+    """Create (or reuse) a local cluster in DIR, start its members and stay in the foreground.
+
+    Ctrl-C or SIGTERM stops every member. Running it again on the same DIR brings
+    the same cluster back with its state.
+    """
+    path = Path(root)
+    try:
+        if (path / "cluster.json").exists():
+            cluster = DevCluster.open(path)
+            if nodes is not None and nodes != len(cluster.members):
+                raise DevClusterError(
+                    f"{cluster.root} holds a {len(cluster.members)}-member cluster; "
+                    f"use another --dir for a {nodes}-member one"
+                )
+            if base_port is not None and cluster.members[0].grpc != f"127.0.0.1:{base_port}":
+                raise DevClusterError(
+                    f"{cluster.root} holds a cluster on {cluster.members[0].grpc}; --base-port applies to new clusters only"
+                )
+            click.echo(f"reusing cluster {cluster.cluster_id} in {cluster.root}", err=True)
+        else:
+            cluster = DevCluster.create(path, nodes=nodes or 3, base_port=base_port or DEFAULT_BASE_PORT)
+            click.echo(f"created cluster {cluster.cluster_id} in {cluster.root}", err=True)
+    except DevClusterError as exc:
+        click.echo(f"hsmnode dev: error: {exc}", err=True)
+        sys.exit(2)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    cluster.start()
+    try:
+        try:
+            status = cluster.wait_for_leader(timeout=30.0)
+        except DevClusterError as exc:
+            click.echo(f"hsmnode dev: error: {exc}", err=True)
+            sys.exit(1)
+        if as_json:
+            click.echo(json.dumps(cluster.describe(status), indent=2))
+        else:
+            _print_ready(cluster, status)
+        exited: set[str] = set()
+        while not stop.wait(0.5):
+            for m in cluster.members:
+                code = cluster.exit_code(m.id)
+                if code is not None and m.id not in exited:
+                    exited.add(m.id)
+                    click.echo(f"member {m.id} exited with code {code} (log: {m.log_path})", err=True)
+    finally:
+        click.echo("stopping members...", err=True)
+        cluster.stop()
+        click.echo("stopped.", err=True)
+
+
+def _print_ready(cluster: DevCluster, status: object) -> None:
+    from hsmnode.client import ClusterStatus
+
+    assert isinstance(status, ClusterStatus)
+    click.echo(f"cluster {status.cluster_id} is ready: leader {status.leader}, term {status.term}")
+    click.echo(f"{'MEMBER':<8} {'GRPC':<18} {'ROLE':<10} LOG")
+    roles = {m.id: m.role for m in status.members}
+    for m in cluster.members:
+        click.echo(f"{m.id:<8} {m.grpc:<18} {roles.get(m.id, '?'):<10} {m.log_path}")
+    click.echo("")
+    click.echo("Use it from another terminal:")
+    click.echo(f"  export HSMNODE_PROFILE={cluster.profile_path}")
+    click.echo("  .venv/bin/hsmnode cluster status")
+    click.echo('  .venv/bin/hsmnode audit note "hello from the CLI"')
+    click.echo("  .venv/bin/hsmnode audit list --json")
+    click.echo("Ctrl-C stops every member; `make run` again brings the same cluster back.")

@@ -1,0 +1,96 @@
+"""The SDK's exception tree: one class per gRPC status family.
+
+HsmError                      any failure; .code (grpc.StatusCode), .message
+├── InvalidArgument           malformed argument
+├── NotFound                  no such object
+├── AlreadyExists             duplicate
+├── PermissionDenied          role or grant missing
+├── Unauthenticated           bad credential, unregistered client certificate
+├── FailedPrecondition        wrong state (locked, blocked, not authorized)
+├── ResourceExhausted         lockout, queue full
+├── OutcomeUnknown            the write may have been applied (ABORTED); retried by the
+│                             SDK with the same request_id before it reaches you
+├── Unavailable               no member could answer (after failover)
+└── Internal                  a bug on the member; report it
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class HsmError(Exception):
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.message}"
+
+
+class InvalidArgument(HsmError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(HsmError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(HsmError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class PermissionDenied(HsmError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class Unauthenticated(HsmError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class FailedPrecondition(HsmError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class ResourceExhausted(HsmError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class OutcomeUnknown(HsmError):
+    code = grpc.StatusCode.ABORTED
+
+
+class Unavailable(HsmError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class Internal(HsmError):
+    code = grpc.StatusCode.INTERNAL
+
+
+_BY_CODE: dict[grpc.StatusCode, type[HsmError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidArgument,
+        NotFound,
+        AlreadyExists,
+        PermissionDenied,
+        Unauthenticated,
+        FailedPrecondition,
+        ResourceExhausted,
+        OutcomeUnknown,
+        Unavailable,
+        Internal,
+    )
+}
+
+
+def error_from_rpc(exc: grpc.RpcError) -> HsmError:
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    cls = _BY_CODE.get(code, HsmError)
+    return cls(details or code.name, code)

@@ -1,0 +1,79 @@
+"""Connection profiles: where the members are and which certificate to present.
+
+    {"cluster_id": "...", "endpoints": ["127.0.0.1:7400", ...],
+     "ca": "ca.pem", "cert": "admin.pem", "key": "admin.key"}
+
+Relative paths are relative to the profile file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROFILE_ENV = "HSMNODE_PROFILE"
+
+
+@dataclass(frozen=True)
+class Tls:
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes
+
+    @classmethod
+    def from_files(cls, ca: str | Path, cert: str | Path, key: str | Path) -> Tls:
+        return cls(Path(ca).read_bytes(), Path(cert).read_bytes(), Path(key).read_bytes())
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: Path
+    endpoints: tuple[str, ...]
+    tls: Tls
+    cluster_id: str
+    raw: dict[str, object]
+
+
+class ProfileError(Exception):
+    pass
+
+
+def load_profile(path: str | Path) -> Profile:
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ProfileError(
+            f"profile {path} does not exist (start a cluster with `hsmnode dev`, or pass --profile / set {PROFILE_ENV})"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"profile {path} must be a JSON object")
+    for key in ("endpoints", "ca", "cert", "key"):
+        if key not in raw:
+            raise ProfileError(f"profile {path} lacks {key!r}")
+    endpoints = raw["endpoints"]
+    if not isinstance(endpoints, list) or not endpoints or not all(isinstance(e, str) for e in endpoints):
+        raise ProfileError(f"profile {path}: endpoints must be a non-empty list of host:port strings")
+
+    def resolve(p: object) -> Path:
+        if not isinstance(p, str):
+            raise ProfileError(f"profile {path}: paths must be strings")
+        candidate = Path(p).expanduser()
+        return candidate if candidate.is_absolute() else path.parent / candidate
+
+    try:
+        tls = Tls.from_files(resolve(raw["ca"]), resolve(raw["cert"]), resolve(raw["key"]))
+    except OSError as exc:
+        raise ProfileError(f"profile {path}: {exc.filename}: {exc.strerror}") from None
+    return Profile(
+        path=path, endpoints=tuple(endpoints), tls=tls, cluster_id=str(raw.get("cluster_id", "")), raw=raw
+    )
+
+
+def default_profile_path() -> Path:
+    env = os.environ.get(PROFILE_ENV)
+    return Path(env) if env else Path("hsmnode-dev") / "profile.json"

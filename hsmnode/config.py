@@ -1,0 +1,241 @@
+"""Node configuration: `node.toml`, strictly validated.
+
+    [node]
+    id = "node1"
+    cluster_id = "c-3f2a..."
+    data_dir = "data"                # relative paths are relative to this file
+
+    [grpc]
+    listen = "127.0.0.1:7001"
+    advertise = "127.0.0.1:7001"     # optional; what other members and clients dial
+
+    [raft]
+    address = "127.0.0.1:7101"       # bind address and identity in the Raft group
+    password_file = "raft.secret"    # shared by all members; encrypts Raft traffic
+    election_timeout_min = 0.15      # optional timings, seconds
+    election_timeout_max = 0.3
+    heartbeat_interval = 0.04
+    compaction_min_entries = 5000    # optional: log entries between snapshots
+
+    [tls]
+    ca = "ca.pem"
+    cert = "node1.pem"
+    key = "node1.key"
+
+    [debug]
+    fault_injection = false          # enables the Debug service (tests only)
+
+    [[peers]]
+    id = "node2"
+    raft = "127.0.0.1:7102"
+    grpc = "127.0.0.1:7002"
+
+Every problem is a `ConfigError` naming the file, the key and what is expected.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Peer:
+    id: str
+    raft: str
+    grpc: str
+
+
+@dataclass(frozen=True)
+class RaftTimings:
+    election_timeout_min: float = 0.15
+    election_timeout_max: float = 0.3
+    heartbeat_interval: float = 0.04
+    leader_fallback: float = 2.0
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    path: Path
+    node_id: str
+    cluster_id: str
+    data_dir: Path
+    grpc_listen: str
+    grpc_advertise: str
+    raft_address: str
+    raft_password_file: Path
+    tls_ca: Path
+    tls_cert: Path
+    tls_key: Path
+    peers: tuple[Peer, ...]
+    timings: RaftTimings
+    fault_injection: bool
+    compaction_min_entries: int = 5000
+
+    def raft_password(self) -> str:
+        try:
+            secret = self.raft_password_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.path}: raft.password_file {self.raft_password_file}: {exc.strerror}"
+            ) from None
+        if len(secret) < 16:
+            raise ConfigError(
+                f"{self.path}: raft.password_file {self.raft_password_file} must hold at least 16 characters"
+            )
+        return secret
+
+
+_SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
+    "node": {"id": (str, True), "cluster_id": (str, True), "data_dir": (str, True)},
+    "grpc": {"listen": (str, True), "advertise": (str, False)},
+    "raft": {
+        "address": (str, True),
+        "password_file": (str, True),
+        "election_timeout_min": ((int, float), False),
+        "election_timeout_max": ((int, float), False),
+        "heartbeat_interval": ((int, float), False),
+        "leader_fallback": ((int, float), False),
+        "compaction_min_entries": (int, False),
+    },
+    "tls": {"ca": (str, True), "cert": (str, True), "key": (str, True)},
+    "debug": {"fault_injection": (bool, False)},
+}
+_PEER_KEYS = {"id", "raft", "grpc"}
+
+
+def _check_address(where: str, key: str, value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{where}: {key} must be host:port, got {value!r}")
+    return value
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
+    where = str(path)
+    unknown = sorted(set(raw) - set(_SCHEMA) - {"peers"})
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown section(s) {', '.join(unknown)} (known: {', '.join(sorted(_SCHEMA))}, peers)"
+        )
+    values: dict[str, dict[str, Any]] = {}
+    for section, keys in _SCHEMA.items():
+        table = raw.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table")
+        extra = sorted(set(table) - set(keys))
+        if extra:
+            raise ConfigError(
+                f"{where}: unknown key(s) {', '.join(f'{section}.{k}' for k in extra)} "
+                f"(known in [{section}]: {', '.join(sorted(keys))})"
+            )
+        for key, (kind, required) in keys.items():
+            if key not in table:
+                if required:
+                    raise ConfigError(f"{where}: missing required key {section}.{key}")
+                continue
+            value = table[key]
+            if isinstance(value, bool) and kind is not bool:
+                raise ConfigError(f"{where}: {section}.{key} must not be a boolean")
+            if not isinstance(value, kind):
+                expected = kind.__name__ if isinstance(kind, type) else "a number"
+                raise ConfigError(f"{where}: {section}.{key} must be {expected}, got {value!r}")
+            if isinstance(value, str) and not value:
+                raise ConfigError(f"{where}: {section}.{key} must not be empty")
+        values[section] = table
+
+    base = path.parent
+
+    def resolve(p: str) -> Path:
+        candidate = Path(p).expanduser()
+        return candidate if candidate.is_absolute() else (base / candidate).resolve()
+
+    peers_raw = raw.get("peers", [])
+    if not isinstance(peers_raw, list):
+        raise ConfigError(f"{where}: peers must be an array of tables ([[peers]])")
+    peers = []
+    for i, peer in enumerate(peers_raw):
+        if not isinstance(peer, dict):
+            raise ConfigError(f"{where}: peers[{i}] must be a table")
+        if set(peer) != _PEER_KEYS:
+            raise ConfigError(
+                f"{where}: peers[{i}] must have exactly the keys id, raft, grpc (got {', '.join(sorted(peer))})"
+            )
+        for key in _PEER_KEYS:
+            if not isinstance(peer[key], str) or not peer[key]:
+                raise ConfigError(f"{where}: peers[{i}].{key} must be a non-empty string")
+        peers.append(
+            Peer(
+                id=peer["id"],
+                raft=_check_address(where, f"peers[{i}].raft", peer["raft"]),
+                grpc=_check_address(where, f"peers[{i}].grpc", peer["grpc"]),
+            )
+        )
+
+    node, grpc_t, raft, tls = values["node"], values["grpc"], values["raft"], values["tls"]
+    ids = [node["id"]] + [p.id for p in peers]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{where}: member ids must be unique, got {', '.join(ids)}")
+    raft_addrs = [raft["address"]] + [p.raft for p in peers]
+    if len(set(raft_addrs)) != len(raft_addrs):
+        raise ConfigError(f"{where}: raft addresses must be unique, got {', '.join(raft_addrs)}")
+
+    defaults = RaftTimings()
+    timings = RaftTimings(
+        election_timeout_min=float(raft.get("election_timeout_min", defaults.election_timeout_min)),
+        election_timeout_max=float(raft.get("election_timeout_max", defaults.election_timeout_max)),
+        heartbeat_interval=float(raft.get("heartbeat_interval", defaults.heartbeat_interval)),
+        leader_fallback=float(raft.get("leader_fallback", defaults.leader_fallback)),
+    )
+    if timings.heartbeat_interval <= 0:
+        raise ConfigError(f"{where}: raft.heartbeat_interval must be > 0")
+    if timings.election_timeout_min <= 3 * timings.heartbeat_interval:
+        raise ConfigError(
+            f"{where}: raft.election_timeout_min ({timings.election_timeout_min}) must exceed "
+            f"3 x raft.heartbeat_interval ({timings.heartbeat_interval})"
+        )
+    if timings.election_timeout_max <= timings.election_timeout_min:
+        raise ConfigError(f"{where}: raft.election_timeout_max must exceed raft.election_timeout_min")
+    if timings.leader_fallback <= timings.heartbeat_interval:
+        raise ConfigError(f"{where}: raft.leader_fallback must exceed raft.heartbeat_interval")
+
+    compaction = int(raft.get("compaction_min_entries", 5000))
+    if compaction < 2:
+        raise ConfigError(f"{where}: raft.compaction_min_entries must be at least 2")
+    listen = _check_address(where, "grpc.listen", grpc_t["listen"])
+    return NodeConfig(
+        path=path,
+        node_id=node["id"],
+        cluster_id=node["cluster_id"],
+        data_dir=resolve(node["data_dir"]),
+        grpc_listen=listen,
+        grpc_advertise=_check_address(where, "grpc.advertise", grpc_t.get("advertise", listen)),
+        raft_address=_check_address(where, "raft.address", raft["address"]),
+        raft_password_file=resolve(raft["password_file"]),
+        tls_ca=resolve(tls["ca"]),
+        tls_cert=resolve(tls["cert"]),
+        tls_key=resolve(tls["key"]),
+        peers=tuple(peers),
+        timings=timings,
+        fault_injection=bool(values["debug"].get("fault_injection", False)),
+        compaction_min_entries=compaction,
+    )

@@ -1,0 +1,312 @@
+"""A local cluster on 127.0.0.1: generate its files once, start and stop its member processes.
+
+`hsmnode dev` and the cluster tests both use this launcher, so tests exercise
+the same processes, configs and certificates a user runs.
+
+    DIR/cluster.json      manifest: cluster id, members and their ports
+    DIR/profile.json      endpoints + CA + admin client certificate (for the CLI and SDK)
+    DIR/ca.pem ca.key     the cluster CA (key mode 0600)
+    DIR/admin.pem .key    the admin client certificate
+    DIR/raft.secret       the Raft password shared by members (mode 0600)
+    DIR/<node>/node.toml  each member's config; DIR/<node>/data its data; DIR/<node>/node.log its log
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hsmnode import crypto
+from hsmnode.client import ClusterStatus, HsmClient, HsmError, Tls
+
+MANIFEST = "cluster.json"
+PROFILE = "profile.json"
+DEFAULT_BASE_PORT = 7400
+RAFT_PORT_OFFSET = 100
+
+
+class DevClusterError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class DevTimings:
+    election_timeout_min: float = 0.15
+    election_timeout_max: float = 0.3
+    heartbeat_interval: float = 0.04
+    compaction_min_entries: int = 5000
+
+
+@dataclass(frozen=True)
+class DevMember:
+    id: str
+    grpc: str
+    raft: str
+    dir: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "node.toml"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "node.log"
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def ports_free(ports: list[int], host: str = "127.0.0.1") -> bool:
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def _node_toml(
+    member: DevMember, cluster_id: str, peers: list[DevMember], timings: DevTimings, fault: bool
+) -> str:
+    lines = [
+        "# hsmnode member config, written by `hsmnode dev`",
+        "[node]",
+        f'id = "{member.id}"',
+        f'cluster_id = "{cluster_id}"',
+        'data_dir = "data"',
+        "",
+        "[grpc]",
+        f'listen = "{member.grpc}"',
+        "",
+        "[raft]",
+        f'address = "{member.raft}"',
+        'password_file = "../raft.secret"',
+        f"election_timeout_min = {timings.election_timeout_min}",
+        f"election_timeout_max = {timings.election_timeout_max}",
+        f"heartbeat_interval = {timings.heartbeat_interval}",
+        f"compaction_min_entries = {timings.compaction_min_entries}",
+        "",
+        "[tls]",
+        'ca = "../ca.pem"',
+        'cert = "node.pem"',
+        'key = "node.key"',
+        "",
+        "[debug]",
+        f"fault_injection = {'true' if fault else 'false'}",
+    ]
+    for peer in peers:
+        lines += ["", "[[peers]]", f'id = "{peer.id}"', f'raft = "{peer.raft}"', f'grpc = "{peer.grpc}"']
+    return "\n".join(lines) + "\n"
+
+
+class DevCluster:
+    def __init__(self, root: Path, cluster_id: str, members: list[DevMember]) -> None:
+        self.root = root
+        self.cluster_id = cluster_id
+        self.members = members
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    # --- files ------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        root: Path,
+        *,
+        nodes: int = 3,
+        base_port: int = DEFAULT_BASE_PORT,
+        timings: DevTimings | None = None,
+        fault_injection: bool = False,
+    ) -> DevCluster:
+        """Write a new cluster's CA, certificates, configs and profile into `root`."""
+        if nodes < 1 or nodes > 9:
+            raise DevClusterError("--nodes must be between 1 and 9")
+        timings = timings or DevTimings()
+        root = root.resolve()
+        if (root / MANIFEST).exists():
+            raise DevClusterError(f"{root} already holds a cluster")
+        ports = [base_port + i for i in range(nodes)] + [
+            base_port + RAFT_PORT_OFFSET + i for i in range(nodes)
+        ]
+        if max(ports) > 65535 or base_port < 1024:
+            raise DevClusterError(
+                f"--base-port {base_port}: ports {min(ports)}-{max(ports)} must lie in 1024-65535"
+            )
+        busy = [p for p in ports if not ports_free([p])]
+        if busy:
+            raise DevClusterError(
+                f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use; choose another --base-port"
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        cluster_id = crypto.random_id("c")
+        ca = crypto.create_ca(f"hsmnode cluster {cluster_id} CA")
+        (root / "ca.pem").write_bytes(ca.cert_pem)
+        _write_secret(root / "ca.key", ca.key_pem)
+        admin = crypto.issue_certificate(ca, "admin")
+        (root / "admin.pem").write_bytes(admin.cert_pem)
+        _write_secret(root / "admin.key", admin.key_pem)
+        _write_secret(root / "raft.secret", crypto.random_secret().encode() + b"\n")
+        members = [
+            DevMember(
+                id=f"node{i + 1}",
+                grpc=f"127.0.0.1:{base_port + i}",
+                raft=f"127.0.0.1:{base_port + RAFT_PORT_OFFSET + i}",
+                dir=root / f"node{i + 1}",
+            )
+            for i in range(nodes)
+        ]
+        for member in members:
+            member.dir.mkdir(exist_ok=True)
+            pair = crypto.issue_certificate(ca, member.id, hosts=["127.0.0.1", "localhost"], server=True)
+            (member.dir / "node.pem").write_bytes(pair.cert_pem)
+            _write_secret(member.dir / "node.key", pair.key_pem)
+            peers = [m for m in members if m is not member]
+            member.config_path.write_text(_node_toml(member, cluster_id, peers, timings, fault_injection))
+        manifest = {
+            "cluster_id": cluster_id,
+            "members": [{"id": m.id, "grpc": m.grpc, "raft": m.raft} for m in members],
+        }
+        (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        profile = {
+            "cluster_id": cluster_id,
+            "endpoints": [m.grpc for m in members],
+            "ca": "ca.pem",
+            "cert": "admin.pem",
+            "key": "admin.key",
+        }
+        (root / PROFILE).write_text(json.dumps(profile, indent=2) + "\n")
+        return cls(root, cluster_id, members)
+
+    @classmethod
+    def open(cls, root: Path) -> DevCluster:
+        root = root.resolve()
+        try:
+            manifest = json.loads((root / MANIFEST).read_text())
+        except FileNotFoundError:
+            raise DevClusterError(f"{root} holds no cluster ({MANIFEST} is missing)") from None
+        members = [DevMember(m["id"], m["grpc"], m["raft"], root / m["id"]) for m in manifest["members"]]
+        return cls(root, manifest["cluster_id"], members)
+
+    @property
+    def profile_path(self) -> Path:
+        return self.root / PROFILE
+
+    def member(self, member_id: str) -> DevMember:
+        for m in self.members:
+            if m.id == member_id:
+                return m
+        raise DevClusterError(f"no member {member_id!r} (members: {', '.join(m.id for m in self.members)})")
+
+    def tls(self) -> Tls:
+        return Tls.from_files(self.root / "ca.pem", self.root / "admin.pem", self.root / "admin.key")
+
+    def client(self, member_id: str | None = None, *, timeout: float = 5.0) -> HsmClient:
+        """A client of the whole cluster, or of one member only."""
+        endpoints = [self.member(member_id).grpc] if member_id else [m.grpc for m in self.members]
+        return HsmClient(endpoints, self.tls(), timeout=timeout)
+
+    # --- processes ----------------------------------------------------------
+
+    def start(self, member_id: str | None = None) -> None:
+        targets = [self.member(member_id)] if member_id else self.members
+        env = dict(os.environ, GRPC_ENABLE_FORK_SUPPORT="false", PYTHONUNBUFFERED="1")
+        for m in targets:
+            proc = self._procs.get(m.id)
+            if proc is not None and proc.poll() is None:
+                continue
+            log = open(m.log_path, "ab")  # noqa: SIM115 - the child owns it
+            self._procs[m.id] = subprocess.Popen(
+                [sys.executable, "-m", "hsmnode", "serve", "--config", str(m.config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+            log.close()
+
+    def running(self, member_id: str) -> bool:
+        proc = self._procs.get(member_id)
+        return proc is not None and proc.poll() is None
+
+    def exit_code(self, member_id: str) -> int | None:
+        proc = self._procs.get(member_id)
+        return None if proc is None else proc.poll()
+
+    def kill(self, member_id: str) -> None:
+        """SIGKILL: the member dies without any chance to clean up."""
+        proc = self._procs.get(member_id)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+
+    def stop(self, member_id: str | None = None, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL for a member that does not exit within `timeout`."""
+        ids = [member_id] if member_id else list(self._procs)
+        procs = [(i, self._procs[i]) for i in ids if i in self._procs]
+        for _, proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for _, proc in procs:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def wait_for_leader(self, timeout: float = 20.0, members: list[str] | None = None) -> ClusterStatus:
+        """Wait until the given (default: all) members report one leader and are reachable."""
+        wanted = set(members or [m.id for m in self.members])
+        deadline = time.monotonic() + timeout
+        last: str = "no answer yet"
+        with self.client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                for mid in wanted:
+                    code = self.exit_code(mid)
+                    if code is not None:
+                        raise DevClusterError(
+                            f"member {mid} exited with code {code}; see {self.member(mid).log_path}"
+                        )
+                try:
+                    status = client.cluster_status()
+                    roles = {m.id: m.role for m in status.members}
+                    leaders = [i for i, r in roles.items() if r == "leader"]
+                    if (
+                        status.leader
+                        and len(leaders) == 1
+                        and all(roles.get(i) in ("leader", "follower") for i in wanted)
+                    ):
+                        return status
+                    last = f"roles {roles}"
+                except HsmError as exc:
+                    last = str(exc)
+                time.sleep(0.1)
+        raise DevClusterError(f"no leader within {timeout}s: {last}")
+
+    def describe(self, status: ClusterStatus | None = None) -> dict[str, Any]:
+        return {
+            "cluster_id": self.cluster_id,
+            "dir": str(self.root),
+            "profile": str(self.profile_path),
+            "members": [
+                {"id": m.id, "grpc": m.grpc, "raft": m.raft, "log": str(m.log_path)} for m in self.members
+            ],
+            "status": status.to_json() if status else None,
+        }

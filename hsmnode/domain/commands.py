@@ -1,0 +1,231 @@
+"""Commands: one frozen dataclass per mutation, and their canonical, versioned encoding.
+
+A command is what the proposing member puts into the Raft log. Its bytes are
+sorted-key compact JSON (UTF-8) so that every member decodes exactly the same
+command and the journal never depends on Python class layout or pickle:
+
+    {"v": 1, "type": "audit.note", "actor": "...", "request_id": "...",
+     "timestamp": 1763860000000, "body": {"text": "..."}}
+
+`bytes` fields travel as standard base64 strings. Decoding is strict: an unknown
+version, type, envelope key or body field, a missing field or a wrong type is a
+`CommandDecodeError` naming the problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from hsmnode.domain.errors import CommandDecodeError
+
+ENCODING_VERSION = 1
+MAX_COMMAND_BYTES = 1 << 20
+_ENVELOPE_KEYS = frozenset({"v", "type", "actor", "request_id", "timestamp", "body"})
+_REQUEST_ID_MAX = 128
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Command:
+    """Base of every replicated mutation.
+
+    `actor` is who asks (authorization is decided in apply from it), `request_id`
+    is the client's idempotency key, `timestamp` is milliseconds since the epoch
+    as stamped by the proposing member (apply never reads a clock).
+    """
+
+    TYPE: ClassVar[str] = ""
+
+    actor: str
+    request_id: str
+    timestamp: int
+
+    def encode(self) -> bytes:
+        return encode(self)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            f.name: _to_json(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in ("actor", "request_id", "timestamp")
+        }
+
+
+CommandT = TypeVar("CommandT", bound=type[Command])
+_REGISTRY: dict[str, type[Command]] = {}
+
+
+def command(type_name: str) -> Callable[[CommandT], CommandT]:
+    """Register a command class under its stable wire name."""
+
+    def register(cls: CommandT) -> CommandT:
+        if type_name in _REGISTRY:
+            raise ValueError(f"command type {type_name!r} registered twice")
+        cls.TYPE = type_name
+        _REGISTRY[type_name] = cls
+        return cls
+
+    return register
+
+
+def command_types() -> dict[str, type[Command]]:
+    return dict(_REGISTRY)
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, tuple):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def canonical_json(data: Any) -> bytes:
+    """The one canonical JSON form used for commands, audit records and digests."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def encode(cmd: Command) -> bytes:
+    if not cmd.TYPE:
+        raise TypeError(f"{type(cmd).__name__} is not a registered command")
+    return canonical_json(
+        {
+            "v": ENCODING_VERSION,
+            "type": cmd.TYPE,
+            "actor": cmd.actor,
+            "request_id": cmd.request_id,
+            "timestamp": cmd.timestamp,
+            "body": cmd.body(),
+        }
+    )
+
+
+def decode(payload: bytes) -> Command:
+    """Bytes → command, or `CommandDecodeError` naming exactly what is wrong."""
+    if not isinstance(payload, bytes | bytearray):
+        raise CommandDecodeError(f"command payload must be bytes, not {type(payload).__name__}")
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise CommandDecodeError(f"command is {len(payload)} bytes; the limit is {MAX_COMMAND_BYTES}")
+    try:
+        data = json.loads(bytes(payload).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CommandDecodeError(f"command bytes are not UTF-8 JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CommandDecodeError("command must be a JSON object")
+    unknown = sorted(set(data) - _ENVELOPE_KEYS)
+    if unknown:
+        raise CommandDecodeError(f"unknown command field(s): {', '.join(unknown)}")
+    missing = sorted(_ENVELOPE_KEYS - set(data))
+    if missing:
+        raise CommandDecodeError(f"command lacks field(s): {', '.join(missing)}")
+    if data["v"] != ENCODING_VERSION or isinstance(data["v"], bool):
+        raise CommandDecodeError(
+            f"unsupported command encoding version {data['v']!r} (this member reads version {ENCODING_VERSION})"
+        )
+    type_name = data["type"]
+    cls = _REGISTRY.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        raise CommandDecodeError(f"unknown command type {type_name!r}")
+    actor = _check("actor", data["actor"], str)
+    request_id = _check("request_id", data["request_id"], str)
+    timestamp = _check("timestamp", data["timestamp"], int)
+    validate_request_id(request_id)
+    body = data["body"]
+    if not isinstance(body, dict):
+        raise CommandDecodeError(f"{type_name}: body must be a JSON object")
+    hints = _hints(cls)
+    expected = {f.name for f in dataclasses.fields(cls)} - {"actor", "request_id", "timestamp"}
+    unknown = sorted(set(body) - expected)
+    if unknown:
+        raise CommandDecodeError(f"{type_name}: unknown field(s): {', '.join(unknown)}")
+    missing = sorted(expected - set(body))
+    if missing:
+        raise CommandDecodeError(f"{type_name}: missing field(s): {', '.join(missing)}")
+    kwargs = {name: _from_json(f"{type_name}.{name}", body[name], hints[name]) for name in expected}
+    return cls(actor=actor, request_id=request_id, timestamp=timestamp, **kwargs)
+
+
+def validate_request_id(request_id: str) -> None:
+    if not request_id or len(request_id) > _REQUEST_ID_MAX or not request_id.isprintable():
+        raise CommandDecodeError(
+            f"request_id must be 1-{_REQUEST_ID_MAX} printable characters, got {request_id!r}"
+        )
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _check(name: str, value: Any, kind: type) -> Any:
+    if kind is int and isinstance(value, bool):
+        raise CommandDecodeError(f"{name} must be an integer, got a boolean")
+    if not isinstance(value, kind):
+        raise CommandDecodeError(f"{name} must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _from_json(name: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType or origin is typing.Union:
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return _from_json(name, value, inner)
+    if origin is tuple:
+        (inner, _ellipsis) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise CommandDecodeError(f"{name} must be a list, got {type(value).__name__}")
+        return tuple(_from_json(f"{name}[{i}]", v, inner) for i, v in enumerate(value))
+    if hint is bytes:
+        if not isinstance(value, str):
+            raise CommandDecodeError(f"{name} must be base64 text, got {type(value).__name__}")
+        try:
+            return base64.b64decode(value.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            raise CommandDecodeError(f"{name} is not valid base64") from None
+    if hint in (str, int, bool):
+        return _check(name, value, hint)
+    raise TypeError(f"unsupported command field type {hint!r} for {name}")  # a programming error
+
+
+# --- the commands -----------------------------------------------------------
+
+
+@command("cluster.init")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InitCluster(Command):
+    """Bind the replicated state to a cluster identity; the first command of every cluster."""
+
+    cluster_id: str
+
+
+@command("audit.note")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AuditNote(Command):
+    """An operator's free-text note in the audit log (e.g. "failover drill starts")."""
+
+    text: str
+
+
+@command("debug.fail")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DebugFail(Command):
+    """Raises inside apply on every member: proves a failing command never stalls the cluster.
+
+    Only proposed by members whose config enables fault injection; apply raises
+    deterministically, so every member records the same INTERNAL outcome.
+    """
+
+    reason: str

@@ -1,0 +1,39 @@
+"""Domain error codes: the outcome vocabulary of `apply`, mapped to gRPC status codes at the edge."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.StrEnum):
+    """Why a command was refused. Stable strings: they are replicated in results and audit records."""
+
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+class DomainError(Exception):
+    """A refusal with a code and a message a person can act on.
+
+    Raised by validation helpers inside the domain and caught by `HsmState.apply`,
+    which turns it into an error `Result`; it never leaves the domain as an exception.
+    """
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CommandDecodeError(DomainError):
+    """Command bytes that are not a valid canonical command."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.INVALID_ARGUMENT, message)

@@ -1,0 +1,171 @@
+"""One member process: `hsmnode serve --config node.toml`.
+
+Start-up refuses, with a message naming the problem, when the config is wrong, a
+certificate is missing or does not match its key, a port is taken, or the data
+directory belongs to another cluster. Then it joins Raft, serves gRPC over
+mutual TLS, and watches its own health until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+
+from hsmnode.config import ConfigError, NodeConfig
+from hsmnode.crypto import check_certificate_pair
+from hsmnode.replication import RaftSettings, Replicator, raft_files_present
+from hsmnode.server.app import PortInUseError, TlsMaterial, create_server, set_serving
+from hsmnode.server.peers import PeerClients
+from hsmnode.service.audit import AuditService
+from hsmnode.service.cluster import ClusterService
+from hsmnode.service.context import NodeContext
+
+log = logging.getLogger("hsmnode.node")
+
+CLUSTER_ID_FILE = "cluster_id"
+WATCH_PERIOD = 0.1
+
+
+class StartupError(Exception):
+    """The node cannot start; the message says why and what to do."""
+
+
+def prepare_data_dir(config: NodeConfig) -> None:
+    """Create the data dir, or check that the one there belongs to this cluster."""
+    data = config.data_dir
+    marker = data / CLUSTER_ID_FILE
+    if marker.exists():
+        stored = marker.read_text().strip()
+        if stored != config.cluster_id:
+            raise StartupError(
+                f"data dir {data} belongs to cluster {stored}, but {config.path} says cluster {config.cluster_id}; "
+                "refusing to start (point data_dir at this cluster's data, or move the other cluster's data away)"
+            )
+        return
+    if raft_files_present(data):
+        raise StartupError(
+            f"data dir {data} holds Raft data but no {CLUSTER_ID_FILE} file, so its cluster is unknown; "
+            "refusing to start rather than mix it into cluster " + config.cluster_id
+        )
+    data.mkdir(parents=True, exist_ok=True)
+    os.chmod(data, 0o700)
+    marker.write_text(config.cluster_id + "\n")
+
+
+def load_tls(config: NodeConfig) -> TlsMaterial:
+    pems = {}
+    for what, path in (("tls.ca", config.tls_ca), ("tls.cert", config.tls_cert), ("tls.key", config.tls_key)):
+        try:
+            pems[what] = Path(path).read_bytes()
+        except OSError as exc:
+            raise StartupError(f"{config.path}: {what} {path}: {exc.strerror}") from None
+    try:
+        check_certificate_pair(pems["tls.cert"], pems["tls.key"])
+    except ValueError as exc:
+        raise StartupError(
+            f"{config.path}: tls.cert {config.tls_cert} / tls.key {config.tls_key}: {exc}"
+        ) from None
+    return TlsMaterial(ca_pem=pems["tls.ca"], cert_pem=pems["tls.cert"], key_pem=pems["tls.key"])
+
+
+def check_port_free(address: str, what: str) -> None:
+    host, _, port = address.rpartition(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, int(port)))
+        except OSError as exc:
+            raise StartupError(f"cannot use {what} {address}: {exc.strerror}") from None
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self._stop = threading.Event()
+        self._exit_code = 0
+
+    def run(self) -> int:
+        """Serve until stopped. Must run on the main thread (pysyncobj's tick thread lives with it)."""
+        cfg = self.config
+        prepare_data_dir(cfg)
+        tls = load_tls(cfg)
+        try:
+            password = cfg.raft_password()
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from None
+        check_port_free(cfg.grpc_listen, "gRPC address")
+        check_port_free(cfg.raft_address, "Raft address")
+        replicator = Replicator(
+            RaftSettings(
+                self_address=cfg.raft_address,
+                partner_addresses=tuple(p.raft for p in cfg.peers),
+                data_dir=cfg.data_dir,
+                password=password,
+                election_timeout_min=cfg.timings.election_timeout_min,
+                election_timeout_max=cfg.timings.election_timeout_max,
+                heartbeat_interval=cfg.timings.heartbeat_interval,
+                leader_fallback=cfg.timings.leader_fallback,
+                compaction_min_entries=cfg.compaction_min_entries,
+            )
+        )
+        ctx = NodeContext(config=cfg, replicator=replicator)
+        cluster = ClusterService(ctx)
+        peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
+        try:
+            server, health_servicer = create_server(
+                cfg.grpc_listen, tls, replicator, cluster, AuditService(ctx), peers
+            )
+        except PortInUseError as exc:
+            replicator.close()
+            raise StartupError(str(exc)) from None
+        server.start()
+        log.info(
+            "node %s of cluster %s: gRPC %s, Raft %s, data %s",
+            cfg.node_id,
+            cfg.cluster_id,
+            cfg.grpc_listen,
+            cfg.raft_address,
+            cfg.data_dir,
+        )
+        watcher = threading.Thread(
+            target=self._watch, args=(replicator, cluster, health_servicer), daemon=True
+        )
+        watcher.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self._stop.set())
+        while not self._stop.wait(0.5):
+            pass
+        log.info("node %s stopping", cfg.node_id)
+        set_serving(health_servicer, False)
+        server.stop(grace=1.0).wait()
+        peers.close()
+        replicator.close()
+        return self._exit_code
+
+    def _watch(self, replicator: Replicator, cluster: ClusterService, health_servicer: object) -> None:
+        """Health follows Raft: SERVING only with a leader, a quorum and a caught-up log."""
+        serving = False
+        while not self._stop.is_set():
+            try:
+                status = replicator.status()
+                now_serving = status.leader_address is not None and status.has_quorum and status.ready
+                if now_serving != serving:
+                    set_serving(health_servicer, now_serving)  # type: ignore[arg-type]
+                    serving = now_serving
+                    log.info("health: %s", "SERVING" if serving else "NOT_SERVING")
+                cluster.bootstrap_if_leader()
+                replicated_id = replicator.read(lambda s: s.cluster_id)
+                if replicated_id is not None and replicated_id != self.config.cluster_id:
+                    log.critical(
+                        "replicated state belongs to cluster %s but this node is configured for %s; stopping",
+                        replicated_id,
+                        self.config.cluster_id,
+                    )
+                    self._exit_code = 3
+                    self._stop.set()
+            except Exception:
+                log.exception("health watcher")
+            self._stop.wait(WATCH_PERIOD)

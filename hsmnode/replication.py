@@ -1,0 +1,287 @@
+"""The pysyncobj adapter: `propose(command) -> Result`, Raft status, snapshot hooks.
+
+Hazards this file exists to contain (notes-pysyncobj-grpc.md §1, §3, §8):
+- exactly one replicated entry point, `apply(payload: bytes)`, plus the no-op
+  `barrier()`. pysyncobj numbers replicated methods by sorted name, so this set
+  is frozen: never add, rename or remove one (a journal would replay into the
+  wrong method);
+- nothing escapes `apply`: an exception that reached pysyncobj would stall every
+  member forever and replay on restart. Undecodable bytes and unexpected errors
+  become INVALID_ARGUMENT / INTERNAL results, logged with the command;
+- snapshots are versioned plain data, never pickled domain classes; the
+  conversion runs in the child that pysyncobj forks to write the dump, so the
+  tick thread never pays for it;
+- readers on gRPC threads take the same lock as apply.
+
+pysyncobj never fsyncs: acknowledged writes survive process crashes (the page
+cache outlives the process), not a power loss of a majority of members.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj.syncobj import SyncObjException
+
+from hsmnode.domain.commands import Command, decode
+from hsmnode.domain.errors import CommandDecodeError, ErrorCode
+from hsmnode.domain.state import HsmState, Result
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+JOURNAL_FILE = "raft.journal"
+DUMP_FILE = "raft.dump"
+RAFT_FILE_PREFIXES = (JOURNAL_FILE, DUMP_FILE)
+
+_ROLE = {0: "follower", 1: "candidate", 2: "leader"}
+_NOT_APPLIED = {
+    FAIL_REASON.MISSING_LEADER: "no leader is elected yet",
+    FAIL_REASON.NOT_LEADER: "the member this write was sent to is no longer the leader",
+    FAIL_REASON.DISCARDED: "another entry won the log position (leader change)",
+    FAIL_REASON.REQUEST_DENIED: "the leader refused the request",
+}
+_UNKNOWN = {
+    FAIL_REASON.LEADER_CHANGED: "the leader changed before the write committed",
+    FAIL_REASON.UNKNOWN_OUTCOME: "the outcome is unknown",
+    "Timeout": "the write did not commit in time",
+}
+
+
+class ReplicationError(Exception):
+    """A write that did not produce a Result.
+
+    `kind` is "unavailable" (not applied; try another member), "unknown_outcome"
+    (may have been applied: retry with the same request_id) or "busy" (queue full).
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RaftStatus:
+    role: str
+    term: int
+    leader_address: str | None
+    commit_index: int
+    applied_index: int
+    has_quorum: bool
+    ready: bool
+
+
+class _SnapshotRef:
+    """What `_serialize` hands to pysyncobj: converted to plain data only when pickled.
+
+    pysyncobj forks a child to write the dump and pickles there, so the deep
+    conversion runs in the child on a copy-on-write image of the state, off the
+    tick thread, and the dump holds only dict/list/str/int (DESIGN.md §3.4).
+    The child must not take the state lock: another thread may hold it at fork time.
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: HsmState) -> None:
+        self._state = state
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (self._state.to_data(),))
+
+
+class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
+    """The consumer pysyncobj replicates: the HSM state behind one apply(bytes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.RLock()
+        self.applied = threading.Condition(threading.Lock())
+        self.state = HsmState()
+
+    # The frozen set of replicated methods: apply, barrier. See the module docstring.
+
+    @replicated  # type: ignore[misc,unused-ignore]
+    def apply(self, payload: bytes) -> Result:
+        result = self.apply_payload(payload)
+        with self.applied:
+            self.applied.notify_all()
+        return result
+
+    @replicated  # type: ignore[misc,unused-ignore]
+    def barrier(self) -> None:
+        return None
+
+    def apply_payload(self, payload: bytes) -> Result:
+        """Decode and apply one log entry. Never raises."""
+        try:
+            cmd = decode(payload)
+        except CommandDecodeError as exc:
+            log.error("refused undecodable command %r: %s", _preview(payload), exc.message)
+            return Result.error(ErrorCode.INVALID_ARGUMENT, exc.message)
+        except Exception:
+            log.exception("unexpected error decoding command %r", _preview(payload))
+            return Result.error(ErrorCode.INTERNAL, "internal error decoding the command")
+        try:
+            with self.lock:
+                result = self.state.apply(cmd)
+        except Exception:
+            log.critical(
+                "apply raised outside the state machine for command %r", _preview(payload), exc_info=True
+            )
+            return Result.error(ErrorCode.INTERNAL, f"internal error applying {cmd.TYPE}")
+        if result.internal_trace:
+            log.error("apply failed for command %r:\n%s", _preview(payload), result.internal_trace)
+        return result
+
+    def _serialize(self) -> _SnapshotRef:
+        return _SnapshotRef(self.state)
+
+    def _deserialize(self, data: Any) -> None:
+        state = HsmState.from_data(data)
+        with self.lock:
+            self.state = state
+
+
+def _preview(payload: Any, limit: int = 300) -> str:
+    text = repr(payload)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@dataclass(frozen=True)
+class RaftSettings:
+    self_address: str
+    partner_addresses: tuple[str, ...]
+    data_dir: Path
+    password: str
+    election_timeout_min: float = 0.15
+    election_timeout_max: float = 0.3
+    heartbeat_interval: float = 0.04
+    leader_fallback: float = 2.0
+    compaction_min_entries: int = 5000
+
+
+class Replicator:
+    """One member's Raft participation. Construct it on a thread that lives as long as the node:
+    pysyncobj's tick thread stops when the constructing thread exits."""
+
+    def __init__(self, settings: RaftSettings) -> None:
+        self._settings = settings
+        self.consumer = ReplicatedState()
+        conf = SyncObjConf(
+            password=settings.password,
+            appendEntriesUseBatch=False,
+            raftMinTimeout=settings.election_timeout_min,
+            raftMaxTimeout=settings.election_timeout_max,
+            appendEntriesPeriod=settings.heartbeat_interval,
+            leaderFallbackTimeout=settings.leader_fallback,
+            connectionTimeout=600.0,
+            tcp_keepalive=(5, 2, 3),
+            dynamicMembershipChange=True,
+            journalFile=str(settings.data_dir / JOURNAL_FILE),
+            fullDumpFile=str(settings.data_dir / DUMP_FILE),
+            logCompactionMinEntries=settings.compaction_min_entries,
+            maxBindRetries=3,
+            bindRetryTime=0.2,
+        )
+        self._obj = SyncObj(
+            settings.self_address, list(settings.partner_addresses), conf=conf, consumers=[self.consumer]
+        )
+        try:
+            self._obj.waitBinded()
+        except SyncObjException:
+            self._obj.destroy()
+            raise OSError(
+                f"cannot bind the Raft port {settings.self_address}: is it already in use?"
+            ) from None
+
+    # --- writes -----------------------------------------------------------
+
+    def propose(self, cmd: Command, timeout: float) -> Result:
+        """Replicate `cmd` and return its Result as applied on this member."""
+        self._require_leader()
+        try:
+            result: Result = self.consumer.apply(cmd.encode(), sync=True, timeout=timeout)
+        except SyncObjException as exc:
+            raise _translate(exc.errorCode) from None
+        return result
+
+    def barrier(self, timeout: float) -> None:
+        """Return once everything committed before this call is applied here (linearizable read)."""
+        self._require_leader()
+        try:
+            self.consumer.barrier(sync=True, timeout=timeout)
+        except SyncObjException as exc:
+            raise _translate(exc.errorCode) from None
+
+    def _require_leader(self) -> None:
+        status = self._obj.getStatus()
+        if status["leader"] is None or not status["has_quorum"]:
+            raise ReplicationError(
+                "unavailable",
+                "this member has no leader with a quorum (election in progress or cluster partitioned)",
+            )
+
+    # --- reads ------------------------------------------------------------
+
+    def read(self, fn: Callable[[HsmState], T]) -> T:
+        with self.consumer.lock:
+            return fn(self.consumer.state)
+
+    def applied_index(self) -> int:
+        return int(self._obj.raftLastApplied)
+
+    def wait_applied(self, index: int, timeout: float) -> bool:
+        """Wait until this member has applied `index`. pysyncobj advances its applied index just
+        after `apply` returns (and notifies), so the wait re-checks on a short period too."""
+        deadline = time.monotonic() + timeout
+        with self.consumer.applied:
+            while self.applied_index() < index:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.consumer.applied.wait(min(remaining, 0.01))
+        return True
+
+    def status(self) -> RaftStatus:
+        s = self._obj.getStatus()
+        leader = s["leader"]
+        return RaftStatus(
+            role=_ROLE.get(s["state"], "unknown"),
+            term=int(s["raft_term"]),
+            leader_address=str(leader) if leader is not None else None,
+            commit_index=int(s["commit_idx"]),
+            applied_index=int(s["last_applied"]),
+            has_quorum=bool(s["has_quorum"]),
+            ready=bool(self._obj.isReady()),
+        )
+
+    def force_compaction(self) -> None:
+        self._obj.forceLogCompaction()
+
+    def close(self) -> None:
+        self._obj.destroy_synchronous()
+
+
+def _translate(code: Any) -> ReplicationError:
+    if code == FAIL_REASON.QUEUE_FULL:
+        return ReplicationError("busy", "the Raft command queue is full; retry shortly")
+    if code in _NOT_APPLIED:
+        return ReplicationError("unavailable", f"write not applied: {_NOT_APPLIED[code]}; retry")
+    reason = _UNKNOWN.get(code, f"pysyncobj failure {code!r}")
+    return ReplicationError(
+        "unknown_outcome", f"{reason}; it may have been applied: retry with the same request_id"
+    )
+
+
+def raft_files_present(data_dir: Path) -> bool:
+    return (
+        any(p.name.startswith(RAFT_FILE_PREFIXES) for p in data_dir.iterdir()) if data_dir.is_dir() else False
+    )

@@ -1,0 +1,1 @@
+"""gRPC edge: thin servicers (protobuf ⇄ service), one error table, server construction."""

@@ -1,0 +1,32 @@
+"""The one table from domain and replication errors to gRPC status codes (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import grpc
+
+from hsmnode.domain.errors import ErrorCode
+from hsmnode.replication import ReplicationError
+
+STATUS_FOR_CODE: dict[ErrorCode, grpc.StatusCode] = {
+    ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorCode.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    ErrorCode.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorCode.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+# Not applied → UNAVAILABLE (safe to send elsewhere); outcome unknown → ABORTED
+# (retry with the same request_id; the state machine answers the first outcome).
+STATUS_FOR_REPLICATION: dict[str, grpc.StatusCode] = {
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+    "unknown_outcome": grpc.StatusCode.ABORTED,
+    "busy": grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def status_for_replication(exc: ReplicationError) -> grpc.StatusCode:
+    return STATUS_FOR_REPLICATION.get(exc.kind, grpc.StatusCode.UNAVAILABLE)

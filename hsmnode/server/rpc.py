@@ -1,0 +1,105 @@
+"""The wrapper every RPC method runs in: min_index, errors, applied index.
+
+- `x-hsm-min-index` (request metadata): wait up to MIN_INDEX_WAIT for this member
+  to apply that far, else UNAVAILABLE so the client tries another member;
+- `x-hsm-applied-index` (trailing metadata): this member's applied Raft index,
+  on every answer, success or error;
+- DomainError / ReplicationError → the status of the error table, with the message;
+  anything else → INTERNAL, logged; the node stays up.
+
+Servicer methods never call `context.abort` themselves: they raise, and this
+wrapper answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+
+from hsmnode.crypto import certificate_common_name, certificate_fingerprint
+from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.replication import ReplicationError, Replicator
+from hsmnode.server.errors import STATUS_FOR_CODE, status_for_replication
+from hsmnode.service.context import Caller
+
+log = logging.getLogger(__name__)
+
+MIN_INDEX_KEY = "x-hsm-min-index"
+APPLIED_INDEX_KEY = "x-hsm-applied-index"
+MIN_INDEX_WAIT = 1.0
+
+R = TypeVar("R")
+
+
+def caller_of(context: grpc.ServicerContext) -> Caller:
+    auth = context.auth_context()
+    pem = (auth.get("x509_pem_cert") or [b""])[0]
+    if not pem:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "no client certificate on this connection")
+    return Caller(common_name=certificate_common_name(pem), fingerprint=certificate_fingerprint(pem))
+
+
+def remaining(context: grpc.ServicerContext) -> float | None:
+    left = context.time_remaining()
+    return None if left is None else max(0.05, left - 0.05)
+
+
+class Servicer:
+    """Base of the servicers: each holds the member's replicator for the `rpc` wrapper."""
+
+    def __init__(self, replicator: Replicator) -> None:
+        self.replicator = replicator
+
+
+def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., R]:
+    """Run a servicer method inside the member's error table and index metadata."""
+
+    @functools.wraps(method)
+    def handler(servicer: Servicer, request: Any, context: grpc.ServicerContext) -> R:
+        replicator = servicer.replicator
+        try:
+            _await_min_index(replicator, context)
+            response = method(servicer, request, context)
+        except DomainError as exc:
+            _abort(replicator, context, STATUS_FOR_CODE[exc.code], exc.message)
+        except ReplicationError as exc:
+            _abort(replicator, context, status_for_replication(exc), exc.message)
+        except Exception as exc:
+            log.exception("unexpected error in %s", method.__qualname__)
+            _abort(
+                replicator, context, grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+            )
+        context.set_trailing_metadata(((APPLIED_INDEX_KEY, str(replicator.applied_index())),))
+        return response
+
+    return handler
+
+
+def _await_min_index(replicator: Replicator, context: grpc.ServicerContext) -> None:
+    for key, value in context.invocation_metadata():
+        if key != MIN_INDEX_KEY:
+            continue
+        try:
+            wanted = int(value)
+        except ValueError:
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT, f"{MIN_INDEX_KEY} must be an integer, got {value!r}"
+            ) from None
+        if not replicator.wait_applied(wanted, MIN_INDEX_WAIT):
+            raise ReplicationError(
+                "unavailable",
+                f"this member has applied index {replicator.applied_index()}, behind the requested {wanted}; "
+                "try another member",
+            )
+
+
+def _abort(
+    replicator: Replicator, context: grpc.ServicerContext, code: grpc.StatusCode, message: str
+) -> NoReturn:
+    context.set_trailing_metadata(((APPLIED_INDEX_KEY, str(replicator.applied_index())),))
+    context.abort(code, message)
+    raise AssertionError("context.abort returned")

@@ -1,0 +1,140 @@
+"""Servicers: protobuf in, one service call, protobuf out. Errors are the `rpc` wrapper's job."""
+
+from __future__ import annotations
+
+import grpc
+
+from hsmnode.pb import audit_pb2, audit_pb2_grpc, cluster_pb2, cluster_pb2_grpc, debug_pb2, debug_pb2_grpc
+from hsmnode.replication import Replicator
+from hsmnode.server.peers import PeerClients
+from hsmnode.server.rpc import Servicer, caller_of, remaining, rpc
+from hsmnode.service.audit import AuditService
+from hsmnode.service.cluster import ClusterService, NodeStatus
+
+
+def _node_status_pb(s: NodeStatus) -> cluster_pb2.NodeStatusResponse:
+    return cluster_pb2.NodeStatusResponse(
+        id=s.id,
+        cluster_id=s.cluster_id,
+        address=s.address,
+        raft_address=s.raft_address,
+        role=s.role,
+        term=s.term,
+        leader=s.leader,
+        commit_index=s.commit_index,
+        applied_index=s.applied_index,
+        state_digest=s.state_digest,
+        has_quorum=s.has_quorum,
+        ready=s.ready,
+        replicated_cluster_id=s.replicated_cluster_id,
+    )
+
+
+class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
+    def __init__(self, replicator: Replicator, service: ClusterService, peers: PeerClients) -> None:
+        super().__init__(replicator)
+        self._service = service
+        self._peers = peers
+
+    @rpc
+    def NodeStatus(
+        self, request: cluster_pb2.NodeStatusRequest, context: grpc.ServicerContext
+    ) -> cluster_pb2.NodeStatusResponse:  # noqa: N802
+        caller_of(context)
+        return _node_status_pb(self._service.node_status())
+
+    @rpc
+    def Status(
+        self, request: cluster_pb2.ClusterStatusRequest, context: grpc.ServicerContext
+    ) -> cluster_pb2.ClusterStatusResponse:  # noqa: N802
+        caller_of(context)
+        me = self._service.node_status()
+        others = [m for m in self._service.members if m.id != me.id]
+        answers = self._peers.node_statuses([m.grpc for m in others])
+        members = [
+            cluster_pb2.Member(
+                id=me.id,
+                address=me.address,
+                role=me.role,
+                applied_index=me.applied_index,
+                raft_address=me.raft_address,
+                state_digest=me.state_digest,
+            )
+        ]
+        for member in others:
+            answer = answers.get(member.grpc)
+            members.append(
+                cluster_pb2.Member(
+                    id=member.id,
+                    address=member.grpc,
+                    role=answer.role if answer else "unreachable",
+                    applied_index=answer.applied_index if answer else 0,
+                    raft_address=member.raft,
+                    state_digest=answer.state_digest if answer else "",
+                )
+            )
+        return cluster_pb2.ClusterStatusResponse(
+            cluster_id=me.cluster_id, leader=me.leader, term=me.term, members=members
+        )
+
+
+class AuditServicer(Servicer, audit_pb2_grpc.AuditServicer):
+    def __init__(self, replicator: Replicator, service: AuditService) -> None:
+        super().__init__(replicator)
+        self._service = service
+
+    @rpc
+    def Note(
+        self, request: audit_pb2.AuditNoteRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.AuditNoteResponse:  # noqa: N802
+        seq, digest = self._service.note(
+            caller_of(context), request.request_id, request.text, remaining(context)
+        )
+        return audit_pb2.AuditNoteResponse(seq=seq, hash=digest)
+
+    @rpc
+    def List(
+        self, request: audit_pb2.AuditListRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.AuditListResponse:  # noqa: N802
+        caller_of(context)
+        records, total = self._service.list(request.after_seq, request.limit)
+        return audit_pb2.AuditListResponse(
+            records=[
+                audit_pb2.AuditRecord(
+                    seq=r.seq,
+                    timestamp_ms=r.timestamp,
+                    actor=r.actor,
+                    request_id=r.request_id,
+                    command=r.command,
+                    outcome=r.outcome,
+                    detail=r.detail,
+                    prev_hash=r.prev_hash,
+                    hash=r.hash,
+                )
+                for r in records
+            ],
+            total=total,
+        )
+
+    @rpc
+    def Verify(
+        self, request: audit_pb2.AuditVerifyRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.AuditVerifyResponse:  # noqa: N802
+        caller_of(context)
+        check = self._service.verify()
+        return audit_pb2.AuditVerifyResponse(
+            ok=check.ok, length=check.length, head_hash=check.head_hash, problem=check.problem
+        )
+
+
+class DebugServicer(Servicer, debug_pb2_grpc.DebugServicer):
+    def __init__(self, replicator: Replicator, service: ClusterService) -> None:
+        super().__init__(replicator)
+        self._service = service
+
+    @rpc
+    def FailApply(
+        self, request: debug_pb2.FailApplyRequest, context: grpc.ServicerContext
+    ) -> debug_pb2.FailApplyResponse:  # noqa: N802
+        self._service.fail_apply(caller_of(context), request.request_id, request.reason, remaining(context))
+        return debug_pb2.FailApplyResponse()
