@@ -74,6 +74,7 @@ def _write_secret(path: Path, data: bytes) -> None:
 def ports_free(ports: list[int], host: str = "127.0.0.1") -> bool:
     for port in ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, port))
             except OSError:

@@ -75,6 +75,9 @@ def load_tls(config: NodeConfig) -> TlsMaterial:
 def check_port_free(address: str, what: str) -> None:
     host, _, port = address.rpartition(":")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR as gRPC and pysyncobj bind: a restarted member must not trip over
+        # its own connections in TIME_WAIT, only over a listener that is really there.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, int(port)))
         except OSError as exc:

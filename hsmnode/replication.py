@@ -188,6 +188,7 @@ class Replicator:
             journalFile=str(settings.data_dir / JOURNAL_FILE),
             fullDumpFile=str(settings.data_dir / DUMP_FILE),
             logCompactionMinEntries=settings.compaction_min_entries,
+            bindAddress=settings.self_address,  # not 0.0.0.0: only the configured interface
             maxBindRetries=3,
             bindRetryTime=0.2,
         )

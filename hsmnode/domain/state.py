@@ -78,6 +78,9 @@ class HsmState:
         self.cluster_created_at: int = 0
         self.audit = AuditLog()
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
+        # Derived, not replicated: the digest of the state after `_changes` mutations.
+        self._changes = 0
+        self._digest: tuple[int, str] = (-1, "")
         self._handlers: dict[type[c.Command], Callable[[Any], Result]] = {
             c.InitCluster: self._init_cluster,
             c.AuditNote: self._audit_note,
@@ -117,6 +120,7 @@ class HsmState:
         return result
 
     def _record(self, cmd: c.Command, result: Result) -> AuditRecord:
+        self._changes += 1
         return self.audit.append(
             timestamp=cmd.timestamp,
             actor=cmd.actor,
@@ -198,5 +202,11 @@ class HsmState:
         return state
 
     def digest(self) -> str:
-        """sha256 of the canonical snapshot: equal on members that applied the same commands."""
-        return hashlib.sha256(canonical_json(self.to_data())).hexdigest()
+        """sha256 of the canonical snapshot: equal on members that applied the same commands.
+
+        Every applied command appends an audit record, so the record count marks
+        each change; the digest is recomputed only after a change.
+        """
+        if self._digest[0] != self._changes:
+            self._digest = (self._changes, hashlib.sha256(canonical_json(self.to_data())).hexdigest())
+        return self._digest[1]

@@ -1,0 +1,133 @@
+"""The CLI as a user meets it: `hsmnode dev` in the foreground, then `cluster status` and `audit` with --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import free_base_port
+
+pytestmark = pytest.mark.cluster
+
+HSMNODE = [sys.executable, "-m", "hsmnode"]
+
+
+class Dev:
+    """`hsmnode dev --json` running in the background; reads the description it prints when ready."""
+
+    def __init__(self, root: Path, base_port: int) -> None:
+        self.proc = subprocess.Popen(
+            [*HSMNODE, "dev", "--dir", str(root), "--base-port", str(base_port), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.started = time.monotonic()
+
+    def ready(self) -> tuple[dict[str, object], float]:
+        assert self.proc.stdout is not None
+        lines: list[str] = []
+        for line in self.proc.stdout:
+            lines.append(line)
+            if line.rstrip() == "}":
+                return json.loads("".join(lines)), time.monotonic() - self.started
+        raise AssertionError(f"hsmnode dev exited before it was ready: {self.stop()}")
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        _out, err = self.proc.communicate(timeout=30)
+        return err
+
+
+def run(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HSMNODE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, HSMNODE_PROFILE=str(profile)),
+    )
+
+
+@pytest.fixture
+def dev_dir(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / "dev"
+    yield root
+    # whatever happened, no member of this cluster outlives the test
+    subprocess.run(["pkill", "-KILL", "-f", f"--config {root}"], check=False)
+
+
+def test_dev_starts_a_ready_cluster_and_brings_it_back_with_its_state(dev_dir: Path) -> None:
+    base = free_base_port(3)
+    dev = Dev(dev_dir, base)
+    try:
+        described, seconds = dev.ready()
+        assert seconds < 10.0
+        status = described["status"]
+        assert isinstance(status, dict)
+        roles = sorted(m["role"] for m in status["members"])
+        assert roles == ["follower", "follower", "leader"]
+        profile = dev_dir / "profile.json"
+
+        shown = run("cluster", "status", "--json", profile=profile)
+        assert shown.returncode == 0, shown.stderr
+        data = json.loads(shown.stdout)
+        assert set(data) == {"cluster_id", "leader", "term", "members"}
+        assert [set(m) for m in data["members"]] == [{"id", "address", "role", "applied_index"}] * 3
+        assert data["leader"] in {m["id"] for m in data["members"]}
+
+        noted = run("audit", "note", "kept across restarts", "--json", profile=profile)
+        assert noted.returncode == 0, noted.stderr
+        assert json.loads(noted.stdout)["seq"] >= 2
+    finally:
+        err = dev.stop()
+    assert "stopped." in err
+    assert dev.proc.returncode == 0
+
+    again = Dev(dev_dir, base)
+    try:
+        described2, _ = again.ready()
+        assert described2["cluster_id"] == described["cluster_id"]
+        listed = run("audit", "list", "--json", profile=dev_dir / "profile.json")
+        assert listed.returncode == 0, listed.stderr
+        assert "kept across restarts" in [r["detail"] for r in json.loads(listed.stdout)["records"]]
+        verified = run("audit", "verify", "--json", profile=dev_dir / "profile.json")
+        assert json.loads(verified.stdout)["ok"] is True
+    finally:
+        again.stop()
+
+
+def test_cli_errors_are_one_clear_line_and_exit_1(tmp_path: Path) -> None:
+    missing = run("cluster", "status", profile=tmp_path / "none.json")
+    assert missing.returncode == 1
+    assert (
+        "profile" in missing.stderr and "does not exist" in missing.stderr and "hsmnode dev" in missing.stderr
+    )
+    as_json = run("cluster", "status", "--json", profile=tmp_path / "none.json")
+    assert json.loads(as_json.stdout)["error"]["code"] == "PROFILE"
+
+
+def test_dev_refuses_a_busy_port(dev_dir: Path) -> None:
+    import socket
+
+    base = free_base_port(3)
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", base + 1))
+        blocker.listen()
+        result = subprocess.run(
+            [*HSMNODE, "dev", "--dir", str(dev_dir), "--base-port", str(base)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"port(s) {base + 1} on 127.0.0.1 are in use" in result.stderr

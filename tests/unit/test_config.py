@@ -1,0 +1,106 @@
+"""node.toml: valid configs load; every wrong key, type or value is named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hsmnode.config import ConfigError, load_config
+
+VALID = """
+[node]
+id = "node1"
+cluster_id = "c-1"
+data_dir = "data"
+
+[grpc]
+listen = "127.0.0.1:7001"
+
+[raft]
+address = "127.0.0.1:7101"
+password_file = "raft.secret"
+
+[tls]
+ca = "ca.pem"
+cert = "node.pem"
+key = "node.key"
+
+[[peers]]
+id = "node2"
+raft = "127.0.0.1:7102"
+grpc = "127.0.0.1:7002"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "node.toml"
+    path.write_text(text)
+    return path
+
+
+def test_valid_config_loads_with_defaults_and_resolved_paths(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, VALID))
+    assert cfg.node_id == "node1" and cfg.cluster_id == "c-1"
+    assert cfg.data_dir == (tmp_path / "data").resolve()
+    assert cfg.grpc_advertise == "127.0.0.1:7001"
+    assert [p.id for p in cfg.peers] == ["node2"]
+    assert cfg.timings.election_timeout_min == 0.15 and not cfg.fault_injection
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('id = "node1"', 'id = "node1"\ncolour = "red"', "unknown key(s) node.colour"),
+        ("[tls]", "[tsl]\n[tls]", "unknown section(s) tsl"),
+        ('cluster_id = "c-1"\n', "", "missing required key node.cluster_id"),
+        ('listen = "127.0.0.1:7001"', "listen = 7001", "grpc.listen must be str"),
+        ('listen = "127.0.0.1:7001"', 'listen = "localhost"', "grpc.listen must be host:port"),
+        ('listen = "127.0.0.1:7001"', 'listen = ""', "grpc.listen must not be empty"),
+        (
+            'password_file = "raft.secret"',
+            'password_file = "raft.secret"\nelection_timeout_min = 0.1',
+            "must exceed 3 x",
+        ),
+        (
+            'password_file = "raft.secret"',
+            'password_file = "raft.secret"\nelection_timeout_max = 0.1',
+            "election_timeout_max must exceed",
+        ),
+        (
+            'password_file = "raft.secret"',
+            'password_file = "raft.secret"\nheartbeat_interval = true',
+            "must not be a boolean",
+        ),
+        ('id = "node2"', 'id = "node1"', "member ids must be unique"),
+        ('raft = "127.0.0.1:7102"', 'raft = "127.0.0.1:7101"', "raft addresses must be unique"),
+        (
+            'grpc = "127.0.0.1:7002"',
+            'grpc = "127.0.0.1:7002"\nweight = 3',
+            "peers[0] must have exactly the keys",
+        ),
+        ("[node]", "node = 1\n[nodes]", "unknown section"),
+    ],
+)
+def test_wrong_config_is_refused_naming_the_problem(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert old in VALID
+    with pytest.raises(ConfigError, match=None) as info:
+        load_config(write(tmp_path, VALID.replace(old, new, 1)))
+    assert message in str(info.value)
+    assert str(tmp_path / "node.toml") in str(info.value)
+
+
+def test_missing_file_and_bad_toml_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "absent.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[node\n"))
+
+
+def test_short_or_missing_raft_password_is_refused(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, VALID))
+    with pytest.raises(ConfigError, match="raft.password_file .*No such file"):
+        cfg.raft_password()
+    (tmp_path / "raft.secret").write_text("short")
+    with pytest.raises(ConfigError, match="at least 16 characters"):
+        cfg.raft_password()

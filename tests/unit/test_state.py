@@ -1,0 +1,132 @@
+"""HsmState.apply: dedup by request_id, outcomes as values, determinism, snapshots."""
+
+from __future__ import annotations
+
+import pytest
+
+from hsmnode.domain import commands as c
+from hsmnode.domain import state as state_mod
+from hsmnode.domain.audit import verify_chain
+from hsmnode.domain.errors import ErrorCode
+from hsmnode.domain.state import HsmState, Result
+
+
+def note(rid: str, text: str = "hello", actor: str = "client:admin", ts: int = 1000) -> c.AuditNote:
+    return c.AuditNote(actor=actor, request_id=rid, timestamp=ts, text=text)
+
+
+def init(cluster_id: str = "c-1", rid: str = "boot", actor: str = "node:node1") -> c.InitCluster:
+    return c.InitCluster(actor=actor, request_id=rid, timestamp=1, cluster_id=cluster_id)
+
+
+def test_same_request_id_returns_first_result_and_changes_state_once() -> None:
+    s = HsmState()
+    first = s.apply(note("r-1", ts=1000))
+    digest = s.digest()
+    again = s.apply(note("r-1", ts=2000))  # a retry, re-stamped by another member
+    assert again == first
+    assert s.digest() == digest
+    assert len(s.audit) == 1
+
+
+def test_request_id_reused_for_another_command_is_refused() -> None:
+    s = HsmState()
+    s.apply(note("r-1"))
+    result = s.apply(init(rid="r-1"))
+    assert not result.ok and result.code is ErrorCode.INVALID_ARGUMENT
+    assert "already used" in result.message
+    assert s.cluster_id is None
+
+
+def test_dedup_memory_is_bounded_and_forgets_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state_mod, "DEDUP_CAPACITY", 3)
+    s = HsmState()
+    for i in range(5):
+        s.apply(note(f"r-{i}"))
+    assert [row[0] for row in s.to_data()["seen"]] == ["r-2", "r-3", "r-4"]
+    # a forgotten request id is a new request
+    s.apply(note("r-0"))
+    assert len(s.audit) == 6
+
+
+def test_every_applied_command_allowed_or_refused_is_audited() -> None:
+    s = HsmState()
+    s.apply(note("a"))
+    s.apply(note("b", text=""))  # refused: empty
+    records = s.audit_records()
+    assert [(r.command, r.outcome) for r in records] == [
+        ("audit.note", "ok"),
+        ("audit.note", "INVALID_ARGUMENT"),
+    ]
+    assert records[1].detail.startswith("audit note must be")
+    assert verify_chain(records) is None
+
+
+def test_unexpected_exception_becomes_internal_result_not_a_raise() -> None:
+    s = HsmState()
+    result = s.apply(c.DebugFail(actor="client:admin", request_id="boom", timestamp=5, reason="test"))
+    assert not result.ok and result.code is ErrorCode.INTERNAL
+    assert "injected failure: test" in result.message
+    assert "RuntimeError" in result.internal_trace
+    assert s.audit_records()[-1].outcome == "INTERNAL"
+    # a retry gets the same stored outcome, without the node-local trace
+    retry = s.apply(c.DebugFail(actor="client:admin", request_id="boom", timestamp=6, reason="test"))
+    assert retry.code is ErrorCode.INTERNAL and retry.internal_trace == ""
+
+
+def test_cluster_identity_is_set_once_by_a_member() -> None:
+    s = HsmState()
+    assert s.apply(init(actor="client:admin", rid="boot-0")).code is ErrorCode.PERMISSION_DENIED
+    assert s.apply(init()).ok
+    assert s.cluster_id == "c-1"
+    assert s.apply(init(rid="boot-2")).ok  # the same id again: a no-op
+    other = s.apply(init(cluster_id="c-2", rid="boot-3"))
+    assert other.code is ErrorCode.FAILED_PRECONDITION and "belongs to cluster c-1" in other.message
+    assert s.cluster_id == "c-1"
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("", ErrorCode.INVALID_ARGUMENT),
+        ("x" * 1001, ErrorCode.INVALID_ARGUMENT),
+        ("two\nlines", ErrorCode.INVALID_ARGUMENT),
+    ],
+)
+def test_bad_audit_notes_are_refused(text: str, code: ErrorCode) -> None:
+    assert HsmState().apply(note("r", text=text)).code is code
+
+
+def test_members_do_not_write_notes() -> None:
+    assert HsmState().apply(note("r", actor="node:node1")).code is ErrorCode.PERMISSION_DENIED
+
+
+def test_same_commands_give_same_digest_on_every_member() -> None:
+    cmds = [init(), note("a"), note("b", text="x" * 1001), note("a"), note("c", ts=99)]
+    one, two = HsmState(), HsmState()
+    for cmd in cmds:
+        one.apply(cmd)
+        two.apply(cmd)
+    assert one.digest() == two.digest()
+
+
+def test_snapshot_round_trip_preserves_state_and_dedup() -> None:
+    s = HsmState()
+    s.apply(init())
+    first = s.apply(note("a"))
+    restored = HsmState.from_data(s.to_data())
+    assert restored.digest() == s.digest()
+    assert restored.apply(note("a")) == first
+    assert len(restored.audit) == len(s.audit)
+
+
+def test_snapshot_of_another_version_is_refused() -> None:
+    data = HsmState().to_data()
+    data["v"] = 99
+    with pytest.raises(ValueError, match="unsupported snapshot version 99"):
+        HsmState.from_data(data)
+
+
+def test_result_round_trips_through_plain_data() -> None:
+    for result in (Result.success(seq=3, audit="x"), Result.error(ErrorCode.NOT_FOUND, "no such thing")):
+        assert Result.from_data(result.to_data()) == result
