@@ -157,3 +157,78 @@ def random_secret(nbytes: int = 32) -> str:
 
 def random_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(8)}"
+
+
+# --- passwords -----------------------------------------------------------------------
+#
+# scrypt (RFC 7914) with a per-credential random salt, encoded as
+# "scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>". The proposing member hashes; only
+# the encoded hash enters a command, the Raft log and snapshots.
+
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+
+
+def hash_password(password: str) -> str:
+    import base64
+
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    salt = secrets.token_bytes(16)
+    digest = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(password.encode("utf-8"))
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    import base64
+
+    from cryptography.exceptions import InvalidKey
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    try:
+        algo, n, r, p, salt, digest = encoded.split("$")
+        if algo != "scrypt":
+            return False
+        kdf = Scrypt(salt=base64.b64decode(salt), length=32, n=int(n), r=int(r), p=int(p))
+        kdf.verify(password.encode("utf-8"), base64.b64decode(digest))
+        return True
+    except (ValueError, InvalidKey):
+        return False
+
+
+def derive_key(secret: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
+    """HKDF-SHA256: a purpose-bound key from a cluster secret."""
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(secret)
+
+
+def self_signed_client_certificate(common_name: str) -> PemPair:
+    """A client's own self-signed certificate, as an NTLS client generates it before registration."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(common_name, org="hsmnode client")
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + CERT_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return PemPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def normalize_certificate(cert_pem: bytes) -> bytes:
+    """Parse a PEM certificate (ValueError with a reason if it is not one) and re-encode it canonically."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise ValueError(f"not a PEM X.509 certificate ({exc})") from None
+    return cert.public_bytes(serialization.Encoding.PEM)

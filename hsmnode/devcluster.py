@@ -192,7 +192,7 @@ class DevCluster:
             "cert": "admin.pem",
             "key": "admin.key",
         }
-        (root / PROFILE).write_text(json.dumps(profile, indent=2) + "\n")
+        _write_secret(root / PROFILE, (json.dumps(profile, indent=2) + "\n").encode())
         return cls(root, cluster_id, members)
 
     @classmethod
@@ -300,6 +300,39 @@ class DevCluster:
                     last = str(exc)
                 time.sleep(0.1)
         raise DevClusterError(f"no leader within {timeout}s: {last}")
+
+    def profile(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.profile_path.read_text())
+        return data
+
+    def demo(self) -> dict[str, Any] | None:
+        """The demo credentials, once `bootstrap_demo` ran."""
+        demo = self.profile().get("demo")
+        return demo if isinstance(demo, dict) else None
+
+    def bootstrap_demo(self) -> dict[str, Any]:
+        """Set up the demo (see hsmnode.demo) once; later calls return what the profile holds."""
+        existing = self.demo()
+        if existing is not None:
+            return existing
+        from hsmnode.demo import DEMO_CLIENT, bootstrap
+
+        demo = bootstrap(self.root, [m.grpc for m in self.members], self.tls())
+        profile = self.profile()
+        profile["client"] = {"name": DEMO_CLIENT, "cert": f"{DEMO_CLIENT}.pem", "key": f"{DEMO_CLIENT}.key"}
+        profile["demo"] = demo
+        tmp = self.profile_path.with_suffix(".tmp")
+        _write_secret(tmp, (json.dumps(profile, indent=2) + "\n").encode())
+        tmp.replace(self.profile_path)
+        return demo
+
+    def client_tls(self) -> Tls:
+        return Tls.from_files(self.root / "ca.pem", self.root / "demo-client.pem", self.root / "demo-client.key")
+
+    def app_client(self, member_id: str | None = None, *, timeout: float = 5.0) -> HsmClient:
+        """A client presenting the demo NTLS client certificate."""
+        endpoints = [self.member(member_id).grpc] if member_id else [m.grpc for m in self.members]
+        return HsmClient(endpoints, self.client_tls(), timeout=timeout)
 
     def describe(self, status: ClusterStatus | None = None) -> dict[str, Any]:
         return {

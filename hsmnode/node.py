@@ -18,11 +18,15 @@ from pathlib import Path
 from hsmnode.config import ConfigError, NodeConfig
 from hsmnode.crypto import check_certificate_pair
 from hsmnode.replication import RaftSettings, Replicator, raft_files_present
-from hsmnode.server.app import PortInUseError, TlsMaterial, create_server, set_serving
+from hsmnode.server.app import PortInUseError, Services, TlsMaterial, create_server, set_serving
 from hsmnode.server.peers import PeerClients
+from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
+from hsmnode.service.auth import AuthService
 from hsmnode.service.cluster import ClusterService
 from hsmnode.service.context import NodeContext
+from hsmnode.service.ntls import NtlsService
+from hsmnode.sessions import TokenAuthority
 
 log = logging.getLogger("hsmnode.node")
 
@@ -114,13 +118,14 @@ class Node:
                 compaction_min_entries=cfg.compaction_min_entries,
             )
         )
-        ctx = NodeContext(config=cfg, replicator=replicator)
+        tokens = TokenAuthority(cfg.cluster_id, password.encode())
+        ctx = NodeContext(config=cfg, replicator=replicator, tokens=tokens)
         cluster = ClusterService(ctx)
+        auth = AuthService(ctx)
+        services = Services(cluster, AuditService(ctx), auth, AdminService(ctx), NtlsService(ctx, auth))
         peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
         try:
-            server, health_servicer = create_server(
-                cfg.grpc_listen, tls, replicator, cluster, AuditService(ctx), peers
-            )
+            server, health_servicer = create_server(cfg.grpc_listen, tls, replicator, services, peers)
         except PortInUseError as exc:
             replicator.close()
             raise StartupError(str(exc)) from None

@@ -1,19 +1,20 @@
-"""hsmnode.client: the SDK. Imports only hsmnode.pb and grpc.
+"""hsmnode.client: the SDK. Imports only hsmnode.pb, grpc and the standard library.
 
 from hsmnode.client import HsmClient
-with HsmClient.from_profile("hsmnode-dev/profile.json") as hsm:
-    print(hsm.cluster_status().to_json())
+
+with HsmClient.from_profile("hsmnode-dev/profile.json") as hsm:      # admin certificate
+    with hsm.login("admin", password) as admin:                      # appliance session
+        admin.add_user("bob", role="operator", password="Bob-pass-1")
+        with admin.hsm_login(so_password) as so:                     # + HSM SO role
+            so.create_partition("pay")
+
+with HsmClient.from_profile(path, identity="client") as app:         # registered NTLS client
+    name, slots = app.list_slots()                                   # only assigned partitions
+    with app.open_session("pay", co_password, role="CO") as session:
+        print(session.info())
 """
 
-from hsmnode.client._client import (
-    AuditRecord,
-    ChainCheck,
-    ClusterStatus,
-    HsmClient,
-    MemberStatus,
-    NodeStatus,
-    new_request_id,
-)
+from hsmnode.client._client import HsmClient, new_request_id
 from hsmnode.client._errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -35,29 +36,56 @@ from hsmnode.client._profile import (
     default_profile_path,
     load_profile,
 )
+from hsmnode.client._sessions import ApplianceSession, HsmRoleSession, PartitionSession
+from hsmnode.client._types import (
+    AuditRecord,
+    ChainCheck,
+    ClientInfo,
+    ClusterStatus,
+    HsmInfo,
+    MemberStatus,
+    NodeStatus,
+    PartitionInfo,
+    PartitionRole,
+    Role,
+    SessionInfo,
+    Slot,
+    User,
+)
 
 __all__ = [
     "PROFILE_ENV",
     "AlreadyExists",
+    "ApplianceSession",
     "AuditRecord",
     "ChainCheck",
+    "ClientInfo",
     "ClusterStatus",
     "FailedPrecondition",
     "HsmClient",
     "HsmError",
+    "HsmInfo",
+    "HsmRoleSession",
     "Internal",
     "InvalidArgument",
     "MemberStatus",
     "NodeStatus",
     "NotFound",
     "OutcomeUnknown",
+    "PartitionInfo",
+    "PartitionRole",
+    "PartitionSession",
     "PermissionDenied",
     "Profile",
     "ProfileError",
     "ResourceExhausted",
+    "Role",
+    "SessionInfo",
+    "Slot",
     "Tls",
     "Unauthenticated",
     "Unavailable",
+    "User",
     "default_profile_path",
     "load_profile",
     "new_request_id",

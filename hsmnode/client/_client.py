@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from hsmnode.client._errors import Unavailable, error_from_rpc
+from hsmnode.client._errors import Unauthenticated, Unavailable, error_from_rpc
 from hsmnode.client._profile import Tls, load_profile
-from hsmnode.pb import audit_pb2, audit_pb2_grpc, cluster_pb2, cluster_pb2_grpc, debug_pb2, debug_pb2_grpc
+from hsmnode.client._tls_probe import certificate_refused
+from hsmnode.client._types import ClusterStatus, MemberStatus, NodeStatus, Slot
+from hsmnode.pb import (
+    auth_pb2,
+    auth_pb2_grpc,
+    cluster_pb2,
+    cluster_pb2_grpc,
+    debug_pb2,
+    debug_pb2_grpc,
+    ntls_pb2,
+    ntls_pb2_grpc,
+)
 
+if TYPE_CHECKING:
+    from hsmnode.client._sessions import ApplianceSession, PartitionSession
+
+SESSION_KEY = "x-hsm-session"
 MIN_INDEX_KEY = "x-hsm-min-index"
 APPLIED_INDEX_KEY = "x-hsm-applied-index"
 _FAILOVER_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -28,86 +43,22 @@ _CHANNEL_OPTIONS = [
 ]
 
 
-@dataclass(frozen=True)
-class MemberStatus:
-    id: str
-    address: str
-    role: str
-    applied_index: int
-    raft_address: str
-    state_digest: str
-
-
-@dataclass(frozen=True)
-class ClusterStatus:
-    cluster_id: str
-    leader: str
-    term: int
-    members: tuple[MemberStatus, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        """The stable JSON shape of `hsmnode cluster status --json`."""
-        return {
-            "cluster_id": self.cluster_id,
-            "leader": self.leader,
-            "term": self.term,
-            "members": [
-                {"id": m.id, "address": m.address, "role": m.role, "applied_index": m.applied_index}
-                for m in self.members
-            ],
-        }
-
-
-@dataclass(frozen=True)
-class NodeStatus:
-    id: str
-    cluster_id: str
-    address: str
-    raft_address: str
-    role: str
-    term: int
-    leader: str
-    commit_index: int
-    applied_index: int
-    state_digest: str
-    has_quorum: bool
-    ready: bool
-    replicated_cluster_id: str
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    seq: int
-    timestamp_ms: int
-    actor: str
-    request_id: str
-    command: str
-    outcome: str
-    detail: str
-    prev_hash: str
-    hash: str
-
-
-@dataclass(frozen=True)
-class ChainCheck:
-    ok: bool
-    length: int
-    head_hash: str
-    problem: str
-
-
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
 class HsmClient:
-    """A client of every member in `endpoints`.
+    """A client of every member in `endpoints`, presenting one TLS client certificate.
 
     A call goes to the member that last answered; on UNAVAILABLE or a deadline it
     goes to the next one. A write whose outcome is unknown (ABORTED) is retried
     with the same request_id, so the cluster applies it at most once. Every call
     sends the highest applied index this client has seen, so a member that is
     behind never answers with older state than the client already observed.
+
+    With an admin certificate (from the cluster CA) use `login()`; with a
+    registered client certificate use the NTLS handshake: `list_slots()`,
+    `open_session()`.
     """
 
     def __init__(self, endpoints: Sequence[str], tls: Tls, *, timeout: float = 5.0) -> None:
@@ -115,6 +66,7 @@ class HsmClient:
             raise ValueError("at least one endpoint is needed")
         self.endpoints = tuple(endpoints)
         self.timeout = timeout
+        self.tls = tls
         self._creds = grpc.ssl_channel_credentials(
             root_certificates=tls.ca_pem, private_key=tls.key_pem, certificate_chain=tls.cert_pem
         )
@@ -124,9 +76,11 @@ class HsmClient:
         self._seen_index = 0
 
     @classmethod
-    def from_profile(cls, path: str | Path, *, timeout: float = 5.0) -> HsmClient:
+    def from_profile(cls, path: str | Path, *, timeout: float = 5.0, identity: str = "admin") -> HsmClient:
+        """identity "admin" uses the profile's admin certificate; "client" its NTLS client certificate."""
         profile = load_profile(path)
-        return cls(profile.endpoints, profile.tls, timeout=timeout)
+        tls = profile.tls if identity == "admin" else profile.client_tls()
+        return cls(profile.endpoints, tls, timeout=timeout)
 
     def __enter__(self) -> HsmClient:
         return self
@@ -144,10 +98,16 @@ class HsmClient:
     def seen_index(self) -> int:
         return self._seen_index
 
+    @property
+    def fingerprint(self) -> str:
+        from hsmnode.client._profile import certificate_der
+
+        return hashlib.sha256(certificate_der(self.tls.cert_pem)).hexdigest()
+
     # --- cluster ----------------------------------------------------------
 
     def cluster_status(self) -> ClusterStatus:
-        r = self._call(cluster_pb2_grpc.ClusterStub, "Status", cluster_pb2.ClusterStatusRequest())
+        r = self.call(cluster_pb2_grpc.ClusterStub, "Status", cluster_pb2.ClusterStatusRequest())
         return ClusterStatus(
             cluster_id=r.cluster_id,
             leader=r.leader,
@@ -160,7 +120,7 @@ class HsmClient:
 
     def node_status(self) -> NodeStatus:
         """The status of whichever member answers (use a one-endpoint client to pick the member)."""
-        r = self._call(cluster_pb2_grpc.ClusterStub, "NodeStatus", cluster_pb2.NodeStatusRequest())
+        r = self.call(cluster_pb2_grpc.ClusterStub, "NodeStatus", cluster_pb2.NodeStatusRequest())
         return NodeStatus(
             id=r.id,
             cluster_id=r.cluster_id,
@@ -177,42 +137,141 @@ class HsmClient:
             replicated_cluster_id=r.replicated_cluster_id,
         )
 
-    # --- audit ------------------------------------------------------------
+    # --- appliance logins -------------------------------------------------------
 
-    def audit_note(self, text: str, *, request_id: str | None = None) -> tuple[int, str]:
-        request = audit_pb2.AuditNoteRequest(request_id=request_id or new_request_id(), text=text)
-        r = self._call(audit_pb2_grpc.AuditStub, "Note", request, write=True)
-        return r.seq, r.hash
+    def login(
+        self, user: str, password: str, *, new_password: str = "", request_id: str | None = None
+    ) -> ApplianceSession:
+        """Log in as an appliance user (send new_password when the current one has expired)."""
+        from hsmnode.client._sessions import ApplianceSession
 
-    def audit_list(self, *, after_seq: int = 0, limit: int = 0) -> tuple[list[AuditRecord], int]:
-        r = self._call(
-            audit_pb2_grpc.AuditStub, "List", audit_pb2.AuditListRequest(after_seq=after_seq, limit=limit)
+        r = self.call(
+            auth_pb2_grpc.AuthStub,
+            "Login",
+            auth_pb2.LoginRequest(
+                request_id=request_id or new_request_id(),
+                user=user,
+                password=password,
+                new_password=new_password,
+            ),
+            write=True,
         )
-        records = [
-            AuditRecord(
-                x.seq,
-                x.timestamp_ms,
-                x.actor,
-                x.request_id,
-                x.command,
-                x.outcome,
-                x.detail,
-                x.prev_hash,
-                x.hash,
-            )
-            for x in r.records
-        ]
-        return records, r.total
+        return ApplianceSession(self, r.token, r.subject, r.role, r.expires_ms)
 
-    def audit_verify(self) -> ChainCheck:
-        r = self._call(audit_pb2_grpc.AuditStub, "Verify", audit_pb2.AuditVerifyRequest())
-        return ChainCheck(r.ok, r.length, r.head_hash, r.problem)
+    def resume(self, token: str) -> ApplianceSession:
+        """An appliance session from a token obtained earlier (e.g. cached by the CLI)."""
+        from hsmnode.client._sessions import ApplianceSession
+
+        return ApplianceSession(self, token, "", "", 0)
+
+    def change_password(
+        self, user: str, old_password: str, new_password: str, *, request_id: str | None = None
+    ) -> None:
+        self.call(
+            auth_pb2_grpc.AuthStub,
+            "ChangePassword",
+            auth_pb2.ChangePasswordRequest(
+                request_id=request_id or new_request_id(),
+                user=user,
+                old_password=old_password,
+                new_password=new_password,
+            ),
+            write=True,
+        )
+
+    # --- the NTLS handshake -------------------------------------------------------
+
+    def list_slots(self) -> tuple[str, list[Slot]]:
+        """(this client's registered name, the partitions assigned to it)."""
+        r = self.call(ntls_pb2_grpc.NtlsStub, "ListSlots", ntls_pb2.ListSlotsRequest())
+        return r.client, [
+            Slot(s.partition, s.label, s.initialized, s.activation_required, s.activated) for s in r.slots
+        ]
+
+    def open_session(
+        self, partition: str, password: str, *, role: str = "CO", request_id: str | None = None
+    ) -> PartitionSession:
+        from hsmnode.client._sessions import PartitionSession
+
+        r = self.call(
+            ntls_pb2_grpc.NtlsStub,
+            "OpenSession",
+            ntls_pb2.OpenSessionRequest(
+                request_id=request_id or new_request_id(), partition=partition, role=role, password=password
+            ),
+            write=True,
+        )
+        return PartitionSession(self, r.token, r.partition, r.role, r.expires_ms)
+
+    def resume_partition(self, token: str, partition: str = "", role: str = "") -> PartitionSession:
+        from hsmnode.client._sessions import PartitionSession
+
+        return PartitionSession(self, token, partition, role, 0)
+
+    def change_partition_password(
+        self,
+        partition: str,
+        role: str,
+        old_password: str,
+        new_password: str,
+        *,
+        request_id: str | None = None,
+    ) -> None:
+        self.call(
+            ntls_pb2_grpc.NtlsStub,
+            "ChangePassword",
+            ntls_pb2.PartitionPasswordRequest(
+                request_id=request_id or new_request_id(),
+                partition=partition,
+                role=role,
+                old_password=old_password,
+                new_password=new_password,
+            ),
+            write=True,
+        )
+
+    def init_partition(
+        self,
+        partition: str,
+        *,
+        label: str,
+        cloning_domain: str,
+        po_password: str,
+        request_id: str | None = None,
+    ) -> None:
+        self.call(
+            ntls_pb2_grpc.NtlsStub,
+            "InitPartition",
+            ntls_pb2.InitPartitionRequest(
+                request_id=request_id or new_request_id(),
+                partition=partition,
+                label=label,
+                cloning_domain=cloning_domain,
+                po_password=po_password,
+            ),
+            write=True,
+        )
+
+    def activate_partition(
+        self, partition: str, co_password: str, *, active: bool = True, request_id: str | None = None
+    ) -> None:
+        self.call(
+            ntls_pb2_grpc.NtlsStub,
+            "Activate",
+            ntls_pb2.ActivateRequest(
+                request_id=request_id or new_request_id(),
+                partition=partition,
+                co_password=co_password,
+                active=active,
+            ),
+            write=True,
+        )
 
     # --- fault injection (members with [debug] fault_injection = true) ------
 
     def debug_fail_apply(self, reason: str, *, request_id: str | None = None) -> None:
         request = debug_pb2.FailApplyRequest(request_id=request_id or new_request_id(), reason=reason)
-        self._call(debug_pb2_grpc.DebugStub, "FailApply", request, write=True)
+        self.call(debug_pb2_grpc.DebugStub, "FailApply", request, write=True)
 
     # --- transport --------------------------------------------------------
 
@@ -234,28 +293,45 @@ class HsmClient:
                 with self._lock:
                     self._seen_index = max(self._seen_index, index)
 
-    def _call(self, stub_cls: Any, method: str, request: Any, *, write: bool = False) -> Any:
+    def call(self, stub_cls: Any, method: str, request: Any, *, write: bool = False, token: str = "") -> Any:
+        """One RPC with failover. `write` lets an unknown outcome be retried (same request_id).
+
+        A member that refuses this client's certificate at the TLS handshake is not
+        retried; when every member refuses it, the call fails with Unauthenticated.
+        """
         deadline = time.monotonic() + self.timeout
         last: grpc.RpcError | None = None
+        refused: set[str] = set()
         n = len(self.endpoints)
         for round_no in range(4):
             start = self._preferred
             for offset in range(n):
                 index = (start + offset) % n
+                endpoint = self.endpoints[index]
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                endpoint = self.endpoints[index]
+                if endpoint in refused:
+                    continue
                 rpc = getattr(stub_cls(self._channel(endpoint)), method)
+                metadata = [(MIN_INDEX_KEY, str(self._seen_index))]
+                if token:
+                    metadata.append((SESSION_KEY, token))
                 try:
                     response, call = rpc.with_call(
-                        request,
-                        timeout=min(left, max(1.0, self.timeout / 2)),
-                        metadata=((MIN_INDEX_KEY, str(self._seen_index)),),
+                        request, timeout=min(left, max(1.0, self.timeout / 2)), metadata=metadata
                     )
                 except grpc.RpcError as exc:
                     self._note_index(exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None)
                     code = exc.code()
+                    socket_closed = code is grpc.StatusCode.UNAVAILABLE and "Socket closed" in (
+                        exc.details() or ""
+                    )
+                    if socket_closed and self._refused(endpoint):
+                        refused.add(endpoint)
+                        if len(refused) == n:
+                            raise self._refusal() from None
+                        continue
                     if code in _FAILOVER_CODES or (write and code == grpc.StatusCode.ABORTED):
                         last = exc
                         continue
@@ -266,9 +342,20 @@ class HsmClient:
             if time.monotonic() >= deadline:
                 break
             time.sleep(min(0.05 * (2**round_no), max(0.0, deadline - time.monotonic())))
+        if refused and last is None:
+            raise self._refusal()
         if last is not None:
             err = error_from_rpc(last)
             raise Unavailable(
                 f"no member answered {method} ({', '.join(self.endpoints)}); last error: {err}"
             ) from None
         raise Unavailable(f"no member answered {method} within {self.timeout}s ({', '.join(self.endpoints)})")
+
+    def _refused(self, endpoint: str) -> bool:
+        return certificate_refused(endpoint, self.tls.ca_pem, self.tls.cert_pem, self.tls.key_pem)
+
+    def _refusal(self) -> Unauthenticated:
+        return Unauthenticated(
+            f"the cluster refused this client certificate (sha256 fingerprint {self.fingerprint}): "
+            "is it registered (hsmnode client register)?"
+        )

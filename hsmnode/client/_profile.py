@@ -1,13 +1,18 @@
 """Connection profiles: where the members are and which certificate to present.
 
     {"cluster_id": "...", "endpoints": ["127.0.0.1:7400", ...],
-     "ca": "ca.pem", "cert": "admin.pem", "key": "admin.key"}
+     "ca": "ca.pem", "cert": "admin.pem", "key": "admin.key",
+     "client": {"name": "demo-client", "cert": "demo-client.pem", "key": "demo-client.key"},
+     "demo": {...credentials of the dev demo, `hsmnode dev` only...}}
 
-Relative paths are relative to the profile file.
+`cert`/`key` is the admin certificate (issued by the cluster CA); `client` is an
+NTLS client's own certificate (registered with the cluster). Relative paths are
+relative to the profile file.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import dataclass
@@ -34,6 +39,29 @@ class Profile:
     tls: Tls
     cluster_id: str
     raw: dict[str, object]
+
+    def client_tls(self) -> Tls:
+        """The NTLS client identity of the profile (its `client` entry)."""
+        client = self.raw.get("client")
+        if not isinstance(client, dict) or "cert" not in client or "key" not in client:
+            raise ProfileError(
+                f"profile {self.path} has no NTLS client certificate (a 'client' entry with cert and key)"
+            )
+        base = self.path.parent
+        try:
+            return Tls(
+                self.tls.ca_pem, (base / client["cert"]).read_bytes(), (base / client["key"]).read_bytes()
+            )
+        except OSError as exc:
+            raise ProfileError(f"profile {self.path}: {exc.filename}: {exc.strerror}") from None
+
+
+def certificate_der(cert_pem: bytes) -> bytes:
+    """The DER bytes of the first certificate in a PEM (fingerprints are sha256 over these)."""
+    text = cert_pem.decode("ascii", "replace")
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    start = text.index(begin) + len(begin)
+    return base64.b64decode("".join(text[start : text.index(end, start)].split()))
 
 
 class ProfileError(Exception):

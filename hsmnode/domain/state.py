@@ -3,9 +3,12 @@
 Rules this file keeps (DESIGN.md §3):
 - apply is a pure function of (state, command): no clock, no randomness, no I/O;
 - it validates before it mutates and returns a `Result`, never raises;
-- authorization is decided here, from `command.actor` and replicated state;
+- authorization is decided inside apply, from `command.actor` and replicated state
+  (handlers call `access.authorize`);
 - every applied command, allowed or refused, appends one audit record;
 - a request_id seen before returns the first result and changes nothing.
+
+The handlers live by area in `appliance.py` and `hsm.py`.
 """
 
 from __future__ import annotations
@@ -21,13 +24,10 @@ from hsmnode.domain import commands as c
 from hsmnode.domain.audit import AuditLog, AuditRecord
 from hsmnode.domain.commands import canonical_json
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.model import ApplianceUser, Client, CustomRole, Hsm, Partition
 
 SNAPSHOT_VERSION = 1
 DEDUP_CAPACITY = 10_000
-AUDIT_NOTE_MAX = 1000
-
-NODE_ACTOR_PREFIX = "node:"
-CLIENT_ACTOR_PREFIX = "client:"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,22 +70,25 @@ class _Seen:
     result: Result
 
 
+Handler = Callable[["HsmState", Any], Result]
+
+
 class HsmState:
     """All replicated state of one cluster."""
 
     def __init__(self) -> None:
         self.cluster_id: str | None = None
         self.cluster_created_at: int = 0
+        self.users: dict[str, ApplianceUser] = {}
+        self.roles: dict[str, CustomRole] = {}
+        self.clients: dict[str, Client] = {}
+        self.hsm = Hsm()
+        self.partitions: dict[str, Partition] = {}
         self.audit = AuditLog()
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
-        # Derived, not replicated: the digest of the state after `_changes` mutations.
+        # Derived, not replicated: the digest after `_changes` mutations; fingerprint index.
         self._changes = 0
         self._digest: tuple[int, str] = (-1, "")
-        self._handlers: dict[type[c.Command], Callable[[Any], Result]] = {
-            c.InitCluster: self._init_cluster,
-            c.AuditNote: self._audit_note,
-            c.DebugFail: self._debug_fail,
-        }
 
     # --- the entry point --------------------------------------------------
 
@@ -101,11 +104,11 @@ class HsmState:
             )
             self._record(cmd, result)
             return result
-        handler = self._handlers.get(type(cmd))
+        handler = _handlers().get(type(cmd))
         try:
             if handler is None:
                 raise DomainError(ErrorCode.INVALID_ARGUMENT, f"command {cmd.TYPE!r} is not supported")
-            result = handler(cmd)
+            result = handler(self, cmd)
         except DomainError as exc:
             result = Result.error(exc.code, exc.message)
         except Exception as exc:  # deterministic code fails the same way on every member
@@ -136,44 +139,19 @@ class HsmState:
         while len(self._seen) > DEDUP_CAPACITY:
             self._seen.popitem(last=False)
 
-    # --- handlers ---------------------------------------------------------
-
-    def _init_cluster(self, cmd: c.InitCluster) -> Result:
-        if not cmd.actor.startswith(NODE_ACTOR_PREFIX):
-            raise DomainError(
-                ErrorCode.PERMISSION_DENIED, "only a member node may bootstrap the cluster identity"
-            )
-        if not cmd.cluster_id:
-            raise DomainError(ErrorCode.INVALID_ARGUMENT, "cluster_id must not be empty")
-        if self.cluster_id is not None:
-            if self.cluster_id == cmd.cluster_id:
-                return Result.success(cluster_id=self.cluster_id, audit="already bootstrapped")
-            raise DomainError(
-                ErrorCode.FAILED_PRECONDITION,
-                f"this state belongs to cluster {self.cluster_id}, not {cmd.cluster_id}",
-            )
-        self.cluster_id = cmd.cluster_id
-        self.cluster_created_at = cmd.timestamp
-        return Result.success(cluster_id=cmd.cluster_id, audit=f"cluster {cmd.cluster_id} bootstrapped")
-
-    def _audit_note(self, cmd: c.AuditNote) -> Result:
-        if not cmd.actor.startswith(CLIENT_ACTOR_PREFIX):
-            raise DomainError(ErrorCode.PERMISSION_DENIED, "audit notes are written by clients")
-        text = cmd.text.strip()
-        if not text or len(text) > AUDIT_NOTE_MAX:
-            raise DomainError(ErrorCode.INVALID_ARGUMENT, f"audit note must be 1-{AUDIT_NOTE_MAX} characters")
-        if not text.isprintable():
-            raise DomainError(ErrorCode.INVALID_ARGUMENT, "audit note must be printable text on one line")
-        seq = len(self.audit) + 1  # the record that _record appends next
-        return Result.success(seq=seq, audit=text)
-
-    def _debug_fail(self, cmd: c.DebugFail) -> Result:
-        raise RuntimeError(f"injected failure: {cmd.reason}")
-
     # --- queries ----------------------------------------------------------
 
     def audit_records(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRecord]:
         return self.audit.records(after_seq, limit)
+
+    def client_by_fingerprint(self, fingerprint: str) -> Client | None:
+        for client in self.clients.values():
+            if client.fingerprint == fingerprint:
+                return client
+        return None
+
+    def registered_certificates(self) -> list[str]:
+        return [self.clients[name].cert_pem for name in sorted(self.clients)]
 
     # --- snapshot ---------------------------------------------------------
 
@@ -182,6 +160,11 @@ class HsmState:
         return {
             "v": SNAPSHOT_VERSION,
             "cluster": {"id": self.cluster_id, "created_at": self.cluster_created_at},
+            "users": [self.users[k].to_data() for k in sorted(self.users)],
+            "roles": [self.roles[k].to_data() for k in sorted(self.roles)],
+            "clients": [self.clients[k].to_data() for k in sorted(self.clients)],
+            "hsm": self.hsm.to_data(),
+            "partitions": [self.partitions[k].to_data() for k in sorted(self.partitions)],
             "audit": self.audit.to_data(),
             "seen": [[rid, s.command_type, s.actor, s.result.to_data()] for rid, s in self._seen.items()],
         }
@@ -196,6 +179,11 @@ class HsmState:
         state = cls()
         state.cluster_id = data["cluster"]["id"]
         state.cluster_created_at = data["cluster"]["created_at"]
+        state.users = {u["name"]: ApplianceUser.from_data(u) for u in data["users"]}
+        state.roles = {r["name"]: CustomRole.from_data(r) for r in data["roles"]}
+        state.clients = {cl["name"]: Client.from_data(cl) for cl in data["clients"]}
+        state.hsm = Hsm.from_data(data["hsm"])
+        state.partitions = {p["name"]: Partition.from_data(p) for p in data["partitions"]}
         state.audit = AuditLog.from_data(data["audit"])
         for rid, command_type, actor, result in data["seen"]:
             state._seen[rid] = _Seen(command_type, actor, Result.from_data(result))
@@ -210,3 +198,15 @@ class HsmState:
         if self._digest[0] != self._changes:
             self._digest = (self._changes, hashlib.sha256(canonical_json(self.to_data())).hexdigest())
         return self._digest[1]
+
+
+_HANDLERS: dict[type[c.Command], Handler] = {}
+
+
+def _handlers() -> dict[type[c.Command], Handler]:
+    if not _HANDLERS:
+        from hsmnode.domain import appliance, hsm
+
+        _HANDLERS.update(appliance.HANDLERS)
+        _HANDLERS.update(hsm.HANDLERS)
+    return _HANDLERS

@@ -8,14 +8,32 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from hsmnode.pb import audit_pb2_grpc, cluster_pb2_grpc, debug_pb2_grpc
+from hsmnode.pb import (
+    admin_pb2_grpc,
+    audit_pb2_grpc,
+    auth_pb2_grpc,
+    cluster_pb2_grpc,
+    debug_pb2_grpc,
+    ntls_pb2_grpc,
+)
 from hsmnode.replication import Replicator
+from hsmnode.server.access_servicers import AdminServicer, AuthServicer, NtlsServicer
 from hsmnode.server.peers import PeerClients
 from hsmnode.server.servicers import AuditServicer, ClusterServicer, DebugServicer
+from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
+from hsmnode.service.auth import AuthService
 from hsmnode.service.cluster import ClusterService
+from hsmnode.service.ntls import NtlsService
 
-SERVICE_NAMES = ("hsmnode.pb.Cluster", "hsmnode.pb.Audit", "hsmnode.pb.Debug")
+SERVICE_NAMES = (
+    "hsmnode.pb.Cluster",
+    "hsmnode.pb.Audit",
+    "hsmnode.pb.Debug",
+    "hsmnode.pb.Auth",
+    "hsmnode.pb.Admin",
+    "hsmnode.pb.Ntls",
+)
 MAX_WORKERS = 32
 
 SERVER_OPTIONS = [
@@ -40,12 +58,51 @@ class PortInUseError(OSError):
     pass
 
 
+@dataclass(frozen=True)
+class Services:
+    cluster: ClusterService
+    audit: AuditService
+    auth: AuthService
+    admin: AdminService
+    ntls: NtlsService
+
+
+class TrustList:
+    """The member's live TLS trust list: the cluster CA plus every registered client certificate.
+
+    gRPC asks for it on each new connection (dynamic server credentials), so a
+    registration or revocation through any member takes effect on every member
+    without a restart. Live connections are re-checked per call by the services.
+    """
+
+    def __init__(self, tls: TlsMaterial, replicator: Replicator) -> None:
+        self._tls = tls
+        self._replicator = replicator
+        self._served: tuple[str, ...] | None = None
+
+    def _config(self, registered: tuple[str, ...]) -> grpc.ServerCertificateConfiguration:
+        roots = self._tls.ca_pem + b"".join(pem.encode() for pem in registered)
+        return grpc.ssl_server_certificate_configuration(
+            [(self._tls.key_pem, self._tls.cert_pem)], root_certificates=roots
+        )
+
+    def initial(self) -> grpc.ServerCertificateConfiguration:
+        self._served = tuple(self._replicator.read(lambda s: s.registered_certificates()))
+        return self._config(self._served)
+
+    def fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        current = tuple(self._replicator.read(lambda s: s.registered_certificates()))
+        if current == self._served:
+            return None
+        self._served = current
+        return self._config(current)
+
+
 def create_server(
     listen: str,
     tls: TlsMaterial,
     replicator: Replicator,
-    cluster: ClusterService,
-    audit: AuditService,
+    services: Services,
     peers: PeerClients,
 ) -> tuple[grpc.Server, health.HealthServicer]:
     server = grpc.server(
@@ -53,15 +110,21 @@ def create_server(
         options=SERVER_OPTIONS,
         maximum_concurrent_rpcs=MAX_WORKERS * 8,
     )
-    cluster_pb2_grpc.add_ClusterServicer_to_server(ClusterServicer(replicator, cluster, peers), server)
-    audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(replicator, audit), server)
-    debug_pb2_grpc.add_DebugServicer_to_server(DebugServicer(replicator, cluster), server)
+    cluster_pb2_grpc.add_ClusterServicer_to_server(
+        ClusterServicer(replicator, services.cluster, peers), server
+    )
+    audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(replicator, services.audit), server)
+    debug_pb2_grpc.add_DebugServicer_to_server(DebugServicer(replicator, services.cluster), server)
+    auth_pb2_grpc.add_AuthServicer_to_server(AuthServicer(replicator, services.auth), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(replicator, services.admin), server)
+    ntls_pb2_grpc.add_NtlsServicer_to_server(NtlsServicer(replicator, services.ntls), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    credentials = grpc.ssl_server_credentials(
-        [(tls.key_pem, tls.cert_pem)], root_certificates=tls.ca_pem, require_client_auth=True
+    trust = TrustList(tls, replicator)
+    credentials = grpc.dynamic_ssl_server_credentials(
+        trust.initial(), trust.fetch, require_client_authentication=True
     )
     try:
         port = server.add_secure_port(listen, credentials)

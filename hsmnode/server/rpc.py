@@ -28,6 +28,7 @@ from hsmnode.service.context import Caller
 
 log = logging.getLogger(__name__)
 
+SESSION_KEY = "x-hsm-session"
 MIN_INDEX_KEY = "x-hsm-min-index"
 APPLIED_INDEX_KEY = "x-hsm-applied-index"
 MIN_INDEX_WAIT = 1.0
@@ -41,6 +42,13 @@ def caller_of(context: grpc.ServicerContext) -> Caller:
     if not pem:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "no client certificate on this connection")
     return Caller(common_name=certificate_common_name(pem), fingerprint=certificate_fingerprint(pem))
+
+
+def token_of(context: grpc.ServicerContext) -> str:
+    for key, value in context.invocation_metadata():
+        if key == SESSION_KEY:
+            return str(value)
+    return ""
 
 
 def remaining(context: grpc.ServicerContext) -> float | None:

@@ -7,7 +7,7 @@ import grpc
 from hsmnode.pb import audit_pb2, audit_pb2_grpc, cluster_pb2, cluster_pb2_grpc, debug_pb2, debug_pb2_grpc
 from hsmnode.replication import Replicator
 from hsmnode.server.peers import PeerClients
-from hsmnode.server.rpc import Servicer, caller_of, remaining, rpc
+from hsmnode.server.rpc import Servicer, caller_of, remaining, rpc, token_of
 from hsmnode.service.audit import AuditService
 from hsmnode.service.cluster import ClusterService, NodeStatus
 
@@ -88,7 +88,7 @@ class AuditServicer(Servicer, audit_pb2_grpc.AuditServicer):
         self, request: audit_pb2.AuditNoteRequest, context: grpc.ServicerContext
     ) -> audit_pb2.AuditNoteResponse:  # noqa: N802
         seq, digest = self._service.note(
-            caller_of(context), request.request_id, request.text, remaining(context)
+            caller_of(context), token_of(context), request.request_id, request.text, remaining(context)
         )
         return audit_pb2.AuditNoteResponse(seq=seq, hash=digest)
 
@@ -96,8 +96,9 @@ class AuditServicer(Servicer, audit_pb2_grpc.AuditServicer):
     def List(
         self, request: audit_pb2.AuditListRequest, context: grpc.ServicerContext
     ) -> audit_pb2.AuditListResponse:  # noqa: N802
-        caller_of(context)
-        records, total = self._service.list(request.after_seq, request.limit)
+        records, total = self._service.list(
+            caller_of(context), token_of(context), request.after_seq, request.limit
+        )
         return audit_pb2.AuditListResponse(
             records=[
                 audit_pb2.AuditRecord(
@@ -120,8 +121,7 @@ class AuditServicer(Servicer, audit_pb2_grpc.AuditServicer):
     def Verify(
         self, request: audit_pb2.AuditVerifyRequest, context: grpc.ServicerContext
     ) -> audit_pb2.AuditVerifyResponse:  # noqa: N802
-        caller_of(context)
-        check = self._service.verify()
+        check = self._service.verify(caller_of(context), token_of(context))
         return audit_pb2.AuditVerifyResponse(
             ok=check.ok, length=check.length, head_hash=check.head_hash, problem=check.problem
         )

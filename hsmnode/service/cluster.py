@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from hsmnode import crypto
+from hsmnode.domain.appliance import DEFAULT_ACCOUNTS
 from hsmnode.domain.commands import DebugFail, InitCluster
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.replication import ReplicationError
 from hsmnode.service.context import Caller, NodeContext
 
 log = logging.getLogger(__name__)
+
+DEFAULT_PASSWORD = "PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ class ClusterService:
             request_id=f"bootstrap-{self._ctx.config.cluster_id}",
             timestamp=self._ctx.clock_ms(),
             cluster_id=self._ctx.config.cluster_id,
+            # the Luna factory default: every default account starts with PASSWORD, changed at first login
+            default_password_hashes=tuple(crypto.hash_password(DEFAULT_PASSWORD) for _ in DEFAULT_ACCOUNTS),
         )
         try:
             self._ctx.propose(cmd, timeout=2.0)
@@ -96,7 +102,4 @@ class ClusterService:
                 ErrorCode.PERMISSION_DENIED,
                 "fault injection is disabled on this member (set [debug] fault_injection = true in its config)",
             )
-        timestamp = self._ctx.stamp(request_id)
-        self._ctx.propose(
-            DebugFail(actor=caller.actor, request_id=request_id, timestamp=timestamp, reason=reason), timeout
-        )
+        self._ctx.submit(DebugFail, caller.cert_actor, request_id, timeout, reason=reason)

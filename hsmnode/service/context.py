@@ -1,18 +1,31 @@
-"""What every use case needs from its member: the replicator, identity, clock and limits."""
+"""What every use case needs from its member: the replicator, identity, clock, session
+tokens, and the few steps every use case repeats (stamp, propose, authorize a read)."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from hsmnode.config import NodeConfig
+from hsmnode.domain import commands as c
+from hsmnode.domain.access import authorize, validate_session
 from hsmnode.domain.commands import Command, validate_request_id
-from hsmnode.domain.errors import DomainError
-from hsmnode.domain.state import Result
-from hsmnode.replication import Replicator
+from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.principals import parse
+from hsmnode.domain.state import HsmState, Result
+from hsmnode.replication import ReplicationError, Replicator
+from hsmnode.sessions import Claims, TokenAuthority
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WRITE_TIMEOUT = 5.0
+T = TypeVar("T")
+C = TypeVar("C", bound=Command)
 
 
 @dataclass(frozen=True)
@@ -23,23 +36,35 @@ class Caller:
     fingerprint: str
 
     @property
-    def actor(self) -> str:
-        return f"client:{self.common_name}"
+    def cert_actor(self) -> str:
+        return f"cert:{self.fingerprint}"
 
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
 
+def sub_request_id(request_id: str, tag: str) -> str:
+    """A derived idempotency key for the n-th command one request proposes."""
+    derived = f"{request_id}/{tag}"
+    if len(derived) <= 128:
+        return derived
+    return f"{hashlib.sha256(request_id.encode()).hexdigest()[:64]}/{tag}"
+
+
 @dataclass
 class NodeContext:
     config: NodeConfig
     replicator: Replicator
+    tokens: TokenAuthority
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
 
     @property
     def node_id(self) -> str:
         return self.config.node_id
+
+    def read(self, fn: Callable[[HsmState], T]) -> T:
+        return self.replicator.read(fn)
 
     def propose(self, cmd: Command, timeout: float | None) -> Result:
         """Replicate and return the applied Result; a refusal becomes a DomainError."""
@@ -51,7 +76,65 @@ class NodeContext:
             raise DomainError(result.code, result.message)
         return result
 
-    def stamp(self, request_id: str) -> int:
-        """Validate the client's request_id and return the proposal timestamp."""
+    def submit(
+        self, cls: type[C], actor: str, request_id: str, timeout: float | None, **fields: Any
+    ) -> Result:
+        """Validate the client's request_id, stamp the time, build `cls` and propose it."""
         validate_request_id(request_id)
-        return self.clock_ms()
+        cmd = cls(actor=actor, request_id=request_id, timestamp=self.clock_ms(), **fields)
+        return self.propose(cmd, timeout)
+
+    # --- sessions ---------------------------------------------------------
+
+    def claims(self, caller: Caller, token: str, kind: str) -> Claims:
+        if not token:
+            how = (
+                "log in first (hsmnode login)"
+                if kind == "appliance"
+                else "open a session first (hsmnode session open)"
+            )
+            raise DomainError(
+                ErrorCode.UNAUTHENTICATED,
+                f"this needs a{'n' if kind == 'appliance' else ''} {kind} session: {how}",
+            )
+        claims = self.tokens.verify(token, caller.fingerprint, self.clock_ms())
+        if claims.kind != kind:
+            raise DomainError(
+                ErrorCode.UNAUTHENTICATED,
+                f"this needs a{'n' if kind == 'appliance' else ''} {kind} session, not a {claims.kind} one",
+            )
+        return claims
+
+    def check_session(self, claims: Claims) -> None:
+        now = self.clock_ms()
+        self.read(lambda s: validate_session(s, parse(claims.actor), now))
+
+    def authorize_read(
+        self, caller: Caller, token: str, operation: str, kind: str = "appliance", partition: str = ""
+    ) -> Claims:
+        """Check a read-only operation against local replicated state; a denial is audited."""
+        claims = self.claims(caller, token, kind)
+        now = self.clock_ms()
+        try:
+            self.read(lambda s: authorize(s, claims.actor, operation, now, partition))
+        except DomainError as exc:
+            if exc.code is ErrorCode.PERMISSION_DENIED:
+                self.audit_refusal(claims.actor, "permission.denied", exc.message)
+            raise
+        return claims
+
+    def audit_refusal(self, actor: str, event: str, detail: str) -> None:
+        """Put a refusal caught before proposing into the audit log (best effort, DESIGN.md §3.9)."""
+        try:
+            self.propose(
+                c.AuditEvent(
+                    actor=actor,
+                    request_id=f"refusal-{uuid.uuid4().hex}",
+                    timestamp=self.clock_ms(),
+                    event=event,
+                    detail=detail[:1000],
+                ),
+                timeout=2.0,
+            )
+        except (DomainError, ReplicationError) as exc:
+            log.warning("could not audit %s by %s: %s", event, actor, exc)

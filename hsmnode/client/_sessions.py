@@ -1,0 +1,287 @@
+"""Sessions as context managers: an appliance session (admin work) and a partition session
+(the NTLS handshake's result). Leaving the `with` block logs out; the token is cluster-wide,
+so a session keeps working when the client fails over to another member."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hsmnode.client._types import (
+    AuditRecord,
+    ChainCheck,
+    ClientInfo,
+    HsmInfo,
+    PartitionInfo,
+    PartitionRole,
+    Role,
+    SessionInfo,
+    User,
+)
+from hsmnode.pb import (
+    admin_pb2,
+    admin_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    auth_pb2,
+    auth_pb2_grpc,
+    ntls_pb2,
+    ntls_pb2_grpc,
+)
+
+if TYPE_CHECKING:
+    from hsmnode.client._client import HsmClient
+
+
+def _rid(request_id: str | None) -> str:
+    from hsmnode.client._client import new_request_id
+
+    return request_id or new_request_id()
+
+
+class _Session:
+    def __init__(self, client: HsmClient, token: str, subject: str, role: str, expires_ms: int) -> None:
+        self.client = client
+        self.token = token
+        self.subject = subject
+        self.role = role
+        self.expires_ms = expires_ms
+        self.keep = False  # set to leave the session open when the `with` block ends
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.keep:
+            self.logout()
+
+    def logout(self) -> None:
+        raise NotImplementedError
+
+    def _call(self, stub: Any, method: str, request: Any, *, write: bool = False) -> Any:
+        return self.client.call(stub, method, request, write=write, token=self.token)
+
+
+class ApplianceSession(_Session):
+    """An appliance user's session; `hsm_login()` returns one that also holds an HSM role."""
+
+    def logout(self, *, request_id: str | None = None) -> None:
+        self._call(
+            auth_pb2_grpc.AuthStub, "Logout", auth_pb2.LogoutRequest(request_id=_rid(request_id)), write=True
+        )
+
+    def hsm_login(
+        self, password: str, *, role: str = "SO", request_id: str | None = None
+    ) -> ApplianceSession:
+        r = self._call(
+            auth_pb2_grpc.AuthStub,
+            "HsmLogin",
+            auth_pb2.HsmLoginRequest(request_id=_rid(request_id), role=role, password=password),
+            write=True,
+        )
+        return HsmRoleSession(self.client, r.token, r.subject, r.role, r.expires_ms)
+
+    # users
+    def add_user(self, name: str, *, role: str, password: str, request_id: str | None = None) -> None:
+        req = admin_pb2.AddUserRequest(request_id=_rid(request_id), name=name, role=role, password=password)
+        self._call(admin_pb2_grpc.AdminStub, "AddUser", req, write=True)
+
+    def delete_user(self, name: str, *, request_id: str | None = None) -> None:
+        self._call(
+            admin_pb2_grpc.AdminStub,
+            "DeleteUser",
+            admin_pb2.NameRequest(request_id=_rid(request_id), name=name),
+            write=True,
+        )
+
+    def set_user_enabled(self, name: str, enabled: bool, *, request_id: str | None = None) -> None:
+        req = admin_pb2.SetUserEnabledRequest(request_id=_rid(request_id), name=name, enabled=enabled)
+        self._call(admin_pb2_grpc.AdminStub, "SetUserEnabled", req, write=True)
+
+    def set_user_password(self, name: str, password: str, *, request_id: str | None = None) -> None:
+        req = admin_pb2.SetUserPasswordRequest(request_id=_rid(request_id), name=name, password=password)
+        self._call(admin_pb2_grpc.AdminStub, "SetUserPassword", req, write=True)
+
+    def list_users(self) -> list[User]:
+        r = self._call(admin_pb2_grpc.AdminStub, "ListUsers", admin_pb2.ListRequest())
+        return [_user(u) for u in r.users]
+
+    def show_user(self, name: str) -> User:
+        return _user(self._call(admin_pb2_grpc.AdminStub, "ShowUser", admin_pb2.NameRequest(name=name)))
+
+    # roles
+    def add_role(self, name: str, commands: list[str], *, request_id: str | None = None) -> None:
+        req = admin_pb2.AddRoleRequest(request_id=_rid(request_id), name=name, commands=commands)
+        self._call(admin_pb2_grpc.AdminStub, "AddRole", req, write=True)
+
+    def delete_role(self, name: str, *, request_id: str | None = None) -> None:
+        self._call(
+            admin_pb2_grpc.AdminStub,
+            "DeleteRole",
+            admin_pb2.NameRequest(request_id=_rid(request_id), name=name),
+            write=True,
+        )
+
+    def list_roles(self) -> list[Role]:
+        r = self._call(admin_pb2_grpc.AdminStub, "ListRoles", admin_pb2.ListRequest())
+        return [Role(x.name, tuple(x.commands), x.builtin) for x in r.roles]
+
+    def show_role(self, name: str) -> Role:
+        x = self._call(admin_pb2_grpc.AdminStub, "ShowRole", admin_pb2.NameRequest(name=name))
+        return Role(x.name, tuple(x.commands), x.builtin)
+
+    # NTLS clients
+    def register_client(self, name: str, cert_pem: str, *, request_id: str | None = None) -> str:
+        req = admin_pb2.RegisterClientRequest(request_id=_rid(request_id), name=name, cert_pem=cert_pem)
+        return str(self._call(admin_pb2_grpc.AdminStub, "RegisterClient", req, write=True).fingerprint)
+
+    def assign_client(self, name: str, partition: str, *, request_id: str | None = None) -> None:
+        req = admin_pb2.ClientPartitionRequest(request_id=_rid(request_id), name=name, partition=partition)
+        self._call(admin_pb2_grpc.AdminStub, "AssignClient", req, write=True)
+
+    def revoke_client(self, name: str, partition: str = "", *, request_id: str | None = None) -> None:
+        """Revoke one partition assignment, or without a partition the whole registration."""
+        req = admin_pb2.ClientPartitionRequest(request_id=_rid(request_id), name=name, partition=partition)
+        self._call(admin_pb2_grpc.AdminStub, "RevokeClient", req, write=True)
+
+    def list_clients(self) -> list[ClientInfo]:
+        r = self._call(admin_pb2_grpc.AdminStub, "ListClients", admin_pb2.ListRequest())
+        return [ClientInfo(x.name, x.fingerprint, tuple(x.partitions)) for x in r.clients]
+
+    def show_client(self, name: str) -> ClientInfo:
+        x = self._call(admin_pb2_grpc.AdminStub, "ShowClient", admin_pb2.NameRequest(name=name))
+        return ClientInfo(x.name, x.fingerprint, tuple(x.partitions))
+
+    # HSM
+    def init_hsm(self, label: str, so_password: str, *, request_id: str | None = None) -> int:
+        req = admin_pb2.InitHsmRequest(request_id=_rid(request_id), label=label, so_password=so_password)
+        return int(self._call(admin_pb2_grpc.AdminStub, "InitHsm", req, write=True).destroyed_partitions)
+
+    def init_auditor(self, password: str, *, request_id: str | None = None) -> None:
+        req = admin_pb2.InitAuditorRequest(request_id=_rid(request_id), password=password)
+        self._call(admin_pb2_grpc.AdminStub, "InitAuditor", req, write=True)
+
+    def show_hsm(self) -> HsmInfo:
+        x = self._call(admin_pb2_grpc.AdminStub, "ShowHsm", admin_pb2.ListRequest())
+        return HsmInfo(
+            x.initialized, x.label, x.so_locked, x.auditor_initialized, dict(x.policies), x.partitions
+        )
+
+    def list_partitions(self) -> list[PartitionInfo]:
+        r = self._call(admin_pb2_grpc.AdminStub, "ListPartitions", admin_pb2.ListRequest())
+        return [_partition(p) for p in r.partitions]
+
+    def show_partition(self, name: str) -> PartitionInfo:
+        return _partition(
+            self._call(admin_pb2_grpc.AdminStub, "ShowPartition", admin_pb2.NameRequest(name=name))
+        )
+
+    # audit
+    def audit_note(self, text: str, *, request_id: str | None = None) -> tuple[int, str]:
+        r = self._call(
+            audit_pb2_grpc.AuditStub,
+            "Note",
+            audit_pb2.AuditNoteRequest(request_id=_rid(request_id), text=text),
+            write=True,
+        )
+        return r.seq, r.hash
+
+
+class HsmRoleSession(ApplianceSession):
+    """An appliance session holding an HSM role (SO or AU). Leaving it ends the role only."""
+
+    def logout(self, *, request_id: str | None = None) -> None:
+        self._call(
+            auth_pb2_grpc.AuthStub,
+            "HsmLogout",
+            auth_pb2.LogoutRequest(request_id=_rid(request_id)),
+            write=True,
+        )
+
+    # SO
+    def set_hsm_policy(self, name: str, value: bool, *, request_id: str | None = None) -> None:
+        req = admin_pb2.SetHsmPolicyRequest(request_id=_rid(request_id), name=name, value=value)
+        self._call(admin_pb2_grpc.AdminStub, "SetHsmPolicy", req, write=True)
+
+    def create_partition(self, name: str, *, request_id: str | None = None) -> None:
+        self._call(
+            admin_pb2_grpc.AdminStub,
+            "CreatePartition",
+            admin_pb2.NameRequest(request_id=_rid(request_id), name=name),
+            write=True,
+        )
+
+    def delete_partition(self, name: str, *, request_id: str | None = None) -> None:
+        self._call(
+            admin_pb2_grpc.AdminStub,
+            "DeletePartition",
+            admin_pb2.NameRequest(request_id=_rid(request_id), name=name),
+            write=True,
+        )
+
+    # Auditor
+    def audit_list(self, *, after_seq: int = 0, limit: int = 0) -> tuple[list[AuditRecord], int]:
+        r = self._call(
+            audit_pb2_grpc.AuditStub, "List", audit_pb2.AuditListRequest(after_seq=after_seq, limit=limit)
+        )
+        records = [
+            AuditRecord(
+                x.seq,
+                x.timestamp_ms,
+                x.actor,
+                x.request_id,
+                x.command,
+                x.outcome,
+                x.detail,
+                x.prev_hash,
+                x.hash,
+            )
+            for x in r.records
+        ]
+        return records, r.total
+
+    def audit_verify(self) -> ChainCheck:
+        r = self._call(audit_pb2_grpc.AuditStub, "Verify", audit_pb2.AuditVerifyRequest())
+        return ChainCheck(r.ok, r.length, r.head_hash, r.problem)
+
+
+class PartitionSession(_Session):
+    """A session on one partition in one role (PO, CO or CU)."""
+
+    def logout(self, *, request_id: str | None = None) -> None:
+        self._call(
+            ntls_pb2_grpc.NtlsStub,
+            "CloseSession",
+            ntls_pb2.CloseSessionRequest(request_id=_rid(request_id)),
+            write=True,
+        )
+
+    close = logout
+
+    def info(self) -> SessionInfo:
+        r = self._call(ntls_pb2_grpc.NtlsStub, "SessionInfo", ntls_pb2.SessionInfoRequest())
+        return SessionInfo(r.partition, r.role, r.expires_ms)
+
+    def init_role(self, role: str, password: str, *, request_id: str | None = None) -> None:
+        """PO: initialize or reset the CO. CO: initialize or reset the CU."""
+        req = ntls_pb2.InitRoleRequest(request_id=_rid(request_id), role=role, password=password)
+        self._call(ntls_pb2_grpc.NtlsStub, "InitRole", req, write=True)
+
+    def set_policy(self, policy: str, value: int | bool, *, request_id: str | None = None) -> None:
+        req = ntls_pb2.SetPolicyRequest(request_id=_rid(request_id), policy=policy, value=int(value))
+        self._call(ntls_pb2_grpc.NtlsStub, "SetPolicy", req, write=True)
+
+
+def _user(u: Any) -> User:
+    return User(u.name, u.role, u.enabled, u.builtin, u.must_change_password, u.locked, u.failed_logins)
+
+
+def _partition(p: Any) -> PartitionInfo:
+    return PartitionInfo(
+        p.name,
+        p.label,
+        p.initialized,
+        p.cloning_domain,
+        tuple(PartitionRole(r.role, r.locked, r.must_change_password, r.failed_logins) for r in p.roles),
+        dict(p.policies),
+        p.activated,
+    )

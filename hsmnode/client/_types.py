@@ -1,0 +1,144 @@
+"""The SDK's result types: plain frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    id: str
+    address: str
+    role: str
+    applied_index: int
+    raft_address: str
+    state_digest: str
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    cluster_id: str
+    leader: str
+    term: int
+    members: tuple[MemberStatus, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON shape of `hsmnode cluster status --json`."""
+        return {
+            "cluster_id": self.cluster_id,
+            "leader": self.leader,
+            "term": self.term,
+            "members": [
+                {"id": m.id, "address": m.address, "role": m.role, "applied_index": m.applied_index}
+                for m in self.members
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    id: str
+    cluster_id: str
+    address: str
+    raft_address: str
+    role: str
+    term: int
+    leader: str
+    commit_index: int
+    applied_index: int
+    state_digest: str
+    has_quorum: bool
+    ready: bool
+    replicated_cluster_id: str
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    seq: int
+    timestamp_ms: int
+    actor: str
+    request_id: str
+    command: str
+    outcome: str
+    detail: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    ok: bool
+    length: int
+    head_hash: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    enabled: bool
+    builtin: bool
+    must_change_password: bool
+    locked: bool
+    failed_logins: int
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    commands: tuple[str, ...]
+    builtin: bool
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    name: str
+    fingerprint: str
+    partitions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HsmInfo:
+    initialized: bool
+    label: str
+    so_locked: bool
+    auditor_initialized: bool
+    policies: dict[str, bool]
+    partitions: int
+
+
+@dataclass(frozen=True)
+class PartitionRole:
+    role: str
+    locked: bool
+    must_change_password: bool
+    failed_logins: int
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    name: str
+    label: str
+    initialized: bool
+    cloning_domain: str
+    roles: tuple[PartitionRole, ...]
+    policies: dict[str, int]
+    activated: bool
+
+
+@dataclass(frozen=True)
+class Slot:
+    partition: str
+    label: str
+    initialized: bool
+    activation_required: bool
+    activated: bool
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    partition: str
+    role: str
+    expires_ms: int

@@ -1,0 +1,241 @@
+"""Authorization against replicated state: is this actor, with the epochs in its session,
+allowed this operation now? Used inside apply (the authority) and by the service for
+reads and fast refusals. Also: which credential a login target names, and its lockout rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hsmnode.domain import permissions as perm
+from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.model import Client, Credential, Partition
+from hsmnode.domain.principals import Principal, parse
+
+if TYPE_CHECKING:
+    from hsmnode.domain.state import HsmState
+
+USER_LOCKOUT_THRESHOLD = 5  # our choice: Luna's REST default is not documented
+USER_LOCKOUT_MS = 300_000
+HSM_SO_THRESHOLD = 3  # Luna: fixed, cannot be changed
+AUDITOR_THRESHOLD = 3
+PO_THRESHOLD = 10
+
+
+def _denied(message: str) -> DomainError:
+    return DomainError(ErrorCode.PERMISSION_DENIED, message)
+
+
+def _unauth(message: str) -> DomainError:
+    return DomainError(ErrorCode.UNAUTHENTICATED, message)
+
+
+def is_locked(cred: Credential, now: int) -> bool:
+    return cred.locked and (cred.locked_until == 0 or now < cred.locked_until)
+
+
+@dataclass(frozen=True)
+class LoginTarget:
+    """A credential named by a login target, with its lockout rule."""
+
+    target: str
+    what: str  # "user 'bob'", "the HSM SO", "the CO of partition 'pay'"
+    credential: Credential
+    threshold: int
+    lock_ms: int  # 0 = locked until someone unlocks it
+    unlock_hint: str
+    partition: Partition | None = None
+    role: str = ""
+
+    def lock_message(self, now: int) -> str:
+        if self.lock_ms and self.credential.locked_until:
+            left = max(1, (self.credential.locked_until - now + 999) // 1000)
+            return (
+                f"{self.what} is locked after {self.threshold} failed logins for {left} more seconds; "
+                f"wait, or {self.unlock_hint}"
+            )
+        return f"{self.what} is locked after {self.threshold} failed logins: {self.unlock_hint}"
+
+
+def login_target(state: HsmState, target: str) -> LoginTarget:
+    kind, _, rest = target.partition(":")
+    if kind == "user":
+        user = state.users.get(rest)
+        if user is None:
+            raise _unauth("wrong user name or password")
+        return LoginTarget(
+            target,
+            f"user '{rest}'",
+            user.credential,
+            USER_LOCKOUT_THRESHOLD,
+            USER_LOCKOUT_MS,
+            f"have admin reset its password (hsmnode user passwd {rest})",
+        )
+    if target == "hsm:SO":
+        if not state.hsm.initialized or state.hsm.so is None:
+            raise DomainError(ErrorCode.FAILED_PRECONDITION, "the HSM is not initialized (hsmnode hsm init)")
+        return LoginTarget(
+            target,
+            "the HSM SO",
+            state.hsm.so,
+            HSM_SO_THRESHOLD,
+            0,
+            "a Luna HSM zeroizes here; an admin must re-initialize the HSM (hsmnode hsm init), "
+            "which destroys every partition",
+        )
+    if target == "hsm:AU":
+        if state.hsm.auditor is None:
+            raise DomainError(
+                ErrorCode.FAILED_PRECONDITION,
+                "the Auditor role is not initialized (hsmnode hsm auditor-init, as audit)",
+            )
+        return LoginTarget(
+            target,
+            "the HSM Auditor",
+            state.hsm.auditor,
+            AUDITOR_THRESHOLD,
+            0,
+            "the audit user must re-initialize the Auditor (hsmnode hsm auditor-init)",
+        )
+    if kind == "partition":
+        name, _, role = rest.rpartition(":")
+        part = state.partitions.get(name)
+        if part is None or role not in ("PO", "CO", "CU"):
+            raise DomainError(ErrorCode.NOT_FOUND, f"no partition {name!r} is assigned to this client")
+        if not part.initialized:
+            raise DomainError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"partition '{name}' is not initialized (hsmnode partition init)",
+            )
+        cred = part.roles.get(role)
+        if cred is None:
+            initializer = "PO" if role == "CO" else "CO"
+            raise DomainError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"the {role} of partition '{name}' is not initialized: the {initializer} must initialize it first",
+            )
+        if role == "PO":
+            hint = "a Luna partition zeroizes here; the HSM SO must delete and re-create the partition"
+            threshold = PO_THRESHOLD
+        elif role == "CO":
+            hint = (
+                f"the PO must reset the CO credential (hsmnode partition role-init {name} --role co)"
+                if state.hsm.policies.get("po_can_reset_co", True)
+                else "HSM policy po_can_reset_co is off, so the CO stays locked out"
+            )
+            threshold = part.policy.max_failed_logins
+        else:
+            hint = f"the CO must reset the CU credential (hsmnode partition role-init {name} --role cu)"
+            threshold = part.policy.max_failed_logins
+        return LoginTarget(target, f"the {role} of partition '{name}'", cred, threshold, 0, hint, part, role)
+    raise DomainError(ErrorCode.INVALID_ARGUMENT, f"unknown login target {target!r}")
+
+
+def client_of(state: HsmState, principal: Principal) -> Client:
+    """The registered client behind a client principal whose registration epoch is current."""
+    client = state.client_by_fingerprint(principal.name)
+    if client is None:
+        raise _unauth(
+            f"client certificate {principal.name[:16]}... is not registered (hsmnode client register)"
+        )
+    if client.epoch != principal.epoch:
+        raise _unauth(
+            f"the registration or a partition assignment of client '{client.name}' changed: open a new session"
+        )
+    return client
+
+
+def assigned_partition(state: HsmState, client: Client, name: str) -> Partition:
+    """The partition, if it exists and is assigned to the client; one answer for both misses."""
+    part = state.partitions.get(name)
+    if part is None or name not in client.partitions:
+        raise DomainError(ErrorCode.NOT_FOUND, f"no partition {name!r} is assigned to this client")
+    return part
+
+
+def authorize(state: HsmState, actor: str, operation: str, now: int, partition: str = "") -> Principal:
+    """Raise DomainError unless `actor` may perform `operation` now; return the parsed principal."""
+    principal = parse(actor)
+    level = perm.level_of(operation)
+    if level is perm.Level.PARTITION:
+        if principal.kind != "client" or not principal.partition:
+            raise _denied(f"{operation} needs a partition session (hsmnode session open)")
+        if partition and principal.partition != partition:
+            raise _denied(f"this session is for partition '{principal.partition}', not '{partition}'")
+        validate_session(state, principal, now)
+        if not perm.partition_allows(principal.partition_role, operation):
+            raise _denied(
+                f"the {principal.partition_role} of partition '{principal.partition}' may not {operation}"
+            )
+        return principal
+    if principal.kind != "user":
+        raise _denied(f"{operation} needs an appliance login (hsmnode login)")
+    validate_session(state, principal, now)
+    user = state.users[principal.name]
+    custom = state.roles.get(user.role)
+    commands = frozenset(custom.commands) if custom else None
+    if not perm.appliance_allows(user.role, commands, operation):
+        raise _denied(f"user '{user.name}' (role {user.role}) may not run {operation}")
+    if level is perm.Level.HSM:
+        needed = perm.HSM[operation][0]
+        if principal.hsm_role != needed:
+            role_name, how = (
+                ("SO", "hsmnode hsm login") if needed == "SO" else ("Auditor", "hsmnode hsm login --auditor")
+            )
+            raise _denied(f"{operation} needs the HSM {role_name} role: log in to it ({how})")
+    return principal
+
+
+def validate_session(state: HsmState, principal: Principal, now: int) -> None:
+    """Raise unless the session the principal stands for is still current in replicated state:
+    the subject exists and is enabled, and no epoch it was issued under has been bumped since."""
+    if principal.kind == "user":
+        user = state.users.get(principal.name)
+        if user is None:
+            raise _unauth(f"user '{principal.name}' no longer exists: log in again")
+        if not user.enabled:
+            raise _unauth(f"user '{principal.name}' is disabled")
+        cred = user.credential
+        if cred.epoch != principal.epoch:
+            raise _unauth("this session has ended (logout, password change, reset or lockout): log in again")
+        if is_locked(cred, now):
+            raise DomainError(
+                ErrorCode.RESOURCE_EXHAUSTED, login_target(state, f"user:{user.name}").lock_message(now)
+            )
+        if cred.must_change:
+            raise DomainError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"the password of '{user.name}' has expired: set a new one (hsmnode login --new-password)",
+            )
+        if principal.hsm_role:
+            hsm_cred = state.hsm.so if principal.hsm_role == "SO" else state.hsm.auditor
+            role_name = "SO" if principal.hsm_role == "SO" else "Auditor"
+            if hsm_cred is None or hsm_cred.epoch != principal.hsm_epoch:
+                raise _unauth(f"the HSM {role_name} session has ended: log in to the role again")
+            if is_locked(hsm_cred, now):
+                raise DomainError(
+                    ErrorCode.RESOURCE_EXHAUSTED,
+                    login_target(state, f"hsm:{principal.hsm_role}").lock_message(now),
+                )
+        return
+    if principal.kind == "client" and principal.partition:
+        client = client_of(state, principal)
+        part = assigned_partition(state, client, principal.partition)
+        role = principal.partition_role
+        role_cred = part.roles.get(role)
+        key = f"{part.name}:{role}"
+        if (
+            role_cred is None
+            or role_cred.epoch != principal.role_epoch
+            or client.sessions.get(key, 0) != principal.session_epoch
+        ):
+            raise _unauth(
+                "this session has ended (logout, password change, reset or lockout): open a new session"
+            )
+        if is_locked(role_cred, now):
+            raise DomainError(
+                ErrorCode.RESOURCE_EXHAUSTED, login_target(state, f"partition:{key}").lock_message(now)
+            )
+        return
+    raise _unauth("not a session")

@@ -1,0 +1,178 @@
+"""Domain model: the replicated objects of the HSM (plain dataclasses, plain-data round trips).
+
+Secrets never appear here in the clear: passwords are scrypt hashes computed by
+the proposing member, client certificates are public.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass
+class Credential:
+    """One login credential (an appliance user's password, the HSM SO's, a partition role's).
+
+    `epoch` is bumped by logout, password change, reset and lockout: every
+    session token carries the epoch it was issued under, so bumping it ends
+    those sessions on every member at once.
+    """
+
+    password_hash: str
+    must_change: bool = True
+    failed: int = 0
+    locked: bool = False
+    locked_until: int = 0  # ms; 0 = until an unlock (used by timed appliance lockouts)
+    epoch: int = 1
+
+    def to_data(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Credential:
+        return cls(**data)
+
+
+@dataclasses.dataclass
+class ApplianceUser:
+    name: str
+    role: str
+    enabled: bool
+    credential: Credential
+    builtin: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["credential"] = self.credential.to_data()
+        return d
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> ApplianceUser:
+        return cls(**{**data, "credential": Credential.from_data(data["credential"])})
+
+
+@dataclasses.dataclass
+class CustomRole:
+    name: str
+    commands: tuple[str, ...]
+
+    def to_data(self) -> dict[str, Any]:
+        return {"name": self.name, "commands": list(self.commands)}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> CustomRole:
+        return cls(name=data["name"], commands=tuple(data["commands"]))
+
+
+@dataclasses.dataclass
+class PartitionPolicy:
+    """Partition policies (Luna numbering in brackets)."""
+
+    max_failed_logins: int = 10  # [20] CO/CU lockout threshold; the PO may lower it
+    must_change_initial_password: bool = True  # [HSM 21] initial credentials expire at first login
+    activation_required: bool = False  # [22] PED-style: CO must activate before CO/CU sessions open
+    auto_activation: bool = False  # [23] activation survives without a CO keeping it up
+
+    NAMES = ("max_failed_logins", "must_change_initial_password", "activation_required", "auto_activation")
+
+    def to_data(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> PartitionPolicy:
+        return cls(**data)
+
+
+@dataclasses.dataclass
+class Partition:
+    name: str
+    created_at: int
+    initialized: bool = False
+    label: str = ""
+    cloning_domain: str = ""
+    roles: dict[str, Credential] = dataclasses.field(default_factory=dict)  # "PO" | "CO" | "CU"
+    policy: PartitionPolicy = dataclasses.field(default_factory=PartitionPolicy)
+    activated: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "created_at": self.created_at,
+            "initialized": self.initialized,
+            "label": self.label,
+            "cloning_domain": self.cloning_domain,
+            "roles": {k: v.to_data() for k, v in sorted(self.roles.items())},
+            "policy": self.policy.to_data(),
+            "activated": self.activated,
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Partition:
+        return cls(
+            **{
+                **data,
+                "roles": {k: Credential.from_data(v) for k, v in data["roles"].items()},
+                "policy": PartitionPolicy.from_data(data["policy"]),
+            }
+        )
+
+
+@dataclasses.dataclass
+class Client:
+    """A registered NTLS client: its (usually self-signed) certificate and assigned partitions.
+
+    `epoch` is bumped when the registration or an assignment is revoked.
+    `sessions` holds, per "partition:role", the logout epoch of this client's sessions.
+    """
+
+    name: str
+    fingerprint: str
+    cert_pem: str
+    partitions: list[str] = dataclasses.field(default_factory=list)
+    epoch: int = 1
+    sessions: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "cert_pem": self.cert_pem,
+            "partitions": sorted(self.partitions),
+            "epoch": self.epoch,
+            "sessions": dict(sorted(self.sessions.items())),
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Client:
+        return cls(**{**data, "partitions": list(data["partitions"]), "sessions": dict(data["sessions"])})
+
+
+@dataclasses.dataclass
+class Hsm:
+    initialized: bool = False
+    label: str = ""
+    so: Credential | None = None
+    auditor: Credential | None = None
+    policies: dict[str, bool] = dataclasses.field(default_factory=lambda: {"po_can_reset_co": True})
+
+    POLICY_NAMES = ("po_can_reset_co",)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "initialized": self.initialized,
+            "label": self.label,
+            "so": self.so.to_data() if self.so else None,
+            "auditor": self.auditor.to_data() if self.auditor else None,
+            "policies": dict(sorted(self.policies.items())),
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Hsm:
+        return cls(
+            initialized=data["initialized"],
+            label=data["label"],
+            so=Credential.from_data(data["so"]) if data["so"] else None,
+            auditor=Credential.from_data(data["auditor"]) if data["auditor"] else None,
+            policies=dict(data["policies"]),
+        )

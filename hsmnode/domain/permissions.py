@@ -1,0 +1,168 @@
+"""Who may do what, level by level (DOMAIN.md §1). The tables first, then small pure checks.
+
+Appliance level (seed 001, Table 1) — the appliance user's role; custom roles
+are explicit allow-lists of these operations:
+
+    operation         admin operator monitor audit
+    status.show         x      x       x      x
+    user.list           x      x       x      .
+    user.show           x      x       x      .
+    user.add            x      .       .      .
+    user.delete         x      .       .      .
+    user.enable         x      .       .      .
+    user.disable        x      .       .      .
+    user.passwd         x      .       .      .     (set/reset another user's password)
+    role.list           x      x       x      .
+    role.show           x      x       x      .
+    role.add            x      .       .      .
+    role.delete         x      .       .      .
+    client.list         x      x       x      .
+    client.show         x      x       x      .
+    client.register     x      .       .      .
+    client.assign       x      .       .      .
+    client.revoke       x      .       .      .
+    partition.list      x      x       x      .
+    partition.show      x      x       x      .
+    hsm.show            x      x       x      x
+    hsm.init            x      .       .      .     (creates the SO credential)
+    hsm.login           x      x       .      .     (take on the HSM SO role)
+    auditor.init        .      .       .      x     (creates the Auditor credential)
+    auditor.login       .      .       .      x     (take on the Auditor role)
+    audit.note          x      x       .      .
+
+Every user may change its own password (`my password set`): no permission needed.
+
+HSM level (seed 001, Table 2) — needs the HSM role AND an appliance role that
+allows the operation (admin has all; operator has none of these: its "basic"
+SO administration is the read-only appliance operations above; our choice):
+
+    operation          SO   AU
+    partition.create    x    .
+    partition.delete    x    .
+    hsm.policy          x    .
+    hsm.reinit          x    .      (hsm init on an initialized HSM: zeroizes it)
+    audit.list          .    x
+    audit.verify        .    x
+
+HSM roles perform no cryptographic operations on partitions.
+
+Partition level (seed 001, Table 3; seed 000):
+
+    operation              PO   CO   CU
+    partition.policy        x    .    .
+    partition.role.co       x    .    .   (initialize / reset the CO; reset needs HSM policy po_can_reset_co)
+    partition.role.cu       .    x    .   (initialize / reset the CU)
+    partition.activate      .    x    .
+    object.list             .    x    x
+    object.create           .    x    .   (private and secret objects)
+    object.create.public    .    x    x
+    object.modify           .    x    .
+    object.destroy          .    x    .
+    crypto.use              .    x    x
+    backup                  .    x    .
+    backup.public           .    x    x
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Level(enum.StrEnum):
+    APPLIANCE = "appliance"
+    HSM = "hsm"
+    PARTITION = "partition"
+
+
+APPLIANCE_ROLES = ("admin", "operator", "monitor", "audit")
+
+_A, _O, _M, _U = "admin", "operator", "monitor", "audit"
+
+APPLIANCE: dict[str, frozenset[str]] = {
+    "status.show": frozenset({_A, _O, _M, _U}),
+    "user.list": frozenset({_A, _O, _M}),
+    "user.show": frozenset({_A, _O, _M}),
+    "user.add": frozenset({_A}),
+    "user.delete": frozenset({_A}),
+    "user.enable": frozenset({_A}),
+    "user.disable": frozenset({_A}),
+    "user.passwd": frozenset({_A}),
+    "role.list": frozenset({_A, _O, _M}),
+    "role.show": frozenset({_A, _O, _M}),
+    "role.add": frozenset({_A}),
+    "role.delete": frozenset({_A}),
+    "client.list": frozenset({_A, _O, _M}),
+    "client.show": frozenset({_A, _O, _M}),
+    "client.register": frozenset({_A}),
+    "client.assign": frozenset({_A}),
+    "client.revoke": frozenset({_A}),
+    "partition.list": frozenset({_A, _O, _M}),
+    "partition.show": frozenset({_A, _O, _M}),
+    "hsm.show": frozenset({_A, _O, _M, _U}),
+    "hsm.init": frozenset({_A}),
+    "hsm.login": frozenset({_A, _O}),
+    "auditor.init": frozenset({_U}),
+    "auditor.login": frozenset({_U}),
+    "audit.note": frozenset({_A, _O}),
+}
+
+# HSM operations: the HSM role that performs them, and the appliance roles that may hold it for them.
+HSM: dict[str, tuple[str, frozenset[str]]] = {
+    "partition.create": ("SO", frozenset({_A})),
+    "partition.delete": ("SO", frozenset({_A})),
+    "hsm.policy": ("SO", frozenset({_A})),
+    "hsm.reinit": ("SO", frozenset({_A})),
+    "audit.list": ("AU", frozenset({_U})),
+    "audit.verify": ("AU", frozenset({_U})),
+}
+
+PARTITION: dict[str, frozenset[str]] = {
+    "partition.policy": frozenset({"PO"}),
+    "partition.role.co": frozenset({"PO"}),
+    "partition.role.cu": frozenset({"CO"}),
+    "partition.activate": frozenset({"CO"}),
+    "object.list": frozenset({"CO", "CU"}),
+    "object.create": frozenset({"CO"}),
+    "object.create.public": frozenset({"CO", "CU"}),
+    "object.modify": frozenset({"CO"}),
+    "object.destroy": frozenset({"CO"}),
+    "crypto.use": frozenset({"CO", "CU"}),
+    "backup": frozenset({"CO"}),
+    "backup.public": frozenset({"CO", "CU"}),
+}
+
+# What a custom role may list: the commands admin may run on the appliance, plus the
+# HSM operations admin may perform with the SO credential.
+CUSTOM_ROLE_COMMANDS = frozenset(op for op, roles in APPLIANCE.items() if _A in roles) | frozenset(
+    op for op, (_, holders) in HSM.items() if _A in holders
+)
+
+
+def level_of(operation: str) -> Level:
+    if operation in APPLIANCE:
+        return Level.APPLIANCE
+    if operation in HSM:
+        return Level.HSM
+    if operation in PARTITION:
+        return Level.PARTITION
+    raise KeyError(operation)
+
+
+def appliance_allows(role: str, custom_commands: frozenset[str] | None, operation: str) -> bool:
+    """May an appliance user with `role` run `operation`? `custom_commands` is the allow-list of a custom role."""
+    if role in APPLIANCE_ROLES:
+        if operation in APPLIANCE:
+            return role in APPLIANCE[operation]
+        if operation in HSM:
+            return role in HSM[operation][1]
+        return False
+    return custom_commands is not None and operation in custom_commands
+
+
+def hsm_allows(hsm_role: str, operation: str) -> bool:
+    """Does the HSM role perform `operation`?"""
+    return operation in HSM and HSM[operation][0] == hsm_role
+
+
+def partition_allows(partition_role: str, operation: str) -> bool:
+    return partition_role in PARTITION.get(operation, frozenset())

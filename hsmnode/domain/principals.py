@@ -1,0 +1,78 @@
+"""Who a command acts for: the actor string the proposing member stamps into every command.
+
+    node:<id>                                        a member (cluster bootstrap)
+    cert:<fp>                                        a TLS peer before any login (login attempts)
+    user:<name>#<epoch>                              an appliance user's session
+    user:<name>#<epoch>/hsm:<SO|AU>#<epoch>          ... that also holds an HSM role
+    client:<fp>#<epoch>                              a registered NTLS client (handshake)
+    client:<fp>#<epoch>/partition:<p>:<PO|CO|CU>#<cred epoch>#<session epoch>
+
+The epochs are the ones the session token was issued under; apply compares
+them with replicated state, so a command proposed with a session that has since
+been logged out, locked or revoked is refused on every member alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from hsmnode.domain.errors import DomainError, ErrorCode
+
+HSM_ROLES = ("SO", "AU")
+PARTITION_ROLES = ("PO", "CO", "CU")
+
+_USER = re.compile(r"user:([^#/]+)#(\d+)(?:/hsm:(SO|AU)#(\d+))?")
+_CLIENT = re.compile(r"client:([0-9a-f]{64})#(\d+)(?:/partition:([^:#/]+):(PO|CO|CU)#(\d+)#(\d+))?")
+_CERT = re.compile(r"cert:([0-9a-f]{64})")
+_NODE = re.compile(r"node:([^#/]+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    kind: str  # node | cert | user | client
+    name: str  # node id, user name, or certificate fingerprint
+    epoch: int = 0
+    hsm_role: str = ""
+    hsm_epoch: int = 0
+    partition: str = ""
+    partition_role: str = ""
+    role_epoch: int = 0
+    session_epoch: int = 0
+
+    def __str__(self) -> str:
+        if self.kind in ("node", "cert"):
+            return f"{self.kind}:{self.name}"
+        if self.kind == "user":
+            base = f"user:{self.name}#{self.epoch}"
+            return base + (f"/hsm:{self.hsm_role}#{self.hsm_epoch}" if self.hsm_role else "")
+        base = f"client:{self.name}#{self.epoch}"
+        if self.partition:
+            base += (
+                f"/partition:{self.partition}:{self.partition_role}#{self.role_epoch}#{self.session_epoch}"
+            )
+        return base
+
+
+def node(node_id: str) -> Principal:
+    return Principal("node", node_id)
+
+
+def cert(fingerprint: str) -> Principal:
+    return Principal("cert", fingerprint)
+
+
+def parse(actor: str) -> Principal:
+    if m := _USER.fullmatch(actor):
+        name, epoch, role, role_epoch = m.groups()
+        return Principal("user", name, int(epoch), role or "", int(role_epoch or 0))
+    if m := _CLIENT.fullmatch(actor):
+        fp, epoch, part, prole, repoch, sepoch = m.groups()
+        return Principal(
+            "client", fp, int(epoch), "", 0, part or "", prole or "", int(repoch or 0), int(sepoch or 0)
+        )
+    if m := _CERT.fullmatch(actor):
+        return Principal("cert", m.group(1))
+    if m := _NODE.fullmatch(actor):
+        return Principal("node", m.group(1))
+    raise DomainError(ErrorCode.UNAUTHENTICATED, f"unrecognized actor {actor!r}")

@@ -1,0 +1,75 @@
+"""Pure input rules: names and passwords (DOMAIN.md §1; notes-vendor-hsms.md §2).
+
+Each check raises `DomainError(INVALID_ARGUMENT)` with a message that says what
+is allowed, so the user can fix the input without reading the source.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hsmnode.domain.errors import DomainError, ErrorCode
+
+# Luna appliance user names: 1-32 chars of [A-Za-z0-9-._], no leading dot, dash or digit.
+_USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
+# Custom role names: 1-64 characters (Luna), same alphabet.
+_ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,63}")
+# Partition and client names (our choice): the user-name alphabet, up to 64.
+_OBJECT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,63}")
+
+PASSWORD_MIN = 8
+PASSWORD_MAX = 255
+
+
+def check_user_name(name: str) -> None:
+    if not _USER_NAME.fullmatch(name):
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"user name {name!r} is invalid: 1-32 characters from A-Z a-z 0-9 - . _, "
+            "not starting with a dot, dash or digit",
+        )
+
+
+def check_role_name(name: str) -> None:
+    if not _ROLE_NAME.fullmatch(name):
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"role name {name!r} is invalid: 1-64 characters from A-Z a-z 0-9 - . _, not starting with a dot, dash or digit",
+        )
+
+
+def check_object_name(kind: str, name: str) -> None:
+    if not _OBJECT_NAME.fullmatch(name):
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"{kind} name {name!r} is invalid: 1-64 characters from A-Z a-z 0-9 - . _, "
+            "not starting with a dot, dash or digit",
+        )
+
+
+def check_password(password: str, what: str = "password") -> None:
+    """Luna's rule: 8-255 characters, at least 3 of 4 classes (lower, upper, digit, other), no leading space."""
+    if not password:
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, f"{what} must not be empty")
+    if len(password) < PASSWORD_MIN or len(password) > PASSWORD_MAX:
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"{what} must be {PASSWORD_MIN}-{PASSWORD_MAX} characters (got {len(password)})",
+        )
+    if password[0] == " ":
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, f"{what} must not start with a space")
+    if not password.isprintable():
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, f"{what} must be printable characters")
+    classes = sum(
+        (
+            any(ch.islower() for ch in password),
+            any(ch.isupper() for ch in password),
+            any(ch.isdigit() for ch in password),
+            any(not ch.isalnum() for ch in password),
+        )
+    )
+    if classes < 3:
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"{what} must mix at least 3 of: lowercase letters, uppercase letters, digits, other characters",
+        )

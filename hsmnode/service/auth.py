@@ -1,0 +1,168 @@
+"""Appliance logins and HSM role logins: verify a password here, let apply count and lock,
+then mint a session token with the epochs apply returned."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from hsmnode import crypto
+from hsmnode.domain import commands as c
+from hsmnode.domain import rules
+from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.service.context import Caller, NodeContext, sub_request_id
+from hsmnode.sessions import APPLIANCE_TTL_MS, Claims
+
+# Compared against when the user does not exist, so both cases cost one scrypt.
+_DUMMY_HASH = crypto.hash_password("hsmnode-no-such-user")
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    expires_ms: int
+    subject: str
+    role: str
+
+
+def _check_new_password(password: str) -> None:
+    rules.check_password(password, "new password")
+
+
+class AuthService:
+    def __init__(self, ctx: NodeContext) -> None:
+        self._ctx = ctx
+
+    def credential(self, target: str) -> tuple[str, int] | None:
+        """(password hash, epoch) of a credential target in local state, or None."""
+
+        def find(s):  # type: ignore[no-untyped-def]
+            kind, _, rest = target.partition(":")
+            cred = None
+            if kind == "user" and rest in s.users:
+                cred = s.users[rest].credential
+            elif target == "hsm:SO":
+                cred = s.hsm.so
+            elif target == "hsm:AU":
+                cred = s.hsm.auditor
+            elif kind == "partition":
+                name, _, role = rest.rpartition(":")
+                part = s.partitions.get(name)
+                cred = part.roles.get(role) if part else None
+            return (cred.password_hash, cred.epoch) if cred else None
+
+        return self._ctx.read(find)
+
+    def verify_and_record(
+        self, actor: str, target: str, password: str, request_id: str, timeout: float | None
+    ) -> tuple[int, int]:
+        """Verify `password` for `target`, propose the outcome, return (epoch, session_epoch)."""
+        if not password:
+            raise DomainError(ErrorCode.INVALID_ARGUMENT, "password must not be empty")
+        if len(password) > rules.PASSWORD_MAX:
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT, f"password must be at most {rules.PASSWORD_MAX} characters"
+            )
+        found = self.credential(target)
+        digest, epoch = found if found else (_DUMMY_HASH, 0)
+        success = crypto.verify_password(password, digest) and found is not None
+        result = self._ctx.submit(
+            c.RecordLogin, actor, request_id, timeout, target=target, success=success, verified_epoch=epoch
+        )
+        return int(result.value["epoch"]), int(result.value.get("session_epoch", 0))
+
+    def change_password(
+        self, actor: str, target: str, old: str, new: str, request_id: str, timeout: float | None
+    ) -> int:
+        """Verify the old password (a wrong one counts as a failed login), then set the new one."""
+        _check_new_password(new)
+        if old == new:
+            raise DomainError(ErrorCode.INVALID_ARGUMENT, "the new password must differ from the old one")
+        found = self.credential(target)
+        if found is None or not crypto.verify_password(old, found[0]):
+            self._ctx.submit(
+                c.RecordLogin,
+                actor,
+                sub_request_id(request_id, "verify"),
+                timeout,
+                target=target,
+                success=False,
+                verified_epoch=found[1] if found else 0,
+            )
+            raise DomainError(ErrorCode.UNAUTHENTICATED, "wrong password")  # unreachable: apply refuses first
+        result = self._ctx.submit(
+            c.ChangePassword,
+            actor,
+            request_id,
+            timeout,
+            target=target,
+            password_hash=crypto.hash_password(new),
+            verified_epoch=found[1],
+        )
+        return int(result.value["epoch"])
+
+    # --- appliance users --------------------------------------------------
+
+    def login(
+        self,
+        caller: Caller,
+        user: str,
+        password: str,
+        new_password: str,
+        request_id: str,
+        timeout: float | None,
+    ) -> Session:
+        target = f"user:{user}"
+        if new_password:
+            self.change_password(
+                caller.cert_actor, target, password, new_password, sub_request_id(request_id, "chpw"), timeout
+            )
+            password = new_password
+        epoch, _ = self.verify_and_record(
+            caller.cert_actor, target, password, sub_request_id(request_id, "login"), timeout
+        )
+        role = self._ctx.read(lambda s: s.users[user].role)
+        expires = self._ctx.clock_ms() + APPLIANCE_TTL_MS
+        claims = Claims(
+            cluster_id=self._ctx.config.cluster_id,
+            kind="appliance",
+            subject=user,
+            fingerprint=caller.fingerprint,
+            expires_ms=expires,
+            epoch=epoch,
+        )
+        return Session(self._ctx.tokens.issue(claims), expires, user, role)
+
+    def logout(self, caller: Caller, token: str, request_id: str, timeout: float | None) -> None:
+        claims = self._ctx.claims(caller, token, "appliance")
+        target = f"hsm:{claims.hsm_role}" if claims.hsm_role else f"user:{claims.subject}"
+        self._ctx.submit(c.Logout, claims.actor, request_id, timeout, target=target)
+
+    def change_own_password(
+        self, caller: Caller, user: str, old: str, new: str, request_id: str, timeout: float | None
+    ) -> None:
+        self.change_password(caller.cert_actor, f"user:{user}", old, new, request_id, timeout)
+
+    # --- HSM roles ----------------------------------------------------------
+
+    def hsm_login(
+        self, caller: Caller, token: str, role: str, password: str, request_id: str, timeout: float | None
+    ) -> Session:
+        if role not in ("SO", "AU"):
+            raise DomainError(ErrorCode.INVALID_ARGUMENT, "HSM role must be SO or AU")
+        claims = self._ctx.claims(caller, token, "appliance")
+        base = dataclasses.replace(claims, hsm_role="", hsm_epoch=0, nonce="")
+        hsm_epoch, _ = self.verify_and_record(base.actor, f"hsm:{role}", password, request_id, timeout)
+        elevated = dataclasses.replace(base, hsm_role=role, hsm_epoch=hsm_epoch)
+        user_role = self._ctx.read(lambda s: s.users[claims.subject].role)
+        return Session(self._ctx.tokens.issue(elevated), elevated.expires_ms, claims.subject, user_role)
+
+    def hsm_logout(self, caller: Caller, token: str, request_id: str, timeout: float | None) -> Session:
+        """End the HSM role; the appliance session goes on (a token without the role is returned)."""
+        claims = self._ctx.claims(caller, token, "appliance")
+        if not claims.hsm_role:
+            raise DomainError(ErrorCode.FAILED_PRECONDITION, "this session holds no HSM role")
+        self._ctx.submit(c.Logout, claims.actor, request_id, timeout, target=f"hsm:{claims.hsm_role}")
+        plain = dataclasses.replace(claims, hsm_role="", hsm_epoch=0, nonce="")
+        user_role = self._ctx.read(lambda s: s.users[claims.subject].role)
+        return Session(self._ctx.tokens.issue(plain), plain.expires_ms, claims.subject, user_role)

@@ -1,0 +1,226 @@
+"""The NTLS-style client handshake and partition administration over it (DOMAIN.md §3).
+
+A registered client lists the partitions assigned to it (and nothing else), opens a
+session on one with a role's password, and gets a cluster-wide session token.
+Unregistered certificates are refused at the TLS handshake by the member's trust
+list; a client whose registration was revoked on a live connection is refused here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hsmnode import crypto
+from hsmnode.domain import commands as c
+from hsmnode.domain import rules
+from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.model import Client
+from hsmnode.domain.principals import PARTITION_ROLES
+from hsmnode.service.auth import AuthService, Session
+from hsmnode.service.context import Caller, NodeContext, sub_request_id
+from hsmnode.sessions import PARTITION_TTL_MS, Claims
+
+
+@dataclass(frozen=True)
+class Slot:
+    partition: str
+    label: str
+    initialized: bool
+    activation_required: bool
+    activated: bool
+
+
+class NtlsService:
+    def __init__(self, ctx: NodeContext, auth: AuthService) -> None:
+        self._ctx = ctx
+        self._auth = auth
+
+    def client(self, caller: Caller) -> Client:
+        client = self._ctx.read(lambda s: s.client_by_fingerprint(caller.fingerprint))
+        if client is None:
+            raise DomainError(
+                ErrorCode.UNAUTHENTICATED,
+                f"client certificate {caller.fingerprint[:16]}... is not registered with this cluster: "
+                "an admin must register it (hsmnode client register)",
+            )
+        return client
+
+    def _client_actor(self, caller: Caller) -> tuple[Client, str]:
+        client = self.client(caller)
+        return client, f"client:{client.fingerprint}#{client.epoch}"
+
+    def _assigned(self, caller: Caller, partition: str) -> tuple[Client, str]:
+        client, actor = self._client_actor(caller)
+        exists = self._ctx.read(lambda s: partition in s.partitions)
+        if partition not in client.partitions or not exists:
+            self._ctx.audit_refusal(
+                actor,
+                "session.refused",
+                f"client '{client.name}' asked for unassigned partition {partition!r}",
+            )
+            raise DomainError(ErrorCode.NOT_FOUND, f"no partition {partition!r} is assigned to this client")
+        return client, actor
+
+    def list_slots(self, caller: Caller) -> list[Slot]:
+        client = self.client(caller)
+
+        def slots(s):  # type: ignore[no-untyped-def]
+            found = [s.partitions[p] for p in sorted(client.partitions) if p in s.partitions]
+            return [
+                Slot(
+                    p.name,
+                    p.label,
+                    p.initialized,
+                    p.policy.activation_required and not p.policy.auto_activation,
+                    p.activated,
+                )
+                for p in found
+            ]
+
+        return self._ctx.read(slots)
+
+    def open_session(
+        self, caller: Caller, partition: str, role: str, password: str, request_id: str, timeout: float | None
+    ) -> Session:
+        if role not in PARTITION_ROLES:
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT, f"role must be one of {', '.join(PARTITION_ROLES)}, got {role!r}"
+            )
+        client, actor = self._assigned(caller, partition)
+        role_epoch, session_epoch = self._auth.verify_and_record(
+            actor, f"partition:{partition}:{role}", password, request_id, timeout
+        )
+        expires = self._ctx.clock_ms() + PARTITION_TTL_MS
+        claims = Claims(
+            cluster_id=self._ctx.config.cluster_id,
+            kind="partition",
+            subject=partition,
+            fingerprint=caller.fingerprint,
+            expires_ms=expires,
+            epoch=client.epoch,
+            partition_role=role,
+            role_epoch=role_epoch,
+            session_epoch=session_epoch,
+        )
+        return Session(self._ctx.tokens.issue(claims), expires, partition, role)
+
+    def session_info(self, caller: Caller, token: str) -> Claims:
+        """The session's partition and role, if the session is still current in replicated state."""
+        claims = self._ctx.claims(caller, token, "partition")
+        self._ctx.check_session(claims)
+        return claims
+
+    def close_session(self, caller: Caller, token: str, request_id: str, timeout: float | None) -> None:
+        claims = self._ctx.claims(caller, token, "partition")
+        self._ctx.submit(
+            c.Logout,
+            claims.actor,
+            request_id,
+            timeout,
+            target=f"partition:{claims.subject}:{claims.partition_role}",
+        )
+
+    def change_password(
+        self,
+        caller: Caller,
+        partition: str,
+        role: str,
+        old: str,
+        new: str,
+        request_id: str,
+        timeout: float | None,
+    ) -> None:
+        if role not in PARTITION_ROLES:
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT, f"role must be one of {', '.join(PARTITION_ROLES)}, got {role!r}"
+            )
+        _, actor = self._assigned(caller, partition)
+        self._auth.change_password(actor, f"partition:{partition}:{role}", old, new, request_id, timeout)
+
+    # --- partition administration ------------------------------------------------
+
+    def init_partition(
+        self,
+        caller: Caller,
+        partition: str,
+        label: str,
+        cloning_domain: str,
+        po_password: str,
+        request_id: str,
+        timeout: float | None,
+    ) -> None:
+        rules.check_password(po_password, "PO password")
+        _, actor = self._assigned(caller, partition)
+        self._ctx.submit(
+            c.PartitionInit,
+            actor,
+            request_id,
+            timeout,
+            name=partition,
+            label=label,
+            cloning_domain=cloning_domain,
+            po_password_hash=crypto.hash_password(po_password),
+        )
+
+    def init_role(
+        self, caller: Caller, token: str, role: str, password: str, request_id: str, timeout: float | None
+    ) -> None:
+        rules.check_password(password, f"{role} password")
+        claims = self._ctx.claims(caller, token, "partition")
+        self._ctx.submit(
+            c.PartitionRoleInit,
+            claims.actor,
+            request_id,
+            timeout,
+            name=claims.subject,
+            role=role,
+            password_hash=crypto.hash_password(password),
+        )
+
+    def set_policy(
+        self, caller: Caller, token: str, policy: str, value: int, request_id: str, timeout: float | None
+    ) -> None:
+        claims = self._ctx.claims(caller, token, "partition")
+        self._ctx.submit(
+            c.PartitionPolicySet,
+            claims.actor,
+            request_id,
+            timeout,
+            name=claims.subject,
+            policy=policy,
+            value=value,
+        )
+
+    def activate(
+        self,
+        caller: Caller,
+        partition: str,
+        co_password: str,
+        active: bool,
+        request_id: str,
+        timeout: float | None,
+    ) -> None:
+        """The CO activates (PED-style login) or deactivates the partition; a wrong password counts."""
+        _, actor = self._assigned(caller, partition)
+        target = f"partition:{partition}:CO"
+        found = self._auth.credential(target)
+        if found is None or not crypto.verify_password(co_password, found[0]):
+            self._ctx.submit(
+                c.RecordLogin,
+                actor,
+                sub_request_id(request_id, "verify"),
+                timeout,
+                target=target,
+                success=False,
+                verified_epoch=found[1] if found else 0,
+            )
+            raise DomainError(ErrorCode.UNAUTHENTICATED, "wrong CO password")
+        self._ctx.submit(
+            c.PartitionActivate,
+            actor,
+            request_id,
+            timeout,
+            name=partition,
+            active=active,
+            verified_epoch=found[1],
+        )

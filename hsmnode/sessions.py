@@ -1,0 +1,115 @@
+"""Session tokens: cluster-wide capabilities that any member verifies (DESIGN.md §3.8).
+
+    hsm1.<base64url(canonical JSON claims)>.<base64url(HMAC-SHA256)>
+
+The MAC key is derived (HKDF) from the cluster's Raft secret, which every member
+holds and which never enters the Raft log; a token from another cluster fails
+the MAC. Claims bind the subject, the client certificate fingerprint, an expiry
+and the epochs of the credentials it was issued under: logout, password change,
+lockout and revocation bump those epochs in replicated state, and apply refuses
+a command whose actor carries a stale epoch, on every member alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hmac
+import json
+import secrets
+from hashlib import sha256
+from typing import Any
+
+from hsmnode.crypto import derive_key
+from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.principals import Principal
+
+TOKEN_PREFIX = "hsm1"
+APPLIANCE_TTL_MS = 60 * 60 * 1000  # one hour
+PARTITION_TTL_MS = 8 * 60 * 60 * 1000  # a working day
+
+
+@dataclasses.dataclass(frozen=True)
+class Claims:
+    cluster_id: str
+    kind: str  # "appliance" | "partition"
+    subject: str  # user name | partition name
+    fingerprint: str
+    expires_ms: int
+    epoch: int  # the user's credential epoch | the client's registration epoch
+    hsm_role: str = ""
+    hsm_epoch: int = 0
+    partition_role: str = ""
+    role_epoch: int = 0
+    session_epoch: int = 0
+    nonce: str = ""
+
+    def principal(self) -> Principal:
+        if self.kind == "appliance":
+            return Principal("user", self.subject, self.epoch, self.hsm_role, self.hsm_epoch)
+        return Principal(
+            "client",
+            self.fingerprint,
+            self.epoch,
+            "",
+            0,
+            self.subject,
+            self.partition_role,
+            self.role_epoch,
+            self.session_epoch,
+        )
+
+    @property
+    def actor(self) -> str:
+        return str(self.principal())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _unauth(message: str) -> DomainError:
+    return DomainError(ErrorCode.UNAUTHENTICATED, message)
+
+
+class TokenAuthority:
+    """Issues and verifies this cluster's session tokens."""
+
+    def __init__(self, cluster_id: str, cluster_secret: bytes) -> None:
+        self.cluster_id = cluster_id
+        self._key = derive_key(cluster_secret, salt=b"hsmnode-session-v1", info=cluster_id.encode())
+
+    def issue(self, claims: Claims) -> str:
+        claims = dataclasses.replace(claims, nonce=claims.nonce or secrets.token_hex(8))
+        body = _b64(json.dumps(dataclasses.asdict(claims), sort_keys=True, separators=(",", ":")).encode())
+        signed = f"{TOKEN_PREFIX}.{body}"
+        return f"{signed}.{_b64(hmac.new(self._key, signed.encode(), sha256).digest())}"
+
+    def verify(self, token: str, fingerprint: str, now_ms: int) -> Claims:
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+            raise _unauth("malformed session token: log in or open a session again")
+        signed = f"{parts[0]}.{parts[1]}"
+        try:
+            mac = _unb64(parts[2])
+            raw: Any = json.loads(_unb64(parts[1]))
+        except (binascii.Error, ValueError):
+            raise _unauth("malformed session token: log in or open a session again") from None
+        if not hmac.compare_digest(mac, hmac.new(self._key, signed.encode(), sha256).digest()):
+            raise _unauth("session token signature is invalid (forged, or issued by another cluster)")
+        try:
+            claims = Claims(**raw)
+        except TypeError:
+            raise _unauth("malformed session token claims") from None
+        if claims.cluster_id != self.cluster_id:
+            raise _unauth(f"session token belongs to cluster {claims.cluster_id}, not {self.cluster_id}")
+        if now_ms >= claims.expires_ms:
+            raise _unauth("session expired: log in or open a session again")
+        if not hmac.compare_digest(claims.fingerprint, fingerprint):
+            raise _unauth("session token was issued to another client certificate")
+        return claims
