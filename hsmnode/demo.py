@@ -41,7 +41,10 @@ def _wait_applied_everywhere(endpoints: list[str], tls: Tls, index: int, timeout
 
 
 def bootstrap(root: Path, endpoints: list[str], admin_tls: Tls) -> dict[str, Any]:
-    pw = {k: dev_password() for k in ("admin", "operator", "monitor", "audit", "so", "auditor", "po", "co", "cu")}
+    pw = {
+        k: dev_password()
+        for k in ("admin", "operator", "monitor", "audit", "so", "auditor", "po", "co", "cu")
+    }
     first = {k: dev_password() for k in ("operator", "monitor", "audit", "co", "cu")}
     client_pair = crypto.self_signed_client_certificate(DEMO_CLIENT)
     (root / f"{DEMO_CLIENT}.pem").write_bytes(client_pair.cert_pem)
@@ -67,7 +70,9 @@ def bootstrap(root: Path, endpoints: list[str], admin_tls: Tls) -> dict[str, Any
 
     client_tls = Tls(admin_tls.ca_pem, client_pair.cert_pem, client_pair.key_pem)
     with HsmClient(endpoints, client_tls) as app:
-        app.init_partition(DEMO_PARTITION, label="demo partition", cloning_domain="hsmnode-dev", po_password=pw["po"])
+        app.init_partition(
+            DEMO_PARTITION, label="demo partition", cloning_domain="hsmnode-dev", po_password=pw["po"]
+        )
         with app.open_session(DEMO_PARTITION, pw["po"], role="PO") as po:
             po.init_role("CO", first["co"])
         app.change_partition_password(DEMO_PARTITION, "CO", first["co"], pw["co"])
@@ -79,6 +84,11 @@ def bootstrap(root: Path, endpoints: list[str], admin_tls: Tls) -> dict[str, Any
         "note": "dev-only demo credentials written by `hsmnode dev`; never use a dev directory for real keys",
         "users": {k: pw[k] for k in ("admin", "operator", "monitor", "audit")},
         "hsm": {"label": "hsmnode-dev", "so_password": pw["so"], "auditor_password": pw["auditor"]},
-        "partition": {"name": DEMO_PARTITION, "po_password": pw["po"], "co_password": pw["co"], "cu_password": pw["cu"]},
+        "partition": {
+            "name": DEMO_PARTITION,
+            "po_password": pw["po"],
+            "co_password": pw["co"],
+            "cu_password": pw["cu"],
+        },
         "client": DEMO_CLIENT,
     }

@@ -327,7 +327,9 @@ class DevCluster:
         return demo
 
     def client_tls(self) -> Tls:
-        return Tls.from_files(self.root / "ca.pem", self.root / "demo-client.pem", self.root / "demo-client.key")
+        return Tls.from_files(
+            self.root / "ca.pem", self.root / "demo-client.pem", self.root / "demo-client.key"
+        )
 
     def app_client(self, member_id: str | None = None, *, timeout: float = 5.0) -> HsmClient:
         """A client presenting the demo NTLS client certificate."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -37,9 +39,57 @@ def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(fn)
 
 
-def connect(profile: str | None, endpoints: tuple[str, ...]) -> HsmClient:
+def connect(profile: str | None, endpoints: tuple[str, ...], identity: str = "admin") -> HsmClient:
+    """A client of the profile's cluster: "admin" presents the admin certificate, "client" the NTLS one."""
     loaded = load_profile(profile or default_profile_path())
-    return HsmClient(list(endpoints) or list(loaded.endpoints), loaded.tls)
+    tls = loaded.tls if identity == "admin" else loaded.client_tls()
+    return HsmClient(list(endpoints) or list(loaded.endpoints), tls)
+
+
+def session_file(profile: str | None) -> Path:
+    """Where the CLI caches session tokens between commands: beside the profile, mode 0600."""
+    path = Path(profile) if profile else default_profile_path()
+    return path.with_name(path.stem + ".sessions.json")
+
+
+def load_sessions(profile: str | None) -> dict[str, Any]:
+    try:
+        data = json.loads(session_file(profile).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_sessions(profile: str | None, data: dict[str, Any]) -> None:
+    path = session_file(profile)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+
+
+def appliance_token(profile: str | None) -> str:
+    token = load_sessions(profile).get("appliance", {}).get("token", "")
+    if not token:
+        raise ProfileError("no appliance session: log in first (hsmnode login USER)")
+    return str(token)
+
+
+def partition_token(profile: str | None, partition: str) -> str:
+    token = load_sessions(profile).get("partitions", {}).get(partition, {}).get("token", "")
+    if not token:
+        raise ProfileError(
+            f"no session on partition '{partition}': open one first (hsmnode session open {partition})"
+        )
+    return str(token)
+
+
+def password_option(
+    name: str = "--password", what: str = "Password", confirm: bool = False
+) -> Callable[[F], F]:
+    """A password option that prompts (hidden) when not given; reads a line from stdin when piped."""
+    return click.option(
+        name, prompt=what, hide_input=True, confirmation_prompt=confirm, help=f"{what} (prompted if omitted)."
+    )
 
 
 def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:

@@ -7,7 +7,8 @@ import datetime
 
 import click
 
-from hsmnode.cli._common import connect, emit, json_option, profile_options, reports_errors
+from hsmnode.cli._common import appliance_token, connect, emit, json_option, profile_options, reports_errors
+from hsmnode.client import HsmRoleSession
 
 
 @click.group()
@@ -26,7 +27,7 @@ def note(
 ) -> None:
     """Append an operator's note (e.g. "drill starts") to the audit log."""
     with connect(profile, endpoints) as client:
-        seq, digest = client.audit_note(text, request_id=request_id)
+        seq, digest = client.resume(appliance_token(profile)).audit_note(text, request_id=request_id)
     emit(as_json, {"seq": seq, "hash": digest}, lambda: click.echo(f"audit record {seq} ({digest[:16]}...)"))
 
 
@@ -39,9 +40,10 @@ def note(
 @json_option
 @reports_errors
 def list_(after_seq: int, limit: int, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
-    """Audit records in order."""
+    """Audit records in order (the Auditor: hsmnode login audit; hsmnode hsm login --auditor)."""
     with connect(profile, endpoints) as client:
-        records, total = client.audit_list(after_seq=after_seq, limit=limit)
+        auditor = HsmRoleSession(client, appliance_token(profile), "", "", 0)
+        records, total = auditor.audit_list(after_seq=after_seq, limit=limit)
 
     def human() -> None:
         for r in records:
@@ -61,7 +63,7 @@ def list_(after_seq: int, limit: int, profile: str | None, endpoints: tuple[str,
 def verify(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """Recompute the hash chain on a member; exit 1 if it is broken."""
     with connect(profile, endpoints) as client:
-        check = client.audit_verify()
+        check = HsmRoleSession(client, appliance_token(profile), "", "", 0).audit_verify()
     emit(
         as_json,
         dataclasses.asdict(check),

@@ -12,7 +12,10 @@ import click  # noqa: E402
 from hsmnode import __version__  # noqa: E402
 from hsmnode.cli.audit import audit  # noqa: E402
 from hsmnode.cli.cluster import cluster  # noqa: E402
+from hsmnode.cli.hsm import client_group, hsm, partition  # noqa: E402
 from hsmnode.cli.node import dev, serve  # noqa: E402
+from hsmnode.cli.session import session  # noqa: E402
+from hsmnode.cli.users import login, logout, role, user  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +32,14 @@ cli.add_command(serve)
 cli.add_command(dev)
 cli.add_command(cluster)
 cli.add_command(audit)
+cli.add_command(login)
+cli.add_command(logout)
+cli.add_command(user)
+cli.add_command(role)
+cli.add_command(hsm)
+cli.add_command(partition)
+cli.add_command(client_group)
+cli.add_command(session)
 
 
 def main() -> None:

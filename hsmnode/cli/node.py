@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -92,10 +93,20 @@ def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool) -> N
         except DevClusterError as exc:
             click.echo(f"hsmnode dev: error: {exc}", err=True)
             sys.exit(1)
+        if cluster.demo() is None:
+            click.echo("setting up the demo (HSM, partition 'demo', demo client)...", err=True)
+        try:
+            demo = cluster.bootstrap_demo()
+        except Exception as exc:  # any SDK or I/O failure: say what to do
+            click.echo(
+                f"hsmnode dev: error: the demo set-up failed ({exc}); stop, delete {cluster.root} and run again",
+                err=True,
+            )
+            sys.exit(1)
         if as_json:
-            click.echo(json.dumps(cluster.describe(status), indent=2))
+            click.echo(json.dumps({**cluster.describe(status), "demo": demo}, indent=2))
         else:
-            _print_ready(cluster, status)
+            _print_ready(cluster, status, demo)
         exited: set[str] = set()
         while not stop.wait(0.5):
             for m in cluster.members:
@@ -109,7 +120,7 @@ def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool) -> N
         click.echo("stopped.", err=True)
 
 
-def _print_ready(cluster: DevCluster, status: object) -> None:
+def _print_ready(cluster: DevCluster, status: object, demo: dict[str, Any]) -> None:
     from hsmnode.client import ClusterStatus
 
     assert isinstance(status, ClusterStatus)
@@ -118,10 +129,23 @@ def _print_ready(cluster: DevCluster, status: object) -> None:
     roles = {m.id: m.role for m in status.members}
     for m in cluster.members:
         click.echo(f"{m.id:<8} {m.grpc:<18} {roles.get(m.id, '?'):<10} {m.log_path}")
+    users, hsm, part = demo["users"], demo["hsm"], demo["partition"]
+    click.echo("")
+    click.echo(f'Demo credentials (dev only; also under "demo" in {cluster.profile_path}):')
+    click.echo(f"  appliance users  admin {users['admin']}   operator {users['operator']}")
+    click.echo(f"                   monitor {users['monitor']}   audit {users['audit']}")
+    click.echo(f"  HSM SO           {hsm['so_password']}      Auditor {hsm['auditor_password']}")
+    click.echo(
+        f"  partition {part['name']}   PO {part['po_password']}   CO {part['co_password']}   CU {part['cu_password']}"
+    )
+    click.echo(
+        f"  NTLS client      {demo['client']} ({cluster.root / 'demo-client.pem'}), assigned to {part['name']}"
+    )
     click.echo("")
     click.echo("Use it from another terminal:")
     click.echo(f"  export HSMNODE_PROFILE={cluster.profile_path}")
     click.echo("  .venv/bin/hsmnode cluster status")
-    click.echo('  .venv/bin/hsmnode audit note "hello from the CLI"')
-    click.echo("  .venv/bin/hsmnode audit list --json")
+    click.echo(f"  .venv/bin/hsmnode login admin --password {users['admin']}")
+    click.echo("  .venv/bin/hsmnode user list")
+    click.echo(f"  .venv/bin/hsmnode session open {part['name']} --role cu --password {part['cu_password']}")
     click.echo("Ctrl-C stops every member; `make run` again brings the same cluster back.")

@@ -33,6 +33,7 @@ def start_cluster(
     cluster.start()
     try:
         cluster.wait_for_leader(timeout=30.0)
+        cluster.bootstrap_demo()
     except BaseException:
         cluster.stop()
         raise
@@ -41,7 +42,7 @@ def start_cluster(
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[DevCluster]:
-    """A fresh 3-member cluster with fault injection on; every process is stopped afterwards."""
+    """A fresh 3-member cluster with the dev demo set up and fault injection on; every process is stopped afterwards."""
     c = start_cluster(tmp_path / "cluster", compaction=40)
     try:
         yield c

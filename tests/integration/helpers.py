@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from hsmnode.client import HsmError, NodeStatus
+from hsmnode.client import ApplianceSession, HsmError, HsmRoleSession, NodeStatus
 from hsmnode.devcluster import DevCluster
 
 T = TypeVar("T")
@@ -58,13 +58,64 @@ def leader_of(cluster: DevCluster, among: list[str] | None = None) -> str:
     return eventually(find, 20.0, "a single leader")
 
 
-def notes_on(cluster: DevCluster, member_id: str) -> list[str]:
-    with cluster.client(member_id, timeout=2.0) as client:
-        texts: list[str] = []
+_TOKENS: dict[tuple[str, str], str] = {}
+
+
+def _token(cluster: DevCluster, who: str) -> str:
+    """A session token per cluster and identity, obtained once: tokens are cluster-wide."""
+    key = (str(cluster.root), who)
+    if key not in _TOKENS:
+        demo = cluster.demo()
+        assert demo is not None
+        with cluster.client() as client:
+            if who == "admin":
+                session = client.login("admin", demo["users"]["admin"])
+            else:
+                session = client.login("audit", demo["users"]["audit"]).hsm_login(
+                    demo["hsm"]["auditor_password"], role="AU"
+                )
+            _TOKENS[key] = session.token
+    return _TOKENS[key]
+
+
+def as_admin(cluster: DevCluster, member_id: str | None = None) -> ApplianceSession:
+    """The demo admin's appliance session, through one member or all (close its `.client` when done)."""
+    session = cluster.client(member_id, timeout=5.0).resume(_token(cluster, "admin"))
+    session.keep = True
+    return session
+
+
+def as_auditor(cluster: DevCluster, member_id: str | None = None) -> HsmRoleSession:
+    """The demo audit user holding the HSM Auditor role."""
+    session = HsmRoleSession(
+        cluster.client(member_id, timeout=5.0), _token(cluster, "auditor"), "audit", "audit", 0
+    )
+    session.keep = True
+    return session
+
+
+def audit_records(cluster: DevCluster, member_id: str) -> list:  # type: ignore[type-arg]
+    auditor = as_auditor(cluster, member_id)
+    with auditor.client:
+        found = []
         after = 0
         while True:
-            records, _total = client.audit_list(after_seq=after, limit=1000)
+            records, _total = auditor.audit_list(after_seq=after, limit=1000)
             if not records:
-                return texts
-            texts += [r.detail for r in records if r.command == "audit.note" and r.outcome == "ok"]
+                return found
+            found += records
             after = records[-1].seq
+
+
+def notes_on(cluster: DevCluster, member_id: str) -> list[str]:
+    return [
+        r.detail for r in audit_records(cluster, member_id) if r.command == "audit.note" and r.outcome == "ok"
+    ]
+
+
+def note(
+    cluster: DevCluster, text: str, member_id: str | None = None, request_id: str | None = None
+) -> tuple[int, str]:
+    admin = as_admin(cluster, member_id)
+    with admin.client:
+        return admin.audit_note(text, request_id=request_id)

@@ -6,7 +6,16 @@ import pytest
 
 from hsmnode.client import Internal
 from hsmnode.devcluster import DevCluster
-from tests.integration.helpers import converged, eventually, leader_of, node_status, notes_on
+from tests.integration.helpers import (
+    as_admin,
+    as_auditor,
+    converged,
+    eventually,
+    leader_of,
+    node_status,
+    note,
+    notes_on,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -14,9 +23,8 @@ pytestmark = pytest.mark.cluster
 def test_write_sent_to_a_follower_is_applied_on_all_members(cluster: DevCluster) -> None:
     leader = leader_of(cluster)
     follower = next(m.id for m in cluster.members if m.id != leader)
-    with cluster.client(follower) as client:
-        client.audit_note("through a follower")
-        assert node_status(cluster, follower).role == "follower"
+    note(cluster, "through a follower", follower)
+    assert node_status(cluster, follower).role == "follower"
     for m in cluster.members:
         eventually(lambda m=m: "through a follower" in notes_on(cluster, m.id), what=f"the note on {m.id}")
     converged(cluster, [m.id for m in cluster.members])
@@ -24,16 +32,14 @@ def test_write_sent_to_a_follower_is_applied_on_all_members(cluster: DevCluster)
 
 def test_leader_sigkill_elects_a_new_leader_and_writes_continue(cluster: DevCluster) -> None:
     old = leader_of(cluster)
-    with cluster.client() as client:
-        client.audit_note("before the kill")
+    note(cluster, "before the kill")
     old_term = node_status(cluster, old).term
     cluster.kill(old)
     survivors = [m.id for m in cluster.members if m.id != old]
     new = leader_of(cluster, survivors)
     assert new != old
     assert node_status(cluster, new).term > old_term
-    with cluster.client() as client:  # every endpoint, the dead one included: the SDK fails over
-        client.audit_note("after the kill")
+    note(cluster, "after the kill")  # every endpoint, the dead one included: the SDK fails over
     for m in survivors:
         eventually(lambda m=m: "after the kill" in notes_on(cluster, m), what=f"the write on {m}")
     converged(cluster, survivors)
@@ -41,14 +47,14 @@ def test_leader_sigkill_elects_a_new_leader_and_writes_continue(cluster: DevClus
 
 def test_sigkilled_member_restarts_from_its_data_dir_and_catches_up(cluster: DevCluster) -> None:
     victim = next(m.id for m in cluster.members if m.id != leader_of(cluster))
-    with cluster.client() as client:
-        client.audit_note("before the crash")
+    note(cluster, "before the crash")
     converged(cluster, [m.id for m in cluster.members])
     cluster.kill(victim)
-    with cluster.client() as client:
+    admin = as_admin(cluster)
+    with admin.client:
         # more writes than the compaction threshold (40): the survivors snapshot while it is down
         for i in range(60):
-            client.audit_note(f"while {victim} is down #{i}")
+            admin.audit_note(f"while {victim} is down #{i}")
     cluster.start(victim)
     digest = converged(cluster, [m.id for m in cluster.members], timeout=30.0)
     assert node_status(cluster, victim).state_digest == digest
@@ -58,9 +64,10 @@ def test_sigkilled_member_restarts_from_its_data_dir_and_catches_up(cluster: Dev
 
 def test_all_members_killed_and_restarted_keep_every_acknowledged_write(cluster: DevCluster) -> None:
     acknowledged = []
-    with cluster.client() as client:
+    admin = as_admin(cluster)
+    with admin.client:
         for i in range(50):
-            client.audit_note(f"acknowledged #{i}")
+            admin.audit_note(f"acknowledged #{i}")
             acknowledged.append(f"acknowledged #{i}")
     for m in cluster.members:
         cluster.kill(m.id)
@@ -69,15 +76,15 @@ def test_all_members_killed_and_restarted_keep_every_acknowledged_write(cluster:
     converged(cluster, [m.id for m in cluster.members], timeout=30.0)
     for m in cluster.members:
         assert notes_on(cluster, m.id) == acknowledged
-    with cluster.client() as client:
-        assert client.audit_verify().ok
+    auditor = as_auditor(cluster)
+    with auditor.client:
+        assert auditor.audit_verify().ok
 
 
 def test_exception_inside_apply_does_not_stall_the_cluster(cluster: DevCluster) -> None:
-    with cluster.client() as client:
-        with pytest.raises(Internal, match="injected failure: on purpose"):
-            client.debug_fail_apply("on purpose")
-        client.audit_note("the next command commits")
+    with cluster.client() as client, pytest.raises(Internal, match="injected failure: on purpose"):
+        client.debug_fail_apply("on purpose")
+    note(cluster, "the next command commits")
     for m in cluster.members:
         eventually(
             lambda m=m: "the next command commits" in notes_on(cluster, m.id),
@@ -88,11 +95,9 @@ def test_exception_inside_apply_does_not_stall_the_cluster(cluster: DevCluster) 
 
 def test_retry_with_the_same_request_id_through_another_member_applies_once(cluster: DevCluster) -> None:
     ids = [m.id for m in cluster.members]
-    with cluster.client(ids[0]) as one:
-        first = one.audit_note("exactly once", request_id="drill-0001")
-    with cluster.client(ids[2]) as three:
-        eventually(lambda: "exactly once" in notes_on(cluster, ids[2]), what="the note on the third member")
-        again = three.audit_note("exactly once", request_id="drill-0001")
+    first = note(cluster, "exactly once", ids[0], request_id="drill-0001")
+    eventually(lambda: "exactly once" in notes_on(cluster, ids[2]), what="the note on the third member")
+    again = note(cluster, "exactly once", ids[2], request_id="drill-0001")
     assert again == first
     converged(cluster, ids)
     assert notes_on(cluster, ids[1]).count("exactly once") == 1

@@ -12,10 +12,17 @@ import pytest
 from hsmnode.domain import commands as c
 from hsmnode.domain.errors import ErrorCode
 from hsmnode.replication import ReplicatedState
+from tests.unit.world import booted
 
 
 def note(rid: str) -> bytes:
-    return c.AuditNote(actor="client:admin", request_id=rid, timestamp=1, text="hi").encode()
+    return c.AuditNote(actor="user:admin#2", request_id=rid, timestamp=1, text="hi").encode()
+
+
+def booted_consumer() -> ReplicatedState:
+    consumer = ReplicatedState()
+    consumer.state = booted().state
+    return consumer
 
 
 @pytest.mark.parametrize(
@@ -43,8 +50,8 @@ def test_undecodable_payload_becomes_invalid_argument_result(
 def test_exception_inside_apply_becomes_internal_result_and_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    consumer = ReplicatedState()
-    payload = c.DebugFail(actor="client:admin", request_id="boom", timestamp=1, reason="why").encode()
+    consumer = booted_consumer()
+    payload = c.DebugFail(actor="user:admin#2", request_id="boom", timestamp=1, reason="why").encode()
     with caplog.at_level(logging.ERROR, logger="hsmnode.replication"):
         result = consumer.apply_payload(payload)
     assert result.code is ErrorCode.INTERNAL
@@ -72,7 +79,7 @@ class _BuiltinsOnly(pickle.Unpickler):
 
 
 def test_snapshot_pickles_to_plain_data_and_restores_the_same_state() -> None:
-    consumer = ReplicatedState()
+    consumer = booted_consumer()
     consumer.apply_payload(note("a"))
     consumer.apply_payload(note("b"))
     blob = pickle.dumps(consumer._serialize(), protocol=2)

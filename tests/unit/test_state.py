@@ -8,15 +8,28 @@ from hsmnode.domain import commands as c
 from hsmnode.domain import state as state_mod
 from hsmnode.domain.audit import verify_chain
 from hsmnode.domain.errors import ErrorCode
-from hsmnode.domain.state import HsmState, Result
+from hsmnode.domain.state import Result
+from tests.unit.world import booted
+
+HASHES = ("h1", "h2", "h3", "h4")
 
 
-def note(rid: str, text: str = "hello", actor: str = "client:admin", ts: int = 1000) -> c.AuditNote:
+def _admin() -> str:
+    return "user:admin#2"  # after booted(): the factory password was changed once
+
+
+def note(rid: str, text: str = "hello", actor: str = "user:admin#2", ts: int = 1000) -> c.AuditNote:
     return c.AuditNote(actor=actor, request_id=rid, timestamp=ts, text=text)
 
 
 def init(cluster_id: str = "c-1", rid: str = "boot", actor: str = "node:node1") -> c.InitCluster:
-    return c.InitCluster(actor=actor, request_id=rid, timestamp=1, cluster_id=cluster_id)
+    return c.InitCluster(
+        actor=actor, request_id=rid, timestamp=1, cluster_id=cluster_id, default_password_hashes=HASHES
+    )
+
+
+def HsmState() -> state_mod.HsmState:  # noqa: N802 - a booted state stands in for a fresh one in these tests
+    return booted().state
 
 
 def test_same_request_id_returns_first_result_and_changes_state_once() -> None:
@@ -26,7 +39,8 @@ def test_same_request_id_returns_first_result_and_changes_state_once() -> None:
     again = s.apply(note("r-1", ts=2000))  # a retry, re-stamped by another member
     assert again == first
     assert s.digest() == digest
-    assert len(s.audit) == 1
+    assert s.audit_records()[-1].request_id == "r-1"
+    assert [r.request_id for r in s.audit_records()].count("r-1") == 1
 
 
 def test_request_id_reused_for_another_command_is_refused() -> None:
@@ -35,31 +49,33 @@ def test_request_id_reused_for_another_command_is_refused() -> None:
     result = s.apply(init(rid="r-1"))
     assert not result.ok and result.code is ErrorCode.INVALID_ARGUMENT
     assert "already used" in result.message
-    assert s.cluster_id is None
+    assert s.cluster_id == "c-test"
 
 
 def test_dedup_memory_is_bounded_and_forgets_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state_mod, "DEDUP_CAPACITY", 3)
     s = HsmState()
+    monkeypatch.setattr(state_mod, "DEDUP_CAPACITY", 3)
     for i in range(5):
         s.apply(note(f"r-{i}"))
     assert [row[0] for row in s.to_data()["seen"]] == ["r-2", "r-3", "r-4"]
     # a forgotten request id is a new request
+    before = len(s.audit)
     s.apply(note("r-0"))
-    assert len(s.audit) == 6
+    assert len(s.audit) == before + 1
 
 
 def test_every_applied_command_allowed_or_refused_is_audited() -> None:
     s = HsmState()
+    before = len(s.audit)
     s.apply(note("a"))
     s.apply(note("b", text=""))  # refused: empty
-    records = s.audit_records()
+    records = s.audit_records()[before:]
     assert [(r.command, r.outcome) for r in records] == [
         ("audit.note", "ok"),
         ("audit.note", "INVALID_ARGUMENT"),
     ]
     assert records[1].detail.startswith("audit note must be")
-    assert verify_chain(records) is None
+    assert verify_chain(s.audit_records()) is None
 
 
 def test_unexpected_exception_becomes_internal_result_not_a_raise() -> None:
@@ -75,10 +91,13 @@ def test_unexpected_exception_becomes_internal_result_not_a_raise() -> None:
 
 
 def test_cluster_identity_is_set_once_by_a_member() -> None:
-    s = HsmState()
-    assert s.apply(init(actor="client:admin", rid="boot-0")).code is ErrorCode.PERMISSION_DENIED
+    s = state_mod.HsmState()
+    assert s.apply(init(actor="user:admin#1", rid="boot-0")).code is ErrorCode.PERMISSION_DENIED
     assert s.apply(init()).ok
     assert s.cluster_id == "c-1"
+    assert sorted(s.users) == ["admin", "audit", "monitor", "operator"]
+    assert [u.name for u in s.users.values() if u.enabled] == ["admin"]
+    assert all(u.credential.must_change for u in s.users.values())
     assert s.apply(init(rid="boot-2")).ok  # the same id again: a no-op
     other = s.apply(init(cluster_id="c-2", rid="boot-3"))
     assert other.code is ErrorCode.FAILED_PRECONDITION and "belongs to cluster c-1" in other.message
@@ -102,7 +121,7 @@ def test_members_do_not_write_notes() -> None:
 
 
 def test_same_commands_give_same_digest_on_every_member() -> None:
-    cmds = [init(), note("a"), note("b", text="x" * 1001), note("a"), note("c", ts=99)]
+    cmds = [note("a"), note("b", text="x" * 1001), note("a"), note("c", ts=99), init(cluster_id="c-other")]
     one, two = HsmState(), HsmState()
     for cmd in cmds:
         one.apply(cmd)
@@ -112,9 +131,8 @@ def test_same_commands_give_same_digest_on_every_member() -> None:
 
 def test_snapshot_round_trip_preserves_state_and_dedup() -> None:
     s = HsmState()
-    s.apply(init())
     first = s.apply(note("a"))
-    restored = HsmState.from_data(s.to_data())
+    restored = state_mod.HsmState.from_data(s.to_data())
     assert restored.digest() == s.digest()
     assert restored.apply(note("a")) == first
     assert len(restored.audit) == len(s.audit)
@@ -124,7 +142,7 @@ def test_snapshot_of_another_version_is_refused() -> None:
     data = HsmState().to_data()
     data["v"] = 99
     with pytest.raises(ValueError, match="unsupported snapshot version 99"):
-        HsmState.from_data(data)
+        state_mod.HsmState.from_data(data)
 
 
 def test_result_round_trips_through_plain_data() -> None:

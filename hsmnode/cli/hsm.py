@@ -1,0 +1,357 @@
+"""`hsmnode hsm ...`, `hsmnode partition ...`, `hsmnode client ...`: HSM, partitions, NTLS clients."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from hsmnode.cli._common import (
+    appliance_token,
+    connect,
+    emit,
+    json_option,
+    load_sessions,
+    partition_token,
+    password_option,
+    profile_options,
+    reports_errors,
+    save_sessions,
+)
+from hsmnode.client import HsmRoleSession
+
+
+def _session(profile: str | None, endpoints: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    client = connect(profile, endpoints)
+    token = appliance_token(profile)
+    return client, HsmRoleSession(client, token, "", "", 0)
+
+
+@click.group()
+def hsm() -> None:
+    """The HSM: initialization, its SO and Auditor roles, policies."""
+
+
+@hsm.command("init")
+@click.option("--label", required=True)
+@password_option("--so-password", what="SO password", confirm=False)
+@profile_options
+@json_option
+@reports_errors
+def hsm_init(
+    label: str, so_password: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool
+) -> None:
+    """admin: initialize the HSM and set the SO password (on an initialized HSM, log in as SO first: it zeroizes)."""
+    client, s = _session(profile, endpoints)
+    with client:
+        destroyed = s.init_hsm(label, so_password)
+    emit(
+        as_json,
+        {"label": label, "destroyed_partitions": destroyed},
+        lambda: click.echo(
+            f"HSM '{label}' initialized" + (f"; {destroyed} partition(s) destroyed" if destroyed else "")
+        ),
+    )
+
+
+@hsm.command("show")
+@profile_options
+@json_option
+@reports_errors
+def hsm_show(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+    """HSM state and policies."""
+    client, s = _session(profile, endpoints)
+    with client:
+        info = s.show_hsm()
+    emit(
+        as_json,
+        dataclasses.asdict(info),
+        lambda: [click.echo(f"{k}: {v}") for k, v in dataclasses.asdict(info).items()],
+    )
+
+
+@hsm.command("login")
+@click.option(
+    "--auditor", is_flag=True, help="Take on the Auditor role (as the audit user) instead of the SO."
+)
+@password_option(what="HSM role password")
+@profile_options
+@reports_errors
+def hsm_login(auditor: bool, password: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
+    """Take on the HSM SO (or Auditor) role in the cached appliance session."""
+    client, s = _session(profile, endpoints)
+    with client:
+        elevated = s.hsm_login(password, role="AU" if auditor else "SO")
+    sessions = load_sessions(profile)
+    sessions.setdefault("appliance", {})["token"] = elevated.token
+    save_sessions(profile, sessions)
+    click.echo(f"logged in to the HSM {'Auditor' if auditor else 'SO'} role")
+
+
+@hsm.command("logout")
+@profile_options
+@reports_errors
+def hsm_logout(profile: str | None, endpoints: tuple[str, ...]) -> None:
+    """Give up the HSM role; the appliance session goes on."""
+    client, s = _session(profile, endpoints)
+    with client:
+        plain = s.leave_role()
+    sessions = load_sessions(profile)
+    sessions.setdefault("appliance", {})["token"] = plain.token
+    save_sessions(profile, sessions)
+    click.echo("left the HSM role")
+
+
+@hsm.command("auditor-init")
+@password_option(what="Auditor password")
+@profile_options
+@reports_errors
+def hsm_auditor_init(password: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
+    """audit user: initialize the HSM Auditor role."""
+    client, s = _session(profile, endpoints)
+    with client:
+        s.init_auditor(password)
+    click.echo("Auditor initialized")
+
+
+@hsm.command("policy")
+@click.argument("name")
+@click.argument("value", type=click.Choice(["on", "off"]))
+@profile_options
+@reports_errors
+def hsm_policy(name: str, value: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
+    """SO: set an HSM policy (po_can_reset_co)."""
+    client, s = _session(profile, endpoints)
+    with client:
+        s.set_hsm_policy(name, value == "on")
+    click.echo(f"HSM policy {name} = {value}")
+
+
+@click.group()
+def partition() -> None:
+    """Partitions: the SO creates and deletes them; over NTLS the PO initializes them."""
+
+
+@partition.command("create")
+@click.argument("name")
+@profile_options
+@reports_errors
+def partition_create(name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
+    """SO: create a partition."""
+    client, s = _session(profile, endpoints)
+    with client:
+        s.create_partition(name)
+    click.echo(
+        f"partition {name} created; assign it to a client, which initializes it (hsmnode partition init)"
+    )
+
+
+@partition.command("delete")
+@click.argument("name")
+@profile_options
+@reports_errors
+def partition_delete(name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
+    """SO: delete a partition and everything in it."""
+    client, s = _session(profile, endpoints)
+    with client:
+        s.delete_partition(name)
+    click.echo(f"partition {name} deleted")
+
+
+@partition.command("list")
+@profile_options
+@json_option
+@reports_errors
+def partition_list(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+    """Every partition (appliance view)."""
+    client, s = _session(profile, endpoints)
+    with client:
+        parts = s.list_partitions()
+
+    def human() -> None:
+        click.echo(f"{'PARTITION':<20} {'LABEL':<24} {'INIT':<6} {'ACTIVATED':<9} ROLES")
+        for p in parts:
+            click.echo(
+                f"{p.name:<20} {p.label:<24} {str(p.initialized):<6} {str(p.activated):<9} {','.join(r.role for r in p.roles)}"
+            )
+
+    emit(as_json, [dataclasses.asdict(p) for p in parts], human)
+
+
+@partition.command("show")
+@click.argument("name")
+@profile_options
+@json_option
+@reports_errors
+def partition_show(name: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+    """One partition: roles, policies, activation."""
+    client, s = _session(profile, endpoints)
+    with client:
+        p = s.show_partition(name)
+    emit(
+        as_json,
+        dataclasses.asdict(p),
+        lambda: [click.echo(f"{k}: {v}") for k, v in dataclasses.asdict(p).items()],
+    )
+
+
+@partition.command("init")
+@click.argument("name")
+@click.option("--label", required=True)
+@click.option("--cloning-domain", required=True)
+@password_option("--po-password", what="PO password")
+@profile_options
+@reports_errors
+def partition_init(
+    name: str,
+    label: str,
+    cloning_domain: str,
+    po_password: str,
+    profile: str | None,
+    endpoints: tuple[str, ...],
+) -> None:
+    """NTLS client: initialize an assigned partition and set its PO password."""
+    with connect(profile, endpoints, identity="client") as client:
+        client.init_partition(name, label=label, cloning_domain=cloning_domain, po_password=po_password)
+    click.echo(f"partition {name} initialized")
+
+
+@partition.command("role-init")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["co", "cu"], case_sensitive=False), required=True)
+@password_option(what="Initial password")
+@profile_options
+@reports_errors
+def partition_role_init(
+    name: str, role: str, password: str, profile: str | None, endpoints: tuple[str, ...]
+) -> None:
+    """PO session: initialize/reset the CO. CO session: initialize/reset the CU."""
+    with connect(profile, endpoints, identity="client") as client:
+        client.resume_partition(partition_token(profile, name), name).init_role(role.upper(), password)
+    click.echo(f"{role.upper()} of {name} initialized; it must change the password at first login")
+
+
+@partition.command("policy")
+@click.argument("name")
+@click.argument("policy")
+@click.argument("value", type=int)
+@profile_options
+@reports_errors
+def partition_policy(
+    name: str, policy: str, value: int, profile: str | None, endpoints: tuple[str, ...]
+) -> None:
+    """PO session: set a partition policy (max_failed_logins, must_change_initial_password, activation_required, auto_activation)."""
+    with connect(profile, endpoints, identity="client") as client:
+        client.resume_partition(partition_token(profile, name), name).set_policy(policy, value)
+    click.echo(f"partition {name}: {policy} = {value}")
+
+
+@partition.command("activate")
+@click.argument("name")
+@password_option("--co-password", what="CO password")
+@click.option("--deactivate", is_flag=True, help="Deactivate instead.")
+@profile_options
+@reports_errors
+def partition_activate(
+    name: str, co_password: str, deactivate: bool, profile: str | None, endpoints: tuple[str, ...]
+) -> None:
+    """NTLS client, with the CO password: activate (or deactivate) a partition."""
+    with connect(profile, endpoints, identity="client") as client:
+        client.activate_partition(name, co_password, active=not deactivate)
+    click.echo(f"partition {name} {'deactivated' if deactivate else 'activated'}")
+
+
+@click.group("client")
+def client_group() -> None:
+    """NTLS clients: register certificates, assign partitions."""
+
+
+@client_group.command("register")
+@click.argument("name")
+@click.option(
+    "--cert",
+    "cert_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The client's PEM certificate.",
+)
+@profile_options
+@json_option
+@reports_errors
+def client_register(
+    name: str, cert_path: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool
+) -> None:
+    """admin: register a client certificate (takes effect on every member, no restart)."""
+    client, s = _session(profile, endpoints)
+    with client:
+        fp = s.register_client(name, Path(cert_path).read_text())
+    emit(
+        as_json,
+        {"name": name, "fingerprint": fp},
+        lambda: click.echo(f"client {name} registered (sha256 {fp})"),
+    )
+
+
+@client_group.command("assign")
+@click.argument("name")
+@click.argument("partition_name")
+@profile_options
+@reports_errors
+def client_assign(name: str, partition_name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
+    """admin: assign a partition to a client."""
+    client, s = _session(profile, endpoints)
+    with client:
+        s.assign_client(name, partition_name)
+    click.echo(f"partition {partition_name} assigned to {name}")
+
+
+@client_group.command("revoke")
+@click.argument("name")
+@click.argument("partition_name", required=False, default="")
+@profile_options
+@reports_errors
+def client_revoke(name: str, partition_name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
+    """admin: revoke a partition from a client, or without PARTITION the client's registration."""
+    client, s = _session(profile, endpoints)
+    with client:
+        s.revoke_client(name, partition_name)
+    click.echo(
+        f"partition {partition_name} revoked from {name}" if partition_name else f"client {name} unregistered"
+    )
+
+
+@client_group.command("list")
+@profile_options
+@json_option
+@reports_errors
+def client_list(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+    """Registered clients and their partitions."""
+    client, s = _session(profile, endpoints)
+    with client:
+        clients = s.list_clients()
+
+    def human() -> None:
+        for cl in clients:
+            click.echo(f"{cl.name:<20} {cl.fingerprint[:16]}...  {', '.join(cl.partitions) or '-'}")
+
+    emit(as_json, [dataclasses.asdict(cl) for cl in clients], human)
+
+
+@client_group.command("show")
+@click.argument("name")
+@profile_options
+@json_option
+@reports_errors
+def client_show(name: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+    """One registered client."""
+    client, s = _session(profile, endpoints)
+    with client:
+        cl = s.show_client(name)
+    emit(
+        as_json,
+        dataclasses.asdict(cl),
+        lambda: click.echo(
+            f"{cl.name} sha256 {cl.fingerprint} partitions: {', '.join(cl.partitions) or '-'}"
+        ),
+    )
