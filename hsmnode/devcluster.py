@@ -293,6 +293,7 @@ class DevCluster:
                         status.leader
                         and len(leaders) == 1
                         and all(roles.get(i) in ("leader", "follower") for i in wanted)
+                        and self._bootstrapped(status.leader)
                     ):
                         return status
                     last = f"roles {roles}"
@@ -335,6 +336,11 @@ class DevCluster:
         """A client presenting the demo NTLS client certificate."""
         endpoints = [self.member(member_id).grpc] if member_id else [m.grpc for m in self.members]
         return HsmClient(endpoints, self.client_tls(), timeout=timeout)
+
+    def _bootstrapped(self, member_id: str) -> bool:
+        """Has the leader applied the cluster's bootstrap command (default accounts exist)?"""
+        with self.client(member_id, timeout=2.0) as one:
+            return one.node_status().replicated_cluster_id == self.cluster_id
 
     def describe(self, status: ClusterStatus | None = None) -> dict[str, Any]:
         return {

@@ -61,7 +61,7 @@ def leader_of(cluster: DevCluster, among: list[str] | None = None) -> str:
 _TOKENS: dict[tuple[str, str], str] = {}
 
 
-def _token(cluster: DevCluster, who: str) -> str:
+def token(cluster: DevCluster, who: str) -> str:
     """A session token per cluster and identity, obtained once: tokens are cluster-wide."""
     key = (str(cluster.root), who)
     if key not in _TOKENS:
@@ -80,7 +80,7 @@ def _token(cluster: DevCluster, who: str) -> str:
 
 def as_admin(cluster: DevCluster, member_id: str | None = None) -> ApplianceSession:
     """The demo admin's appliance session, through one member or all (close its `.client` when done)."""
-    session = cluster.client(member_id, timeout=5.0).resume(_token(cluster, "admin"))
+    session = cluster.client(member_id, timeout=5.0).resume(token(cluster, "admin"))
     session.keep = True
     return session
 
@@ -88,7 +88,7 @@ def as_admin(cluster: DevCluster, member_id: str | None = None) -> ApplianceSess
 def as_auditor(cluster: DevCluster, member_id: str | None = None) -> HsmRoleSession:
     """The demo audit user holding the HSM Auditor role."""
     session = HsmRoleSession(
-        cluster.client(member_id, timeout=5.0), _token(cluster, "auditor"), "audit", "audit", 0
+        cluster.client(member_id, timeout=5.0), token(cluster, "auditor"), "audit", "audit", 0
     )
     session.keep = True
     return session

@@ -6,9 +6,10 @@ import grpc
 import pytest
 
 from hsmnode import crypto
-from hsmnode.client import HsmClient, InvalidArgument, PermissionDenied, Tls, Unavailable
+from hsmnode.client import HsmClient, InvalidArgument, NotFound, PermissionDenied, Tls, Unauthenticated
 from hsmnode.devcluster import DevCluster
 from hsmnode.pb import audit_pb2, audit_pb2_grpc
+from tests.integration.helpers import as_admin, as_auditor, token
 
 pytestmark = pytest.mark.cluster
 
@@ -19,33 +20,32 @@ def still_up(single: DevCluster) -> None:
 
 
 def test_empty_or_oversize_request_id_is_invalid(single: DevCluster) -> None:
-    with (
-        single.client() as client,
-        pytest.raises(InvalidArgument, match="request_id must be 1-128 printable"),
-    ):
-        client.audit_note("x", request_id="x" * 200)
+    admin = as_admin(single)
+    with admin.client, pytest.raises(InvalidArgument, match="request_id must be 1-128 printable"):
+        admin.audit_note("x", request_id="x" * 200)
     with single.client() as client:
-        channel = client._channel(single.members[0].grpc)
+        stub = audit_pb2_grpc.AuditStub(client._channel(single.members[0].grpc))
         with pytest.raises(grpc.RpcError) as info:
-            audit_pb2_grpc.AuditStub(channel).Note(
-                audit_pb2.AuditNoteRequest(request_id="", text="x"), timeout=5
+            stub.Note(
+                audit_pb2.AuditNoteRequest(request_id="", text="x"),
+                metadata=(("x-hsm-session", token(single, "admin")),),
+                timeout=5,
             )
         assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     still_up(single)
 
 
 def test_oversize_note_is_invalid(single: DevCluster) -> None:
-    with (
-        single.client() as client,
-        pytest.raises(InvalidArgument, match="audit note must be 1-1000 characters"),
-    ):
-        client.audit_note("x" * 5000)
+    admin = as_admin(single)
+    with admin.client, pytest.raises(InvalidArgument, match="audit note must be 1-1000 characters"):
+        admin.audit_note("x" * 5000)
     still_up(single)
 
 
 def test_list_limit_out_of_range_is_invalid(single: DevCluster) -> None:
-    with single.client() as client, pytest.raises(InvalidArgument, match="limit must be 0-1000"):
-        client.audit_list(limit=5000)
+    auditor = as_auditor(single)
+    with auditor.client, pytest.raises(InvalidArgument, match="limit must be 0-1000"):
+        auditor.audit_list(limit=5000)
 
 
 def test_fault_injection_is_refused_when_disabled(single: DevCluster) -> None:
@@ -59,8 +59,7 @@ def test_fault_injection_is_refused_when_disabled(single: DevCluster) -> None:
 
 def test_min_index_beyond_the_log_answers_unavailable_and_malformed_is_invalid(single: DevCluster) -> None:
     with single.client() as client:
-        channel = client._channel(single.members[0].grpc)
-        stub = audit_pb2_grpc.AuditStub(channel)
+        stub = audit_pb2_grpc.AuditStub(client._channel(single.members[0].grpc))
         with pytest.raises(grpc.RpcError) as info:
             stub.List(audit_pb2.AuditListRequest(), metadata=(("x-hsm-min-index", "999999999"),), timeout=10)
         assert info.value.code() is grpc.StatusCode.UNAVAILABLE
@@ -72,17 +71,53 @@ def test_min_index_beyond_the_log_answers_unavailable_and_malformed_is_invalid(s
 
 
 def test_every_answer_carries_the_applied_index(single: DevCluster) -> None:
-    with single.client() as client:
-        client.audit_note("index please")
-        assert client.seen_index >= 2
+    admin = as_admin(single)
+    with admin.client:
+        admin.audit_note("index please")
+        assert admin.client.seen_index >= 2
 
 
-def test_client_certificate_from_another_ca_cannot_connect(single: DevCluster) -> None:
-    stranger_ca = crypto.create_ca("stranger")
-    stranger = crypto.issue_certificate(stranger_ca, "admin")
+def test_client_certificate_from_another_ca_is_refused_with_a_clear_error(single: DevCluster) -> None:
+    stranger = crypto.issue_certificate(crypto.create_ca("stranger"), "admin")
     tls = Tls(
         ca_pem=(single.root / "ca.pem").read_bytes(), cert_pem=stranger.cert_pem, key_pem=stranger.key_pem
     )
-    with HsmClient([single.members[0].grpc], tls, timeout=2.0) as client, pytest.raises(Unavailable):
+    with (
+        HsmClient([single.members[0].grpc], tls, timeout=2.0) as client,
+        pytest.raises(Unauthenticated) as info,
+    ):
         client.cluster_status()
+    assert (
+        "refused this client certificate" in info.value.message and "is it registered" in info.value.message
+    )
+    still_up(single)
+
+
+def test_requests_without_a_session_are_told_to_log_in(single: DevCluster) -> None:
+    with single.client() as client, pytest.raises(Unauthenticated, match="log in first"):
+        client.resume("").list_users()
+
+
+def test_new_user_with_bad_input_is_refused_and_not_created(single: DevCluster) -> None:
+    admin = as_admin(single)
+    with admin.client:
+        with pytest.raises(InvalidArgument, match="at least 3 of"):
+            admin.add_user("weakling", role="monitor", password="password")
+        with pytest.raises(InvalidArgument, match="not starting with a dot"):
+            admin.add_user("-x", role="monitor", password="Good-pass-1")
+        with pytest.raises(NotFound, match="no role 'wizard'"):
+            admin.add_user("wiz", role="wizard", password="Good-pass-1")
+        with pytest.raises(InvalidArgument, match="password must not be empty"):
+            admin.add_user("empty", role="monitor", password="")
+        names = [u.name for u in admin.list_users()]
+        assert not {"weakling", "-x", "wiz", "empty"} & set(names)
+    still_up(single)
+
+
+def test_unknown_partition_role_and_oversize_password_are_invalid(single: DevCluster) -> None:
+    with single.app_client() as app:
+        with pytest.raises(InvalidArgument, match="role must be one of PO, CO, CU"):
+            app.open_session("demo", "whatever", role="KING")
+        with pytest.raises(InvalidArgument, match="at most 255 characters"):
+            app.open_session("demo", "x" * 300, role="CU")
     still_up(single)

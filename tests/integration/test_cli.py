@@ -85,9 +85,45 @@ def test_dev_starts_a_ready_cluster_and_brings_it_back_with_its_state(dev_dir: P
         assert [set(m) for m in data["members"]] == [{"id", "address", "role", "applied_index"}] * 3
         assert data["leader"] in {m["id"] for m in data["members"]}
 
+        demo = described["demo"]
+        assert isinstance(demo, dict)
+        login = run("login", "admin", "--password", demo["users"]["admin"], "--json", profile=profile)
+        assert login.returncode == 0, login.stderr
+        assert json.loads(login.stdout)["role"] == "admin"
+        assert oct((dev_dir / "profile.sessions.json").stat().st_mode & 0o777) == "0o600"
+
         noted = run("audit", "note", "kept across restarts", "--json", profile=profile)
         assert noted.returncode == 0, noted.stderr
         assert json.loads(noted.stdout)["seq"] >= 2
+
+        users = run("user", "list", "--json", profile=profile)
+        assert {u["name"] for u in json.loads(users.stdout)} == {"admin", "operator", "monitor", "audit"}
+        slots = run("session", "slots", "--json", profile=profile)
+        assert json.loads(slots.stdout) == {
+            "client": "demo-client",
+            "slots": [
+                {
+                    "partition": "demo",
+                    "label": "demo partition",
+                    "initialized": True,
+                    "activation_required": False,
+                    "activated": False,
+                }
+            ],
+        }
+        opened = run(
+            "session",
+            "open",
+            "demo",
+            "--role",
+            "cu",
+            "--password",
+            demo["partition"]["cu_password"],
+            "--json",
+            profile=profile,
+        )
+        assert opened.returncode == 0, opened.stderr
+        assert json.loads(opened.stdout)["role"] == "CU"
     finally:
         err = dev.stop()
     assert "stopped." in err
@@ -97,13 +133,54 @@ def test_dev_starts_a_ready_cluster_and_brings_it_back_with_its_state(dev_dir: P
     try:
         described2, _ = again.ready()
         assert described2["cluster_id"] == described["cluster_id"]
-        listed = run("audit", "list", "--json", profile=dev_dir / "profile.json")
+        profile = dev_dir / "profile.json"
+        demo = described2["demo"]
+        assert isinstance(demo, dict)
+        assert run("login", "audit", "--password", demo["users"]["audit"], profile=profile).returncode == 0
+        elevated = run(
+            "hsm", "login", "--auditor", "--password", demo["hsm"]["auditor_password"], profile=profile
+        )
+        assert elevated.returncode == 0, elevated.stderr
+        # the CU session opened before the restart is still valid: state and epochs survived
+        assert run("session", "show", "demo", profile=profile).returncode == 0
+        listed = run("audit", "list", "--json", profile=profile)
         assert listed.returncode == 0, listed.stderr
         assert "kept across restarts" in [r["detail"] for r in json.loads(listed.stdout)["records"]]
-        verified = run("audit", "verify", "--json", profile=dev_dir / "profile.json")
+        verified = run("audit", "verify", "--json", profile=profile)
         assert json.loads(verified.stdout)["ok"] is True
     finally:
         again.stop()
+
+
+def test_cli_password_prompt_reads_stdin_and_errors_are_one_line(dev_dir: Path) -> None:
+    dev = Dev(dev_dir, free_base_port(3))
+    try:
+        described, _ = dev.ready()
+        profile = dev_dir / "profile.json"
+        demo = described["demo"]
+        assert isinstance(demo, dict)
+        env = dict(os.environ, HSMNODE_PROFILE=str(profile))
+        piped = subprocess.run(
+            [*HSMNODE, "login", "monitor"],
+            input=demo["users"]["monitor"] + "\n",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert piped.returncode == 0, piped.stderr
+        denied = run(
+            "user", "add", "mallory", "--role", "admin", "--password", "Mallory-pw-1", profile=profile
+        )
+        assert denied.returncode == 1
+        assert (
+            denied.stderr.strip()
+            == "error: PERMISSION_DENIED: user 'monitor' (role monitor) may not run user.add"
+        )
+        wrong = run("login", "admin", "--password", "Wrong-pass-1", profile=profile)
+        assert wrong.returncode == 1 and "UNAUTHENTICATED: wrong user name or password" in wrong.stderr
+    finally:
+        dev.stop()
 
 
 def test_cli_errors_are_one_clear_line_and_exit_1(tmp_path: Path) -> None:

@@ -1,0 +1,91 @@
+"""The permission tables drawn in domain/permissions.py's docstring are exactly what the code enforces:
+every role × every operation is checked against the drawing."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hsmnode.domain import permissions as perm
+
+DOC = perm.__doc__ or ""
+
+
+def drawn_table(header: str) -> dict[str, dict[str, bool]]:
+    """Parse the comment table whose header line contains `header`: op -> {role: allowed}."""
+    lines = DOC.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("operation") and header in line)
+    roles = lines[start].split()[1:]
+    table: dict[str, dict[str, bool]] = {}
+    for line in lines[start + 1 :]:
+        cells = line.split()
+        if not cells or not re.fullmatch(r"[a-z.]+", cells[0]) or len(cells) < 1 + len(roles):
+            break
+        table[cells[0]] = {
+            role: mark == "x" for role, mark in zip(roles, cells[1 : 1 + len(roles)], strict=True)
+        }
+    return table
+
+
+APPLIANCE = drawn_table("admin operator monitor audit")
+HSM = drawn_table("SO   AU")
+PARTITION = drawn_table("PO   CO   CU")
+
+
+def test_drawn_tables_cover_every_operation_in_code() -> None:
+    assert set(APPLIANCE) == set(perm.APPLIANCE)
+    assert set(HSM) == set(perm.HSM)
+    assert set(PARTITION) == set(perm.PARTITION)
+
+
+@pytest.mark.parametrize("operation", sorted(perm.APPLIANCE))
+@pytest.mark.parametrize("role", perm.APPLIANCE_ROLES)
+def test_appliance_role_may_exactly_what_the_table_shows(role: str, operation: str) -> None:
+    assert perm.appliance_allows(role, None, operation) is APPLIANCE[operation][role]
+
+
+@pytest.mark.parametrize("operation", sorted(perm.HSM))
+@pytest.mark.parametrize("hsm_role", ["SO", "AU"])
+def test_hsm_role_performs_exactly_what_the_table_shows(hsm_role: str, operation: str) -> None:
+    assert perm.hsm_allows(hsm_role, operation) is HSM[operation][hsm_role]
+
+
+@pytest.mark.parametrize("operation", sorted(perm.HSM))
+@pytest.mark.parametrize("role", perm.APPLIANCE_ROLES)
+def test_hsm_operations_need_the_named_appliance_role(role: str, operation: str) -> None:
+    # SO operations: admin only (operator's "basic" SO administration is read-only); Auditor: the audit user.
+    expected = role == ("admin" if HSM[operation]["SO"] else "audit")
+    assert perm.appliance_allows(role, None, operation) is expected
+
+
+@pytest.mark.parametrize("operation", sorted(perm.PARTITION))
+@pytest.mark.parametrize("role", ["PO", "CO", "CU"])
+def test_partition_role_may_exactly_what_the_table_shows(role: str, operation: str) -> None:
+    assert perm.partition_allows(role, operation) is PARTITION[operation][role]
+
+
+@pytest.mark.parametrize("operation", sorted(perm.PARTITION))
+@pytest.mark.parametrize("role", [*perm.APPLIANCE_ROLES, "SO", "AU"])
+def test_hsm_and_appliance_roles_perform_no_partition_operations(role: str, operation: str) -> None:
+    """DOMAIN §1: HSM-level roles never perform cryptographic operations on partitions."""
+    assert not perm.appliance_allows(role, None, operation)
+    assert not perm.hsm_allows(role, operation)
+
+
+def test_monitor_is_read_only() -> None:
+    """DOMAIN §1: monitor reads status and lists, changes nothing."""
+    allowed = {op for op in perm.APPLIANCE if perm.appliance_allows("monitor", None, op)}
+    assert allowed and all(op.endswith((".list", ".show")) for op in allowed)
+
+
+def test_custom_role_allows_exactly_its_list() -> None:
+    commands = frozenset({"user.list", "partition.create"})
+    every = set(perm.APPLIANCE) | set(perm.HSM)
+    assert {op for op in every if perm.appliance_allows("helpdesk", commands, op)} == commands
+
+
+def test_custom_roles_may_list_only_what_admin_may_do() -> None:
+    """DOMAIN §1: custom roles are a subset of what admin may do."""
+    assert all(perm.appliance_allows("admin", None, op) for op in perm.CUSTOM_ROLE_COMMANDS)
+    assert "auditor.init" not in perm.CUSTOM_ROLE_COMMANDS and "audit.list" not in perm.CUSTOM_ROLE_COMMANDS
