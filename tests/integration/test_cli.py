@@ -208,3 +208,28 @@ def test_dev_refuses_a_busy_port(dev_dir: Path) -> None:
         )
     assert result.returncode == 2
     assert f"port(s) {base + 1} on 127.0.0.1 are in use" in result.stderr
+
+
+def test_readme_sdk_example_runs_as_written(tmp_path: Path) -> None:
+    """The README promises its SDK example runs against `make run`'s cluster: run it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## SDK") :]
+    snippet = section[
+        section.index("```python") + len("```python") : section.index("```", section.index("```python") + 3)
+    ]
+    root = tmp_path / "hsmnode-dev"
+    subprocess.run(["pkill", "-KILL", "-f", f"--config {root}"], check=False)
+    dev = Dev(root, free_base_port(3))
+    try:
+        dev.ready()
+        result = subprocess.run(
+            [sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert (
+            '"cluster_id"' in result.stdout.replace("'", '"')
+            and "SessionInfo(partition='demo', role='CU'" in result.stdout
+        )
+    finally:
+        dev.stop()
+        subprocess.run(["pkill", "-KILL", "-f", f"--config {root}"], check=False)
