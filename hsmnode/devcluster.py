@@ -293,7 +293,7 @@ class DevCluster:
                         status.leader
                         and len(leaders) == 1
                         and all(roles.get(i) in ("leader", "follower") for i in wanted)
-                        and self._bootstrapped(status.leader)
+                        and all(self._bootstrapped(i) for i in wanted)
                     ):
                         return status
                     last = f"roles {roles}"
@@ -338,9 +338,10 @@ class DevCluster:
         return HsmClient(endpoints, self.client_tls(), timeout=timeout)
 
     def _bootstrapped(self, member_id: str) -> bool:
-        """Has the leader applied the cluster's bootstrap command (default accounts exist)?"""
+        """Is the member ready and has it applied the cluster's bootstrap (default accounts exist)?"""
         with self.client(member_id, timeout=2.0) as one:
-            return one.node_status().replicated_cluster_id == self.cluster_id
+            status = one.node_status()
+            return status.ready and status.replicated_cluster_id == self.cluster_id
 
     def describe(self, status: ClusterStatus | None = None) -> dict[str, Any]:
         return {

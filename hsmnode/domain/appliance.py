@@ -101,6 +101,11 @@ def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
         cred.locked, cred.locked_until, cred.failed = False, 0, 0
     if cred.locked:
         raise _err(ErrorCode.RESOURCE_EXHAUSTED, t.lock_message(cmd.timestamp))
+    if cmd.verified_epoch != cred.epoch:
+        # The proposer checked the password against another version of the credential (its
+        # state was behind, or the credential changed meanwhile): the verdict, success or
+        # failure, says nothing about this credential, so nothing is counted.
+        raise _err(ErrorCode.UNAVAILABLE, f"the credential of {t.what} changed during the login: try again")
     if not cmd.success:
         cred.failed += 1
         if cred.failed >= t.threshold:
@@ -119,8 +124,6 @@ def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
         raise _err(
             ErrorCode.UNAUTHENTICATED, f"wrong password for {t.what} ({left} attempts left before lockout)"
         )
-    if cmd.verified_epoch != cred.epoch:
-        raise _err(ErrorCode.UNAVAILABLE, f"the credential of {t.what} changed during the login: try again")
     cred.failed = 0
     if cred.must_change:
         raise _err(

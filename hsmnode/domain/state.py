@@ -134,6 +134,8 @@ class HsmState:
         )
 
     def _remember(self, cmd: c.Command, result: Result) -> None:
+        if result.code is ErrorCode.UNAVAILABLE:
+            return  # transient by definition: a retry with the same request_id is evaluated anew
         stored = dataclasses.replace(result, internal_trace="")
         self._seen[cmd.request_id] = _Seen(cmd.TYPE, cmd.actor, stored)
         while len(self._seen) > DEDUP_CAPACITY:

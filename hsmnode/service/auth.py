@@ -63,6 +63,9 @@ class AuthService:
             raise DomainError(
                 ErrorCode.INVALID_ARGUMENT, f"password must be at most {rules.PASSWORD_MAX} characters"
             )
+        # A login is a security-relevant read: apply everything committed before it first,
+        # so a member that is behind does not judge the password against an old credential.
+        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
         found = self.credential(target)
         digest, epoch = found if found else (_DUMMY_HASH, 0)
         success = crypto.verify_password(password, digest) and found is not None
@@ -78,6 +81,7 @@ class AuthService:
         _check_new_password(new)
         if old == new:
             raise DomainError(ErrorCode.INVALID_ARGUMENT, "the new password must differ from the old one")
+        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
         found = self.credential(target)
         if found is None or not crypto.verify_password(old, found[0]):
             self._ctx.submit(

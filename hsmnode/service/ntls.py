@@ -203,6 +203,7 @@ class NtlsService:
         """The CO activates (PED-style login) or deactivates the partition; a wrong password counts."""
         _, actor = self._assigned(caller, partition)
         target = f"partition:{partition}:CO"
+        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
         found = self._auth.credential(target)
         if found is None or not crypto.verify_password(co_password, found[0]):
             self._ctx.submit(

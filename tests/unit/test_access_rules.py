@@ -146,7 +146,8 @@ def test_bad_admin_input_is_refused_and_nothing_is_half_created(
 
 
 def fail(w: World, actor: str, target: str) -> ErrorCode | None:
-    return w.apply(c.RecordLogin, actor, target=target, success=False, verified_epoch=0).code
+    epoch = w.login_target_epoch(target)
+    return w.apply(c.RecordLogin, actor, target=target, success=False, verified_epoch=epoch).code
 
 
 def test_appliance_user_locks_after_5_failures_for_5_minutes_and_admin_reset_unlocks() -> None:
@@ -254,6 +255,31 @@ def test_stale_credential_epoch_at_login_is_refused() -> None:
     w = with_users()
     result = w.apply(c.RecordLogin, CERT, target="user:monitor", success=True, verified_epoch=0)
     assert result.code is ErrorCode.UNAVAILABLE and "changed during the login" in result.message
+
+
+def test_failure_judged_against_a_stale_credential_is_not_counted_and_can_be_retried() -> None:
+    """A member that was behind may reject the right password: that verdict must not count."""
+    w = with_users()
+    stale = c.RecordLogin(
+        actor=CERT,
+        request_id="login-1",
+        timestamp=w.now + 1,
+        target="user:monitor",
+        success=False,
+        verified_epoch=0,
+    )
+    assert w.state.apply(stale).code is ErrorCode.UNAVAILABLE
+    assert w.state.users["monitor"].credential.failed == 0
+    epoch = w.state.users["monitor"].credential.epoch
+    retry = c.RecordLogin(
+        actor=CERT,
+        request_id="login-1",
+        timestamp=w.now + 2,
+        target="user:monitor",
+        success=True,
+        verified_epoch=epoch,
+    )
+    assert w.state.apply(retry).ok  # the transient refusal was not remembered under the request id
 
 
 # --- HSM and partition levels -----------------------------------------------------------
