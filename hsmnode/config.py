@@ -4,6 +4,7 @@
     id = "node1"
     cluster_id = "c-3f2a..."
     data_dir = "data"                # relative paths are relative to this file
+    smk_file = "data/smk.key"        # optional; the cluster SMK (hex, mode 0600); default data_dir/smk.key
 
     [grpc]
     listen = "127.0.0.1:7001"
@@ -16,6 +17,7 @@
     election_timeout_max = 0.3
     heartbeat_interval = 0.04
     compaction_min_entries = 5000    # optional: log entries between snapshots
+    lease = 2.0                      # optional: crypto stops this long after losing the leader
 
     [tls]
     ca = "ca.pem"
@@ -77,6 +79,8 @@ class NodeConfig:
     timings: RaftTimings
     fault_injection: bool
     compaction_min_entries: int = 5000
+    smk_file: Path | None = None
+    lease: float = 2.0
 
     def raft_password(self) -> str:
         try:
@@ -93,7 +97,7 @@ class NodeConfig:
 
 
 _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
-    "node": {"id": (str, True), "cluster_id": (str, True), "data_dir": (str, True)},
+    "node": {"id": (str, True), "cluster_id": (str, True), "data_dir": (str, True), "smk_file": (str, False)},
     "grpc": {"listen": (str, True), "advertise": (str, False)},
     "raft": {
         "address": (str, True),
@@ -103,6 +107,7 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "heartbeat_interval": ((int, float), False),
         "leader_fallback": ((int, float), False),
         "compaction_min_entries": (int, False),
+        "lease": ((int, float), False),
     },
     "tls": {"ca": (str, True), "cert": (str, True), "key": (str, True)},
     "debug": {"fault_injection": (bool, False)},
@@ -218,6 +223,9 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
     if timings.leader_fallback <= timings.heartbeat_interval:
         raise ConfigError(f"{where}: raft.leader_fallback must exceed raft.heartbeat_interval")
 
+    lease = float(raft.get("lease", 2.0))
+    if lease <= 0:
+        raise ConfigError(f"{where}: raft.lease must be > 0 seconds")
     compaction = int(raft.get("compaction_min_entries", 5000))
     if compaction < 2:
         raise ConfigError(f"{where}: raft.compaction_min_entries must be at least 2")
@@ -238,4 +246,6 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
         timings=timings,
         fault_injection=bool(values["debug"].get("fault_injection", False)),
         compaction_min_entries=compaction,
+        smk_file=resolve(node["smk_file"]) if "smk_file" in node else resolve(node["data_dir"]) / "smk.key",
+        lease=lease,
     )

@@ -5,7 +5,10 @@
 - partition `demo` created by the SO; a self-signed NTLS client certificate `demo-client`
   registered and assigned to it;
 - over NTLS: the partition initialized (PO), the CO and CU initialized and their initial
-  passwords changed.
+  passwords changed;
+- the cluster partition `cluster`, held by a second client `cluster-so` whose PO is the
+  cluster security officer; it creates keyring `demo-ring` and assigns it to `demo-client`,
+  whose KRSO changes the initial credential and sets the KRCO.
 
 Every credential is written under the profile's `demo` key: a dev-only convenience.
 """
@@ -22,6 +25,9 @@ from hsmnode.client import HsmClient, Tls
 
 DEMO_PARTITION = "demo"
 DEMO_CLIENT = "demo-client"
+CLUSTER_PARTITION = "cluster"
+CLUSTER_SO_CLIENT = "cluster-so"
+DEMO_KEYRING = "demo-ring"
 
 
 def dev_password() -> str:
@@ -41,16 +47,24 @@ def _wait_applied_everywhere(endpoints: list[str], tls: Tls, index: int, timeout
 
 
 def bootstrap(root: Path, endpoints: list[str], admin_tls: Tls) -> dict[str, Any]:
-    pw = {
-        k: dev_password()
-        for k in ("admin", "operator", "monitor", "audit", "so", "auditor", "po", "co", "cu")
-    }
-    first = {k: dev_password() for k in ("operator", "monitor", "audit", "co", "cu")}
-    client_pair = crypto.self_signed_client_certificate(DEMO_CLIENT)
-    (root / f"{DEMO_CLIENT}.pem").write_bytes(client_pair.cert_pem)
-    key_path = root / f"{DEMO_CLIENT}.key"
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(client_pair.key_pem)
+    names = (
+        "admin",
+        "operator",
+        "monitor",
+        "audit",
+        "so",
+        "auditor",
+        "po",
+        "co",
+        "cu",
+        "cluster_po",
+        "krso",
+        "krco",
+    )
+    pw = {k: dev_password() for k in names}
+    first = {k: dev_password() for k in ("operator", "monitor", "audit", "co", "cu", "krso")}
+    client_pair = _client_certificate(root, DEMO_CLIENT)
+    so_pair = _client_certificate(root, CLUSTER_SO_CLIENT)
 
     with HsmClient(endpoints, admin_tls) as hsm:
         with hsm.login("admin", "PASSWORD", new_password=pw["admin"]) as admin:
@@ -60,8 +74,11 @@ def bootstrap(root: Path, endpoints: list[str], admin_tls: Tls) -> dict[str, Any
                 admin.set_user_enabled(user, True)
             with admin.hsm_login(pw["so"]) as so:
                 so.create_partition(DEMO_PARTITION)
+                so.create_partition(CLUSTER_PARTITION, cluster=True)
             admin.register_client(DEMO_CLIENT, client_pair.cert_pem.decode())
             admin.assign_client(DEMO_CLIENT, DEMO_PARTITION)
+            admin.register_client(CLUSTER_SO_CLIENT, so_pair.cert_pem.decode())
+            admin.assign_client(CLUSTER_SO_CLIENT, CLUSTER_PARTITION)
         for user in ("operator", "monitor"):
             hsm.change_password(user, first[user], pw[user])
         with hsm.login("audit", first["audit"], new_password=pw["audit"]) as audit:
@@ -80,6 +97,21 @@ def bootstrap(root: Path, endpoints: list[str], admin_tls: Tls) -> dict[str, Any
             co.init_role("CU", first["cu"])
         app.change_partition_password(DEMO_PARTITION, "CU", first["cu"], pw["cu"])
 
+    with HsmClient(endpoints, Tls(admin_tls.ca_pem, so_pair.cert_pem, so_pair.key_pem)) as cluster_so:
+        cluster_so.init_partition(
+            CLUSTER_PARTITION,
+            label="cluster partition",
+            cloning_domain="hsmnode-dev",
+            po_password=pw["cluster_po"],
+        )
+        with cluster_so.open_session(CLUSTER_PARTITION, pw["cluster_po"], role="PO") as po:
+            po.create_keyring(DEMO_KEYRING, first["krso"])
+            po.assign_keyring(DEMO_KEYRING, DEMO_CLIENT)
+    with HsmClient(endpoints, client_tls) as app:
+        app.change_partition_password(DEMO_KEYRING, "KRSO", first["krso"], pw["krso"])
+        with app.open_session(DEMO_KEYRING, pw["krso"], role="KRSO") as krso:
+            krso.set_krco(pw["krco"])
+
     return {
         "note": "dev-only demo credentials written by `hsmnode dev`; never use a dev directory for real keys",
         "users": {k: pw[k] for k in ("admin", "operator", "monitor", "audit")},
@@ -91,4 +123,19 @@ def bootstrap(root: Path, endpoints: list[str], admin_tls: Tls) -> dict[str, Any
             "cu_password": pw["cu"],
         },
         "client": DEMO_CLIENT,
+        "cluster_partition": {
+            "name": CLUSTER_PARTITION,
+            "po_password": pw["cluster_po"],
+            "client": CLUSTER_SO_CLIENT,
+        },
+        "keyring": {"label": DEMO_KEYRING, "krso_password": pw["krso"], "krco_password": pw["krco"]},
     }
+
+
+def _client_certificate(root: Path, name: str) -> crypto.PemPair:
+    pair = crypto.self_signed_client_certificate(name)
+    (root / f"{name}.pem").write_bytes(pair.cert_pem)
+    key_path = root / f"{name}.key"
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(pair.key_pem)
+    return pair

@@ -26,6 +26,7 @@ from typing import Any
 
 from hsmnode import crypto
 from hsmnode.client import ClusterStatus, HsmClient, HsmError, Tls
+from hsmnode.crypto.keys import new_smk
 
 MANIFEST = "cluster.json"
 PROFILE = "profile.json"
@@ -173,8 +174,12 @@ class DevCluster:
             )
             for i in range(nodes)
         ]
+        smk_hex = new_smk().hex()
         for member in members:
             member.dir.mkdir(exist_ok=True)
+            # the cluster SMK, the same on every member, never in the Raft log
+            member.data_dir.mkdir(mode=0o700, exist_ok=True)
+            _write_secret(member.data_dir / "smk.key", (smk_hex + "\n").encode())
             pair = crypto.issue_certificate(ca, member.id, hosts=["127.0.0.1", "localhost"], server=True)
             (member.dir / "node.pem").write_bytes(pair.cert_pem)
             _write_secret(member.dir / "node.key", pair.key_pem)
@@ -316,11 +321,14 @@ class DevCluster:
         existing = self.demo()
         if existing is not None:
             return existing
-        from hsmnode.demo import DEMO_CLIENT, bootstrap
+        from hsmnode.demo import CLUSTER_SO_CLIENT, DEMO_CLIENT, bootstrap
 
         demo = bootstrap(self.root, [m.grpc for m in self.members], self.tls())
         profile = self.profile()
         profile["client"] = {"name": DEMO_CLIENT, "cert": f"{DEMO_CLIENT}.pem", "key": f"{DEMO_CLIENT}.key"}
+        profile["clients"] = {
+            name: {"cert": f"{name}.pem", "key": f"{name}.key"} for name in (DEMO_CLIENT, CLUSTER_SO_CLIENT)
+        }
         profile["demo"] = demo
         tmp = self.profile_path.with_suffix(".tmp")
         _write_secret(tmp, (json.dumps(profile, indent=2) + "\n").encode())

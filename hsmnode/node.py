@@ -17,6 +17,7 @@ from pathlib import Path
 
 from hsmnode.config import ConfigError, NodeConfig
 from hsmnode.crypto import check_certificate_pair
+from hsmnode.crypto.keys import SMK_BYTES, Smk
 from hsmnode.replication import RaftSettings, Replicator, raft_files_present
 from hsmnode.server.app import PortInUseError, Services, TlsMaterial, create_server, set_serving
 from hsmnode.server.peers import PeerClients
@@ -25,6 +26,8 @@ from hsmnode.service.audit import AuditService
 from hsmnode.service.auth import AuthService
 from hsmnode.service.cluster import ClusterService
 from hsmnode.service.context import NodeContext
+from hsmnode.service.keyrings import KeyringService
+from hsmnode.service.keys import KeyService
 from hsmnode.service.ntls import NtlsService
 from hsmnode.sessions import TokenAuthority
 
@@ -76,6 +79,28 @@ def load_tls(config: NodeConfig) -> TlsMaterial:
     return TlsMaterial(ca_pem=pems["tls.ca"], cert_pem=pems["tls.cert"], key_pem=pems["tls.key"])
 
 
+def load_smk(config: NodeConfig) -> Smk:
+    """The cluster SMK from the member's data dir: 64 hex digits, readable by the owner only."""
+    path = config.smk_file
+    assert path is not None
+    hint = "copy the cluster's SMK file there (mode 0600); `hsmnode dev` creates it for local clusters"
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        raise StartupError(f"no SMK at {path}: {hint}") from None
+    except OSError as exc:
+        raise StartupError(f"cannot read the SMK {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise StartupError(
+            f"the SMK {path} is readable by others (mode {oct(mode & 0o777)}): chmod 600 {path}"
+        )
+    try:
+        return Smk(bytes.fromhex(text))
+    except ValueError:
+        raise StartupError(f"the SMK {path} must hold {SMK_BYTES * 2} hex digits") from None
+
+
 def check_port_free(address: str, what: str) -> None:
     host, _, port = address.rpartition(":")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -93,12 +118,14 @@ class Node:
         self.config = config
         self._stop = threading.Event()
         self._exit_code = 0
+        self._smk_check = ""
 
     def run(self) -> int:
         """Serve until stopped. Must run on the main thread (pysyncobj's tick thread lives with it)."""
         cfg = self.config
         prepare_data_dir(cfg)
         tls = load_tls(cfg)
+        smk = load_smk(cfg)
         try:
             password = cfg.raft_password()
         except ConfigError as exc:
@@ -120,9 +147,18 @@ class Node:
         )
         tokens = TokenAuthority(cfg.cluster_id, password.encode())
         ctx = NodeContext(config=cfg, replicator=replicator, tokens=tokens)
-        cluster = ClusterService(ctx)
+        cluster = ClusterService(ctx, smk.check_value)
         auth = AuthService(ctx)
-        services = Services(cluster, AuditService(ctx), auth, AdminService(ctx), NtlsService(ctx, auth))
+        services = Services(
+            cluster,
+            AuditService(ctx),
+            auth,
+            AdminService(ctx),
+            NtlsService(ctx, auth),
+            KeyService(ctx, smk, cfg.lease),
+            KeyringService(ctx),
+        )
+        self._smk_check = smk.check_value
         peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
         try:
             server, health_servicer = create_server(cfg.grpc_listen, tls, replicator, services, peers)
@@ -165,7 +201,17 @@ class Node:
                     serving = now_serving
                     log.info("health: %s", "SERVING" if serving else "NOT_SERVING")
                 cluster.bootstrap_if_leader()
-                replicated_id = replicator.read(lambda s: s.cluster_id)
+                replicator.within_lease(self.config.lease)
+                replicated_id, smk_check = replicator.read(lambda s: (s.cluster_id, s.smk_check))
+                if smk_check and smk_check != self._smk_check:
+                    log.critical(
+                        "the cluster's SMK (check value %s) differs from this member's %s (%s); stopping",
+                        smk_check,
+                        self.config.smk_file,
+                        self._smk_check,
+                    )
+                    self._exit_code = 3
+                    self._stop.set()
                 if replicated_id is not None and replicated_id != self.config.cluster_id:
                     log.critical(
                         "replicated state belongs to cluster %s but this node is configured for %s; stopping",

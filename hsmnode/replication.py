@@ -174,6 +174,7 @@ class Replicator:
 
     def __init__(self, settings: RaftSettings) -> None:
         self._settings = settings
+        self._last_contact = time.monotonic()
         self.consumer = ReplicatedState()
         conf = SyncObjConf(
             password=settings.password,
@@ -263,6 +264,19 @@ class Replicator:
             has_quorum=bool(s["has_quorum"]),
             ready=bool(self._obj.isReady()),
         )
+
+    def within_lease(self, lease: float) -> bool:
+        """Has this member seen a leader with a quorum within the last `lease` seconds?
+
+        Called per crypto operation and by the node's watcher every 100 ms, so the
+        moment of last contact stays fresh while the member is healthy.
+        """
+        status = self._obj.getStatus()
+        now = time.monotonic()
+        if status["leader"] is not None and status["has_quorum"]:
+            self._last_contact = now
+            return True
+        return now - self._last_contact <= lease
 
     def force_compaction(self) -> None:
         self._obj.forceLogCompaction()

@@ -33,8 +33,8 @@ PARTITION_TTL_MS = 8 * 60 * 60 * 1000  # a working day
 @dataclasses.dataclass(frozen=True)
 class Claims:
     cluster_id: str
-    kind: str  # "appliance" | "partition"
-    subject: str  # user name | partition name
+    kind: str  # "appliance" | "partition" | "keyring"
+    subject: str  # user name | partition name | keyring label
     fingerprint: str
     expires_ms: int
     epoch: int  # the user's credential epoch | the client's registration epoch
@@ -58,11 +58,16 @@ class Claims:
             self.partition_role,
             self.role_epoch,
             self.session_epoch,
+            self.kind,
         )
 
     @property
     def actor(self) -> str:
         return str(self.principal())
+
+    @property
+    def container(self) -> str:
+        return f"{self.kind}:{self.subject}" if self.kind in ("partition", "keyring") else ""
 
 
 def _b64(data: bytes) -> str:

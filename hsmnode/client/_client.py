@@ -77,9 +77,14 @@ class HsmClient:
 
     @classmethod
     def from_profile(cls, path: str | Path, *, timeout: float = 5.0, identity: str = "admin") -> HsmClient:
-        """identity "admin" uses the profile's admin certificate; "client" its NTLS client certificate."""
+        """identity "admin" uses the profile's admin certificate; "client" its default NTLS client
+        certificate; any other name one of the profile's named NTLS clients."""
         profile = load_profile(path)
-        tls = profile.tls if identity == "admin" else profile.client_tls()
+        tls = (
+            profile.tls
+            if identity == "admin"
+            else profile.client_tls(None if identity == "client" else identity)
+        )
         return cls(profile.endpoints, tls, timeout=timeout)
 
     def __enter__(self) -> HsmClient:
@@ -182,15 +187,19 @@ class HsmClient:
     # --- the NTLS handshake -------------------------------------------------------
 
     def list_slots(self) -> tuple[str, list[Slot]]:
-        """(this client's registered name, the partitions assigned to it)."""
+        """(this client's registered name, the partitions and keyrings assigned to it)."""
         r = self.call(ntls_pb2_grpc.NtlsStub, "ListSlots", ntls_pb2.ListSlotsRequest())
         return r.client, [
-            Slot(s.partition, s.label, s.initialized, s.activation_required, s.activated) for s in r.slots
+            Slot(
+                s.partition, s.label, s.initialized, s.activation_required, s.activated, s.kind or "partition"
+            )
+            for s in r.slots
         ]
 
     def open_session(
         self, partition: str, password: str, *, role: str = "CO", request_id: str | None = None
     ) -> PartitionSession:
+        """Open a session on a partition (role PO, CO or CU) or a keyring (role KRSO or KRCO)."""
         from hsmnode.client._sessions import PartitionSession
 
         r = self.call(

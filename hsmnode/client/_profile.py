@@ -40,17 +40,21 @@ class Profile:
     cluster_id: str
     raw: dict[str, object]
 
-    def client_tls(self) -> Tls:
-        """The NTLS client identity of the profile (its `client` entry)."""
-        client = self.raw.get("client")
-        if not isinstance(client, dict) or "cert" not in client or "key" not in client:
-            raise ProfileError(
-                f"profile {self.path} has no NTLS client certificate (a 'client' entry with cert and key)"
-            )
+    def client_tls(self, name: str | None = None) -> Tls:
+        """An NTLS client identity: the default one (`client`) or a named one under `clients`."""
+        if name is None:
+            entry = self.raw.get("client")
+            what = "an NTLS client certificate (a 'client' entry with cert and key)"
+        else:
+            clients = self.raw.get("clients")
+            entry = clients.get(name) if isinstance(clients, dict) else None
+            what = f"an NTLS client named {name!r} (under 'clients')"
+        if not isinstance(entry, dict) or "cert" not in entry or "key" not in entry:
+            raise ProfileError(f"profile {self.path} has no {what}")
         base = self.path.parent
         try:
             return Tls(
-                self.tls.ca_pem, (base / client["cert"]).read_bytes(), (base / client["key"]).read_bytes()
+                self.tls.ca_pem, (base / entry["cert"]).read_bytes(), (base / entry["key"]).read_bytes()
             )
         except OSError as exc:
             raise ProfileError(f"profile {self.path}: {exc.filename}: {exc.strerror}") from None

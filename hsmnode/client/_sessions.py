@@ -11,6 +11,8 @@ from hsmnode.client._types import (
     ChainCheck,
     ClientInfo,
     HsmInfo,
+    KeyInfo,
+    KeyringInfo,
     PartitionInfo,
     PartitionRole,
     Role,
@@ -24,6 +26,10 @@ from hsmnode.pb import (
     audit_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
+    keyrings_pb2,
+    keyrings_pb2_grpc,
+    keys_pb2,
+    keys_pb2_grpc,
     ntls_pb2,
     ntls_pb2_grpc,
 )
@@ -202,11 +208,12 @@ class HsmRoleSession(ApplianceSession):
         req = admin_pb2.SetHsmPolicyRequest(request_id=_rid(request_id), name=name, value=value)
         self._call(admin_pb2_grpc.AdminStub, "SetHsmPolicy", req, write=True)
 
-    def create_partition(self, name: str, *, request_id: str | None = None) -> None:
+    def create_partition(self, name: str, *, cluster: bool = False, request_id: str | None = None) -> None:
+        """cluster=True designates the cluster partition, whose PO is the cluster security officer."""
         self._call(
             admin_pb2_grpc.AdminStub,
             "CreatePartition",
-            admin_pb2.NameRequest(request_id=_rid(request_id), name=name),
+            admin_pb2.CreatePartitionRequest(request_id=_rid(request_id), name=name, cluster=cluster),
             write=True,
         )
 
@@ -245,7 +252,7 @@ class HsmRoleSession(ApplianceSession):
 
 
 class PartitionSession(_Session):
-    """A session on one partition in one role (PO, CO or CU)."""
+    """A session on one partition (PO, CO, CU) or keyring (KRSO, KRCO): keys and crypto operations."""
 
     def logout(self, *, request_id: str | None = None) -> None:
         self._call(
@@ -261,6 +268,7 @@ class PartitionSession(_Session):
         r = self._call(ntls_pb2_grpc.NtlsStub, "SessionInfo", ntls_pb2.SessionInfoRequest())
         return SessionInfo(r.partition, r.role, r.expires_ms)
 
+    # partition administration
     def init_role(self, role: str, password: str, *, request_id: str | None = None) -> None:
         """PO: initialize or reset the CO. CO: initialize or reset the CU."""
         req = ntls_pb2.InitRoleRequest(request_id=_rid(request_id), role=role, password=password)
@@ -269,6 +277,178 @@ class PartitionSession(_Session):
     def set_policy(self, policy: str, value: int | bool, *, request_id: str | None = None) -> None:
         req = ntls_pb2.SetPolicyRequest(request_id=_rid(request_id), policy=policy, value=int(value))
         self._call(ntls_pb2_grpc.NtlsStub, "SetPolicy", req, write=True)
+
+    # keys
+    def generate_key(
+        self,
+        label: str,
+        key_type: str,
+        size: str | int,
+        *,
+        usage: list[str],
+        exportable: bool = False,
+        request_id: str | None = None,
+    ) -> KeyInfo:
+        req = keys_pb2.GenerateKeyRequest(
+            request_id=_rid(request_id),
+            label=label,
+            key_type=key_type,
+            size=str(size),
+            exportable=exportable,
+            usage=usage,
+        )
+        return _key(self._call(keys_pb2_grpc.KeysStub, "Generate", req, write=True))
+
+    def import_public_key(
+        self, label: str, pem: bytes, *, usage: list[str], request_id: str | None = None
+    ) -> KeyInfo:
+        req = keys_pb2.ImportPublicKeyRequest(request_id=_rid(request_id), label=label, pem=pem, usage=usage)
+        return _key(self._call(keys_pb2_grpc.KeysStub, "ImportPublic", req, write=True))
+
+    def unwrap_key(
+        self,
+        wrapping_key: str,
+        wrapped: bytes,
+        *,
+        label: str,
+        key_type: str,
+        usage: list[str],
+        exportable: bool = False,
+        request_id: str | None = None,
+    ) -> KeyInfo:
+        req = keys_pb2.UnwrapKeyRequest(
+            request_id=_rid(request_id),
+            wrapping_key=wrapping_key,
+            wrapped=wrapped,
+            label=label,
+            key_type=key_type,
+            usage=usage,
+            exportable=exportable,
+        )
+        return _key(self._call(keys_pb2_grpc.KeysStub, "Unwrap", req, write=True))
+
+    def destroy_key(self, key: str, *, request_id: str | None = None) -> None:
+        self._call(
+            keys_pb2_grpc.KeysStub,
+            "Destroy",
+            keys_pb2.KeyRef(request_id=_rid(request_id), key=key),
+            write=True,
+        )
+
+    def list_keys(self, *, label: str = "", key_type: str = "", key_id: str = "") -> list[KeyInfo]:
+        r = self._call(
+            keys_pb2_grpc.KeysStub,
+            "List",
+            keys_pb2.ListKeysRequest(label=label, key_type=key_type, id=key_id),
+        )
+        return [_key(k) for k in r.keys]
+
+    def show_key(self, key: str) -> KeyInfo:
+        return _key(self._call(keys_pb2_grpc.KeysStub, "Show", keys_pb2.KeyRef(key=key)))
+
+    def sign(self, key: str, data: bytes, *, mechanism: str) -> bytes:
+        r = self._call(
+            keys_pb2_grpc.KeysStub, "Sign", keys_pb2.SignRequest(key=key, mechanism=mechanism, data=data)
+        )
+        return bytes(r.signature)
+
+    def verify(self, key: str, data: bytes, signature: bytes, *, mechanism: str) -> bool:
+        req = keys_pb2.VerifyRequest(key=key, mechanism=mechanism, data=data, signature=signature)
+        return bool(self._call(keys_pb2_grpc.KeysStub, "Verify", req).valid)
+
+    def encrypt(self, key: str, data: bytes, *, mechanism: str, aad: bytes = b"") -> tuple[bytes, bytes]:
+        """(ciphertext, iv): AES-GCM returns the IV the HSM drew; RSA-OAEP an empty one."""
+        r = self._call(
+            keys_pb2_grpc.KeysStub,
+            "Encrypt",
+            keys_pb2.EncryptRequest(key=key, mechanism=mechanism, data=data, aad=aad),
+        )
+        return bytes(r.ciphertext), bytes(r.iv)
+
+    def decrypt(
+        self, key: str, ciphertext: bytes, *, mechanism: str, iv: bytes = b"", aad: bytes = b""
+    ) -> bytes:
+        req = keys_pb2.DecryptRequest(key=key, mechanism=mechanism, ciphertext=ciphertext, iv=iv, aad=aad)
+        return bytes(self._call(keys_pb2_grpc.KeysStub, "Decrypt", req).plaintext)
+
+    def wrap_key(self, wrapping_key: str, key: str) -> bytes:
+        """Export `key` wrapped (AES-KWP) under `wrapping_key`."""
+        r = self._call(
+            keys_pb2_grpc.KeysStub, "Wrap", keys_pb2.WrapKeyRequest(wrapping_key=wrapping_key, key=key)
+        )
+        return bytes(r.wrapped)
+
+    def export_public_key(self, key: str) -> bytes:
+        return bytes(self._call(keys_pb2_grpc.KeysStub, "ExportPublic", keys_pb2.KeyRef(key=key)).pem)
+
+    def digest(self, data: bytes, *, mechanism: str = "SHA256") -> bytes:
+        return bytes(
+            self._call(
+                keys_pb2_grpc.KeysStub, "Digest", keys_pb2.DigestRequest(mechanism=mechanism, data=data)
+            ).digest
+        )
+
+    def random(self, length: int) -> bytes:
+        return bytes(self._call(keys_pb2_grpc.KeysStub, "Random", keys_pb2.RandomRequest(length=length)).data)
+
+    # keyrings: the cluster security officer (a PO session on the cluster partition)
+    def create_keyring(self, label: str, krso_password: str, *, request_id: str | None = None) -> str:
+        req = keyrings_pb2.CreateKeyringRequest(
+            request_id=_rid(request_id), label=label, krso_password=krso_password
+        )
+        return str(self._call(keyrings_pb2_grpc.KeyringsStub, "Create", req, write=True).id)
+
+    def delete_keyring(self, label: str, *, request_id: str | None = None) -> None:
+        req = keyrings_pb2.KeyringRequest(request_id=_rid(request_id), label=label)
+        self._call(keyrings_pb2_grpc.KeyringsStub, "Delete", req, write=True)
+
+    def assign_keyring(self, label: str, client: str, *, request_id: str | None = None) -> None:
+        req = keyrings_pb2.AssignKeyringRequest(request_id=_rid(request_id), label=label, client=client)
+        self._call(keyrings_pb2_grpc.KeyringsStub, "Assign", req, write=True)
+
+    def unassign_keyring(self, label: str, client: str, *, request_id: str | None = None) -> None:
+        req = keyrings_pb2.AssignKeyringRequest(request_id=_rid(request_id), label=label, client=client)
+        self._call(keyrings_pb2_grpc.KeyringsStub, "Unassign", req, write=True)
+
+    def unlock_keyring(self, label: str, *, request_id: str | None = None) -> None:
+        req = keyrings_pb2.KeyringRequest(request_id=_rid(request_id), label=label)
+        self._call(keyrings_pb2_grpc.KeyringsStub, "Unlock", req, write=True)
+
+    def list_keyrings(self) -> list[KeyringInfo]:
+        r = self._call(keyrings_pb2_grpc.KeyringsStub, "List", keyrings_pb2.ListKeyringsRequest())
+        return [_keyring(k) for k in r.keyrings]
+
+    def show_keyring(self, label: str) -> KeyringInfo:
+        return _keyring(
+            self._call(keyrings_pb2_grpc.KeyringsStub, "Show", keyrings_pb2.KeyringRequest(label=label))
+        )
+
+    # keyrings: the KRSO
+    def set_krco(self, password: str, *, request_id: str | None = None) -> None:
+        """KRSO session: set the KRCO credential of this keyring."""
+        req = keyrings_pb2.SetKrcoRequest(request_id=_rid(request_id), password=password)
+        self._call(keyrings_pb2_grpc.KeyringsStub, "SetKrco", req, write=True)
+
+
+def _key(k: Any) -> KeyInfo:
+    return KeyInfo(
+        k.id,
+        k.label,
+        k.key_type,
+        k.size,
+        k.object_class,
+        k.exportable,
+        tuple(k.usage),
+        bytes(k.public_der),
+        k.origin,
+        k.created_at_ms,
+        k.container,
+        k.blocked,
+    )
+
+
+def _keyring(k: Any) -> KeyringInfo:
+    return KeyringInfo(k.label, k.id, k.krso_initialized, k.krco_set, k.locked, k.objects, tuple(k.clients))
 
 
 def _user(u: Any) -> User:
@@ -284,4 +464,6 @@ def _partition(p: Any) -> PartitionInfo:
         tuple(PartitionRole(r.role, r.locked, r.must_change_password, r.failed_logins) for r in p.roles),
         dict(p.policies),
         p.activated,
+        p.cluster,
+        p.objects,
     )

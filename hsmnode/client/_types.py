@@ -126,15 +126,18 @@ class PartitionInfo:
     roles: tuple[PartitionRole, ...]
     policies: dict[str, int]
     activated: bool
+    cluster: bool = False
+    objects: int = 0
 
 
 @dataclass(frozen=True)
 class Slot:
-    partition: str
-    label: str
+    partition: str  # partition name, or keyring label
+    label: str  # partition label, or keyring id
     initialized: bool
     activation_required: bool
     activated: bool
+    kind: str = "partition"  # "partition" | "keyring"
 
 
 @dataclass(frozen=True)
@@ -142,3 +145,30 @@ class SessionInfo:
     partition: str
     role: str
     expires_ms: int
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    label: str
+    key_type: str
+    size: str
+    object_class: str
+    exportable: bool
+    usage: tuple[str, ...]
+    public_der: bytes
+    origin: str
+    created_at_ms: int
+    container: str
+    blocked: bool
+
+
+@dataclass(frozen=True)
+class KeyringInfo:
+    label: str
+    id: str
+    krso_initialized: bool
+    krco_set: bool
+    locked: bool
+    objects: int
+    clients: tuple[str, ...]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from hsmnode.domain import permissions as perm
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import Client, Credential, Partition
+from hsmnode.domain.model import Client, Credential, Keyring, Partition
 from hsmnode.domain.principals import Principal, parse
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ USER_LOCKOUT_MS = 300_000
 HSM_SO_THRESHOLD = 3  # Luna: fixed, cannot be changed
 AUDITOR_THRESHOLD = 3
 PO_THRESHOLD = 10
+KEYRING_THRESHOLD = 10  # Luna: a keyring locks after 10 failed logins
 
 
 def _denied(message: str) -> DomainError:
@@ -47,6 +48,7 @@ class LoginTarget:
     unlock_hint: str
     partition: Partition | None = None
     role: str = ""
+    keyring: Keyring | None = None
 
     def lock_message(self, now: int) -> str:
         if self.lock_ms and self.credential.locked_until:
@@ -97,6 +99,27 @@ def login_target(state: HsmState, target: str) -> LoginTarget:
             AUDITOR_THRESHOLD,
             0,
             "the audit user must re-initialize the Auditor (hsmnode hsm auditor-init)",
+        )
+    if kind == "keyring":
+        label, _, role = rest.rpartition(":")
+        ring = state.keyrings.get(label)
+        if ring is None or role not in ("KRSO", "KRCO"):
+            raise DomainError(ErrorCode.NOT_FOUND, f"no keyring {label!r} is assigned to this client")
+        cred = ring.roles.get(role)
+        if cred is None:
+            raise DomainError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"the KRCO of keyring '{label}' is not set: the KRSO must set it first",
+            )
+        return LoginTarget(
+            target,
+            f"the {role} of keyring '{label}'",
+            cred,
+            KEYRING_THRESHOLD,
+            0,
+            f"the cluster security officer must unlock it (hsmnode keyring unlock {label})",
+            role=role,
+            keyring=ring,
         )
     if kind == "partition":
         name, _, role = rest.rpartition(":")
@@ -154,19 +177,37 @@ def assigned_partition(state: HsmState, client: Client, name: str) -> Partition:
     return part
 
 
-def authorize(state: HsmState, actor: str, operation: str, now: int, partition: str = "") -> Principal:
-    """Raise DomainError unless `actor` may perform `operation` now; return the parsed principal."""
+def assigned_keyring(state: HsmState, client: Client, label: str) -> Keyring:
+    """The keyring, if it exists and is assigned to the client; one answer for both misses."""
+    ring = state.keyrings.get(label)
+    if ring is None or label not in client.keyrings:
+        raise DomainError(ErrorCode.NOT_FOUND, f"no keyring {label!r} is assigned to this client")
+    return ring
+
+
+def authorize(state: HsmState, actor: str, operation: str, now: int, container: str = "") -> Principal:
+    """Raise DomainError unless `actor` may perform `operation` now; return the parsed principal.
+
+    `container` ("partition:<name>" / "keyring:<label>"), when given, is the container the
+    operation targets: a session on another container is refused.
+    """
     principal = parse(actor)
     level = perm.level_of(operation)
-    if level is perm.Level.PARTITION:
+    if level is perm.Level.CONTAINER:
         if principal.kind != "client" or not principal.partition:
-            raise _denied(f"{operation} needs a partition session (hsmnode session open)")
-        if partition and principal.partition != partition:
-            raise _denied(f"this session is for partition '{principal.partition}', not '{partition}'")
-        validate_session(state, principal, now)
-        if not perm.partition_allows(principal.partition_role, operation):
+            kind = container.partition(":")[0] or "partition"
+            raise _denied(f"{operation} needs a {kind} session (hsmnode session open)")
+        if container and principal.container != container:
             raise _denied(
-                f"the {principal.partition_role} of partition '{principal.partition}' may not {operation}"
+                f"this session is for {principal.container.replace(':', ' ', 1)}, not {container.replace(':', ' ', 1)}"
+            )
+        validate_session(state, principal, now)
+        keyring = principal.container_kind == "keyring"
+        allowed = perm.keyring_allows if keyring else perm.partition_allows
+        if not allowed(principal.partition_role, operation):
+            where = "keyring" if keyring else "partition"
+            raise _denied(
+                f"the {principal.partition_role} of {where} '{principal.partition}' may not {operation}"
             )
         return principal
     if principal.kind != "user":
@@ -185,6 +226,13 @@ def authorize(state: HsmState, actor: str, operation: str, now: int, partition: 
             )
             raise _denied(f"{operation} needs the HSM {role_name} role: log in to it ({how})")
     return principal
+
+
+def session_key(principal: Principal) -> str:
+    """Where a client's logout epoch for this container and role is kept."""
+    if principal.container_kind == "keyring":
+        return f"keyring:{principal.partition}:{principal.partition_role}"
+    return f"{principal.partition}:{principal.partition_role}"
 
 
 def validate_session(state: HsmState, principal: Principal, now: int) -> None:
@@ -221,21 +269,22 @@ def validate_session(state: HsmState, principal: Principal, now: int) -> None:
         return
     if principal.kind == "client" and principal.partition:
         client = client_of(state, principal)
-        part = assigned_partition(state, client, principal.partition)
-        role = principal.partition_role
-        role_cred = part.roles.get(role)
-        key = f"{part.name}:{role}"
+        holder: Partition | Keyring
+        if principal.container_kind == "keyring":
+            holder = assigned_keyring(state, client, principal.partition)
+        else:
+            holder = assigned_partition(state, client, principal.partition)
+        role_cred = holder.roles.get(principal.partition_role)
         if (
             role_cred is None
             or role_cred.epoch != principal.role_epoch
-            or client.sessions.get(key, 0) != principal.session_epoch
+            or client.sessions.get(session_key(principal), 0) != principal.session_epoch
         ):
             raise _unauth(
                 "this session has ended (logout, password change, reset or lockout): open a new session"
             )
         if is_locked(role_cred, now):
-            raise DomainError(
-                ErrorCode.RESOURCE_EXHAUSTED, login_target(state, f"partition:{key}").lock_message(now)
-            )
+            target = f"{principal.container}:{principal.partition_role}"
+            raise DomainError(ErrorCode.RESOURCE_EXHAUSTED, login_target(state, target).lock_message(now))
         return
     raise _unauth("not a session")

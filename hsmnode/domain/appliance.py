@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 from hsmnode.domain import commands as c
 from hsmnode.domain import permissions as perm
 from hsmnode.domain import rules
-from hsmnode.domain.access import assigned_partition, authorize, client_of, is_locked, login_target
+from hsmnode.domain.access import (
+    assigned_keyring,
+    assigned_partition,
+    authorize,
+    client_of,
+    is_locked,
+    login_target,
+    session_key,
+)
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import ApplianceUser, Client, Credential, CustomRole
 from hsmnode.domain.principals import parse
@@ -52,6 +60,7 @@ def init_cluster(state: HsmState, cmd: c.InitCluster) -> Result:
         raise _err(ErrorCode.INVALID_ARGUMENT, f"need {len(DEFAULT_ACCOUNTS)} default password hashes")
     state.cluster_id = cmd.cluster_id
     state.cluster_created_at = cmd.timestamp
+    state.smk_check = cmd.smk_check
     for name, digest in zip(DEFAULT_ACCOUNTS, cmd.default_password_hashes, strict=True):
         state.users[name] = ApplianceUser(
             name=name,
@@ -79,12 +88,16 @@ def _check_login_actor(state: HsmState, actor: str, target: str, now: int) -> No
         authorize(state, actor, "hsm.login", now)
     elif target == "hsm:AU":
         authorize(state, actor, "auditor.login", now)
-    elif kind == "partition":
+    elif kind in ("partition", "keyring"):
         principal = parse(actor)
         if principal.kind != "client":
-            raise _err(ErrorCode.UNAUTHENTICATED, "partition logins need a registered client certificate")
-        name = target[len("partition:") :].rpartition(":")[0]
-        assigned_partition(state, client_of(state, principal), name)
+            raise _err(ErrorCode.UNAUTHENTICATED, f"{kind} logins need a registered client certificate")
+        name = target[len(kind) + 1 :].rpartition(":")[0]
+        client = client_of(state, principal)
+        if kind == "partition":
+            assigned_partition(state, client, name)
+        else:
+            assigned_keyring(state, client, name)
     else:
         raise _err(ErrorCode.INVALID_ARGUMENT, f"unknown login target {target!r}")
 
@@ -117,6 +130,12 @@ def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
                 cu = t.partition.roles["CU"]
                 cu.locked, cu.locked_until = True, 0
                 cu.epoch += 1
+            if t.keyring is not None:
+                # the keyring locks: both of its roles, until the cluster SO unlocks it
+                for other in t.keyring.roles.values():
+                    if other is not cred:
+                        other.locked, other.locked_until = True, 0
+                        other.epoch += 1
             raise _err(ErrorCode.RESOURCE_EXHAUSTED, t.lock_message(cmd.timestamp))
         if cmd.target.startswith("user:"):
             raise _err(ErrorCode.UNAUTHENTICATED, "wrong user name or password")
@@ -143,6 +162,9 @@ def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
                 )
         client = client_of(state, parse(cmd.actor))
         session_epoch = client.sessions.get(f"{t.partition.name}:{t.role}", 0)
+    if t.keyring is not None:
+        client = client_of(state, parse(cmd.actor))
+        session_epoch = client.sessions.get(f"keyring:{t.keyring.label}:{t.role}", 0)
     return _ok(epoch=cred.epoch, session_epoch=session_epoch, audit=f"login of {t.what}")
 
 
@@ -182,14 +204,11 @@ def logout(state: HsmState, cmd: c.Logout) -> Result:
             return _ok(audit=f"HSM {role} was already logged out")
         cred.epoch += 1
         return _ok(audit=f"HSM {role} logged out")
-    if kind == "partition":
-        if (
-            principal.kind != "client"
-            or f"partition:{principal.partition}:{principal.partition_role}" != cmd.target
-        ):
-            raise _err(ErrorCode.PERMISSION_DENIED, "a client can only close its own partition sessions")
+    if kind in ("partition", "keyring"):
+        if principal.kind != "client" or f"{principal.container}:{principal.partition_role}" != cmd.target:
+            raise _err(ErrorCode.PERMISSION_DENIED, f"a client can only close its own {kind} sessions")
         client = client_of(state, principal)
-        key = f"{principal.partition}:{principal.partition_role}"
+        key = session_key(principal)
         if client.sessions.get(key, 0) != principal.session_epoch:
             return _ok(audit=f"sessions of {key} were already closed")
         client.sessions[key] = principal.session_epoch + 1
@@ -344,6 +363,12 @@ def client_assign(state: HsmState, cmd: c.ClientAssign) -> Result:
         raise _err(
             ErrorCode.ALREADY_EXISTS,
             f"partition '{cmd.partition}' is already assigned to client '{cmd.name}'",
+        )
+    if state.partitions[cmd.partition].cluster and client.keyrings:
+        raise _err(
+            ErrorCode.FAILED_PRECONDITION,
+            f"client '{cmd.name}' holds keyrings ({', '.join(sorted(client.keyrings))}); the cluster partition "
+            "belongs to the cluster security officer, who must stay apart from keyring roles",
         )
     client.partitions.append(cmd.partition)
     client.partitions.sort()

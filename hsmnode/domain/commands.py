@@ -140,14 +140,18 @@ def decode(payload: bytes) -> Command:
     if not isinstance(body, dict):
         raise CommandDecodeError(f"{type_name}: body must be a JSON object")
     hints = _hints(cls)
-    expected = {f.name for f in dataclasses.fields(cls)} - {"actor", "request_id", "timestamp"}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    expected = set(fields) - {"actor", "request_id", "timestamp"}
     unknown = sorted(set(body) - expected)
     if unknown:
         raise CommandDecodeError(f"{type_name}: unknown field(s): {', '.join(unknown)}")
-    missing = sorted(expected - set(body))
+    # A field added later carries a default: entries written before it decode with the default.
+    missing = sorted(n for n in expected - set(body) if fields[n].default is dataclasses.MISSING)
     if missing:
         raise CommandDecodeError(f"{type_name}: missing field(s): {', '.join(missing)}")
-    kwargs = {name: _from_json(f"{type_name}.{name}", body[name], hints[name]) for name in expected}
+    kwargs = {
+        name: _from_json(f"{type_name}.{name}", body[name], hints[name]) for name in expected if name in body
+    }
     return cls(actor=actor, request_id=request_id, timestamp=timestamp, **kwargs)
 
 
@@ -214,6 +218,8 @@ class InitCluster(Command):
 
     cluster_id: str
     default_password_hashes: tuple[str, ...]
+    # the key check value of the cluster SMK: a member holding another SMK stops
+    smk_check: str = ""
 
 
 @command("audit.note")
@@ -371,6 +377,8 @@ class HsmPolicySet(Command):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PartitionCreate(Command):
     name: str
+    # the cluster partition: its PO is the cluster security officer (keyrings)
+    cluster: bool = False
 
 
 @command("partition.delete")
@@ -425,3 +433,79 @@ class AuditEvent(Command):
 
     event: str
     detail: str
+
+
+# --- keys ----------------------------------------------------------------------------
+#
+# A container names where an object lives: "partition:<name>" or "keyring:<label>".
+
+
+@command("key.create")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyCreate(Command):
+    """A key generated, imported or unwrapped by the proposing member.
+
+    `wrapped` is the secret or private key material already wrapped under the
+    cluster SMK (associated data: container and object id); never plaintext.
+    """
+
+    container: str
+    object_id: str
+    label: str
+    key_type: str
+    size: str
+    object_class: str  # secret | private | public
+    exportable: bool
+    usage: tuple[str, ...]
+    wrapped: bytes
+    public_der: bytes
+    origin: str  # generated | imported | unwrapped
+
+
+@command("key.destroy")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyDestroy(Command):
+    container: str
+    object_id: str
+
+
+# --- keyrings ----------------------------------------------------------------------------
+
+
+@command("keyring.create")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyringCreate(Command):
+    """The cluster SO creates a keyring with the initial KRSO credential."""
+
+    label: str
+    keyring_id: str
+    krso_password_hash: str
+
+
+@command("keyring.delete")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyringDelete(Command):
+    label: str
+
+
+@command("keyring.assign")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyringAssign(Command):
+    label: str
+    client: str
+    assigned: bool
+
+
+@command("keyring.unlock")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyringUnlock(Command):
+    label: str
+
+
+@command("keyring.set_krco")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyringSetKrco(Command):
+    """The KRSO sets the KRCO credential."""
+
+    label: str
+    password_hash: str

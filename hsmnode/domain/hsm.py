@@ -99,8 +99,14 @@ def partition_create(state: HsmState, cmd: c.PartitionCreate) -> Result:
         raise _err(ErrorCode.ALREADY_EXISTS, f"partition '{cmd.name}' already exists")
     if len(state.partitions) >= MAX_PARTITIONS:
         raise _err(ErrorCode.RESOURCE_EXHAUSTED, f"this HSM holds at most {MAX_PARTITIONS} partitions")
-    state.partitions[cmd.name] = Partition(name=cmd.name, created_at=cmd.timestamp)
-    return _ok(audit=f"partition '{cmd.name}' created")
+    existing = state.cluster_partition()
+    if cmd.cluster and existing is not None:
+        raise _err(
+            ErrorCode.FAILED_PRECONDITION,
+            f"the cluster partition is already '{existing.name}' (there is one)",
+        )
+    state.partitions[cmd.name] = Partition(name=cmd.name, created_at=cmd.timestamp, cluster=cmd.cluster)
+    return _ok(audit=f"partition '{cmd.name}' created" + (" as the cluster partition" if cmd.cluster else ""))
 
 
 def partition_delete(state: HsmState, cmd: c.PartitionDelete) -> Result:
@@ -141,7 +147,7 @@ def partition_role_init(state: HsmState, cmd: c.PartitionRoleInit) -> Result:
             ErrorCode.INVALID_ARGUMENT,
             "role must be CO (initialized by the PO) or CU (initialized by the CO)",
         )
-    authorize(state, cmd.actor, f"partition.role.{cmd.role.lower()}", cmd.timestamp, cmd.name)
+    authorize(state, cmd.actor, f"partition.role.{cmd.role.lower()}", cmd.timestamp, f"partition:{cmd.name}")
     part = _partition(state, cmd.name)
     existing = part.roles.get(cmd.role)
     if cmd.role == "CO" and existing is not None and not state.hsm.policies.get("po_can_reset_co", True):
@@ -160,7 +166,7 @@ def partition_role_init(state: HsmState, cmd: c.PartitionRoleInit) -> Result:
 
 
 def partition_policy_set(state: HsmState, cmd: c.PartitionPolicySet) -> Result:
-    authorize(state, cmd.actor, "partition.policy", cmd.timestamp, cmd.name)
+    authorize(state, cmd.actor, "partition.policy", cmd.timestamp, f"partition:{cmd.name}")
     part = _partition(state, cmd.name)
     if cmd.policy not in PartitionPolicy.NAMES:
         raise _err(
@@ -177,6 +183,13 @@ def partition_policy_set(state: HsmState, cmd: c.PartitionPolicySet) -> Result:
     else:
         if cmd.value not in (0, 1):
             raise _err(ErrorCode.INVALID_ARGUMENT, f"{cmd.policy} is 0 (off) or 1 (on)")
+        other = {"private_key_wrapping": "private_key_cloning", "private_key_cloning": "private_key_wrapping"}
+        if cmd.value and cmd.policy in other and getattr(part.policy, other[cmd.policy]):
+            raise _err(
+                ErrorCode.FAILED_PRECONDITION,
+                f"partition '{cmd.name}': {cmd.policy} and {other[cmd.policy]} cannot both be on "
+                f"(Luna CKR_CONFIG_FAILS_DEPENDENCIES); turn {other[cmd.policy]} off first",
+            )
         setattr(part.policy, cmd.policy, bool(cmd.value))
     return _ok(audit=f"partition '{cmd.name}' policy {cmd.policy} = {cmd.value}")
 

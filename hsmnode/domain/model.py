@@ -6,8 +6,48 @@ the proposing member, client certificates are public.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from typing import Any
+
+USAGES = ("sign", "verify", "encrypt", "decrypt", "wrap", "unwrap")
+
+
+@dataclasses.dataclass
+class KeyObject:
+    """A key in a partition or keyring. Secret and private material only ever wrapped under the SMK."""
+
+    id: str
+    label: str
+    key_type: str  # AES | RSA | EC | Ed25519
+    size: str  # bits, or the curve name
+    object_class: str  # secret | private | public
+    exportable: bool
+    usage: tuple[str, ...]
+    wrapped: bytes  # SMK-wrapped value / PKCS#8; empty for public keys
+    public_der: bytes  # SubjectPublicKeyInfo; empty for secret keys
+    origin: str
+    created_at: int
+    created_by: str
+    blocked: bool = False
+
+    def to_data(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["usage"] = list(self.usage)
+        d["wrapped"] = base64.b64encode(self.wrapped).decode()
+        d["public_der"] = base64.b64encode(self.public_der).decode()
+        return d
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> KeyObject:
+        return cls(
+            **{
+                **data,
+                "usage": tuple(data["usage"]),
+                "wrapped": base64.b64decode(data["wrapped"]),
+                "public_der": base64.b64decode(data["public_der"]),
+            }
+        )
 
 
 @dataclasses.dataclass
@@ -73,8 +113,17 @@ class PartitionPolicy:
     must_change_initial_password: bool = True  # [HSM 21] initial credentials expire at first login
     activation_required: bool = False  # [22] PED-style: CO must activate before CO/CU sessions open
     auto_activation: bool = False  # [23] activation survives without a CO keeping it up
+    private_key_cloning: bool = True  # [0] private keys may be cloned (HA replication in Luna)
+    private_key_wrapping: bool = False  # [1] private keys may be wrapped off the HSM; never with [0]
 
-    NAMES = ("max_failed_logins", "must_change_initial_password", "activation_required", "auto_activation")
+    NAMES = (
+        "max_failed_logins",
+        "must_change_initial_password",
+        "activation_required",
+        "auto_activation",
+        "private_key_cloning",
+        "private_key_wrapping",
+    )
 
     def to_data(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -94,9 +143,13 @@ class Partition:
     roles: dict[str, Credential] = dataclasses.field(default_factory=dict)  # "PO" | "CO" | "CU"
     policy: PartitionPolicy = dataclasses.field(default_factory=PartitionPolicy)
     activated: bool = False
+    objects: dict[str, KeyObject] = dataclasses.field(default_factory=dict)
+    cluster: bool = False  # the cluster partition: its PO is the cluster security officer
 
     def to_data(self) -> dict[str, Any]:
         return {
+            "objects": [self.objects[k].to_data() for k in sorted(self.objects)],
+            "cluster": self.cluster,
             "name": self.name,
             "created_at": self.created_at,
             "initialized": self.initialized,
@@ -114,7 +167,38 @@ class Partition:
                 **data,
                 "roles": {k: Credential.from_data(v) for k, v in data["roles"].items()},
                 "policy": PartitionPolicy.from_data(data["policy"]),
+                "objects": {o["id"]: KeyObject.from_data(o) for o in data.get("objects", [])},
             }
+        )
+
+
+@dataclasses.dataclass
+class Keyring:
+    """A keyring (Luna cluster): like a partition with two roles, KRSO and KRCO, held by one person."""
+
+    label: str
+    id: str
+    created_at: int
+    roles: dict[str, Credential] = dataclasses.field(default_factory=dict)  # "KRSO" | "KRCO"
+    objects: dict[str, KeyObject] = dataclasses.field(default_factory=dict)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "id": self.id,
+            "created_at": self.created_at,
+            "roles": {k: v.to_data() for k, v in sorted(self.roles.items())},
+            "objects": [self.objects[k].to_data() for k in sorted(self.objects)],
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Keyring:
+        return cls(
+            label=data["label"],
+            id=data["id"],
+            created_at=data["created_at"],
+            roles={k: Credential.from_data(v) for k, v in data["roles"].items()},
+            objects={o["id"]: KeyObject.from_data(o) for o in data["objects"]},
         )
 
 
@@ -132,9 +216,11 @@ class Client:
     partitions: list[str] = dataclasses.field(default_factory=list)
     epoch: int = 1
     sessions: dict[str, int] = dataclasses.field(default_factory=dict)
+    keyrings: list[str] = dataclasses.field(default_factory=list)
 
     def to_data(self) -> dict[str, Any]:
         return {
+            "keyrings": sorted(self.keyrings),
             "name": self.name,
             "fingerprint": self.fingerprint,
             "cert_pem": self.cert_pem,
@@ -145,7 +231,14 @@ class Client:
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Client:
-        return cls(**{**data, "partitions": list(data["partitions"]), "sessions": dict(data["sessions"])})
+        return cls(
+            **{
+                **data,
+                "partitions": list(data["partitions"]),
+                "sessions": dict(data["sessions"]),
+                "keyrings": list(data.get("keyrings", [])),
+            }
+        )
 
 
 @dataclasses.dataclass

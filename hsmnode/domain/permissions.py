@@ -61,6 +61,23 @@ Partition level (seed 001, Table 3; seed 000):
     crypto.use              .    x    x
     backup                  .    x    .
     backup.public           .    x    x
+    keyring.manage          x    .    .   (only the PO of the cluster partition: the cluster SO)
+
+Keyring level (seed 001, "Keyring Roles") — separation between KRSO and KRCO is
+not enforced, so the KRSO may do everything the KRCO does; separation between
+the keyring roles and the cluster SO is (keyring sessions are the only way to
+keyring objects, and a client holding the cluster partition holds no keyring):
+
+    operation              KRSO KRCO
+    keyring.role.krco       x    .   (set the KRCO credential)
+    object.list             x    x
+    object.create           x    x
+    object.create.public    x    x
+    object.modify           x    x
+    object.destroy          x    x
+    crypto.use              x    x
+    backup                  x    x
+    backup.public           x    x
 """
 
 from __future__ import annotations
@@ -71,7 +88,7 @@ import enum
 class Level(enum.StrEnum):
     APPLIANCE = "appliance"
     HSM = "hsm"
-    PARTITION = "partition"
+    CONTAINER = "container"  # partition and keyring sessions
 
 
 APPLIANCE_ROLES = ("admin", "operator", "monitor", "audit")
@@ -129,6 +146,19 @@ PARTITION: dict[str, frozenset[str]] = {
     "crypto.use": frozenset({"CO", "CU"}),
     "backup": frozenset({"CO"}),
     "backup.public": frozenset({"CO", "CU"}),
+    "keyring.manage": frozenset({"PO"}),
+}
+
+KEYRING: dict[str, frozenset[str]] = {
+    "keyring.role.krco": frozenset({"KRSO"}),
+    "object.list": frozenset({"KRSO", "KRCO"}),
+    "object.create": frozenset({"KRSO", "KRCO"}),
+    "object.create.public": frozenset({"KRSO", "KRCO"}),
+    "object.modify": frozenset({"KRSO", "KRCO"}),
+    "object.destroy": frozenset({"KRSO", "KRCO"}),
+    "crypto.use": frozenset({"KRSO", "KRCO"}),
+    "backup": frozenset({"KRSO", "KRCO"}),
+    "backup.public": frozenset({"KRSO", "KRCO"}),
 }
 
 # What a custom role may list: the commands admin may run on the appliance, plus the
@@ -143,8 +173,8 @@ def level_of(operation: str) -> Level:
         return Level.APPLIANCE
     if operation in HSM:
         return Level.HSM
-    if operation in PARTITION:
-        return Level.PARTITION
+    if operation in PARTITION or operation in KEYRING:
+        return Level.CONTAINER
     raise KeyError(operation)
 
 
@@ -166,3 +196,7 @@ def hsm_allows(hsm_role: str, operation: str) -> bool:
 
 def partition_allows(partition_role: str, operation: str) -> bool:
     return partition_role in PARTITION.get(operation, frozenset())
+
+
+def keyring_allows(keyring_role: str, operation: str) -> bool:
+    return keyring_role in KEYRING.get(operation, frozenset())

@@ -6,6 +6,7 @@
     user:<name>#<epoch>/hsm:<SO|AU>#<epoch>          ... that also holds an HSM role
     client:<fp>#<epoch>                              a registered NTLS client (handshake)
     client:<fp>#<epoch>/partition:<p>:<PO|CO|CU>#<cred epoch>#<session epoch>
+    client:<fp>#<epoch>/keyring:<label>:<KRSO|KRCO>#<cred epoch>#<session epoch>
 
 The epochs are the ones the session token was issued under; apply compares
 them with replicated state, so a command proposed with a session that has since
@@ -21,9 +22,12 @@ from hsmnode.domain.errors import DomainError, ErrorCode
 
 HSM_ROLES = ("SO", "AU")
 PARTITION_ROLES = ("PO", "CO", "CU")
+KEYRING_ROLES = ("KRSO", "KRCO")
 
 _USER = re.compile(r"user:([^#/]+)#(\d+)(?:/hsm:(SO|AU)#(\d+))?")
-_CLIENT = re.compile(r"client:([0-9a-f]{64})#(\d+)(?:/partition:([^:#/]+):(PO|CO|CU)#(\d+)#(\d+))?")
+_CLIENT = re.compile(
+    r"client:([0-9a-f]{64})#(\d+)(?:/(partition|keyring):([^:#/]+):(PO|CO|CU|KRSO|KRCO)#(\d+)#(\d+))?"
+)
 _CERT = re.compile(r"cert:([0-9a-f]{64})")
 _NODE = re.compile(r"node:([^#/]+)")
 
@@ -35,10 +39,16 @@ class Principal:
     epoch: int = 0
     hsm_role: str = ""
     hsm_epoch: int = 0
-    partition: str = ""
+    partition: str = ""  # the container's name: a partition name or a keyring label
     partition_role: str = ""
     role_epoch: int = 0
     session_epoch: int = 0
+    container_kind: str = ""  # "partition" | "keyring" when the session is on a container
+
+    @property
+    def container(self) -> str:
+        """The container reference ("partition:<name>" / "keyring:<label>"), or "" for no session."""
+        return f"{self.container_kind}:{self.partition}" if self.partition else ""
 
     def __str__(self) -> str:
         if self.kind in ("node", "cert"):
@@ -48,9 +58,7 @@ class Principal:
             return base + (f"/hsm:{self.hsm_role}#{self.hsm_epoch}" if self.hsm_role else "")
         base = f"client:{self.name}#{self.epoch}"
         if self.partition:
-            base += (
-                f"/partition:{self.partition}:{self.partition_role}#{self.role_epoch}#{self.session_epoch}"
-            )
+            base += f"/{self.container}:{self.partition_role}#{self.role_epoch}#{self.session_epoch}"
         return base
 
 
@@ -67,9 +75,22 @@ def parse(actor: str) -> Principal:
         name, epoch, role, role_epoch = m.groups()
         return Principal("user", name, int(epoch), role or "", int(role_epoch or 0))
     if m := _CLIENT.fullmatch(actor):
-        fp, epoch, part, prole, repoch, sepoch = m.groups()
+        fp, epoch, kind, name, role, repoch, sepoch = m.groups()
+        if (kind == "partition" and role not in PARTITION_ROLES) or (
+            kind == "keyring" and role not in KEYRING_ROLES
+        ):
+            raise DomainError(ErrorCode.UNAUTHENTICATED, f"unrecognized actor {actor!r}")
         return Principal(
-            "client", fp, int(epoch), "", 0, part or "", prole or "", int(repoch or 0), int(sepoch or 0)
+            "client",
+            fp,
+            int(epoch),
+            "",
+            0,
+            name or "",
+            role or "",
+            int(repoch or 0),
+            int(sepoch or 0),
+            kind or "",
         )
     if m := _CERT.fullmatch(actor):
         return Principal("cert", m.group(1))

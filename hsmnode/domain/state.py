@@ -24,7 +24,7 @@ from hsmnode.domain import commands as c
 from hsmnode.domain.audit import AuditLog, AuditRecord
 from hsmnode.domain.commands import canonical_json
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import ApplianceUser, Client, CustomRole, Hsm, Partition
+from hsmnode.domain.model import ApplianceUser, Client, CustomRole, Hsm, Keyring, Partition
 
 SNAPSHOT_VERSION = 1
 DEDUP_CAPACITY = 10_000
@@ -79,11 +79,13 @@ class HsmState:
     def __init__(self) -> None:
         self.cluster_id: str | None = None
         self.cluster_created_at: int = 0
+        self.smk_check: str = ""
         self.users: dict[str, ApplianceUser] = {}
         self.roles: dict[str, CustomRole] = {}
         self.clients: dict[str, Client] = {}
         self.hsm = Hsm()
         self.partitions: dict[str, Partition] = {}
+        self.keyrings: dict[str, Keyring] = {}
         self.audit = AuditLog()
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
         # Derived, not replicated: the digest after `_changes` mutations; fingerprint index.
@@ -152,6 +154,21 @@ class HsmState:
                 return client
         return None
 
+    def container(self, ref: str) -> Partition | Keyring | None:
+        """The partition or keyring a container reference ("partition:<name>", "keyring:<label>") names."""
+        kind, _, name = ref.partition(":")
+        if kind == "partition":
+            return self.partitions.get(name)
+        if kind == "keyring":
+            return self.keyrings.get(name)
+        return None
+
+    def cluster_partition(self) -> Partition | None:
+        for part in self.partitions.values():
+            if part.cluster:
+                return part
+        return None
+
     def registered_certificates(self) -> list[str]:
         return [self.clients[name].cert_pem for name in sorted(self.clients)]
 
@@ -161,7 +178,12 @@ class HsmState:
         """Versioned plain data (dict, list, str, int, bool, None): what snapshots hold."""
         return {
             "v": SNAPSHOT_VERSION,
-            "cluster": {"id": self.cluster_id, "created_at": self.cluster_created_at},
+            "cluster": {
+                "id": self.cluster_id,
+                "created_at": self.cluster_created_at,
+                "smk_check": self.smk_check,
+            },
+            "keyrings": [self.keyrings[k].to_data() for k in sorted(self.keyrings)],
             "users": [self.users[k].to_data() for k in sorted(self.users)],
             "roles": [self.roles[k].to_data() for k in sorted(self.roles)],
             "clients": [self.clients[k].to_data() for k in sorted(self.clients)],
@@ -181,6 +203,8 @@ class HsmState:
         state = cls()
         state.cluster_id = data["cluster"]["id"]
         state.cluster_created_at = data["cluster"]["created_at"]
+        state.smk_check = data["cluster"].get("smk_check", "")
+        state.keyrings = {k["label"]: Keyring.from_data(k) for k in data.get("keyrings", [])}
         state.users = {u["name"]: ApplianceUser.from_data(u) for u in data["users"]}
         state.roles = {r["name"]: CustomRole.from_data(r) for r in data["roles"]}
         state.clients = {cl["name"]: Client.from_data(cl) for cl in data["clients"]}
@@ -207,8 +231,10 @@ _HANDLERS: dict[type[c.Command], Handler] = {}
 
 def _handlers() -> dict[type[c.Command], Handler]:
     if not _HANDLERS:
-        from hsmnode.domain import appliance, hsm
+        from hsmnode.domain import appliance, hsm, keyrings, keys
 
         _HANDLERS.update(appliance.HANDLERS)
         _HANDLERS.update(hsm.HANDLERS)
+        _HANDLERS.update(keys.HANDLERS)
+        _HANDLERS.update(keyrings.HANDLERS)
     return _HANDLERS

@@ -131,7 +131,7 @@ class AdminStub:
                 _registered_method=True)
         self.CreatePartition = channel.unary_unary(
                 '/hsmnode.pb.Admin/CreatePartition',
-                request_serializer=hsmnode_dot_pb_dot_admin__pb2.NameRequest.SerializeToString,
+                request_serializer=hsmnode_dot_pb_dot_admin__pb2.CreatePartitionRequest.SerializeToString,
                 response_deserializer=hsmnode_dot_pb_dot_admin__pb2.Empty.FromString,
                 _registered_method=True)
         self.DeletePartition = channel.unary_unary(
@@ -393,7 +393,7 @@ def add_AdminServicer_to_server(servicer, server):
             ),
             'CreatePartition': grpc.unary_unary_rpc_method_handler(
                     servicer.CreatePartition,
-                    request_deserializer=hsmnode_dot_pb_dot_admin__pb2.NameRequest.FromString,
+                    request_deserializer=hsmnode_dot_pb_dot_admin__pb2.CreatePartitionRequest.FromString,
                     response_serializer=hsmnode_dot_pb_dot_admin__pb2.Empty.SerializeToString,
             ),
             'DeletePartition': grpc.unary_unary_rpc_method_handler(
@@ -950,7 +950,7 @@ class Admin:
             request,
             target,
             '/hsmnode.pb.Admin/CreatePartition',
-            hsmnode_dot_pb_dot_admin__pb2.NameRequest.SerializeToString,
+            hsmnode_dot_pb_dot_admin__pb2.CreatePartitionRequest.SerializeToString,
             hsmnode_dot_pb_dot_admin__pb2.Empty.FromString,
             options,
             channel_credentials,

@@ -11,18 +11,20 @@ class ListSlotsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Slot(_message.Message):
-    __slots__ = ("partition", "label", "initialized", "activation_required", "activated")
+    __slots__ = ("partition", "label", "initialized", "activation_required", "activated", "kind")
     PARTITION_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     INITIALIZED_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     ACTIVATED_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     partition: str
     label: str
     initialized: bool
     activation_required: bool
     activated: bool
-    def __init__(self, partition: _Optional[str] = ..., label: _Optional[str] = ..., initialized: _Optional[bool] = ..., activation_required: _Optional[bool] = ..., activated: _Optional[bool] = ...) -> None: ...
+    kind: str
+    def __init__(self, partition: _Optional[str] = ..., label: _Optional[str] = ..., initialized: _Optional[bool] = ..., activation_required: _Optional[bool] = ..., activated: _Optional[bool] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class ListSlotsResponse(_message.Message):
     __slots__ = ("client", "slots")

@@ -56,6 +56,8 @@ def _partition(p: Partition) -> admin_pb2.PartitionInfo:
         ],
         policies={k: int(getattr(p.policy, k)) for k in p.policy.NAMES},
         activated=p.activated,
+        cluster=p.cluster,
+        objects=len(p.objects),
     )
 
 
@@ -237,9 +239,9 @@ class AdminServicer(Servicer, admin_pb2_grpc.AdminServicer):
         return admin_pb2.Empty()
 
     @rpc
-    def CreatePartition(self, r: admin_pb2.NameRequest, context: Ctx) -> admin_pb2.Empty:  # noqa: N802
+    def CreatePartition(self, r: admin_pb2.CreatePartitionRequest, context: Ctx) -> admin_pb2.Empty:  # noqa: N802
         self._s.create_partition(
-            caller_of(context), token_of(context), r.name, r.request_id, remaining(context)
+            caller_of(context), token_of(context), r.name, r.cluster, r.request_id, remaining(context)
         )
         return admin_pb2.Empty()
 
@@ -279,6 +281,7 @@ class NtlsServicer(Servicer, ntls_pb2_grpc.NtlsServicer):
                     initialized=s.initialized,
                     activation_required=s.activation_required,
                     activated=s.activated,
+                    kind=s.kind,
                 )
                 for s in self._s.list_slots(caller)
             ],

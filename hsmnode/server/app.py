@@ -14,16 +14,21 @@ from hsmnode.pb import (
     auth_pb2_grpc,
     cluster_pb2_grpc,
     debug_pb2_grpc,
+    keyrings_pb2_grpc,
+    keys_pb2_grpc,
     ntls_pb2_grpc,
 )
 from hsmnode.replication import Replicator
 from hsmnode.server.access_servicers import AdminServicer, AuthServicer, NtlsServicer
+from hsmnode.server.key_servicers import KeyringsServicer, KeysServicer
 from hsmnode.server.peers import PeerClients
 from hsmnode.server.servicers import AuditServicer, ClusterServicer, DebugServicer
 from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
 from hsmnode.service.auth import AuthService
 from hsmnode.service.cluster import ClusterService
+from hsmnode.service.keyrings import KeyringService
+from hsmnode.service.keys import KeyService
 from hsmnode.service.ntls import NtlsService
 
 SERVICE_NAMES = (
@@ -33,6 +38,8 @@ SERVICE_NAMES = (
     "hsmnode.pb.Auth",
     "hsmnode.pb.Admin",
     "hsmnode.pb.Ntls",
+    "hsmnode.pb.Keys",
+    "hsmnode.pb.Keyrings",
 )
 MAX_WORKERS = 32
 
@@ -65,6 +72,8 @@ class Services:
     auth: AuthService
     admin: AdminService
     ntls: NtlsService
+    keys: KeyService
+    keyrings: KeyringService
 
 
 class TrustList:
@@ -118,6 +127,8 @@ def create_server(
     auth_pb2_grpc.add_AuthServicer_to_server(AuthServicer(replicator, services.auth), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(replicator, services.admin), server)
     ntls_pb2_grpc.add_NtlsServicer_to_server(NtlsServicer(replicator, services.ntls), server)
+    keys_pb2_grpc.add_KeysServicer_to_server(KeysServicer(replicator, services.keys), server)
+    keyrings_pb2_grpc.add_KeyringsServicer_to_server(KeyringsServicer(replicator, services.keyrings), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICE_NAMES):

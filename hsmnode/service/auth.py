@@ -45,10 +45,10 @@ class AuthService:
                 cred = s.hsm.so
             elif target == "hsm:AU":
                 cred = s.hsm.auditor
-            elif kind == "partition":
+            elif kind in ("partition", "keyring"):
                 name, _, role = rest.rpartition(":")
-                part = s.partitions.get(name)
-                cred = part.roles.get(role) if part else None
+                holder = s.partitions.get(name) if kind == "partition" else s.keyrings.get(name)
+                cred = holder.roles.get(role) if holder else None
             return (cred.password_hash, cred.epoch) if cred else None
 
         return self._ctx.read(find)

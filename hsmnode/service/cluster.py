@@ -42,8 +42,9 @@ class NodeStatus:
 
 
 class ClusterService:
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext, smk_check: str = "") -> None:
         self._ctx = ctx
+        self._smk_check = smk_check
         cfg = ctx.config
         self.members = [MemberAddress(cfg.node_id, cfg.grpc_advertise, cfg.raft_address)] + [
             MemberAddress(p.id, p.grpc, p.raft) for p in cfg.peers
@@ -89,6 +90,7 @@ class ClusterService:
             cluster_id=self._ctx.config.cluster_id,
             # the Luna factory default: every default account starts with PASSWORD, changed at first login
             default_password_hashes=tuple(crypto.hash_password(DEFAULT_PASSWORD) for _ in DEFAULT_ACCOUNTS),
+            smk_check=self._smk_check,
         )
         try:
             self._ctx.propose(cmd, timeout=2.0)

@@ -15,7 +15,7 @@ from hsmnode.domain import commands as c
 from hsmnode.domain import rules
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Client
-from hsmnode.domain.principals import PARTITION_ROLES
+from hsmnode.domain.principals import KEYRING_ROLES, PARTITION_ROLES
 from hsmnode.service.auth import AuthService, Session
 from hsmnode.service.context import Caller, NodeContext, sub_request_id
 from hsmnode.sessions import PARTITION_TTL_MS, Claims
@@ -23,11 +23,12 @@ from hsmnode.sessions import PARTITION_TTL_MS, Claims
 
 @dataclass(frozen=True)
 class Slot:
-    partition: str
+    partition: str  # the partition name, or the keyring label
     label: str
     initialized: bool
     activation_required: bool
     activated: bool
+    kind: str = "partition"  # "partition" | "keyring"
 
 
 class NtlsService:
@@ -49,16 +50,21 @@ class NtlsService:
         client = self.client(caller)
         return client, f"client:{client.fingerprint}#{client.epoch}"
 
-    def _assigned(self, caller: Caller, partition: str) -> tuple[Client, str]:
+    def _assigned(self, caller: Caller, partition: str, kind: str = "partition") -> tuple[Client, str]:
+        """The calling client and its actor, if `partition` (a partition, or a keyring) is assigned to it;
+        a missing and an unassigned one get the same answer, and the refusal is audited."""
         client, actor = self._client_actor(caller)
-        exists = self._ctx.read(lambda s: partition in s.partitions)
-        if partition not in client.partitions or not exists:
+        if kind == "keyring":
+            exists = self._ctx.read(lambda s: partition in s.keyrings)
+            held = partition in client.keyrings
+        else:
+            exists = self._ctx.read(lambda s: partition in s.partitions)
+            held = partition in client.partitions
+        if not held or not exists:
             self._ctx.audit_refusal(
-                actor,
-                "session.refused",
-                f"client '{client.name}' asked for unassigned partition {partition!r}",
+                actor, "session.refused", f"client '{client.name}' asked for unassigned {kind} {partition!r}"
             )
-            raise DomainError(ErrorCode.NOT_FOUND, f"no partition {partition!r} is assigned to this client")
+            raise DomainError(ErrorCode.NOT_FOUND, f"no {kind} {partition!r} is assigned to this client")
         return client, actor
 
     def list_slots(self, caller: Caller) -> list[Slot]:
@@ -66,6 +72,7 @@ class NtlsService:
 
         def slots(s):  # type: ignore[no-untyped-def]
             found = [s.partitions[p] for p in sorted(client.partitions) if p in s.partitions]
+            rings = [s.keyrings[r] for r in sorted(client.keyrings) if r in s.keyrings]
             return [
                 Slot(
                     p.name,
@@ -75,25 +82,22 @@ class NtlsService:
                     p.activated,
                 )
                 for p in found
-            ]
+            ] + [Slot(r.label, r.id, True, False, False, "keyring") for r in rings]
 
         return self._ctx.read(slots)
 
     def open_session(
         self, caller: Caller, partition: str, role: str, password: str, request_id: str, timeout: float | None
     ) -> Session:
-        if role not in PARTITION_ROLES:
-            raise DomainError(
-                ErrorCode.INVALID_ARGUMENT, f"role must be one of {', '.join(PARTITION_ROLES)}, got {role!r}"
-            )
-        client, actor = self._assigned(caller, partition)
+        kind = _kind_of(role)
+        client, actor = self._assigned(caller, partition, kind)
         role_epoch, session_epoch = self._auth.verify_and_record(
-            actor, f"partition:{partition}:{role}", password, request_id, timeout
+            actor, f"{kind}:{partition}:{role}", password, request_id, timeout
         )
         expires = self._ctx.clock_ms() + PARTITION_TTL_MS
         claims = Claims(
             cluster_id=self._ctx.config.cluster_id,
-            kind="partition",
+            kind=kind,
             subject=partition,
             fingerprint=caller.fingerprint,
             expires_ms=expires,
@@ -105,19 +109,23 @@ class NtlsService:
         return Session(self._ctx.tokens.issue(claims), expires, partition, role)
 
     def session_info(self, caller: Caller, token: str) -> Claims:
-        """The session's partition and role, if the session is still current in replicated state."""
-        claims = self._ctx.claims(caller, token, "partition")
+        """The session's partition (or keyring) and role, if the session is still current in replicated state."""
+        claims = self._ctx.claims(
+            caller, token, "keyring" if _keyring_token(self._ctx, caller, token) else "partition"
+        )
         self._ctx.check_session(claims)
         return claims
 
     def close_session(self, caller: Caller, token: str, request_id: str, timeout: float | None) -> None:
-        claims = self._ctx.claims(caller, token, "partition")
+        claims = self._ctx.claims(
+            caller, token, "keyring" if _keyring_token(self._ctx, caller, token) else "partition"
+        )
         self._ctx.submit(
             c.Logout,
             claims.actor,
             request_id,
             timeout,
-            target=f"partition:{claims.subject}:{claims.partition_role}",
+            target=f"{claims.container}:{claims.partition_role}",
         )
 
     def change_password(
@@ -130,12 +138,9 @@ class NtlsService:
         request_id: str,
         timeout: float | None,
     ) -> None:
-        if role not in PARTITION_ROLES:
-            raise DomainError(
-                ErrorCode.INVALID_ARGUMENT, f"role must be one of {', '.join(PARTITION_ROLES)}, got {role!r}"
-            )
-        _, actor = self._assigned(caller, partition)
-        self._auth.change_password(actor, f"partition:{partition}:{role}", old, new, request_id, timeout)
+        kind = _kind_of(role)
+        _, actor = self._assigned(caller, partition, kind)
+        self._auth.change_password(actor, f"{kind}:{partition}:{role}", old, new, request_id, timeout)
 
     # --- partition administration ------------------------------------------------
 
@@ -225,3 +230,22 @@ class NtlsService:
             active=active,
             verified_epoch=found[1],
         )
+
+
+def _kind_of(role: str) -> str:
+    """Partition roles open partition sessions; KRSO and KRCO open keyring sessions."""
+    if role in PARTITION_ROLES:
+        return "partition"
+    if role in KEYRING_ROLES:
+        return "keyring"
+    known = ", ".join(PARTITION_ROLES + KEYRING_ROLES)
+    raise DomainError(ErrorCode.INVALID_ARGUMENT, f"role must be one of {known}, got {role!r}")
+
+
+def _keyring_token(ctx: NodeContext, caller: Caller, token: str) -> bool:
+    if not token:
+        return False
+    try:
+        return ctx.tokens.verify(token, caller.fingerprint, ctx.clock_ms()).kind == "keyring"
+    except DomainError:
+        return False

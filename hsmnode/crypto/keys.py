@@ -1,0 +1,264 @@
+"""Key material: generation, wrapping under the cluster SMK, and the cryptographic operations.
+
+Everything here works on raw bytes: a secret key's value (AES) or a private key's
+PKCS#8 DER, and public keys as SubjectPublicKeyInfo DER. Only the service layer
+calls it; the domain never sees plaintext key material.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import (
+    InvalidUnwrap,
+    aes_key_unwrap_with_padding,
+    aes_key_wrap_with_padding,
+)
+
+SMK_BYTES = 32
+
+# (key type, size or curve) the HSM generates
+KEY_KINDS: dict[str, tuple[str, ...]] = {
+    "AES": ("128", "256"),
+    "RSA": ("2048", "3072", "4096"),
+    "EC": ("P-256", "P-384"),
+    "Ed25519": ("255",),
+}
+_CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1}
+_HASHES = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512}
+
+# mechanism -> (key type it works with, hash name)
+SIGN_MECHANISMS: dict[str, tuple[str, str]] = {
+    "RSA-PKCS1-SHA256": ("RSA", "SHA256"),
+    "RSA-PKCS1-SHA384": ("RSA", "SHA384"),
+    "RSA-PKCS1-SHA512": ("RSA", "SHA512"),
+    "RSA-PSS-SHA256": ("RSA", "SHA256"),
+    "RSA-PSS-SHA384": ("RSA", "SHA384"),
+    "RSA-PSS-SHA512": ("RSA", "SHA512"),
+    "ECDSA-SHA256": ("EC", "SHA256"),
+    "ECDSA-SHA384": ("EC", "SHA384"),
+    "ECDSA-SHA512": ("EC", "SHA512"),
+    "Ed25519": ("Ed25519", ""),
+}
+CIPHER_MECHANISMS: dict[str, tuple[str, str]] = {
+    "AES-GCM": ("AES", ""),
+    "RSA-OAEP-SHA256": ("RSA", "SHA256"),
+}
+DIGEST_MECHANISMS = ("SHA256", "SHA384", "SHA512")
+WRAP_MECHANISM = "AES-KWP"
+
+
+class KeyMaterialError(ValueError):
+    """Key material, a signature or a ciphertext that does not check out (message says which)."""
+
+
+@dataclass(frozen=True)
+class Generated:
+    key_type: str
+    size: str
+    object_class: str  # "secret" | "private"
+    secret: bytes  # AES value, or PKCS#8 DER of the private key
+    public_der: bytes  # SPKI DER; empty for secret keys
+
+
+def generate(key_type: str, size: str) -> Generated:
+    if size not in KEY_KINDS.get(key_type, ()):
+        raise KeyMaterialError(f"cannot generate {key_type} {size}")
+    if key_type == "AES":
+        return Generated("AES", size, "secret", os.urandom(int(size) // 8), b"")
+    if key_type == "RSA":
+        private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey = (
+            rsa.generate_private_key(65537, int(size))
+        )
+    elif key_type == "EC":
+        private = ec.generate_private_key(_CURVES[size]())
+    else:
+        private = ed25519.Ed25519PrivateKey.generate()
+    der = private.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return Generated(key_type, size, "private", der, _spki(private.public_key()))
+
+
+def _spki(public: object) -> bytes:
+    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)  # type: ignore[attr-defined,no-any-return]
+
+
+def public_from_pem(pem: bytes) -> tuple[str, str, bytes]:
+    """(key type, size or curve, SPKI DER) of a PEM public key the HSM can hold."""
+    try:
+        public = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError) as exc:
+        raise KeyMaterialError(f"not a PEM public key ({exc})") from None
+    return _describe_public(public) + (_spki(public),)
+
+
+def _describe_public(public: object) -> tuple[str, str]:
+    if isinstance(public, rsa.RSAPublicKey):
+        if str(public.key_size) not in KEY_KINDS["RSA"]:
+            raise KeyMaterialError(
+                f"RSA keys must be {', '.join(KEY_KINDS['RSA'])} bits, not {public.key_size}"
+            )
+        return "RSA", str(public.key_size)
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        names = {"secp256r1": "P-256", "secp384r1": "P-384"}
+        if public.curve.name not in names:
+            raise KeyMaterialError(f"EC keys must be on P-256 or P-384, not {public.curve.name}")
+        return "EC", names[public.curve.name]
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        return "Ed25519", "255"
+    raise KeyMaterialError(f"unsupported public key type {type(public).__name__}")
+
+
+def public_pem(public_der: bytes) -> bytes:
+    public = serialization.load_der_public_key(public_der)
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def describe_private(der: bytes) -> tuple[str, str, bytes]:
+    """(key type, size, SPKI DER) of a PKCS#8 private key (e.g. after unwrapping)."""
+    try:
+        private = serialization.load_der_private_key(der, password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyMaterialError(f"not a PKCS#8 private key ({exc})") from None
+    public = private.public_key()
+    return _describe_public(public) + (_spki(public),)
+
+
+# --- the SMK --------------------------------------------------------------------
+
+
+class Smk:
+    """The cluster's security master key: wraps every key's material before it enters a command.
+
+    AES-256-GCM with a fresh 96-bit nonce; the associated data binds the wrapped
+    bytes to one object in one container, so they cannot be moved to another object.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != SMK_BYTES:
+            raise ValueError(f"the SMK must be {SMK_BYTES} bytes, not {len(key)}")
+        self._aead = AESGCM(key)
+        self._check = hmac.new(key, b"hsmnode SMK check value", hashlib.sha256).hexdigest()[:16]
+
+    @property
+    def check_value(self) -> str:
+        """A key check value: equal on members holding the same SMK, reveals nothing of it."""
+        return self._check
+
+    def wrap(self, aad: bytes, secret: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, secret, aad)
+
+    def unwrap(self, aad: bytes, wrapped: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(wrapped[:12], wrapped[12:], aad)
+        except (InvalidTag, ValueError):
+            raise KeyMaterialError(
+                "wrapped key material failed its integrity check (tampered, or another SMK)"
+            ) from None
+
+
+def new_smk() -> bytes:
+    return os.urandom(SMK_BYTES)
+
+
+# --- operations ------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1024)
+def _private(der: bytes):  # type: ignore[no-untyped-def]
+    """Parsed private keys, kept in memory only: parsing (RSA above all) costs more than signing."""
+    return serialization.load_der_private_key(der, password=None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _public(der: bytes):  # type: ignore[no-untyped-def]
+    return serialization.load_der_public_key(der)
+
+
+def sign(mechanism: str, private_der: bytes, data: bytes) -> bytes:
+    _, hash_name = SIGN_MECHANISMS[mechanism]
+    key = _private(private_der)
+    if mechanism.startswith("RSA-PKCS1"):
+        return key.sign(data, padding.PKCS1v15(), _HASHES[hash_name]())  # type: ignore[no-any-return]
+    if mechanism.startswith("RSA-PSS"):
+        pss = padding.PSS(mgf=padding.MGF1(_HASHES[hash_name]()), salt_length=padding.PSS.DIGEST_LENGTH)
+        return key.sign(data, pss, _HASHES[hash_name]())  # type: ignore[no-any-return]
+    if mechanism.startswith("ECDSA"):
+        return key.sign(data, ec.ECDSA(_HASHES[hash_name]()))  # type: ignore[no-any-return]
+    return key.sign(data)  # type: ignore[no-any-return]
+
+
+def verify(mechanism: str, public_der: bytes, data: bytes, signature: bytes) -> bool:
+    _, hash_name = SIGN_MECHANISMS[mechanism]
+    key = _public(public_der)
+    try:
+        if mechanism.startswith("RSA-PKCS1"):
+            key.verify(signature, data, padding.PKCS1v15(), _HASHES[hash_name]())
+        elif mechanism.startswith("RSA-PSS"):
+            pss = padding.PSS(mgf=padding.MGF1(_HASHES[hash_name]()), salt_length=padding.PSS.AUTO)
+            key.verify(signature, data, pss, _HASHES[hash_name]())
+        elif mechanism.startswith("ECDSA"):
+            key.verify(signature, data, ec.ECDSA(_HASHES[hash_name]()))
+        else:
+            key.verify(signature, data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def encrypt(mechanism: str, secret_or_public: bytes, data: bytes, aad: bytes) -> tuple[bytes, bytes]:
+    """(ciphertext, iv); AES-GCM draws a fresh 96-bit IV, RSA-OAEP has none."""
+    if mechanism == "AES-GCM":
+        iv = os.urandom(12)
+        return AESGCM(secret_or_public).encrypt(iv, data, aad or None), iv
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    try:
+        return _public(secret_or_public).encrypt(data, oaep), b""
+    except ValueError as exc:
+        raise KeyMaterialError(f"RSA-OAEP cannot encrypt this much data ({exc})") from None
+
+
+def decrypt(mechanism: str, secret_or_private: bytes, data: bytes, iv: bytes, aad: bytes) -> bytes:
+    if mechanism == "AES-GCM":
+        if len(iv) != 12:
+            raise KeyMaterialError("AES-GCM needs the 12-byte IV returned by encrypt")
+        try:
+            return AESGCM(secret_or_private).decrypt(iv, data, aad or None)
+        except InvalidTag:
+            raise KeyMaterialError(
+                "ciphertext failed its authentication check (wrong key, IV, AAD, or tampered)"
+            ) from None
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    try:
+        return _private(secret_or_private).decrypt(data, oaep)  # type: ignore[no-any-return]
+    except ValueError:
+        raise KeyMaterialError("RSA-OAEP decryption failed (wrong key or malformed ciphertext)") from None
+
+
+def kwp_wrap(wrapping_secret: bytes, target_secret: bytes) -> bytes:
+    return aes_key_wrap_with_padding(wrapping_secret, target_secret)
+
+
+def kwp_unwrap(wrapping_secret: bytes, wrapped: bytes) -> bytes:
+    try:
+        return aes_key_unwrap_with_padding(wrapping_secret, wrapped)
+    except (InvalidUnwrap, ValueError):
+        raise KeyMaterialError(
+            "the wrapped key does not unwrap under this key (wrong key or tampered)"
+        ) from None
+
+
+def digest(mechanism: str, data: bytes) -> bytes:
+    h = hashes.Hash(_HASHES[mechanism]())
+    h.update(data)
+    return h.finalize()

@@ -1,0 +1,146 @@
+"""Apply handlers for keyrings (DOMAIN.md §1 "Keyring level").
+
+The cluster security officer — the PO of the cluster partition — creates keyrings
+with an initial KRSO credential, assigns them to clients and unlocks them. The KRSO
+must change that credential at first login (so the cluster SO no longer knows it),
+then sets the KRCO credential. Separation: a client that holds the cluster
+partition holds no keyring, and keyring objects are reachable only from keyring sessions.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from hsmnode.domain import commands as c
+from hsmnode.domain import rules
+from hsmnode.domain.access import authorize
+from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.model import Credential, Keyring
+from hsmnode.domain.principals import Principal
+
+if TYPE_CHECKING:
+    from hsmnode.domain.state import Handler, HsmState, Result
+
+MAX_KEYRINGS = 3500  # Luna: up to 3500 keyrings per cluster
+_KEYRING_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _ok(**value: object) -> Result:
+    from hsmnode.domain.state import Result
+
+    return Result.success(**value)
+
+
+def _err(code: ErrorCode, message: str) -> DomainError:
+    return DomainError(code, message)
+
+
+def _cluster_so(state: HsmState, actor: str, now: int) -> Principal:
+    """The actor must be a PO session on the cluster partition."""
+    principal = authorize(state, actor, "keyring.manage", now)
+    cluster = state.cluster_partition()
+    if cluster is None or principal.container != f"partition:{cluster.name}":
+        where = (
+            f"the cluster partition '{cluster.name}'"
+            if cluster
+            else "the cluster partition (none is designated)"
+        )
+        raise _err(
+            ErrorCode.PERMISSION_DENIED,
+            f"only the cluster security officer, the PO of {where}, manages keyrings",
+        )
+    return principal
+
+
+def _keyring(state: HsmState, label: str) -> Keyring:
+    ring = state.keyrings.get(label)
+    if ring is None:
+        raise _err(ErrorCode.NOT_FOUND, f"no keyring '{label}'")
+    return ring
+
+
+def keyring_create(state: HsmState, cmd: c.KeyringCreate) -> Result:
+    _cluster_so(state, cmd.actor, cmd.timestamp)
+    rules.check_object_name("keyring", cmd.label)
+    if cmd.label in state.keyrings:
+        raise _err(ErrorCode.ALREADY_EXISTS, f"keyring '{cmd.label}' already exists")
+    if not _KEYRING_ID.fullmatch(cmd.keyring_id) or not cmd.krso_password_hash:
+        raise _err(
+            ErrorCode.INVALID_ARGUMENT, "a keyring needs a 32-hex-digit id and an initial KRSO credential"
+        )
+    if len(state.keyrings) >= MAX_KEYRINGS:
+        raise _err(ErrorCode.RESOURCE_EXHAUSTED, f"a cluster holds at most {MAX_KEYRINGS} keyrings")
+    state.keyrings[cmd.label] = Keyring(
+        label=cmd.label,
+        id=cmd.keyring_id,
+        created_at=cmd.timestamp,
+        roles={"KRSO": Credential(cmd.krso_password_hash, must_change=True)},
+    )
+    return _ok(keyring_id=cmd.keyring_id, audit=f"keyring '{cmd.label}' ({cmd.keyring_id}) created")
+
+
+def keyring_delete(state: HsmState, cmd: c.KeyringDelete) -> Result:
+    _cluster_so(state, cmd.actor, cmd.timestamp)
+    ring = _keyring(state, cmd.label)
+    del state.keyrings[cmd.label]
+    for client in state.clients.values():
+        if cmd.label in client.keyrings:
+            client.keyrings.remove(cmd.label)
+            client.epoch += 1
+    return _ok(audit=f"keyring '{cmd.label}' deleted with {len(ring.objects)} object(s)")
+
+
+def keyring_assign(state: HsmState, cmd: c.KeyringAssign) -> Result:
+    _cluster_so(state, cmd.actor, cmd.timestamp)
+    _keyring(state, cmd.label)
+    client = state.clients.get(cmd.client)
+    if client is None:
+        raise _err(ErrorCode.NOT_FOUND, f"no registered client '{cmd.client}'")
+    if not cmd.assigned:
+        if cmd.label not in client.keyrings:
+            raise _err(ErrorCode.NOT_FOUND, f"keyring '{cmd.label}' is not assigned to client '{cmd.client}'")
+        client.keyrings.remove(cmd.label)
+        client.epoch += 1
+        return _ok(audit=f"keyring '{cmd.label}' unassigned from client '{cmd.client}'")
+    if cmd.label in client.keyrings:
+        raise _err(
+            ErrorCode.ALREADY_EXISTS, f"keyring '{cmd.label}' is already assigned to client '{cmd.client}'"
+        )
+    cluster = state.cluster_partition()
+    if cluster is not None and cluster.name in client.partitions:
+        raise _err(
+            ErrorCode.FAILED_PRECONDITION,
+            f"client '{cmd.client}' holds the cluster partition '{cluster.name}': keyring roles are kept apart "
+            "from the cluster security officer",
+        )
+    client.keyrings.append(cmd.label)
+    client.keyrings.sort()
+    return _ok(audit=f"keyring '{cmd.label}' assigned to client '{cmd.client}'")
+
+
+def keyring_unlock(state: HsmState, cmd: c.KeyringUnlock) -> Result:
+    _cluster_so(state, cmd.actor, cmd.timestamp)
+    ring = _keyring(state, cmd.label)
+    for cred in ring.roles.values():
+        cred.locked, cred.locked_until, cred.failed = False, 0, 0
+    return _ok(audit=f"keyring '{cmd.label}' unlocked")
+
+
+def keyring_set_krco(state: HsmState, cmd: c.KeyringSetKrco) -> Result:
+    authorize(state, cmd.actor, "keyring.role.krco", cmd.timestamp, f"keyring:{cmd.label}")
+    ring = _keyring(state, cmd.label)
+    if not cmd.password_hash:
+        raise _err(ErrorCode.INVALID_ARGUMENT, "password hash must not be empty")
+    old = ring.roles.get("KRCO")
+    ring.roles["KRCO"] = Credential(cmd.password_hash, must_change=False, epoch=(old.epoch + 1) if old else 1)
+    return _ok(audit=f"KRCO credential of keyring '{cmd.label}' set")
+
+
+HANDLERS: dict[type[c.Command], Handler] = {
+    c.KeyringCreate: keyring_create,
+    c.KeyringDelete: keyring_delete,
+    c.KeyringAssign: keyring_assign,
+    c.KeyringUnlock: keyring_unlock,
+    c.KeyringSetKrco: keyring_set_krco,
+}

@@ -1,0 +1,418 @@
+"""Keys and cryptographic operations in partitions and keyrings.
+
+Writes (generate, import, unwrap, destroy) go through Raft with the key material
+already wrapped under the SMK. Operations (sign, verify, encrypt, decrypt, wrap,
+export, digest, random) are served by the contacted member from its local
+replicated state — no Raft round trip — after the session is authorized against
+that state, and only while the member is within its leader lease (an isolated
+member must not keep honouring sessions the majority may have revoked).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import uuid
+from dataclasses import dataclass
+
+from hsmnode.crypto import keys as kc
+from hsmnode.domain import commands as c
+from hsmnode.domain.access import authorize
+from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.keys import check_attributes
+from hsmnode.domain.model import KeyObject
+from hsmnode.replication import ReplicationError
+from hsmnode.service.context import Caller, NodeContext
+from hsmnode.sessions import Claims
+
+MAX_DATA = 64 * 1024
+MAX_RANDOM = 64 * 1024
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """A key as clients see it: attributes and public part, never the wrapped material."""
+
+    id: str
+    label: str
+    key_type: str
+    size: str
+    object_class: str
+    exportable: bool
+    usage: tuple[str, ...]
+    public_der: bytes
+    origin: str
+    created_at: int
+    container: str
+    blocked: bool
+
+    @classmethod
+    def of(cls, key: KeyObject, container: str) -> KeyView:
+        return cls(
+            key.id,
+            key.label,
+            key.key_type,
+            key.size,
+            key.object_class,
+            key.exportable,
+            key.usage,
+            key.public_der,
+            key.origin,
+            key.created_at,
+            container,
+            key.blocked,
+        )
+
+
+def _aad(container: str, object_id: str) -> bytes:
+    return f"hsmnode-key/{container}/{object_id}".encode()
+
+
+def _invalid(message: str) -> DomainError:
+    return DomainError(ErrorCode.INVALID_ARGUMENT, message)
+
+
+def _check_data(data: bytes, what: str = "data") -> None:
+    if not data:
+        raise _invalid(f"{what} must not be empty")
+    if len(data) > MAX_DATA:
+        raise _invalid(f"{what} is {len(data)} bytes; the limit is {MAX_DATA}")
+
+
+class KeyService:
+    def __init__(self, ctx: NodeContext, smk: kc.Smk, lease: float) -> None:
+        self._ctx = ctx
+        self._smk = smk
+        self._lease = lease
+
+    # --- sessions, lease, lookup --------------------------------------------
+
+    def _claims(self, caller: Caller, token: str) -> Claims:
+        if not token:
+            raise DomainError(
+                ErrorCode.UNAUTHENTICATED,
+                "this needs a partition or keyring session: open one first (hsmnode session open)",
+            )
+        claims = self._ctx.tokens.verify(token, caller.fingerprint, self._ctx.clock_ms())
+        if claims.kind not in ("partition", "keyring"):
+            raise DomainError(
+                ErrorCode.PERMISSION_DENIED, "keys live in partitions and keyrings: open a session on one"
+            )
+        return claims
+
+    def _within_lease(self) -> None:
+        if not self._ctx.replicator.within_lease(self._lease):
+            raise ReplicationError(
+                "unavailable",
+                f"this member has had no leader with a quorum for more than {self._lease:g}s and refuses "
+                "cryptographic operations (its view of sessions and keys may be stale); try another member",
+            )
+
+    def _key(self, claims: Claims, key_ref: str, operation: str) -> KeyObject:
+        """Authorize `operation` for the session on its container and find the key (by id or label)."""
+        now = self._ctx.clock_ms()
+
+        def find(s):  # type: ignore[no-untyped-def]
+            authorize(s, claims.actor, operation, now, claims.container)
+            holder = s.container(claims.container)
+            if holder is None:
+                return None
+            key = holder.objects.get(key_ref)
+            if key is None:
+                matches = [o for o in holder.objects.values() if o.label == key_ref]
+                key = matches[0] if len(matches) == 1 else None
+            return copy.copy(key) if key else None
+
+        key = self._ctx.read(find)
+        if key is None:
+            raise DomainError(
+                ErrorCode.NOT_FOUND, f"no key {key_ref!r} in {claims.container.replace(':', ' ', 1)}"
+            )
+        return key
+
+    def _usable(self, claims: Claims, key_ref: str, usage: str) -> KeyObject:
+        self._within_lease()
+        key = self._key(claims, key_ref, "crypto.use")
+        if key.blocked:
+            raise DomainError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"key '{key.label}' is blocked: it cannot be used even when authorized",
+            )
+        if usage not in key.usage:
+            raise DomainError(
+                ErrorCode.PERMISSION_DENIED,
+                f"key '{key.label}' lacks the usage flag '{usage}' (it has: {', '.join(key.usage) or 'none'})",
+            )
+        return key
+
+    def _material(self, claims: Claims, key: KeyObject) -> bytes:
+        try:
+            return self._smk.unwrap(_aad(claims.container, key.id), key.wrapped)
+        except kc.KeyMaterialError as exc:
+            raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key '{key.label}': {exc}") from None
+
+    @staticmethod
+    def _mechanism(table: dict[str, tuple[str, str]], mechanism: str, key: KeyObject) -> None:
+        if mechanism not in table:
+            raise _invalid(f"unknown mechanism {mechanism!r} (known: {', '.join(table)})")
+        needed = table[mechanism][0]
+        if key.key_type != needed:
+            raise _invalid(f"key '{key.label}' is {key.key_type}; {mechanism} needs an {needed} key")
+
+    # --- writes -----------------------------------------------------------
+
+    def _create(self, claims: Claims, request_id: str, timeout: float | None, **fields: object) -> KeyView:
+        result = self._ctx.submit(
+            c.KeyCreate, claims.actor, request_id, timeout, container=claims.container, **fields
+        )
+        object_id = str(result.value["object_id"])
+        key = self._ctx.read(lambda s: copy.copy(s.container(claims.container).objects.get(object_id)))
+        if key is None:  # destroyed right after creation
+            raise DomainError(ErrorCode.NOT_FOUND, f"key {object_id} is gone")
+        return KeyView.of(key, claims.container)
+
+    def generate(
+        self,
+        caller: Caller,
+        token: str,
+        label: str,
+        key_type: str,
+        size: str,
+        exportable: bool,
+        usage: list[str],
+        request_id: str,
+        timeout: float | None,
+    ) -> KeyView:
+        claims = self._claims(caller, token)
+        object_class = "secret" if key_type == "AES" else "private"
+        check_attributes(key_type, size, object_class, tuple(usage), True, object_class == "private")
+        generated = kc.generate(key_type, size)
+        object_id = uuid.uuid4().hex
+        return self._create(
+            claims,
+            request_id,
+            timeout,
+            object_id=object_id,
+            label=label,
+            key_type=key_type,
+            size=size,
+            object_class=object_class,
+            exportable=exportable,
+            usage=tuple(usage),
+            wrapped=self._smk.wrap(_aad(claims.container, object_id), generated.secret),
+            public_der=generated.public_der,
+            origin="generated",
+        )
+
+    def import_public(
+        self,
+        caller: Caller,
+        token: str,
+        label: str,
+        pem: bytes,
+        usage: list[str],
+        request_id: str,
+        timeout: float | None,
+    ) -> KeyView:
+        claims = self._claims(caller, token)
+        try:
+            key_type, size, der = kc.public_from_pem(pem)
+        except kc.KeyMaterialError as exc:
+            raise _invalid(str(exc)) from None
+        return self._create(
+            claims,
+            request_id,
+            timeout,
+            object_id=uuid.uuid4().hex,
+            label=label,
+            key_type=key_type,
+            size=size,
+            object_class="public",
+            exportable=False,
+            usage=tuple(usage),
+            wrapped=b"",
+            public_der=der,
+            origin="imported",
+        )
+
+    def unwrap(
+        self,
+        caller: Caller,
+        token: str,
+        wrapping_ref: str,
+        wrapped: bytes,
+        label: str,
+        key_type: str,
+        usage: list[str],
+        exportable: bool,
+        request_id: str,
+        timeout: float | None,
+    ) -> KeyView:
+        """Import key material wrapped (AES-KWP) under a key of this container."""
+        claims = self._claims(caller, token)
+        _check_data(wrapped, "wrapped key")
+        wrapping = self._usable(claims, wrapping_ref, "unwrap")
+        try:
+            secret = kc.kwp_unwrap(self._material(claims, wrapping), wrapped)
+        except kc.KeyMaterialError as exc:
+            raise _invalid(f"wrapped key: {exc}") from None
+        if key_type == "AES":
+            if len(secret) not in (16, 32):
+                raise _invalid(f"the unwrapped AES key is {len(secret) * 8} bits; AES keys are 128 or 256")
+            size, object_class, public = str(len(secret) * 8), "secret", b""
+        else:
+            try:
+                found_type, size, public = kc.describe_private(secret)
+            except kc.KeyMaterialError as exc:
+                raise _invalid(f"wrapped key: {exc}") from None
+            if found_type != key_type:
+                raise _invalid(f"the unwrapped key is {found_type}, not {key_type}")
+            object_class = "private"
+        object_id = uuid.uuid4().hex
+        return self._create(
+            claims,
+            request_id,
+            timeout,
+            object_id=object_id,
+            label=label,
+            key_type=key_type,
+            size=size,
+            object_class=object_class,
+            exportable=exportable,
+            usage=tuple(usage),
+            wrapped=self._smk.wrap(_aad(claims.container, object_id), secret),
+            public_der=public,
+            origin="unwrapped",
+        )
+
+    def destroy(
+        self, caller: Caller, token: str, key_ref: str, request_id: str, timeout: float | None
+    ) -> None:
+        claims = self._claims(caller, token)
+        key = self._key(claims, key_ref, "object.destroy")
+        self._ctx.submit(
+            c.KeyDestroy, claims.actor, request_id, timeout, container=claims.container, object_id=key.id
+        )
+
+    # --- reads ------------------------------------------------------------
+
+    def list(
+        self, caller: Caller, token: str, label: str = "", key_type: str = "", object_id: str = ""
+    ) -> list[KeyView]:
+        claims = self._claims(caller, token)
+        now = self._ctx.clock_ms()
+
+        def keys(s):  # type: ignore[no-untyped-def]
+            authorize(s, claims.actor, "object.list", now, claims.container)
+            holder = s.container(claims.container)
+            return [copy.copy(o) for o in holder.objects.values()] if holder else []
+
+        found = [
+            KeyView.of(k, claims.container)
+            for k in sorted(self._ctx.read(keys), key=lambda k: (k.label, k.id))
+            if (not label or k.label == label)
+            and (not key_type or k.key_type == key_type)
+            and (not object_id or k.id == object_id)
+        ]
+        return found
+
+    def show(self, caller: Caller, token: str, key_ref: str) -> KeyView:
+        claims = self._claims(caller, token)
+        return KeyView.of(self._key(claims, key_ref, "object.list"), claims.container)
+
+    # --- operations -------------------------------------------------------
+
+    def sign(self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes) -> bytes:
+        claims = self._claims(caller, token)
+        _check_data(data)
+        key = self._usable(claims, key_ref, "sign")
+        self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
+        return kc.sign(mechanism, self._material(claims, key), data)
+
+    def verify(
+        self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, signature: bytes
+    ) -> bool:
+        claims = self._claims(caller, token)
+        _check_data(data)
+        _check_data(signature, "signature")
+        key = self._usable(claims, key_ref, "verify")
+        self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
+        return kc.verify(mechanism, key.public_der, data, signature)
+
+    def encrypt(
+        self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, aad: bytes
+    ) -> tuple[bytes, bytes]:
+        claims = self._claims(caller, token)
+        _check_data(data)
+        key = self._usable(claims, key_ref, "encrypt")
+        self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
+        material = self._material(claims, key) if key.object_class == "secret" else key.public_der
+        try:
+            return kc.encrypt(mechanism, material, data, aad)
+        except kc.KeyMaterialError as exc:
+            raise _invalid(f"key '{key.label}': {exc}") from None
+
+    def decrypt(
+        self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, iv: bytes, aad: bytes
+    ) -> bytes:
+        claims = self._claims(caller, token)
+        _check_data(data, "ciphertext")
+        key = self._usable(claims, key_ref, "decrypt")
+        self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
+        try:
+            return kc.decrypt(mechanism, self._material(claims, key), data, iv, aad)
+        except kc.KeyMaterialError as exc:
+            raise _invalid(f"key '{key.label}': {exc}") from None
+
+    def wrap(self, caller: Caller, token: str, wrapping_ref: str, target_ref: str) -> bytes:
+        """Export `target` wrapped (AES-KWP) under `wrapping`: only exportable keys, private ones by policy."""
+        claims = self._claims(caller, token)
+        wrapping = self._usable(claims, wrapping_ref, "wrap")
+        if wrapping.key_type != "AES":
+            raise _invalid(
+                f"key '{wrapping.label}' is {wrapping.key_type}; AES-KWP wrapping needs an AES key"
+            )
+        target = self._key(claims, target_ref, "crypto.use")
+        if target.object_class == "public":
+            raise _invalid(f"key '{target.label}' is a public key: export it as PEM instead")
+        if not target.exportable:
+            raise DomainError(
+                ErrorCode.PERMISSION_DENIED,
+                f"key '{target.label}' is not exportable (attribute exportable=false)",
+            )
+        if target.object_class == "private" and claims.kind == "partition":
+            allowed = self._ctx.read(lambda s: s.partitions[claims.subject].policy.private_key_wrapping)
+            if not allowed:
+                raise DomainError(
+                    ErrorCode.FAILED_PRECONDITION,
+                    f"partition '{claims.subject}': policy private_key_wrapping is off, so private keys cannot be wrapped off the HSM",
+                )
+        return kc.kwp_wrap(self._material(claims, wrapping), self._material(claims, target))
+
+    def export_public(self, caller: Caller, token: str, key_ref: str) -> bytes:
+        claims = self._claims(caller, token)
+        key = self._key(claims, key_ref, "object.list")
+        if not key.public_der:
+            raise _invalid(f"key '{key.label}' is a secret key: it has no public part (wrap it to export it)")
+        return kc.public_pem(key.public_der)
+
+    def digest(self, caller: Caller, token: str, mechanism: str, data: bytes) -> bytes:
+        claims = self._claims(caller, token)
+        self._within_lease()
+        self._ctx.read(
+            lambda s: authorize(s, claims.actor, "crypto.use", self._ctx.clock_ms(), claims.container)
+        )
+        if mechanism not in kc.DIGEST_MECHANISMS:
+            raise _invalid(f"unknown digest {mechanism!r} (known: {', '.join(kc.DIGEST_MECHANISMS)})")
+        _check_data(data)
+        return kc.digest(mechanism, data)
+
+    def random(self, caller: Caller, token: str, length: int) -> bytes:
+        claims = self._claims(caller, token)
+        self._within_lease()
+        self._ctx.read(
+            lambda s: authorize(s, claims.actor, "crypto.use", self._ctx.clock_ms(), claims.container)
+        )
+        if not 1 <= length <= MAX_RANDOM:
+            raise _invalid(f"random length must be 1-{MAX_RANDOM} bytes, got {length}")
+        return os.urandom(length)
