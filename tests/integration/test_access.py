@@ -105,7 +105,7 @@ def test_client_lists_only_its_partitions_and_cannot_tell_unassigned_from_missin
         admin.assign_client("demo-client", "pay")
     with cluster.app_client() as app:
         names = eventually(lambda: (n := slot_names(app)) and "pay" in n and n, 5.0, "'pay' in the slots")
-        assert names == {"demo", "pay"}
+        assert names == {"demo", "pay", "demo-ring"}  # its partitions and its keyring, nothing else
         messages = {}
         for name in ("hidden", "nosuch"):
             with pytest.raises(NotFound) as info:
@@ -172,7 +172,7 @@ def test_monitor_reads_status_and_lists_but_changes_nothing(cluster: DevCluster)
             with pytest.raises(PermissionDenied, match=f"may not run {op}"):
                 change()
         assert {u.name for u in monitor.list_users()} == {"admin", "operator", "monitor", "audit"}
-        assert [c.name for c in monitor.list_clients()] == ["demo-client"]
+        assert [c.name for c in monitor.list_clients()] == ["cluster-so", "demo-client"]
 
 
 def test_custom_role_allows_exactly_its_commands(cluster: DevCluster) -> None:

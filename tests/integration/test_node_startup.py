@@ -53,7 +53,6 @@ def test_node_refuses_the_data_dir_of_another_cluster(files: DevCluster) -> None
 
 def test_node_refuses_raft_data_of_unknown_cluster(files: DevCluster) -> None:
     member = files.members[0]
-    member.data_dir.mkdir()
     (member.data_dir / "raft.journal").write_bytes(b"\0" * 16)
     result = serve(member.config_path)
     assert result.returncode == 2
