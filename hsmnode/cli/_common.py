@@ -40,9 +40,10 @@ def json_option(fn: F) -> F:
 
 
 def connect(profile: str | None, endpoints: tuple[str, ...], identity: str = "admin") -> HsmClient:
-    """A client of the profile's cluster: "admin" presents the admin certificate, "client" the NTLS one."""
+    """A client of the profile's cluster: "admin" presents the admin certificate, "client" the default
+    NTLS client certificate, any other name the profile's NTLS client of that name."""
     loaded = load_profile(profile or default_profile_path())
-    tls = loaded.tls if identity == "admin" else loaded.client_tls()
+    tls = loaded.tls if identity == "admin" else loaded.client_tls(None if identity == "client" else identity)
     return HsmClient(list(endpoints) or list(loaded.endpoints), tls)
 
 
@@ -120,3 +121,26 @@ def _fail(as_json: bool, code: str, message: str) -> None:
     else:
         click.echo(f"error: {code}: {message}", err=True)
     sys.exit(1)
+
+
+def container_session(profile: str | None, endpoints: tuple[str, ...], name: str):  # type: ignore[no-untyped-def]
+    """(client, session) for the cached session on partition or keyring NAME, presenting the
+    NTLS identity it was opened with (tokens are bound to the client certificate)."""
+    cached = load_sessions(profile).get("partitions", {}).get(name, {})
+    token = cached.get("token", "")
+    if not token:
+        raise ProfileError(f"no session on '{name}': open one first (hsmnode session open {name} --role ...)")
+    client = connect(profile, endpoints, identity=cached.get("client") or "client")
+    session = client.resume_partition(token, name, cached.get("role", ""))
+    session.keep = True
+    return client, session
+
+
+def client_option(fn: F) -> F:
+    return click.option(
+        "--client",
+        "client_name",
+        default=None,
+        metavar="NAME",
+        help="The profile's NTLS client to present (default: its `client`; e.g. cluster-so).",
+    )(fn)

@@ -10,10 +10,10 @@ import click
 from hsmnode.cli._common import (
     appliance_token,
     connect,
+    container_session,
     emit,
     json_option,
     load_sessions,
-    partition_token,
     password_option,
     profile_options,
     reports_errors,
@@ -227,8 +227,9 @@ def partition_role_init(
     name: str, role: str, password: str, profile: str | None, endpoints: tuple[str, ...]
 ) -> None:
     """PO session: initialize/reset the CO. CO session: initialize/reset the CU."""
-    with connect(profile, endpoints, identity="client") as client:
-        client.resume_partition(partition_token(profile, name), name).init_role(role.upper(), password)
+    client, held = container_session(profile, endpoints, name)
+    with client:
+        held.init_role(role.upper(), password)
     click.echo(f"{role.upper()} of {name} initialized; it must change the password at first login")
 
 
@@ -241,9 +242,11 @@ def partition_role_init(
 def partition_policy(
     name: str, policy: str, value: int, profile: str | None, endpoints: tuple[str, ...]
 ) -> None:
-    """PO session: set a partition policy (max_failed_logins, must_change_initial_password, activation_required, auto_activation)."""
-    with connect(profile, endpoints, identity="client") as client:
-        client.resume_partition(partition_token(profile, name), name).set_policy(policy, value)
+    """PO session: set a partition policy (max_failed_logins, must_change_initial_password,
+    activation_required, auto_activation, private_key_cloning, private_key_wrapping)."""
+    client, held = container_session(profile, endpoints, name)
+    with client:
+        held.set_policy(policy, value)
     click.echo(f"partition {name}: {policy} = {value}")
 
 

@@ -13,6 +13,7 @@ from hsmnode import __version__  # noqa: E402
 from hsmnode.cli.audit import audit  # noqa: E402
 from hsmnode.cli.cluster import cluster  # noqa: E402
 from hsmnode.cli.hsm import client_group, hsm, partition  # noqa: E402
+from hsmnode.cli.keys import crypto, key, keyring  # noqa: E402
 from hsmnode.cli.node import dev, serve  # noqa: E402
 from hsmnode.cli.session import session  # noqa: E402
 from hsmnode.cli.users import login, logout, role, user  # noqa: E402
@@ -40,6 +41,9 @@ cli.add_command(hsm)
 cli.add_command(partition)
 cli.add_command(client_group)
 cli.add_command(session)
+cli.add_command(key)
+cli.add_command(keyring)
+cli.add_command(crypto)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`hsmnode session ...`: the NTLS client handshake with the profile's client certificate."""
+"""`hsmnode session ...`: the NTLS client handshake with one of the profile's client certificates."""
 
 from __future__ import annotations
 
@@ -7,85 +7,100 @@ import dataclasses
 import click
 
 from hsmnode.cli._common import (
+    client_option,
     connect,
+    container_session,
     emit,
     json_option,
     load_sessions,
-    partition_token,
     password_option,
     profile_options,
     reports_errors,
     save_sessions,
 )
 
+ROLES = click.Choice(["po", "co", "cu", "krso", "krco"], case_sensitive=False)
+
 
 @click.group()
 def session() -> None:
-    """Partition sessions over NTLS (the profile's `client` certificate)."""
+    """Partition and keyring sessions over NTLS (the profile's `client` certificate, or --client NAME)."""
 
 
 @session.command("slots")
+@client_option
 @profile_options
 @json_option
 @reports_errors
-def slots(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
-    """The partitions assigned to this client, and nothing else."""
-    with connect(profile, endpoints, identity="client") as client:
+def slots(client_name: str | None, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+    """The partitions and keyrings assigned to this client, and nothing else."""
+    with connect(profile, endpoints, identity=client_name or "client") as client:
         name, found = client.list_slots()
 
     def human() -> None:
-        click.echo(f"client {name}: {len(found)} partition(s)")
+        click.echo(f"client {name}: {len(found)} slot(s)")
         for s in found:
-            click.echo(
-                f"  {s.partition:<20} {s.label:<24} initialized={s.initialized} activated={s.activated}"
-            )
+            click.echo(f"  {s.kind:<9} {s.partition:<20} {s.label:<34} initialized={s.initialized}")
 
     emit(as_json, {"client": name, "slots": [dataclasses.asdict(s) for s in found]}, human)
 
 
 @session.command("open")
-@click.argument("partition")
+@click.argument("name")
 @click.option(
-    "--role", type=click.Choice(["po", "co", "cu"], case_sensitive=False), default="co", show_default=True
+    "--role",
+    type=ROLES,
+    default="co",
+    show_default=True,
+    help="po/co/cu on a partition, krso/krco on a keyring.",
 )
 @password_option()
+@client_option
 @profile_options
 @json_option
 @reports_errors
 def open_(
-    partition: str, role: str, password: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool
+    name: str,
+    role: str,
+    password: str,
+    client_name: str | None,
+    profile: str | None,
+    endpoints: tuple[str, ...],
+    as_json: bool,
 ) -> None:
-    """Handshake: list the assigned partitions, then open a session on PARTITION with the role's password."""
-    with connect(profile, endpoints, identity="client") as client:
-        name, found = client.list_slots()
-        s = client.open_session(partition, password, role=role.upper())
+    """Handshake: list the assigned slots, then open a session on partition or keyring NAME."""
+    identity = client_name or "client"
+    with connect(profile, endpoints, identity=identity) as client:
+        registered, found = client.list_slots()
+        s = client.open_session(name, password, role=role.upper())
     sessions = load_sessions(profile)
-    sessions.setdefault("partitions", {})[partition] = {"token": s.token, "role": s.role}
+    sessions.setdefault("partitions", {})[name] = {"token": s.token, "role": s.role, "client": identity}
     save_sessions(profile, sessions)
     emit(
         as_json,
         {
-            "client": name,
+            "client": registered,
             "slots": [x.partition for x in found],
             "partition": s.subject,
             "role": s.role,
             "expires_ms": s.expires_ms,
         },
         lambda: click.echo(
-            f"client {name} sees {', '.join(x.partition for x in found)}; {s.role} session open on {s.subject}"
+            f"client {registered} sees {', '.join(x.partition for x in found)}; {s.role} session open on {s.subject}"
         ),
     )
 
 
 @session.command("show")
-@click.argument("partition")
+@click.argument("name")
 @profile_options
 @json_option
 @reports_errors
-def show(partition: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
-    """Is the cached session on PARTITION still valid (on the member that answers)?"""
-    with connect(profile, endpoints, identity="client") as client:
-        info = client.resume_partition(partition_token(profile, partition), partition).info()
+def show(name: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+    """Is the cached session on NAME still valid (on the member that answers)?"""
+    client, held = container_session(profile, endpoints, name)
+    with client:
+        info = held.info()
     emit(
         as_json,
         dataclasses.asdict(info),
@@ -94,35 +109,38 @@ def show(partition: str, profile: str | None, endpoints: tuple[str, ...], as_jso
 
 
 @session.command("close")
-@click.argument("partition")
+@click.argument("name")
 @profile_options
 @reports_errors
-def close(partition: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
-    """Log out: this client's sessions of that role on PARTITION end on every member."""
-    with connect(profile, endpoints, identity="client") as client:
-        client.resume_partition(partition_token(profile, partition), partition).logout()
+def close(name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
+    """Log out: this client's sessions of that role on NAME end on every member."""
+    client, held = container_session(profile, endpoints, name)
+    with client:
+        held.logout()
     sessions = load_sessions(profile)
-    sessions.get("partitions", {}).pop(partition, None)
+    sessions.get("partitions", {}).pop(name, None)
     save_sessions(profile, sessions)
-    click.echo(f"session on {partition} closed")
+    click.echo(f"session on {name} closed")
 
 
 @session.command("passwd")
-@click.argument("partition")
-@click.option("--role", type=click.Choice(["po", "co", "cu"], case_sensitive=False), required=True)
+@click.argument("name")
+@click.option("--role", type=ROLES, required=True)
 @password_option("--old-password", what="Current password")
 @password_option("--new-password", what="New password")
+@client_option
 @profile_options
 @reports_errors
 def passwd(
-    partition: str,
+    name: str,
     role: str,
     old_password: str,
     new_password: str,
+    client_name: str | None,
     profile: str | None,
     endpoints: tuple[str, ...],
 ) -> None:
-    """Change a partition role's password (required before the first session of a new CO/CU)."""
-    with connect(profile, endpoints, identity="client") as client:
-        client.change_partition_password(partition, role.upper(), old_password, new_password)
-    click.echo(f"password of the {role.upper()} of {partition} changed")
+    """Change a role's password on partition or keyring NAME (a new CO, CU or KRSO must, before its first session)."""
+    with connect(profile, endpoints, identity=client_name or "client") as client:
+        client.change_partition_password(name, role.upper(), old_password, new_password)
+    click.echo(f"password of the {role.upper()} of {name} changed")

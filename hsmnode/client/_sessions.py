@@ -305,6 +305,27 @@ class PartitionSession(_Session):
         req = keys_pb2.ImportPublicKeyRequest(request_id=_rid(request_id), label=label, pem=pem, usage=usage)
         return _key(self._call(keys_pb2_grpc.KeysStub, "ImportPublic", req, write=True))
 
+    def import_key(
+        self,
+        label: str,
+        key_type: str,
+        material: bytes,
+        *,
+        usage: list[str],
+        exportable: bool = False,
+        request_id: str | None = None,
+    ) -> KeyInfo:
+        """Import plaintext material: an AES value, or a private key as PKCS#8 DER or PEM."""
+        req = keys_pb2.ImportKeyRequest(
+            request_id=_rid(request_id),
+            label=label,
+            key_type=key_type,
+            material=material,
+            usage=usage,
+            exportable=exportable,
+        )
+        return _key(self._call(keys_pb2_grpc.KeysStub, "Import", req, write=True))
+
     def unwrap_key(
         self,
         wrapping_key: str,

@@ -123,6 +123,21 @@ def public_pem(public_der: bytes) -> bytes:
     return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def private_der(material: bytes) -> bytes:
+    """PKCS#8 DER of a private key given as DER or PEM (PKCS#8, or traditional RSA/EC PEM)."""
+    try:
+        key = (
+            serialization.load_pem_private_key(material, password=None)
+            if material.lstrip().startswith(b"-----BEGIN")
+            else serialization.load_der_private_key(material, password=None)
+        )
+    except (ValueError, TypeError) as exc:
+        raise KeyMaterialError(f"not an unencrypted private key in DER or PEM ({exc})") from None
+    return key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
 def describe_private(der: bytes) -> tuple[str, str, bytes]:
     """(key type, size, SPKI DER) of a PKCS#8 private key (e.g. after unwrapping)."""
     try:

@@ -62,6 +62,22 @@ class ImportPublicKeyRequest(_message.Message):
     usage: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., pem: _Optional[bytes] = ..., usage: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class ImportKeyRequest(_message.Message):
+    __slots__ = ("request_id", "label", "key_type", "material", "usage", "exportable")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    KEY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MATERIAL_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    EXPORTABLE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    label: str
+    key_type: str
+    material: bytes
+    usage: _containers.RepeatedScalarFieldContainer[str]
+    exportable: bool
+    def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., material: _Optional[bytes] = ..., usage: _Optional[_Iterable[str]] = ..., exportable: _Optional[bool] = ...) -> None: ...
+
 class UnwrapKeyRequest(_message.Message):
     __slots__ = ("request_id", "wrapping_key", "wrapped", "label", "key_type", "usage", "exportable")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]

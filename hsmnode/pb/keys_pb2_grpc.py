@@ -44,6 +44,11 @@ class KeysStub:
                 request_serializer=hsmnode_dot_pb_dot_keys__pb2.ImportPublicKeyRequest.SerializeToString,
                 response_deserializer=hsmnode_dot_pb_dot_keys__pb2.KeyInfo.FromString,
                 _registered_method=True)
+        self.Import = channel.unary_unary(
+                '/hsmnode.pb.Keys/Import',
+                request_serializer=hsmnode_dot_pb_dot_keys__pb2.ImportKeyRequest.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_keys__pb2.KeyInfo.FromString,
+                _registered_method=True)
         self.Unwrap = channel.unary_unary(
                 '/hsmnode.pb.Keys/Unwrap',
                 request_serializer=hsmnode_dot_pb_dot_keys__pb2.UnwrapKeyRequest.SerializeToString,
@@ -117,6 +122,14 @@ class KeysServicer:
 
     def ImportPublic(self, request, context):
         """Import a public key (PEM); the CU may do this too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Import(self, request, context):
+        """Import plaintext key material (an AES value, or a PKCS#8 private key, DER or PEM)
+        over the mutual-TLS channel, e.g. test vectors; it is wrapped under the SMK at once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -208,6 +221,11 @@ def add_KeysServicer_to_server(servicer, server):
             'ImportPublic': grpc.unary_unary_rpc_method_handler(
                     servicer.ImportPublic,
                     request_deserializer=hsmnode_dot_pb_dot_keys__pb2.ImportPublicKeyRequest.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_keys__pb2.KeyInfo.SerializeToString,
+            ),
+            'Import': grpc.unary_unary_rpc_method_handler(
+                    servicer.Import,
+                    request_deserializer=hsmnode_dot_pb_dot_keys__pb2.ImportKeyRequest.FromString,
                     response_serializer=hsmnode_dot_pb_dot_keys__pb2.KeyInfo.SerializeToString,
             ),
             'Unwrap': grpc.unary_unary_rpc_method_handler(
@@ -324,6 +342,33 @@ class Keys:
             target,
             '/hsmnode.pb.Keys/ImportPublic',
             hsmnode_dot_pb_dot_keys__pb2.ImportPublicKeyRequest.SerializeToString,
+            hsmnode_dot_pb_dot_keys__pb2.KeyInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Import(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsmnode.pb.Keys/Import',
+            hsmnode_dot_pb_dot_keys__pb2.ImportKeyRequest.SerializeToString,
             hsmnode_dot_pb_dot_keys__pb2.KeyInfo.FromString,
             options,
             channel_credentials,

@@ -80,6 +80,22 @@ class KeysServicer(Servicer, keys_pb2_grpc.KeysServicer):
         )
 
     @rpc
+    def Import(self, r: keys_pb2.ImportKeyRequest, context: Ctx) -> keys_pb2.KeyInfo:  # noqa: N802
+        return _key(
+            self._s.import_key(
+                caller_of(context),
+                token_of(context),
+                r.label,
+                r.key_type,
+                r.material,
+                list(r.usage),
+                r.exportable,
+                r.request_id,
+                remaining(context),
+            )
+        )
+
+    @rpc
     def Unwrap(self, r: keys_pb2.UnwrapKeyRequest, context: Ctx) -> keys_pb2.KeyInfo:  # noqa: N802
         return _key(
             self._s.unwrap(

@@ -235,6 +235,67 @@ class KeyService:
             origin="imported",
         )
 
+    def import_key(
+        self,
+        caller: Caller,
+        token: str,
+        label: str,
+        key_type: str,
+        material: bytes,
+        usage: list[str],
+        exportable: bool,
+        request_id: str,
+        timeout: float | None,
+    ) -> KeyView:
+        """Import plaintext material (AES value, PKCS#8 DER or PEM private key); wrapped under the SMK at once."""
+        claims = self._claims(caller, token)
+        _check_data(material, "key material")
+        return self._store_secret(
+            claims, material, label, key_type, usage, exportable, "imported", request_id, timeout
+        )
+
+    def _store_secret(
+        self,
+        claims: Claims,
+        secret: bytes,
+        label: str,
+        key_type: str,
+        usage: list[str],
+        exportable: bool,
+        origin: str,
+        request_id: str,
+        timeout: float | None,
+    ) -> KeyView:
+        if key_type == "AES":
+            if len(secret) not in (16, 32):
+                raise _invalid(f"an AES key is 128 or 256 bits, not {len(secret) * 8}")
+            size, object_class, public = str(len(secret) * 8), "secret", b""
+        else:
+            try:
+                secret = kc.private_der(secret)
+                found_type, size, public = kc.describe_private(secret)
+            except kc.KeyMaterialError as exc:
+                raise _invalid(f"key material: {exc}") from None
+            if found_type != key_type:
+                raise _invalid(f"the key material is {found_type}, not {key_type}")
+            object_class = "private"
+        object_id = uuid.uuid4().hex
+        return self._create(
+            claims,
+            request_id,
+            timeout,
+            object_id=object_id,
+            label=label,
+            key_type=key_type,
+            size=size,
+            object_class=object_class,
+            exportable=exportable,
+            usage=tuple(usage),
+            wrapped=self._smk.wrap(_aad(claims.container, object_id), secret),
+            public_der=public,
+            origin=origin,
+        )
+
     def unwrap(
         self,
         caller: Caller,
@@ -256,33 +317,8 @@ class KeyService:
             secret = kc.kwp_unwrap(self._material(claims, wrapping), wrapped)
         except kc.KeyMaterialError as exc:
             raise _invalid(f"wrapped key: {exc}") from None
-        if key_type == "AES":
-            if len(secret) not in (16, 32):
-                raise _invalid(f"the unwrapped AES key is {len(secret) * 8} bits; AES keys are 128 or 256")
-            size, object_class, public = str(len(secret) * 8), "secret", b""
-        else:
-            try:
-                found_type, size, public = kc.describe_private(secret)
-            except kc.KeyMaterialError as exc:
-                raise _invalid(f"wrapped key: {exc}") from None
-            if found_type != key_type:
-                raise _invalid(f"the unwrapped key is {found_type}, not {key_type}")
-            object_class = "private"
-        object_id = uuid.uuid4().hex
-        return self._create(
-            claims,
-            request_id,
-            timeout,
-            object_id=object_id,
-            label=label,
-            key_type=key_type,
-            size=size,
-            object_class=object_class,
-            exportable=exportable,
-            usage=tuple(usage),
-            wrapped=self._smk.wrap(_aad(claims.container, object_id), secret),
-            public_der=public,
-            origin="unwrapped",
+        return self._store_secret(
+            claims, secret, label, key_type, usage, exportable, "unwrapped", request_id, timeout
         )
 
     def destroy(
