@@ -48,6 +48,7 @@ proto-check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_replication.py
+	$(BIN)/python bench/crypto.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
