@@ -31,12 +31,14 @@ def drawn_table(header: str) -> dict[str, dict[str, bool]]:
 APPLIANCE = drawn_table("admin operator monitor audit")
 HSM = drawn_table("SO   AU")
 PARTITION = drawn_table("PO   CO   CU")
+KEYRING = drawn_table("KRSO KRCO")
 
 
 def test_drawn_tables_cover_every_operation_in_code() -> None:
     assert set(APPLIANCE) == set(perm.APPLIANCE)
     assert set(HSM) == set(perm.HSM)
     assert set(PARTITION) == set(perm.PARTITION)
+    assert set(KEYRING) == set(perm.KEYRING)
 
 
 @pytest.mark.parametrize("operation", sorted(perm.APPLIANCE))
@@ -89,3 +91,20 @@ def test_custom_roles_may_list_only_what_admin_may_do() -> None:
     """DOMAIN §1: custom roles are a subset of what admin may do."""
     assert all(perm.appliance_allows("admin", None, op) for op in perm.CUSTOM_ROLE_COMMANDS)
     assert "auditor.init" not in perm.CUSTOM_ROLE_COMMANDS and "audit.list" not in perm.CUSTOM_ROLE_COMMANDS
+
+
+@pytest.mark.parametrize("operation", sorted(perm.KEYRING))
+@pytest.mark.parametrize("role", ["KRSO", "KRCO"])
+def test_keyring_role_may_exactly_what_the_table_shows(role: str, operation: str) -> None:
+    assert perm.keyring_allows(role, operation) is KEYRING[operation][role]
+
+
+def test_krso_may_do_everything_the_krco_does() -> None:
+    """DOMAIN §1 keyring level: KRSO/KRCO separation is not enforced."""
+    assert all(perm.keyring_allows("KRSO", op) for op in perm.KEYRING if perm.keyring_allows("KRCO", op))
+
+
+@pytest.mark.parametrize("role", ["PO", "CO", "CU", *perm.APPLIANCE_ROLES, "SO", "AU"])
+def test_no_other_role_holds_a_keyring_permission(role: str) -> None:
+    """DOMAIN §1 keyring level: the cluster SO (a PO) and every other role hold no keyring role."""
+    assert not any(perm.keyring_allows(role, op) for op in perm.KEYRING)

@@ -71,7 +71,8 @@ class World:
             assert self.state.hsm.auditor
             return self.state.hsm.auditor.epoch
         name, _, role = rest.rpartition(":")
-        return self.state.partitions[name].roles[role].epoch
+        holder = self.state.keyrings[name] if kind == "keyring" else self.state.partitions[name]
+        return holder.roles[role].epoch
 
     def set_own_password(self, actor: str, target: str) -> None:
         self.ok(
