@@ -130,22 +130,27 @@ def _print_ready(cluster: DevCluster, status: object, demo: dict[str, Any]) -> N
     for m in cluster.members:
         click.echo(f"{m.id:<8} {m.grpc:<18} {roles.get(m.id, '?'):<10} {m.log_path}")
     users, hsm, part = demo["users"], demo["hsm"], demo["partition"]
-    click.echo("")
-    click.echo(f'Demo credentials (dev only; also under "demo" in {cluster.profile_path}):')
-    click.echo(f"  appliance users  admin {users['admin']}   operator {users['operator']}")
-    click.echo(f"                   monitor {users['monitor']}   audit {users['audit']}")
-    click.echo(f"  HSM SO           {hsm['so_password']}      Auditor {hsm['auditor_password']}")
-    click.echo(
-        f"  partition {part['name']}   PO {part['po_password']}   CO {part['co_password']}   CU {part['cu_password']}"
-    )
-    click.echo(
-        f"  NTLS client      {demo['client']} ({cluster.root / 'demo-client.pem'}), assigned to {part['name']}"
-    )
-    click.echo("")
-    click.echo("Use it from another terminal:")
-    click.echo(f"  export HSMNODE_PROFILE={cluster.profile_path}")
-    click.echo("  .venv/bin/hsmnode cluster status")
-    click.echo(f"  .venv/bin/hsmnode login admin --password {users['admin']}")
-    click.echo("  .venv/bin/hsmnode user list")
-    click.echo(f"  .venv/bin/hsmnode session open {part['name']} --role cu --password {part['cu_password']}")
-    click.echo("Ctrl-C stops every member; `make run` again brings the same cluster back.")
+    cpart, ring = demo["cluster_partition"], demo["keyring"]
+    lines = [
+        "",
+        f'Demo credentials (dev only; also under "demo" in {cluster.profile_path}):',
+        f"  appliance users  admin {users['admin']}   operator {users['operator']}",
+        f"                   monitor {users['monitor']}   audit {users['audit']}",
+        f"  HSM SO           {hsm['so_password']}      Auditor {hsm['auditor_password']}",
+        f"  partition {part['name']}   PO {part['po_password']}   CO {part['co_password']}   CU {part['cu_password']}",
+        f"  NTLS client      {demo['client']} ({cluster.root / 'demo-client.pem'}), assigned to {part['name']}",
+        f"  cluster SO       PO of partition {cpart['name']}: {cpart['po_password']} (NTLS client {cpart['client']})",
+        f"  keyring {ring['label']}  KRSO {ring['krso_password']}   KRCO {ring['krco_password']} (assigned to {demo['client']})",
+        "",
+        "Use it from another terminal:",
+        f"  export HSMNODE_PROFILE={cluster.profile_path}",
+        "  .venv/bin/hsmnode cluster status",
+        f"  .venv/bin/hsmnode login admin --password {users['admin']}",
+        "  .venv/bin/hsmnode user list",
+        f"  .venv/bin/hsmnode session open {part['name']} --role co --password {part['co_password']}",
+        f"  .venv/bin/hsmnode key generate sig1 --type EC --size P-256 --usage sign --usage verify --on {part['name']}",
+        f"  echo hello | .venv/bin/hsmnode crypto sign sig1 --on {part['name']} --out sig.bin",
+        "Ctrl-C stops every member; `make run` again brings the same cluster back.",
+    ]
+    for line in lines:
+        click.echo(line)
