@@ -99,9 +99,10 @@ class NodeContext:
             )
         claims = self.tokens.verify(token, caller.fingerprint, self.clock_ms())
         if claims.kind != kind:
+            # authenticated, but this session carries no authority for the request
+            article = "an" if kind == "appliance" else "a"
             raise DomainError(
-                ErrorCode.UNAUTHENTICATED,
-                f"this needs a{'n' if kind == 'appliance' else ''} {kind} session, not a {claims.kind} one",
+                ErrorCode.PERMISSION_DENIED, f"this needs {article} {kind} session, not a {claims.kind} one"
             )
         return claims
 
