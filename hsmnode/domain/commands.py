@@ -379,6 +379,8 @@ class PartitionCreate(Command):
     name: str
     # the cluster partition: its PO is the cluster security officer (keyrings)
     cluster: bool = False
+    # M-of-N: the partition's keys are usable only when authorized by cards (DOMAIN.md §5)
+    requires_authorization: bool = False
 
 
 @command("partition.delete")
@@ -509,3 +511,46 @@ class KeyringSetKrco(Command):
 
     label: str
     password_hash: str
+
+
+# --- M-of-N partition authorization (DOMAIN.md §5) --------------------------------------
+#
+# `challenge` is the exact bytes a member issued and the cards signed; apply parses
+# it, checks freshness and replay, and re-verifies every card signature.
+
+
+@command("auth.change")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AuthChange(Command):
+    """A state transition (or, for SESSION_AUTHORIZED, the checked card presentation behind one)."""
+
+    partition: str
+    target: str
+    challenge: bytes
+    card_labels: tuple[str, ...]
+    signatures: tuple[bytes, ...]
+    verified_epoch: int  # the CO credential epoch the proposer checked the partition password against
+    # associate only: the card set being bound
+    set_id: str = ""
+    threshold: int = 0
+    set_labels: tuple[str, ...] = ()
+    set_public_keys: tuple[bytes, ...] = ()
+
+
+@command("auth.permissions")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AuthSetPermissions(Command):
+    partition: str
+    permissions: tuple[str, ...]
+    challenge: bytes
+    card_labels: tuple[str, ...]
+    signatures: tuple[bytes, ...]
+    verified_epoch: int
+
+
+@command("key.block")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyBlock(Command):
+    container: str
+    object_id: str
+    blocked: bool

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 from hsmnode.domain import commands as c
 from hsmnode.domain import rules
 from hsmnode.domain.access import assigned_partition, authorize, client_of, is_locked, login_target
+from hsmnode.domain.authorize_handlers import gate
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import Credential, Hsm, Partition, PartitionPolicy
+from hsmnode.domain.model import Credential, Hsm, Partition, PartitionAuthorization, PartitionPolicy
 from hsmnode.domain.principals import parse
 
 if TYPE_CHECKING:
@@ -105,13 +106,19 @@ def partition_create(state: HsmState, cmd: c.PartitionCreate) -> Result:
             ErrorCode.FAILED_PRECONDITION,
             f"the cluster partition is already '{existing.name}' (there is one)",
         )
-    state.partitions[cmd.name] = Partition(name=cmd.name, created_at=cmd.timestamp, cluster=cmd.cluster)
+    state.partitions[cmd.name] = Partition(
+        name=cmd.name,
+        created_at=cmd.timestamp,
+        cluster=cmd.cluster,
+        authorization=PartitionAuthorization() if cmd.requires_authorization else None,
+    )
     return _ok(audit=f"partition '{cmd.name}' created" + (" as the cluster partition" if cmd.cluster else ""))
 
 
 def partition_delete(state: HsmState, cmd: c.PartitionDelete) -> Result:
     authorize(state, cmd.actor, "partition.delete", cmd.timestamp)
     _partition(state, cmd.name)
+    gate(state, f"partition:{cmd.name}", "remove_partition")
     del state.partitions[cmd.name]
     for client in state.clients.values():
         if cmd.name in client.partitions:

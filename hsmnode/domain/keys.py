@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize
+from hsmnode.domain.authorize_handlers import gate
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import USAGES, KeyObject
 
@@ -95,6 +96,7 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
     check_attributes(
         cmd.key_type, cmd.size, cmd.object_class, cmd.usage, bool(cmd.wrapped), bool(cmd.public_der)
     )
+    gate(state, cmd.container, "generate")  # M-of-N: no key is created while AUTHORIZED
     if len(holder.objects) >= MAX_OBJECTS:
         raise _err(
             ErrorCode.RESOURCE_EXHAUSTED,
@@ -125,6 +127,7 @@ def key_destroy(state: HsmState, cmd: c.KeyDestroy) -> Result:
     holder = state.container(cmd.container)
     if holder is None or cmd.object_id not in holder.objects:
         raise _err(ErrorCode.NOT_FOUND, f"no key {cmd.object_id!r} in {cmd.container.replace(':', ' ', 1)}")
+    gate(state, cmd.container, "destroy")
     key = holder.objects.pop(cmd.object_id)
     return _ok(audit=f"key '{key.label}' ({key.id}) destroyed in {cmd.container}")
 

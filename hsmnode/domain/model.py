@@ -115,6 +115,7 @@ class PartitionPolicy:
     auto_activation: bool = False  # [23] activation survives without a CO keeping it up
     private_key_cloning: bool = True  # [0] private keys may be cloned (HA replication in Luna)
     private_key_wrapping: bool = False  # [1] private keys may be wrapped off the HSM; never with [0]
+    online_authorization: bool = False  # Dinamo: the AUTHORIZED state may be set over the API
 
     NAMES = (
         "max_failed_logins",
@@ -123,6 +124,7 @@ class PartitionPolicy:
         "auto_activation",
         "private_key_cloning",
         "private_key_wrapping",
+        "online_authorization",
     )
 
     def to_data(self) -> dict[str, Any]:
@@ -131,6 +133,42 @@ class PartitionPolicy:
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> PartitionPolicy:
         return cls(**data)
+
+
+@dataclasses.dataclass
+class PartitionAuthorization:
+    """M-of-N authorization state of a partition (DOMAIN.md §5); SESSION_AUTHORIZED is never stored."""
+
+    state: str = "INITIAL"
+    set_id: str = ""
+    threshold: int = 0
+    cards: list[tuple[str, bytes]] = dataclasses.field(default_factory=list)  # (label, Ed25519 public key)
+    permissions: list[str] = dataclasses.field(default_factory=list)
+    epoch: int = 1  # bumped by every change: ends SESSION_AUTHORIZED tokens issued before it
+    used_challenges: dict[str, int] = dataclasses.field(default_factory=dict)  # nonce -> expiry (ms)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "set_id": self.set_id,
+            "threshold": self.threshold,
+            "cards": [[label, base64.b64encode(key).decode()] for label, key in self.cards],
+            "permissions": sorted(self.permissions),
+            "epoch": self.epoch,
+            "used_challenges": dict(sorted(self.used_challenges.items())),
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> PartitionAuthorization:
+        return cls(
+            state=data["state"],
+            set_id=data["set_id"],
+            threshold=data["threshold"],
+            cards=[(label, base64.b64decode(key)) for label, key in data["cards"]],
+            permissions=list(data["permissions"]),
+            epoch=data["epoch"],
+            used_challenges=dict(data["used_challenges"]),
+        )
 
 
 @dataclasses.dataclass
@@ -145,9 +183,11 @@ class Partition:
     activated: bool = False
     objects: dict[str, KeyObject] = dataclasses.field(default_factory=dict)
     cluster: bool = False  # the cluster partition: its PO is the cluster security officer
+    authorization: PartitionAuthorization | None = None  # only partitions created to require it
 
     def to_data(self) -> dict[str, Any]:
         return {
+            "authorization": self.authorization.to_data() if self.authorization else None,
             "objects": [self.objects[k].to_data() for k in sorted(self.objects)],
             "cluster": self.cluster,
             "name": self.name,
@@ -168,6 +208,9 @@ class Partition:
                 "roles": {k: Credential.from_data(v) for k, v in data["roles"].items()},
                 "policy": PartitionPolicy.from_data(data["policy"]),
                 "objects": {o["id"]: KeyObject.from_data(o) for o in data.get("objects", [])},
+                "authorization": PartitionAuthorization.from_data(data["authorization"])
+                if data.get("authorization")
+                else None,
             }
         )
 

@@ -231,10 +231,11 @@ _HANDLERS: dict[type[c.Command], Handler] = {}
 
 def _handlers() -> dict[type[c.Command], Handler]:
     if not _HANDLERS:
-        from hsmnode.domain import appliance, hsm, keyrings, keys
+        from hsmnode.domain import appliance, authorize_handlers, hsm, keyrings, keys
 
         _HANDLERS.update(appliance.HANDLERS)
         _HANDLERS.update(hsm.HANDLERS)
         _HANDLERS.update(keys.HANDLERS)
         _HANDLERS.update(keyrings.HANDLERS)
+        _HANDLERS.update(authorize_handlers.HANDLERS)
     return _HANDLERS
