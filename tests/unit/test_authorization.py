@@ -208,15 +208,6 @@ def test_replayed_and_stale_challenges_are_refused() -> None:
     )
     ch = challenge(w, "authorize", nonce="n-1")
     assert w.state.apply(change(w, "AUTHORIZED", cards, [0, 1], ch=ch)).ok
-    w.ok(
-        c.AuthChange,
-        **{
-            k: v
-            for k, v in change(w, "ASSOCIATED", cards, [0, 1]).__dict__.items()
-            if k not in ("actor", "request_id", "timestamp")
-        }
-        | {},
-    ) if False else None
     replay = w.state.apply(
         change(w, "ASSOCIATED", cards, [0, 1], ch=challenge(w, "deauthorize", nonce="n-1"))
     )
