@@ -24,6 +24,7 @@ from hsmnode.server.peers import PeerClients
 from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
 from hsmnode.service.auth import AuthService
+from hsmnode.service.authorization import AuthorizationService
 from hsmnode.service.cluster import ClusterService
 from hsmnode.service.context import NodeContext
 from hsmnode.service.keyrings import KeyringService
@@ -157,6 +158,7 @@ class Node:
             NtlsService(ctx, auth),
             KeyService(ctx, smk, cfg.lease),
             KeyringService(ctx),
+            AuthorizationService(ctx),
         )
         self._smk_check = smk.check_value
         peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)

@@ -44,6 +44,10 @@ class Claims:
     role_epoch: int = 0
     session_epoch: int = 0
     nonce: str = ""
+    # SESSION_AUTHORIZED (DOMAIN.md §5): carried by this one session's token, never replicated;
+    # valid while the partition's authorization epoch is still `auth_epoch`
+    session_authorized: bool = False
+    auth_epoch: int = 0
 
     def principal(self) -> Principal:
         if self.kind == "appliance":
@@ -94,6 +98,13 @@ class TokenAuthority:
         body = _b64(json.dumps(dataclasses.asdict(claims), sort_keys=True, separators=(",", ":")).encode())
         signed = f"{TOKEN_PREFIX}.{body}"
         return f"{signed}.{_b64(hmac.new(self._key, signed.encode(), sha256).digest())}"
+
+    def mac(self, data: bytes) -> bytes:
+        """A cluster-wide MAC: what one member issues (e.g. an authorization challenge), any member checks."""
+        return hmac.new(self._key, b"hsmnode-mac:" + data, sha256).digest()
+
+    def check_mac(self, data: bytes, mac: bytes) -> bool:
+        return hmac.compare_digest(mac, self.mac(data))
 
     def verify(self, token: str, fingerprint: str, now_ms: int) -> Claims:
         parts = token.split(".")

@@ -39,6 +39,8 @@ from hsmnode.client._profile import (
 from hsmnode.client._sessions import ApplianceSession, HsmRoleSession, PartitionSession
 from hsmnode.client._types import (
     AuditRecord,
+    AuthChallenge,
+    AuthInfo,
     ChainCheck,
     ClientInfo,
     ClusterStatus,
@@ -60,6 +62,8 @@ __all__ = [
     "AlreadyExists",
     "ApplianceSession",
     "AuditRecord",
+    "AuthChallenge",
+    "AuthInfo",
     "ChainCheck",
     "ClientInfo",
     "ClusterStatus",

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from hsmnode.client._types import (
     AuditRecord,
+    AuthChallenge,
+    AuthInfo,
     ChainCheck,
     ClientInfo,
     HsmInfo,
@@ -26,6 +28,8 @@ from hsmnode.pb import (
     audit_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
+    authorization_pb2,
+    authorization_pb2_grpc,
     keyrings_pb2,
     keyrings_pb2_grpc,
     keys_pb2,
@@ -208,12 +212,25 @@ class HsmRoleSession(ApplianceSession):
         req = admin_pb2.SetHsmPolicyRequest(request_id=_rid(request_id), name=name, value=value)
         self._call(admin_pb2_grpc.AdminStub, "SetHsmPolicy", req, write=True)
 
-    def create_partition(self, name: str, *, cluster: bool = False, request_id: str | None = None) -> None:
-        """cluster=True designates the cluster partition, whose PO is the cluster security officer."""
+    def create_partition(
+        self,
+        name: str,
+        *,
+        cluster: bool = False,
+        requires_authorization: bool = False,
+        request_id: str | None = None,
+    ) -> None:
+        """cluster=True designates the cluster partition, whose PO is the cluster security officer;
+        requires_authorization=True makes the partition's keys usable only when authorized by M of N cards."""
         self._call(
             admin_pb2_grpc.AdminStub,
             "CreatePartition",
-            admin_pb2.CreatePartitionRequest(request_id=_rid(request_id), name=name, cluster=cluster),
+            admin_pb2.CreatePartitionRequest(
+                request_id=_rid(request_id),
+                name=name,
+                cluster=cluster,
+                requires_authorization=requires_authorization,
+            ),
             write=True,
         )
 
@@ -443,6 +460,96 @@ class PartitionSession(_Session):
         return _keyring(
             self._call(keyrings_pb2_grpc.KeyringsStub, "Show", keyrings_pb2.KeyringRequest(label=label))
         )
+
+    # M-of-N authorization (a CO session on a partition created to require it)
+    def auth_challenge(self, action: str) -> AuthChallenge:
+        r = self._call(
+            authorization_pb2_grpc.AuthorizationStub,
+            "Challenge",
+            authorization_pb2.ChallengeRequest(action=action),
+        )
+        return AuthChallenge(bytes(r.challenge), bytes(r.mac), r.expires_ms)
+
+    def auth_change(
+        self,
+        target: str,
+        challenge: AuthChallenge | None,
+        signatures: list[tuple[str, bytes]],
+        password: str,
+        *,
+        card_set: tuple[str, int, list[tuple[str, bytes]]] | None = None,
+        request_id: str | None = None,
+    ) -> str:
+        """Move the partition to `target` with M card signatures over `challenge` and the partition
+        password; SESSION_AUTHORIZED (and back) changes only this session, whose token is replaced."""
+        req = authorization_pb2.ChangeAuthorizationRequest(
+            request_id=_rid(request_id),
+            target=target,
+            challenge=challenge.data if challenge else b"",
+            mac=challenge.mac if challenge else b"",
+            signatures=[
+                authorization_pb2.CardSignature(label=label, signature=sig) for label, sig in signatures
+            ],
+            password=password,
+        )
+        if card_set is not None:
+            set_id, threshold, cards = card_set
+            req.card_set.CopyFrom(
+                authorization_pb2.CardSet(
+                    set_id=set_id,
+                    threshold=threshold,
+                    cards=[authorization_pb2.Card(label=label, public_key=key) for label, key in cards],
+                )
+            )
+        r = self._call(authorization_pb2_grpc.AuthorizationStub, "Change", req, write=True)
+        if r.token:
+            self.token = r.token
+        return str(r.state)
+
+    def auth_set_permissions(
+        self,
+        permissions: list[str],
+        challenge: AuthChallenge,
+        signatures: list[tuple[str, bytes]],
+        password: str,
+        *,
+        request_id: str | None = None,
+    ) -> list[str]:
+        req = authorization_pb2.SetAuthPermissionsRequest(
+            request_id=_rid(request_id),
+            permissions=permissions,
+            challenge=challenge.data,
+            mac=challenge.mac,
+            signatures=[
+                authorization_pb2.CardSignature(label=label, signature=sig) for label, sig in signatures
+            ],
+            password=password,
+        )
+        return list(
+            self._call(
+                authorization_pb2_grpc.AuthorizationStub, "SetPermissions", req, write=True
+            ).permissions
+        )
+
+    def auth_show(self) -> AuthInfo:
+        r = self._call(
+            authorization_pb2_grpc.AuthorizationStub, "Show", authorization_pb2.ShowAuthorizationRequest()
+        )
+        return AuthInfo(
+            r.partition,
+            r.requires_authorization,
+            r.state,
+            r.set_id,
+            r.threshold,
+            tuple(r.card_labels),
+            tuple(r.permissions),
+            r.online_authorization,
+            r.session_authorized,
+        )
+
+    def block_key(self, key: str, *, blocked: bool = True, request_id: str | None = None) -> None:
+        req = keys_pb2.BlockKeyRequest(request_id=_rid(request_id), key=key, blocked=blocked)
+        self._call(keys_pb2_grpc.KeysStub, "Block", req, write=True)
 
     # keyrings: the KRSO
     def set_krco(self, password: str, *, request_id: str | None = None) -> None:

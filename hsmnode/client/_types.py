@@ -172,3 +172,25 @@ class KeyringInfo:
     locked: bool
     objects: int
     clients: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AuthChallenge:
+    """A member-issued challenge: each card signs `data`; send both back."""
+
+    data: bytes
+    mac: bytes
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class AuthInfo:
+    partition: str
+    requires_authorization: bool
+    state: str  # the replicated state; SESSION_AUTHORIZED never shows here
+    set_id: str
+    threshold: int
+    card_labels: tuple[str, ...]
+    permissions: tuple[str, ...]
+    online_authorization: bool
+    session_authorized: bool  # this session holds SESSION_AUTHORIZED

@@ -204,14 +204,16 @@ class SetHsmPolicyRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., name: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
 
 class CreatePartitionRequest(_message.Message):
-    __slots__ = ("request_id", "name", "cluster")
+    __slots__ = ("request_id", "name", "cluster", "requires_authorization")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    REQUIRES_AUTHORIZATION_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     name: str
     cluster: bool
-    def __init__(self, request_id: _Optional[str] = ..., name: _Optional[str] = ..., cluster: _Optional[bool] = ...) -> None: ...
+    requires_authorization: bool
+    def __init__(self, request_id: _Optional[str] = ..., name: _Optional[str] = ..., cluster: _Optional[bool] = ..., requires_authorization: _Optional[bool] = ...) -> None: ...
 
 class PartitionRole(_message.Message):
     __slots__ = ("role", "locked", "must_change_password", "failed_logins")
@@ -226,7 +228,7 @@ class PartitionRole(_message.Message):
     def __init__(self, role: _Optional[str] = ..., locked: _Optional[bool] = ..., must_change_password: _Optional[bool] = ..., failed_logins: _Optional[int] = ...) -> None: ...
 
 class PartitionInfo(_message.Message):
-    __slots__ = ("name", "label", "initialized", "cloning_domain", "roles", "policies", "activated", "cluster", "objects")
+    __slots__ = ("name", "label", "initialized", "cloning_domain", "roles", "policies", "activated", "cluster", "objects", "authorization_state")
     class PoliciesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -243,6 +245,7 @@ class PartitionInfo(_message.Message):
     ACTIVATED_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_STATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     label: str
     initialized: bool
@@ -252,7 +255,8 @@ class PartitionInfo(_message.Message):
     activated: bool
     cluster: bool
     objects: int
-    def __init__(self, name: _Optional[str] = ..., label: _Optional[str] = ..., initialized: _Optional[bool] = ..., cloning_domain: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[PartitionRole, _Mapping]]] = ..., policies: _Optional[_Mapping[str, int]] = ..., activated: _Optional[bool] = ..., cluster: _Optional[bool] = ..., objects: _Optional[int] = ...) -> None: ...
+    authorization_state: str
+    def __init__(self, name: _Optional[str] = ..., label: _Optional[str] = ..., initialized: _Optional[bool] = ..., cloning_domain: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[PartitionRole, _Mapping]]] = ..., policies: _Optional[_Mapping[str, int]] = ..., activated: _Optional[bool] = ..., cluster: _Optional[bool] = ..., objects: _Optional[int] = ..., authorization_state: _Optional[str] = ...) -> None: ...
 
 class PartitionList(_message.Message):
     __slots__ = ("partitions",)

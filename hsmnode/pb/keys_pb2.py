@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15hsmnode/pb/keys.proto\x12\nhsmnode.pb\"\xdc\x01\n\x07KeyInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08key_type\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\t\x12\x14\n\x0cobject_class\x18\x05 \x01(\t\x12\x12\n\nexportable\x18\x06 \x01(\x08\x12\r\n\x05usage\x18\x07 \x03(\t\x12\x12\n\npublic_der\x18\x08 \x01(\x0c\x12\x0e\n\x06origin\x18\t \x01(\t\x12\x15\n\rcreated_at_ms\x18\n \x01(\x03\x12\x11\n\tcontainer\x18\x0b \x01(\t\x12\x0f\n\x07\x62locked\x18\x0c \x01(\x08\"z\n\x12GenerateKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08key_type\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\t\x12\x12\n\nexportable\x18\x05 \x01(\x08\x12\r\n\x05usage\x18\x06 \x03(\t\"W\n\x16ImportPublicKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0b\n\x03pem\x18\x03 \x01(\x0c\x12\r\n\x05usage\x18\x04 \x03(\t\"|\n\x10ImportKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08key_type\x18\x03 \x01(\t\x12\x10\n\x08material\x18\x04 \x01(\x0c\x12\r\n\x05usage\x18\x05 \x03(\t\x12\x12\n\nexportable\x18\x06 \x01(\x08\"\x91\x01\n\x10UnwrapKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cwrapping_key\x18\x02 \x01(\t\x12\x0f\n\x07wrapped\x18\x03 \x01(\x0c\x12\r\n\x05label\x18\x04 \x01(\t\x12\x10\n\x08key_type\x18\x05 \x01(\t\x12\r\n\x05usage\x18\x06 \x03(\t\x12\x12\n\nexportable\x18\x07 \x01(\x08\")\n\x06KeyRef\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"\x14\n\x12\x44\x65stroyKeyResponse\">\n\x0fListKeysRequest\x12\r\n\x05label\x18\x01 \x01(\t\x12\x10\n\x08key_type\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\",\n\x07KeyList\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.hsmnode.pb.KeyInfo\";\n\x0bSignRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tmechanism\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"!\n\x0cSignResponse\x12\x11\n\tsignature\x18\x01 \x01(\x0c\"P\n\rVerifyRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tmechanism\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"\x1f\n\x0eVerifyResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\"K\n\x0e\x45ncryptRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tmechanism\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03\x61\x61\x64\x18\x04 \x01(\x0c\"1\n\x0f\x45ncryptResponse\x12\x12\n\nciphertext\x18\x01 \x01(\x0c\x12\n\n\x02iv\x18\x02 \x01(\x0c\"]\n\x0e\x44\x65\x63ryptRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tmechanism\x18\x02 \x01(\t\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\x12\n\n\x02iv\x18\x04 \x01(\x0c\x12\x0b\n\x03\x61\x61\x64\x18\x05 \x01(\x0c\"$\n\x0f\x44\x65\x63ryptResponse\x12\x11\n\tplaintext\x18\x01 \x01(\x0c\"3\n\x0eWrapKeyRequest\x12\x14\n\x0cwrapping_key\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"5\n\x0fWrapKeyResponse\x12\x0f\n\x07wrapped\x18\x01 \x01(\x0c\x12\x11\n\tmechanism\x18\x02 \x01(\t\"#\n\x14\x45xportPublicResponse\x12\x0b\n\x03pem\x18\x01 \x01(\x0c\"0\n\rDigestRequest\x12\x11\n\tmechanism\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\" \n\x0e\x44igestResponse\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\"\x1f\n\rRandomRequest\x12\x0e\n\x06length\x18\x01 \x01(\r\"\x1e\n\x0eRandomResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x32\xc1\x07\n\x04Keys\x12?\n\x08Generate\x12\x1e.hsmnode.pb.GenerateKeyRequest\x1a\x13.hsmnode.pb.KeyInfo\x12G\n\x0cImportPublic\x12\".hsmnode.pb.ImportPublicKeyRequest\x1a\x13.hsmnode.pb.KeyInfo\x12;\n\x06Import\x12\x1c.hsmnode.pb.ImportKeyRequest\x1a\x13.hsmnode.pb.KeyInfo\x12;\n\x06Unwrap\x12\x1c.hsmnode.pb.UnwrapKeyRequest\x1a\x13.hsmnode.pb.KeyInfo\x12=\n\x07\x44\x65stroy\x12\x12.hsmnode.pb.KeyRef\x1a\x1e.hsmnode.pb.DestroyKeyResponse\x12\x38\n\x04List\x12\x1b.hsmnode.pb.ListKeysRequest\x1a\x13.hsmnode.pb.KeyList\x12/\n\x04Show\x12\x12.hsmnode.pb.KeyRef\x1a\x13.hsmnode.pb.KeyInfo\x12\x39\n\x04Sign\x12\x17.hsmnode.pb.SignRequest\x1a\x18.hsmnode.pb.SignResponse\x12?\n\x06Verify\x12\x19.hsmnode.pb.VerifyRequest\x1a\x1a.hsmnode.pb.VerifyResponse\x12\x42\n\x07\x45ncrypt\x12\x1a.hsmnode.pb.EncryptRequest\x1a\x1b.hsmnode.pb.EncryptResponse\x12\x42\n\x07\x44\x65\x63rypt\x12\x1a.hsmnode.pb.DecryptRequest\x1a\x1b.hsmnode.pb.DecryptResponse\x12?\n\x04Wrap\x12\x1a.hsmnode.pb.WrapKeyRequest\x1a\x1b.hsmnode.pb.WrapKeyResponse\x12\x44\n\x0c\x45xportPublic\x12\x12.hsmnode.pb.KeyRef\x1a .hsmnode.pb.ExportPublicResponse\x12?\n\x06\x44igest\x12\x19.hsmnode.pb.DigestRequest\x1a\x1a.hsmnode.pb.DigestResponse\x12?\n\x06Random\x12\x19.hsmnode.pb.RandomRequest\x1a\x1a.hsmnode.pb.RandomResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15hsmnode/pb/keys.proto\x12\nhsmnode.pb\"\xdc\x01\n\x07KeyInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08key_type\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\t\x12\x14\n\x0cobject_class\x18\x05 \x01(\t\x12\x12\n\nexportable\x18\x06 \x01(\x08\x12\r\n\x05usage\x18\x07 \x03(\t\x12\x12\n\npublic_der\x18\x08 \x01(\x0c\x12\x0e\n\x06origin\x18\t \x01(\t\x12\x15\n\rcreated_at_ms\x18\n \x01(\x03\x12\x11\n\tcontainer\x18\x0b \x01(\t\x12\x0f\n\x07\x62locked\x18\x0c \x01(\x08\"z\n\x12GenerateKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08key_type\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\t\x12\x12\n\nexportable\x18\x05 \x01(\x08\x12\r\n\x05usage\x18\x06 \x03(\t\"W\n\x16ImportPublicKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0b\n\x03pem\x18\x03 \x01(\x0c\x12\r\n\x05usage\x18\x04 \x03(\t\"|\n\x10ImportKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08key_type\x18\x03 \x01(\t\x12\x10\n\x08material\x18\x04 \x01(\x0c\x12\r\n\x05usage\x18\x05 \x03(\t\x12\x12\n\nexportable\x18\x06 \x01(\x08\"\x91\x01\n\x10UnwrapKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cwrapping_key\x18\x02 \x01(\t\x12\x0f\n\x07wrapped\x18\x03 \x01(\x0c\x12\r\n\x05label\x18\x04 \x01(\t\x12\x10\n\x08key_type\x18\x05 \x01(\t\x12\r\n\x05usage\x18\x06 \x03(\t\x12\x12\n\nexportable\x18\x07 \x01(\x08\")\n\x06KeyRef\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"\x14\n\x12\x44\x65stroyKeyResponse\"C\n\x0f\x42lockKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0f\n\x07\x62locked\x18\x03 \x01(\x08\">\n\x0fListKeysRequest\x12\r\n\x05label\x18\x01 \x01(\t\x12\x10\n\x08key_type\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\",\n\x07KeyList\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.hsmnode.pb.KeyInfo\";\n\x0bSignRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tmechanism\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"!\n\x0cSignResponse\x12\x11\n\tsignature\x18\x01 \x01(\x0c\"P\n\rVerifyRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tmechanism\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"\x1f\n\x0eVerifyResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\"K\n\x0e\x45ncryptRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tmechanism\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03\x61\x61\x64\x18\x04 \x01(\x0c\"1\n\x0f\x45ncryptResponse\x12\x12\n\nciphertext\x18\x01 \x01(\x0c\x12\n\n\x02iv\x18\x02 \x01(\x0c\"]\n\x0e\x44\x65\x63ryptRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x11\n\tmechanism\x18\x02 \x01(\t\x12\x12\n\nciphertext\x18\x03 \x01(\x0c\x12\n\n\x02iv\x18\x04 \x01(\x0c\x12\x0b\n\x03\x61\x61\x64\x18\x05 \x01(\x0c\"$\n\x0f\x44\x65\x63ryptResponse\x12\x11\n\tplaintext\x18\x01 \x01(\x0c\"3\n\x0eWrapKeyRequest\x12\x14\n\x0cwrapping_key\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\"5\n\x0fWrapKeyResponse\x12\x0f\n\x07wrapped\x18\x01 \x01(\x0c\x12\x11\n\tmechanism\x18\x02 \x01(\t\"#\n\x14\x45xportPublicResponse\x12\x0b\n\x03pem\x18\x01 \x01(\x0c\"0\n\rDigestRequest\x12\x11\n\tmechanism\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\" \n\x0e\x44igestResponse\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x0c\"\x1f\n\rRandomRequest\x12\x0e\n\x06length\x18\x01 \x01(\r\"\x1e\n\x0eRandomResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x32\x87\x08\n\x04Keys\x12?\n\x08Generate\x12\x1e.hsmnode.pb.GenerateKeyRequest\x1a\x13.hsmnode.pb.KeyInfo\x12G\n\x0cImportPublic\x12\".hsmnode.pb.ImportPublicKeyRequest\x1a\x13.hsmnode.pb.KeyInfo\x12;\n\x06Import\x12\x1c.hsmnode.pb.ImportKeyRequest\x1a\x13.hsmnode.pb.KeyInfo\x12;\n\x06Unwrap\x12\x1c.hsmnode.pb.UnwrapKeyRequest\x1a\x13.hsmnode.pb.KeyInfo\x12=\n\x07\x44\x65stroy\x12\x12.hsmnode.pb.KeyRef\x1a\x1e.hsmnode.pb.DestroyKeyResponse\x12\x44\n\x05\x42lock\x12\x1b.hsmnode.pb.BlockKeyRequest\x1a\x1e.hsmnode.pb.DestroyKeyResponse\x12\x38\n\x04List\x12\x1b.hsmnode.pb.ListKeysRequest\x1a\x13.hsmnode.pb.KeyList\x12/\n\x04Show\x12\x12.hsmnode.pb.KeyRef\x1a\x13.hsmnode.pb.KeyInfo\x12\x39\n\x04Sign\x12\x17.hsmnode.pb.SignRequest\x1a\x18.hsmnode.pb.SignResponse\x12?\n\x06Verify\x12\x19.hsmnode.pb.VerifyRequest\x1a\x1a.hsmnode.pb.VerifyResponse\x12\x42\n\x07\x45ncrypt\x12\x1a.hsmnode.pb.EncryptRequest\x1a\x1b.hsmnode.pb.EncryptResponse\x12\x42\n\x07\x44\x65\x63rypt\x12\x1a.hsmnode.pb.DecryptRequest\x1a\x1b.hsmnode.pb.DecryptResponse\x12?\n\x04Wrap\x12\x1a.hsmnode.pb.WrapKeyRequest\x1a\x1b.hsmnode.pb.WrapKeyResponse\x12\x44\n\x0c\x45xportPublic\x12\x12.hsmnode.pb.KeyRef\x1a .hsmnode.pb.ExportPublicResponse\x12?\n\x06\x44igest\x12\x19.hsmnode.pb.DigestRequest\x1a\x1a.hsmnode.pb.DigestResponse\x12?\n\x06Random\x12\x19.hsmnode.pb.RandomRequest\x1a\x1a.hsmnode.pb.RandomResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,40 +45,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYREF']._serialized_end=788
   _globals['_DESTROYKEYRESPONSE']._serialized_start=790
   _globals['_DESTROYKEYRESPONSE']._serialized_end=810
-  _globals['_LISTKEYSREQUEST']._serialized_start=812
-  _globals['_LISTKEYSREQUEST']._serialized_end=874
-  _globals['_KEYLIST']._serialized_start=876
-  _globals['_KEYLIST']._serialized_end=920
-  _globals['_SIGNREQUEST']._serialized_start=922
-  _globals['_SIGNREQUEST']._serialized_end=981
-  _globals['_SIGNRESPONSE']._serialized_start=983
-  _globals['_SIGNRESPONSE']._serialized_end=1016
-  _globals['_VERIFYREQUEST']._serialized_start=1018
-  _globals['_VERIFYREQUEST']._serialized_end=1098
-  _globals['_VERIFYRESPONSE']._serialized_start=1100
-  _globals['_VERIFYRESPONSE']._serialized_end=1131
-  _globals['_ENCRYPTREQUEST']._serialized_start=1133
-  _globals['_ENCRYPTREQUEST']._serialized_end=1208
-  _globals['_ENCRYPTRESPONSE']._serialized_start=1210
-  _globals['_ENCRYPTRESPONSE']._serialized_end=1259
-  _globals['_DECRYPTREQUEST']._serialized_start=1261
-  _globals['_DECRYPTREQUEST']._serialized_end=1354
-  _globals['_DECRYPTRESPONSE']._serialized_start=1356
-  _globals['_DECRYPTRESPONSE']._serialized_end=1392
-  _globals['_WRAPKEYREQUEST']._serialized_start=1394
-  _globals['_WRAPKEYREQUEST']._serialized_end=1445
-  _globals['_WRAPKEYRESPONSE']._serialized_start=1447
-  _globals['_WRAPKEYRESPONSE']._serialized_end=1500
-  _globals['_EXPORTPUBLICRESPONSE']._serialized_start=1502
-  _globals['_EXPORTPUBLICRESPONSE']._serialized_end=1537
-  _globals['_DIGESTREQUEST']._serialized_start=1539
-  _globals['_DIGESTREQUEST']._serialized_end=1587
-  _globals['_DIGESTRESPONSE']._serialized_start=1589
-  _globals['_DIGESTRESPONSE']._serialized_end=1621
-  _globals['_RANDOMREQUEST']._serialized_start=1623
-  _globals['_RANDOMREQUEST']._serialized_end=1654
-  _globals['_RANDOMRESPONSE']._serialized_start=1656
-  _globals['_RANDOMRESPONSE']._serialized_end=1686
-  _globals['_KEYS']._serialized_start=1689
-  _globals['_KEYS']._serialized_end=2650
+  _globals['_BLOCKKEYREQUEST']._serialized_start=812
+  _globals['_BLOCKKEYREQUEST']._serialized_end=879
+  _globals['_LISTKEYSREQUEST']._serialized_start=881
+  _globals['_LISTKEYSREQUEST']._serialized_end=943
+  _globals['_KEYLIST']._serialized_start=945
+  _globals['_KEYLIST']._serialized_end=989
+  _globals['_SIGNREQUEST']._serialized_start=991
+  _globals['_SIGNREQUEST']._serialized_end=1050
+  _globals['_SIGNRESPONSE']._serialized_start=1052
+  _globals['_SIGNRESPONSE']._serialized_end=1085
+  _globals['_VERIFYREQUEST']._serialized_start=1087
+  _globals['_VERIFYREQUEST']._serialized_end=1167
+  _globals['_VERIFYRESPONSE']._serialized_start=1169
+  _globals['_VERIFYRESPONSE']._serialized_end=1200
+  _globals['_ENCRYPTREQUEST']._serialized_start=1202
+  _globals['_ENCRYPTREQUEST']._serialized_end=1277
+  _globals['_ENCRYPTRESPONSE']._serialized_start=1279
+  _globals['_ENCRYPTRESPONSE']._serialized_end=1328
+  _globals['_DECRYPTREQUEST']._serialized_start=1330
+  _globals['_DECRYPTREQUEST']._serialized_end=1423
+  _globals['_DECRYPTRESPONSE']._serialized_start=1425
+  _globals['_DECRYPTRESPONSE']._serialized_end=1461
+  _globals['_WRAPKEYREQUEST']._serialized_start=1463
+  _globals['_WRAPKEYREQUEST']._serialized_end=1514
+  _globals['_WRAPKEYRESPONSE']._serialized_start=1516
+  _globals['_WRAPKEYRESPONSE']._serialized_end=1569
+  _globals['_EXPORTPUBLICRESPONSE']._serialized_start=1571
+  _globals['_EXPORTPUBLICRESPONSE']._serialized_end=1606
+  _globals['_DIGESTREQUEST']._serialized_start=1608
+  _globals['_DIGESTREQUEST']._serialized_end=1656
+  _globals['_DIGESTRESPONSE']._serialized_start=1658
+  _globals['_DIGESTRESPONSE']._serialized_end=1690
+  _globals['_RANDOMREQUEST']._serialized_start=1692
+  _globals['_RANDOMREQUEST']._serialized_end=1723
+  _globals['_RANDOMRESPONSE']._serialized_start=1725
+  _globals['_RANDOMRESPONSE']._serialized_end=1755
+  _globals['_KEYS']._serialized_start=1758
+  _globals['_KEYS']._serialized_end=2789
 # @@protoc_insertion_point(module_scope)

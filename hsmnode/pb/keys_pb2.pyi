@@ -108,6 +108,16 @@ class DestroyKeyResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class BlockKeyRequest(_message.Message):
+    __slots__ = ("request_id", "key", "blocked")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    key: str
+    blocked: bool
+    def __init__(self, request_id: _Optional[str] = ..., key: _Optional[str] = ..., blocked: _Optional[bool] = ...) -> None: ...
+
 class ListKeysRequest(_message.Message):
     __slots__ = ("label", "key_type", "id")
     LABEL_FIELD_NUMBER: _ClassVar[int]

@@ -59,6 +59,11 @@ class KeysStub:
                 request_serializer=hsmnode_dot_pb_dot_keys__pb2.KeyRef.SerializeToString,
                 response_deserializer=hsmnode_dot_pb_dot_keys__pb2.DestroyKeyResponse.FromString,
                 _registered_method=True)
+        self.Block = channel.unary_unary(
+                '/hsmnode.pb.Keys/Block',
+                request_serializer=hsmnode_dot_pb_dot_keys__pb2.BlockKeyRequest.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_keys__pb2.DestroyKeyResponse.FromString,
+                _registered_method=True)
         self.List = channel.unary_unary(
                 '/hsmnode.pb.Keys/List',
                 request_serializer=hsmnode_dot_pb_dot_keys__pb2.ListKeysRequest.SerializeToString,
@@ -144,6 +149,13 @@ class KeysServicer:
 
     def Destroy(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Block(self, request, context):
+        """Block or unblock a key: a blocked key cannot be used even when authorized.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -236,6 +248,11 @@ def add_KeysServicer_to_server(servicer, server):
             'Destroy': grpc.unary_unary_rpc_method_handler(
                     servicer.Destroy,
                     request_deserializer=hsmnode_dot_pb_dot_keys__pb2.KeyRef.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_keys__pb2.DestroyKeyResponse.SerializeToString,
+            ),
+            'Block': grpc.unary_unary_rpc_method_handler(
+                    servicer.Block,
+                    request_deserializer=hsmnode_dot_pb_dot_keys__pb2.BlockKeyRequest.FromString,
                     response_serializer=hsmnode_dot_pb_dot_keys__pb2.DestroyKeyResponse.SerializeToString,
             ),
             'List': grpc.unary_unary_rpc_method_handler(
@@ -423,6 +440,33 @@ class Keys:
             target,
             '/hsmnode.pb.Keys/Destroy',
             hsmnode_dot_pb_dot_keys__pb2.KeyRef.SerializeToString,
+            hsmnode_dot_pb_dot_keys__pb2.DestroyKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Block(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsmnode.pb.Keys/Block',
+            hsmnode_dot_pb_dot_keys__pb2.BlockKeyRequest.SerializeToString,
             hsmnode_dot_pb_dot_keys__pb2.DestroyKeyResponse.FromString,
             options,
             channel_credentials,

@@ -58,6 +58,7 @@ def _partition(p: Partition) -> admin_pb2.PartitionInfo:
         activated=p.activated,
         cluster=p.cluster,
         objects=len(p.objects),
+        authorization_state=p.authorization.state if p.authorization else "",
     )
 
 
@@ -241,7 +242,13 @@ class AdminServicer(Servicer, admin_pb2_grpc.AdminServicer):
     @rpc
     def CreatePartition(self, r: admin_pb2.CreatePartitionRequest, context: Ctx) -> admin_pb2.Empty:  # noqa: N802
         self._s.create_partition(
-            caller_of(context), token_of(context), r.name, r.cluster, r.request_id, remaining(context)
+            caller_of(context),
+            token_of(context),
+            r.name,
+            r.cluster,
+            r.request_id,
+            remaining(context),
+            r.requires_authorization,
         )
         return admin_pb2.Empty()
 

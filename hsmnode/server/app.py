@@ -12,6 +12,7 @@ from hsmnode.pb import (
     admin_pb2_grpc,
     audit_pb2_grpc,
     auth_pb2_grpc,
+    authorization_pb2_grpc,
     cluster_pb2_grpc,
     debug_pb2_grpc,
     keyrings_pb2_grpc,
@@ -20,12 +21,13 @@ from hsmnode.pb import (
 )
 from hsmnode.replication import Replicator
 from hsmnode.server.access_servicers import AdminServicer, AuthServicer, NtlsServicer
-from hsmnode.server.key_servicers import KeyringsServicer, KeysServicer
+from hsmnode.server.key_servicers import AuthorizationServicer, KeyringsServicer, KeysServicer
 from hsmnode.server.peers import PeerClients
 from hsmnode.server.servicers import AuditServicer, ClusterServicer, DebugServicer
 from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
 from hsmnode.service.auth import AuthService
+from hsmnode.service.authorization import AuthorizationService
 from hsmnode.service.cluster import ClusterService
 from hsmnode.service.keyrings import KeyringService
 from hsmnode.service.keys import KeyService
@@ -40,6 +42,7 @@ SERVICE_NAMES = (
     "hsmnode.pb.Ntls",
     "hsmnode.pb.Keys",
     "hsmnode.pb.Keyrings",
+    "hsmnode.pb.Authorization",
 )
 MAX_WORKERS = 32
 
@@ -74,6 +77,7 @@ class Services:
     ntls: NtlsService
     keys: KeyService
     keyrings: KeyringService
+    authorization: AuthorizationService
 
 
 class TrustList:
@@ -128,6 +132,9 @@ def create_server(
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(replicator, services.admin), server)
     ntls_pb2_grpc.add_NtlsServicer_to_server(NtlsServicer(replicator, services.ntls), server)
     keys_pb2_grpc.add_KeysServicer_to_server(KeysServicer(replicator, services.keys), server)
+    authorization_pb2_grpc.add_AuthorizationServicer_to_server(
+        AuthorizationServicer(replicator, services.authorization), server
+    )
     keyrings_pb2_grpc.add_KeyringsServicer_to_server(KeyringsServicer(replicator, services.keyrings), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

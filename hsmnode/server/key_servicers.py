@@ -6,9 +6,17 @@ from typing import TypeAlias
 
 import grpc
 
-from hsmnode.pb import keyrings_pb2, keyrings_pb2_grpc, keys_pb2, keys_pb2_grpc
+from hsmnode.pb import (
+    authorization_pb2,
+    authorization_pb2_grpc,
+    keyrings_pb2,
+    keyrings_pb2_grpc,
+    keys_pb2,
+    keys_pb2_grpc,
+)
 from hsmnode.replication import Replicator
 from hsmnode.server.rpc import Servicer, caller_of, remaining, rpc, token_of
+from hsmnode.service.authorization import AuthorizationService
 from hsmnode.service.keyrings import KeyringService, KeyringView
 from hsmnode.service.keys import KeyService, KeyView
 
@@ -115,6 +123,13 @@ class KeysServicer(Servicer, keys_pb2_grpc.KeysServicer):
     @rpc
     def Destroy(self, r: keys_pb2.KeyRef, context: Ctx) -> keys_pb2.DestroyKeyResponse:  # noqa: N802
         self._s.destroy(caller_of(context), token_of(context), r.key, r.request_id, remaining(context))
+        return keys_pb2.DestroyKeyResponse()
+
+    @rpc
+    def Block(self, r: keys_pb2.BlockKeyRequest, context: Ctx) -> keys_pb2.DestroyKeyResponse:  # noqa: N802
+        self._s.block(
+            caller_of(context), token_of(context), r.key, r.blocked, r.request_id, remaining(context)
+        )
         return keys_pb2.DestroyKeyResponse()
 
     @rpc
@@ -225,3 +240,75 @@ class KeyringsServicer(Servicer, keyrings_pb2_grpc.KeyringsServicer):
     @rpc
     def Show(self, r: keyrings_pb2.KeyringRequest, context: Ctx) -> keyrings_pb2.KeyringInfo:  # noqa: N802
         return _keyring(self._s.show(caller_of(context), token_of(context), r.label))
+
+
+class AuthorizationServicer(Servicer, authorization_pb2_grpc.AuthorizationServicer):
+    def __init__(self, replicator: Replicator, service: AuthorizationService) -> None:
+        super().__init__(replicator)
+        self._s = service
+
+    @rpc
+    def Challenge(
+        self, r: authorization_pb2.ChallengeRequest, context: Ctx
+    ) -> authorization_pb2.ChallengeResponse:  # noqa: N802
+        ch = self._s.challenge(caller_of(context), token_of(context), r.action)
+        return authorization_pb2.ChallengeResponse(challenge=ch.data, mac=ch.mac, expires_ms=ch.expires_ms)
+
+    @rpc
+    def Change(  # noqa: N802
+        self, r: authorization_pb2.ChangeAuthorizationRequest, context: Ctx
+    ) -> authorization_pb2.ChangeAuthorizationResponse:
+        card_set = None
+        if r.HasField("card_set"):
+            card_set = (
+                r.card_set.set_id,
+                r.card_set.threshold,
+                [(x.label, x.public_key) for x in r.card_set.cards],
+            )
+        state, token = self._s.change(
+            caller_of(context),
+            token_of(context),
+            r.target,
+            r.challenge,
+            r.mac,
+            [(x.label, x.signature) for x in r.signatures],
+            r.password,
+            card_set,
+            r.request_id,
+            remaining(context),
+        )
+        return authorization_pb2.ChangeAuthorizationResponse(state=state, token=token)
+
+    @rpc
+    def SetPermissions(  # noqa: N802
+        self, r: authorization_pb2.SetAuthPermissionsRequest, context: Ctx
+    ) -> authorization_pb2.SetAuthPermissionsResponse:
+        granted = self._s.set_permissions(
+            caller_of(context),
+            token_of(context),
+            list(r.permissions),
+            r.challenge,
+            r.mac,
+            [(x.label, x.signature) for x in r.signatures],
+            r.password,
+            r.request_id,
+            remaining(context),
+        )
+        return authorization_pb2.SetAuthPermissionsResponse(permissions=granted)
+
+    @rpc
+    def Show(
+        self, r: authorization_pb2.ShowAuthorizationRequest, context: Ctx
+    ) -> authorization_pb2.AuthorizationInfo:  # noqa: N802
+        v = self._s.show(caller_of(context), token_of(context))
+        return authorization_pb2.AuthorizationInfo(
+            partition=v.partition,
+            requires_authorization=v.requires_authorization,
+            state=v.state,
+            set_id=v.set_id,
+            threshold=v.threshold,
+            card_labels=list(v.card_labels),
+            permissions=list(v.permissions),
+            online_authorization=v.online_authorization,
+            session_authorized=v.session_authorized,
+        )

@@ -223,9 +223,25 @@ class AdminService:
         return self._ctx.read(lambda s: (copy.deepcopy(s.hsm), len(s.partitions)))
 
     def create_partition(
-        self, caller: Caller, token: str, name: str, cluster: bool, request_id: str, timeout: float | None
+        self,
+        caller: Caller,
+        token: str,
+        name: str,
+        cluster: bool,
+        request_id: str,
+        timeout: float | None,
+        requires_authorization: bool = False,
     ) -> None:
-        self._write(caller, token, c.PartitionCreate, request_id, timeout, name=name, cluster=cluster)
+        self._write(
+            caller,
+            token,
+            c.PartitionCreate,
+            request_id,
+            timeout,
+            name=name,
+            cluster=cluster,
+            requires_authorization=requires_authorization,
+        )
 
     def delete_partition(
         self, caller: Caller, token: str, name: str, request_id: str, timeout: float | None

@@ -22,6 +22,7 @@ from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.keys import check_attributes
 from hsmnode.domain.model import KeyObject
 from hsmnode.replication import ReplicationError
+from hsmnode.service.authorization import gate_use
 from hsmnode.service.context import Caller, NodeContext
 from hsmnode.sessions import Claims
 
@@ -114,6 +115,8 @@ class KeyService:
 
         def find(s):  # type: ignore[no-untyped-def]
             authorize(s, claims.actor, operation, now, claims.container)
+            if operation == "crypto.use":
+                gate_use(s, claims, "use")
             holder = s.container(claims.container)
             if holder is None:
                 return None
@@ -330,6 +333,22 @@ class KeyService:
             c.KeyDestroy, claims.actor, request_id, timeout, container=claims.container, object_id=key.id
         )
 
+    def block(
+        self, caller: Caller, token: str, key_ref: str, blocked: bool, request_id: str, timeout: float | None
+    ) -> None:
+        """Block (or unblock) a key: a blocked key is unusable even when the partition is authorized."""
+        claims = self._claims(caller, token)
+        key = self._key(claims, key_ref, "object.list")
+        self._ctx.submit(
+            c.KeyBlock,
+            claims.actor,
+            request_id,
+            timeout,
+            container=claims.container,
+            object_id=key.id,
+            blocked=blocked,
+        )
+
     # --- reads ------------------------------------------------------------
 
     def list(
@@ -411,6 +430,7 @@ class KeyService:
         target = self._key(claims, target_ref, "crypto.use")
         if target.object_class == "public":
             raise _invalid(f"key '{target.label}' is a public key: export it as PEM instead")
+        self._ctx.read(lambda s: gate_use(s, claims, "export"))
         if not target.exportable:
             raise DomainError(
                 ErrorCode.PERMISSION_DENIED,

@@ -1,0 +1,236 @@
+"""M-of-N partition authorization over the API (DOMAIN.md §5).
+
+A CO session asks a member for a challenge (MAC'd with a cluster key, so any member
+accepts it back, and bound to the partition and the action); the cards sign it
+off-line; the CO sends the signatures with the partition password; apply re-checks
+everything. SESSION_AUTHORIZED is answered with a new token for that session alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+
+from hsmnode import crypto
+from hsmnode.domain import authorization as az
+from hsmnode.domain import commands as c
+from hsmnode.domain.access import authorize
+from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.service.context import Caller, NodeContext, sub_request_id
+from hsmnode.sessions import Claims
+
+ACTIONS = ("associate", "authorize", "deauthorize", "reset", "session-authorize", "permissions")
+MAX_CARDS = 16
+
+
+@dataclass(frozen=True)
+class Challenge:
+    data: bytes
+    mac: bytes
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class AuthView:
+    partition: str
+    requires_authorization: bool
+    state: str
+    set_id: str
+    threshold: int
+    card_labels: tuple[str, ...]
+    permissions: tuple[str, ...]
+    online_authorization: bool
+    session_authorized: bool
+
+
+class AuthorizationService:
+    def __init__(self, ctx: NodeContext) -> None:
+        self._ctx = ctx
+
+    def _co(self, caller: Caller, token: str) -> Claims:
+        claims = self._ctx.claims(caller, token, "partition")
+        now = self._ctx.clock_ms()
+        self._ctx.read(lambda s: authorize(s, claims.actor, "partition.authorize", now, claims.container))
+        return claims
+
+    def challenge(self, caller: Caller, token: str, action: str) -> Challenge:
+        if action not in ACTIONS:
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"unknown authorization action {action!r} (known: {', '.join(ACTIONS)})",
+            )
+        claims = self._co(caller, token)
+        now = self._ctx.clock_ms()
+        expires = now + az.CHALLENGE_TTL_MS
+        data = json.dumps(
+            {"p": claims.subject, "a": action, "n": os.urandom(16).hex(), "i": now, "x": expires},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+        return Challenge(data, self._ctx.tokens.mac(data), expires)
+
+    def _verify_password(self, claims: Claims, password: str, request_id: str, timeout: float | None) -> int:
+        """The partition password (the CO's): a wrong one counts as a failed CO login."""
+        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
+        target = f"partition:{claims.subject}:CO"
+
+        def co(s):  # type: ignore[no-untyped-def]
+            cred = s.partitions[claims.subject].roles.get("CO")
+            return (cred.password_hash, cred.epoch) if cred else None
+
+        found = self._ctx.read(co)
+        if found is None or not password or not crypto.verify_password(password, found[0]):
+            client_actor = claims.actor.split("/", 1)[0]
+            self._ctx.submit(
+                c.RecordLogin,
+                client_actor,
+                sub_request_id(request_id, "password"),
+                timeout,
+                target=target,
+                success=False,
+                verified_epoch=found[1] if found else 0,
+            )
+            raise DomainError(ErrorCode.UNAUTHENTICATED, "wrong partition password")
+        return found[1]
+
+    def _check_mac(self, challenge: bytes, mac: bytes) -> None:
+        if not self._ctx.tokens.check_mac(challenge, mac):
+            raise DomainError(
+                ErrorCode.UNAUTHENTICATED, "the challenge was not issued by this cluster (bad MAC)"
+            )
+
+    @staticmethod
+    def _cards(signatures: list[tuple[str, bytes]]) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+        if not signatures or len(signatures) > MAX_CARDS:
+            raise DomainError(ErrorCode.INVALID_ARGUMENT, f"present 1-{MAX_CARDS} card signatures")
+        for label, signature in signatures:
+            if len(signature) != 64:
+                raise DomainError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"card '{label}': an Ed25519 signature is 64 bytes, not {len(signature)}",
+                )
+        return tuple(label for label, _ in signatures), tuple(sig for _, sig in signatures)
+
+    def change(
+        self,
+        caller: Caller,
+        token: str,
+        target: str,
+        challenge: bytes,
+        mac: bytes,
+        signatures: list[tuple[str, bytes]],
+        password: str,
+        card_set: tuple[str, int, list[tuple[str, bytes]]] | None,
+        request_id: str,
+        timeout: float | None,
+    ) -> tuple[str, str]:
+        """(the partition's state, a new token when this session's own state changed, else "")."""
+        claims = self._co(caller, token)
+        if target == "ASSOCIATED" and claims.session_authorized and card_set is None:
+            # SESSION_AUTHORIZED -> ASSOCIATED: this session gives up what only it held
+            plain = dataclasses.replace(claims, session_authorized=False, auth_epoch=0, nonce="")
+            state = self._ctx.read(lambda s: s.partitions[claims.subject].authorization.state)
+            return state, self._ctx.tokens.issue(plain)
+        self._check_mac(challenge, mac)
+        labels, sigs = self._cards(signatures)
+        epoch = self._verify_password(claims, password, request_id, timeout)
+        extra: dict[str, object] = {}
+        if card_set is not None:
+            set_id, threshold, cards = card_set
+            extra = {
+                "set_id": set_id,
+                "threshold": threshold,
+                "set_labels": tuple(label for label, _ in cards),
+                "set_public_keys": tuple(key for _, key in cards),
+            }
+        result = self._ctx.submit(
+            c.AuthChange,
+            claims.actor,
+            request_id,
+            timeout,
+            partition=claims.subject,
+            target=target,
+            challenge=challenge,
+            card_labels=labels,
+            signatures=sigs,
+            verified_epoch=epoch,
+            **extra,
+        )
+        state = str(result.value["state"])
+        if target == "SESSION_AUTHORIZED":
+            elevated = dataclasses.replace(
+                claims, session_authorized=True, auth_epoch=int(result.value["auth_epoch"]), nonce=""
+            )
+            return state, self._ctx.tokens.issue(elevated)
+        return state, ""
+
+    def set_permissions(
+        self,
+        caller: Caller,
+        token: str,
+        permissions: list[str],
+        challenge: bytes,
+        mac: bytes,
+        signatures: list[tuple[str, bytes]],
+        password: str,
+        request_id: str,
+        timeout: float | None,
+    ) -> list[str]:
+        claims = self._co(caller, token)
+        self._check_mac(challenge, mac)
+        labels, sigs = self._cards(signatures)
+        epoch = self._verify_password(claims, password, request_id, timeout)
+        result = self._ctx.submit(
+            c.AuthSetPermissions,
+            claims.actor,
+            request_id,
+            timeout,
+            partition=claims.subject,
+            permissions=tuple(permissions),
+            challenge=challenge,
+            card_labels=labels,
+            signatures=sigs,
+            verified_epoch=epoch,
+        )
+        return list(result.value["permissions"])
+
+    def show(self, caller: Caller, token: str) -> AuthView:
+        claims = self._ctx.claims(caller, token, "partition")
+        now = self._ctx.clock_ms()
+
+        def view(s):  # type: ignore[no-untyped-def]
+            authorize(s, claims.actor, "object.list", now, claims.container)
+            part = s.partitions[claims.subject]
+            auth = part.authorization
+            if auth is None:
+                return AuthView(part.name, False, "", "", 0, (), (), part.policy.online_authorization, False)
+            session_ok = claims.session_authorized and claims.auth_epoch == auth.epoch
+            return AuthView(
+                part.name,
+                True,
+                auth.state,
+                auth.set_id,
+                auth.threshold,
+                tuple(label for label, _ in auth.cards),
+                tuple(auth.permissions),
+                part.policy.online_authorization,
+                session_ok,
+            )
+
+        return self._ctx.read(view)
+
+
+def gate_use(state, claims: Claims, action: str) -> None:  # type: ignore[no-untyped-def]
+    """The read-path gate for key use and export on an M-of-N partition (under the state lock)."""
+    if claims.kind != "partition":
+        return
+    part = state.partitions.get(claims.subject)
+    if part is None or part.authorization is None:
+        return
+    auth = part.authorization
+    current = az.AuthState(auth.state)
+    if action == "use" and claims.session_authorized and claims.auth_epoch == auth.epoch:
+        current = az.AuthState.SESSION_AUTHORIZED
+    az.check_action(part.name, action, current, frozenset(auth.permissions))
