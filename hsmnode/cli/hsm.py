@@ -135,13 +135,24 @@ def partition() -> None:
 
 @partition.command("create")
 @click.argument("name")
+@click.option(
+    "--cluster",
+    "cluster",
+    is_flag=True,
+    help="The cluster partition: its PO is the cluster security officer.",
+)
+@click.option(
+    "--requires-authorization", is_flag=True, help="M-of-N: keys usable only when authorized by cards."
+)
 @profile_options
 @reports_errors
-def partition_create(name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
+def partition_create(
+    name: str, cluster: bool, requires_authorization: bool, profile: str | None, endpoints: tuple[str, ...]
+) -> None:
     """SO: create a partition."""
     client, s = _session(profile, endpoints)
     with client:
-        s.create_partition(name)
+        s.create_partition(name, cluster=cluster, requires_authorization=requires_authorization)
     click.echo(
         f"partition {name} created; assign it to a client, which initializes it (hsmnode partition init)"
     )
