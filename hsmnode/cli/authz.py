@@ -252,3 +252,59 @@ def auth_permissions(permissions, cards, password, on, profile, endpoints, as_js
         {"permissions": granted},
         lambda: click.echo(f"partition {on}: permissions {', '.join(granted) or 'none'}"),
     )
+
+
+@click.group()
+def grant() -> None:
+    """Partition permissions between users (DOMAIN.md §4): the owner's CO session grants (--on OWNER)."""
+
+
+GRANT_CHOICE = click.Choice(["create", "remove", "read", "update_log"])
+
+
+@grant.command("add")
+@click.argument("grantee")
+@click.option(
+    "--permission",
+    "permissions",
+    multiple=True,
+    required=True,
+    type=GRANT_CHOICE,
+    help="Repeat; replaces what GRANTEE held.",
+)
+@_on
+@profile_options
+@reports_errors
+def grant_add(grantee, permissions, on, profile, endpoints) -> None:  # type: ignore[no-untyped-def]
+    """Grant GRANTEE's users permissions on all objects of partition --on (keys named partition:OWNER/KEY)."""
+    client, s = container_session(profile, endpoints, on)
+    with client:
+        granted = s.grant(grantee, list(permissions))
+    click.echo(f"partition {on} grants {grantee}: {', '.join(granted)}")
+
+
+@grant.command("remove")
+@click.argument("grantee")
+@_on
+@profile_options
+@reports_errors
+def grant_remove(grantee, on, profile, endpoints) -> None:  # type: ignore[no-untyped-def]
+    """Revoke everything partition --on granted GRANTEE (at once, on every member)."""
+    client, s = container_session(profile, endpoints, on)
+    with client:
+        s.revoke_grant(grantee)
+    click.echo(f"partition {on} revoked its grants to {grantee}")
+
+
+@grant.command("list")
+@_on
+@profile_options
+@json_option
+@reports_errors
+def grant_list(on, profile, endpoints, as_json) -> None:  # type: ignore[no-untyped-def]
+    """Grants partition --on gave and received."""
+    client, s = container_session(profile, endpoints, on)
+    with client:
+        found = s.list_grants()
+    data = [{"owner": o, "grantee": g, "permissions": list(p)} for o, g, p in found]
+    emit(as_json, data, lambda: [click.echo(f"{o} -> {g}: {', '.join(p)}") for o, g, p in found])

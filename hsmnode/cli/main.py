@@ -11,7 +11,7 @@ import click  # noqa: E402
 
 from hsmnode import __version__  # noqa: E402
 from hsmnode.cli.audit import audit  # noqa: E402
-from hsmnode.cli.authz import auth, card  # noqa: E402
+from hsmnode.cli.authz import auth, card, grant  # noqa: E402
 from hsmnode.cli.cluster import cluster  # noqa: E402
 from hsmnode.cli.hsm import client_group, hsm, partition  # noqa: E402
 from hsmnode.cli.keys import crypto, key, keyring  # noqa: E402
@@ -47,6 +47,7 @@ cli.add_command(keyring)
 cli.add_command(crypto)
 cli.add_command(card)
 cli.add_command(auth)
+cli.add_command(grant)
 
 
 def main() -> None:

@@ -304,8 +304,10 @@ class PartitionSession(_Session):
         *,
         usage: list[str],
         exportable: bool = False,
+        partition: str = "",
         request_id: str | None = None,
     ) -> KeyInfo:
+        """Generate a key here, or in `partition` when its owner granted this partition `create`."""
         req = keys_pb2.GenerateKeyRequest(
             request_id=_rid(request_id),
             label=label,
@@ -313,6 +315,7 @@ class PartitionSession(_Session):
             size=str(size),
             exportable=exportable,
             usage=usage,
+            partition=partition,
         )
         return _key(self._call(keys_pb2_grpc.KeysStub, "Generate", req, write=True))
 
@@ -373,11 +376,14 @@ class PartitionSession(_Session):
             write=True,
         )
 
-    def list_keys(self, *, label: str = "", key_type: str = "", key_id: str = "") -> list[KeyInfo]:
+    def list_keys(
+        self, *, label: str = "", key_type: str = "", key_id: str = "", partition: str = ""
+    ) -> list[KeyInfo]:
+        """Keys here, or in `partition` when its owner granted this partition `read`."""
         r = self._call(
             keys_pb2_grpc.KeysStub,
             "List",
-            keys_pb2.ListKeysRequest(label=label, key_type=key_type, id=key_id),
+            keys_pb2.ListKeysRequest(label=label, key_type=key_type, id=key_id, partition=partition),
         )
         return [_key(k) for k in r.keys]
 
@@ -546,6 +552,29 @@ class PartitionSession(_Session):
             r.online_authorization,
             r.session_authorized,
         )
+
+    # grants between partitions' users (DOMAIN.md §4); keys of a granting partition are named
+    # "partition:OWNER/KEY" in every key argument
+    def grant(
+        self, grantee: str, permissions: list[str], *, request_id: str | None = None
+    ) -> tuple[str, ...]:
+        """As the owner: grant `grantee`'s users create, remove, read and/or update_log on this partition."""
+        req = authorization_pb2.SetGrantRequest(
+            request_id=_rid(request_id), grantee=grantee, permissions=permissions
+        )
+        return tuple(
+            self._call(authorization_pb2_grpc.AuthorizationStub, "SetGrant", req, write=True).permissions
+        )
+
+    def revoke_grant(self, grantee: str, *, request_id: str | None = None) -> None:
+        self.grant(grantee, [], request_id=request_id)
+
+    def list_grants(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(owner, grantee, permissions) for grants this partition gave or received."""
+        r = self._call(
+            authorization_pb2_grpc.AuthorizationStub, "ListGrants", authorization_pb2.ListGrantsRequest()
+        )
+        return [(g.owner, g.grantee, tuple(g.permissions)) for g in r.grants]
 
     def block_key(self, key: str, *, blocked: bool = True, request_id: str | None = None) -> None:
         req = keys_pb2.BlockKeyRequest(request_id=_rid(request_id), key=key, blocked=blocked)

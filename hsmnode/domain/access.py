@@ -197,11 +197,9 @@ def authorize(state: HsmState, actor: str, operation: str, now: int, container: 
         if principal.kind != "client" or not principal.partition:
             kind = container.partition(":")[0] or "partition"
             raise _denied(f"{operation} needs a {kind} session (hsmnode session open)")
-        if container and principal.container != container:
-            raise _denied(
-                f"this session is for {principal.container.replace(':', ' ', 1)}, not {container.replace(':', ' ', 1)}"
-            )
         validate_session(state, principal, now)
+        if container and principal.container != container:
+            _check_grant(state, principal, operation, container)
         keyring = principal.container_kind == "keyring"
         allowed = perm.keyring_allows if keyring else perm.partition_allows
         if not allowed(principal.partition_role, operation):
@@ -226,6 +224,33 @@ def authorize(state: HsmState, actor: str, operation: str, now: int, container: 
             )
             raise _denied(f"{operation} needs the HSM {role_name} role: log in to it ({how})")
     return principal
+
+
+# DOMAIN.md §4: which grant an object operation on another user's partition needs
+GRANT_FOR_OPERATION = {
+    "object.list": "read",
+    "crypto.use": "read",
+    "object.create": "create",
+    "object.create.public": "create",
+    "object.destroy": "remove",
+    "object.modify": "update_log",
+}
+GRANT_PERMISSIONS = ("create", "remove", "read", "update_log")
+
+
+def _check_grant(state: HsmState, principal: Principal, operation: str, container: str) -> None:
+    """A session on one partition may act on another only by that owner's grant (not transitive, not symmetric)."""
+    where = principal.container.replace(":", " ", 1)
+    target_kind, _, owner = container.partition(":")
+    needed = GRANT_FOR_OPERATION.get(operation)
+    if principal.container_kind != "partition" or target_kind != "partition" or needed is None:
+        raise _denied(f"this session is for {where}, not {container.replace(':', ' ', 1)}")
+    part = state.partitions.get(owner)
+    granted = part.grants.get(principal.partition, []) if part else []
+    if needed not in granted:
+        raise _denied(
+            f"partition '{owner}' has not granted '{principal.partition}' the permission to {needed} its objects"
+        )
 
 
 def session_key(principal: Principal) -> str:

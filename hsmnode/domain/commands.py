@@ -554,3 +554,16 @@ class KeyBlock(Command):
     container: str
     object_id: str
     blocked: bool
+
+
+# --- partition permissions between users (DOMAIN.md §4) ---------------------------------
+
+
+@command("grant.set")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GrantSet(Command):
+    """The owner (a CO session on `owner`) sets what `grantee`'s users may do on its objects; () revokes."""
+
+    owner: str
+    grantee: str
+    permissions: tuple[str, ...]

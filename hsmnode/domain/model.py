@@ -184,9 +184,12 @@ class Partition:
     objects: dict[str, KeyObject] = dataclasses.field(default_factory=dict)
     cluster: bool = False  # the cluster partition: its PO is the cluster security officer
     authorization: PartitionAuthorization | None = None  # only partitions created to require it
+    # DOMAIN.md §4: the owner's grants to other partitions' users: grantee -> permissions
+    grants: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     def to_data(self) -> dict[str, Any]:
         return {
+            "grants": {k: sorted(v) for k, v in sorted(self.grants.items())},
             "authorization": self.authorization.to_data() if self.authorization else None,
             "objects": [self.objects[k].to_data() for k in sorted(self.objects)],
             "cluster": self.cluster,
@@ -211,6 +214,7 @@ class Partition:
                 "authorization": PartitionAuthorization.from_data(data["authorization"])
                 if data.get("authorization")
                 else None,
+                "grants": {k: list(v) for k, v in data.get("grants", {}).items()},
             }
         )
 

@@ -63,6 +63,7 @@ Partition level (seed 001, Table 3; seed 000):
     backup.public           .    x    x
     keyring.manage          x    .    .   (only the PO of the cluster partition: the cluster SO)
     partition.authorize     .    x    .   (M-of-N state and permissions, with cards and password)
+    partition.grant         .    x    .   (the owner grants other partitions' users; DOMAIN.md §4)
 
 Keyring level (seed 001, "Keyring Roles") — separation between KRSO and KRCO is
 not enforced, so the KRSO may do everything the KRCO does; separation between
@@ -149,6 +150,7 @@ PARTITION: dict[str, frozenset[str]] = {
     "backup.public": frozenset({"CO", "CU"}),
     "keyring.manage": frozenset({"PO"}),
     "partition.authorize": frozenset({"CO"}),
+    "partition.grant": frozenset({"CO"}),
 }
 
 KEYRING: dict[str, frozenset[str]] = {

@@ -231,11 +231,12 @@ _HANDLERS: dict[type[c.Command], Handler] = {}
 
 def _handlers() -> dict[type[c.Command], Handler]:
     if not _HANDLERS:
-        from hsmnode.domain import appliance, authorize_handlers, hsm, keyrings, keys
+        from hsmnode.domain import appliance, authorize_handlers, grants, hsm, keyrings, keys
 
         _HANDLERS.update(appliance.HANDLERS)
         _HANDLERS.update(hsm.HANDLERS)
         _HANDLERS.update(keys.HANDLERS)
         _HANDLERS.update(keyrings.HANDLERS)
         _HANDLERS.update(authorize_handlers.HANDLERS)
+        _HANDLERS.update(grants.HANDLERS)
     return _HANDLERS

@@ -24,35 +24,43 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ehsmnode/pb/authorization.proto\x12\nhsmnode.pb\"\"\n\x10\x43hallengeRequest\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\"G\n\x11\x43hallengeResponse\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12\x0b\n\x03mac\x18\x02 \x01(\x0c\x12\x12\n\nexpires_ms\x18\x03 \x01(\x03\"1\n\rCardSignature\x12\r\n\x05label\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\x0c\")\n\x04\x43\x61rd\x12\r\n\x05label\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"M\n\x07\x43\x61rdSet\x12\x0e\n\x06set_id\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\r\x12\x1f\n\x05\x63\x61rds\x18\x03 \x03(\x0b\x32\x10.hsmnode.pb.Card\"\xc8\x01\n\x1a\x43hangeAuthorizationRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x11\n\tchallenge\x18\x03 \x01(\x0c\x12\x0b\n\x03mac\x18\x04 \x01(\x0c\x12-\n\nsignatures\x18\x05 \x03(\x0b\x32\x19.hsmnode.pb.CardSignature\x12\x10\n\x08password\x18\x06 \x01(\t\x12%\n\x08\x63\x61rd_set\x18\x07 \x01(\x0b\x32\x13.hsmnode.pb.CardSet\";\n\x1b\x43hangeAuthorizationResponse\x12\r\n\x05state\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"\xa5\x01\n\x19SetAuthPermissionsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bpermissions\x18\x02 \x03(\t\x12\x11\n\tchallenge\x18\x03 \x01(\x0c\x12\x0b\n\x03mac\x18\x04 \x01(\x0c\x12-\n\nsignatures\x18\x05 \x03(\x0b\x32\x19.hsmnode.pb.CardSignature\x12\x10\n\x08password\x18\x06 \x01(\t\"1\n\x1aSetAuthPermissionsResponse\x12\x13\n\x0bpermissions\x18\x01 \x03(\t\"\x1a\n\x18ShowAuthorizationRequest\"\xdc\x01\n\x11\x41uthorizationInfo\x12\x11\n\tpartition\x18\x01 \x01(\t\x12\x1e\n\x16requires_authorization\x18\x02 \x01(\x08\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06set_id\x18\x04 \x01(\t\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x13\n\x0b\x63\x61rd_labels\x18\x06 \x03(\t\x12\x13\n\x0bpermissions\x18\x07 \x03(\t\x12\x1c\n\x14online_authorization\x18\x08 \x01(\x08\x12\x1a\n\x12session_authorized\x18\t \x01(\x08\x32\xe2\x02\n\rAuthorization\x12H\n\tChallenge\x12\x1c.hsmnode.pb.ChallengeRequest\x1a\x1d.hsmnode.pb.ChallengeResponse\x12Y\n\x06\x43hange\x12&.hsmnode.pb.ChangeAuthorizationRequest\x1a\'.hsmnode.pb.ChangeAuthorizationResponse\x12_\n\x0eSetPermissions\x12%.hsmnode.pb.SetAuthPermissionsRequest\x1a&.hsmnode.pb.SetAuthPermissionsResponse\x12K\n\x04Show\x12$.hsmnode.pb.ShowAuthorizationRequest\x1a\x1d.hsmnode.pb.AuthorizationInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ehsmnode/pb/authorization.proto\x12\nhsmnode.pb\"K\n\x0fSetGrantRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07grantee\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\"<\n\x05Grant\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0f\n\x07grantee\x18\x02 \x01(\t\x12\x13\n\x0bpermissions\x18\x03 \x03(\t\"\x13\n\x11ListGrantsRequest\".\n\tGrantList\x12!\n\x06grants\x18\x01 \x03(\x0b\x32\x11.hsmnode.pb.Grant\"\"\n\x10\x43hallengeRequest\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\"G\n\x11\x43hallengeResponse\x12\x11\n\tchallenge\x18\x01 \x01(\x0c\x12\x0b\n\x03mac\x18\x02 \x01(\x0c\x12\x12\n\nexpires_ms\x18\x03 \x01(\x03\"1\n\rCardSignature\x12\r\n\x05label\x18\x01 \x01(\t\x12\x11\n\tsignature\x18\x02 \x01(\x0c\")\n\x04\x43\x61rd\x12\r\n\x05label\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\"M\n\x07\x43\x61rdSet\x12\x0e\n\x06set_id\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\r\x12\x1f\n\x05\x63\x61rds\x18\x03 \x03(\x0b\x32\x10.hsmnode.pb.Card\"\xc8\x01\n\x1a\x43hangeAuthorizationRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x11\n\tchallenge\x18\x03 \x01(\x0c\x12\x0b\n\x03mac\x18\x04 \x01(\x0c\x12-\n\nsignatures\x18\x05 \x03(\x0b\x32\x19.hsmnode.pb.CardSignature\x12\x10\n\x08password\x18\x06 \x01(\t\x12%\n\x08\x63\x61rd_set\x18\x07 \x01(\x0b\x32\x13.hsmnode.pb.CardSet\";\n\x1b\x43hangeAuthorizationResponse\x12\r\n\x05state\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"\xa5\x01\n\x19SetAuthPermissionsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bpermissions\x18\x02 \x03(\t\x12\x11\n\tchallenge\x18\x03 \x01(\x0c\x12\x0b\n\x03mac\x18\x04 \x01(\x0c\x12-\n\nsignatures\x18\x05 \x03(\x0b\x32\x19.hsmnode.pb.CardSignature\x12\x10\n\x08password\x18\x06 \x01(\t\"1\n\x1aSetAuthPermissionsResponse\x12\x13\n\x0bpermissions\x18\x01 \x03(\t\"\x1a\n\x18ShowAuthorizationRequest\"\xdc\x01\n\x11\x41uthorizationInfo\x12\x11\n\tpartition\x18\x01 \x01(\t\x12\x1e\n\x16requires_authorization\x18\x02 \x01(\x08\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06set_id\x18\x04 \x01(\t\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x13\n\x0b\x63\x61rd_labels\x18\x06 \x03(\t\x12\x13\n\x0bpermissions\x18\x07 \x03(\t\x12\x1c\n\x14online_authorization\x18\x08 \x01(\x08\x12\x1a\n\x12session_authorized\x18\t \x01(\x08\x32\xe2\x03\n\rAuthorization\x12H\n\tChallenge\x12\x1c.hsmnode.pb.ChallengeRequest\x1a\x1d.hsmnode.pb.ChallengeResponse\x12Y\n\x06\x43hange\x12&.hsmnode.pb.ChangeAuthorizationRequest\x1a\'.hsmnode.pb.ChangeAuthorizationResponse\x12_\n\x0eSetPermissions\x12%.hsmnode.pb.SetAuthPermissionsRequest\x1a&.hsmnode.pb.SetAuthPermissionsResponse\x12K\n\x04Show\x12$.hsmnode.pb.ShowAuthorizationRequest\x1a\x1d.hsmnode.pb.AuthorizationInfo\x12:\n\x08SetGrant\x12\x1b.hsmnode.pb.SetGrantRequest\x1a\x11.hsmnode.pb.Grant\x12\x42\n\nListGrants\x12\x1d.hsmnode.pb.ListGrantsRequest\x1a\x15.hsmnode.pb.GrantListb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hsmnode.pb.authorization_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHALLENGEREQUEST']._serialized_start=46
-  _globals['_CHALLENGEREQUEST']._serialized_end=80
-  _globals['_CHALLENGERESPONSE']._serialized_start=82
-  _globals['_CHALLENGERESPONSE']._serialized_end=153
-  _globals['_CARDSIGNATURE']._serialized_start=155
-  _globals['_CARDSIGNATURE']._serialized_end=204
-  _globals['_CARD']._serialized_start=206
-  _globals['_CARD']._serialized_end=247
-  _globals['_CARDSET']._serialized_start=249
-  _globals['_CARDSET']._serialized_end=326
-  _globals['_CHANGEAUTHORIZATIONREQUEST']._serialized_start=329
-  _globals['_CHANGEAUTHORIZATIONREQUEST']._serialized_end=529
-  _globals['_CHANGEAUTHORIZATIONRESPONSE']._serialized_start=531
-  _globals['_CHANGEAUTHORIZATIONRESPONSE']._serialized_end=590
-  _globals['_SETAUTHPERMISSIONSREQUEST']._serialized_start=593
-  _globals['_SETAUTHPERMISSIONSREQUEST']._serialized_end=758
-  _globals['_SETAUTHPERMISSIONSRESPONSE']._serialized_start=760
-  _globals['_SETAUTHPERMISSIONSRESPONSE']._serialized_end=809
-  _globals['_SHOWAUTHORIZATIONREQUEST']._serialized_start=811
-  _globals['_SHOWAUTHORIZATIONREQUEST']._serialized_end=837
-  _globals['_AUTHORIZATIONINFO']._serialized_start=840
-  _globals['_AUTHORIZATIONINFO']._serialized_end=1060
-  _globals['_AUTHORIZATION']._serialized_start=1063
-  _globals['_AUTHORIZATION']._serialized_end=1417
+  _globals['_SETGRANTREQUEST']._serialized_start=46
+  _globals['_SETGRANTREQUEST']._serialized_end=121
+  _globals['_GRANT']._serialized_start=123
+  _globals['_GRANT']._serialized_end=183
+  _globals['_LISTGRANTSREQUEST']._serialized_start=185
+  _globals['_LISTGRANTSREQUEST']._serialized_end=204
+  _globals['_GRANTLIST']._serialized_start=206
+  _globals['_GRANTLIST']._serialized_end=252
+  _globals['_CHALLENGEREQUEST']._serialized_start=254
+  _globals['_CHALLENGEREQUEST']._serialized_end=288
+  _globals['_CHALLENGERESPONSE']._serialized_start=290
+  _globals['_CHALLENGERESPONSE']._serialized_end=361
+  _globals['_CARDSIGNATURE']._serialized_start=363
+  _globals['_CARDSIGNATURE']._serialized_end=412
+  _globals['_CARD']._serialized_start=414
+  _globals['_CARD']._serialized_end=455
+  _globals['_CARDSET']._serialized_start=457
+  _globals['_CARDSET']._serialized_end=534
+  _globals['_CHANGEAUTHORIZATIONREQUEST']._serialized_start=537
+  _globals['_CHANGEAUTHORIZATIONREQUEST']._serialized_end=737
+  _globals['_CHANGEAUTHORIZATIONRESPONSE']._serialized_start=739
+  _globals['_CHANGEAUTHORIZATIONRESPONSE']._serialized_end=798
+  _globals['_SETAUTHPERMISSIONSREQUEST']._serialized_start=801
+  _globals['_SETAUTHPERMISSIONSREQUEST']._serialized_end=966
+  _globals['_SETAUTHPERMISSIONSRESPONSE']._serialized_start=968
+  _globals['_SETAUTHPERMISSIONSRESPONSE']._serialized_end=1017
+  _globals['_SHOWAUTHORIZATIONREQUEST']._serialized_start=1019
+  _globals['_SHOWAUTHORIZATIONREQUEST']._serialized_end=1045
+  _globals['_AUTHORIZATIONINFO']._serialized_start=1048
+  _globals['_AUTHORIZATIONINFO']._serialized_end=1268
+  _globals['_AUTHORIZATION']._serialized_start=1271
+  _globals['_AUTHORIZATION']._serialized_end=1753
 # @@protoc_insertion_point(module_scope)

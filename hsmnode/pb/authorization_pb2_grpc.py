@@ -54,6 +54,16 @@ class AuthorizationStub:
                 request_serializer=hsmnode_dot_pb_dot_authorization__pb2.ShowAuthorizationRequest.SerializeToString,
                 response_deserializer=hsmnode_dot_pb_dot_authorization__pb2.AuthorizationInfo.FromString,
                 _registered_method=True)
+        self.SetGrant = channel.unary_unary(
+                '/hsmnode.pb.Authorization/SetGrant',
+                request_serializer=hsmnode_dot_pb_dot_authorization__pb2.SetGrantRequest.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_authorization__pb2.Grant.FromString,
+                _registered_method=True)
+        self.ListGrants = channel.unary_unary(
+                '/hsmnode.pb.Authorization/ListGrants',
+                request_serializer=hsmnode_dot_pb_dot_authorization__pb2.ListGrantsRequest.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_authorization__pb2.GrantList.FromString,
+                _registered_method=True)
 
 
 class AuthorizationServicer:
@@ -86,6 +96,21 @@ class AuthorizationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetGrant(self, request, context):
+        """DOMAIN.md §4: the owner (a CO session on its partition) grants another partition's users
+        create, remove, read and update_log on its objects; no permissions revokes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGrants(self, request, context):
+        """Grants this partition gave, and grants it received.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthorizationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +133,16 @@ def add_AuthorizationServicer_to_server(servicer, server):
                     servicer.Show,
                     request_deserializer=hsmnode_dot_pb_dot_authorization__pb2.ShowAuthorizationRequest.FromString,
                     response_serializer=hsmnode_dot_pb_dot_authorization__pb2.AuthorizationInfo.SerializeToString,
+            ),
+            'SetGrant': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetGrant,
+                    request_deserializer=hsmnode_dot_pb_dot_authorization__pb2.SetGrantRequest.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_authorization__pb2.Grant.SerializeToString,
+            ),
+            'ListGrants': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGrants,
+                    request_deserializer=hsmnode_dot_pb_dot_authorization__pb2.ListGrantsRequest.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_authorization__pb2.GrantList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -218,6 +253,60 @@ class Authorization:
             '/hsmnode.pb.Authorization/Show',
             hsmnode_dot_pb_dot_authorization__pb2.ShowAuthorizationRequest.SerializeToString,
             hsmnode_dot_pb_dot_authorization__pb2.AuthorizationInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetGrant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsmnode.pb.Authorization/SetGrant',
+            hsmnode_dot_pb_dot_authorization__pb2.SetGrantRequest.SerializeToString,
+            hsmnode_dot_pb_dot_authorization__pb2.Grant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGrants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsmnode.pb.Authorization/ListGrants',
+            hsmnode_dot_pb_dot_authorization__pb2.ListGrantsRequest.SerializeToString,
+            hsmnode_dot_pb_dot_authorization__pb2.GrantList.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,20 +35,22 @@ class KeyInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., size: _Optional[str] = ..., object_class: _Optional[str] = ..., exportable: _Optional[bool] = ..., usage: _Optional[_Iterable[str]] = ..., public_der: _Optional[bytes] = ..., origin: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., container: _Optional[str] = ..., blocked: _Optional[bool] = ...) -> None: ...
 
 class GenerateKeyRequest(_message.Message):
-    __slots__ = ("request_id", "label", "key_type", "size", "exportable", "usage")
+    __slots__ = ("request_id", "label", "key_type", "size", "exportable", "usage", "partition")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     KEY_TYPE_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     EXPORTABLE_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     label: str
     key_type: str
     size: str
     exportable: bool
     usage: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., size: _Optional[str] = ..., exportable: _Optional[bool] = ..., usage: _Optional[_Iterable[str]] = ...) -> None: ...
+    partition: str
+    def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., size: _Optional[str] = ..., exportable: _Optional[bool] = ..., usage: _Optional[_Iterable[str]] = ..., partition: _Optional[str] = ...) -> None: ...
 
 class ImportPublicKeyRequest(_message.Message):
     __slots__ = ("request_id", "label", "pem", "usage")
@@ -119,14 +121,16 @@ class BlockKeyRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., key: _Optional[str] = ..., blocked: _Optional[bool] = ...) -> None: ...
 
 class ListKeysRequest(_message.Message):
-    __slots__ = ("label", "key_type", "id")
+    __slots__ = ("label", "key_type", "id", "partition")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     KEY_TYPE_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
     label: str
     key_type: str
     id: str
-    def __init__(self, label: _Optional[str] = ..., key_type: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+    partition: str
+    def __init__(self, label: _Optional[str] = ..., key_type: _Optional[str] = ..., id: _Optional[str] = ..., partition: _Optional[str] = ...) -> None: ...
 
 class KeyList(_message.Message):
     __slots__ = ("keys",)

@@ -70,6 +70,7 @@ class KeysServicer(Servicer, keys_pb2_grpc.KeysServicer):
                 list(r.usage),
                 r.request_id,
                 remaining(context),
+                r.partition,
             )
         )
 
@@ -134,7 +135,7 @@ class KeysServicer(Servicer, keys_pb2_grpc.KeysServicer):
 
     @rpc
     def List(self, r: keys_pb2.ListKeysRequest, context: Ctx) -> keys_pb2.KeyList:  # noqa: N802
-        found = self._s.list(caller_of(context), token_of(context), r.label, r.key_type, r.id)
+        found = self._s.list(caller_of(context), token_of(context), r.label, r.key_type, r.id, r.partition)
         return keys_pb2.KeyList(keys=[_key(k) for k in found])
 
     @rpc
@@ -311,4 +312,23 @@ class AuthorizationServicer(Servicer, authorization_pb2_grpc.AuthorizationServic
             permissions=list(v.permissions),
             online_authorization=v.online_authorization,
             session_authorized=v.session_authorized,
+        )
+
+    @rpc
+    def SetGrant(self, r: authorization_pb2.SetGrantRequest, context: Ctx) -> authorization_pb2.Grant:  # noqa: N802
+        granted = self._s.set_grant(
+            caller_of(context),
+            token_of(context),
+            r.grantee,
+            list(r.permissions),
+            r.request_id,
+            remaining(context),
+        )
+        return authorization_pb2.Grant(grantee=r.grantee, permissions=list(granted))
+
+    @rpc
+    def ListGrants(self, r: authorization_pb2.ListGrantsRequest, context: Ctx) -> authorization_pb2.GrantList:  # noqa: N802
+        found = self._s.list_grants(caller_of(context), token_of(context))
+        return authorization_pb2.GrantList(
+            grants=[authorization_pb2.Grant(owner=o, grantee=g, permissions=list(p)) for o, g, p in found]
         )

@@ -221,16 +221,62 @@ class AuthorizationService:
 
         return self._ctx.read(view)
 
+    # --- grants (DOMAIN.md §4) --------------------------------------------------
 
-def gate_use(state, claims: Claims, action: str) -> None:  # type: ignore[no-untyped-def]
-    """The read-path gate for key use and export on an M-of-N partition (under the state lock)."""
-    if claims.kind != "partition":
-        return
-    part = state.partitions.get(claims.subject)
+    def set_grant(
+        self,
+        caller: Caller,
+        token: str,
+        grantee: str,
+        permissions: list[str],
+        request_id: str,
+        timeout: float | None,
+    ) -> tuple[str, ...]:
+        claims = self._ctx.claims(caller, token, "partition")
+        result = self._ctx.submit(
+            c.GrantSet,
+            claims.actor,
+            request_id,
+            timeout,
+            owner=claims.subject,
+            grantee=grantee,
+            permissions=tuple(permissions),
+        )
+        return tuple(result.value["permissions"])
+
+    def list_grants(self, caller: Caller, token: str) -> list[tuple[str, str, tuple[str, ...]]]:
+        claims = self._ctx.claims(caller, token, "partition")
+        now = self._ctx.clock_ms()
+
+        def grants(s):  # type: ignore[no-untyped-def]
+            authorize(s, claims.actor, "object.list", now, claims.container)
+            return _grants_of(s, claims.subject)
+
+        return self._ctx.read(grants)
+
+
+def _grants_of(state, partition: str) -> list[tuple[str, str, tuple[str, ...]]]:  # type: ignore[no-untyped-def]
+    found = []
+    for part in state.partitions.values():
+        for grantee, permissions in part.grants.items():
+            if partition in (part.name, grantee):
+                found.append((part.name, grantee, tuple(permissions)))
+    return sorted(found)
+
+
+def gate_use(state, claims: Claims, action: str, container: str = "") -> None:  # type: ignore[no-untyped-def]
+    """The read-path gate for key use and export on an M-of-N partition (under the state lock).
+
+    SESSION_AUTHORIZED counts only for the session's own partition, while the partition's
+    authorization epoch is the one the session was authorized under."""
+    container = container or claims.container
+    kind, _, name = container.partition(":")
+    part = state.partitions.get(name) if kind == "partition" else None
     if part is None or part.authorization is None:
         return
     auth = part.authorization
     current = az.AuthState(auth.state)
-    if action == "use" and claims.session_authorized and claims.auth_epoch == auth.epoch:
+    own = claims.kind == "partition" and claims.subject == name
+    if action == "use" and own and claims.session_authorized and claims.auth_epoch == auth.epoch:
         current = az.AuthState.SESSION_AUTHORIZED
     az.check_action(part.name, action, current, frozenset(auth.permissions))

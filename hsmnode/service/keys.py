@@ -65,6 +65,22 @@ class KeyView:
         )
 
 
+@dataclass
+class LocatedKey(KeyObject):
+    """A copy of a key together with the container it lives in (the session's, or a granting owner's)."""
+
+    container: str = ""
+
+
+def _target(claims: Claims, key_ref: str) -> tuple[str, str]:
+    """("partition:OWNER", key) for a reference "partition:OWNER/KEY" to another user's partition
+    (DOMAIN.md §4 grants); otherwise the session's own container and the reference as given."""
+    if key_ref.startswith("partition:") and "/" in key_ref:
+        owner, _, ref = key_ref[len("partition:") :].partition("/")
+        return f"partition:{owner}", ref
+    return claims.container, key_ref
+
+
 def _aad(container: str, object_id: str) -> bytes:
     return f"hsmnode-key/{container}/{object_id}".encode()
 
@@ -109,31 +125,30 @@ class KeyService:
                 "cryptographic operations (its view of sessions and keys may be stale); try another member",
             )
 
-    def _key(self, claims: Claims, key_ref: str, operation: str) -> KeyObject:
-        """Authorize `operation` for the session on its container and find the key (by id or label)."""
+    def _key(self, claims: Claims, key_ref: str, operation: str) -> LocatedKey:
+        """Authorize `operation` on the key's container (own, or granted) and find the key by id or label."""
         now = self._ctx.clock_ms()
+        container, ref = _target(claims, key_ref)
 
         def find(s):  # type: ignore[no-untyped-def]
-            authorize(s, claims.actor, operation, now, claims.container)
+            authorize(s, claims.actor, operation, now, container)
             if operation == "crypto.use":
-                gate_use(s, claims, "use")
-            holder = s.container(claims.container)
+                gate_use(s, claims, "use", container)
+            holder = s.container(container)
             if holder is None:
                 return None
-            key = holder.objects.get(key_ref)
+            key = holder.objects.get(ref)
             if key is None:
-                matches = [o for o in holder.objects.values() if o.label == key_ref]
+                matches = [o for o in holder.objects.values() if o.label == ref]
                 key = matches[0] if len(matches) == 1 else None
-            return copy.copy(key) if key else None
+            return LocatedKey(**vars(key), container=container) if key else None
 
         key = self._ctx.read(find)
         if key is None:
-            raise DomainError(
-                ErrorCode.NOT_FOUND, f"no key {key_ref!r} in {claims.container.replace(':', ' ', 1)}"
-            )
+            raise DomainError(ErrorCode.NOT_FOUND, f"no key {ref!r} in {container.replace(':', ' ', 1)}")
         return key
 
-    def _usable(self, claims: Claims, key_ref: str, usage: str) -> KeyObject:
+    def _usable(self, claims: Claims, key_ref: str, usage: str) -> LocatedKey:
         self._within_lease()
         key = self._key(claims, key_ref, "crypto.use")
         if key.blocked:
@@ -148,9 +163,9 @@ class KeyService:
             )
         return key
 
-    def _material(self, claims: Claims, key: KeyObject) -> bytes:
+    def _material(self, claims: Claims, key: LocatedKey) -> bytes:
         try:
-            return self._smk.unwrap(_aad(claims.container, key.id), key.wrapped)
+            return self._smk.unwrap(_aad(key.container, key.id), key.wrapped)
         except kc.KeyMaterialError as exc:
             raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key '{key.label}': {exc}") from None
 
@@ -164,15 +179,18 @@ class KeyService:
 
     # --- writes -----------------------------------------------------------
 
-    def _create(self, claims: Claims, request_id: str, timeout: float | None, **fields: object) -> KeyView:
+    def _create(
+        self, claims: Claims, request_id: str, timeout: float | None, container: str = "", **fields: object
+    ) -> KeyView:
+        container = container or claims.container
         result = self._ctx.submit(
-            c.KeyCreate, claims.actor, request_id, timeout, container=claims.container, **fields
+            c.KeyCreate, claims.actor, request_id, timeout, container=container, **fields
         )
         object_id = str(result.value["object_id"])
-        key = self._ctx.read(lambda s: copy.copy(s.container(claims.container).objects.get(object_id)))
+        key = self._ctx.read(lambda s: copy.copy(s.container(container).objects.get(object_id)))
         if key is None:  # destroyed right after creation
             raise DomainError(ErrorCode.NOT_FOUND, f"key {object_id} is gone")
-        return KeyView.of(key, claims.container)
+        return KeyView.of(key, container)
 
     def generate(
         self,
@@ -185,8 +203,11 @@ class KeyService:
         usage: list[str],
         request_id: str,
         timeout: float | None,
+        owner: str = "",
     ) -> KeyView:
+        """Generate a key in the session's container, or (owner) in a partition that granted create."""
         claims = self._claims(caller, token)
+        container = f"partition:{owner}" if owner else claims.container
         object_class = "secret" if key_type == "AES" else "private"
         check_attributes(key_type, size, object_class, tuple(usage), True, object_class == "private")
         generated = kc.generate(key_type, size)
@@ -202,7 +223,8 @@ class KeyService:
             object_class=object_class,
             exportable=exportable,
             usage=tuple(usage),
-            wrapped=self._smk.wrap(_aad(claims.container, object_id), generated.secret),
+            container=container,
+            wrapped=self._smk.wrap(_aad(container, object_id), generated.secret),
             public_der=generated.public_der,
             origin="generated",
         )
@@ -330,7 +352,7 @@ class KeyService:
         claims = self._claims(caller, token)
         key = self._key(claims, key_ref, "object.destroy")
         self._ctx.submit(
-            c.KeyDestroy, claims.actor, request_id, timeout, container=claims.container, object_id=key.id
+            c.KeyDestroy, claims.actor, request_id, timeout, container=key.container, object_id=key.id
         )
 
     def block(
@@ -344,7 +366,7 @@ class KeyService:
             claims.actor,
             request_id,
             timeout,
-            container=claims.container,
+            container=key.container,
             object_id=key.id,
             blocked=blocked,
         )
@@ -352,18 +374,26 @@ class KeyService:
     # --- reads ------------------------------------------------------------
 
     def list(
-        self, caller: Caller, token: str, label: str = "", key_type: str = "", object_id: str = ""
+        self,
+        caller: Caller,
+        token: str,
+        label: str = "",
+        key_type: str = "",
+        object_id: str = "",
+        owner: str = "",
     ) -> list[KeyView]:
+        """Keys of the session's container, or (owner) of a partition that granted this one read."""
         claims = self._claims(caller, token)
         now = self._ctx.clock_ms()
+        container = f"partition:{owner}" if owner else claims.container
 
         def keys(s):  # type: ignore[no-untyped-def]
-            authorize(s, claims.actor, "object.list", now, claims.container)
-            holder = s.container(claims.container)
+            authorize(s, claims.actor, "object.list", now, container)
+            holder = s.container(container)
             return [copy.copy(o) for o in holder.objects.values()] if holder else []
 
         found = [
-            KeyView.of(k, claims.container)
+            KeyView.of(k, container)
             for k in sorted(self._ctx.read(keys), key=lambda k: (k.label, k.id))
             if (not label or k.label == label)
             and (not key_type or k.key_type == key_type)
@@ -373,7 +403,8 @@ class KeyService:
 
     def show(self, caller: Caller, token: str, key_ref: str) -> KeyView:
         claims = self._claims(caller, token)
-        return KeyView.of(self._key(claims, key_ref, "object.list"), claims.container)
+        key = self._key(claims, key_ref, "object.list")
+        return KeyView.of(key, key.container)
 
     # --- operations -------------------------------------------------------
 
@@ -430,7 +461,7 @@ class KeyService:
         target = self._key(claims, target_ref, "crypto.use")
         if target.object_class == "public":
             raise _invalid(f"key '{target.label}' is a public key: export it as PEM instead")
-        self._ctx.read(lambda s: gate_use(s, claims, "export"))
+        self._ctx.read(lambda s: gate_use(s, claims, "export", target.container))
         if not target.exportable:
             raise DomainError(
                 ErrorCode.PERMISSION_DENIED,

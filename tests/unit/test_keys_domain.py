@@ -63,7 +63,7 @@ def test_po_and_appliance_users_create_no_keys() -> None:
 def test_a_session_on_one_container_cannot_create_in_another() -> None:
     w = with_partition()
     result = w.apply(c.KeyCreate, w.partition_session("pay", "CO"), **key_fields(container="partition:other"))
-    assert result.code is ErrorCode.PERMISSION_DENIED and "not partition other" in result.message
+    assert result.code is ErrorCode.PERMISSION_DENIED and "has not granted 'pay'" in result.message
 
 
 @pytest.mark.parametrize(
