@@ -48,6 +48,9 @@ class Claims:
     # valid while the partition's authorization epoch is still `auth_epoch`
     session_authorized: bool = False
     auth_epoch: int = 0
+    authorization_grant: str = (
+        ""  # which SESSION_AUTHORIZED grant; given back grants are revoked cluster-wide
+    )
 
     def principal(self) -> Principal:
         if self.kind == "appliance":

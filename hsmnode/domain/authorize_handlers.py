@@ -129,6 +129,7 @@ def auth_change(state: HsmState, cmd: c.AuthChange) -> Result:
     return _ok(
         state=auth.state,
         auth_epoch=auth.epoch,
+        grant_id=challenge.nonce,
         cards=used,
         audit=f"partition '{cmd.partition}': {verb} ({action}) with cards {', '.join(used)}",
     )
@@ -193,6 +194,20 @@ def auth_set_permissions(state: HsmState, cmd: c.AuthSetPermissions) -> Result:
     )
 
 
+def auth_session_revoke(state: HsmState, cmd: c.AuthSessionRevoke) -> Result:
+    authorize(state, cmd.actor, "partition.authorize", cmd.timestamp, f"partition:{cmd.partition}")
+    auth = authorization_of(state.partitions[cmd.partition])
+    if not cmd.grant_id or len(cmd.grant_id) > 64:
+        raise _err(ErrorCode.INVALID_ARGUMENT, "a session authorization grant id is 1-64 characters")
+    for grant_id, until in list(auth.revoked_sessions.items()):
+        if until < cmd.timestamp:
+            del auth.revoked_sessions[grant_id]
+    auth.revoked_sessions[cmd.grant_id] = cmd.until
+    return _ok(
+        audit=f"partition '{cmd.partition}': a session gave back SESSION_AUTHORIZED ({cmd.grant_id[:8]}...)"
+    )
+
+
 def gate(state: HsmState, container: str, action: str) -> None:
     """Refuse `action` on an M-of-N partition in the wrong state or without the permission."""
     kind, _, name = container.partition(":")
@@ -219,5 +234,6 @@ def key_block(state: HsmState, cmd: c.KeyBlock) -> Result:
 HANDLERS: dict[type[c.Command], Handler] = {
     c.AuthChange: auth_change,
     c.AuthSetPermissions: auth_set_permissions,
+    c.AuthSessionRevoke: auth_session_revoke,
     c.KeyBlock: key_block,
 }

@@ -548,6 +548,16 @@ class AuthSetPermissions(Command):
     verified_epoch: int
 
 
+@command("auth.session_revoke")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AuthSessionRevoke(Command):
+    """SESSION_AUTHORIZED -> ASSOCIATED: the session gives back its grant `grant_id` (until `until` ms)."""
+
+    partition: str
+    grant_id: str
+    until: int
+
+
 @command("key.block")
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class KeyBlock(Command):

@@ -146,6 +146,8 @@ class PartitionAuthorization:
     permissions: list[str] = dataclasses.field(default_factory=list)
     epoch: int = 1  # bumped by every change: ends SESSION_AUTHORIZED tokens issued before it
     used_challenges: dict[str, int] = dataclasses.field(default_factory=dict)  # nonce -> expiry (ms)
+    # SESSION_AUTHORIZED grants given back before their token expired: grant id -> forget after (ms)
+    revoked_sessions: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -156,6 +158,7 @@ class PartitionAuthorization:
             "permissions": sorted(self.permissions),
             "epoch": self.epoch,
             "used_challenges": dict(sorted(self.used_challenges.items())),
+            "revoked_sessions": dict(sorted(self.revoked_sessions.items())),
         }
 
     @classmethod
@@ -168,6 +171,7 @@ class PartitionAuthorization:
             permissions=list(data["permissions"]),
             epoch=data["epoch"],
             used_challenges=dict(data["used_challenges"]),
+            revoked_sessions=dict(data.get("revoked_sessions", {})),
         )
 
 

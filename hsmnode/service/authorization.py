@@ -128,11 +128,8 @@ class AuthorizationService:
     ) -> tuple[str, str]:
         """(the partition's state, a new token when this session's own state changed, else "")."""
         claims = self._co(caller, token)
-        if target == "ASSOCIATED" and claims.session_authorized and card_set is None:
-            # SESSION_AUTHORIZED -> ASSOCIATED: this session gives up what only it held
-            plain = dataclasses.replace(claims, session_authorized=False, auth_epoch=0, nonce="")
-            state = self._ctx.read(lambda s: s.partitions[claims.subject].authorization.state)
-            return state, self._ctx.tokens.issue(plain)
+        if target == "ASSOCIATED" and claims.session_authorized and not signatures and card_set is None:
+            return self._give_back(claims, request_id, timeout)
         self._check_mac(challenge, mac)
         labels, sigs = self._cards(signatures)
         epoch = self._verify_password(claims, password, request_id, timeout)
@@ -161,10 +158,41 @@ class AuthorizationService:
         state = str(result.value["state"])
         if target == "SESSION_AUTHORIZED":
             elevated = dataclasses.replace(
-                claims, session_authorized=True, auth_epoch=int(result.value["auth_epoch"]), nonce=""
+                claims,
+                session_authorized=True,
+                auth_epoch=int(result.value["auth_epoch"]),
+                authorization_grant=str(result.value["grant_id"]),
+                nonce="",
             )
             return state, self._ctx.tokens.issue(elevated)
         return state, ""
+
+    def _give_back(self, claims: Claims, request_id: str, timeout: float | None) -> tuple[str, str]:
+        """SESSION_AUTHORIZED -> ASSOCIATED for this session: its grant is revoked on every member
+        (any copy of the elevated token stops working) and a plain token is returned."""
+        lapsed = self._ctx.read(
+            lambda s: not _session_authorized(s.partitions[claims.subject].authorization, claims)
+        )
+        if lapsed:
+            raise DomainError(
+                ErrorCode.FAILED_PRECONDITION,
+                f"partition '{claims.subject}': this session is no longer SESSION_AUTHORIZED; "
+                "to deauthorize the partition, present the cards",
+            )
+        self._ctx.submit(
+            c.AuthSessionRevoke,
+            claims.actor,
+            request_id,
+            timeout,
+            partition=claims.subject,
+            grant_id=claims.authorization_grant,
+            until=claims.expires_ms,
+        )
+        plain = dataclasses.replace(
+            claims, session_authorized=False, auth_epoch=0, authorization_grant="", nonce=""
+        )
+        state = self._ctx.read(lambda s: s.partitions[claims.subject].authorization.state)
+        return state, self._ctx.tokens.issue(plain)
 
     def set_permissions(
         self,
@@ -206,7 +234,7 @@ class AuthorizationService:
             auth = part.authorization
             if auth is None:
                 return AuthView(part.name, False, "", "", 0, (), (), part.policy.online_authorization, False)
-            session_ok = claims.session_authorized and claims.auth_epoch == auth.epoch
+            session_ok = _session_authorized(auth, claims)
             return AuthView(
                 part.name,
                 True,
@@ -255,6 +283,16 @@ class AuthorizationService:
         return self._ctx.read(grants)
 
 
+def _session_authorized(auth, claims: Claims) -> bool:  # type: ignore[no-untyped-def]
+    """Does this session's token carry a SESSION_AUTHORIZED grant that still holds?"""
+    return bool(
+        auth is not None
+        and claims.session_authorized
+        and claims.auth_epoch == auth.epoch
+        and claims.authorization_grant not in auth.revoked_sessions
+    )
+
+
 def _grants_of(state, partition: str) -> list[tuple[str, str, tuple[str, ...]]]:  # type: ignore[no-untyped-def]
     found = []
     for part in state.partitions.values():
@@ -277,6 +315,6 @@ def gate_use(state, claims: Claims, action: str, container: str = "") -> None:  
     auth = part.authorization
     current = az.AuthState(auth.state)
     own = claims.kind == "partition" and claims.subject == name
-    if action == "use" and own and claims.session_authorized and claims.auth_epoch == auth.epoch:
+    if action == "use" and own and _session_authorized(auth, claims):
         current = az.AuthState.SESSION_AUTHORIZED
     az.check_action(part.name, action, current, frozenset(auth.permissions))

@@ -5,6 +5,7 @@ refused change leaves the state as it was."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hsmnode.client import (
+    AuditRecord,
     AuthChallenge,
     AuthInfo,
     FailedPrecondition,
@@ -100,6 +102,20 @@ def remove_vault(cluster: DevCluster) -> None:
         so.delete_partition(PARTITION)
 
 
+def changes_audited(cluster: DevCluster, member_id: str, count: int) -> list[str]:
+    """The details of the successful `auth.change` records, once the member holds `count` of them."""
+
+    def details() -> list[str] | None:
+        found = [
+            r.detail
+            for r in audit_records(cluster, member_id)
+            if r.command == "auth.change" and r.outcome == "ok"
+        ]
+        return found if len(found) == count else None
+
+    return eventually(details, 10.0, f"{count} auth.change records on {member_id}")
+
+
 def verify_ec(public_der: bytes, signature: bytes) -> None:
     """Check the signature with `cryptography`, outside hsmnode."""
     public = serialization.load_der_public_key(public_der)
@@ -146,7 +162,11 @@ def test_authorization_state_replicates_to_every_member_survives_a_full_restart_
             "key_block",
             "key_export",
         ]
-        assert change(on1, vault, "AUTHORIZED", "authorize", vc1, vc3) == "AUTHORIZED"
+        authorize = on1.auth_challenge("authorize")
+        assert (
+            on1.auth_change("AUTHORIZED", authorize, signed(authorize, vc1, vc3), vault.co_password)
+            == "AUTHORIZED"
+        )
         authorized = eventually(
             lambda: (info := on3.auth_show()).state == "AUTHORIZED" and info, 10.0, "AUTHORIZED on node3"
         )
@@ -175,7 +195,11 @@ def test_authorization_state_replicates_to_every_member_survives_a_full_restart_
         )
         verify_ec(signer.public_der, signature)
 
-    records = [r for r in audit_records(cluster, "node2") if r.outcome == "ok"]
+    def audited() -> list[AuditRecord] | None:
+        records = [r for r in audit_records(cluster, "node2") if r.outcome == "ok"]
+        return records if len([r for r in records if r.command.startswith("auth.")]) == 3 else None
+
+    records = eventually(audited, 10.0, "the three authorization records on node2")
     changes = [r.detail for r in records if r.command == "auth.change"]
     assert len(changes) == 2, changes
     assert "INITIAL -> ASSOCIATED (associate) with cards vc-1, vc-2" in changes[0]
@@ -185,6 +209,13 @@ def test_authorization_state_replicates_to_every_member_survives_a_full_restart_
         permissions
     )
     assert all(f"'{PARTITION}'" in detail for detail in changes + permissions)
+
+    # the used challenges survived the restart too: the authorize challenge still cannot be replayed
+    with cluster.app_client("node2") as app, app.open_session(PARTITION, vault.co_password, role="CO") as co:
+        assert change(co, vault, "ASSOCIATED", "deauthorize", vc2, vc3) == "ASSOCIATED"
+        with pytest.raises(FailedPrecondition, match="already used"):
+            co.auth_change("AUTHORIZED", authorize, signed(authorize, vc1, vc3), vault.co_password)
+        assert co.auth_show().state == "ASSOCIATED"
 
 
 # --- refusals: the transitions outside the diagram, wrong cards, challenges and input ----------------------
@@ -214,6 +245,23 @@ def test_refused_authorization_changes_leave_the_state_unchanged(cluster: DevClu
             assert f"cannot go from INITIAL to {target}" in info.value.message
         with pytest.raises(FailedPrecondition, match=r"now INITIAL"):
             set_permissions(co, vault, ["key_block"], vc1, vc2)
+        # bad input: unknown action, state and permission; no cards; a malformed card set
+        with pytest.raises(InvalidArgument, match="unknown authorization action 'bless'"):
+            co.auth_challenge("bless")
+        with pytest.raises(InvalidArgument, match="unknown authorization state 'BLESSED'"):
+            change(co, vault, "BLESSED", "authorize", vc1, vc2)
+        challenge = co.auth_challenge("associate")
+        with pytest.raises(InvalidArgument, match="present 1-16 card signatures"):
+            co.auth_change("ASSOCIATED", challenge, [], vault.co_password, card_set=vault.spec())
+        short_key = (
+            vault.card_set.set_id,
+            2,
+            [(vault.card_set.cards[0][0], b"k" * 31), *vault.card_set.cards[1:]],
+        )
+        with pytest.raises(InvalidArgument, match="32-byte Ed25519 keys"):
+            co.auth_change(
+                "ASSOCIATED", challenge, signed(challenge, vc1, vc2), vault.co_password, card_set=short_key
+            )
         # bad card sets: M > N, and fewer than M cards of the set being bound
         challenge = co.auth_challenge("associate")
         with pytest.raises(InvalidArgument, match=r"threshold M must be 1-3 \(N = 3\), got 4"):
@@ -290,7 +338,9 @@ def test_refused_authorization_changes_leave_the_state_unchanged(cluster: DevClu
             [(vc1.label, vc1.sign(fresh.data)), (vc2.label, vc2.sign(unrelated.data))],
             challenge=fresh,
         )
-        refused_authorize(Unauthenticated, "wrong partition password", password=dev_password())
+        refused_authorize(
+            Unauthenticated, "wrong password for the CO of partition .vault.", password=dev_password()
+        )
         good = co.auth_challenge("authorize")
         tampered = AuthChallenge(good.data, bytes([good.mac[0] ^ 1]) + good.mac[1:], good.expires_ms)
         refused_authorize(Unauthenticated, r"not issued by this cluster \(bad MAC\)", challenge=tampered)
@@ -311,8 +361,56 @@ def test_refused_authorization_changes_leave_the_state_unchanged(cluster: DevClu
         assert change(co, vault, "ASSOCIATED", "deauthorize", vc1, vc3) == "ASSOCIATED"
         assert co.auth_show() == associated
         refused_authorize(FailedPrecondition, "already used", signed(used, vc2, vc3), challenge=used)
-    records = [r for r in audit_records(cluster, "node1") if r.command == "auth.change"]
-    assert [r.outcome == "ok" for r in records].count(True) == 3  # associate, authorize, deauthorize
+        with pytest.raises(InvalidArgument, match="unknown permission.*key_fly"):
+            set_permissions(co, vault, ["key_block", "key_fly"], vc1, vc2)
+        assert co.auth_show() == associated
+
+        # reset forgets the set: another set can be bound, and the old cards count no more
+        assert change(co, vault, "INITIAL", "reset", vc1, vc3) == "INITIAL"
+        assert co.auth_show() == initial
+        challenge = co.auth_challenge("associate")
+        state = co.auth_change(
+            "ASSOCIATED",
+            challenge,
+            signed(challenge, other),
+            vault.co_password,
+            card_set=(other_set.set_id, 1, other_set.cards),
+        )
+        assert state == "ASSOCIATED"
+        assert (co.auth_show().set_id, co.auth_show().card_labels) == (
+            other_set.set_id,
+            ("other-1", "other-2"),
+        )
+        with pytest.raises(PermissionDenied, match="card 'vc-1' is not in the card set"):
+            change(co, vault, "AUTHORIZED", "authorize", vc1, vc2)
+        assert change(co, vault, "AUTHORIZED", "authorize", other) == "AUTHORIZED"
+    changes = changes_audited(cluster, "node1", 6)
+    assert [detail.rsplit(" with cards ", 1)[-1] for detail in changes] == [
+        "vc-1, vc-2",  # associate
+        "vc-2, vc-3",  # authorize
+        "vc-1, vc-3",  # deauthorize
+        "vc-1, vc-3",  # reset
+        "other-1",  # associate the other set
+        "other-1",  # authorize
+    ]
+
+    # a partition created without --requires-authorization has no M-of-N state to change
+    demo: dict[str, Any] | None = cluster.demo()
+    assert demo is not None
+    with (
+        cluster.app_client() as app,
+        app.open_session("demo", demo["partition"]["co_password"], role="CO") as co,
+    ):
+        assert (co.auth_show().requires_authorization, co.auth_show().state) == (False, "")
+        challenge = co.auth_challenge("associate")
+        with pytest.raises(FailedPrecondition, match="'demo' was not created to require authorization"):
+            co.auth_change(
+                "ASSOCIATED",
+                challenge,
+                signed(challenge, vc1, vc2),
+                demo["partition"]["co_password"],
+                card_set=vault.spec(),
+            )
 
 
 # --- SESSION_AUTHORIZED and the action table -----------------------------------------------------------------
@@ -357,6 +455,8 @@ def test_session_authorization_and_permissions_gate_each_action_as_the_table_say
         with pytest.raises(FailedPrecondition, match=r"\(now ASSOCIATED\)"):
             a.sign("signer", DATA, mechanism="ECDSA-SHA256")
         assert a.auth_show().session_authorized is False
+        session_changes = changes_audited(cluster, "node1", 2)
+        assert "session authorized (session-authorize) with cards vc-2, vc-3" in session_changes[-1]
 
         # ASSOCIATED without permissions: destroy, block and partition removal are refused; export too
         with pytest.raises(PermissionDenied, match="requires the permission Key Destroy"):
@@ -385,12 +485,13 @@ def test_session_authorization_and_permissions_gate_each_action_as_the_table_say
             a.sign("locked", DATA, mechanism="ECDSA-SHA256")
         with pytest.raises(PermissionDenied, match="requires the permission Key Export"):
             a.wrap_key("wrapper", "secret")
-        for refused in (
+        refusals: list[Callable[[], object]] = [
             lambda: a.destroy_key("signer"),
             lambda: a.block_key("signer"),
             lambda: a.block_key("locked", blocked=False),
             lambda: a.import_key("imported", "AES", bytes(32), usage=["encrypt"]),
-        ):
+        ]
+        for refused in refusals:
             with pytest.raises(FailedPrecondition, match=r"requires state .*\(now AUTHORIZED\)"):
                 refused()
         with pytest.raises(FailedPrecondition, match=r"partition removal requires state ASSOCIATED"):
@@ -414,3 +515,44 @@ def test_session_authorization_and_permissions_gate_each_action_as_the_table_say
         with admin.client:
             assert PARTITION not in {p.name for p in admin.list_partitions()}
         a.keep = b.keep = True  # their partition is gone
+
+
+# --- a session that gives SESSION_AUTHORIZED back, and a partition change not mistaken for one ---
+
+
+def test_a_session_that_went_back_to_associated_cannot_use_keys_with_its_earlier_token(
+    cluster: DevCluster, tmp_path: Path
+) -> None:
+    vault = set_up_vault(cluster, tmp_path / "cards")
+    vc1, vc2, vc3 = vault.cards
+    with cluster.app_client() as app, app.open_session(PARTITION, vault.co_password, role="CO") as a:
+        assert change(a, vault, "ASSOCIATED", "associate", vc1, vc2) == "ASSOCIATED"
+        a.generate_key("signer", "EC", "P-256", usage=["sign", "verify"])
+        assert change(a, vault, "SESSION_AUTHORIZED", "session-authorize", vc2, vc3) == "ASSOCIATED"
+        elevated = app.resume_partition(a.token)
+        elevated.keep = True  # the same session, holding the token it was given when session-authorized
+        assert elevated.sign("signer", DATA, mechanism="ECDSA-SHA256")
+        assert a.auth_change("ASSOCIATED", None, [], vault.co_password) == "ASSOCIATED"
+        with pytest.raises(FailedPrecondition, match=r"\(now ASSOCIATED\)"):
+            a.sign("signer", DATA, mechanism="ECDSA-SHA256")
+        assert elevated.auth_show().session_authorized is False
+        with pytest.raises(FailedPrecondition, match=r"\(now ASSOCIATED\)"):
+            elevated.sign("signer", DATA, mechanism="ECDSA-SHA256")
+
+
+def test_deauthorize_from_a_session_whose_session_authorization_lapsed_deauthorizes_the_partition(
+    cluster: DevCluster, tmp_path: Path
+) -> None:
+    vault = set_up_vault(cluster, tmp_path / "cards")
+    vc1, vc2, vc3 = vault.cards
+    with (
+        cluster.app_client() as app,
+        app.open_session(PARTITION, vault.co_password, role="CO") as a,
+        app.open_session(PARTITION, vault.co_password, role="CO") as b,
+    ):
+        assert change(a, vault, "ASSOCIATED", "associate", vc1, vc2) == "ASSOCIATED"
+        assert change(a, vault, "SESSION_AUTHORIZED", "session-authorize", vc2, vc3) == "ASSOCIATED"
+        assert change(b, vault, "AUTHORIZED", "authorize", vc1, vc2) == "AUTHORIZED"
+        assert a.auth_show().session_authorized is False  # the partition's change ended it
+        state = change(a, vault, "ASSOCIATED", "deauthorize", vc1, vc3)
+        assert (state, b.auth_show().state) == ("ASSOCIATED", "ASSOCIATED")
