@@ -117,6 +117,18 @@ def _node_toml(
     return "\n".join(lines) + "\n"
 
 
+def _terminate(pid: int, timeout: float) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+
+
 class DevCluster:
     def __init__(self, root: Path, cluster_id: str, members: list[DevMember]) -> None:
         self.root = root
@@ -246,6 +258,18 @@ class DevCluster:
                 start_new_session=True,
             )
             log.close()
+            # another process (a drill) can find, kill and see the member through this file
+            (m.dir / "node.pid").write_text(f"{self._procs[m.id].pid}\n")
+
+    def pid_of(self, member_id: str) -> int | None:
+        """The live process of a member, started by this launcher or another (from node.pid)."""
+        member = self.member(member_id)
+        try:
+            pid = int((member.dir / "node.pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if str(member.config_path).encode() in cmdline else None
 
     def running(self, member_id: str) -> bool:
         proc = self._procs.get(member_id)
@@ -263,8 +287,14 @@ class DevCluster:
             proc.wait(10)
 
     def stop(self, member_id: str | None = None, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL for a member that does not exit within `timeout`."""
-        ids = [member_id] if member_id else list(self._procs)
+        """SIGTERM, then SIGKILL for a member that does not exit within `timeout`. Members another
+        process restarted (a drill) are found through their pid files."""
+        ids = [member_id] if member_id else [m.id for m in self.members]
+        for mid in ids:
+            pid = self.pid_of(mid)
+            own = self._procs.get(mid)
+            if pid is not None and (own is None or own.pid != pid):
+                _terminate(pid, timeout)
         procs = [(i, self._procs[i]) for i in ids if i in self._procs]
         for _, proc in procs:
             if proc.poll() is None:

@@ -28,6 +28,7 @@ from hsmnode.client._errors import (
     Unauthenticated,
     Unavailable,
 )
+from hsmnode.client._faults import FaultInjector
 from hsmnode.client._profile import (
     PROFILE_ENV,
     Profile,
@@ -68,6 +69,7 @@ __all__ = [
     "ClientInfo",
     "ClusterStatus",
     "FailedPrecondition",
+    "FaultInjector",
     "HsmClient",
     "HsmError",
     "HsmInfo",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from hsmnode.client._errors import Unauthenticated, Unavailable, error_from_rpc
+from hsmnode.client._errors import HsmError, Unauthenticated, Unavailable, error_from_rpc
 from hsmnode.client._profile import Tls, load_profile
 from hsmnode.client._tls_probe import certificate_refused
 from hsmnode.client._types import ClusterStatus, MemberStatus, NodeStatus, Slot
@@ -61,10 +61,27 @@ class HsmClient:
     `open_session()`.
     """
 
-    def __init__(self, endpoints: Sequence[str], tls: Tls, *, timeout: float = 5.0) -> None:
-        if not endpoints:
-            raise ValueError("at least one endpoint is needed")
-        self.endpoints = tuple(endpoints)
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        tls: Tls,
+        *,
+        timeout: float = 5.0,
+        discover: bool = True,
+        interceptors: Sequence[grpc.UnaryUnaryClientInterceptor] = (),
+        probe_interval: float = 1.0,
+    ) -> None:
+        """`discover`: after the first answer, learn every member from cluster status.
+        `interceptors`: e.g. a FaultInjector. `probe_interval`: how long a member that failed
+        stays out of the rotation before it is tried again."""
+        if not endpoints or not all(isinstance(e, str) and e.rpartition(":")[2].isdigit() for e in endpoints):
+            raise ValueError(f"endpoints must be a non-empty list of host:port, got {list(endpoints)!r}")
+        self.endpoints = tuple(dict.fromkeys(endpoints))
+        self._discover = discover and len(self.endpoints) > 1
+        self._interceptors = tuple(interceptors)
+        self.probe_interval = probe_interval
+        self._down_until: dict[str, float] = {}
+        self._rotation = 0
         self.timeout = timeout
         self.tls = tls
         self._creds = grpc.ssl_channel_credentials(
@@ -289,8 +306,49 @@ class HsmClient:
             channel = self._channels.get(endpoint)
             if channel is None:
                 channel = grpc.secure_channel(endpoint, self._creds, options=_CHANNEL_OPTIONS)
+                if self._interceptors:
+                    channel = grpc.intercept_channel(channel, *self._interceptors)
                 self._channels[endpoint] = channel
             return channel
+
+    def _learn_members(self) -> None:
+        """Add every member the cluster reports (e.g. after a join) to the endpoints (best effort)."""
+        self._discover = False
+        try:
+            status = self.call(cluster_pb2_grpc.ClusterStub, "Status", cluster_pb2.ClusterStatusRequest())
+        except HsmError:
+            return
+        known = list(self.endpoints)
+        for member in status.members:
+            if member.address and member.address not in known:
+                known.append(member.address)
+        self.endpoints = tuple(known)
+
+    def healthy_endpoints(self) -> list[str]:
+        now = time.monotonic()
+        return [e for e in self.endpoints if self._down_until.get(e, 0.0) <= now]
+
+    def _order(self, balance: bool) -> list[int]:
+        """Members to try: round robin over healthy ones when balancing, else the last good one first;
+        members that failed recently go last (they are probed again after `probe_interval`)."""
+        n = len(self.endpoints)
+        with self._lock:
+            if balance:
+                self._rotation = (self._rotation + 1) % n
+                start = self._rotation
+            else:
+                start = self._preferred
+        order = [(start + k) % n for k in range(n)]
+        now = time.monotonic()
+        healthy = [i for i in order if self._down_until.get(self.endpoints[i], 0.0) <= now]
+        return healthy + [i for i in order if i not in healthy]
+
+    def _mark(self, endpoint: str, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self._down_until.pop(endpoint, None)
+            else:
+                self._down_until[endpoint] = time.monotonic() + self.probe_interval
 
     def _note_index(self, metadata: Any) -> None:
         for key, value in metadata or ():
@@ -302,20 +360,30 @@ class HsmClient:
                 with self._lock:
                     self._seen_index = max(self._seen_index, index)
 
-    def call(self, stub_cls: Any, method: str, request: Any, *, write: bool = False, token: str = "") -> Any:
-        """One RPC with failover. `write` lets an unknown outcome be retried (same request_id).
+    def call(
+        self,
+        stub_cls: Any,
+        method: str,
+        request: Any,
+        *,
+        write: bool = False,
+        token: str = "",
+        balance: bool = False,
+    ) -> Any:
+        """One RPC with failover. `write` lets an unknown outcome be retried (same request_id);
+        `balance` spreads the call round robin over healthy members (reads and crypto).
 
         A member that refuses this client's certificate at the TLS handshake is not
         retried; when every member refuses it, the call fails with Unauthenticated.
         """
+        if self._discover:
+            self._learn_members()
         deadline = time.monotonic() + self.timeout
         last: grpc.RpcError | None = None
         refused: set[str] = set()
         n = len(self.endpoints)
-        for round_no in range(4):
-            start = self._preferred
-            for offset in range(n):
-                index = (start + offset) % n
+        for round_no in range(6):
+            for index in self._order(balance and round_no == 0):
                 endpoint = self.endpoints[index]
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -343,9 +411,11 @@ class HsmClient:
                         continue
                     if code in _FAILOVER_CODES or (write and code == grpc.StatusCode.ABORTED):
                         last = exc
+                        self._mark(endpoint, False)
                         continue
                     raise error_from_rpc(exc) from None
                 self._note_index(call.trailing_metadata())
+                self._mark(endpoint, True)
                 self._preferred = index
                 return response
             if time.monotonic() >= deadline:

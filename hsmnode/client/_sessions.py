@@ -67,8 +67,10 @@ class _Session:
     def logout(self) -> None:
         raise NotImplementedError
 
-    def _call(self, stub: Any, method: str, request: Any, *, write: bool = False) -> Any:
-        return self.client.call(stub, method, request, write=write, token=self.token)
+    def _call(
+        self, stub: Any, method: str, request: Any, *, write: bool = False, balance: bool = False
+    ) -> Any:
+        return self.client.call(stub, method, request, write=write, token=self.token, balance=balance)
 
 
 class ApplianceSession(_Session):
@@ -392,13 +394,16 @@ class PartitionSession(_Session):
 
     def sign(self, key: str, data: bytes, *, mechanism: str) -> bytes:
         r = self._call(
-            keys_pb2_grpc.KeysStub, "Sign", keys_pb2.SignRequest(key=key, mechanism=mechanism, data=data)
+            keys_pb2_grpc.KeysStub,
+            "Sign",
+            keys_pb2.SignRequest(key=key, mechanism=mechanism, data=data),
+            balance=True,
         )
         return bytes(r.signature)
 
     def verify(self, key: str, data: bytes, signature: bytes, *, mechanism: str) -> bool:
         req = keys_pb2.VerifyRequest(key=key, mechanism=mechanism, data=data, signature=signature)
-        return bool(self._call(keys_pb2_grpc.KeysStub, "Verify", req).valid)
+        return bool(self._call(keys_pb2_grpc.KeysStub, "Verify", req, balance=True).valid)
 
     def encrypt(self, key: str, data: bytes, *, mechanism: str, aad: bytes = b"") -> tuple[bytes, bytes]:
         """(ciphertext, iv): AES-GCM returns the IV the HSM drew; RSA-OAEP an empty one."""
@@ -406,6 +411,7 @@ class PartitionSession(_Session):
             keys_pb2_grpc.KeysStub,
             "Encrypt",
             keys_pb2.EncryptRequest(key=key, mechanism=mechanism, data=data, aad=aad),
+            balance=True,
         )
         return bytes(r.ciphertext), bytes(r.iv)
 
@@ -413,7 +419,7 @@ class PartitionSession(_Session):
         self, key: str, ciphertext: bytes, *, mechanism: str, iv: bytes = b"", aad: bytes = b""
     ) -> bytes:
         req = keys_pb2.DecryptRequest(key=key, mechanism=mechanism, ciphertext=ciphertext, iv=iv, aad=aad)
-        return bytes(self._call(keys_pb2_grpc.KeysStub, "Decrypt", req).plaintext)
+        return bytes(self._call(keys_pb2_grpc.KeysStub, "Decrypt", req, balance=True).plaintext)
 
     def wrap_key(self, wrapping_key: str, key: str) -> bytes:
         """Export `key` wrapped (AES-KWP) under `wrapping_key`."""
@@ -428,12 +434,19 @@ class PartitionSession(_Session):
     def digest(self, data: bytes, *, mechanism: str = "SHA256") -> bytes:
         return bytes(
             self._call(
-                keys_pb2_grpc.KeysStub, "Digest", keys_pb2.DigestRequest(mechanism=mechanism, data=data)
+                keys_pb2_grpc.KeysStub,
+                "Digest",
+                keys_pb2.DigestRequest(mechanism=mechanism, data=data),
+                balance=True,
             ).digest
         )
 
     def random(self, length: int) -> bytes:
-        return bytes(self._call(keys_pb2_grpc.KeysStub, "Random", keys_pb2.RandomRequest(length=length)).data)
+        return bytes(
+            self._call(
+                keys_pb2_grpc.KeysStub, "Random", keys_pb2.RandomRequest(length=length), balance=True
+            ).data
+        )
 
     # keyrings: the cluster security officer (a PO session on the cluster partition)
     def create_keyring(self, label: str, krso_password: str, *, request_id: str | None = None) -> str:
