@@ -316,7 +316,7 @@ class DevCluster:
             while time.monotonic() < deadline:
                 for mid in wanted:
                     code = self.exit_code(mid)
-                    if code is not None:
+                    if code is not None and self.pid_of(mid) is None:  # not restarted by another process
                         raise DevClusterError(
                             f"member {mid} exited with code {code}; see {self.member(mid).log_path}"
                         )

@@ -76,6 +76,7 @@ class HsmClient:
         stays out of the rotation before it is tried again."""
         if not endpoints or not all(isinstance(e, str) and e.rpartition(":")[2].isdigit() for e in endpoints):
             raise ValueError(f"endpoints must be a non-empty list of host:port, got {list(endpoints)!r}")
+        tls.check()
         self.endpoints = tuple(dict.fromkeys(endpoints))
         self._discover = discover and len(self.endpoints) > 1
         self._interceptors = tuple(interceptors)

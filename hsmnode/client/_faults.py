@@ -44,7 +44,9 @@ class FaultInjector(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         latency: float = 0.0,
         methods: tuple[str, ...] = (),
         seed: int | None = None,
+        limit: int | None = None,
     ) -> None:
+        """`methods`: only calls whose method name ends with one of these; `limit`: at most this many faults."""
         if not 0 <= fail_ratio <= 1 or not 0 <= unknown_ratio <= 1 or latency < 0:
             raise ValueError("ratios are 0-1 and latency >= 0")
         self.fail_ratio = fail_ratio
@@ -53,6 +55,7 @@ class FaultInjector(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         self.methods = methods  # only methods whose name ends with one of these ("" = all)
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self.limit = limit
         self.failed = 0
         self.lost = 0
         self.passed = 0
@@ -67,6 +70,10 @@ class FaultInjector(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         if self.latency:
             time.sleep(self.latency)
         roll = self._roll()
+        with self._lock:
+            exhausted = self.limit is not None and self.failed + self.lost >= self.limit
+        if exhausted:
+            roll = 1.0
         if roll < self.fail_ratio:
             with self._lock:
                 self.failed += 1

@@ -31,6 +31,29 @@ class Tls:
     def from_files(cls, ca: str | Path, cert: str | Path, key: str | Path) -> Tls:
         return cls(Path(ca).read_bytes(), Path(cert).read_bytes(), Path(key).read_bytes())
 
+    def check(self) -> None:
+        """Raise ValueError, naming the problem, unless the CA loads and the key belongs to the certificate."""
+        import ssl
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = {}
+            for name, data in (("ca", self.ca_pem), ("cert", self.cert_pem), ("key", self.key_pem)):
+                paths[name] = os.path.join(tmp, name)
+                with open(paths[name], "wb") as f:
+                    f.write(data)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            try:
+                context.load_verify_locations(paths["ca"])
+            except ssl.SSLError as exc:
+                raise ValueError(f"the CA certificate does not load ({exc.reason})") from None
+            try:
+                context.load_cert_chain(paths["cert"], paths["key"])
+            except ssl.SSLError as exc:
+                raise ValueError(
+                    f"the client certificate and key do not load or do not match ({exc.reason})"
+                ) from None
+
 
 @dataclass(frozen=True)
 class Profile:

@@ -1,0 +1,111 @@
+"""The HA SDK and the drill through real members (issue 7): failover without failures, exactly once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hsmnode import crypto
+from hsmnode.client import FaultInjector, HsmClient, ProfileError, Tls
+from hsmnode.devcluster import DevCluster
+from tests.integration.helpers import eventually, leader_of
+
+pytestmark = pytest.mark.cluster
+
+
+def drill(cluster: DevCluster, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    result = subprocess.run(
+        [sys.executable, "-m", "hsmnode", "drill", "--profile", str(cluster.profile_path), "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_drill_kill_leader_then_follower_with_injected_faults_loses_and_duplicates_nothing(
+    cluster: DevCluster,
+) -> None:
+    code, report = drill(cluster, "--duration", "7", "--at", "2", "--restart-after", "2", "--kill", "leader")
+    assert report["operations"]["failed"] == 0, report["first_failures"]
+    assert report["operations"]["by_kind"]["sign"] > 0 and report["operations"]["by_kind"]["key"] > 0
+    assert report["verification"]["every_write_exactly_once"] and report["verification"]["digests_equal"]
+    assert report["write_gap_s"] < 3.0 and report["sign_gap_s"] < 3.0
+    assert code == 0
+    cluster.wait_for_leader(timeout=30.0)
+    code, report = drill(
+        cluster,
+        "--duration",
+        "6",
+        "--at",
+        "2",
+        "--restart-after",
+        "2",
+        "--kill",
+        "follower",
+        "--fault-ratio",
+        "0.3",
+    )
+    assert report["injected_faults"] > 0
+    assert report["operations"]["failed"] == 0, report["first_failures"]
+    assert report["verification"]["ok"], report["verification"]["problems"]
+    assert code == 0
+
+
+def test_key_generation_retried_after_an_unknown_outcome_yields_one_key(cluster: DevCluster) -> None:
+    demo = cluster.demo()
+    assert demo is not None
+    lose_first_answer = FaultInjector(unknown_ratio=1.0, methods=("/Generate",), limit=1)
+    endpoints = [m.grpc for m in cluster.members]
+    with HsmClient(endpoints, cluster.client_tls(), interceptors=[lose_first_answer]) as app:
+        session = app.open_session("demo", demo["partition"]["co_password"], role="CO")
+        session.keep = True
+        key = session.generate_key("once", "EC", "P-256", usage=["sign"], request_id="gen-once-1")
+        assert lose_first_answer.lost == 1
+        assert [k.id for k in session.list_keys(label="once")] == [key.id]
+        token = session.token
+    for member in cluster.members:
+        with cluster.app_client(member.id) as one:
+            eventually(
+                lambda one=one: (
+                    [k.id for k in one.resume_partition(token).list_keys(label="once")] == [key.id]
+                )
+            )
+
+
+def test_a_session_opened_on_member_1_keeps_working_after_member_1_is_killed(cluster: DevCluster) -> None:
+    demo = cluster.demo()
+    assert demo is not None
+    first = leader_of(cluster)  # the hardest case: the member is also the leader
+    order = [first] + [m.id for m in cluster.members if m.id != first]
+    with HsmClient([cluster.member(i).grpc for i in order], cluster.client_tls(), timeout=10.0) as app:
+        session = app.open_session("demo", demo["partition"]["co_password"], role="CO")
+        session.keep = True
+        session.generate_key("survivor", "EC", "P-256", usage=["sign"])
+        cluster.kill(first)
+        for _ in range(20):
+            assert len(session.sign("survivor", b"still here", mechanism="ECDSA-SHA256")) > 0
+        assert session.info().partition == "demo"
+        session.generate_key("after-the-kill", "EC", "P-256", usage=["sign"])
+
+
+def test_bad_client_construction_fails_at_once_with_a_clear_error(cluster: DevCluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    tls = cluster.client_tls()
+    with pytest.raises(ValueError, match="non-empty list of host:port"):
+        HsmClient([], tls)
+    with pytest.raises(ValueError, match="non-empty list of host:port"):
+        HsmClient(["no-port-here"], tls)
+    other = crypto.issue_certificate(crypto.create_ca("x"), "x")
+    with pytest.raises(ValueError, match="do not match"):
+        HsmClient([cluster.members[0].grpc], Tls(tls.ca_pem, tls.cert_pem, other.key_pem))
+    with pytest.raises(ProfileError, match="does not exist"):
+        HsmClient.from_profile(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ProfileError, match="cannot read profile"):
+        HsmClient.from_profile(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="ratios are 0-1"):
+        FaultInjector(fail_ratio=2.0)
