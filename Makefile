@@ -49,6 +49,7 @@ proto-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_replication.py
 	$(BIN)/python bench/crypto.py
+	$(BIN)/python bench/failover.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
