@@ -83,6 +83,7 @@ class HsmClient:
         self.probe_interval = probe_interval
         self._down_until: dict[str, float] = {}
         self._rotation = 0
+        self.answered: dict[str, int] = {}  # successful answers per member: who served this client
         self.timeout = timeout
         self.tls = tls
         self._creds = grpc.ssl_channel_credentials(
@@ -348,6 +349,7 @@ class HsmClient:
         with self._lock:
             if ok:
                 self._down_until.pop(endpoint, None)
+                self.answered[endpoint] = self.answered.get(endpoint, 0) + 1
             else:
                 self._down_until[endpoint] = time.monotonic() + self.probe_interval
 

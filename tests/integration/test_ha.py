@@ -109,3 +109,30 @@ def test_bad_client_construction_fails_at_once_with_a_clear_error(cluster: DevCl
         HsmClient.from_profile(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="ratios are 0-1"):
         FaultInjector(fail_ratio=2.0)
+
+
+def test_crypto_is_spread_over_members_and_a_restarted_member_rejoins_the_rotation(
+    cluster: DevCluster,
+) -> None:
+    demo = cluster.demo()
+    assert demo is not None
+    victim = next(m for m in cluster.members if m.id != leader_of(cluster))
+    with HsmClient([m.grpc for m in cluster.members], cluster.client_tls(), probe_interval=0.3) as app:
+        session = app.open_session("demo", demo["partition"]["co_password"], role="CO")
+        session.keep = True
+        session.generate_key("spread", "EC", "P-256", usage=["sign"])
+        for _ in range(30):
+            session.sign("spread", b"m", mechanism="ECDSA-SHA256")
+        assert all(app.answered.get(m.grpc, 0) > 0 for m in cluster.members), app.answered
+        cluster.kill(victim.id)
+        for _ in range(30):
+            session.sign("spread", b"m", mechanism="ECDSA-SHA256")
+        before = app.answered.get(victim.grpc, 0)
+        cluster.start(victim.id)
+        cluster.wait_for_leader(timeout=30.0)
+
+        def served_again() -> bool:
+            session.sign("spread", b"m", mechanism="ECDSA-SHA256")
+            return app.answered.get(victim.grpc, 0) > before
+
+        eventually(served_again, 20.0, f"{victim.id} back in the rotation")
