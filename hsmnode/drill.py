@@ -295,7 +295,7 @@ class Drill:
         verification: dict[str, Any],
     ) -> dict[str, Any]:
         samples = self.samples
-        during_end = (restarted_at + 5.0) if restarted_at is not None else end
+        during_end = (restarted_at + 1.0) if restarted_at is not None else end
         phases = {
             "before": [s.latency for s in samples if s.ok and (killed_at is None or s.started < killed_at)],
             "during": [
