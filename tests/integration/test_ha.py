@@ -90,6 +90,7 @@ def test_a_session_opened_on_member_1_keeps_working_after_member_1_is_killed(clu
         for _ in range(20):
             assert len(session.sign("survivor", b"still here", mechanism="ECDSA-SHA256")) > 0
         assert session.info().partition == "demo"
+        leader_of(cluster, order[1:])  # writes need the survivors' new leader
         session.generate_key("after-the-kill", "EC", "P-256", usage=["sign"])
 
 
