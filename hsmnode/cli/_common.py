@@ -144,3 +144,14 @@ def client_option(fn: F) -> F:
         metavar="NAME",
         help="The profile's NTLS client to present (default: its `client`; e.g. cluster-so).",
     )(fn)
+
+
+def appliance_session(profile: str | None, endpoints: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """(client, session) for the cached appliance session; the session type also carries the
+    HSM-role methods (they answer PERMISSION_DENIED unless `hsm login` elevated the session)."""
+    from hsmnode.client import HsmRoleSession
+
+    client = connect(profile, endpoints)
+    session = HsmRoleSession(client, appliance_token(profile), "", "", 0)
+    session.keep = True
+    return client, session

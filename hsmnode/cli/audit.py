@@ -7,8 +7,7 @@ import datetime
 
 import click
 
-from hsmnode.cli._common import appliance_token, connect, emit, json_option, profile_options, reports_errors
-from hsmnode.client import HsmRoleSession
+from hsmnode.cli._common import appliance_session, emit, json_option, profile_options, reports_errors
 
 
 @click.group()
@@ -26,8 +25,9 @@ def note(
     text: str, request_id: str | None, profile: str | None, endpoints: tuple[str, ...], as_json: bool
 ) -> None:
     """Append an operator's note (e.g. "drill starts") to the audit log."""
-    with connect(profile, endpoints) as client:
-        seq, digest = client.resume(appliance_token(profile)).audit_note(text, request_id=request_id)
+    client, admin = appliance_session(profile, endpoints)
+    with client:
+        seq, digest = admin.audit_note(text, request_id=request_id)
     emit(as_json, {"seq": seq, "hash": digest}, lambda: click.echo(f"audit record {seq} ({digest[:16]}...)"))
 
 
@@ -41,8 +41,8 @@ def note(
 @reports_errors
 def list_(after_seq: int, limit: int, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """Audit records in order (the Auditor: hsmnode login audit; hsmnode hsm login --auditor)."""
-    with connect(profile, endpoints) as client:
-        auditor = HsmRoleSession(client, appliance_token(profile), "", "", 0)
+    client, auditor = appliance_session(profile, endpoints)
+    with client:
         records, total = auditor.audit_list(after_seq=after_seq, limit=limit)
 
     def human() -> None:
@@ -62,8 +62,9 @@ def list_(after_seq: int, limit: int, profile: str | None, endpoints: tuple[str,
 @reports_errors
 def verify(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """Recompute the hash chain on a member; exit 1 if it is broken."""
-    with connect(profile, endpoints) as client:
-        check = HsmRoleSession(client, appliance_token(profile), "", "", 0).audit_verify()
+    client, auditor = appliance_session(profile, endpoints)
+    with client:
+        check = auditor.audit_verify()
     emit(
         as_json,
         dataclasses.asdict(check),

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from hsmnode.cli._common import (
-    appliance_token,
+    appliance_session,
     connect,
     container_session,
     emit,
@@ -19,13 +19,6 @@ from hsmnode.cli._common import (
     reports_errors,
     save_sessions,
 )
-from hsmnode.client import HsmRoleSession
-
-
-def _session(profile: str | None, endpoints: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    client = connect(profile, endpoints)
-    token = appliance_token(profile)
-    return client, HsmRoleSession(client, token, "", "", 0)
 
 
 @click.group()
@@ -43,7 +36,7 @@ def hsm_init(
     label: str, so_password: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool
 ) -> None:
     """admin: initialize the HSM and set the SO password (on an initialized HSM, log in as SO first: it zeroizes)."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         destroyed = s.init_hsm(label, so_password)
     emit(
@@ -61,7 +54,7 @@ def hsm_init(
 @reports_errors
 def hsm_show(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """HSM state and policies."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         info = s.show_hsm()
     emit(
@@ -80,7 +73,7 @@ def hsm_show(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> 
 @reports_errors
 def hsm_login(auditor: bool, password: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
     """Take on the HSM SO (or Auditor) role in the cached appliance session."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         elevated = s.hsm_login(password, role="AU" if auditor else "SO")
     sessions = load_sessions(profile)
@@ -94,7 +87,7 @@ def hsm_login(auditor: bool, password: str, profile: str | None, endpoints: tupl
 @reports_errors
 def hsm_logout(profile: str | None, endpoints: tuple[str, ...]) -> None:
     """Give up the HSM role; the appliance session goes on."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         plain = s.leave_role()
     sessions = load_sessions(profile)
@@ -109,7 +102,7 @@ def hsm_logout(profile: str | None, endpoints: tuple[str, ...]) -> None:
 @reports_errors
 def hsm_auditor_init(password: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
     """audit user: initialize the HSM Auditor role."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         s.init_auditor(password)
     click.echo("Auditor initialized")
@@ -122,7 +115,7 @@ def hsm_auditor_init(password: str, profile: str | None, endpoints: tuple[str, .
 @reports_errors
 def hsm_policy(name: str, value: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
     """SO: set an HSM policy (po_can_reset_co)."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         s.set_hsm_policy(name, value == "on")
     click.echo(f"HSM policy {name} = {value}")
@@ -150,7 +143,7 @@ def partition_create(
     name: str, cluster: bool, requires_authorization: bool, profile: str | None, endpoints: tuple[str, ...]
 ) -> None:
     """SO: create a partition."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         s.create_partition(name, cluster=cluster, requires_authorization=requires_authorization)
     click.echo(
@@ -164,7 +157,7 @@ def partition_create(
 @reports_errors
 def partition_delete(name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
     """SO: delete a partition and everything in it."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         s.delete_partition(name)
     click.echo(f"partition {name} deleted")
@@ -176,7 +169,7 @@ def partition_delete(name: str, profile: str | None, endpoints: tuple[str, ...])
 @reports_errors
 def partition_list(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """Every partition (appliance view)."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         parts = s.list_partitions()
 
@@ -197,7 +190,7 @@ def partition_list(profile: str | None, endpoints: tuple[str, ...], as_json: boo
 @reports_errors
 def partition_show(name: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """One partition: roles, policies, activation."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         p = s.show_partition(name)
     emit(
@@ -297,7 +290,7 @@ def client_register(
     name: str, cert_path: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool
 ) -> None:
     """admin: register a client certificate (takes effect on every member, no restart)."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         fp = s.register_client(name, Path(cert_path).read_text())
     emit(
@@ -314,7 +307,7 @@ def client_register(
 @reports_errors
 def client_assign(name: str, partition_name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
     """admin: assign a partition to a client."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         s.assign_client(name, partition_name)
     click.echo(f"partition {partition_name} assigned to {name}")
@@ -327,7 +320,7 @@ def client_assign(name: str, partition_name: str, profile: str | None, endpoints
 @reports_errors
 def client_revoke(name: str, partition_name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
     """admin: revoke a partition from a client, or without PARTITION the client's registration."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         s.revoke_client(name, partition_name)
     click.echo(
@@ -341,7 +334,7 @@ def client_revoke(name: str, partition_name: str, profile: str | None, endpoints
 @reports_errors
 def client_list(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """Registered clients and their partitions."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         clients = s.list_clients()
 
@@ -359,7 +352,7 @@ def client_list(profile: str | None, endpoints: tuple[str, ...], as_json: bool) 
 @reports_errors
 def client_show(name: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """One registered client."""
-    client, s = _session(profile, endpoints)
+    client, s = appliance_session(profile, endpoints)
     with client:
         cl = s.show_client(name)
     emit(

@@ -7,6 +7,7 @@ import dataclasses
 import click
 
 from hsmnode.cli._common import (
+    appliance_session,
     appliance_token,
     connect,
     emit,
@@ -68,11 +69,6 @@ def user() -> None:
     """Appliance users (admin adds, enables, disables, deletes and resets them)."""
 
 
-def _admin(profile: str | None, endpoints: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    client = connect(profile, endpoints)
-    return client, client.resume(appliance_token(profile))
-
-
 @user.command("add")
 @click.argument("name")
 @click.option("--role", required=True, help="admin, operator, monitor, audit or a custom role.")
@@ -81,7 +77,7 @@ def _admin(profile: str | None, endpoints: tuple[str, ...]):  # type: ignore[no-
 @reports_errors
 def user_add(name: str, role: str, password: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
     """Add a user; it must change the initial password at first login."""
-    client, admin = _admin(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints)
     with client:
         admin.add_user(name, role=role, password=password)
     click.echo(f"user {name} added (role {role}); it must change its password at first login")
@@ -93,7 +89,7 @@ def user_add(name: str, role: str, password: str, profile: str | None, endpoints
 @reports_errors
 def user_list(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """Every appliance user."""
-    client, admin = _admin(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints)
     with client:
         users = admin.list_users()
 
@@ -114,7 +110,7 @@ def user_list(profile: str | None, endpoints: tuple[str, ...], as_json: bool) ->
 @reports_errors
 def user_show(name: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """One appliance user."""
-    client, admin = _admin(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints)
     with client:
         u = admin.show_user(name)
     emit(
@@ -130,7 +126,7 @@ def user_show(name: str, profile: str | None, endpoints: tuple[str, ...], as_jso
 @reports_errors
 def user_enable(name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
     """Enable a user."""
-    client, admin = _admin(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints)
     with client:
         admin.set_user_enabled(name, True)
     click.echo(f"user {name} enabled")
@@ -142,7 +138,7 @@ def user_enable(name: str, profile: str | None, endpoints: tuple[str, ...]) -> N
 @reports_errors
 def user_disable(name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
     """Disable a user (its sessions end on every member)."""
-    client, admin = _admin(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints)
     with client:
         admin.set_user_enabled(name, False)
     click.echo(f"user {name} disabled")
@@ -154,7 +150,7 @@ def user_disable(name: str, profile: str | None, endpoints: tuple[str, ...]) -> 
 @reports_errors
 def user_delete(name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
     """Delete a user (default accounts can only be disabled)."""
-    client, admin = _admin(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints)
     with client:
         admin.delete_user(name)
     click.echo(f"user {name} deleted")
@@ -170,7 +166,7 @@ def user_passwd(name: str, password: str, profile: str | None, endpoints: tuple[
 
     To change your own password: hsmnode login USER --new-password NEW.
     """
-    client, admin = _admin(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints)
     with client:
         admin.set_user_password(name, password)
     click.echo(f"password of {name} reset; it must be changed at next login")
@@ -188,7 +184,7 @@ def role() -> None:
 @reports_errors
 def role_add(name: str, commands: tuple[str, ...], profile: str | None, endpoints: tuple[str, ...]) -> None:
     """Add a custom role allowing exactly the given commands (e.g. --command user.list)."""
-    client, admin = _admin(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints)
     with client:
         admin.add_role(name, list(commands))
     click.echo(f"role {name} added: {', '.join(sorted(commands))}")
@@ -200,7 +196,7 @@ def role_add(name: str, commands: tuple[str, ...], profile: str | None, endpoint
 @reports_errors
 def role_list(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """Default and custom roles with their commands."""
-    client, admin = _admin(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints)
     with client:
         roles = admin.list_roles()
 
@@ -218,7 +214,7 @@ def role_list(profile: str | None, endpoints: tuple[str, ...], as_json: bool) ->
 @reports_errors
 def role_show(name: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """One role and its commands."""
-    client, admin = _admin(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints)
     with client:
         r = admin.show_role(name)
     emit(as_json, dataclasses.asdict(r), lambda: click.echo(f"{r.name}: {', '.join(r.commands)}"))
@@ -230,7 +226,7 @@ def role_show(name: str, profile: str | None, endpoints: tuple[str, ...], as_jso
 @reports_errors
 def role_delete(name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
     """Delete a custom role that no user holds."""
-    client, admin = _admin(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints)
     with client:
         admin.delete_role(name)
     click.echo(f"role {name} deleted")

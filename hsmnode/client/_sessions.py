@@ -202,12 +202,17 @@ class HsmRoleSession(ApplianceSession):
     """An appliance session holding an HSM role (SO or AU). Leaving it ends the role only."""
 
     def logout(self, *, request_id: str | None = None) -> None:
-        self._call(
+        self.leave_role(request_id=request_id)
+
+    def leave_role(self, *, request_id: str | None = None) -> ApplianceSession:
+        """End the HSM role on every member; returns the plain appliance session, which goes on."""
+        r = self._call(
             auth_pb2_grpc.AuthStub,
             "HsmLogout",
             auth_pb2.LogoutRequest(request_id=_rid(request_id)),
             write=True,
         )
+        return ApplianceSession(self.client, r.token, r.subject, r.role, r.expires_ms)
 
     # SO
     def set_hsm_policy(self, name: str, value: bool, *, request_id: str | None = None) -> None:

@@ -227,3 +227,165 @@ def test_readme_sdk_example_runs_as_written(tmp_path: Path) -> None:
     finally:
         dev.stop()
         subprocess.run(["pkill", "-KILL", "-f", f"--config {root}"], check=False)
+
+
+def test_cli_walkthrough_users_hsm_keys_keyrings_and_m_of_n(dev_dir: Path, tmp_path: Path) -> None:
+    """The README's CLI surface end to end, as a user types it (with --json where it exists)."""
+    dev = Dev(dev_dir, free_base_port(3))
+    try:
+        described, _ = dev.ready()
+        demo = described["demo"]
+        assert isinstance(demo, dict)
+        p = dev_dir / "profile.json"
+
+        def ok(*args: str) -> str:
+            result = run(*args, profile=p)
+            assert result.returncode == 0, (args, result.stderr)
+            return result.stdout
+
+        users, hsm, part = demo["users"], demo["hsm"], demo["partition"]
+        ok("login", "admin", "--password", users["admin"])
+        ok("user", "add", "carol", "--role", "operator", "--password", "Carol-pw-12")
+        assert "carol" in {u["name"] for u in json.loads(ok("user", "list", "--json"))}
+        ok("role", "add", "helpdesk", "--command", "user.list")
+        assert json.loads(ok("role", "show", "helpdesk", "--json"))["commands"] == ["user.list"]
+        ok("hsm", "login", "--password", hsm["so_password"])
+        ok("partition", "create", "vault", "--requires-authorization")
+        ok("hsm", "logout")
+        ok("client", "assign", "demo-client", "vault")
+        assert "vault" in json.loads(ok("client", "show", "demo-client", "--json"))["partitions"]
+        # keys and crypto in a CO session
+        ok("session", "open", "demo", "--role", "co", "--password", part["co_password"])
+        ok(
+            "key",
+            "generate",
+            "sig1",
+            "--type",
+            "EC",
+            "--size",
+            "P-256",
+            "--usage",
+            "sign",
+            "--usage",
+            "verify",
+            "--on",
+            "demo",
+        )
+        (tmp_path / "msg").write_bytes(b"hello")
+        ok(
+            "crypto",
+            "sign",
+            "sig1",
+            "--on",
+            "demo",
+            "--in",
+            str(tmp_path / "msg"),
+            "--out",
+            str(tmp_path / "sig"),
+        )
+        assert json.loads(
+            ok(
+                "crypto",
+                "verify",
+                "sig1",
+                "--on",
+                "demo",
+                "--in",
+                str(tmp_path / "msg"),
+                "--signature",
+                str(tmp_path / "sig"),
+                "--json",
+            )
+        ) == {"valid": True}
+        assert "BEGIN PUBLIC KEY" in ok("key", "export", "sig1", "--on", "demo")
+        assert len(ok("crypto", "random", "16", "--hex", "--on", "demo").strip()) == 32
+        # keyrings as the cluster SO
+        cpart = demo["cluster_partition"]
+        ok(
+            "session",
+            "open",
+            "cluster",
+            "--role",
+            "po",
+            "--client",
+            "cluster-so",
+            "--password",
+            cpart["po_password"],
+        )
+        assert [r["label"] for r in json.loads(ok("keyring", "list", "--json"))] == ["demo-ring"]
+        # M-of-N on the new partition
+        ok(
+            "partition",
+            "init",
+            "vault",
+            "--label",
+            "vault",
+            "--cloning-domain",
+            "d",
+            "--po-password",
+            "Vault-po-12",
+        )
+        ok("session", "open", "vault", "--role", "po", "--password", "Vault-po-12")
+        ok("partition", "role-init", "vault", "--role", "co", "--password", "Vault-co-00")
+        ok(
+            "session",
+            "passwd",
+            "vault",
+            "--role",
+            "co",
+            "--old-password",
+            "Vault-co-00",
+            "--new-password",
+            "Vault-co-11",
+        )
+        ok("session", "open", "vault", "--role", "co", "--password", "Vault-co-11")
+        ok(
+            "card",
+            "new-set",
+            "--count",
+            "3",
+            "--threshold",
+            "2",
+            "--label-prefix",
+            "vc",
+            "--out",
+            str(tmp_path / "cards"),
+        )
+        cards = [str(tmp_path / "cards" / f"vc-{i}.card") for i in (1, 2)]
+        ok(
+            "auth",
+            "associate",
+            "--on",
+            "vault",
+            "--set",
+            str(tmp_path / "cards" / "set.json"),
+            "--card",
+            cards[0],
+            "--card",
+            cards[1],
+            "--password",
+            "Vault-co-11",
+        )
+        assert json.loads(ok("auth", "show", "--on", "vault", "--json"))["state"] == "ASSOCIATED"
+        ok(
+            "auth",
+            "session-authorize",
+            "--on",
+            "vault",
+            "--card",
+            cards[0],
+            "--card",
+            cards[1],
+            "--password",
+            "Vault-co-11",
+        )
+        shown = json.loads(ok("auth", "show", "--on", "vault", "--json"))
+        assert shown["state"] == "ASSOCIATED" and shown["session_authorized"] is True
+        # the auditor reads the log, which names the cards
+        ok("login", "audit", "--password", users["audit"])
+        ok("hsm", "login", "--auditor", "--password", hsm["auditor_password"])
+        assert json.loads(ok("audit", "verify", "--json"))["ok"] is True
+        records = json.loads(ok("audit", "list", "--limit", "1000", "--json"))["records"]
+        assert any(r["command"] == "auth.change" and "with cards vc-1, vc-2" in r["detail"] for r in records)
+    finally:
+        dev.stop()
