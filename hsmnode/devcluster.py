@@ -13,6 +13,7 @@ the same processes, configs and certificates a user runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hsmnode import crypto
-from hsmnode.client import ClusterStatus, HsmClient, HsmError, Tls
+from hsmnode.client import ClusterStatus, FailedPrecondition, HsmClient, HsmError, ResourceExhausted, Tls
 from hsmnode.crypto.keys import new_smk
 
 MANIFEST = "cluster.json"
@@ -336,6 +337,83 @@ class DevCluster:
                     last = str(exc)
                 time.sleep(0.1)
         raise DevClusterError(f"no leader within {timeout}s: {last}")
+
+    def add_member(self, timeout: float = 30.0) -> DevMember:
+        """A new member: certificate, config (every member as a peer), process, then Raft and the directory."""
+        ca = crypto.PemPair((self.root / "ca.pem").read_bytes(), (self.root / "ca.key").read_bytes())
+        numbers = [int(m.id.removeprefix("node")) for m in self.members if m.id.startswith("node")]
+        n = max(numbers, default=0) + 1
+        base = int(self.members[0].grpc.rpartition(":")[2]) - (
+            int(self.members[0].id.removeprefix("node")) - 1
+        )
+        member = DevMember(
+            id=f"node{n}",
+            grpc=f"127.0.0.1:{base + n - 1}",
+            raft=f"127.0.0.1:{base + RAFT_PORT_OFFSET + n - 1}",
+            dir=self.root / f"node{n}",
+        )
+        busy = [p for p in (member.grpc, member.raft) if not ports_free([int(p.rpartition(":")[2])])]
+        if busy:
+            raise DevClusterError(f"address(es) {', '.join(busy)} are in use")
+        member.dir.mkdir(exist_ok=True)
+        member.data_dir.mkdir(mode=0o700, exist_ok=True)
+        smk = (self.members[0].data_dir / "smk.key").read_bytes()
+        _write_secret(member.data_dir / "smk.key", smk)
+        pair = crypto.issue_certificate(ca, member.id, hosts=["127.0.0.1", "localhost"], server=True)
+        (member.dir / "node.pem").write_bytes(pair.cert_pem)
+        _write_secret(member.dir / "node.key", pair.key_pem)
+        timings = DevTimings()
+        member.config_path.write_text(_node_toml(member, self.cluster_id, self.members, timings, False))
+        demo = self.demo()
+        assert demo is not None, "the demo's admin password is needed"
+        with self.client(timeout=timeout) as client:
+            admin = client.login("admin", demo["users"]["admin"])
+            # no logout: it would end every session of admin (logout bumps the user's epoch)
+            admin.add_member(member.id, raft_address=member.raft, address=member.grpc)
+        self.members.append(member)
+        self._save_manifest()
+        self.start(member.id)
+        return member
+
+    def remove_member(self, member_id: str, timeout: float = 30.0) -> None:
+        """Take a member out of Raft and the directory (through another member), then stop it."""
+        leaving = self.member(member_id)
+        demo = self.demo()
+        assert demo is not None, "the demo's admin password is needed"
+        with self.client(timeout=timeout) as probe:
+            if probe.cluster_status().leader == member_id:
+                # asked of the leader itself, the removal hands leadership over and says so
+                with (
+                    HsmClient([leaving.grpc], self.tls(), timeout=timeout, discover=False) as one,
+                    contextlib.suppress(FailedPrecondition),
+                ):
+                    one.login("admin", demo["users"]["admin"]).remove_member(member_id)
+        others = [m.grpc for m in self.members if m.id != member_id]
+        deadline = time.monotonic() + timeout
+        with HsmClient(others, self.tls(), timeout=timeout, discover=False) as client:
+            admin = client.login("admin", demo["users"]["admin"])
+            while True:
+                try:
+                    admin.remove_member(member_id)
+                    break
+                except (FailedPrecondition, ResourceExhausted):
+                    # leadership still moving, or a membership change in progress
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        self.stop(member_id)
+        self.members.remove(leaving)
+        self._save_manifest()
+
+    def _save_manifest(self) -> None:
+        manifest = {
+            "cluster_id": self.cluster_id,
+            "members": [{"id": m.id, "grpc": m.grpc, "raft": m.raft} for m in self.members],
+        }
+        (self.root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        profile = self.profile()
+        profile["endpoints"] = [m.grpc for m in self.members]
+        _write_secret(self.profile_path, (json.dumps(profile, indent=2) + "\n").encode())
 
     def profile(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.profile_path.read_text())

@@ -265,6 +265,47 @@ class Replicator:
             ready=bool(self._obj.isReady()),
         )
 
+    def change_membership(self, add: bool, raft_address: str, timeout: float) -> None:
+        """Add or remove one Raft member through the leader (pysyncobj allows one change at a time)."""
+        self._require_leader()
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def finished(_result: Any, error: Any) -> None:
+            outcome.append(error)
+            done.set()
+
+        if add:
+            self._obj.addNodeToCluster(raft_address, callback=finished)
+        else:
+            self._obj.removeNodeFromCluster(raft_address, callback=finished)
+        if not done.wait(timeout):
+            raise ReplicationError(
+                "unknown_outcome", "the membership change did not commit in time; check cluster status"
+            )
+        error = outcome[0]
+        if error == FAIL_REASON.REQUEST_DENIED:
+            raise ReplicationError(
+                "busy", "another membership change is in progress (or the leader is new): retry in a moment"
+            )
+        if error != FAIL_REASON.SUCCESS:
+            raise _translate(error)
+
+    def transfer_leadership(self, timeout: float) -> None:
+        """Hand leadership to the most caught-up follower and wait until this member is no longer leader."""
+        self._obj.transferLeadership()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status()
+            if status.role != "leader" and status.leader_address not in (None, self._settings.self_address):
+                return
+            time.sleep(0.05)
+        raise ReplicationError("unavailable", "leadership did not move in time; retry")
+
+    @property
+    def self_address(self) -> str:
+        return self._settings.self_address
+
     def within_lease(self, lease: float) -> bool:
         """Has this member seen a leader with a quorum within the last `lease` seconds?
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hsmnode.cli._common import connect, emit, json_option, profile_options, reports_errors
+from hsmnode.cli._common import appliance_session, connect, emit, json_option, profile_options, reports_errors
 
 
 @click.group()
@@ -28,3 +28,45 @@ def status(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> No
             click.echo(f"{m.id:<10} {m.address:<22} {m.role:<12} {m.applied_index:>8}")
 
     emit(as_json, st.to_json(), human)
+
+
+@cluster.command("add-member")
+@click.argument("member_id")
+@click.option("--raft", "raft", required=True, metavar="HOST:PORT", help="The new member's Raft address.")
+@click.option(
+    "--address", "address", required=True, metavar="HOST:PORT", help="The new member's gRPC address."
+)
+@profile_options
+@json_option
+@reports_errors
+def add_member(
+    member_id: str, raft: str, address: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool
+) -> None:
+    """admin: add a member. Start it first with every current member as a [[peers]] entry and the
+    cluster's cluster_id, CA, Raft secret and SMK; then run this."""
+    client, admin = appliance_session(profile, endpoints)
+    with client:
+        members = admin.add_member(member_id, raft_address=raft, address=address)
+    emit(
+        as_json,
+        {"members": members},
+        lambda: click.echo(f"member {member_id} added; members: {', '.join(members)}"),
+    )
+
+
+@cluster.command("remove-member")
+@click.argument("member_id")
+@profile_options
+@json_option
+@reports_errors
+def remove_member(member_id: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+    """admin: remove a member (a dead one too). Send it to another member (--endpoint); a leader
+    asked to remove itself hands leadership over and tells you to ask another member."""
+    client, admin = appliance_session(profile, endpoints)
+    with client:
+        members = admin.remove_member(member_id)
+    emit(
+        as_json,
+        {"members": members},
+        lambda: click.echo(f"member {member_id} removed; members: {', '.join(members)}"),
+    )

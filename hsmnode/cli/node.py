@@ -66,11 +66,8 @@ def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool) -> N
     try:
         if (path / "cluster.json").exists():
             cluster = DevCluster.open(path)
-            if nodes is not None and nodes != len(cluster.members):
-                raise DevClusterError(
-                    f"{cluster.root} holds a {len(cluster.members)}-member cluster; "
-                    f"use another --dir for a {nodes}-member one"
-                )
+            if nodes is not None and not 1 <= nodes <= 9:
+                raise DevClusterError("--nodes must be between 1 and 9")
             if base_port is not None and cluster.members[0].grpc != f"127.0.0.1:{base_port}":
                 raise DevClusterError(
                     f"{cluster.root} holds a cluster on {cluster.members[0].grpc}; --base-port applies to new clusters only"
@@ -93,6 +90,16 @@ def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool) -> N
         except DevClusterError as exc:
             click.echo(f"hsmnode dev: error: {exc}", err=True)
             sys.exit(1)
+        if nodes is not None and cluster.demo() is not None and nodes != len(cluster.members):
+            # an existing cluster grows or shrinks to --nodes, one membership change at a time
+            while len(cluster.members) < nodes:
+                added = cluster.add_member()
+                click.echo(f"added member {added.id} ({added.grpc})", err=True)
+            while len(cluster.members) > nodes:
+                leaving = cluster.members[-1].id
+                cluster.remove_member(leaving)
+                click.echo(f"removed member {leaving}", err=True)
+            status = cluster.wait_for_leader(timeout=30.0)
         if cluster.demo() is None:
             click.echo("setting up the demo (HSM, partition 'demo', demo client)...", err=True)
         try:

@@ -30,6 +30,8 @@ from hsmnode.pb import (
     auth_pb2_grpc,
     authorization_pb2,
     authorization_pb2_grpc,
+    cluster_pb2,
+    cluster_pb2_grpc,
     keyrings_pb2,
     keyrings_pb2_grpc,
     keys_pb2,
@@ -91,6 +93,21 @@ class ApplianceSession(_Session):
             write=True,
         )
         return HsmRoleSession(self.client, r.token, r.subject, r.role, r.expires_ms)
+
+    # cluster membership (admin)
+    def add_member(
+        self, member_id: str, *, raft_address: str, address: str, request_id: str | None = None
+    ) -> list[str]:
+        """Add a member (start it with every member listed as a peer, then call this); returns the members."""
+        req = cluster_pb2.AddMemberRequest(
+            request_id=_rid(request_id), id=member_id, raft_address=raft_address, address=address
+        )
+        return list(self._call(cluster_pb2_grpc.ClusterStub, "AddMember", req, write=True).members)
+
+    def remove_member(self, member_id: str, *, request_id: str | None = None) -> list[str]:
+        """Remove a member; send this to another member than the one removed. Returns the members."""
+        req = cluster_pb2.RemoveMemberRequest(request_id=_rid(request_id), id=member_id)
+        return list(self._call(cluster_pb2_grpc.ClusterStub, "RemoveMember", req, write=True).members)
 
     # users
     def add_user(self, name: str, *, role: str, password: str, request_id: str | None = None) -> None:

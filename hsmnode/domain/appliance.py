@@ -61,6 +61,11 @@ def init_cluster(state: HsmState, cmd: c.InitCluster) -> Result:
     state.cluster_id = cmd.cluster_id
     state.cluster_created_at = cmd.timestamp
     state.smk_check = cmd.smk_check
+    for entry in cmd.members:
+        member_id, _, rest = entry.partition("|")
+        raft, _, grpc_address = rest.partition("|")
+        if member_id and raft and grpc_address:
+            state.members[member_id] = (raft, grpc_address)
     for name, digest in zip(DEFAULT_ACCOUNTS, cmd.default_password_hashes, strict=True):
         state.users[name] = ApplianceUser(
             name=name,

@@ -220,6 +220,8 @@ class InitCluster(Command):
     default_password_hashes: tuple[str, ...]
     # the key check value of the cluster SMK: a member holding another SMK stops
     smk_check: str = ""
+    # the initial member directory, "id|raft host:port|grpc host:port" each
+    members: tuple[str, ...] = ()
 
 
 @command("audit.note")
@@ -577,3 +579,20 @@ class GrantSet(Command):
     owner: str
     grantee: str
     permissions: tuple[str, ...]
+
+
+# --- cluster membership ------------------------------------------------------------------
+
+
+@command("member.add")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MemberAdd(Command):
+    member_id: str
+    raft: str
+    grpc: str
+
+
+@command("member.remove")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MemberRemove(Command):
+    member_id: str

@@ -29,6 +29,7 @@ are explicit allow-lists of these operations:
     auditor.init        .      .       .      x     (creates the Auditor credential)
     auditor.login       .      .       .      x     (take on the Auditor role)
     audit.note          x      x       .      .
+    cluster.member      x      .       .      .     (add or remove a cluster member)
 
 Every user may change its own password (`my password set`): no permission needed.
 
@@ -123,6 +124,7 @@ APPLIANCE: dict[str, frozenset[str]] = {
     "auditor.init": frozenset({_U}),
     "auditor.login": frozenset({_U}),
     "audit.note": frozenset({_A, _O}),
+    "cluster.member": frozenset({_A}),
 }
 
 # HSM operations: the HSM role that performs them, and the appliance roles that may hold it for them.

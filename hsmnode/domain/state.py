@@ -86,6 +86,7 @@ class HsmState:
         self.hsm = Hsm()
         self.partitions: dict[str, Partition] = {}
         self.keyrings: dict[str, Keyring] = {}
+        self.members: dict[str, tuple[str, str]] = {}  # member id -> (raft address, gRPC address)
         self.audit = AuditLog()
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
         # Derived, not replicated: the digest after `_changes` mutations; fingerprint index.
@@ -184,6 +185,7 @@ class HsmState:
                 "smk_check": self.smk_check,
             },
             "keyrings": [self.keyrings[k].to_data() for k in sorted(self.keyrings)],
+            "members": [[k, *self.members[k]] for k in sorted(self.members)],
             "users": [self.users[k].to_data() for k in sorted(self.users)],
             "roles": [self.roles[k].to_data() for k in sorted(self.roles)],
             "clients": [self.clients[k].to_data() for k in sorted(self.clients)],
@@ -205,6 +207,7 @@ class HsmState:
         state.cluster_created_at = data["cluster"]["created_at"]
         state.smk_check = data["cluster"].get("smk_check", "")
         state.keyrings = {k["label"]: Keyring.from_data(k) for k in data.get("keyrings", [])}
+        state.members = {m[0]: (m[1], m[2]) for m in data.get("members", [])}
         state.users = {u["name"]: ApplianceUser.from_data(u) for u in data["users"]}
         state.roles = {r["name"]: CustomRole.from_data(r) for r in data["roles"]}
         state.clients = {cl["name"]: Client.from_data(cl) for cl in data["clients"]}
@@ -231,7 +234,7 @@ _HANDLERS: dict[type[c.Command], Handler] = {}
 
 def _handlers() -> dict[type[c.Command], Handler]:
     if not _HANDLERS:
-        from hsmnode.domain import appliance, authorize_handlers, grants, hsm, keyrings, keys
+        from hsmnode.domain import appliance, authorize_handlers, grants, hsm, keyrings, keys, membership
 
         _HANDLERS.update(appliance.HANDLERS)
         _HANDLERS.update(hsm.HANDLERS)
@@ -239,4 +242,5 @@ def _handlers() -> dict[type[c.Command], Handler]:
         _HANDLERS.update(keyrings.HANDLERS)
         _HANDLERS.update(authorize_handlers.HANDLERS)
         _HANDLERS.update(grants.HANDLERS)
+        _HANDLERS.update(membership.HANDLERS)
     return _HANDLERS

@@ -44,6 +44,16 @@ class ClusterStub:
                 request_serializer=hsmnode_dot_pb_dot_cluster__pb2.NodeStatusRequest.SerializeToString,
                 response_deserializer=hsmnode_dot_pb_dot_cluster__pb2.NodeStatusResponse.FromString,
                 _registered_method=True)
+        self.AddMember = channel.unary_unary(
+                '/hsmnode.pb.Cluster/AddMember',
+                request_serializer=hsmnode_dot_pb_dot_cluster__pb2.AddMemberRequest.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_cluster__pb2.MemberChangeResponse.FromString,
+                _registered_method=True)
+        self.RemoveMember = channel.unary_unary(
+                '/hsmnode.pb.Cluster/RemoveMember',
+                request_serializer=hsmnode_dot_pb_dot_cluster__pb2.RemoveMemberRequest.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_cluster__pb2.MemberChangeResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServicer:
@@ -65,6 +75,20 @@ class ClusterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddMember(self, request, context):
+        """admin: add a member (started with every member listed as a peer) to Raft and the directory.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveMember(self, request, context):
+        """admin: remove a member (send it to another member; leadership moves first if it leads).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +101,16 @@ def add_ClusterServicer_to_server(servicer, server):
                     servicer.NodeStatus,
                     request_deserializer=hsmnode_dot_pb_dot_cluster__pb2.NodeStatusRequest.FromString,
                     response_serializer=hsmnode_dot_pb_dot_cluster__pb2.NodeStatusResponse.SerializeToString,
+            ),
+            'AddMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddMember,
+                    request_deserializer=hsmnode_dot_pb_dot_cluster__pb2.AddMemberRequest.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_cluster__pb2.MemberChangeResponse.SerializeToString,
+            ),
+            'RemoveMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveMember,
+                    request_deserializer=hsmnode_dot_pb_dot_cluster__pb2.RemoveMemberRequest.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_cluster__pb2.MemberChangeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -133,6 +167,60 @@ class Cluster:
             '/hsmnode.pb.Cluster/NodeStatus',
             hsmnode_dot_pb_dot_cluster__pb2.NodeStatusRequest.SerializeToString,
             hsmnode_dot_pb_dot_cluster__pb2.NodeStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsmnode.pb.Cluster/AddMember',
+            hsmnode_dot_pb_dot_cluster__pb2.AddMemberRequest.SerializeToString,
+            hsmnode_dot_pb_dot_cluster__pb2.MemberChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsmnode.pb.Cluster/RemoveMember',
+            hsmnode_dot_pb_dot_cluster__pb2.RemoveMemberRequest.SerializeToString,
+            hsmnode_dot_pb_dot_cluster__pb2.MemberChangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -124,7 +124,7 @@ def create_server(
         maximum_concurrent_rpcs=MAX_WORKERS * 8,
     )
     cluster_pb2_grpc.add_ClusterServicer_to_server(
-        ClusterServicer(replicator, services.cluster, peers), server
+        ClusterServicer(replicator, services.cluster, peers, services.cluster.ctx), server
     )
     audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(replicator, services.audit), server)
     debug_pb2_grpc.add_DebugServicer_to_server(DebugServicer(replicator, services.cluster), server)

@@ -9,7 +9,8 @@ from hsmnode.replication import Replicator
 from hsmnode.server.peers import PeerClients
 from hsmnode.server.rpc import Servicer, caller_of, remaining, rpc, token_of
 from hsmnode.service.audit import AuditService
-from hsmnode.service.cluster import ClusterService, NodeStatus
+from hsmnode.service.cluster import ClusterService, NodeStatus, add_member, remove_member
+from hsmnode.service.context import NodeContext
 
 
 def _node_status_pb(s: NodeStatus) -> cluster_pb2.NodeStatusResponse:
@@ -30,11 +31,18 @@ def _node_status_pb(s: NodeStatus) -> cluster_pb2.NodeStatusResponse:
     )
 
 
+def _member_ids(service: ClusterService) -> list[str]:
+    return [m.id for m in service.members]
+
+
 class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
-    def __init__(self, replicator: Replicator, service: ClusterService, peers: PeerClients) -> None:
+    def __init__(
+        self, replicator: Replicator, service: ClusterService, peers: PeerClients, ctx: NodeContext
+    ) -> None:
         super().__init__(replicator)
         self._service = service
         self._peers = peers
+        self._ctx = ctx
 
     @rpc
     def NodeStatus(
@@ -76,6 +84,30 @@ class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
         return cluster_pb2.ClusterStatusResponse(
             cluster_id=me.cluster_id, leader=me.leader, term=me.term, members=members
         )
+
+    @rpc
+    def AddMember(
+        self, request: cluster_pb2.AddMemberRequest, context: grpc.ServicerContext
+    ) -> cluster_pb2.MemberChangeResponse:  # noqa: N802
+        claims = self._ctx.claims(caller_of(context), token_of(context), "appliance")
+        add_member(
+            self._ctx,
+            claims.actor,
+            request.id,
+            request.raft_address,
+            request.address,
+            request.request_id,
+            remaining(context),
+        )
+        return cluster_pb2.MemberChangeResponse(members=_member_ids(self._service))
+
+    @rpc
+    def RemoveMember(
+        self, request: cluster_pb2.RemoveMemberRequest, context: grpc.ServicerContext
+    ) -> cluster_pb2.MemberChangeResponse:  # noqa: N802
+        claims = self._ctx.claims(caller_of(context), token_of(context), "appliance")
+        remove_member(self._ctx, claims.actor, request.id, request.request_id, remaining(context))
+        return cluster_pb2.MemberChangeResponse(members=_member_ids(self._service))
 
 
 class AuditServicer(Servicer, audit_pb2_grpc.AuditServicer):

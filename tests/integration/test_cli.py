@@ -389,3 +389,29 @@ def test_cli_walkthrough_users_hsm_keys_keyrings_and_m_of_n(dev_dir: Path, tmp_p
         assert any(r["command"] == "auth.change" and "with cards vc-1, vc-2" in r["detail"] for r in records)
     finally:
         dev.stop()
+
+
+def test_dev_grows_and_shrinks_an_existing_cluster_to_nodes(dev_dir: Path) -> None:
+    base = free_base_port(4)
+    first = Dev(dev_dir, base)
+    try:
+        first.ready()
+    finally:
+        first.stop()
+    grown = subprocess.Popen(
+        [*HSMNODE, "dev", "--dir", str(dev_dir), "--nodes", "4", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    dev = Dev.__new__(Dev)
+    dev.proc, dev.started = grown, time.monotonic()
+    try:
+        described, _ = dev.ready()
+        status = described["status"]
+        assert isinstance(status, dict)
+        assert sorted(m["id"] for m in status["members"]) == ["node1", "node2", "node3", "node4"]
+        assert sorted(m["role"] for m in status["members"]).count("leader") == 1
+    finally:
+        err = dev.stop()
+    assert "added member node4" in err
