@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -98,6 +99,12 @@ def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
         click.echo(json.dumps(data, indent=2, sort_keys=False))
     else:
         human()
+
+
+def emit_record(as_json: bool, record: Any) -> None:
+    """One dataclass: as JSON, or one `field: value` line per field."""
+    data = dataclasses.asdict(record)
+    emit(as_json, data, lambda: [click.echo(f"{k}: {v}") for k, v in data.items()])
 
 
 def reports_errors(fn: F) -> F:

@@ -8,7 +8,6 @@ with every --card file, and sends the signatures with the partition password.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import click
 from hsmnode.cli._common import (
     container_session,
     emit,
+    emit_record,
     json_option,
     load_sessions,
     password_option,
@@ -135,11 +135,7 @@ def auth_show(on, profile, endpoints, as_json) -> None:  # type: ignore[no-untyp
     client, s = container_session(profile, endpoints, on)
     with client:
         info = s.auth_show()
-    emit(
-        as_json,
-        dataclasses.asdict(info),
-        lambda: [click.echo(f"{k}: {v}") for k, v in dataclasses.asdict(info).items()],
-    )
+    emit_record(as_json, info)
 
 
 def _change(

@@ -12,6 +12,7 @@ from hsmnode.cli._common import (
     connect,
     container_session,
     emit,
+    emit_record,
     json_option,
     load_sessions,
     password_option,
@@ -57,11 +58,7 @@ def hsm_show(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> 
     client, s = appliance_session(profile, endpoints)
     with client:
         info = s.show_hsm()
-    emit(
-        as_json,
-        dataclasses.asdict(info),
-        lambda: [click.echo(f"{k}: {v}") for k, v in dataclasses.asdict(info).items()],
-    )
+    emit_record(as_json, info)
 
 
 @hsm.command("login")
@@ -193,11 +190,7 @@ def partition_show(name: str, profile: str | None, endpoints: tuple[str, ...], a
     client, s = appliance_session(profile, endpoints)
     with client:
         p = s.show_partition(name)
-    emit(
-        as_json,
-        dataclasses.asdict(p),
-        lambda: [click.echo(f"{k}: {v}") for k, v in dataclasses.asdict(p).items()],
-    )
+    emit_record(as_json, p)
 
 
 @partition.command("init")

@@ -18,6 +18,7 @@ import click
 from hsmnode.cli._common import (
     container_session,
     emit,
+    emit_record,
     json_option,
     password_option,
     profile_options,
@@ -369,11 +370,7 @@ def keyring_show(label, so, profile, endpoints, as_json) -> None:  # type: ignor
     client, s = container_session(profile, endpoints, so)
     with client:
         r = s.show_keyring(label)
-    emit(
-        as_json,
-        dataclasses.asdict(r),
-        lambda: [click.echo(f"{k}: {v}") for k, v in dataclasses.asdict(r).items()],
-    )
+    emit_record(as_json, r)
 
 
 @keyring.command("assign")

@@ -11,6 +11,7 @@ from hsmnode.cli._common import (
     appliance_token,
     connect,
     emit,
+    emit_record,
     json_option,
     load_sessions,
     password_option,
@@ -113,11 +114,7 @@ def user_show(name: str, profile: str | None, endpoints: tuple[str, ...], as_jso
     client, admin = appliance_session(profile, endpoints)
     with client:
         u = admin.show_user(name)
-    emit(
-        as_json,
-        dataclasses.asdict(u),
-        lambda: [click.echo(f"{k}: {v}") for k, v in dataclasses.asdict(u).items()],
-    )
+    emit_record(as_json, u)
 
 
 @user.command("enable")
