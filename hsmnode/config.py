@@ -81,8 +81,11 @@ class NodeConfig:
     compaction_min_entries: int = 5000
     smk_file: Path | None = None
     lease: float = 2.0
+    raft_password_override: str | None = None  # set by a join (membership.json in the data dir)
 
     def raft_password(self) -> str:
+        if self.raft_password_override is not None:
+            return self.raft_password_override
         try:
             secret = self.raft_password_file.read_text().strip()
         except OSError as exc:

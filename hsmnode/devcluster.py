@@ -244,23 +244,40 @@ class DevCluster:
     # --- processes ----------------------------------------------------------
 
     def start(self, member_id: str | None = None) -> None:
-        targets = [self.member(member_id)] if member_id else self.members
+        for m in [self.member(member_id)] if member_id else self.members:
+            self._start_one(m)
+
+    def _start_one(self, m: DevMember) -> None:
+        proc = self._procs.get(m.id)
+        if proc is not None and proc.poll() is None:
+            return
         env = dict(os.environ, GRPC_ENABLE_FORK_SUPPORT="false", PYTHONUNBUFFERED="1")
-        for m in targets:
-            proc = self._procs.get(m.id)
-            if proc is not None and proc.poll() is None:
-                continue
-            log = open(m.log_path, "ab")  # noqa: SIM115 - the child owns it
-            self._procs[m.id] = subprocess.Popen(
-                [sys.executable, "-m", "hsmnode", "serve", "--config", str(m.config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-            log.close()
-            # another process (a drill) can find, kill and see the member through this file
-            (m.dir / "node.pid").write_text(f"{self._procs[m.id].pid}\n")
+        log = open(m.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self._procs[m.id] = subprocess.Popen(
+            [sys.executable, "-m", "hsmnode", "serve", "--config", str(m.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        log.close()
+        # another process (a drill) can find, kill and see the member through this file
+        (m.dir / "node.pid").write_text(f"{self._procs[m.id].pid}\n")
+
+    def stop_process(self, member: DevMember) -> None:
+        """Stop a node that is not (or no longer) in `members`, e.g. one made by make_standalone."""
+        proc = self._procs.pop(member.id, None)
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+            return
+        with contextlib.suppress(OSError, ValueError):
+            _terminate(int((member.dir / "node.pid").read_text()), 10.0)
 
     def pid_of(self, member_id: str) -> int | None:
         """The live process of a member, started by this launcher or another (from node.pid)."""
@@ -374,6 +391,39 @@ class DevCluster:
         self._save_manifest()
         self.start(member.id)
         return member
+
+    def make_standalone(self, member_id: str, grpc_port: int, raft_port: int) -> DevMember:
+        """A separate one-member cluster (own cluster id, Raft secret and SMK) whose node certificate
+        this cluster's CA issued, started and bootstrapped (admin still has the factory password):
+        a node ready to join. It is not one of this cluster's members; stop it with stop_process()."""
+        ca = crypto.PemPair((self.root / "ca.pem").read_bytes(), (self.root / "ca.key").read_bytes())
+        member = DevMember(
+            member_id, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{raft_port}", self.root / member_id
+        )
+        member.dir.mkdir()
+        member.data_dir.mkdir(mode=0o700)
+        _write_secret(member.data_dir / "smk.key", (new_smk().hex() + "\n").encode())
+        _write_secret(member.dir / "raft.secret", crypto.random_secret().encode() + b"\n")
+        pair = crypto.issue_certificate(ca, member.id, hosts=["127.0.0.1", "localhost"], server=True)
+        (member.dir / "node.pem").write_bytes(pair.cert_pem)
+        _write_secret(member.dir / "node.key", pair.key_pem)
+        text = _node_toml(member, crypto.random_id("c"), [], DevTimings(), False)
+        member.config_path.write_text(
+            text.replace('password_file = "../raft.secret"', 'password_file = "raft.secret"')
+        )
+        self._start_one(member)
+        deadline = time.monotonic() + 30.0
+        with HsmClient([member.grpc], self.tls(), timeout=5.0, discover=False) as client:
+            while True:
+                try:
+                    status = client.node_status()
+                    if status.replicated_cluster_id and status.ready:
+                        return member
+                except HsmError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise DevClusterError(f"standalone {member_id} did not start; see {member.log_path}")
+                time.sleep(0.1)
 
     def remove_member(self, member_id: str, timeout: float = 30.0) -> None:
         """Take a member out of Raft and the directory (through another member), then stop it."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from hsmnode.config import ConfigError, NodeConfig
 from hsmnode.crypto import check_certificate_pair
 from hsmnode.crypto.keys import SMK_BYTES, Smk
+from hsmnode.membership import clear_removed, mark_removed, removed_marker
 from hsmnode.replication import RaftSettings, Replicator, raft_files_present
 from hsmnode.server.app import PortInUseError, Services, TlsMaterial, create_server, set_serving
 from hsmnode.server.peers import PeerClients
@@ -119,7 +120,14 @@ class Node:
         self.config = config
         self._stop = threading.Event()
         self._exit_code = 0
+        self._removal_lock = threading.Lock()
         self._smk_check = ""
+        self.restart_requested = False
+
+    def _request_restart(self) -> None:
+        """After a join: stop once the answer is sent, then the caller re-executes the node."""
+        self.restart_requested = True
+        threading.Timer(0.5, self._stop.set).start()
 
     def run(self) -> int:
         """Serve until stopped. Must run on the main thread (pysyncobj's tick thread lives with it)."""
@@ -147,7 +155,15 @@ class Node:
             )
         )
         tokens = TokenAuthority(cfg.cluster_id, password.encode())
-        ctx = NodeContext(config=cfg, replicator=replicator, tokens=tokens)
+        ctx = NodeContext(
+            config=cfg,
+            replicator=replicator,
+            tokens=tokens,
+            ca_pem=tls.ca_pem,
+            node_cert_pem=tls.cert_pem,
+            node_key_pem=tls.key_pem,
+            request_restart=self._request_restart,
+        )
         cluster = ClusterService(ctx, smk.check_value)
         auth = AuthService(ctx)
         services = Services(
@@ -161,6 +177,7 @@ class Node:
             AuthorizationService(ctx),
         )
         self._smk_check = smk.check_value
+        replicator.removal_check = lambda: self._check_removed(replicator)
         peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
         try:
             server, health_servicer = create_server(cfg.grpc_listen, tls, replicator, services, peers)
@@ -186,10 +203,44 @@ class Node:
             pass
         log.info("node %s stopping", cfg.node_id)
         set_serving(health_servicer, False)
+        try:
+            self._check_removed(replicator)  # a removal applied since the last watch round
+        except Exception:
+            log.exception("removal check at shutdown")
         server.stop(grace=1.0).wait()
         peers.close()
         replicator.close()
         return self._exit_code
+
+    def _check_removed(self, replicator: Replicator) -> tuple[str | None, str]:
+        """Refuse clients once this member sees its own removal, and keep refusing after a restart
+        until a newer directory lists it again; returns (replicated cluster id, SMK check)."""
+        replicated_id, smk_check, directory = replicator.read(
+            lambda s: (s.cluster_id, s.smk_check, dict(s.members))
+        )
+        applied = replicator.applied_index()
+        data = self.config.data_dir
+        with self._removal_lock:
+            marker = removed_marker(data)
+            listed = self.config.node_id in directory
+            removed_at: int | None = None
+            if directory and not listed and marker is not None:
+                removed_at = marker[1]
+            elif directory and not listed and replicator.status().ready:
+                # caught up (a member still catching up reads a directory from before its addition)
+                removed_at = applied
+                mark_removed(data, replicated_id or self.config.cluster_id, applied)
+            elif marker is not None:
+                if listed and applied > marker[1]:
+                    clear_removed(data)  # added back after its removal
+                    marker = None
+                else:
+                    removed_at = marker[1]
+        cluster_id = (marker[0] if marker else replicated_id) or self.config.cluster_id
+        if removed_at is not None and not replicator.removed_from:
+            log.warning("this member was removed from cluster %s; it refuses client traffic", cluster_id)
+        replicator.removed_from = cluster_id if removed_at is not None else ""
+        return replicated_id, smk_check
 
     def _watch(self, replicator: Replicator, cluster: ClusterService, health_servicer: object) -> None:
         """Health follows Raft: SERVING only with a leader, a quorum and a caught-up log."""
@@ -204,7 +255,7 @@ class Node:
                     log.info("health: %s", "SERVING" if serving else "NOT_SERVING")
                 cluster.bootstrap_if_leader()
                 replicator.within_lease(self.config.lease)
-                replicated_id, smk_check = replicator.read(lambda s: (s.cluster_id, s.smk_check))
+                replicated_id, smk_check = self._check_removed(replicator)
                 if smk_check and smk_check != self._smk_check:
                     log.critical(
                         "the cluster's SMK (check value %s) differs from this member's %s (%s); stopping",

@@ -175,6 +175,10 @@ class Replicator:
     def __init__(self, settings: RaftSettings) -> None:
         self._settings = settings
         self._last_contact = time.monotonic()
+        # set by the node when the replicated directory no longer lists it: it serves no clients
+        self.removed_from = ""
+        # set by the node: recompute removed_from now (the guard calls it before refusing a client)
+        self.removal_check: Callable[[], object] | None = None
         self.consumer = ReplicatedState()
         conf = SyncObjConf(
             password=settings.password,

@@ -40,12 +40,14 @@ def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(fn)
 
 
-def connect(profile: str | None, endpoints: tuple[str, ...], identity: str = "admin") -> HsmClient:
+def connect(
+    profile: str | None, endpoints: tuple[str, ...], identity: str = "admin", timeout: float = 5.0
+) -> HsmClient:
     """A client of the profile's cluster: "admin" presents the admin certificate, "client" the default
     NTLS client certificate, any other name the profile's NTLS client of that name."""
     loaded = load_profile(profile or default_profile_path())
     tls = loaded.tls if identity == "admin" else loaded.client_tls(None if identity == "client" else identity)
-    return HsmClient(list(endpoints) or list(loaded.endpoints), tls)
+    return HsmClient(list(endpoints) or list(loaded.endpoints), tls, timeout=timeout)
 
 
 def session_file(profile: str | None) -> Path:
@@ -153,12 +155,12 @@ def client_option(fn: F) -> F:
     )(fn)
 
 
-def appliance_session(profile: str | None, endpoints: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def appliance_session(profile: str | None, endpoints: tuple[str, ...], timeout: float = 5.0):  # type: ignore[no-untyped-def]
     """(client, session) for the cached appliance session; the session type also carries the
     HSM-role methods (they answer PERMISSION_DENIED unless `hsm login` elevated the session)."""
     from hsmnode.client import HsmRoleSession
 
-    client = connect(profile, endpoints)
+    client = connect(profile, endpoints, timeout=timeout)
     session = HsmRoleSession(client, appliance_token(profile), "", "", 0)
     session.keep = True
     return client, session

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from hsmnode.cli._common import appliance_session, connect, emit, json_option, profile_options, reports_errors
+
+# a membership change waits for Raft to commit it (and the leaving member to see it): give it time
+MEMBERSHIP_TIMEOUT = 30.0
 
 
 @click.group()
@@ -23,9 +28,9 @@ def status(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> No
 
     def human() -> None:
         click.echo(f"cluster {st.cluster_id}   leader {st.leader or '(none)'}   term {st.term}")
-        click.echo(f"{'MEMBER':<10} {'ADDRESS':<22} {'ROLE':<12} {'APPLIED':>8}")
+        click.echo(f"{'MEMBER':<10} {'ADDRESS':<22} {'ROLE':<12} {'APPLIED':>8} {'LAG':>5}")
         for m in st.members:
-            click.echo(f"{m.id:<10} {m.address:<22} {m.role:<12} {m.applied_index:>8}")
+            click.echo(f"{m.id:<10} {m.address:<22} {m.role:<12} {m.applied_index:>8} {m.lag:>5}")
 
     emit(as_json, st.to_json(), human)
 
@@ -44,7 +49,7 @@ def add_member(
 ) -> None:
     """admin: add a member. Start it first with every current member as a [[peers]] entry and the
     cluster's cluster_id, CA, Raft secret and SMK; then run this."""
-    client, admin = appliance_session(profile, endpoints)
+    client, admin = appliance_session(profile, endpoints, MEMBERSHIP_TIMEOUT)
     with client:
         members = admin.add_member(member_id, raft_address=raft, address=address)
     emit(
@@ -62,11 +67,135 @@ def add_member(
 def remove_member(member_id: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
     """admin: remove a member (a dead one too). Send it to another member (--endpoint); a leader
     asked to remove itself hands leadership over and tells you to ask another member."""
-    client, admin = appliance_session(profile, endpoints)
+    _remove(member_id, profile, endpoints, as_json)
+
+
+@cluster.command("remove")
+@click.option("--member", "member_id", required=True, metavar="ID", help="The member to remove.")
+@profile_options
+@json_option
+@reports_errors
+def remove(member_id: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+    """admin: remove a member, a dead one too (the same as `remove-member ID`)."""
+    _remove(member_id, profile, endpoints, as_json)
+
+
+def _remove(member_id: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+    client, admin = appliance_session(profile, endpoints, MEMBERSHIP_TIMEOUT)
     with client:
         members = admin.remove_member(member_id)
     emit(
         as_json,
         {"members": members},
         lambda: click.echo(f"member {member_id} removed; members: {', '.join(members)}"),
+    )
+
+
+@cluster.command("join")
+@click.option("--node", "node", required=True, metavar="HOST:PORT", help="The joining node's gRPC endpoint.")
+@click.option(
+    "--cluster",
+    "cluster_endpoint",
+    required=True,
+    metavar="HOST:PORT",
+    help="A member of the cluster to join.",
+)
+@click.option("--node-password", required=True, help="The joining node's admin password.")
+@click.option("--cluster-password", required=True, help="The cluster's admin password.")
+@click.option(
+    "--admin", "admin_user", default="admin", show_default=True, help="The admin user on both sides."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Join even though the node's keys will be discarded (they stay in its archive).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what the join would overwrite; change nothing.")
+@click.option("--profile", envvar="HSMNODE_PROFILE", type=click.Path(dir_okay=False), default=None)
+@json_option
+@reports_errors
+def join_command(
+    node, cluster_endpoint, node_password, cluster_password, admin_user, force, dry_run, profile, as_json
+) -> None:  # type: ignore[no-untyped-def]
+    """Join NODE to the cluster: the cluster overwrites its users, roles, partitions and keys.
+
+    The node's earlier data is archived in its data dir, and the report of what was
+    overwritten is printed and written to the cluster's audit log. The node's
+    certificate must come from the cluster's CA (the profile's CA and admin
+    certificate are used for both sides).
+    """
+    from hsmnode.client import default_profile_path, load_profile
+    from hsmnode.joining import join
+
+    loaded = load_profile(profile or default_profile_path())
+    report = join(
+        node,
+        cluster_endpoint,
+        loaded.tls,
+        node_admin=(admin_user, node_password),
+        cluster_admin=(admin_user, cluster_password),
+        force=force,
+        dry_run=dry_run,
+    )
+
+    def human() -> None:
+        click.echo(("would overwrite" if dry_run else "overwrote") + ":")
+        click.echo(f"  users:      {', '.join(report.users) or '-'}")
+        click.echo(f"  roles:      {', '.join(report.roles) or '-'}")
+        click.echo(f"  partitions: {', '.join(report.partitions) or '-'} ({report.keys} key(s))")
+        if report.joined:
+            click.echo(
+                f"{report.node} joined cluster {report.cluster_id}; its earlier data is in {report.archive}"
+            )
+
+    emit(as_json, report.to_json(), human)
+
+
+@cluster.command("leave")
+@click.argument("member_id")
+@click.option("--password", "password", required=True, help="The admin password.")
+@click.option("--admin", "admin_user", default="admin", show_default=True)
+@click.option("--profile", envvar="HSMNODE_PROFILE", type=click.Path(dir_okay=False), default=None)
+@json_option
+@reports_errors
+def leave(member_id: str, password: str, admin_user: str, profile: str | None, as_json: bool) -> None:
+    """MEMBER_ID leaves cleanly: a leader hands leadership over first, then the others remove it.
+    Stop its process afterwards; restarted, it serves no clients."""
+    import time
+
+    from hsmnode.client import (
+        FailedPrecondition,
+        HsmClient,
+        ResourceExhausted,
+        default_profile_path,
+        load_profile,
+    )
+
+    loaded = load_profile(profile or default_profile_path())
+    with HsmClient(list(loaded.endpoints), loaded.tls) as client:
+        members = {m.id: m.address for m in client.cluster_status().members}
+    if member_id not in members:
+        raise click.ClickException(f"no member {member_id!r} (members: {', '.join(members)})")
+    # Asked first, the leaving member hands leadership over, then refuses (FailedPrecondition).
+    with (
+        HsmClient([members[member_id]], loaded.tls, discover=False, timeout=MEMBERSHIP_TIMEOUT) as itself,
+        contextlib.suppress(FailedPrecondition),
+    ):
+        itself.login(admin_user, password).remove_member(member_id)
+    others = [address for mid, address in members.items() if mid != member_id]
+    deadline = time.monotonic() + 30.0
+    with HsmClient(others, loaded.tls, discover=False, timeout=MEMBERSHIP_TIMEOUT) as client:
+        admin = client.login(admin_user, password)
+        while True:
+            try:
+                remaining_members = admin.remove_member(member_id)
+                break
+            except (FailedPrecondition, ResourceExhausted):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    emit(
+        as_json,
+        {"left": member_id, "members": remaining_members},
+        lambda: click.echo(f"member {member_id} left; members: {', '.join(remaining_members)}"),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -36,11 +37,21 @@ def serve(config_path: str, log_level: str) -> None:
         level=getattr(logging, log_level.upper()),
         format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s",
     )
+    from hsmnode.membership import apply_override
+
+    config = apply_override(config)  # a join leaves the cluster's identity in the data dir
+    node = Node(config)
     try:
-        code = Node(config).run()
+        code = node.run()
     except StartupError as exc:
         click.echo(f"hsmnode serve: error: {exc}", err=True)
         sys.exit(2)
+    if node.restart_requested:
+        # joined a cluster: start afresh as its member, in the same process (same pid)
+        os.execv(
+            sys.executable,
+            [sys.executable, "-m", "hsmnode", "serve", "--config", config_path, "--log-level", log_level],
+        )
     sys.exit(code)
 
 

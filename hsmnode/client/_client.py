@@ -137,7 +137,7 @@ class HsmClient:
             leader=r.leader,
             term=r.term,
             members=tuple(
-                MemberStatus(m.id, m.address, m.role, m.applied_index, m.raft_address, m.state_digest)
+                MemberStatus(m.id, m.address, m.role, m.applied_index, m.raft_address, m.state_digest, m.lag)
                 for m in r.members
             ),
         )
@@ -159,6 +159,8 @@ class HsmClient:
             has_quorum=r.has_quorum,
             ready=r.ready,
             replicated_cluster_id=r.replicated_cluster_id,
+            node_certificate=r.node_certificate,
+            members=r.members,
         )
 
     # --- appliance logins -------------------------------------------------------

@@ -109,6 +109,18 @@ class ApplianceSession(_Session):
         req = cluster_pb2.RemoveMemberRequest(request_id=_rid(request_id), id=member_id)
         return list(self._call(cluster_pb2_grpc.ClusterStub, "RemoveMember", req, write=True).members)
 
+    def join_bundle(self, node_certificate: str) -> Any:
+        """On a cluster member: its identity and secrets sealed for a joining node's certificate."""
+        req = cluster_pb2.JoinBundleRequest(node_certificate=node_certificate)
+        return self._call(cluster_pb2_grpc.ClusterStub, "JoinBundle", req)
+
+    def adopt_cluster(self, bundle: Any) -> str:
+        """On the joining node: archive its data and restart as a member of the bundle's cluster."""
+        req = cluster_pb2.AdoptClusterRequest(
+            cluster_id=bundle.cluster_id, members=bundle.members, sealed=bundle.sealed
+        )
+        return str(self._call(cluster_pb2_grpc.ClusterStub, "AdoptCluster", req).archive)
+
     # users
     def add_user(self, name: str, *, role: str, password: str, request_id: str | None = None) -> None:
         req = admin_pb2.AddUserRequest(request_id=_rid(request_id), name=name, role=role, password=password)

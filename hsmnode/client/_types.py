@@ -14,6 +14,7 @@ class MemberStatus:
     applied_index: int
     raft_address: str
     state_digest: str
+    lag: int = 0
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,13 @@ class ClusterStatus:
             "leader": self.leader,
             "term": self.term,
             "members": [
-                {"id": m.id, "address": m.address, "role": m.role, "applied_index": m.applied_index}
+                {
+                    "id": m.id,
+                    "address": m.address,
+                    "role": m.role,
+                    "applied_index": m.applied_index,
+                    "lag": m.lag,
+                }
                 for m in self.members
             ],
         }
@@ -51,6 +58,8 @@ class NodeStatus:
     has_quorum: bool
     ready: bool
     replicated_cluster_id: str
+    node_certificate: str = ""
+    members: int = 0
 
 
 @dataclass(frozen=True)

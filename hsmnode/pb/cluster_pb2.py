@@ -24,29 +24,37 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hsmnode/pb/cluster.proto\x12\nhsmnode.pb\"Y\n\x10\x41\x64\x64MemberRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\"5\n\x13RemoveMemberRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\'\n\x14MemberChangeResponse\x12\x0f\n\x07members\x18\x01 \x03(\t\"\x16\n\x14\x43lusterStatusRequest\"v\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x15\n\rapplied_index\x18\x04 \x01(\x04\x12\x14\n\x0craft_address\x18\x05 \x01(\t\x12\x14\n\x0cstate_digest\x18\x06 \x01(\t\"n\n\x15\x43lusterStatusResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06leader\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12#\n\x07members\x18\x04 \x03(\x0b\x32\x12.hsmnode.pb.Member\"\x13\n\x11NodeStatusRequest\"\x8c\x02\n\x12NodeStatusResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncluster_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x14\n\x0craft_address\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x0c\n\x04term\x18\x06 \x01(\x04\x12\x0e\n\x06leader\x18\x07 \x01(\t\x12\x14\n\x0c\x63ommit_index\x18\x08 \x01(\x04\x12\x15\n\rapplied_index\x18\t \x01(\x04\x12\x14\n\x0cstate_digest\x18\n \x01(\t\x12\x12\n\nhas_quorum\x18\x0b \x01(\x08\x12\r\n\x05ready\x18\x0c \x01(\x08\x12\x1d\n\x15replicated_cluster_id\x18\r \x01(\t2\xc5\x02\n\x07\x43luster\x12M\n\x06Status\x12 .hsmnode.pb.ClusterStatusRequest\x1a!.hsmnode.pb.ClusterStatusResponse\x12K\n\nNodeStatus\x12\x1d.hsmnode.pb.NodeStatusRequest\x1a\x1e.hsmnode.pb.NodeStatusResponse\x12K\n\tAddMember\x12\x1c.hsmnode.pb.AddMemberRequest\x1a .hsmnode.pb.MemberChangeResponse\x12Q\n\x0cRemoveMember\x12\x1f.hsmnode.pb.RemoveMemberRequest\x1a .hsmnode.pb.MemberChangeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hsmnode/pb/cluster.proto\x12\nhsmnode.pb\"-\n\x11JoinBundleRequest\x12\x18\n\x10node_certificate\x18\x01 \x01(\t\"]\n\x12JoinBundleResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12#\n\x07members\x18\x02 \x03(\x0b\x32\x12.hsmnode.pb.Member\x12\x0e\n\x06sealed\x18\x03 \x01(\x0c\"^\n\x13\x41\x64optClusterRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12#\n\x07members\x18\x02 \x03(\x0b\x32\x12.hsmnode.pb.Member\x12\x0e\n\x06sealed\x18\x03 \x01(\x0c\"\'\n\x14\x41\x64optClusterResponse\x12\x0f\n\x07\x61rchive\x18\x01 \x01(\t\"Y\n\x10\x41\x64\x64MemberRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\"5\n\x13RemoveMemberRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\'\n\x14MemberChangeResponse\x12\x0f\n\x07members\x18\x01 \x03(\t\"\x16\n\x14\x43lusterStatusRequest\"\x83\x01\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x15\n\rapplied_index\x18\x04 \x01(\x04\x12\x14\n\x0craft_address\x18\x05 \x01(\t\x12\x14\n\x0cstate_digest\x18\x06 \x01(\t\x12\x0b\n\x03lag\x18\x07 \x01(\x04\"n\n\x15\x43lusterStatusResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06leader\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12#\n\x07members\x18\x04 \x03(\x0b\x32\x12.hsmnode.pb.Member\"\x13\n\x11NodeStatusRequest\"\xb7\x02\n\x12NodeStatusResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncluster_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x14\n\x0craft_address\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x0c\n\x04term\x18\x06 \x01(\x04\x12\x0e\n\x06leader\x18\x07 \x01(\t\x12\x14\n\x0c\x63ommit_index\x18\x08 \x01(\x04\x12\x15\n\rapplied_index\x18\t \x01(\x04\x12\x14\n\x0cstate_digest\x18\n \x01(\t\x12\x12\n\nhas_quorum\x18\x0b \x01(\x08\x12\r\n\x05ready\x18\x0c \x01(\x08\x12\x1d\n\x15replicated_cluster_id\x18\r \x01(\t\x12\x18\n\x10node_certificate\x18\x0e \x01(\t\x12\x0f\n\x07members\x18\x0f \x01(\r2\xe5\x03\n\x07\x43luster\x12M\n\x06Status\x12 .hsmnode.pb.ClusterStatusRequest\x1a!.hsmnode.pb.ClusterStatusResponse\x12K\n\nNodeStatus\x12\x1d.hsmnode.pb.NodeStatusRequest\x1a\x1e.hsmnode.pb.NodeStatusResponse\x12K\n\tAddMember\x12\x1c.hsmnode.pb.AddMemberRequest\x1a .hsmnode.pb.MemberChangeResponse\x12Q\n\x0cRemoveMember\x12\x1f.hsmnode.pb.RemoveMemberRequest\x1a .hsmnode.pb.MemberChangeResponse\x12K\n\nJoinBundle\x12\x1d.hsmnode.pb.JoinBundleRequest\x1a\x1e.hsmnode.pb.JoinBundleResponse\x12Q\n\x0c\x41\x64optCluster\x12\x1f.hsmnode.pb.AdoptClusterRequest\x1a .hsmnode.pb.AdoptClusterResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hsmnode.pb.cluster_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ADDMEMBERREQUEST']._serialized_start=40
-  _globals['_ADDMEMBERREQUEST']._serialized_end=129
-  _globals['_REMOVEMEMBERREQUEST']._serialized_start=131
-  _globals['_REMOVEMEMBERREQUEST']._serialized_end=184
-  _globals['_MEMBERCHANGERESPONSE']._serialized_start=186
-  _globals['_MEMBERCHANGERESPONSE']._serialized_end=225
-  _globals['_CLUSTERSTATUSREQUEST']._serialized_start=227
-  _globals['_CLUSTERSTATUSREQUEST']._serialized_end=249
-  _globals['_MEMBER']._serialized_start=251
-  _globals['_MEMBER']._serialized_end=369
-  _globals['_CLUSTERSTATUSRESPONSE']._serialized_start=371
-  _globals['_CLUSTERSTATUSRESPONSE']._serialized_end=481
-  _globals['_NODESTATUSREQUEST']._serialized_start=483
-  _globals['_NODESTATUSREQUEST']._serialized_end=502
-  _globals['_NODESTATUSRESPONSE']._serialized_start=505
-  _globals['_NODESTATUSRESPONSE']._serialized_end=773
-  _globals['_CLUSTER']._serialized_start=776
-  _globals['_CLUSTER']._serialized_end=1101
+  _globals['_JOINBUNDLEREQUEST']._serialized_start=40
+  _globals['_JOINBUNDLEREQUEST']._serialized_end=85
+  _globals['_JOINBUNDLERESPONSE']._serialized_start=87
+  _globals['_JOINBUNDLERESPONSE']._serialized_end=180
+  _globals['_ADOPTCLUSTERREQUEST']._serialized_start=182
+  _globals['_ADOPTCLUSTERREQUEST']._serialized_end=276
+  _globals['_ADOPTCLUSTERRESPONSE']._serialized_start=278
+  _globals['_ADOPTCLUSTERRESPONSE']._serialized_end=317
+  _globals['_ADDMEMBERREQUEST']._serialized_start=319
+  _globals['_ADDMEMBERREQUEST']._serialized_end=408
+  _globals['_REMOVEMEMBERREQUEST']._serialized_start=410
+  _globals['_REMOVEMEMBERREQUEST']._serialized_end=463
+  _globals['_MEMBERCHANGERESPONSE']._serialized_start=465
+  _globals['_MEMBERCHANGERESPONSE']._serialized_end=504
+  _globals['_CLUSTERSTATUSREQUEST']._serialized_start=506
+  _globals['_CLUSTERSTATUSREQUEST']._serialized_end=528
+  _globals['_MEMBER']._serialized_start=531
+  _globals['_MEMBER']._serialized_end=662
+  _globals['_CLUSTERSTATUSRESPONSE']._serialized_start=664
+  _globals['_CLUSTERSTATUSRESPONSE']._serialized_end=774
+  _globals['_NODESTATUSREQUEST']._serialized_start=776
+  _globals['_NODESTATUSREQUEST']._serialized_end=795
+  _globals['_NODESTATUSRESPONSE']._serialized_start=798
+  _globals['_NODESTATUSRESPONSE']._serialized_end=1109
+  _globals['_CLUSTER']._serialized_start=1112
+  _globals['_CLUSTER']._serialized_end=1597
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,38 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class JoinBundleRequest(_message.Message):
+    __slots__ = ("node_certificate",)
+    NODE_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    node_certificate: str
+    def __init__(self, node_certificate: _Optional[str] = ...) -> None: ...
+
+class JoinBundleResponse(_message.Message):
+    __slots__ = ("cluster_id", "members", "sealed")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    members: _containers.RepeatedCompositeFieldContainer[Member]
+    sealed: bytes
+    def __init__(self, cluster_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., sealed: _Optional[bytes] = ...) -> None: ...
+
+class AdoptClusterRequest(_message.Message):
+    __slots__ = ("cluster_id", "members", "sealed")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    members: _containers.RepeatedCompositeFieldContainer[Member]
+    sealed: bytes
+    def __init__(self, cluster_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., sealed: _Optional[bytes] = ...) -> None: ...
+
+class AdoptClusterResponse(_message.Message):
+    __slots__ = ("archive",)
+    ARCHIVE_FIELD_NUMBER: _ClassVar[int]
+    archive: str
+    def __init__(self, archive: _Optional[str] = ...) -> None: ...
+
 class AddMemberRequest(_message.Message):
     __slots__ = ("request_id", "id", "raft_address", "address")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -37,20 +69,22 @@ class ClusterStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Member(_message.Message):
-    __slots__ = ("id", "address", "role", "applied_index", "raft_address", "state_digest")
+    __slots__ = ("id", "address", "role", "applied_index", "raft_address", "state_digest", "lag")
     ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     RAFT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     STATE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    LAG_FIELD_NUMBER: _ClassVar[int]
     id: str
     address: str
     role: str
     applied_index: int
     raft_address: str
     state_digest: str
-    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., role: _Optional[str] = ..., applied_index: _Optional[int] = ..., raft_address: _Optional[str] = ..., state_digest: _Optional[str] = ...) -> None: ...
+    lag: int
+    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., role: _Optional[str] = ..., applied_index: _Optional[int] = ..., raft_address: _Optional[str] = ..., state_digest: _Optional[str] = ..., lag: _Optional[int] = ...) -> None: ...
 
 class ClusterStatusResponse(_message.Message):
     __slots__ = ("cluster_id", "leader", "term", "members")
@@ -69,7 +103,7 @@ class NodeStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class NodeStatusResponse(_message.Message):
-    __slots__ = ("id", "cluster_id", "address", "raft_address", "role", "term", "leader", "commit_index", "applied_index", "state_digest", "has_quorum", "ready", "replicated_cluster_id")
+    __slots__ = ("id", "cluster_id", "address", "raft_address", "role", "term", "leader", "commit_index", "applied_index", "state_digest", "has_quorum", "ready", "replicated_cluster_id", "node_certificate", "members")
     ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +117,8 @@ class NodeStatusResponse(_message.Message):
     HAS_QUORUM_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     REPLICATED_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     cluster_id: str
     address: str
@@ -96,4 +132,6 @@ class NodeStatusResponse(_message.Message):
     has_quorum: bool
     ready: bool
     replicated_cluster_id: str
-    def __init__(self, id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., address: _Optional[str] = ..., raft_address: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., leader: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., state_digest: _Optional[str] = ..., has_quorum: _Optional[bool] = ..., ready: _Optional[bool] = ..., replicated_cluster_id: _Optional[str] = ...) -> None: ...
+    node_certificate: str
+    members: int
+    def __init__(self, id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., address: _Optional[str] = ..., raft_address: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., leader: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., state_digest: _Optional[str] = ..., has_quorum: _Optional[bool] = ..., ready: _Optional[bool] = ..., replicated_cluster_id: _Optional[str] = ..., node_certificate: _Optional[str] = ..., members: _Optional[int] = ...) -> None: ...

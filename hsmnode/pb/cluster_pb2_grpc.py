@@ -54,6 +54,16 @@ class ClusterStub:
                 request_serializer=hsmnode_dot_pb_dot_cluster__pb2.RemoveMemberRequest.SerializeToString,
                 response_deserializer=hsmnode_dot_pb_dot_cluster__pb2.MemberChangeResponse.FromString,
                 _registered_method=True)
+        self.JoinBundle = channel.unary_unary(
+                '/hsmnode.pb.Cluster/JoinBundle',
+                request_serializer=hsmnode_dot_pb_dot_cluster__pb2.JoinBundleRequest.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_cluster__pb2.JoinBundleResponse.FromString,
+                _registered_method=True)
+        self.AdoptCluster = channel.unary_unary(
+                '/hsmnode.pb.Cluster/AdoptCluster',
+                request_serializer=hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterRequest.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServicer:
@@ -89,6 +99,21 @@ class ClusterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def JoinBundle(self, request, context):
+        """admin, on a cluster member: the cluster's identity for a joining node, its Raft secret and
+        SMK sealed to that node's certificate (which the cluster CA must have issued).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdoptCluster(self, request, context):
+        """admin, on the joining node: archive its data, adopt the cluster's identity and restart as a member.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +136,16 @@ def add_ClusterServicer_to_server(servicer, server):
                     servicer.RemoveMember,
                     request_deserializer=hsmnode_dot_pb_dot_cluster__pb2.RemoveMemberRequest.FromString,
                     response_serializer=hsmnode_dot_pb_dot_cluster__pb2.MemberChangeResponse.SerializeToString,
+            ),
+            'JoinBundle': grpc.unary_unary_rpc_method_handler(
+                    servicer.JoinBundle,
+                    request_deserializer=hsmnode_dot_pb_dot_cluster__pb2.JoinBundleRequest.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_cluster__pb2.JoinBundleResponse.SerializeToString,
+            ),
+            'AdoptCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdoptCluster,
+                    request_deserializer=hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterRequest.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +256,60 @@ class Cluster:
             '/hsmnode.pb.Cluster/RemoveMember',
             hsmnode_dot_pb_dot_cluster__pb2.RemoveMemberRequest.SerializeToString,
             hsmnode_dot_pb_dot_cluster__pb2.MemberChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def JoinBundle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsmnode.pb.Cluster/JoinBundle',
+            hsmnode_dot_pb_dot_cluster__pb2.JoinBundleRequest.SerializeToString,
+            hsmnode_dot_pb_dot_cluster__pb2.JoinBundleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdoptCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsmnode.pb.Cluster/AdoptCluster',
+            hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterRequest.SerializeToString,
+            hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,17 @@ def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., 
     @functools.wraps(method)
     def handler(servicer: Servicer, request: Any, context: grpc.ServicerContext) -> R:
         replicator = servicer.replicator
+        guarded = method.__name__ not in ("NodeStatus", "Status")
+        if guarded and replicator.removed_from and replicator.removal_check is not None:
+            replicator.removal_check()  # added back since the watcher's last round?
+        if guarded and replicator.removed_from:
+            _abort(
+                replicator,
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"this member was removed from cluster {replicator.removed_from} and serves no clients: "
+                "use the cluster's other members, or join this node again (hsmnode cluster join)",
+            )
         try:
             _await_min_index(replicator, context)
             response = method(servicer, request, context)

@@ -9,7 +9,15 @@ from hsmnode.replication import Replicator
 from hsmnode.server.peers import PeerClients
 from hsmnode.server.rpc import Servicer, caller_of, remaining, rpc, token_of
 from hsmnode.service.audit import AuditService
-from hsmnode.service.cluster import ClusterService, NodeStatus, add_member, remove_member
+from hsmnode.service.cluster import (
+    ClusterService,
+    MemberAddress,
+    NodeStatus,
+    add_member,
+    adopt_cluster,
+    join_bundle,
+    remove_member,
+)
 from hsmnode.service.context import NodeContext
 
 
@@ -28,6 +36,8 @@ def _node_status_pb(s: NodeStatus) -> cluster_pb2.NodeStatusResponse:
         has_quorum=s.has_quorum,
         ready=s.ready,
         replicated_cluster_id=s.replicated_cluster_id,
+        node_certificate=s.node_certificate,
+        members=s.members,
     )
 
 
@@ -57,18 +67,21 @@ class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
     ) -> cluster_pb2.ClusterStatusResponse:  # noqa: N802
         caller_of(context)
         me = self._service.node_status()
-        others = [m for m in self._service.members if m.id != me.id]
+        directory = self._service.members
+        others = [m for m in directory if m.id != me.id]
         answers = self._peers.node_statuses([m.grpc for m in others])
-        members = [
-            cluster_pb2.Member(
-                id=me.id,
-                address=me.address,
-                role=me.role,
-                applied_index=me.applied_index,
-                raft_address=me.raft_address,
-                state_digest=me.state_digest,
+        members = []
+        if len(others) < len(directory):  # a removed member lists only the cluster it left
+            members.append(
+                cluster_pb2.Member(
+                    id=me.id,
+                    address=me.address,
+                    role=me.role,
+                    applied_index=me.applied_index,
+                    raft_address=me.raft_address,
+                    state_digest=me.state_digest,
+                )
             )
-        ]
         for member in others:
             answer = answers.get(member.grpc)
             members.append(
@@ -81,6 +94,10 @@ class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
                     state_digest=answer.state_digest if answer else "",
                 )
             )
+        newest = max((m.applied_index for m in members if m.role != "unreachable"), default=0)
+        for m in members:
+            if m.role != "unreachable":
+                m.lag = newest - m.applied_index
         return cluster_pb2.ClusterStatusResponse(
             cluster_id=me.cluster_id, leader=me.leader, term=me.term, members=members
         )
@@ -106,8 +123,34 @@ class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
         self, request: cluster_pb2.RemoveMemberRequest, context: grpc.ServicerContext
     ) -> cluster_pb2.MemberChangeResponse:  # noqa: N802
         claims = self._ctx.claims(caller_of(context), token_of(context), "appliance")
-        remove_member(self._ctx, claims.actor, request.id, request.request_id, remaining(context))
+
+        def applied_by(address: str) -> int | None:
+            answer = self._peers.node_statuses([address])[address]
+            return answer.applied_index if answer else None
+
+        remove_member(self._ctx, claims.actor, request.id, request.request_id, remaining(context), applied_by)
         return cluster_pb2.MemberChangeResponse(members=_member_ids(self._service))
+
+    @rpc
+    def JoinBundle(
+        self, request: cluster_pb2.JoinBundleRequest, context: grpc.ServicerContext
+    ) -> cluster_pb2.JoinBundleResponse:  # noqa: N802
+        claims = self._ctx.claims(caller_of(context), token_of(context), "appliance")
+        cluster_id, members, sealed = join_bundle(self._ctx, claims.actor, request.node_certificate)
+        return cluster_pb2.JoinBundleResponse(
+            cluster_id=cluster_id,
+            members=[cluster_pb2.Member(id=m.id, address=m.grpc, raft_address=m.raft) for m in members],
+            sealed=sealed,
+        )
+
+    @rpc
+    def AdoptCluster(
+        self, request: cluster_pb2.AdoptClusterRequest, context: grpc.ServicerContext
+    ) -> cluster_pb2.AdoptClusterResponse:  # noqa: N802
+        claims = self._ctx.claims(caller_of(context), token_of(context), "appliance")
+        members = [MemberAddress(m.id, m.address, m.raft_address) for m in request.members]
+        saved = adopt_cluster(self._ctx, claims.actor, request.cluster_id, members, request.sealed)
+        return cluster_pb2.AdoptClusterResponse(archive=saved)
 
 
 class AuditServicer(Servicer, audit_pb2_grpc.AuditServicer):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hsmnode import crypto
@@ -39,6 +42,8 @@ class NodeStatus:
     has_quorum: bool
     ready: bool
     replicated_cluster_id: str
+    node_certificate: str = ""
+    members: int = 0
 
 
 class ClusterService:
@@ -90,6 +95,8 @@ class ClusterService:
             has_quorum=raft.has_quorum,
             ready=raft.ready,
             replicated_cluster_id=replicated_id,
+            node_certificate=self._ctx.node_cert_pem.decode(),
+            members=len(self.members),
         )
 
     def bootstrap_if_leader(self) -> None:
@@ -136,22 +143,33 @@ def add_member(
     if Raft refuses."""
     from hsmnode.domain.commands import MemberAdd, MemberRemove
 
-    ctx.submit(
-        MemberAdd, caller_actor, request_id, timeout, member_id=member_id, raft=raft, grpc=grpc_address
-    )
+    step = _attempt(request_id)
+    ctx.submit(MemberAdd, caller_actor, step, timeout, member_id=member_id, raft=raft, grpc=grpc_address)
     try:
         ctx.replicator.change_membership(True, raft, timeout=min(timeout or 5.0, 5.0))
     except ReplicationError:
-        ctx.submit(MemberRemove, caller_actor, f"{request_id}/undo", timeout, member_id=member_id)
+        ctx.submit(MemberRemove, caller_actor, f"{step}/undo", timeout, member_id=member_id)
         raise
 
 
+def _attempt(request_id: str) -> str:
+    """A request id for one attempt's directory step. The client's retry of a membership change that
+    failed (and was undone) must redo the directory step, so the step cannot be deduplicated on the
+    client's id alone; the proposer stamps a fresh suffix."""
+    return f"{request_id}/{uuid.uuid4().hex[:12]}"
+
+
 def remove_member(
-    ctx: NodeContext, caller_actor: str, member_id: str, request_id: str, timeout: float | None
+    ctx: NodeContext,
+    caller_actor: str,
+    member_id: str,
+    request_id: str,
+    timeout: float | None,
+    applied_by: Callable[[str], int | None] | None = None,
 ) -> None:
     """Take the member out of Raft (moving leadership away first if it leads), then out of the directory."""
     from hsmnode.domain.access import authorize
-    from hsmnode.domain.commands import MemberRemove
+    from hsmnode.domain.commands import MemberAdd, MemberRemove
 
     now = ctx.clock_ms()
     members = ctx.read(lambda s: (authorize(s, caller_actor, "cluster.member", now), dict(s.members))[1])
@@ -176,5 +194,94 @@ def remove_member(
             f"member '{member_id}' is the leader: send its removal to it first (it hands leadership over), "
             "then to another member",
         )
-    ctx.replicator.change_membership(False, raft, timeout=min(timeout or 5.0, 5.0))
-    ctx.submit(MemberRemove, caller_actor, request_id, timeout, member_id=member_id)
+    # the directory first, so a removed member that is still up learns it was removed and stops serving
+    log.info("removing member %s (request %s): directory first, then Raft", member_id, request_id)
+    step = _attempt(request_id)
+    ctx.submit(MemberRemove, caller_actor, step, timeout, member_id=member_id)
+    if applied_by is not None:
+        # give a leaving member that is up the chance to apply its own removal before Raft stops
+        # talking to it: then it refuses clients, also after a restart with its old config
+        removal_index = ctx.replicator.applied_index()
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            seen = applied_by(members[member_id][1])
+            if seen is None or seen >= removal_index:
+                break
+            time.sleep(0.05)
+    try:
+        ctx.replicator.change_membership(False, raft, timeout=min(timeout or 5.0, 5.0))
+    except ReplicationError as exc:
+        log.warning("Raft removal of %s failed (%s); the directory entry is restored", member_id, exc)
+        ctx.submit(
+            MemberAdd,
+            caller_actor,
+            f"{step}/undo",
+            timeout,
+            member_id=member_id,
+            raft=raft,
+            grpc=members[member_id][1],
+        )
+        raise
+
+
+def join_bundle(
+    ctx: NodeContext, caller_actor: str, node_certificate: str
+) -> tuple[str, list[MemberAddress], bytes]:
+    """The cluster's id, members and (sealed to the joiner's node certificate) Raft secret and SMK."""
+    import json
+
+    from hsmnode.crypto.sealing import issued_by, seal
+    from hsmnode.domain.access import authorize
+
+    now = ctx.clock_ms()
+    ctx.read(lambda s: authorize(s, caller_actor, "cluster.member", now))
+    cert = node_certificate.encode()
+    if not issued_by(cert, ctx.ca_pem):
+        raise DomainError(
+            ErrorCode.PERMISSION_DENIED,
+            "the joining node's certificate was not issued by this cluster's CA: issue it a node certificate first",
+        )
+    smk_path = ctx.config.smk_file
+    assert smk_path is not None
+    secrets_json = json.dumps(
+        {"raft_password": ctx.config.raft_password(), "smk": smk_path.read_text().strip()}
+    )
+    service = ClusterService(ctx)
+    return ctx.config.cluster_id, service.members, seal(cert, secrets_json.encode())
+
+
+def adopt_cluster(
+    ctx: NodeContext, caller_actor: str, cluster_id: str, members: list[MemberAddress], sealed: bytes
+) -> str:
+    """On the joining node: archive, adopt the cluster's identity, and restart as its member."""
+    import json
+
+    from hsmnode import membership
+    from hsmnode.crypto.sealing import SealError, open_sealed
+    from hsmnode.domain.access import authorize
+
+    now = ctx.clock_ms()
+    own_members = ctx.read(lambda s: (authorize(s, caller_actor, "cluster.member", now), len(s.members))[1])
+    if cluster_id == ctx.config.cluster_id:
+        raise DomainError(
+            ErrorCode.FAILED_PRECONDITION, f"this node is already a member of cluster {cluster_id}"
+        )
+    if ctx.config.peers or own_members > 1:
+        raise DomainError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"this node is a member of cluster {ctx.config.cluster_id} with {max(own_members, len(ctx.config.peers) + 1)} "
+            "members: remove it there (hsmnode cluster remove-member) before it joins another",
+        )
+    if not any(m.raft == ctx.config.raft_address for m in members):
+        raise DomainError(
+            ErrorCode.FAILED_PRECONDITION, "the cluster has not added this node as a member yet"
+        )
+    try:
+        secrets = json.loads(open_sealed(ctx.node_key_pem, sealed))
+    except (SealError, ValueError) as exc:
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, str(exc)) from None
+    peers = [{"id": m.id, "raft": m.raft, "grpc": m.grpc} for m in members]
+    saved = membership.adopt(ctx.config, cluster_id, peers, secrets["raft_password"], secrets["smk"])
+    log.warning("joined cluster %s: earlier data archived in %s; restarting as its member", cluster_id, saved)
+    ctx.request_restart()
+    return str(saved)

@@ -58,6 +58,10 @@ class NodeContext:
     replicator: Replicator
     tokens: TokenAuthority
     clock_ms: Callable[[], int] = field(default=wall_clock_ms)
+    ca_pem: bytes = b""
+    node_cert_pem: bytes = b""
+    node_key_pem: bytes = b""
+    request_restart: Callable[[], None] = field(default=lambda: None)
 
     @property
     def node_id(self) -> str:

@@ -1,10 +1,16 @@
 """Cluster membership through real processes: remove and add members (3 -> 2 -> 3), and a removed
-member restarted with its old config disturbs nothing (issue 6, first steps)."""
+member restarted with its old config disturbs nothing, and a leader leaves through the CLI (issue 6)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
+from hsmnode.client import FailedPrecondition, HsmClient, HsmError
 from hsmnode.devcluster import DevCluster
 from tests.integration.helpers import converged, eventually, leader_of, node_status, note, notes_on
 
@@ -19,9 +25,14 @@ def test_remove_then_add_a_member_keeps_the_cluster_writable_and_identical(clust
     remaining = [m.id for m in cluster.members]
     assert leaving.id not in remaining and len(remaining) == 2
     note(cluster, "two members")
-    with cluster.client() as client:
-        status = client.cluster_status()
-    assert sorted(m.id for m in status.members) == sorted(remaining)
+
+    def listed() -> list[str]:
+        with cluster.client() as client:
+            return sorted(m.id for m in client.cluster_status().members)
+
+    eventually(
+        lambda: listed() == sorted(remaining), 15.0, "every member's directory without the removed one"
+    )
     joined = cluster.add_member()
     note(cluster, "three again")
     members = [m.id for m in cluster.members]
@@ -45,16 +56,71 @@ def test_remove_then_add_a_member_keeps_the_cluster_writable_and_identical(clust
         assert len(leaders) == 1
         old = node_status(cluster, leaving.id)
         assert old.role != "leader" and old.state_digest != digest
+        with (
+            HsmClient([leaving.grpc], cluster.tls(), discover=False, timeout=3.0) as on_old,
+            pytest.raises(FailedPrecondition, match="was removed from cluster"),
+        ):
+            on_old.login("admin", "whatever")
     finally:
         cluster.stop(leaving.id)
         cluster.members.remove(leaving)
 
 
-def test_removing_the_leader_hands_leadership_over_first(cluster: DevCluster) -> None:
+def test_the_leader_leaves_through_the_cli_hands_leadership_over_and_then_refuses_clients(
+    cluster: DevCluster,
+) -> None:
     leader = leader_of(cluster)
-    cluster.remove_member(leader)
-    survivors = [m.id for m in cluster.members]
-    new_leader = leader_of(cluster, survivors)
-    assert new_leader != leader
-    note(cluster, "after the leader left")
-    converged(cluster, survivors, timeout=30.0)
+    leaving = cluster.member(leader)
+    demo = cluster.demo()
+    assert demo is not None
+    try:
+        left = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hsmnode",
+                "cluster",
+                "leave",
+                leader,
+                "--password",
+                demo["users"]["admin"],
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=dict(os.environ, HSMNODE_PROFILE=str(cluster.profile_path)),
+        )
+        assert left.returncode == 0, left.stderr
+        answer = json.loads(left.stdout)
+        survivors = [m.id for m in cluster.members if m.id != leader]
+        assert answer["left"] == leader and sorted(answer["members"]) == sorted(survivors)
+        new_leader = leader_of(cluster, survivors)
+        assert new_leader != leader
+
+        def listed() -> list[str]:
+            with cluster.client() as client:
+                return sorted(m.id for m in client.cluster_status().members)
+
+        eventually(lambda: listed() == sorted(survivors), 15.0, "every member's directory without the leaver")
+
+        # still running, the member that left refuses clients with a clear error
+        def refused() -> bool:
+            with HsmClient([leaving.grpc], cluster.tls(), discover=False, timeout=3.0) as on_old:
+                try:
+                    on_old.login("admin", demo["users"]["admin"])
+                except FailedPrecondition as exc:
+                    return "was removed from cluster" in str(exc)
+                except HsmError:
+                    return False
+                return False
+
+        eventually(refused, 15.0, f"{leader} refuses clients")
+        cluster.members.remove(leaving)
+        note(cluster, "after the leader left")
+        converged(cluster, survivors, timeout=30.0)
+    finally:
+        if leaving not in cluster.members:
+            cluster.members.append(leaving)
+        cluster.stop(leaving.id)
+        cluster.members.remove(leaving)

@@ -1,0 +1,156 @@
+"""`hsmnode cluster join`: a node joins a cluster, and the cluster overwrites it (DOMAIN.md §2).
+
+Nothing is lost silently: the report says which of the joiner's users, custom roles,
+partitions and keyrings the cluster's state replaces; a joiner holding keys is
+refused unless forced; the joiner archives its data dir before it adopts the
+cluster's identity; the report goes to the cluster's audit log.
+
+Order (pysyncobj's): the cluster adds the member first, then the joiner wipes its
+Raft files and restarts with every member as a peer, so it never campaigns on its
+own against the cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hsmnode.client import (
+    ApplianceSession,
+    FailedPrecondition,
+    HsmClient,
+    HsmError,
+    InvalidArgument,
+    Tls,
+    Unavailable,
+)
+
+
+@dataclass
+class JoinReport:
+    node: str
+    cluster_id: str
+    users: list[str] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+    partitions: list[str] = field(default_factory=list)
+    keys: int = 0
+    archive: str = ""
+    joined: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "cluster_id": self.cluster_id,
+            "overwritten": {
+                "users": self.users,
+                "roles": self.roles,
+                "partitions": self.partitions,
+                "keys": self.keys,
+            },
+            "archive": self.archive,
+            "joined": self.joined,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"join of {self.node} into {self.cluster_id} overwrote users [{', '.join(self.users)}], "
+            f"roles [{', '.join(self.roles)}], partitions [{', '.join(self.partitions)}] holding {self.keys} key(s)"
+        )
+
+
+def _state(admin: ApplianceSession) -> tuple[dict[str, str], dict[str, tuple[str, ...]], dict[str, int]]:
+    users = {u.name: u.role for u in admin.list_users()}
+    roles = {r.name: r.commands for r in admin.list_roles() if not r.builtin}
+    partitions = {p.name: p.objects for p in admin.list_partitions()}
+    return users, roles, partitions
+
+
+def report_for(
+    node: ApplianceSession, cluster: ApplianceSession, node_id: str, cluster_id: str
+) -> JoinReport:
+    """What of the joiner's state the cluster's replaces (absent there, or different)."""
+    n_users, n_roles, n_parts = _state(node)
+    c_users, c_roles, c_parts = _state(cluster)
+    report = JoinReport(node_id, cluster_id)
+    report.users = sorted(u for u, role in n_users.items() if c_users.get(u) != role)
+    report.roles = sorted(r for r, cmds in n_roles.items() if c_roles.get(r) != cmds)
+    report.partitions = sorted(n_parts)
+    report.keys = sum(n_parts.values())
+    return report
+
+
+def join(
+    node_endpoint: str,
+    cluster_endpoint: str,
+    tls: Tls,
+    *,
+    node_admin: tuple[str, str],
+    cluster_admin: tuple[str, str],
+    force: bool = False,
+    dry_run: bool = False,
+    timeout: float = 60.0,
+) -> JoinReport:
+    if node_endpoint == cluster_endpoint:
+        raise InvalidArgument("a node cannot join itself: --node and --cluster name the same endpoint")
+    with (
+        HsmClient([node_endpoint], tls, discover=False, timeout=10.0) as node_client,
+        HsmClient([cluster_endpoint], tls, timeout=10.0) as cluster_client,
+    ):
+        node_status = node_client.node_status()
+        cluster_status = cluster_client.node_status()
+        if node_status.cluster_id == cluster_status.cluster_id:
+            raise FailedPrecondition(
+                f"{node_endpoint} is already a member of cluster {cluster_status.cluster_id}"
+            )
+        if node_status.members > 1:
+            raise FailedPrecondition(
+                f"{node_endpoint} is a member of cluster {node_status.cluster_id} with {node_status.members} members: "
+                "remove it there (hsmnode cluster remove-member) before it joins another"
+            )
+        node_admin_session = node_client.login(*node_admin)
+        cluster_admin_session = cluster_client.login(*cluster_admin)
+        node_admin_session.keep = cluster_admin_session.keep = True
+        report = report_for(
+            node_admin_session, cluster_admin_session, node_status.id, cluster_status.cluster_id
+        )
+        if report.keys and not force:
+            raise FailedPrecondition(
+                f"{node_endpoint} holds {report.keys} key(s) in partitions {', '.join(report.partitions)}: the join would "
+                "discard them (they stay in its archive); use --force to join anyway, --dry-run to see the report"
+            )
+        if dry_run:
+            return report
+        cluster_admin_session.join_bundle(
+            node_status.node_certificate
+        )  # trust check before changing anything
+        cluster_admin_session.add_member(
+            node_status.id, raft_address=node_status.raft_address, address=node_status.address
+        )
+        bundle = cluster_admin_session.join_bundle(node_status.node_certificate)  # with the new member listed
+        try:
+            report.archive = node_admin_session.adopt_cluster(bundle)
+        except HsmError:
+            cluster_admin_session.remove_member(node_status.id)
+            raise
+        _wait_member(node_endpoint, tls, cluster_status.cluster_id, timeout)
+        report.joined = True
+        cluster_admin_session.audit_note(report.summary()[:1000])
+        return report
+
+
+def _wait_member(endpoint: str, tls: Tls, cluster_id: str, timeout: float) -> None:
+    """Until the restarted node serves as a member holding the cluster's state."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with HsmClient([endpoint], tls, discover=False, timeout=2.0) as one:
+                status = one.node_status()
+            if status.replicated_cluster_id == cluster_id and status.ready and status.leader:
+                return
+            last = f"cluster {status.replicated_cluster_id or '-'}, ready {status.ready}"
+        except HsmError as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    raise Unavailable(f"{endpoint} did not come back as a member within {timeout}s ({last})")
