@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from hsmnode.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError
+from hsmnode.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError, ports_free
 
 
 @click.command()
@@ -67,13 +67,23 @@ def serve(config_path: str, log_level: str) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the cluster description as JSON once it is ready."
 )
-def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool) -> None:
+@click.option(
+    "--standalone",
+    metavar="NAME",
+    default=None,
+    help="Instead: start a standalone node NAME (its own cluster of one, certificate from DIR's CA, "
+    "gRPC on --base-port, Raft on --base-port+100), ready for `hsmnode cluster join`.",
+)
+def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool, standalone: str | None) -> None:
     """Create (or reuse) a local cluster in DIR, start its members and stay in the foreground.
 
     Ctrl-C or SIGTERM stops every member. Running it again on the same DIR brings
     the same cluster back with its state.
     """
     path = Path(root)
+    if standalone is not None:
+        _standalone(path, standalone, base_port, as_json)
+        return
     try:
         if (path / "cluster.json").exists():
             cluster = DevCluster.open(path)
@@ -172,3 +182,52 @@ def _print_ready(cluster: DevCluster, status: object, demo: dict[str, Any]) -> N
     ]
     for line in lines:
         click.echo(line)
+
+
+def _standalone(path: Path, name: str, base_port: int | None, as_json: bool) -> None:
+    """A node of its own (admin's factory password: PASSWORD) for a join rehearsal; foreground."""
+    try:
+        if not (path / "cluster.json").exists():
+            raise DevClusterError(f"{path} holds no dev cluster: run `hsmnode dev --dir {path}` first")
+        if base_port is None:
+            raise DevClusterError("--standalone needs --base-port (its gRPC port; Raft on port+100)")
+        cluster = DevCluster.open(path)
+        if (cluster.root / name).exists():
+            raise DevClusterError(f"{cluster.root / name} exists: pick another NAME or delete it")
+        if not ports_free([base_port, base_port + 100]):
+            raise DevClusterError(f"port {base_port} or {base_port + 100} is in use")
+    except DevClusterError as exc:
+        click.echo(f"hsmnode dev: error: {exc}", err=True)
+        sys.exit(2)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        node = cluster.make_standalone(name, base_port, base_port + 100)
+    except DevClusterError as exc:
+        click.echo(f"hsmnode dev: error: {exc}", err=True)
+        sys.exit(1)
+    try:
+        described = {
+            "id": node.id,
+            "address": node.grpc,
+            "raft_address": node.raft,
+            "data_dir": str(node.data_dir),
+            "log": str(node.log_path),
+            "admin_password": "PASSWORD (factory; change it at first login)",
+        }
+        if as_json:
+            click.echo(json.dumps(described, indent=2))
+        else:
+            click.echo(
+                f"standalone node {node.id} ready on {node.grpc} (Raft {node.raft}); log {node.log_path}"
+            )
+            click.echo(
+                "admin's factory password is PASSWORD: hsmnode login admin --endpoint ... --new-password ..."
+            )
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        click.echo("stopping the node...", err=True)
+        cluster.stop_process(node)

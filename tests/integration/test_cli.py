@@ -415,3 +415,85 @@ def test_dev_grows_and_shrinks_an_existing_cluster_to_nodes(dev_dir: Path) -> No
     finally:
         err = dev.stop()
     assert "added member node4" in err
+
+
+def test_a_standalone_dev_node_joins_the_dev_cluster_through_the_cli(dev_dir: Path) -> None:
+    base = free_base_port(3)
+    dev = Dev(dev_dir, base)
+    lone: subprocess.Popen[str] | None = None
+    try:
+        described, _ = dev.ready()
+        lone_port = free_base_port(1)  # once the cluster holds its ports
+        lone = subprocess.Popen(
+            [
+                *HSMNODE,
+                "dev",
+                "--dir",
+                str(dev_dir),
+                "--standalone",
+                "lone",
+                "--base-port",
+                str(lone_port),
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        demo = described["demo"]
+        assert isinstance(demo, dict)
+        profile = dev_dir / "profile.json"
+        assert lone.stdout is not None
+        lines: list[str] = []
+        for line in lone.stdout:
+            lines.append(line)
+            if line.rstrip() == "}":
+                break
+        node = json.loads("".join(lines))
+        assert node["id"] == "lone" and node["address"] == f"127.0.0.1:{lone_port}"
+
+        # the factory password must be changed before the node's admin can take part in a join
+        first = run(
+            "login", "admin", "--endpoint", node["address"], "--password", "PASSWORD",
+            "--new-password", "Lone-admin-1", "--json", profile=profile,
+        )  # fmt: skip
+        assert first.returncode == 0, first.stdout + first.stderr
+        members = {
+            m["id"]: m["address"]
+            for m in json.loads(run("cluster", "status", "--json", profile=profile).stdout)["members"]
+        }
+        args = [
+            "cluster", "join", "--node", node["address"], "--cluster", members["node1"],
+            "--node-password", "Lone-admin-1", "--cluster-password", demo["users"]["admin"],
+        ]  # fmt: skip
+        dry = run(*args, "--dry-run", "--json", profile=profile)
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert json.loads(dry.stdout)["joined"] is False
+        joined = run(*args, "--json", profile=profile)
+        assert joined.returncode == 0, joined.stdout + joined.stderr
+        report = json.loads(joined.stdout)
+        assert report["joined"] is True and Path(report["archive"]).is_file()
+        assert Path(report["archive"]).parent == Path(node["data_dir"])
+
+        def listed() -> set[str]:
+            shown = run("cluster", "status", "--json", profile=profile)
+            return {
+                m["id"] for m in json.loads(shown.stdout)["members"] if m["role"] in ("leader", "follower")
+            }
+
+        deadline = time.monotonic() + 30.0
+        while listed() != {"node1", "node2", "node3", "lone"}:
+            assert time.monotonic() < deadline, listed()
+            time.sleep(0.2)
+        # the cluster's admin logs in on the joined node
+        on_lone = run(
+            "login", "admin", "--endpoint", node["address"], "--password", demo["users"]["admin"], "--json",
+            profile=profile,
+        )  # fmt: skip
+        assert on_lone.returncode == 0, on_lone.stdout + on_lone.stderr
+    finally:
+        if lone is not None:
+            if lone.poll() is None:
+                lone.send_signal(signal.SIGTERM)
+            lone.communicate(timeout=30)
+        dev.stop()
