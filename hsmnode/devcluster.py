@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hsmnode import crypto
-from hsmnode.client import ClusterStatus, FailedPrecondition, HsmClient, HsmError, ResourceExhausted, Tls
+from hsmnode.client import ClusterStatus, HsmClient, HsmError, Tls, remove_member
 from hsmnode.crypto.keys import new_smk
 
 MANIFEST = "cluster.json"
@@ -430,27 +430,9 @@ class DevCluster:
         leaving = self.member(member_id)
         demo = self.demo()
         assert demo is not None, "the demo's admin password is needed"
-        with self.client(timeout=timeout) as probe:
-            if probe.cluster_status().leader == member_id:
-                # asked of the leader itself, the removal hands leadership over and says so
-                with (
-                    HsmClient([leaving.grpc], self.tls(), timeout=timeout, discover=False) as one,
-                    contextlib.suppress(FailedPrecondition),
-                ):
-                    one.login("admin", demo["users"]["admin"]).remove_member(member_id)
-        others = [m.grpc for m in self.members if m.id != member_id]
-        deadline = time.monotonic() + timeout
-        with HsmClient(others, self.tls(), timeout=timeout, discover=False) as client:
-            admin = client.login("admin", demo["users"]["admin"])
-            while True:
-                try:
-                    admin.remove_member(member_id)
-                    break
-                except (FailedPrecondition, ResourceExhausted):
-                    # leadership still moving, or a membership change in progress
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+        remove_member(
+            [m.grpc for m in self.members], self.tls(), member_id, ("admin", demo["users"]["admin"]), timeout
+        )
         self.stop(member_id)
         self.members.remove(leaving)
         self._save_manifest()

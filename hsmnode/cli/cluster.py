@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import click
 
 from hsmnode.cli._common import appliance_session, connect, emit, json_option, profile_options, reports_errors
@@ -161,39 +159,12 @@ def join_command(
 def leave(member_id: str, password: str, admin_user: str, profile: str | None, as_json: bool) -> None:
     """MEMBER_ID leaves cleanly: a leader hands leadership over first, then the others remove it.
     Stop its process afterwards; restarted, it serves no clients."""
-    import time
-
-    from hsmnode.client import (
-        FailedPrecondition,
-        HsmClient,
-        ResourceExhausted,
-        default_profile_path,
-        load_profile,
-    )
+    from hsmnode.client import default_profile_path, load_profile, remove_member
 
     loaded = load_profile(profile or default_profile_path())
-    with HsmClient(list(loaded.endpoints), loaded.tls) as client:
-        members = {m.id: m.address for m in client.cluster_status().members}
-    if member_id not in members:
-        raise click.ClickException(f"no member {member_id!r} (members: {', '.join(members)})")
-    # Asked first, the leaving member hands leadership over, then refuses (FailedPrecondition).
-    with (
-        HsmClient([members[member_id]], loaded.tls, discover=False, timeout=MEMBERSHIP_TIMEOUT) as itself,
-        contextlib.suppress(FailedPrecondition),
-    ):
-        itself.login(admin_user, password).remove_member(member_id)
-    others = [address for mid, address in members.items() if mid != member_id]
-    deadline = time.monotonic() + 30.0
-    with HsmClient(others, loaded.tls, discover=False, timeout=MEMBERSHIP_TIMEOUT) as client:
-        admin = client.login(admin_user, password)
-        while True:
-            try:
-                remaining_members = admin.remove_member(member_id)
-                break
-            except (FailedPrecondition, ResourceExhausted):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    remaining_members = remove_member(
+        list(loaded.endpoints), loaded.tls, member_id, (admin_user, password), MEMBERSHIP_TIMEOUT
+    )
     emit(
         as_json,
         {"left": member_id, "members": remaining_members},

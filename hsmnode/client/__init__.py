@@ -29,6 +29,7 @@ from hsmnode.client._errors import (
     Unavailable,
 )
 from hsmnode.client._faults import FaultInjector
+from hsmnode.client._membership import remove_member
 from hsmnode.client._profile import (
     PROFILE_ENV,
     Profile,
@@ -99,4 +100,5 @@ __all__ = [
     "default_profile_path",
     "load_profile",
     "new_request_id",
+    "remove_member",
 ]
