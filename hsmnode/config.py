@@ -24,6 +24,14 @@
     cert = "node1.pem"
     key = "node1.key"
 
+    [server]
+    reflection = false               # gRPC server reflection (grpcurl); `hsmnode dev` turns it on
+
+    [backup]
+    interval = 0                     # seconds between backups the leader takes; 0 = none
+    keep = 7                         # newest scheduled backups kept in dir
+    dir = "data/backups"             # optional; default data_dir/backups
+
     [debug]
     fault_injection = false          # enables the Debug service (tests only)
 
@@ -63,6 +71,15 @@ class RaftTimings:
 
 
 @dataclass(frozen=True)
+class BackupSchedule:
+    """Scheduled cluster backups, taken by the leader (hsmnode/backup/schedule.py)."""
+
+    interval: float = 0.0  # seconds; 0 = no scheduled backups
+    keep: int = 7
+    dir: Path | None = None  # default: data_dir/backups
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     path: Path
     node_id: str
@@ -82,6 +99,11 @@ class NodeConfig:
     smk_file: Path | None = None
     lease: float = 2.0
     raft_password_override: str | None = None  # set by a join (membership.json in the data dir)
+    reflection: bool = False
+    backup: BackupSchedule = BackupSchedule()
+    # permission bits of the SMK file that make a member refuse it; 0 for an orchestrator's secret
+    # mount (see hsmnode/envconfig.py), whose permissions the orchestrator controls
+    smk_mode_mask: int = 0o077
 
     def raft_password(self) -> str:
         if self.raft_password_override is not None:
@@ -113,6 +135,8 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "lease": ((int, float), False),
     },
     "tls": {"ca": (str, True), "cert": (str, True), "key": (str, True)},
+    "server": {"reflection": (bool, False)},
+    "backup": {"interval": ((int, float), False), "keep": (int, False), "dir": (str, False)},
     "debug": {"fault_injection": (bool, False)},
 }
 _PEER_KEYS = {"id", "raft", "grpc"}
@@ -233,6 +257,16 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
     if compaction < 2:
         raise ConfigError(f"{where}: raft.compaction_min_entries must be at least 2")
     listen = _check_address(where, "grpc.listen", grpc_t["listen"])
+    backup_t = values["backup"]
+    schedule = BackupSchedule(
+        interval=float(backup_t.get("interval", 0)),
+        keep=int(backup_t.get("keep", 7)),
+        dir=resolve(backup_t["dir"]) if "dir" in backup_t else None,
+    )
+    if schedule.interval < 0:
+        raise ConfigError(f"{where}: backup.interval must be >= 0 seconds (0 = no scheduled backups)")
+    if schedule.keep < 1:
+        raise ConfigError(f"{where}: backup.keep must be at least 1")
     return NodeConfig(
         path=path,
         node_id=node["id"],
@@ -251,4 +285,6 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
         compaction_min_entries=compaction,
         smk_file=resolve(node["smk_file"]) if "smk_file" in node else resolve(node["data_dir"]) / "smk.key",
         lease=lease,
+        reflection=bool(values["server"].get("reflection", False)),
+        backup=schedule,
     )

@@ -110,6 +110,9 @@ def _node_toml(
         'cert = "node.pem"',
         'key = "node.key"',
         "",
+        "[server]",
+        "reflection = true",
+        "",
         "[debug]",
         f"fault_injection = {'true' if fault else 'false'}",
     ]

@@ -180,7 +180,9 @@ class Node:
         replicator.removal_check = lambda: self._check_removed(replicator)
         peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
         try:
-            server, health_servicer = create_server(cfg.grpc_listen, tls, replicator, services, peers)
+            server, health_servicer = create_server(
+                cfg.grpc_listen, tls, replicator, services, peers, reflection=cfg.reflection
+            )
         except PortInUseError as exc:
             replicator.close()
             raise StartupError(str(exc)) from None

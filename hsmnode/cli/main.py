@@ -13,6 +13,7 @@ from hsmnode import __version__  # noqa: E402
 from hsmnode.cli.audit import audit  # noqa: E402
 from hsmnode.cli.authz import auth, card, grant  # noqa: E402
 from hsmnode.cli.cluster import cluster  # noqa: E402
+from hsmnode.cli.completion import completion  # noqa: E402
 from hsmnode.cli.drill import drill  # noqa: E402
 from hsmnode.cli.hsm import client_group, hsm, partition  # noqa: E402
 from hsmnode.cli.keys import crypto, key, keyring  # noqa: E402
@@ -50,6 +51,7 @@ cli.add_command(card)
 cli.add_command(auth)
 cli.add_command(grant)
 cli.add_command(drill)
+cli.add_command(completion)
 
 
 def main() -> None:

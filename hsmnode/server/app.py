@@ -7,16 +7,26 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection as grpc_reflection
 
 from hsmnode.pb import (
+    admin_pb2,
     admin_pb2_grpc,
+    audit_pb2,
     audit_pb2_grpc,
+    auth_pb2,
     auth_pb2_grpc,
+    authorization_pb2,
     authorization_pb2_grpc,
+    cluster_pb2,
     cluster_pb2_grpc,
+    debug_pb2,
     debug_pb2_grpc,
+    keyrings_pb2,
     keyrings_pb2_grpc,
+    keys_pb2,
     keys_pb2_grpc,
+    ntls_pb2,
     ntls_pb2_grpc,
 )
 from hsmnode.replication import Replicator
@@ -33,16 +43,21 @@ from hsmnode.service.keyrings import KeyringService
 from hsmnode.service.keys import KeyService
 from hsmnode.service.ntls import NtlsService
 
-SERVICE_NAMES = (
-    "hsmnode.pb.Cluster",
-    "hsmnode.pb.Audit",
-    "hsmnode.pb.Debug",
-    "hsmnode.pb.Auth",
-    "hsmnode.pb.Admin",
-    "hsmnode.pb.Ntls",
-    "hsmnode.pb.Keys",
-    "hsmnode.pb.Keyrings",
-    "hsmnode.pb.Authorization",
+# the full names of every service in proto/: health reports each, reflection lists each (grpcurl list)
+SERVICE_NAMES = tuple(
+    service.full_name
+    for module in (
+        admin_pb2,
+        audit_pb2,
+        auth_pb2,
+        authorization_pb2,
+        cluster_pb2,
+        debug_pb2,
+        keyrings_pb2,
+        keys_pb2,
+        ntls_pb2,
+    )
+    for service in module.DESCRIPTOR.services_by_name.values()
 )
 MAX_WORKERS = 32
 
@@ -117,7 +132,11 @@ def create_server(
     replicator: Replicator,
     services: Services,
     peers: PeerClients,
+    *,
+    reflection: bool = False,
 ) -> tuple[grpc.Server, health.HealthServicer]:
+    """The member's server, not started. `reflection` exposes the API schema (grpc.reflection.v1alpha)
+    to any client that passes mutual TLS: off by default, `[server] reflection = true` turns it on."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="grpc"),
         options=SERVER_OPTIONS,
@@ -140,6 +159,10 @@ def create_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    if reflection:
+        grpc_reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, grpc_reflection.SERVICE_NAME), server
+        )
     trust = TrustList(tls, replicator)
     credentials = grpc.dynamic_ssl_server_credentials(
         trust.initial(), trust.fetch, require_client_authentication=True

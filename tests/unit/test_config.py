@@ -104,3 +104,31 @@ def test_short_or_missing_raft_password_is_refused(tmp_path: Path) -> None:
     (tmp_path / "raft.secret").write_text("short")
     with pytest.raises(ConfigError, match="at least 16 characters"):
         cfg.raft_password()
+
+
+def test_reflection_and_scheduled_backups_are_off_unless_configured(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, VALID))
+    assert cfg.reflection is False
+    assert cfg.backup.interval == 0 and cfg.backup.dir is None
+    on = load_config(
+        write(
+            tmp_path,
+            VALID + '\n[server]\nreflection = true\n\n[backup]\ninterval = 3600\nkeep = 3\ndir = "bk"\n',
+        )
+    )
+    assert on.reflection is True
+    assert (on.backup.interval, on.backup.keep, on.backup.dir) == (3600.0, 3, (tmp_path / "bk").resolve())
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("[server]\nreflection = 1\n", "server.reflection must be bool"),
+        ("[backup]\ninterval = -5\n", "backup.interval must be >= 0 seconds"),
+        ("[backup]\nkeep = 0\n", "backup.keep must be at least 1"),
+        ("[backup]\nevery = 5\n", "unknown key(s) backup.every"),
+    ],
+)
+def test_bad_server_and_backup_settings_are_named(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(write(tmp_path, VALID + "\n" + extra))
