@@ -151,8 +151,10 @@ class DevCluster:
         base_port: int = DEFAULT_BASE_PORT,
         timings: DevTimings | None = None,
         fault_injection: bool = False,
+        smk: bytes | None = None,
     ) -> DevCluster:
-        """Write a new cluster's CA, certificates, configs and profile into `root`."""
+        """Write a new cluster's CA, certificates, configs and profile into `root`; a fresh SMK unless
+        `smk` is given (a restore keeps the backed-up cluster's SMK: its keys are wrapped under it)."""
         if nodes < 1 or nodes > 9:
             raise DevClusterError("--nodes must be between 1 and 9")
         timings = timings or DevTimings()
@@ -190,7 +192,7 @@ class DevCluster:
             )
             for i in range(nodes)
         ]
-        smk_hex = new_smk().hex()
+        smk_hex = (smk or new_smk()).hex()
         for member in members:
             member.dir.mkdir(exist_ok=True)
             # the cluster SMK, the same on every member, never in the Raft log
@@ -453,6 +455,11 @@ class DevCluster:
     def profile(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.profile_path.read_text())
         return data
+
+    def restored_from(self) -> dict[str, Any] | None:
+        """The backup a restored cluster started from (hsmnode cluster restore), else None."""
+        restored = self.profile().get("restored_from")
+        return restored if isinstance(restored, dict) else None
 
     def demo(self) -> dict[str, Any] | None:
         """The demo credentials, once `bootstrap_demo` ran."""

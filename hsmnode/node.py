@@ -15,6 +15,8 @@ import socket
 import threading
 from pathlib import Path
 
+from hsmnode.backup.schedule import BackupScheduler
+from hsmnode.backup.seed import Seed, SeedError, load_seed, propose_restore
 from hsmnode.config import ConfigError, NodeConfig
 from hsmnode.crypto import check_certificate_pair
 from hsmnode.crypto.keys import SMK_BYTES, Smk
@@ -26,6 +28,7 @@ from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
 from hsmnode.service.auth import AuthService
 from hsmnode.service.authorization import AuthorizationService
+from hsmnode.service.backup import BackupService
 from hsmnode.service.cluster import ClusterService
 from hsmnode.service.context import NodeContext
 from hsmnode.service.keyrings import KeyringService
@@ -93,7 +96,7 @@ def load_smk(config: NodeConfig) -> Smk:
         raise StartupError(f"no SMK at {path}: {hint}") from None
     except OSError as exc:
         raise StartupError(f"cannot read the SMK {path}: {exc.strerror}") from None
-    if mode & 0o077:
+    if mode & config.smk_mode_mask:
         raise StartupError(
             f"the SMK {path} is readable by others (mode {oct(mode & 0o777)}): chmod 600 {path}"
         )
@@ -122,6 +125,8 @@ class Node:
         self._exit_code = 0
         self._removal_lock = threading.Lock()
         self._smk_check = ""
+        self._seed: Seed | None = None  # a restored cluster's starting state, until it is bound
+        self._compacted_after_restore = False
         self.restart_requested = False
 
     def _request_restart(self) -> None:
@@ -137,8 +142,15 @@ class Node:
         smk = load_smk(cfg)
         try:
             password = cfg.raft_password()
-        except ConfigError as exc:
+            self._seed = load_seed(cfg.data_dir, smk, cfg.cluster_id)
+        except (ConfigError, SeedError) as exc:
             raise StartupError(str(exc)) from None
+        if self._seed is not None:
+            log.info(
+                "starting from the backup of cluster %s at index %d (a restored cluster)",
+                self._seed.source_cluster_id,
+                self._seed.header.index,
+            )
         check_port_free(cfg.grpc_listen, "gRPC address")
         check_port_free(cfg.raft_address, "Raft address")
         replicator = Replicator(
@@ -152,7 +164,8 @@ class Node:
                 heartbeat_interval=cfg.timings.heartbeat_interval,
                 leader_fallback=cfg.timings.leader_fallback,
                 compaction_min_entries=cfg.compaction_min_entries,
-            )
+            ),
+            initial_state=self._seed.state if self._seed is not None else None,
         )
         tokens = TokenAuthority(cfg.cluster_id, password.encode())
         ctx = NodeContext(
@@ -165,6 +178,7 @@ class Node:
             request_restart=self._request_restart,
         )
         cluster = ClusterService(ctx, smk.check_value)
+        backups = BackupService(ctx, smk)
         auth = AuthService(ctx)
         services = Services(
             cluster,
@@ -175,6 +189,7 @@ class Node:
             KeyService(ctx, smk, cfg.lease),
             KeyringService(ctx),
             AuthorizationService(ctx),
+            backups,
         )
         self._smk_check = smk.check_value
         replicator.removal_check = lambda: self._check_removed(replicator)
@@ -195,8 +210,9 @@ class Node:
             cfg.raft_address,
             cfg.data_dir,
         )
+        scheduler = BackupScheduler(cfg, backups, replicator)
         watcher = threading.Thread(
-            target=self._watch, args=(replicator, cluster, health_servicer), daemon=True
+            target=self._watch, args=(replicator, cluster, health_servicer, scheduler, ctx), daemon=True
         )
         watcher.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -204,6 +220,7 @@ class Node:
         while not self._stop.wait(0.5):
             pass
         log.info("node %s stopping", cfg.node_id)
+        scheduler.stop()
         set_serving(health_servicer, False)
         try:
             self._check_removed(replicator)  # a removal applied since the last watch round
@@ -220,6 +237,8 @@ class Node:
         replicated_id, smk_check, directory = replicator.read(
             lambda s: (s.cluster_id, s.smk_check, dict(s.members))
         )
+        if self._restore_pending(replicated_id):
+            return replicated_id, smk_check  # the directory is still the backup's, not this cluster's
         applied = replicator.applied_index()
         data = self.config.data_dir
         with self._removal_lock:
@@ -244,7 +263,32 @@ class Node:
         replicator.removed_from = cluster_id if removed_at is not None else ""
         return replicated_id, smk_check
 
-    def _watch(self, replicator: Replicator, cluster: ClusterService, health_servicer: object) -> None:
+    def _restore_pending(self, replicated_id: str | None) -> bool:
+        """Does the state still carry the backup's cluster id (the leader has not bound it yet)?"""
+        return self._seed is not None and replicated_id == self._seed.source_cluster_id
+
+    def _after_restore(self, replicator: Replicator, ctx: NodeContext, replicated_id: str | None) -> None:
+        """The leader binds a restored state to this cluster; then every member compacts once, so a
+        member added later receives a snapshot instead of a log that assumes the backup."""
+        seed = self._seed
+        if seed is None:
+            return
+        if self._restore_pending(replicated_id):
+            members = [(self.config.node_id, self.config.raft_address, self.config.grpc_advertise)]
+            members += [(p.id, p.raft, p.grpc) for p in self.config.peers]
+            propose_restore(ctx, seed, members)
+        elif replicated_id == self.config.cluster_id and not self._compacted_after_restore:
+            replicator.force_compaction()
+            self._compacted_after_restore = True
+
+    def _watch(
+        self,
+        replicator: Replicator,
+        cluster: ClusterService,
+        health_servicer: object,
+        scheduler: BackupScheduler,
+        ctx: NodeContext,
+    ) -> None:
         """Health follows Raft: SERVING only with a leader, a quorum and a caught-up log."""
         serving = False
         while not self._stop.is_set():
@@ -258,6 +302,8 @@ class Node:
                 cluster.bootstrap_if_leader()
                 replicator.within_lease(self.config.lease)
                 replicated_id, smk_check = self._check_removed(replicator)
+                self._after_restore(replicator, ctx, replicated_id)
+                scheduler.tick(serving)
                 if smk_check and smk_check != self._smk_check:
                     log.critical(
                         "the cluster's SMK (check value %s) differs from this member's %s (%s); stopping",
@@ -267,7 +313,11 @@ class Node:
                     )
                     self._exit_code = 3
                     self._stop.set()
-                if replicated_id is not None and replicated_id != self.config.cluster_id:
+                if (
+                    replicated_id is not None
+                    and replicated_id != self.config.cluster_id
+                    and not self._restore_pending(replicated_id)
+                ):
                     log.critical(
                         "replicated state belongs to cluster %s but this node is configured for %s; stopping",
                         replicated_id,

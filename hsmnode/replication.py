@@ -100,11 +100,15 @@ class _SnapshotRef:
 class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
     """The consumer pysyncobj replicates: the HSM state behind one apply(bytes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, initial: HsmState | None = None) -> None:
         super().__init__()
         self.lock = threading.RLock()
         self.applied = threading.Condition(threading.Lock())
-        self.state = HsmState()
+        # a restored cluster's members start from the backup's state (hsmnode/backup/seed.py)
+        self.state = initial if initial is not None else HsmState()
+        # the Raft index of the last command applied to `state` (under `lock`): a consistent read
+        # knows which index it saw. pysyncobj advances its own applied index only after apply returns.
+        self.state_index = 0
 
     # The frozen set of replicated methods: apply, barrier. See the module docstring.
 
@@ -117,7 +121,12 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
 
     @replicated  # type: ignore[misc,unused-ignore]
     def barrier(self) -> None:
-        return None
+        self._note_index()
+
+    def _note_index(self) -> None:
+        if self._syncObj is not None:  # during apply pysyncobj's applied index is this entry's - 1
+            with self.lock:
+                self.state_index = int(self._syncObj.raftLastApplied) + 1
 
     def apply_payload(self, payload: bytes) -> Result:
         """Decode and apply one log entry. Never raises."""
@@ -132,6 +141,7 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
         try:
             with self.lock:
                 result = self.state.apply(cmd)
+                self._note_index()
         except Exception:
             log.critical(
                 "apply raised outside the state machine for command %r", _preview(payload), exc_info=True
@@ -148,6 +158,7 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
         state = HsmState.from_data(data)
         with self.lock:
             self.state = state
+            self.state_index = 0  # unknown until the next entry applies (pysyncobj sets its index later)
 
 
 def _preview(payload: Any, limit: int = 300) -> str:
@@ -172,14 +183,14 @@ class Replicator:
     """One member's Raft participation. Construct it on a thread that lives as long as the node:
     pysyncobj's tick thread stops when the constructing thread exits."""
 
-    def __init__(self, settings: RaftSettings) -> None:
+    def __init__(self, settings: RaftSettings, initial_state: HsmState | None = None) -> None:
         self._settings = settings
         self._last_contact = time.monotonic()
         # set by the node when the replicated directory no longer lists it: it serves no clients
         self.removed_from = ""
         # set by the node: recompute removed_from now (the guard calls it before refusing a client)
         self.removal_check: Callable[[], object] | None = None
-        self.consumer = ReplicatedState()
+        self.consumer = ReplicatedState(initial_state)
         conf = SyncObjConf(
             password=settings.password,
             appendEntriesUseBatch=False,
@@ -240,6 +251,13 @@ class Replicator:
     def read(self, fn: Callable[[HsmState], T]) -> T:
         with self.consumer.lock:
             return fn(self.consumer.state)
+
+    def read_indexed(self, fn: Callable[[HsmState], T]) -> tuple[T, int]:
+        """`fn(state)` and the Raft index of the last command in that state, read together under the
+        state lock (a consistent snapshot at a known index). Call it after this member applied a command
+        of its own (a write or `barrier`): before that, or right after a snapshot install, the index is 0."""
+        with self.consumer.lock:
+            return fn(self.consumer.state), self.consumer.state_index
 
     def applied_index(self) -> int:
         return int(self._obj.raftLastApplied)

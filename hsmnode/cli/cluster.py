@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hsmnode.cli._common import appliance_session, connect, emit, json_option, profile_options, reports_errors
+from hsmnode.cli.backup import backup, restore
 
 # a membership change waits for Raft to commit it (and the leaving member to see it): give it time
 MEMBERSHIP_TIMEOUT = 30.0
@@ -12,7 +13,11 @@ MEMBERSHIP_TIMEOUT = 30.0
 
 @click.group()
 def cluster() -> None:
-    """Cluster membership and Raft state."""
+    """Cluster membership and Raft state, backup and restore."""
+
+
+cluster.add_command(backup)
+cluster.add_command(restore)
 
 
 @cluster.command()

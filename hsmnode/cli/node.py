@@ -121,20 +121,28 @@ def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool, stan
                 cluster.remove_member(leaving)
                 click.echo(f"removed member {leaving}", err=True)
             status = cluster.wait_for_leader(timeout=30.0)
-        if cluster.demo() is None:
-            click.echo("setting up the demo (HSM, partition 'demo', demo client)...", err=True)
-        try:
-            demo = cluster.bootstrap_demo()
-        except Exception as exc:  # any SDK or I/O failure: say what to do
-            click.echo(
-                f"hsmnode dev: error: the demo set-up failed ({exc}); stop, delete {cluster.root} and run again",
-                err=True,
-            )
-            sys.exit(1)
-        if as_json:
-            click.echo(json.dumps({**cluster.describe(status), "demo": demo}, indent=2))
+        restored = cluster.restored_from()
+        if restored is not None and cluster.demo() is None:
+            # a restored cluster has its users and keys already: no demo, print how to reach it
+            if as_json:
+                click.echo(json.dumps({**cluster.describe(status), "restored_from": restored}, indent=2))
+            else:
+                _print_restored(cluster, status, restored)
         else:
-            _print_ready(cluster, status, demo)
+            if cluster.demo() is None:
+                click.echo("setting up the demo (HSM, partition 'demo', demo client)...", err=True)
+            try:
+                demo = cluster.bootstrap_demo()
+            except Exception as exc:  # any SDK or I/O failure: say what to do
+                click.echo(
+                    f"hsmnode dev: error: the demo set-up failed ({exc}); stop, delete {cluster.root} and run again",
+                    err=True,
+                )
+                sys.exit(1)
+            if as_json:
+                click.echo(json.dumps({**cluster.describe(status), "demo": demo}, indent=2))
+            else:
+                _print_ready(cluster, status, demo)
         exited: set[str] = set()
         while not stop.wait(0.5):
             for m in cluster.members:
@@ -182,6 +190,22 @@ def _print_ready(cluster: DevCluster, status: object, demo: dict[str, Any]) -> N
     ]
     for line in lines:
         click.echo(line)
+
+
+def _print_restored(cluster: DevCluster, status: object, restored: dict[str, Any]) -> None:
+    from hsmnode.client import ClusterStatus
+
+    assert isinstance(status, ClusterStatus)
+    click.echo(
+        f"cluster {status.cluster_id} is ready: leader {status.leader}, term {status.term}; restored from "
+        f"cluster {restored['cluster_id']} at index {restored['index']} ({restored['backup']})"
+    )
+    for m in cluster.members:
+        click.echo(f"  {m.id:<8} {m.grpc:<18} {m.log_path}")
+    click.echo("Users log in with their passwords as before; the admin certificate is new:")
+    click.echo(f"  export HSMNODE_PROFILE={cluster.profile_path}")
+    click.echo("  .venv/bin/hsmnode login admin")
+    click.echo("Ctrl-C stops every member.")
 
 
 def _standalone(path: Path, name: str, base_port: int | None, as_json: bool) -> None:

@@ -6,7 +6,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -434,6 +434,41 @@ class HsmClient:
                 f"no member answered {method} ({', '.join(self.endpoints)}); last error: {err}"
             ) from None
         raise Unavailable(f"no member answered {method} within {self.timeout}s ({', '.join(self.endpoints)})")
+
+    def call_stream(
+        self, stub_cls: Any, method: str, request: Any, *, token: str = "", timeout: float | None = None
+    ) -> Iterator[Any]:
+        """A server-streaming call. The first member that starts answering serves the whole stream:
+        before its first message the call fails over as `call` does (UNAVAILABLE, a deadline, ABORTED;
+        the request carries its request_id), after it a broken stream raises."""
+        last: grpc.RpcError | None = None
+        for index in self._order(False):
+            endpoint = self.endpoints[index]
+            metadata = [(MIN_INDEX_KEY, str(self._seen_index))] + ([(SESSION_KEY, token)] if token else [])
+            responses = getattr(stub_cls(self._channel(endpoint)), method)(
+                request, timeout=timeout or self.timeout, metadata=metadata
+            )
+            try:
+                first = next(responses)
+            except StopIteration:
+                return
+            except grpc.RpcError as exc:
+                if exc.code() in _FAILOVER_CODES or exc.code() == grpc.StatusCode.ABORTED:
+                    last = exc
+                    self._mark(endpoint, False)
+                    continue
+                raise error_from_rpc(exc) from None
+            self._mark(endpoint, True)
+            self._preferred = index
+            yield first
+            try:
+                yield from responses
+            except grpc.RpcError as exc:
+                raise error_from_rpc(exc) from None
+            self._note_index(responses.trailing_metadata())
+            return
+        detail = f"; last error: {error_from_rpc(last)}" if last is not None else ""
+        raise Unavailable(f"no member answered {method} ({', '.join(self.endpoints)}){detail}")
 
     def _refused(self, endpoint: str) -> bool:
         return certificate_refused(endpoint, self.tls.ca_pem, self.tls.cert_pem, self.tls.key_pem)

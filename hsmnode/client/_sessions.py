@@ -4,12 +4,15 @@ so a session keeps working when the client fails over to another member."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from hsmnode.client._errors import Internal
 from hsmnode.client._types import (
     AuditRecord,
     AuthChallenge,
     AuthInfo,
+    BackupInfo,
     ChainCheck,
     ClientInfo,
     HsmInfo,
@@ -122,6 +125,48 @@ class ApplianceSession(_Session):
         return str(self._call(cluster_pb2_grpc.ClusterStub, "AdoptCluster", req).archive)
 
     # users
+    def backup(
+        self,
+        out: BinaryIO,
+        *,
+        request_id: str | None = None,
+        timeout: float = 300.0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BackupInfo:
+        """admin: write a consistent, encrypted backup of the cluster's replicated state to `out`.
+
+        `progress(received_bytes, total_bytes)` is called after every chunk. Restore it with
+        `hsmnode cluster restore`, which needs the cluster's SMK.
+        """
+        req = cluster_pb2.BackupRequest(request_id=_rid(request_id))
+        header: Any = None
+        total = received = 0
+        for chunk in self.client.call_stream(
+            cluster_pb2_grpc.ClusterStub, "Backup", req, token=self.token, timeout=timeout
+        ):
+            if header is None:
+                header, total = chunk.header, chunk.total_bytes
+            out.write(chunk.data)
+            received += len(chunk.data)
+            if progress is not None:
+                progress(received, total)
+        if header is None or received != total:
+            raise Internal(f"the backup stream ended after {received} of {total} bytes; take it again")
+        return BackupInfo(
+            cluster_id=header.cluster_id,
+            index=header.index,
+            taken_at_ms=header.taken_at_ms,
+            taken_by=header.taken_by,
+            member_count=header.member_count,
+            key_count=header.key_count,
+            user_count=header.user_count,
+            partition_count=header.partition_count,
+            keyring_count=header.keyring_count,
+            audit_length=header.audit_length,
+            smk_check=header.smk_check,
+            size_bytes=received,
+        )
+
     def add_user(self, name: str, *, role: str, password: str, request_id: str | None = None) -> None:
         req = admin_pb2.AddUserRequest(request_id=_rid(request_id), name=name, role=role, password=password)
         self._call(admin_pb2_grpc.AdminStub, "AddUser", req, write=True)

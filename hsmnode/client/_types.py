@@ -203,3 +203,38 @@ class AuthInfo:
     permissions: tuple[str, ...]
     online_authorization: bool
     session_authorized: bool  # this session holds SESSION_AUTHORIZED
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """A backup written by `ApplianceSession.backup` (the file's header, and its size in bytes)."""
+
+    cluster_id: str
+    index: int
+    taken_at_ms: int
+    taken_by: str
+    member_count: int
+    key_count: int
+    user_count: int
+    partition_count: int
+    keyring_count: int
+    audit_length: int
+    smk_check: str
+    size_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape of `hsmnode cluster backup --json`."""
+        return {
+            "cluster_id": self.cluster_id,
+            "index": self.index,
+            "taken_at_ms": self.taken_at_ms,
+            "taken_by": self.taken_by,
+            "member_count": self.member_count,
+            "key_count": self.key_count,
+            "user_count": self.user_count,
+            "partition_count": self.partition_count,
+            "keyring_count": self.keyring_count,
+            "audit_length": self.audit_length,
+            "smk_check": self.smk_check,
+            "size_bytes": self.size_bytes,
+        }

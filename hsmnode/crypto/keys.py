@@ -161,6 +161,7 @@ class Smk:
     def __init__(self, key: bytes) -> None:
         if len(key) != SMK_BYTES:
             raise ValueError(f"the SMK must be {SMK_BYTES} bytes, not {len(key)}")
+        self._key = key
         self._aead = AESGCM(key)
         self._check = hmac.new(key, b"hsmnode SMK check value", hashlib.sha256).hexdigest()[:16]
 
@@ -168,6 +169,12 @@ class Smk:
     def check_value(self) -> str:
         """A key check value: equal on members holding the same SMK, reveals nothing of it."""
         return self._check
+
+    def derive(self, salt: bytes, info: bytes) -> bytes:
+        """A purpose-bound 256-bit key (HKDF-SHA256, RFC 5869) from the SMK, e.g. a backup file's key."""
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(self._key)
 
     def wrap(self, aad: bytes, secret: bytes) -> bytes:
         nonce = os.urandom(12)

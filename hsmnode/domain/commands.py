@@ -596,3 +596,28 @@ class MemberAdd(Command):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MemberRemove(Command):
     member_id: str
+
+
+# --- backup and restore (hsmnode/backup/) ------------------------------------------------
+
+
+@command("cluster.backup")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClusterBackup(Command):
+    """A backup is taken: authorized (admin, or the leader for a scheduled one) and audited here;
+    the member then snapshots its state at an index at or after this command's."""
+
+    scheduled: bool = False
+
+
+@command("cluster.restore")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClusterRestore(Command):
+    """The first command of a cluster restored from a backup (every member started from the same
+    backup): binds the restored state to the new cluster id and its member directory."""
+
+    cluster_id: str
+    source_cluster_id: str
+    source_index: int
+    # the new member directory, "id|raft host:port|grpc host:port" each (as InitCluster)
+    members: tuple[str, ...]

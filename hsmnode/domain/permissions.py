@@ -30,6 +30,7 @@ are explicit allow-lists of these operations:
     auditor.login       .      .       .      x     (take on the Auditor role)
     audit.note          x      x       .      .
     cluster.member      x      .       .      .     (add or remove a cluster member)
+    cluster.backup      x      .       .      .     (take an encrypted backup of the replicated state)
 
 Every user may change its own password (`my password set`): no permission needed.
 
@@ -125,6 +126,7 @@ APPLIANCE: dict[str, frozenset[str]] = {
     "auditor.login": frozenset({_U}),
     "audit.note": frozenset({_A, _O}),
     "cluster.member": frozenset({_A}),
+    "cluster.backup": frozenset({_A}),
 }
 
 # HSM operations: the HSM role that performs them, and the appliance roles that may hold it for them.

@@ -234,7 +234,16 @@ _HANDLERS: dict[type[c.Command], Handler] = {}
 
 def _handlers() -> dict[type[c.Command], Handler]:
     if not _HANDLERS:
-        from hsmnode.domain import appliance, authorize_handlers, grants, hsm, keyrings, keys, membership
+        from hsmnode.domain import (
+            appliance,
+            authorize_handlers,
+            backup,
+            grants,
+            hsm,
+            keyrings,
+            keys,
+            membership,
+        )
 
         _HANDLERS.update(appliance.HANDLERS)
         _HANDLERS.update(hsm.HANDLERS)
@@ -243,4 +252,5 @@ def _handlers() -> dict[type[c.Command], Handler]:
         _HANDLERS.update(authorize_handlers.HANDLERS)
         _HANDLERS.update(grants.HANDLERS)
         _HANDLERS.update(membership.HANDLERS)
+        _HANDLERS.update(backup.HANDLERS)
     return _HANDLERS

@@ -6,6 +6,48 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class BackupRequest(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+
+class BackupHeader(_message.Message):
+    __slots__ = ("cluster_id", "index", "taken_at_ms", "taken_by", "member_count", "key_count", "user_count", "partition_count", "keyring_count", "audit_length", "smk_check")
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    TAKEN_BY_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    KEY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    USER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    KEYRING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    SMK_CHECK_FIELD_NUMBER: _ClassVar[int]
+    cluster_id: str
+    index: int
+    taken_at_ms: int
+    taken_by: str
+    member_count: int
+    key_count: int
+    user_count: int
+    partition_count: int
+    keyring_count: int
+    audit_length: int
+    smk_check: str
+    def __init__(self, cluster_id: _Optional[str] = ..., index: _Optional[int] = ..., taken_at_ms: _Optional[int] = ..., taken_by: _Optional[str] = ..., member_count: _Optional[int] = ..., key_count: _Optional[int] = ..., user_count: _Optional[int] = ..., partition_count: _Optional[int] = ..., keyring_count: _Optional[int] = ..., audit_length: _Optional[int] = ..., smk_check: _Optional[str] = ...) -> None: ...
+
+class BackupChunk(_message.Message):
+    __slots__ = ("data", "total_bytes", "header")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    total_bytes: int
+    header: BackupHeader
+    def __init__(self, data: _Optional[bytes] = ..., total_bytes: _Optional[int] = ..., header: _Optional[_Union[BackupHeader, _Mapping]] = ...) -> None: ...
+
 class JoinBundleRequest(_message.Message):
     __slots__ = ("node_certificate",)
     NODE_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]

@@ -64,6 +64,11 @@ class ClusterStub:
                 request_serializer=hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterRequest.SerializeToString,
                 response_deserializer=hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterResponse.FromString,
                 _registered_method=True)
+        self.Backup = channel.unary_stream(
+                '/hsmnode.pb.Cluster/Backup',
+                request_serializer=hsmnode_dot_pb_dot_cluster__pb2.BackupRequest.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_cluster__pb2.BackupChunk.FromString,
+                _registered_method=True)
 
 
 class ClusterServicer:
@@ -114,6 +119,15 @@ class ClusterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Backup(self, request, context):
+        """admin: a consistent backup of the replicated state at a known Raft index, encrypted and
+        authenticated under a key derived from the cluster SMK (hsmnode cluster backup). The first
+        message carries the header and the file's size; every message carries the next bytes of the file.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +160,11 @@ def add_ClusterServicer_to_server(servicer, server):
                     servicer.AdoptCluster,
                     request_deserializer=hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterRequest.FromString,
                     response_serializer=hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterResponse.SerializeToString,
+            ),
+            'Backup': grpc.unary_stream_rpc_method_handler(
+                    servicer.Backup,
+                    request_deserializer=hsmnode_dot_pb_dot_cluster__pb2.BackupRequest.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_cluster__pb2.BackupChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +329,33 @@ class Cluster:
             '/hsmnode.pb.Cluster/AdoptCluster',
             hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterRequest.SerializeToString,
             hsmnode_dot_pb_dot_cluster__pb2.AdoptClusterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Backup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hsmnode.pb.Cluster/Backup',
+            hsmnode_dot_pb_dot_cluster__pb2.BackupRequest.SerializeToString,
+            hsmnode_dot_pb_dot_cluster__pb2.BackupChunk.FromString,
             options,
             channel_credentials,
             insecure,

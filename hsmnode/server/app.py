@@ -38,6 +38,7 @@ from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
 from hsmnode.service.auth import AuthService
 from hsmnode.service.authorization import AuthorizationService
+from hsmnode.service.backup import BackupService
 from hsmnode.service.cluster import ClusterService
 from hsmnode.service.keyrings import KeyringService
 from hsmnode.service.keys import KeyService
@@ -93,6 +94,7 @@ class Services:
     keys: KeyService
     keyrings: KeyringService
     authorization: AuthorizationService
+    backup: BackupService
 
 
 class TrustList:
@@ -143,7 +145,7 @@ def create_server(
         maximum_concurrent_rpcs=MAX_WORKERS * 8,
     )
     cluster_pb2_grpc.add_ClusterServicer_to_server(
-        ClusterServicer(replicator, services.cluster, peers, services.cluster.ctx), server
+        ClusterServicer(replicator, services.cluster, peers, services.cluster.ctx, services.backup), server
     )
     audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(replicator, services.audit), server)
     debug_pb2_grpc.add_DebugServicer_to_server(DebugServicer(replicator, services.cluster), server)

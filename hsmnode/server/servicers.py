@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
 
+from hsmnode.backup.fileformat import BackupHeader
 from hsmnode.pb import audit_pb2, audit_pb2_grpc, cluster_pb2, cluster_pb2_grpc, debug_pb2, debug_pb2_grpc
 from hsmnode.replication import Replicator
 from hsmnode.server.peers import PeerClients
 from hsmnode.server.rpc import Servicer, caller_of, remaining, rpc, token_of
 from hsmnode.service.audit import AuditService
+from hsmnode.service.backup import BackupService
 from hsmnode.service.cluster import (
     ClusterService,
     MemberAddress,
@@ -45,14 +49,45 @@ def _member_ids(service: ClusterService) -> list[str]:
     return [m.id for m in service.members]
 
 
+BACKUP_CHUNK_BYTES = 1 << 20  # below gRPC's 4 MiB default message limit
+
+
+def _backup_chunks(header: BackupHeader, blob: bytes) -> Iterator[cluster_pb2.BackupChunk]:
+    yield cluster_pb2.BackupChunk(
+        data=blob[:BACKUP_CHUNK_BYTES],
+        total_bytes=len(blob),
+        header=cluster_pb2.BackupHeader(
+            cluster_id=header.cluster_id,
+            index=header.index,
+            taken_at_ms=header.taken_at_ms,
+            taken_by=header.taken_by,
+            member_count=header.member_count,
+            key_count=header.key_count,
+            user_count=header.user_count,
+            partition_count=header.partition_count,
+            keyring_count=header.keyring_count,
+            audit_length=header.audit_length,
+            smk_check=header.smk_check,
+        ),
+    )
+    for start in range(BACKUP_CHUNK_BYTES, len(blob), BACKUP_CHUNK_BYTES):
+        yield cluster_pb2.BackupChunk(data=blob[start : start + BACKUP_CHUNK_BYTES])
+
+
 class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
     def __init__(
-        self, replicator: Replicator, service: ClusterService, peers: PeerClients, ctx: NodeContext
+        self,
+        replicator: Replicator,
+        service: ClusterService,
+        peers: PeerClients,
+        ctx: NodeContext,
+        backups: BackupService,
     ) -> None:
         super().__init__(replicator)
         self._service = service
         self._peers = peers
         self._ctx = ctx
+        self._backups = backups
 
     @rpc
     def NodeStatus(
@@ -151,6 +186,16 @@ class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
         members = [MemberAddress(m.id, m.address, m.raft_address) for m in request.members]
         saved = adopt_cluster(self._ctx, claims.actor, request.cluster_id, members, request.sealed)
         return cluster_pb2.AdoptClusterResponse(archive=saved)
+
+    @rpc
+    def Backup(
+        self, request: cluster_pb2.BackupRequest, context: grpc.ServicerContext
+    ) -> Iterator[cluster_pb2.BackupChunk]:  # noqa: N802
+        # the whole file is sealed before the first message: every refusal is a status, not a cut stream
+        header, blob = self._backups.take(
+            caller_of(context), token_of(context), request.request_id, remaining(context)
+        )
+        return _backup_chunks(header, blob)
 
 
 class AuditServicer(Servicer, audit_pb2_grpc.AuditServicer):

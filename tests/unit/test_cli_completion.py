@@ -42,8 +42,8 @@ def test_bash_completion_script_completes_commands_and_options(tmp_path: Path) -
         return set(done.stdout.split())
 
     assert {"cluster", "completion"} <= complete("hsmnode c")
-    assert {"add-member", "status"} <= complete("hsmnode cluster ''")
-    assert "--json" in complete("hsmnode cluster status --j")
+    assert {"backup", "restore", "status"} <= complete("hsmnode cluster ''")
+    assert "--out" in complete("hsmnode cluster backup --o")
 
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])
