@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from hsmnode.backup import fileformat
 from hsmnode.client import AuditRecord, HsmClient, HsmError, HsmRoleSession, PermissionDenied, Tls
+from hsmnode.crypto.keys import Smk
 from hsmnode.devcluster import DevCluster
 from tests.integration.conftest import free_base_port, start_cluster
 from tests.integration.helpers import eventually
@@ -137,6 +139,9 @@ def test_backup_under_load_restores_into_a_new_cluster_that_serves_every_key_and
         assert described["cluster_id"] != source.cluster_id
         assert described["restored_from"]["index"] == header["index"]
         restored = DevCluster.open(target)
+        for member in restored.members:  # scheduled backups too: every second, keep 2
+            with member.config_path.open("a") as f:
+                f.write("\n[backup]\ninterval = 1\nkeep = 2\n")
         restored.start()
         restored.wait_for_leader(timeout=30.0)
 
@@ -176,6 +181,29 @@ def test_backup_under_load_restores_into_a_new_cluster_that_serves_every_key_and
             notes = {r.seq for r in records if r.command == "audit.note"}
             assert set(acked_before) <= notes  # acknowledged before the backup began: in it
             assert records[header["audit_length"] - 1].seq == header["audit_length"]
+
+        # the leader took scheduled backups of the restored cluster and kept the newest 2
+        def scheduled() -> list[Path]:
+            return sorted(
+                p for m in restored.members for p in (m.data_dir / "backups").glob("backup-*.hsmbackup")
+            )
+
+        def taken() -> int:
+            return sum(
+                1
+                for r in all_records(auditor)
+                if r.command == "cluster.backup" and r.actor.startswith("node:")
+            )
+
+        eventually(lambda: taken() >= 3 and scheduled(), 30.0, "three scheduled backups")
+        files = scheduled()
+        assert 1 <= len(files) <= 2 * len(restored.members)
+        by_member = {f.parent.parent.parent.name for f in files}
+        assert all(
+            len(list((restored.member(m).data_dir / "backups").glob("*.hsmbackup"))) <= 2 for m in by_member
+        )
+        newest, state = fileformat.open_backup(files[-1].read_bytes(), Smk(bytes.fromhex(smk.read_text())))
+        assert newest.cluster_id == restored.cluster_id and state.cluster_id == restored.cluster_id
     finally:
         source.stop()
         if restored is not None:
