@@ -14,6 +14,7 @@ from hsmnode.cli.audit import audit  # noqa: E402
 from hsmnode.cli.authz import auth, card, grant  # noqa: E402
 from hsmnode.cli.cluster import cluster  # noqa: E402
 from hsmnode.cli.completion import completion  # noqa: E402
+from hsmnode.cli.deploy import deploy_secrets, health  # noqa: E402
 from hsmnode.cli.drill import drill  # noqa: E402
 from hsmnode.cli.hsm import client_group, hsm, partition  # noqa: E402
 from hsmnode.cli.keys import crypto, key, keyring  # noqa: E402
@@ -52,6 +53,8 @@ cli.add_command(auth)
 cli.add_command(grant)
 cli.add_command(drill)
 cli.add_command(completion)
+cli.add_command(health)
+cli.add_command(deploy_secrets)
 
 
 def main() -> None:

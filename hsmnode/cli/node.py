@@ -17,19 +17,27 @@ from hsmnode.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError, p
 
 
 @click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The member's node.toml.")
 @click.option(
-    "--config", "config_path", required=True, type=click.Path(dir_okay=False), help="The member's node.toml."
+    "--config-from-env",
+    "from_env",
+    is_flag=True,
+    help="Derive the config from HSMNODE_* variables and mounted secrets (containers; see hsmnode/envconfig.py).",
 )
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
-def serve(config_path: str, log_level: str) -> None:
+def serve(config_path: str | None, from_env: bool, log_level: str) -> None:
     """Run one cluster member until SIGTERM or SIGINT."""
     from hsmnode.config import ConfigError, load_config
+    from hsmnode.envconfig import config_from_env
     from hsmnode.node import Node, StartupError
 
+    if (config_path is None) == (not from_env):
+        click.echo("hsmnode serve: error: give exactly one of --config FILE and --config-from-env", err=True)
+        sys.exit(2)
     try:
-        config = load_config(config_path)
+        config = config_from_env(os.environ) if from_env else load_config(str(config_path))
     except ConfigError as exc:
         click.echo(f"hsmnode serve: error: {exc}", err=True)
         sys.exit(2)
@@ -48,9 +56,9 @@ def serve(config_path: str, log_level: str) -> None:
         sys.exit(2)
     if node.restart_requested:
         # joined a cluster: start afresh as its member, in the same process (same pid)
+        source = ["--config-from-env"] if from_env else ["--config", str(config_path)]
         os.execv(
-            sys.executable,
-            [sys.executable, "-m", "hsmnode", "serve", "--config", config_path, "--log-level", log_level],
+            sys.executable, [sys.executable, "-m", "hsmnode", "serve", *source, "--log-level", log_level]
         )
     sys.exit(code)
 
