@@ -72,8 +72,18 @@ def test_a_wrong_or_missing_variable_is_named(secrets: Path, change: dict[str, s
 
 
 @pytest.mark.parametrize("missing", sorted(SECRET_FILES))
-def test_a_missing_secret_is_a_start_up_refusal_naming_it(secrets: Path, missing: str) -> None:
+def test_a_missing_secret_is_named_with_where_it_was_expected(secrets: Path, missing: str) -> None:
     (secrets / missing).unlink()
+    with pytest.raises(EnvConfigError) as caught:
+        config_from_env(env_of(secrets))
+    assert (
+        f"secret {missing} ({SECRET_FILES[missing]}) is missing: expected the file {secrets / missing}"
+        in str(caught.value)
+    )
+
+
+def test_serve_refuses_to_start_without_a_secret_and_names_it(secrets: Path) -> None:
+    (secrets / "smk.key").unlink()
     done = subprocess.run(
         [sys.executable, "-m", "hsmnode", "serve", "--config-from-env"],
         env={**env_of(secrets), "PATH": "/usr/bin:/bin"},
@@ -82,10 +92,7 @@ def test_a_missing_secret_is_a_start_up_refusal_naming_it(secrets: Path, missing
         timeout=60,
     )
     assert done.returncode == 2
-    assert (
-        f"secret {missing} ({SECRET_FILES[missing]}) is missing: expected the file {secrets / missing}"
-        in done.stderr
-    )
+    assert "hsmnode serve: error: secret smk.key (the cluster SMK (64 hex digits)) is missing" in done.stderr
 
 
 def test_serve_needs_exactly_one_config_source(secrets: Path) -> None:
