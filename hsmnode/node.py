@@ -33,6 +33,7 @@ from hsmnode.service.cluster import ClusterService
 from hsmnode.service.context import NodeContext
 from hsmnode.service.keyrings import KeyringService
 from hsmnode.service.keys import KeyService
+from hsmnode.service.membership import MembershipReconciler
 from hsmnode.service.ntls import NtlsService
 from hsmnode.sessions import TokenAuthority
 
@@ -215,12 +216,15 @@ class Node:
             target=self._watch, args=(replicator, cluster, health_servicer, scheduler, ctx), daemon=True
         )
         watcher.start()
+        reconciler = MembershipReconciler(ctx)
+        reconciler.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self._stop.set())
         while not self._stop.wait(0.5):
             pass
         log.info("node %s stopping", cfg.node_id)
         scheduler.stop()
+        reconciler.stop()
         set_serving(health_servicer, False)
         try:
             self._check_removed(replicator)  # a removal applied since the last watch round

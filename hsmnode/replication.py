@@ -313,6 +313,16 @@ class Replicator:
         if error != FAIL_REASON.SUCCESS:
             raise _translate(error)
 
+    def raft_configuration(self) -> frozenset[str]:
+        """The Raft addresses in this member's configuration, itself included, read back from pysyncobj.
+
+        pysyncobj applies a membership change when its entry reaches this member's log, before it
+        commits (and rolls it back if the entry is truncated): after a barrier() the configuration
+        holds every change committed before it. This is how an unknown outcome of
+        change_membership() is resolved.
+        """
+        return frozenset([self._settings.self_address, *(node.id for node in self._obj.otherNodes)])
+
     def transfer_leadership(self, timeout: float) -> None:
         """Hand leadership to the most caught-up follower and wait until this member is no longer leader."""
         self._obj.transferLeadership()

@@ -96,8 +96,16 @@ class TokenAuthority:
         self.cluster_id = cluster_id
         self._key = derive_key(cluster_secret, salt=b"hsmnode-session-v1", info=cluster_id.encode())
 
-    def issue(self, claims: Claims) -> str:
-        claims = dataclasses.replace(claims, nonce=claims.nonce or secrets.token_hex(8))
+    def issue(self, claims: Claims, request_id: str = "") -> str:
+        """A token for `claims`. Issued for a request id, the nonce derives from it, so a repeat of the
+        request (claims from the same replicated result) gets the very same token."""
+        if not claims.nonce:
+            nonce = (
+                hmac.new(self._key, b"hsmnode-nonce:" + request_id.encode(), sha256).hexdigest()[:16]
+                if request_id
+                else secrets.token_hex(8)
+            )
+            claims = dataclasses.replace(claims, nonce=nonce)
         body = _b64(json.dumps(dataclasses.asdict(claims), sort_keys=True, separators=(",", ":")).encode())
         signed = f"{TOKEN_PREFIX}.{body}"
         return f"{signed}.{_b64(hmac.new(self._key, signed.encode(), sha256).digest())}"

@@ -47,7 +47,14 @@ def connect(
     NTLS client certificate, any other name the profile's NTLS client of that name."""
     loaded = load_profile(profile or default_profile_path())
     tls = loaded.tls if identity == "admin" else loaded.client_tls(None if identity == "client" else identity)
-    return HsmClient(list(endpoints) or list(loaded.endpoints), tls, timeout=timeout)
+    # the profile's cluster id makes a member of another cluster refuse (an explicit --endpoint is
+    # the operator's choice, e.g. a standalone node before it joins)
+    return HsmClient(
+        list(endpoints) or list(loaded.endpoints),
+        tls,
+        timeout=timeout,
+        cluster_id="" if endpoints else loaded.cluster_id,
+    )
 
 
 def session_file(profile: str | None) -> Path:

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import click
 
-from hsmnode.cli._common import appliance_session, connect, emit, json_option, profile_options, reports_errors
+from hsmnode.cli._common import (
+    appliance_session,
+    appliance_token,
+    connect,
+    emit,
+    json_option,
+    profile_options,
+    reports_errors,
+)
 from hsmnode.cli.backup import backup, restore
+from hsmnode.client import default_profile_path, load_profile
+from hsmnode.client import remove_member as sdk_remove_member
 
 # a membership change waits for Raft to commit it (and the leaving member to see it): give it time
 MEMBERSHIP_TIMEOUT = 30.0
@@ -68,8 +78,8 @@ def add_member(
 @json_option
 @reports_errors
 def remove_member(member_id: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
-    """admin: remove a member (a dead one too). Send it to another member (--endpoint); a leader
-    asked to remove itself hands leadership over and tells you to ask another member."""
+    """admin: remove a member, live or dead, through any member (a leader hands leadership over
+    first); also completes a removal that a leader change left half done."""
     _remove(member_id, profile, endpoints, as_json)
 
 
@@ -84,9 +94,16 @@ def remove(member_id: str, profile: str | None, endpoints: tuple[str, ...], as_j
 
 
 def _remove(member_id: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
-    client, admin = appliance_session(profile, endpoints, MEMBERSHIP_TIMEOUT)
-    with client:
-        members = admin.remove_member(member_id)
+    """Through the SDK's remove_member, as `leave`: any member, through any of the profile's members."""
+    loaded = load_profile(profile or default_profile_path())
+    members = sdk_remove_member(
+        list(endpoints) or list(loaded.endpoints),
+        loaded.tls,
+        member_id,
+        appliance_token(profile),
+        MEMBERSHIP_TIMEOUT,
+        cluster_id="" if endpoints else loaded.cluster_id,
+    )
     emit(
         as_json,
         {"members": members},
@@ -127,7 +144,6 @@ def join_command(
     certificate must come from the cluster's CA (the profile's CA and admin
     certificate are used for both sides).
     """
-    from hsmnode.client import default_profile_path, load_profile
     from hsmnode.joining import join
 
     loaded = load_profile(profile or default_profile_path())
@@ -164,10 +180,8 @@ def join_command(
 def leave(member_id: str, password: str, admin_user: str, profile: str | None, as_json: bool) -> None:
     """MEMBER_ID leaves cleanly: a leader hands leadership over first, then the others remove it.
     Stop its process afterwards; restarted, it serves no clients."""
-    from hsmnode.client import default_profile_path, load_profile, remove_member
-
     loaded = load_profile(profile or default_profile_path())
-    remaining_members = remove_member(
+    remaining_members = sdk_remove_member(
         list(loaded.endpoints), loaded.tls, member_id, (admin_user, password), MEMBERSHIP_TIMEOUT
     )
     emit(

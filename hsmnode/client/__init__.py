@@ -14,7 +14,7 @@ with HsmClient.from_profile(path, identity="client") as app:         # registere
         print(session.info())
 """
 
-from hsmnode.client._client import HsmClient, new_request_id
+from hsmnode.client._client import HsmClient, IndexTracker, new_request_id
 from hsmnode.client._errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -77,6 +77,7 @@ __all__ = [
     "HsmError",
     "HsmInfo",
     "HsmRoleSession",
+    "IndexTracker",
     "KeyInfo",
     "KeyringInfo",
     "Internal",

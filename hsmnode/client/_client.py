@@ -6,13 +6,13 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from hsmnode.client._errors import HsmError, Unauthenticated, Unavailable, error_from_rpc
+from hsmnode.client._errors import HsmError, OutcomeUnknown, Unauthenticated, Unavailable, error_from_rpc
 from hsmnode.client._profile import Tls, load_profile
 from hsmnode.client._tls_probe import certificate_refused
 from hsmnode.client._types import ClusterStatus, MemberStatus, NodeStatus, Slot
@@ -33,7 +33,18 @@ if TYPE_CHECKING:
 SESSION_KEY = "x-hsm-session"
 MIN_INDEX_KEY = "x-hsm-min-index"
 APPLIED_INDEX_KEY = "x-hsm-applied-index"
-_FAILOVER_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+CLUSTER_ID_KEY = "x-hsm-cluster-id"
+REFUSAL_KEY = "x-hsm-refusal"
+# refusals of a member that is not (or no longer) one of this cluster's: nothing ran, drop it
+_MEMBER_REFUSALS = frozenset({"removed", "foreign-cluster"})
+# transport failures before the request left this process: provably not applied
+_NOT_SENT = (
+    "failed to connect",
+    "connection refused",
+    "connections to all backends failing",
+    "dns resolution",
+)
+_MAX_BACKOFF = 0.5
 _CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 10000),
     ("grpc.keepalive_timeout_ms", 3000),
@@ -47,18 +58,58 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+class IndexTracker:
+    """The highest applied Raft index seen: what read-your-writes asks members to have applied.
+
+    One client keeps its own; clients that must see each other's writes share one:
+
+        admin = HsmClient(endpoints, admin_tls)
+        app = HsmClient(endpoints, app_tls, index_from=admin)   # reads what admin wrote
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index = 0
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    def note(self, index: int) -> None:
+        with self._lock:
+            if index > self._index:
+                self._index = index
+
+
 class HsmClient:
     """A client of every member in `endpoints`, presenting one TLS client certificate.
 
-    A call goes to the member that last answered; on UNAVAILABLE or a deadline it
-    goes to the next one. A write whose outcome is unknown (ABORTED) is retried
-    with the same request_id, so the cluster applies it at most once. Every call
-    sends the highest applied index this client has seen, so a member that is
-    behind never answers with older state than the client already observed.
+    Failover: a call goes to the member that last answered (crypto round robin over
+    healthy members); on UNAVAILABLE, a deadline, or a member's refusal as removed or
+    of another cluster it goes to the next member, and it keeps trying with backoff
+    (50 ms doubling to 500 ms) until the call's own deadline (`timeout`), so a call
+    outlives an election while a majority of members may still elect a leader.
 
-    With an admin certificate (from the cluster CA) use `login()`; with a
-    registered client certificate use the NTLS handshake: `list_slots()`,
-    `open_session()`.
+    Outcome contract of a write (a request with a request_id):
+    - it returns the result of exactly one execution: a retry after a lost answer or a
+      leader change carries the same request_id, and the cluster answers a repeated
+      request_id with its first result;
+    - `OutcomeUnknown` (its `request_id` attribute says which) when an attempt may have
+      been applied and no member answered before the deadline: call again with that
+      request_id to learn the outcome; never retry it with a new one (that could apply
+      it twice);
+    - `Unavailable` only when no attempt can have been applied (every member refused
+      it unsent, or answered that it did not apply it).
+    A read fails with `Unavailable` after its deadline.
+
+    Membership: with `discover`, the client learns the members from cluster status after
+    its first call and again every `refresh_interval` seconds, adding new members and
+    dropping those the cluster stopped listing; an answer from a removed member is never
+    trusted. Every call sends the highest applied index seen (`index_from` shares it with
+    other clients), so no member answers with older state than this client observed.
+
+    With an admin certificate (from the cluster CA) use `login()`; with a registered
+    client certificate use the NTLS handshake: `list_slots()`, `open_session()`.
     """
 
     def __init__(
@@ -70,10 +121,16 @@ class HsmClient:
         discover: bool = True,
         interceptors: Sequence[grpc.UnaryUnaryClientInterceptor] = (),
         probe_interval: float = 1.0,
+        index_from: HsmClient | IndexTracker | None = None,
+        cluster_id: str = "",
+        refresh_interval: float = 10.0,
     ) -> None:
-        """`discover`: after the first answer, learn every member from cluster status.
-        `interceptors`: e.g. a FaultInjector. `probe_interval`: how long a member that failed
-        stays out of the rotation before it is tried again."""
+        """`timeout`: each call's deadline in seconds, retries included. `discover`: learn the
+        members from cluster status (and follow membership changes). `interceptors`: e.g. a
+        FaultInjector. `probe_interval`: seconds a member that failed stays out of the rotation.
+        `index_from`: share read-your-writes with another client (or an IndexTracker).
+        `cluster_id`: the cluster meant; a member of another one refuses and is dropped.
+        Raises ValueError for malformed endpoints or TLS material."""
         if not endpoints or not all(isinstance(e, str) and e.rpartition(":")[2].isdigit() for e in endpoints):
             raise ValueError(f"endpoints must be a non-empty list of host:port, got {list(endpoints)!r}")
         tls.check()
@@ -81,18 +138,26 @@ class HsmClient:
         self._discover = discover and len(self.endpoints) > 1
         self._interceptors = tuple(interceptors)
         self.probe_interval = probe_interval
+        self.refresh_interval = refresh_interval
         self._down_until: dict[str, float] = {}
         self._rotation = 0
         self.answered: dict[str, int] = {}  # successful answers per member: who served this client
+        self.dropped: set[str] = set()  # endpoints dropped as removed, foreign or no longer listed
         self.timeout = timeout
         self.tls = tls
+        self.cluster_id = cluster_id
         self._creds = grpc.ssl_channel_credentials(
             root_certificates=tls.ca_pem, private_key=tls.key_pem, certificate_chain=tls.cert_pem
         )
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
-        self._preferred = 0
-        self._seen_index = 0
+        self._preferred = ""
+        self._next_refresh = 0.0
+        self._refreshing = False
+        if isinstance(index_from, HsmClient):
+            self.index_tracker = index_from.index_tracker
+        else:
+            self.index_tracker = index_from or IndexTracker()
 
     @classmethod
     def from_profile(cls, path: str | Path, *, timeout: float = 5.0, identity: str = "admin") -> HsmClient:
@@ -104,7 +169,7 @@ class HsmClient:
             if identity == "admin"
             else profile.client_tls(None if identity == "client" else identity)
         )
-        return cls(profile.endpoints, tls, timeout=timeout)
+        return cls(profile.endpoints, tls, timeout=timeout, cluster_id=profile.cluster_id)
 
     def __enter__(self) -> HsmClient:
         return self
@@ -120,7 +185,7 @@ class HsmClient:
 
     @property
     def seen_index(self) -> int:
-        return self._seen_index
+        return self.index_tracker.index
 
     @property
     def fingerprint(self) -> str:
@@ -131,13 +196,30 @@ class HsmClient:
     # --- cluster ----------------------------------------------------------
 
     def cluster_status(self) -> ClusterStatus:
-        r = self.call(cluster_pb2_grpc.ClusterStub, "Status", cluster_pb2.ClusterStatusRequest())
+        """The cluster as a member with a leader sees it (a removed member's answer is never taken;
+        one without a leader only when no member has one)."""
+        r = self.call(
+            cluster_pb2_grpc.ClusterStub,
+            "Status",
+            cluster_pb2.ClusterStatusRequest(),
+            accept=lambda answer: bool(answer.leader),
+        )
         return ClusterStatus(
             cluster_id=r.cluster_id,
             leader=r.leader,
             term=r.term,
             members=tuple(
-                MemberStatus(m.id, m.address, m.role, m.applied_index, m.raft_address, m.state_digest, m.lag)
+                MemberStatus(
+                    m.id,
+                    m.address,
+                    m.role,
+                    m.applied_index,
+                    m.raft_address,
+                    m.state_digest,
+                    m.lag,
+                    m.voter,
+                    m.listed,
+                )
                 for m in r.members
             ),
         )
@@ -161,6 +243,9 @@ class HsmClient:
             replicated_cluster_id=r.replicated_cluster_id,
             node_certificate=r.node_certificate,
             members=r.members,
+            removed_from=r.removed_from,
+            raft_configuration=tuple(r.raft_configuration),
+            directory=tuple(r.directory),
         )
 
     # --- appliance logins -------------------------------------------------------
@@ -315,43 +400,77 @@ class HsmClient:
                 self._channels[endpoint] = channel
             return channel
 
-    def _learn_members(self) -> None:
-        """Add every member the cluster reports (e.g. after a join) to the endpoints (best effort)."""
-        self._discover = False
+    def _maybe_refresh(self) -> None:
+        """Follow membership: learn the members from cluster status when a refresh is due."""
+        if not self._discover:
+            return
+        with self._lock:
+            if self._refreshing or time.monotonic() < self._next_refresh:
+                return
+            self._refreshing = True
+            self._next_refresh = time.monotonic() + self.refresh_interval
         try:
-            status = self.call(cluster_pb2_grpc.ClusterStub, "Status", cluster_pb2.ClusterStatusRequest())
+            self.refresh_members()
+        finally:
+            self._refreshing = False
+
+    def refresh_members(self) -> None:
+        """Take the members a member with a leader lists: add new ones, drop those no longer listed
+        (best effort: without such an answer the endpoints stay as they are)."""
+        try:
+            status = self.cluster_status()
         except HsmError:
             return
-        known = list(self.endpoints)
-        for member in status.members:
-            if member.address and member.address not in known:
-                known.append(member.address)
-        self.endpoints = tuple(known)
+        listed = [m.address for m in status.members if m.address and m.listed]
+        if not status.leader or not listed:
+            return
+        if not self.cluster_id:
+            self.cluster_id = status.cluster_id
+        with self._lock:
+            kept = [e for e in self.endpoints if e in listed]
+            self.dropped.update(e for e in self.endpoints if e not in listed)
+            self.dropped.difference_update(listed)
+            self.endpoints = tuple(kept + [e for e in listed if e not in kept])
+
+    def _drop(self, endpoint: str) -> bool:
+        """A member refused as removed or of another cluster: out of the endpoints. False for the last
+        endpoint, which stays (its refusal is then the answer)."""
+        with self._lock:
+            if endpoint not in self.endpoints:
+                return True
+            if len(self.endpoints) == 1:
+                return False
+            self.endpoints = tuple(e for e in self.endpoints if e != endpoint)
+            self.dropped.add(endpoint)
+            self._next_refresh = 0.0  # learn who replaces it
+            return True
 
     def healthy_endpoints(self) -> list[str]:
         now = time.monotonic()
         return [e for e in self.endpoints if self._down_until.get(e, 0.0) <= now]
 
-    def _order(self, balance: bool) -> list[int]:
+    def _order(self, balance: bool) -> list[str]:
         """Members to try: round robin over healthy ones when balancing, else the last good one first;
         members that failed recently go last (they are probed again after `probe_interval`)."""
-        n = len(self.endpoints)
+        endpoints = self.endpoints
+        n = len(endpoints)
         with self._lock:
             if balance:
                 self._rotation = (self._rotation + 1) % n
                 start = self._rotation
             else:
-                start = self._preferred
-        order = [(start + k) % n for k in range(n)]
+                start = endpoints.index(self._preferred) if self._preferred in endpoints else 0
+        order = [endpoints[(start + k) % n] for k in range(n)]
         now = time.monotonic()
-        healthy = [i for i in order if self._down_until.get(self.endpoints[i], 0.0) <= now]
-        return healthy + [i for i in order if i not in healthy]
+        healthy = [e for e in order if self._down_until.get(e, 0.0) <= now]
+        return healthy + [e for e in order if e not in healthy]
 
     def _mark(self, endpoint: str, ok: bool) -> None:
         with self._lock:
             if ok:
                 self._down_until.pop(endpoint, None)
                 self.answered[endpoint] = self.answered.get(endpoint, 0) + 1
+                self._preferred = endpoint
             else:
                 self._down_until[endpoint] = time.monotonic() + self.probe_interval
 
@@ -359,11 +478,9 @@ class HsmClient:
         for key, value in metadata or ():
             if key == APPLIED_INDEX_KEY:
                 try:
-                    index = int(value)
+                    self.index_tracker.note(int(value))
                 except ValueError:
                     continue
-                with self._lock:
-                    self._seen_index = max(self._seen_index, index)
 
     def call(
         self,
@@ -374,77 +491,105 @@ class HsmClient:
         write: bool = False,
         token: str = "",
         balance: bool = False,
+        accept: Callable[[Any], bool] | None = None,
     ) -> Any:
-        """One RPC with failover. `write` lets an unknown outcome be retried (same request_id);
-        `balance` spreads the call round robin over healthy members (reads and crypto).
+        """One RPC with failover until the client's deadline (see the class docstring for the outcome
+        contract). `write`: the request carries a request_id, so an attempt whose outcome is unknown
+        is retried with it; `balance`: spread the call round robin over healthy members (reads and
+        crypto); `accept`: a preferred answer (others are kept as a fallback while members are tried).
 
-        A member that refuses this client's certificate at the TLS handshake is not
-        retried; when every member refuses it, the call fails with Unauthenticated.
+        A member that refuses this client's certificate at the TLS handshake is not retried; when
+        every member refuses it, the call fails with Unauthenticated.
+        Raises OutcomeUnknown, Unavailable, Unauthenticated or the HsmError of the member's answer.
         """
-        if self._discover:
-            self._learn_members()
+        self._maybe_refresh()
         deadline = time.monotonic() + self.timeout
-        last: grpc.RpcError | None = None
-        refused: set[str] = set()
-        n = len(self.endpoints)
-        for round_no in range(6):
-            for index in self._order(balance and round_no == 0):
-                endpoint = self.endpoints[index]
+        attempts = _Attempts(method, write, getattr(request, "request_id", ""))
+        fallback: Any = None
+        round_no = 0
+        while True:
+            for endpoint in self._order(balance and round_no == 0):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                if endpoint in refused:
+                if endpoint in attempts.refused or endpoint not in self.endpoints:
                     continue
-                rpc = getattr(stub_cls(self._channel(endpoint)), method)
-                metadata = [(MIN_INDEX_KEY, str(self._seen_index))]
-                if token:
-                    metadata.append((SESSION_KEY, token))
                 try:
-                    response, call = rpc.with_call(
-                        request, timeout=min(left, max(1.0, self.timeout / 2)), metadata=metadata
-                    )
+                    response, rpc_call = self._send(endpoint, stub_cls, method, request, token, left)
                 except grpc.RpcError as exc:
-                    self._note_index(exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None)
-                    code = exc.code()
-                    socket_closed = code is grpc.StatusCode.UNAVAILABLE and "Socket closed" in (
-                        exc.details() or ""
-                    )
-                    if socket_closed and self._refused(endpoint):
-                        refused.add(endpoint)
-                        if len(refused) == n:
-                            raise self._refusal() from None
-                        continue
-                    if code in _FAILOVER_CODES or (write and code == grpc.StatusCode.ABORTED):
-                        last = exc
-                        self._mark(endpoint, False)
-                        continue
-                    raise error_from_rpc(exc) from None
-                self._note_index(call.trailing_metadata())
+                    self._judge(endpoint, exc, attempts)
+                    continue
+                trailing = rpc_call.trailing_metadata()
+                self._note_index(trailing)
+                if _refusal(trailing) in _MEMBER_REFUSALS and method != "NodeStatus" and self._drop(endpoint):
+                    continue  # a removed member's status answer: its view is stale
                 self._mark(endpoint, True)
-                self._preferred = index
-                return response
-            if time.monotonic() >= deadline:
+                if accept is None or accept(response):
+                    return response
+                fallback = response
+            if fallback is not None:
+                return fallback
+            if attempts.refused and len(attempts.refused) >= len(self.endpoints):
+                raise self._refusal()
+            round_no += 1
+            now = time.monotonic()
+            if now >= deadline:
                 break
-            time.sleep(min(0.05 * (2**round_no), max(0.0, deadline - time.monotonic())))
-        if refused and last is None:
+            time.sleep(min(0.05 * 2 ** min(round_no - 1, 4), _MAX_BACKOFF, deadline - now))
+        if attempts.refused and attempts.last is None:
             raise self._refusal()
-        if last is not None:
-            err = error_from_rpc(last)
-            raise Unavailable(
-                f"no member answered {method} ({', '.join(self.endpoints)}); last error: {err}"
-            ) from None
-        raise Unavailable(f"no member answered {method} within {self.timeout}s ({', '.join(self.endpoints)})")
+        raise attempts.failure(self.endpoints, self.timeout)
+
+    def _send(
+        self, endpoint: str, stub_cls: Any, method: str, request: Any, token: str, left: float
+    ) -> tuple[Any, Any]:
+        rpc = getattr(stub_cls(self._channel(endpoint)), method)
+        metadata = [(MIN_INDEX_KEY, str(self.index_tracker.index))]
+        if token:
+            metadata.append((SESSION_KEY, token))
+        if self.cluster_id:
+            metadata.append((CLUSTER_ID_KEY, self.cluster_id))
+        return rpc.with_call(request, timeout=min(left, max(1.0, self.timeout / 2)), metadata=metadata)  # type: ignore[no-any-return]
+
+    def _judge(self, endpoint: str, exc: grpc.RpcError, attempts: _Attempts) -> None:
+        """Sort a failed attempt: fail over (noting whether it may have been applied), or raise."""
+        trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+        self._note_index(trailing)
+        code = exc.code()
+        if code is grpc.StatusCode.FAILED_PRECONDITION and _refusal(trailing) in _MEMBER_REFUSALS:
+            if not self._drop(endpoint):  # nothing ran there; the only member left says why
+                raise error_from_rpc(exc) from None
+            attempts.last = exc
+            return
+        socket_closed = code is grpc.StatusCode.UNAVAILABLE and "Socket closed" in (exc.details() or "")
+        if socket_closed and self._refused(endpoint):
+            attempts.refused.add(endpoint)
+            return
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or (
+            attempts.write and code is grpc.StatusCode.ABORTED
+        ):
+            attempts.last = exc
+            if attempts.write and not _provably_not_applied(exc, trailing):
+                attempts.maybe_applied = True
+            if code is not grpc.StatusCode.ABORTED:
+                self._mark(endpoint, False)
+            return
+        raise error_from_rpc(exc) from None
 
     def call_stream(
         self, stub_cls: Any, method: str, request: Any, *, token: str = "", timeout: float | None = None
     ) -> Iterator[Any]:
         """A server-streaming call. The first member that starts answering serves the whole stream:
-        before its first message the call fails over as `call` does (UNAVAILABLE, a deadline, ABORTED;
-        the request carries its request_id), after it a broken stream raises."""
+        before its first message the call fails over as `call` does (UNAVAILABLE, a deadline, ABORTED,
+        a member refusing as removed or of another cluster; the request carries its request_id),
+        after it a broken stream raises."""
         last: grpc.RpcError | None = None
-        for index in self._order(False):
-            endpoint = self.endpoints[index]
-            metadata = [(MIN_INDEX_KEY, str(self._seen_index))] + ([(SESSION_KEY, token)] if token else [])
+        for endpoint in self._order(False):
+            metadata = [(MIN_INDEX_KEY, str(self.index_tracker.index))] + (
+                [(SESSION_KEY, token)] if token else []
+            )
+            if self.cluster_id:
+                metadata.append((CLUSTER_ID_KEY, self.cluster_id))
             responses = getattr(stub_cls(self._channel(endpoint)), method)(
                 request, timeout=timeout or self.timeout, metadata=metadata
             )
@@ -453,13 +598,22 @@ class HsmClient:
             except StopIteration:
                 return
             except grpc.RpcError as exc:
-                if exc.code() in _FAILOVER_CODES or exc.code() == grpc.StatusCode.ABORTED:
+                code = exc.code()
+                trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+                if code is grpc.StatusCode.FAILED_PRECONDITION and _refusal(trailing) in _MEMBER_REFUSALS:
+                    last = exc
+                    self._drop(endpoint)
+                    continue
+                if code in (
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    grpc.StatusCode.ABORTED,
+                ):
                     last = exc
                     self._mark(endpoint, False)
                     continue
                 raise error_from_rpc(exc) from None
             self._mark(endpoint, True)
-            self._preferred = index
             yield first
             try:
                 yield from responses
@@ -478,3 +632,47 @@ class HsmClient:
             f"the cluster refused this client certificate (sha256 fingerprint {self.fingerprint}): "
             "is it registered (hsmnode client register)?"
         )
+
+
+class _Attempts:
+    """What the attempts of one call found out."""
+
+    def __init__(self, method: str, write: bool, request_id: str) -> None:
+        self.method = method
+        self.write = write
+        self.request_id = request_id
+        self.maybe_applied = False
+        self.last: grpc.RpcError | None = None
+        self.refused: set[str] = set()
+
+    def failure(self, endpoints: Sequence[str], timeout: float) -> HsmError:
+        where = ", ".join(endpoints)
+        last = f"; last error: {error_from_rpc(self.last)}" if self.last is not None else ""
+        if self.maybe_applied:
+            return OutcomeUnknown(
+                f"{self.method} may have been applied, but no member confirmed it within {timeout}s "
+                f"({where}){last}: call again with request_id {self.request_id!r} to learn its outcome "
+                "(the cluster answers a repeat with the first result); a new request_id could apply it twice",
+                request_id=self.request_id,
+            )
+        return Unavailable(f"no member answered {self.method} within {timeout}s ({where}){last}")
+
+
+def _refusal(metadata: Any) -> str:
+    for key, value in metadata or ():
+        if key == REFUSAL_KEY:
+            return str(value)
+    return ""
+
+
+def _provably_not_applied(exc: grpc.RpcError, trailing: Any) -> bool:
+    """UNAVAILABLE from a member (it says: not applied, try elsewhere), a fault injected before
+    sending, or a connection that never opened. Everything else may have reached a member."""
+    if exc.code() is not grpc.StatusCode.UNAVAILABLE:
+        return False
+    if any(key == APPLIED_INDEX_KEY for key, _ in trailing or ()):
+        return True
+    if getattr(exc, "sent", None) is False:
+        return True
+    details = (exc.details() or "").lower()
+    return any(hint in details for hint in _NOT_SENT)

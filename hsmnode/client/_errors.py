@@ -8,9 +8,11 @@ HsmError                      any failure; .code (grpc.StatusCode), .message
 ├── Unauthenticated           bad credential, unregistered client certificate
 ├── FailedPrecondition        wrong state (locked, blocked, not authorized)
 ├── ResourceExhausted         lockout, queue full
-├── OutcomeUnknown            the write may have been applied (ABORTED); retried by the
-│                             SDK with the same request_id before it reaches you
-├── Unavailable               no member could answer (after failover)
+├── OutcomeUnknown            a write may have been applied but no member confirmed it before
+│                             the call's deadline (the SDK retried it with the same request_id
+│                             until then); `.request_id`: call again with it to learn the
+│                             outcome, never with a new one
+├── Unavailable               no member could answer, and nothing was applied (after failover)
 └── Internal                  a bug on the member; report it
 """
 
@@ -20,11 +22,14 @@ import grpc
 
 
 class HsmError(Exception):
+    """`reason`: the member's machine-readable refusal reason (`x-hsm-refusal`), if it gave one."""
+
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
 
     def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = ""
         if code is not None:
             self.code = code
 
@@ -63,6 +68,10 @@ class ResourceExhausted(HsmError):
 class OutcomeUnknown(HsmError):
     code = grpc.StatusCode.ABORTED
 
+    def __init__(self, message: str, code: grpc.StatusCode | None = None, *, request_id: str = "") -> None:
+        super().__init__(message, code)
+        self.request_id = request_id
+
 
 class Unavailable(HsmError):
     code = grpc.StatusCode.UNAVAILABLE
@@ -93,4 +102,7 @@ def error_from_rpc(exc: grpc.RpcError) -> HsmError:
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = exc.details() if hasattr(exc, "details") else str(exc)
     cls = _BY_CODE.get(code, HsmError)
-    return cls(details or code.name, code)
+    error = cls(details or code.name, code)
+    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    error.reason = next((str(v) for k, v in trailing or () if k == "x-hsm-refusal"), "")
+    return error

@@ -1,8 +1,9 @@
 """A fault-injecting client interceptor, for SDK tests and drills (Vault's error injector in gRPC form).
 
     FaultInjector(fail_ratio=0.3)          30% of calls fail with UNAVAILABLE before they are sent
-    FaultInjector(unknown_ratio=0.5)       half the calls are sent and executed, but the answer is
-                                           lost (DEADLINE_EXCEEDED): the outcome is unknown to the client
+    FaultInjector(unknown_ratio=0.5)       half the calls are sent and executed, but the answer (a
+                                           result or an error) is lost (DEADLINE_EXCEEDED): the outcome
+                                           is unknown to the client
     FaultInjector(latency=0.05)            every call waits 50 ms first
 
 Pass it to HsmClient(..., interceptors=[injector]). The counters say what it did.
@@ -20,10 +21,13 @@ import grpc
 
 
 class InjectedError(grpc.RpcError):
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+    """`sent` says whether the call reached the member (its outcome is then unknown to the client)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, *, sent: bool) -> None:
         super().__init__(details)
         self._code = code
         self._details = details
+        self.sent = sent
 
     def code(self) -> grpc.StatusCode:
         return self._code
@@ -77,13 +81,18 @@ class FaultInjector(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         if roll < self.fail_ratio:
             with self._lock:
                 self.failed += 1
-            raise InjectedError(grpc.StatusCode.UNAVAILABLE, "injected fault: the call was not sent")
+            raise InjectedError(
+                grpc.StatusCode.UNAVAILABLE, "injected fault: the call was not sent", sent=False
+            )
         outcome = continuation(details, request)
         if roll < self.fail_ratio + self.unknown_ratio:
-            outcome.result() if hasattr(outcome, "result") else None  # let the member execute it
+            # let the member execute it; its answer (a result or an error) is what gets lost
+            outcome.exception() if hasattr(outcome, "exception") else None
             with self._lock:
                 self.lost += 1
-            raise InjectedError(grpc.StatusCode.DEADLINE_EXCEEDED, "injected fault: the answer was lost")
+            raise InjectedError(
+                grpc.StatusCode.DEADLINE_EXCEEDED, "injected fault: the answer was lost", sent=True
+            )
         with self._lock:
             self.passed += 1
         return outcome

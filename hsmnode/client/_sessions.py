@@ -249,7 +249,13 @@ class ApplianceSession(_Session):
     def show_hsm(self) -> HsmInfo:
         x = self._call(admin_pb2_grpc.AdminStub, "ShowHsm", admin_pb2.ListRequest())
         return HsmInfo(
-            x.initialized, x.label, x.so_locked, x.auditor_initialized, dict(x.policies), x.partitions
+            x.initialized,
+            x.label,
+            x.so_locked,
+            x.auditor_initialized,
+            dict(x.policies),
+            x.partitions,
+            dict(x.keyring_objects),
         )
 
     def list_partitions(self) -> list[PartitionInfo]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -15,6 +15,8 @@ class MemberStatus:
     raft_address: str
     state_digest: str
     lag: int = 0
+    voter: bool = True  # in the answering member's Raft configuration
+    listed: bool = True  # in the member directory (False: a Raft voter whose removal is to complete)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class ClusterStatus:
                     "role": m.role,
                     "applied_index": m.applied_index,
                     "lag": m.lag,
+                    "voter": m.voter,
+                    "listed": m.listed,
                 }
                 for m in self.members
             ],
@@ -60,6 +64,13 @@ class NodeStatus:
     replicated_cluster_id: str
     node_certificate: str = ""
     members: int = 0
+    removed_from: str = ""  # set when this member was removed from that cluster
+    raft_configuration: tuple[str, ...] = ()  # Raft addresses of this member's Raft configuration
+    directory: tuple[str, ...] = ()  # Raft addresses of the members its replicated directory lists
+
+    def agrees(self) -> bool:
+        """Do this member's member directory and Raft configuration name the same members?"""
+        return set(self.raft_configuration) == set(self.directory)
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,7 @@ class HsmInfo:
     auditor_initialized: bool
     policies: dict[str, bool]
     partitions: int
+    keyring_objects: dict[str, int] = field(default_factory=dict)  # keyring label -> objects held
 
 
 @dataclass(frozen=True)

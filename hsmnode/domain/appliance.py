@@ -170,7 +170,28 @@ def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
     if t.keyring is not None:
         client = client_of(state, parse(cmd.actor))
         session_epoch = client.sessions.get(f"keyring:{t.keyring.label}:{t.role}", 0)
-    return _ok(epoch=cred.epoch, session_epoch=session_epoch, audit=f"login of {t.what}")
+    # issued_at and role make the session the member answers with a function of this result alone,
+    # so a repeat of the request gets the very same token (DESIGN.md §3.5)
+    return _ok(
+        epoch=cred.epoch,
+        session_epoch=session_epoch,
+        issued_at=cmd.timestamp,
+        target=cmd.target,
+        role=_user_role(state, cmd.actor, cmd.target),
+        audit=f"login of {t.what}",
+    )
+
+
+def _user_role(state: HsmState, actor: str, target: str) -> str:
+    """The appliance role of the user a login or logout concerns ("" for partitions and keyrings)."""
+    kind, _, name = target.partition(":")
+    if kind != "user":
+        principal = parse(actor)
+        if principal.kind != "user":
+            return ""
+        name = principal.name
+    user = state.users.get(name)
+    return user.role if user else ""
 
 
 def change_password(state: HsmState, cmd: c.ChangePassword) -> Result:
@@ -188,7 +209,7 @@ def change_password(state: HsmState, cmd: c.ChangePassword) -> Result:
     cred.failed = 0
     cred.locked, cred.locked_until = False, 0
     cred.epoch += 1
-    return _ok(epoch=cred.epoch, audit=f"password of {t.what} changed")
+    return _ok(epoch=cred.epoch, target=cmd.target, audit=f"password of {t.what} changed")
 
 
 def logout(state: HsmState, cmd: c.Logout) -> Result:
@@ -206,9 +227,11 @@ def logout(state: HsmState, cmd: c.Logout) -> Result:
         role = cmd.target[4:]
         cred = state.hsm.so if role == "SO" else state.hsm.auditor
         if principal.hsm_role != role or cred is None or cred.epoch != principal.hsm_epoch:
-            return _ok(audit=f"HSM {role} was already logged out")
+            return _ok(
+                role=_user_role(state, cmd.actor, cmd.target), audit=f"HSM {role} was already logged out"
+            )
         cred.epoch += 1
-        return _ok(audit=f"HSM {role} logged out")
+        return _ok(role=_user_role(state, cmd.actor, cmd.target), audit=f"HSM {role} logged out")
     if kind in ("partition", "keyring"):
         if principal.kind != "client" or f"{principal.container}:{principal.partition_role}" != cmd.target:
             raise _err(ErrorCode.PERMISSION_DENIED, f"a client can only close its own {kind} sessions")

@@ -204,7 +204,8 @@ def auth_session_revoke(state: HsmState, cmd: c.AuthSessionRevoke) -> Result:
             del auth.revoked_sessions[grant_id]
     auth.revoked_sessions[cmd.grant_id] = cmd.until
     return _ok(
-        audit=f"partition '{cmd.partition}': a session gave back SESSION_AUTHORIZED ({cmd.grant_id[:8]}...)"
+        state=auth.state,
+        audit=f"partition '{cmd.partition}': a session gave back SESSION_AUTHORIZED ({cmd.grant_id[:8]}...)",
     )
 
 

@@ -26,10 +26,12 @@ class DomainError(Exception):
     which turns it into an error `Result`; it never leaves the domain as an exception.
     """
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # a machine-readable reason for a refusal a client acts on (sent as `x-hsm-refusal`)
+        self.reason = reason
 
 
 class CommandDecodeError(DomainError):

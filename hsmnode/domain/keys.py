@@ -7,6 +7,7 @@ object's attributes are coherent, then stores it.
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import TYPE_CHECKING
 
@@ -116,8 +117,22 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
         created_at=cmd.timestamp,
         created_by=cmd.actor,
     )
+    key = holder.objects[cmd.object_id]
+    # the answer to the request, also to a repeat of it after the key is gone: the key as created
     return _ok(
         object_id=cmd.object_id,
+        key={
+            "label": key.label,
+            "key_type": key.key_type,
+            "size": key.size,
+            "object_class": key.object_class,
+            "exportable": key.exportable,
+            "usage": list(key.usage),
+            "public_der": base64.b64encode(key.public_der).decode("ascii"),
+            "origin": key.origin,
+            "created_at": key.created_at,
+            "container": cmd.container,
+        },
         audit=f"{cmd.origin} {cmd.object_class} {cmd.key_type}-{cmd.size} key '{cmd.label}' ({cmd.object_id}) in {cmd.container}",
     )
 

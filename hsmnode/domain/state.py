@@ -87,6 +87,9 @@ class HsmState:
         self.partitions: dict[str, Partition] = {}
         self.keyrings: dict[str, Keyring] = {}
         self.members: dict[str, tuple[str, str]] = {}  # member id -> (raft address, gRPC address)
+        # members removed from the directory, so a removal Raft has not completed can still be finished
+        # by id: member id -> (raft address, gRPC address, removed at ms); the newest DEPARTED_CAPACITY
+        self.departed: dict[str, tuple[str, str, int]] = {}
         self.audit = AuditLog()
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
         # Derived, not replicated: the digest after `_changes` mutations; fingerprint index.
@@ -146,6 +149,11 @@ class HsmState:
 
     # --- queries ----------------------------------------------------------
 
+    def prior(self, request_id: str) -> tuple[str, str, Result] | None:
+        """(command type, actor, first result) of a request id applied before, if it is remembered."""
+        seen = self._seen.get(request_id)
+        return (seen.command_type, seen.actor, seen.result) if seen else None
+
     def audit_records(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRecord]:
         return self.audit.records(after_seq, limit)
 
@@ -186,6 +194,7 @@ class HsmState:
             },
             "keyrings": [self.keyrings[k].to_data() for k in sorted(self.keyrings)],
             "members": [[k, *self.members[k]] for k in sorted(self.members)],
+            "departed": [[k, *self.departed[k]] for k in sorted(self.departed)],
             "users": [self.users[k].to_data() for k in sorted(self.users)],
             "roles": [self.roles[k].to_data() for k in sorted(self.roles)],
             "clients": [self.clients[k].to_data() for k in sorted(self.clients)],
@@ -208,6 +217,7 @@ class HsmState:
         state.smk_check = data["cluster"].get("smk_check", "")
         state.keyrings = {k["label"]: Keyring.from_data(k) for k in data.get("keyrings", [])}
         state.members = {m[0]: (m[1], m[2]) for m in data.get("members", [])}
+        state.departed = {m[0]: (m[1], m[2], m[3]) for m in data.get("departed", [])}
         state.users = {u["name"]: ApplianceUser.from_data(u) for u in data["users"]}
         state.roles = {r["name"]: CustomRole.from_data(r) for r in data["roles"]}
         state.clients = {cl["name"]: Client.from_data(cl) for cl in data["clients"]}

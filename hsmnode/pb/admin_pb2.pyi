@@ -163,7 +163,7 @@ class InitHsmResponse(_message.Message):
     def __init__(self, destroyed_partitions: _Optional[int] = ...) -> None: ...
 
 class HsmInfo(_message.Message):
-    __slots__ = ("initialized", "label", "so_locked", "auditor_initialized", "policies", "partitions")
+    __slots__ = ("initialized", "label", "so_locked", "auditor_initialized", "policies", "partitions", "keyring_objects")
     class PoliciesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -171,19 +171,28 @@ class HsmInfo(_message.Message):
         key: str
         value: bool
         def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    class KeyringObjectsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     INITIALIZED_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     SO_LOCKED_FIELD_NUMBER: _ClassVar[int]
     AUDITOR_INITIALIZED_FIELD_NUMBER: _ClassVar[int]
     POLICIES_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    KEYRING_OBJECTS_FIELD_NUMBER: _ClassVar[int]
     initialized: bool
     label: str
     so_locked: bool
     auditor_initialized: bool
     policies: _containers.ScalarMap[str, bool]
     partitions: int
-    def __init__(self, initialized: _Optional[bool] = ..., label: _Optional[str] = ..., so_locked: _Optional[bool] = ..., auditor_initialized: _Optional[bool] = ..., policies: _Optional[_Mapping[str, bool]] = ..., partitions: _Optional[int] = ...) -> None: ...
+    keyring_objects: _containers.ScalarMap[str, int]
+    def __init__(self, initialized: _Optional[bool] = ..., label: _Optional[str] = ..., so_locked: _Optional[bool] = ..., auditor_initialized: _Optional[bool] = ..., policies: _Optional[_Mapping[str, bool]] = ..., partitions: _Optional[int] = ..., keyring_objects: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class InitAuditorRequest(_message.Message):
     __slots__ = ("request_id", "password")

@@ -111,7 +111,7 @@ class ClusterStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Member(_message.Message):
-    __slots__ = ("id", "address", "role", "applied_index", "raft_address", "state_digest", "lag")
+    __slots__ = ("id", "address", "role", "applied_index", "raft_address", "state_digest", "lag", "voter", "listed")
     ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +119,8 @@ class Member(_message.Message):
     RAFT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     STATE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     LAG_FIELD_NUMBER: _ClassVar[int]
+    VOTER_FIELD_NUMBER: _ClassVar[int]
+    LISTED_FIELD_NUMBER: _ClassVar[int]
     id: str
     address: str
     role: str
@@ -126,26 +128,30 @@ class Member(_message.Message):
     raft_address: str
     state_digest: str
     lag: int
-    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., role: _Optional[str] = ..., applied_index: _Optional[int] = ..., raft_address: _Optional[str] = ..., state_digest: _Optional[str] = ..., lag: _Optional[int] = ...) -> None: ...
+    voter: bool
+    listed: bool
+    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., role: _Optional[str] = ..., applied_index: _Optional[int] = ..., raft_address: _Optional[str] = ..., state_digest: _Optional[str] = ..., lag: _Optional[int] = ..., voter: _Optional[bool] = ..., listed: _Optional[bool] = ...) -> None: ...
 
 class ClusterStatusResponse(_message.Message):
-    __slots__ = ("cluster_id", "leader", "term", "members")
+    __slots__ = ("cluster_id", "leader", "term", "members", "removed_from")
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     LEADER_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FROM_FIELD_NUMBER: _ClassVar[int]
     cluster_id: str
     leader: str
     term: int
     members: _containers.RepeatedCompositeFieldContainer[Member]
-    def __init__(self, cluster_id: _Optional[str] = ..., leader: _Optional[str] = ..., term: _Optional[int] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ...) -> None: ...
+    removed_from: str
+    def __init__(self, cluster_id: _Optional[str] = ..., leader: _Optional[str] = ..., term: _Optional[int] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., removed_from: _Optional[str] = ...) -> None: ...
 
 class NodeStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class NodeStatusResponse(_message.Message):
-    __slots__ = ("id", "cluster_id", "address", "raft_address", "role", "term", "leader", "commit_index", "applied_index", "state_digest", "has_quorum", "ready", "replicated_cluster_id", "node_certificate", "members")
+    __slots__ = ("id", "cluster_id", "address", "raft_address", "role", "term", "leader", "commit_index", "applied_index", "state_digest", "has_quorum", "ready", "replicated_cluster_id", "node_certificate", "members", "removed_from", "raft_configuration", "directory")
     ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +167,9 @@ class NodeStatusResponse(_message.Message):
     REPLICATED_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_FROM_FIELD_NUMBER: _ClassVar[int]
+    RAFT_CONFIGURATION_FIELD_NUMBER: _ClassVar[int]
+    DIRECTORY_FIELD_NUMBER: _ClassVar[int]
     id: str
     cluster_id: str
     address: str
@@ -176,4 +185,7 @@ class NodeStatusResponse(_message.Message):
     replicated_cluster_id: str
     node_certificate: str
     members: int
-    def __init__(self, id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., address: _Optional[str] = ..., raft_address: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., leader: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., state_digest: _Optional[str] = ..., has_quorum: _Optional[bool] = ..., ready: _Optional[bool] = ..., replicated_cluster_id: _Optional[str] = ..., node_certificate: _Optional[str] = ..., members: _Optional[int] = ...) -> None: ...
+    removed_from: str
+    raft_configuration: _containers.RepeatedScalarFieldContainer[str]
+    directory: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., address: _Optional[str] = ..., raft_address: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., leader: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., state_digest: _Optional[str] = ..., has_quorum: _Optional[bool] = ..., ready: _Optional[bool] = ..., replicated_cluster_id: _Optional[str] = ..., node_certificate: _Optional[str] = ..., members: _Optional[int] = ..., removed_from: _Optional[str] = ..., raft_configuration: _Optional[_Iterable[str]] = ..., directory: _Optional[_Iterable[str]] = ...) -> None: ...

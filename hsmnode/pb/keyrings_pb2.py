@@ -24,13 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19hsmnode/pb/keyrings.proto\x12\nhsmnode.pb\"P\n\x14\x43reateKeyringRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x15\n\rkrso_password\x18\x03 \x01(\t\"#\n\x15\x43reateKeyringResponse\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x0eKeyringRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\"I\n\x14\x41ssignKeyringRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06\x63lient\x18\x03 \x01(\t\"6\n\x0eSetKrcoRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x0c\n\nKeyringAck\"\x15\n\x13ListKeyringsRequest\"\x86\x01\n\x0bKeyringInfo\x12\r\n\x05label\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x18\n\x10krso_initialized\x18\x03 \x01(\x08\x12\x10\n\x08krco_set\x18\x04 \x01(\x08\x12\x0e\n\x06locked\x18\x05 \x01(\x08\x12\x0f\n\x07objects\x18\x06 \x01(\r\x12\x0f\n\x07\x63lients\x18\x07 \x03(\t\"8\n\x0bKeyringList\x12)\n\x08keyrings\x18\x01 \x03(\x0b\x32\x17.hsmnode.pb.KeyringInfo2\x9d\x04\n\x08Keyrings\x12M\n\x06\x43reate\x12 .hsmnode.pb.CreateKeyringRequest\x1a!.hsmnode.pb.CreateKeyringResponse\x12<\n\x06\x44\x65lete\x12\x1a.hsmnode.pb.KeyringRequest\x1a\x16.hsmnode.pb.KeyringAck\x12\x42\n\x06\x41ssign\x12 .hsmnode.pb.AssignKeyringRequest\x1a\x16.hsmnode.pb.KeyringAck\x12\x44\n\x08Unassign\x12 .hsmnode.pb.AssignKeyringRequest\x1a\x16.hsmnode.pb.KeyringAck\x12<\n\x06Unlock\x12\x1a.hsmnode.pb.KeyringRequest\x1a\x16.hsmnode.pb.KeyringAck\x12=\n\x07SetKrco\x12\x1a.hsmnode.pb.SetKrcoRequest\x1a\x16.hsmnode.pb.KeyringAck\x12@\n\x04List\x12\x1f.hsmnode.pb.ListKeyringsRequest\x1a\x17.hsmnode.pb.KeyringList\x12;\n\x04Show\x12\x1a.hsmnode.pb.KeyringRequest\x1a\x17.hsmnode.pb.KeyringInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19hsmnode/pb/keyrings.proto\x12\nhsmnode.pb\"P\n\x14\x43reateKeyringRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x15\n\rkrso_password\x18\x03 \x01(\t\"#\n\x15\x43reateKeyringResponse\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x0eKeyringRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\"I\n\x14\x41ssignKeyringRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06\x63lient\x18\x03 \x01(\t\"6\n\x0eSetKrcoRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x0c\n\nKeyringAck\"\x15\n\x13ListKeyringsRequest\"\x86\x01\n\x0bKeyringInfo\x12\r\n\x05label\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x18\n\x10krso_initialized\x18\x03 \x01(\x08\x12\x10\n\x08krco_set\x18\x04 \x01(\x08\x12\x0e\n\x06locked\x18\x05 \x01(\x08\x12\x0f\n\x07objects\x18\x06 \x01(\r\x12\x0f\n\x07\x63lients\x18\x07 \x03(\t\"8\n\x0bKeyringList\x12)\n\x08keyrings\x18\x01 \x03(\x0b\x32\x17.hsmnode.pb.KeyringInfo2\xa2\x04\n\x08Keyrings\x12M\n\x06\x43reate\x12 .hsmnode.pb.CreateKeyringRequest\x1a!.hsmnode.pb.CreateKeyringResponse\x12<\n\x06\x44\x65lete\x12\x1a.hsmnode.pb.KeyringRequest\x1a\x16.hsmnode.pb.KeyringAck\x12\x42\n\x06\x41ssign\x12 .hsmnode.pb.AssignKeyringRequest\x1a\x16.hsmnode.pb.KeyringAck\x12\x44\n\x08Unassign\x12 .hsmnode.pb.AssignKeyringRequest\x1a\x16.hsmnode.pb.KeyringAck\x12<\n\x06Unlock\x12\x1a.hsmnode.pb.KeyringRequest\x1a\x16.hsmnode.pb.KeyringAck\x12=\n\x07SetKrco\x12\x1a.hsmnode.pb.SetKrcoRequest\x1a\x16.hsmnode.pb.KeyringAck\x12@\n\x04List\x12\x1f.hsmnode.pb.ListKeyringsRequest\x1a\x17.hsmnode.pb.KeyringList\x12@\n\x04Show\x12\x1a.hsmnode.pb.KeyringRequest\x1a\x17.hsmnode.pb.KeyringInfo\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hsmnode.pb.keyrings_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_KEYRINGS'].methods_by_name['Show']._loaded_options = None
+  _globals['_KEYRINGS'].methods_by_name['Show']._serialized_options = b'\220\002\001'
   _globals['_CREATEKEYRINGREQUEST']._serialized_start=41
   _globals['_CREATEKEYRINGREQUEST']._serialized_end=121
   _globals['_CREATEKEYRINGRESPONSE']._serialized_start=123
@@ -50,5 +52,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYRINGLIST']._serialized_start=518
   _globals['_KEYRINGLIST']._serialized_end=574
   _globals['_KEYRINGS']._serialized_start=577
-  _globals['_KEYRINGS']._serialized_end=1118
+  _globals['_KEYRINGS']._serialized_end=1123
 # @@protoc_insertion_point(module_scope)

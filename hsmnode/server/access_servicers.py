@@ -215,7 +215,7 @@ class AdminServicer(Servicer, admin_pb2_grpc.AdminServicer):
 
     @rpc
     def ShowHsm(self, r: admin_pb2.ListRequest, context: Ctx) -> admin_pb2.HsmInfo:  # noqa: N802
-        hsm, partitions = self._s.show_hsm(caller_of(context), token_of(context))
+        hsm, partitions, keyrings = self._s.show_hsm(caller_of(context), token_of(context))
         return admin_pb2.HsmInfo(
             initialized=hsm.initialized,
             label=hsm.label,
@@ -223,6 +223,7 @@ class AdminServicer(Servicer, admin_pb2_grpc.AdminServicer):
             auditor_initialized=hsm.auditor is not None,
             policies=hsm.policies,
             partitions=partitions,
+            keyring_objects=keyrings,
         )
 
     @rpc

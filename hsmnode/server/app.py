@@ -33,6 +33,7 @@ from hsmnode.replication import Replicator
 from hsmnode.server.access_servicers import AdminServicer, AuthServicer, NtlsServicer
 from hsmnode.server.key_servicers import AuthorizationServicer, KeyringsServicer, KeysServicer
 from hsmnode.server.peers import PeerClients
+from hsmnode.server.rpc import Servicer
 from hsmnode.server.servicers import AuditServicer, ClusterServicer, DebugServicer
 from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
@@ -157,6 +158,8 @@ def create_server(
         AuthorizationServicer(replicator, services.authorization), server
     )
     keyrings_pb2_grpc.add_KeyringsServicer_to_server(KeyringsServicer(replicator, services.keyrings), server)
+    # one cluster per member process: a client naming another one is refused (server/rpc.py)
+    Servicer.cluster_id = services.cluster.ctx.config.cluster_id
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICE_NAMES):

@@ -4,6 +4,11 @@
   to apply that far, else UNAVAILABLE so the client tries another member;
 - `x-hsm-applied-index` (trailing metadata): this member's applied Raft index,
   on every answer, success or error;
+- `x-hsm-cluster-id` (request metadata): the cluster the client means; a member
+  of another cluster refuses (FAILED_PRECONDITION) with `x-hsm-refusal:
+  foreign-cluster`, a removed member with `x-hsm-refusal: removed` (its Status
+  and NodeStatus answers carry that key too): nothing ran, ask another member;
+- `x-hsm-refusal` also carries the reason of a DomainError raised with one;
 - DomainError / ReplicationError → the status of the error table, with the message;
   anything else → INTERNAL, logged; the node stays up.
 
@@ -31,7 +36,12 @@ log = logging.getLogger(__name__)
 SESSION_KEY = "x-hsm-session"
 MIN_INDEX_KEY = "x-hsm-min-index"
 APPLIED_INDEX_KEY = "x-hsm-applied-index"
+CLUSTER_ID_KEY = "x-hsm-cluster-id"
+REFUSAL_KEY = "x-hsm-refusal"
+REMOVED = "removed"
+FOREIGN_CLUSTER = "foreign-cluster"
 MIN_INDEX_WAIT = 1.0
+STATUS_METHODS = ("NodeStatus", "Status")
 
 R = TypeVar("R")
 
@@ -45,10 +55,7 @@ def caller_of(context: grpc.ServicerContext) -> Caller:
 
 
 def token_of(context: grpc.ServicerContext) -> str:
-    for key, value in context.invocation_metadata():
-        if key == SESSION_KEY:
-            return str(value)
-    return ""
+    return _metadata(context, SESSION_KEY)
 
 
 def remaining(context: grpc.ServicerContext) -> float | None:
@@ -57,7 +64,10 @@ def remaining(context: grpc.ServicerContext) -> float | None:
 
 
 class Servicer:
-    """Base of the servicers: each holds the member's replicator for the `rpc` wrapper."""
+    """Base of the servicers: each holds the member's replicator for the `rpc` wrapper; `cluster_id`
+    (the member's cluster: one per process) is set when the server is built."""
+
+    cluster_id: str = ""
 
     def __init__(self, replicator: Replicator) -> None:
         self.replicator = replicator
@@ -69,8 +79,8 @@ def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., 
     @functools.wraps(method)
     def handler(servicer: Servicer, request: Any, context: grpc.ServicerContext) -> R:
         replicator = servicer.replicator
-        guarded = method.__name__ not in ("NodeStatus", "Status")
-        if guarded and replicator.removed_from and replicator.removal_check is not None:
+        guarded = method.__name__ not in STATUS_METHODS
+        if replicator.removed_from and replicator.removal_check is not None:
             replicator.removal_check()  # added back since the watcher's last round?
         if guarded and replicator.removed_from:
             _abort(
@@ -78,13 +88,25 @@ def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., 
                 context,
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"this member was removed from cluster {replicator.removed_from} and serves no clients: "
-                "use the cluster's other members, or join this node again (hsmnode cluster join)",
+                "use the cluster's other members; to bring it back, join it again "
+                "(hsmnode cluster join --node THIS-MEMBER --cluster ANOTHER-MEMBER)",
+                REMOVED,
+            )
+        wanted = _metadata(context, CLUSTER_ID_KEY)
+        if guarded and wanted and servicer.cluster_id and wanted != servicer.cluster_id:
+            _abort(
+                replicator,
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"this member belongs to cluster {servicer.cluster_id}, not to cluster {wanted}: "
+                "check the endpoints of your profile",
+                FOREIGN_CLUSTER,
             )
         try:
             _await_min_index(replicator, context)
             response = method(servicer, request, context)
         except DomainError as exc:
-            _abort(replicator, context, STATUS_FOR_CODE[exc.code], exc.message)
+            _abort(replicator, context, STATUS_FOR_CODE[exc.code], exc.message, exc.reason)
         except ReplicationError as exc:
             _abort(replicator, context, status_for_replication(exc), exc.message)
         except Exception as exc:
@@ -92,7 +114,7 @@ def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., 
             _abort(
                 replicator, context, grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
             )
-        context.set_trailing_metadata(((APPLIED_INDEX_KEY, str(replicator.applied_index())),))
+        context.set_trailing_metadata(_trailing(replicator, REMOVED if replicator.removed_from else ""))
         return response
 
     return handler
@@ -116,9 +138,25 @@ def _await_min_index(replicator: Replicator, context: grpc.ServicerContext) -> N
             )
 
 
+def _metadata(context: grpc.ServicerContext, wanted: str) -> str:
+    for key, value in context.invocation_metadata():
+        if key == wanted:
+            return str(value)
+    return ""
+
+
+def _trailing(replicator: Replicator, refusal: str) -> tuple[tuple[str, str], ...]:
+    applied = (APPLIED_INDEX_KEY, str(replicator.applied_index()))
+    return (applied, (REFUSAL_KEY, refusal)) if refusal else (applied,)
+
+
 def _abort(
-    replicator: Replicator, context: grpc.ServicerContext, code: grpc.StatusCode, message: str
+    replicator: Replicator,
+    context: grpc.ServicerContext,
+    code: grpc.StatusCode,
+    message: str,
+    refusal: str = "",
 ) -> NoReturn:
-    context.set_trailing_metadata(((APPLIED_INDEX_KEY, str(replicator.applied_index())),))
+    context.set_trailing_metadata(_trailing(replicator, refusal))
     context.abort(code, message)
     raise AssertionError("context.abort returned")

@@ -13,16 +13,9 @@ from hsmnode.server.peers import PeerClients
 from hsmnode.server.rpc import Servicer, caller_of, remaining, rpc, token_of
 from hsmnode.service.audit import AuditService
 from hsmnode.service.backup import BackupService
-from hsmnode.service.cluster import (
-    ClusterService,
-    MemberAddress,
-    NodeStatus,
-    add_member,
-    adopt_cluster,
-    join_bundle,
-    remove_member,
-)
+from hsmnode.service.cluster import ClusterService, MemberAddress, NodeStatus, adopt_cluster, join_bundle
 from hsmnode.service.context import NodeContext
+from hsmnode.service.membership import add_member, remove_member
 
 
 def _node_status_pb(s: NodeStatus) -> cluster_pb2.NodeStatusResponse:
@@ -42,6 +35,9 @@ def _node_status_pb(s: NodeStatus) -> cluster_pb2.NodeStatusResponse:
         replicated_cluster_id=s.replicated_cluster_id,
         node_certificate=s.node_certificate,
         members=s.members,
+        removed_from=s.removed_from,
+        raft_configuration=list(s.raft_configuration),
+        directory=list(s.directory),
     )
 
 
@@ -102,31 +98,36 @@ class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
     ) -> cluster_pb2.ClusterStatusResponse:  # noqa: N802
         caller_of(context)
         me = self._service.node_status()
-        directory = self._service.members
-        others = [m for m in directory if m.id != me.id]
-        answers = self._peers.node_statuses([m.grpc for m in others])
+        config = set(me.raft_configuration)
+        # the directory's members, then Raft voters it no longer lists (a removal to complete)
+        entries = [(m.id, m.grpc, m.raft, True) for m in self._service.members]
+        listed = {raft for _, _, raft, _ in entries}
+        departed = {
+            raft: (mid, grpc_address) for mid, (raft, grpc_address, _) in self._service.departed().items()
+        }
+        for raft in sorted(config - listed):
+            mid, grpc_address = departed.get(raft, (raft, ""))
+            entries.append((mid, grpc_address, raft, False))
+        answers = self._peers.node_statuses([g for mid, g, _, _ in entries if mid != me.id and g])
         members = []
-        if len(others) < len(directory):  # a removed member lists only the cluster it left
+        for mid, grpc_address, raft, is_listed in entries:
+            if mid == me.id:
+                role, applied, digest = me.role, me.applied_index, me.state_digest
+            else:
+                answer = answers.get(grpc_address)
+                role = answer.role if answer else "unreachable"
+                applied = answer.applied_index if answer else 0
+                digest = answer.state_digest if answer else ""
             members.append(
                 cluster_pb2.Member(
-                    id=me.id,
-                    address=me.address,
-                    role=me.role,
-                    applied_index=me.applied_index,
-                    raft_address=me.raft_address,
-                    state_digest=me.state_digest,
-                )
-            )
-        for member in others:
-            answer = answers.get(member.grpc)
-            members.append(
-                cluster_pb2.Member(
-                    id=member.id,
-                    address=member.grpc,
-                    role=answer.role if answer else "unreachable",
-                    applied_index=answer.applied_index if answer else 0,
-                    raft_address=member.raft,
-                    state_digest=answer.state_digest if answer else "",
+                    id=mid,
+                    address=grpc_address,
+                    role=role,
+                    applied_index=applied,
+                    raft_address=raft,
+                    state_digest=digest,
+                    voter=raft in config,
+                    listed=is_listed,
                 )
             )
         newest = max((m.applied_index for m in members if m.role != "unreachable"), default=0)
@@ -134,7 +135,11 @@ class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
             if m.role != "unreachable":
                 m.lag = newest - m.applied_index
         return cluster_pb2.ClusterStatusResponse(
-            cluster_id=me.cluster_id, leader=me.leader, term=me.term, members=members
+            cluster_id=me.cluster_id,
+            leader=me.leader,
+            term=me.term,
+            members=members,
+            removed_from=me.removed_from,
         )
 
     @rpc

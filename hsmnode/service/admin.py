@@ -218,9 +218,16 @@ class AdminService:
     ) -> None:
         self._write(caller, token, c.HsmPolicySet, request_id, timeout, name=name, value=value)
 
-    def show_hsm(self, caller: Caller, token: str) -> tuple[Hsm, int]:
+    def show_hsm(self, caller: Caller, token: str) -> tuple[Hsm, int, dict[str, int]]:
+        """(the HSM, its number of partitions, keyring label -> objects held: labels and counts only)."""
         self._ctx.authorize_read(caller, token, "hsm.show")
-        return self._ctx.read(lambda s: (copy.deepcopy(s.hsm), len(s.partitions)))
+        return self._ctx.read(
+            lambda s: (
+                copy.deepcopy(s.hsm),
+                len(s.partitions),
+                {label: len(ring.objects) for label, ring in s.keyrings.items()},
+            )
+        )
 
     def create_partition(
         self,

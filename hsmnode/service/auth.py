@@ -4,13 +4,15 @@ then mint a session token with the epochs apply returned."""
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from dataclasses import dataclass
 
 from hsmnode import crypto
 from hsmnode.domain import commands as c
 from hsmnode.domain import rules
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.service.context import Caller, NodeContext, sub_request_id
+from hsmnode.domain.state import Result
+from hsmnode.service.context import Caller, NodeContext, answer, sub_request_id
 from hsmnode.sessions import APPLIANCE_TTL_MS, Claims
 
 # Compared against when the user does not exist, so both cases cost one scrypt.
@@ -27,6 +29,20 @@ class Session:
 
 def _check_new_password(password: str) -> None:
     rules.check_password(password, "new password")
+
+
+def issued_at(ctx: NodeContext, result: Result) -> int:
+    """When the login the result records was stamped (ms): sessions expire counted from it."""
+    return int(result.value.get("issued_at") or ctx.clock_ms())
+
+
+def _same_target(first: Result, target: str, request_id: str) -> None:
+    if first.value.get("target", target) != target:
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"request_id {request_id!r} was already used for another login target; "
+            "use a fresh request_id for a new request",
+        )
 
 
 class AuthService:
@@ -55,34 +71,58 @@ class AuthService:
 
     def verify_and_record(
         self, actor: str, target: str, password: str, request_id: str, timeout: float | None
-    ) -> tuple[int, int]:
-        """Verify `password` for `target`, propose the outcome, return (epoch, session_epoch)."""
+    ) -> Result:
+        """Verify `password` for `target` and propose the verdict; the RecordLogin result (epoch,
+        session_epoch, issued_at, role).
+
+        A repeated request id: a first refusal is answered again, nothing counted, whatever the
+        password; a first success is answered again while the password still verifies, and
+        otherwise counts as a new failed login (a request id is no password).
+        """
         if not password:
             raise DomainError(ErrorCode.INVALID_ARGUMENT, "password must not be empty")
         if len(password) > rules.PASSWORD_MAX:
             raise DomainError(
                 ErrorCode.INVALID_ARGUMENT, f"password must be at most {rules.PASSWORD_MAX} characters"
             )
+        first = self._ctx.prior(request_id, c.RecordLogin, actor)
+        if first is not None:
+            answer(first)
+            _same_target(first, target, request_id)
         # A login is a security-relevant read: apply everything committed before it first,
         # so a member that is behind does not judge the password against an old credential.
         self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
         found = self.credential(target)
         digest, epoch = found if found else (_DUMMY_HASH, 0)
         success = crypto.verify_password(password, digest) and found is not None
-        result = self._ctx.submit(
+        if first is not None:
+            if success:
+                return first
+            request_id = sub_request_id(request_id, f"again-{uuid.uuid4().hex[:12]}")
+        return self._ctx.submit(
             c.RecordLogin, actor, request_id, timeout, target=target, success=success, verified_epoch=epoch
         )
-        return int(result.value["epoch"]), int(result.value.get("session_epoch", 0))
 
     def change_password(
         self, actor: str, target: str, old: str, new: str, request_id: str, timeout: float | None
     ) -> int:
-        """Verify the old password (a wrong one counts as a failed login), then set the new one."""
+        """Verify the old password (a wrong one counts as a failed login), then set the new one.
+
+        A repeated request id is answered with the first result while the credential still
+        holds the password this request set."""
         _check_new_password(new)
         if old == new:
             raise DomainError(ErrorCode.INVALID_ARGUMENT, "the new password must differ from the old one")
+        first = self._ctx.prior(request_id, c.ChangePassword, actor)
+        if first is not None:
+            answer(first)
+            _same_target(first, target, request_id)
         self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
         found = self.credential(target)
+        if first is not None:
+            if found is not None and crypto.verify_password(new, found[0]):
+                return int(first.value["epoch"])
+            request_id = sub_request_id(request_id, f"again-{uuid.uuid4().hex[:12]}")
         if found is None or not crypto.verify_password(old, found[0]):
             self._ctx.submit(
                 c.RecordLogin,
@@ -122,20 +162,20 @@ class AuthService:
                 caller.cert_actor, target, password, new_password, sub_request_id(request_id, "chpw"), timeout
             )
             password = new_password
-        epoch, _ = self.verify_and_record(
+        result = self.verify_and_record(
             caller.cert_actor, target, password, sub_request_id(request_id, "login"), timeout
         )
-        role = self._ctx.read(lambda s: s.users[user].role)
-        expires = self._ctx.clock_ms() + APPLIANCE_TTL_MS
+        expires = issued_at(self._ctx, result) + APPLIANCE_TTL_MS
         claims = Claims(
             cluster_id=self._ctx.config.cluster_id,
             kind="appliance",
             subject=user,
             fingerprint=caller.fingerprint,
             expires_ms=expires,
-            epoch=epoch,
+            epoch=int(result.value["epoch"]),
         )
-        return Session(self._ctx.tokens.issue(claims), expires, user, role)
+        role = str(result.value.get("role") or self._ctx.read(lambda s: s.users[user].role))
+        return Session(self._ctx.tokens.issue(claims, request_id), expires, user, role)
 
     def logout(self, caller: Caller, token: str, request_id: str, timeout: float | None) -> None:
         claims = self._ctx.claims(caller, token, "appliance")
@@ -156,17 +196,24 @@ class AuthService:
             raise DomainError(ErrorCode.INVALID_ARGUMENT, "HSM role must be SO or AU")
         claims = self._ctx.claims(caller, token, "appliance")
         base = dataclasses.replace(claims, hsm_role="", hsm_epoch=0, nonce="")
-        hsm_epoch, _ = self.verify_and_record(base.actor, f"hsm:{role}", password, request_id, timeout)
-        elevated = dataclasses.replace(base, hsm_role=role, hsm_epoch=hsm_epoch)
-        user_role = self._ctx.read(lambda s: s.users[claims.subject].role)
-        return Session(self._ctx.tokens.issue(elevated), elevated.expires_ms, claims.subject, user_role)
+        result = self.verify_and_record(base.actor, f"hsm:{role}", password, request_id, timeout)
+        elevated = dataclasses.replace(base, hsm_role=role, hsm_epoch=int(result.value["epoch"]))
+        user_role = str(result.value.get("role") or self._user_role(claims.subject))
+        return Session(
+            self._ctx.tokens.issue(elevated, request_id), elevated.expires_ms, claims.subject, user_role
+        )
+
+    def _user_role(self, user: str) -> str:
+        return self._ctx.read(lambda s: s.users[user].role if user in s.users else "")
 
     def hsm_logout(self, caller: Caller, token: str, request_id: str, timeout: float | None) -> Session:
         """End the HSM role; the appliance session goes on (a token without the role is returned)."""
         claims = self._ctx.claims(caller, token, "appliance")
         if not claims.hsm_role:
             raise DomainError(ErrorCode.FAILED_PRECONDITION, "this session holds no HSM role")
-        self._ctx.submit(c.Logout, claims.actor, request_id, timeout, target=f"hsm:{claims.hsm_role}")
+        result = self._ctx.submit(
+            c.Logout, claims.actor, request_id, timeout, target=f"hsm:{claims.hsm_role}"
+        )
         plain = dataclasses.replace(claims, hsm_role="", hsm_epoch=0, nonce="")
-        user_role = self._ctx.read(lambda s: s.users[claims.subject].role)
-        return Session(self._ctx.tokens.issue(plain), plain.expires_ms, claims.subject, user_role)
+        user_role = str(result.value.get("role") or self._user_role(claims.subject))
+        return Session(self._ctx.tokens.issue(plain, request_id), plain.expires_ms, claims.subject, user_role)

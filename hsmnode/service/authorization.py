@@ -18,7 +18,8 @@ from hsmnode.domain import authorization as az
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.service.context import Caller, NodeContext, sub_request_id
+from hsmnode.domain.state import Result
+from hsmnode.service.context import Caller, NodeContext, answer, sub_request_id
 from hsmnode.sessions import Claims
 
 ACTIONS = ("associate", "authorize", "deauthorize", "reset", "session-authorize", "permissions")
@@ -51,9 +52,12 @@ class AuthorizationService:
 
     def _co(self, caller: Caller, token: str) -> Claims:
         claims = self._ctx.claims(caller, token, "partition")
+        self._authorize_co(claims)
+        return claims
+
+    def _authorize_co(self, claims: Claims) -> None:
         now = self._ctx.clock_ms()
         self._ctx.read(lambda s: authorize(s, claims.actor, "partition.authorize", now, claims.container))
-        return claims
 
     def challenge(self, caller: Caller, token: str, action: str) -> Challenge:
         if action not in ACTIONS:
@@ -126,13 +130,26 @@ class AuthorizationService:
         request_id: str,
         timeout: float | None,
     ) -> tuple[str, str]:
-        """(the partition's state, a new token when this session's own state changed, else "")."""
-        claims = self._co(caller, token)
-        if target == "ASSOCIATED" and claims.session_authorized and not signatures and card_set is None:
-            return self._give_back(claims, request_id, timeout)
-        self._check_mac(challenge, mac)
-        labels, sigs = self._cards(signatures)
-        epoch = self._verify_password(claims, password, request_id, timeout)
+        """(the partition's state, a new token when this session's own state changed, else "").
+
+        A repeated request id gets its first answer, the same token included."""
+        claims = self._ctx.claims(caller, token, "partition")
+        replayed = self._replayed_change(claims, target, request_id)
+        if replayed is not None:
+            return replayed
+        try:
+            self._authorize_co(claims)
+            if target == "ASSOCIATED" and claims.session_authorized and not signatures and card_set is None:
+                return self._give_back(claims, request_id, timeout)
+            self._check_mac(challenge, mac)
+            labels, sigs = self._cards(signatures)
+            epoch = self._verify_password(claims, password, request_id, timeout)
+        except DomainError:
+            # the first attempt may have been applied while this one's checks ran
+            replayed = self._replayed_change(claims, target, request_id)
+            if replayed is None:
+                raise
+            return replayed
         extra: dict[str, object] = {}
         if card_set is not None:
             set_id, threshold, cards = card_set
@@ -155,17 +172,35 @@ class AuthorizationService:
             verified_epoch=epoch,
             **extra,
         )
+        return self._change_answer(claims, target, result, request_id)
+
+    def _replayed_change(self, claims: Claims, target: str, request_id: str) -> tuple[str, str] | None:
+        first = self._ctx.prior(request_id, c.AuthChange, claims.actor)
+        if first is not None:
+            return self._change_answer(claims, target, answer(first), request_id)
+        given_back = self._ctx.prior(request_id, c.AuthSessionRevoke, claims.actor)
+        if given_back is not None:
+            return str(answer(given_back).value["state"]), self._plain_token(claims, request_id)
+        return None
+
+    def _change_answer(self, claims: Claims, target: str, result: Result, request_id: str) -> tuple[str, str]:
         state = str(result.value["state"])
-        if target == "SESSION_AUTHORIZED":
-            elevated = dataclasses.replace(
-                claims,
-                session_authorized=True,
-                auth_epoch=int(result.value["auth_epoch"]),
-                authorization_grant=str(result.value["grant_id"]),
-                nonce="",
-            )
-            return state, self._ctx.tokens.issue(elevated)
-        return state, ""
+        if target != "SESSION_AUTHORIZED":
+            return state, ""
+        elevated = dataclasses.replace(
+            claims,
+            session_authorized=True,
+            auth_epoch=int(result.value["auth_epoch"]),
+            authorization_grant=str(result.value["grant_id"]),
+            nonce="",
+        )
+        return state, self._ctx.tokens.issue(elevated, request_id)
+
+    def _plain_token(self, claims: Claims, request_id: str) -> str:
+        plain = dataclasses.replace(
+            claims, session_authorized=False, auth_epoch=0, authorization_grant="", nonce=""
+        )
+        return self._ctx.tokens.issue(plain, request_id)
 
     def _give_back(self, claims: Claims, request_id: str, timeout: float | None) -> tuple[str, str]:
         """SESSION_AUTHORIZED -> ASSOCIATED for this session: its grant is revoked on every member
@@ -179,7 +214,7 @@ class AuthorizationService:
                 f"partition '{claims.subject}': this session is no longer SESSION_AUTHORIZED; "
                 "to deauthorize the partition, present the cards",
             )
-        self._ctx.submit(
+        result = self._ctx.submit(
             c.AuthSessionRevoke,
             claims.actor,
             request_id,
@@ -188,11 +223,7 @@ class AuthorizationService:
             grant_id=claims.authorization_grant,
             until=claims.expires_ms,
         )
-        plain = dataclasses.replace(
-            claims, session_authorized=False, auth_epoch=0, authorization_grant="", nonce=""
-        )
-        state = self._ctx.read(lambda s: s.partitions[claims.subject].authorization.state)
-        return state, self._ctx.tokens.issue(plain)
+        return str(result.value["state"]), self._plain_token(claims, request_id)
 
     def set_permissions(
         self,
@@ -206,7 +237,11 @@ class AuthorizationService:
         request_id: str,
         timeout: float | None,
     ) -> list[str]:
-        claims = self._co(caller, token)
+        claims = self._ctx.claims(caller, token, "partition")
+        first = self._ctx.prior(request_id, c.AuthSetPermissions, claims.actor)
+        if first is not None:
+            return list(answer(first).value["permissions"])
+        self._authorize_co(claims)
         self._check_mac(challenge, mac)
         labels, sigs = self._cards(signatures)
         epoch = self._verify_password(claims, password, request_id, timeout)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from hsmnode import crypto
@@ -44,6 +41,9 @@ class NodeStatus:
     replicated_cluster_id: str
     node_certificate: str = ""
     members: int = 0
+    removed_from: str = ""
+    raft_configuration: tuple[str, ...] = ()
+    directory: tuple[str, ...] = ()
 
 
 class ClusterService:
@@ -79,7 +79,9 @@ class ClusterService:
 
     def node_status(self) -> NodeStatus:
         raft = self._ctx.replicator.status()
-        digest, replicated_id = self._ctx.replicator.read(lambda s: (s.digest(), s.cluster_id or ""))
+        digest, replicated_id, directory = self._ctx.replicator.read(
+            lambda s: (s.digest(), s.cluster_id or "", sorted(raft for raft, _ in s.members.values()))
+        )
         cfg = self._ctx.config
         return NodeStatus(
             id=cfg.node_id,
@@ -97,7 +99,14 @@ class ClusterService:
             replicated_cluster_id=replicated_id,
             node_certificate=self._ctx.node_cert_pem.decode(),
             members=len(self.members),
+            removed_from=self._ctx.replicator.removed_from,
+            raft_configuration=tuple(sorted(self._ctx.replicator.raft_configuration())),
+            directory=tuple(directory),
         )
+
+    def departed(self) -> dict[str, tuple[str, str, int]]:
+        """Members removed from the directory: id -> (Raft address, gRPC address, removed at ms)."""
+        return self._ctx.read(lambda s: dict(s.departed))
 
     def bootstrap_if_leader(self) -> None:
         """The leader binds a fresh replicated state to the configured cluster id (once)."""
@@ -128,100 +137,6 @@ class ClusterService:
                 "fault injection is disabled on this member (set [debug] fault_injection = true in its config)",
             )
         self._ctx.submit(DebugFail, caller.cert_actor, request_id, timeout, reason=reason)
-
-
-def add_member(
-    ctx: NodeContext,
-    caller_actor: str,
-    member_id: str,
-    raft: str,
-    grpc_address: str,
-    request_id: str,
-    timeout: float | None,
-) -> None:
-    """Record the member in the directory (authorized in apply), then add it to Raft; undo the record
-    if Raft refuses."""
-    from hsmnode.domain.commands import MemberAdd, MemberRemove
-
-    step = _attempt(request_id)
-    ctx.submit(MemberAdd, caller_actor, step, timeout, member_id=member_id, raft=raft, grpc=grpc_address)
-    try:
-        ctx.replicator.change_membership(True, raft, timeout=min(timeout or 5.0, 5.0))
-    except ReplicationError:
-        ctx.submit(MemberRemove, caller_actor, f"{step}/undo", timeout, member_id=member_id)
-        raise
-
-
-def _attempt(request_id: str) -> str:
-    """A request id for one attempt's directory step. The client's retry of a membership change that
-    failed (and was undone) must redo the directory step, so the step cannot be deduplicated on the
-    client's id alone; the proposer stamps a fresh suffix."""
-    return f"{request_id}/{uuid.uuid4().hex[:12]}"
-
-
-def remove_member(
-    ctx: NodeContext,
-    caller_actor: str,
-    member_id: str,
-    request_id: str,
-    timeout: float | None,
-    applied_by: Callable[[str], int | None] | None = None,
-) -> None:
-    """Take the member out of Raft (moving leadership away first if it leads), then out of the directory."""
-    from hsmnode.domain.access import authorize
-    from hsmnode.domain.commands import MemberAdd, MemberRemove
-
-    now = ctx.clock_ms()
-    members = ctx.read(lambda s: (authorize(s, caller_actor, "cluster.member", now), dict(s.members))[1])
-    if member_id not in members:
-        raise DomainError(ErrorCode.NOT_FOUND, f"no member '{member_id}'")
-    if len(members) == 1:
-        raise DomainError(ErrorCode.FAILED_PRECONDITION, "the last member of a cluster cannot be removed")
-    raft = members[member_id][0]
-    if raft == ctx.replicator.self_address:
-        # a member cannot see its own removal commit (the leader stops talking to it), so the
-        # removal must come through another member; a leader hands leadership over first
-        if ctx.replicator.status().role == "leader":
-            ctx.replicator.transfer_leadership(timeout=3.0)
-        raise DomainError(
-            ErrorCode.FAILED_PRECONDITION,
-            f"member '{member_id}' cannot remove itself: send its removal to another member "
-            "(it is no longer the leader)",
-        )
-    if ctx.replicator.status().leader_address == raft:
-        raise DomainError(
-            ErrorCode.FAILED_PRECONDITION,
-            f"member '{member_id}' is the leader: send its removal to it first (it hands leadership over), "
-            "then to another member",
-        )
-    # the directory first, so a removed member that is still up learns it was removed and stops serving
-    log.info("removing member %s (request %s): directory first, then Raft", member_id, request_id)
-    step = _attempt(request_id)
-    ctx.submit(MemberRemove, caller_actor, step, timeout, member_id=member_id)
-    if applied_by is not None:
-        # give a leaving member that is up the chance to apply its own removal before Raft stops
-        # talking to it: then it refuses clients, also after a restart with its old config
-        removal_index = ctx.replicator.applied_index()
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
-            seen = applied_by(members[member_id][1])
-            if seen is None or seen >= removal_index:
-                break
-            time.sleep(0.05)
-    try:
-        ctx.replicator.change_membership(False, raft, timeout=min(timeout or 5.0, 5.0))
-    except ReplicationError as exc:
-        log.warning("Raft removal of %s failed (%s); the directory entry is restored", member_id, exc)
-        ctx.submit(
-            MemberAdd,
-            caller_actor,
-            f"{step}/undo",
-            timeout,
-            member_id=member_id,
-            raft=raft,
-            grpc=members[member_id][1],
-        )
-        raise
 
 
 def join_bundle(

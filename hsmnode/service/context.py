@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from hsmnode.config import NodeConfig
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize, validate_session
-from hsmnode.domain.commands import Command, validate_request_id
+from hsmnode.domain.commands import MAX_COMMAND_BYTES, Command, validate_request_id
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.principals import parse
 from hsmnode.domain.state import HsmState, Result
@@ -44,6 +44,14 @@ def wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
 
+def answer(result: Result) -> Result:
+    """A successful Result as is; a refusal as the DomainError it carries."""
+    if not result.ok:
+        assert result.code is not None
+        raise DomainError(result.code, result.message)
+    return result
+
+
 def sub_request_id(request_id: str, tag: str) -> str:
     """A derived idempotency key for the n-th command one request proposes."""
     derived = f"{request_id}/{tag}"
@@ -71,14 +79,20 @@ class NodeContext:
         return self.replicator.read(fn)
 
     def propose(self, cmd: Command, timeout: float | None) -> Result:
-        """Replicate and return the applied Result; a refusal becomes a DomainError."""
+        """Replicate and return the applied Result; a refusal becomes a DomainError.
+
+        A command over MAX_COMMAND_BYTES is refused here, before it reaches any journal."""
+        size = len(cmd.encode())
+        if size > MAX_COMMAND_BYTES:
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"the {cmd.TYPE} command would be {size} bytes; a command holds at most {MAX_COMMAND_BYTES} "
+                "bytes: send smaller values",
+            )
         result = self.replicator.propose(
             cmd, timeout=min(timeout or DEFAULT_WRITE_TIMEOUT, DEFAULT_WRITE_TIMEOUT)
         )
-        if not result.ok:
-            assert result.code is not None
-            raise DomainError(result.code, result.message)
-        return result
+        return answer(result)
 
     def submit(
         self, cls: type[C], actor: str, request_id: str, timeout: float | None, **fields: Any
@@ -87,6 +101,49 @@ class NodeContext:
         validate_request_id(request_id)
         cmd = cls(actor=actor, request_id=request_id, timestamp=self.clock_ms(), **fields)
         return self.propose(cmd, timeout)
+
+    # --- idempotency (DESIGN.md §3.5) ------------------------------------------
+
+    def prior(self, request_id: str, cls: type[Command], actor: str) -> Result | None:
+        """The first result of `request_id`, when this member applied it as a `cls` command by `actor`.
+
+        A use case asks this before any check that reads local state: the first execution may
+        have changed that state (a destroyed key is gone, a changed password no longer matches),
+        and a repeated request id must get the first answer, not a verdict on the new state."""
+        if not request_id:
+            return None
+        found = self.read(lambda s: s.prior(request_id))
+        if found is None or found[0] != cls.TYPE or found[1] != actor:
+            return None
+        return found[2]
+
+    def once(
+        self,
+        cls: type[C],
+        actor: str,
+        request_id: str,
+        timeout: float | None,
+        prepare: Callable[[], dict[str, Any]],
+    ) -> Result:
+        """Propose `cls(**prepare())` under `request_id`, or answer the request's first result.
+
+        `prepare` holds the use case's checks against local state and mints the command's
+        fields; it runs only for a request id this member has not applied. A check that fails
+        is judged again against the request's first result, because the first attempt may
+        have been applied while the check ran (its answer lost, the client retrying).
+        Raises DomainError for a refused command (first or now)."""
+        validate_request_id(request_id)
+        first = self.prior(request_id, cls, actor)
+        if first is None:
+            try:
+                fields = prepare()
+            except DomainError:
+                first = self.prior(request_id, cls, actor)
+                if first is None:
+                    raise
+        if first is not None:
+            return answer(first)
+        return self.submit(cls, actor, request_id, timeout, **fields)
 
     # --- sessions ---------------------------------------------------------
 

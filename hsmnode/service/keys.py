@@ -10,10 +10,13 @@ member must not keep honouring sessions the majority may have revoked).
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hsmnode.crypto import keys as kc
 from hsmnode.domain import commands as c
@@ -21,6 +24,7 @@ from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.keys import check_attributes
 from hsmnode.domain.model import KeyObject
+from hsmnode.domain.state import Result
 from hsmnode.replication import ReplicationError
 from hsmnode.service.authorization import gate_use
 from hsmnode.service.context import Caller, NodeContext
@@ -94,6 +98,28 @@ def _check_data(data: bytes, what: str = "data") -> None:
         raise _invalid(f"{what} must not be empty")
     if len(data) > MAX_DATA:
         raise _invalid(f"{what} is {len(data)} bytes; the limit is {MAX_DATA}")
+
+
+def _created(ctx: NodeContext, result: Result) -> KeyView:
+    """The key a KeyCreate result describes (as created, also when it is gone since)."""
+    object_id = str(result.value["object_id"])
+    key = result.value.get("key")
+    if not isinstance(key, dict):  # a result recorded before results described the key
+        raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key {object_id} was created; list it to see it")
+    return KeyView(
+        object_id,
+        key["label"],
+        key["key_type"],
+        key["size"],
+        key["object_class"],
+        key["exportable"],
+        tuple(key["usage"]),
+        base64.b64decode(key["public_der"]),
+        key["origin"],
+        key["created_at"],
+        key["container"],
+        False,
+    )
 
 
 class KeyService:
@@ -178,19 +204,16 @@ class KeyService:
             raise _invalid(f"key '{key.label}' is {key.key_type}; {mechanism} needs an {needed} key")
 
     # --- writes -----------------------------------------------------------
+    #
+    # Every write runs through ctx.once: a repeated request id is answered with its first result
+    # before any check reads local state (a destroyed key is gone, a blocked one blocked), and the
+    # answer is built from the replicated result alone (DESIGN.md §3.5).
 
     def _create(
-        self, claims: Claims, request_id: str, timeout: float | None, container: str = "", **fields: object
+        self, claims: Claims, request_id: str, timeout: float | None, prepare: Callable[[], dict[str, Any]]
     ) -> KeyView:
-        container = container or claims.container
-        result = self._ctx.submit(
-            c.KeyCreate, claims.actor, request_id, timeout, container=container, **fields
-        )
-        object_id = str(result.value["object_id"])
-        key = self._ctx.read(lambda s: copy.copy(s.container(container).objects.get(object_id)))
-        if key is None:  # destroyed right after creation
-            raise DomainError(ErrorCode.NOT_FOUND, f"key {object_id} is gone")
-        return KeyView.of(key, container)
+        result = self._ctx.once(c.KeyCreate, claims.actor, request_id, timeout, prepare)
+        return _created(self._ctx, result)
 
     def generate(
         self,
@@ -208,26 +231,17 @@ class KeyService:
         """Generate a key in the session's container, or (owner) in a partition that granted create."""
         claims = self._claims(caller, token)
         container = f"partition:{owner}" if owner else claims.container
-        object_class = "secret" if key_type == "AES" else "private"
-        check_attributes(key_type, size, object_class, tuple(usage), True, object_class == "private")
-        generated = kc.generate(key_type, size)
-        object_id = uuid.uuid4().hex
-        return self._create(
-            claims,
-            request_id,
-            timeout,
-            object_id=object_id,
-            label=label,
-            key_type=key_type,
-            size=size,
-            object_class=object_class,
-            exportable=exportable,
-            usage=tuple(usage),
-            container=container,
-            wrapped=self._smk.wrap(_aad(container, object_id), generated.secret),
-            public_der=generated.public_der,
-            origin="generated",
-        )
+
+        def prepare() -> dict[str, Any]:
+            object_class = "secret" if key_type == "AES" else "private"
+            check_attributes(key_type, size, object_class, tuple(usage), True, object_class == "private")
+            generated = kc.generate(key_type, size)
+            secret, public = generated.secret, generated.public_der
+            return self._fields(
+                container, label, key_type, size, object_class, exportable, usage, secret, public, "generated"
+            )
+
+        return self._create(claims, request_id, timeout, prepare)
 
     def import_public(
         self,
@@ -240,25 +254,17 @@ class KeyService:
         timeout: float | None,
     ) -> KeyView:
         claims = self._claims(caller, token)
-        try:
-            key_type, size, der = kc.public_from_pem(pem)
-        except kc.KeyMaterialError as exc:
-            raise _invalid(str(exc)) from None
-        return self._create(
-            claims,
-            request_id,
-            timeout,
-            object_id=uuid.uuid4().hex,
-            label=label,
-            key_type=key_type,
-            size=size,
-            object_class="public",
-            exportable=False,
-            usage=tuple(usage),
-            wrapped=b"",
-            public_der=der,
-            origin="imported",
-        )
+
+        def prepare() -> dict[str, Any]:
+            try:
+                key_type, size, der = kc.public_from_pem(pem)
+            except kc.KeyMaterialError as exc:
+                raise _invalid(str(exc)) from None
+            return self._fields(
+                claims.container, label, key_type, size, "public", False, usage, b"", der, "imported"
+            )
+
+        return self._create(claims, request_id, timeout, prepare)
 
     def import_key(
         self,
@@ -274,12 +280,14 @@ class KeyService:
     ) -> KeyView:
         """Import plaintext material (AES value, PKCS#8 DER or PEM private key); wrapped under the SMK at once."""
         claims = self._claims(caller, token)
-        _check_data(material, "key material")
-        return self._store_secret(
-            claims, material, label, key_type, usage, exportable, "imported", request_id, timeout
-        )
 
-    def _store_secret(
+        def prepare() -> dict[str, Any]:
+            _check_data(material, "key material")
+            return self._secret_fields(claims, material, label, key_type, usage, exportable, "imported")
+
+        return self._create(claims, request_id, timeout, prepare)
+
+    def _secret_fields(
         self,
         claims: Claims,
         secret: bytes,
@@ -288,9 +296,7 @@ class KeyService:
         usage: list[str],
         exportable: bool,
         origin: str,
-        request_id: str,
-        timeout: float | None,
-    ) -> KeyView:
+    ) -> dict[str, Any]:
         if key_type == "AES":
             if len(secret) not in (16, 32):
                 raise _invalid(f"an AES key is 128 or 256 bits, not {len(secret) * 8}")
@@ -304,11 +310,26 @@ class KeyService:
             if found_type != key_type:
                 raise _invalid(f"the key material is {found_type}, not {key_type}")
             object_class = "private"
+        return self._fields(
+            claims.container, label, key_type, size, object_class, exportable, usage, secret, public, origin
+        )
+
+    def _fields(
+        self,
+        container: str,
+        label: str,
+        key_type: str,
+        size: str,
+        object_class: str,
+        exportable: bool,
+        usage: list[str],
+        secret: bytes,
+        public_der: bytes,
+        origin: str,
+    ) -> dict[str, Any]:
+        """The fields of a KeyCreate: a fresh object id, the secret wrapped under the SMK at once."""
         object_id = uuid.uuid4().hex
-        return self._create(
-            claims,
-            request_id,
-            timeout,
+        return dict(
             object_id=object_id,
             label=label,
             key_type=key_type,
@@ -316,8 +337,9 @@ class KeyService:
             object_class=object_class,
             exportable=exportable,
             usage=tuple(usage),
-            wrapped=self._smk.wrap(_aad(claims.container, object_id), secret),
-            public_der=public,
+            container=container,
+            wrapped=self._smk.wrap(_aad(container, object_id), secret) if secret else b"",
+            public_der=public_der,
             origin=origin,
         )
 
@@ -336,40 +358,40 @@ class KeyService:
     ) -> KeyView:
         """Import key material wrapped (AES-KWP) under a key of this container."""
         claims = self._claims(caller, token)
-        _check_data(wrapped, "wrapped key")
-        wrapping = self._usable(claims, wrapping_ref, "unwrap")
-        try:
-            secret = kc.kwp_unwrap(self._material(claims, wrapping), wrapped)
-        except kc.KeyMaterialError as exc:
-            raise _invalid(f"wrapped key: {exc}") from None
-        return self._store_secret(
-            claims, secret, label, key_type, usage, exportable, "unwrapped", request_id, timeout
-        )
+
+        def prepare() -> dict[str, Any]:
+            _check_data(wrapped, "wrapped key")
+            wrapping = self._usable(claims, wrapping_ref, "unwrap")
+            try:
+                secret = kc.kwp_unwrap(self._material(claims, wrapping), wrapped)
+            except kc.KeyMaterialError as exc:
+                raise _invalid(f"wrapped key: {exc}") from None
+            return self._secret_fields(claims, secret, label, key_type, usage, exportable, "unwrapped")
+
+        return self._create(claims, request_id, timeout, prepare)
 
     def destroy(
         self, caller: Caller, token: str, key_ref: str, request_id: str, timeout: float | None
     ) -> None:
         claims = self._claims(caller, token)
-        key = self._key(claims, key_ref, "object.destroy")
-        self._ctx.submit(
-            c.KeyDestroy, claims.actor, request_id, timeout, container=key.container, object_id=key.id
-        )
+
+        def prepare() -> dict[str, Any]:
+            key = self._key(claims, key_ref, "object.destroy")
+            return dict(container=key.container, object_id=key.id)
+
+        self._ctx.once(c.KeyDestroy, claims.actor, request_id, timeout, prepare)
 
     def block(
         self, caller: Caller, token: str, key_ref: str, blocked: bool, request_id: str, timeout: float | None
     ) -> None:
         """Block (or unblock) a key: a blocked key is unusable even when the partition is authorized."""
         claims = self._claims(caller, token)
-        key = self._key(claims, key_ref, "object.list")
-        self._ctx.submit(
-            c.KeyBlock,
-            claims.actor,
-            request_id,
-            timeout,
-            container=key.container,
-            object_id=key.id,
-            blocked=blocked,
-        )
+
+        def prepare() -> dict[str, Any]:
+            key = self._key(claims, key_ref, "object.list")
+            return dict(container=key.container, object_id=key.id, blocked=blocked)
+
+        self._ctx.once(c.KeyBlock, claims.actor, request_id, timeout, prepare)
 
     # --- reads ------------------------------------------------------------
 

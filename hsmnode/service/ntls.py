@@ -16,7 +16,7 @@ from hsmnode.domain import rules
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Client
 from hsmnode.domain.principals import KEYRING_ROLES, PARTITION_ROLES
-from hsmnode.service.auth import AuthService, Session
+from hsmnode.service.auth import AuthService, Session, issued_at
 from hsmnode.service.context import Caller, NodeContext, sub_request_id
 from hsmnode.sessions import PARTITION_TTL_MS, Claims
 
@@ -90,11 +90,13 @@ class NtlsService:
         self, caller: Caller, partition: str, role: str, password: str, request_id: str, timeout: float | None
     ) -> Session:
         kind = _kind_of(role)
-        client, actor = self._assigned(caller, partition, kind)
-        role_epoch, session_epoch = self._auth.verify_and_record(
+        client, actor = self._client_actor(caller)
+        if self._ctx.prior(request_id, c.RecordLogin, actor) is None:  # a repeat answers the first login
+            self._assigned(caller, partition, kind)
+        result = self._auth.verify_and_record(
             actor, f"{kind}:{partition}:{role}", password, request_id, timeout
         )
-        expires = self._ctx.clock_ms() + PARTITION_TTL_MS
+        expires = issued_at(self._ctx, result) + PARTITION_TTL_MS
         claims = Claims(
             cluster_id=self._ctx.config.cluster_id,
             kind=kind,
@@ -103,10 +105,10 @@ class NtlsService:
             expires_ms=expires,
             epoch=client.epoch,
             partition_role=role,
-            role_epoch=role_epoch,
-            session_epoch=session_epoch,
+            role_epoch=int(result.value["epoch"]),
+            session_epoch=int(result.value.get("session_epoch", 0)),
         )
-        return Session(self._ctx.tokens.issue(claims), expires, partition, role)
+        return Session(self._ctx.tokens.issue(claims, request_id), expires, partition, role)
 
     def session_info(self, caller: Caller, token: str) -> Claims:
         """The session's partition (or keyring) and role, if the session is still current in replicated state."""

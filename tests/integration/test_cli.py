@@ -82,7 +82,9 @@ def test_dev_starts_a_ready_cluster_and_brings_it_back_with_its_state(dev_dir: P
         assert shown.returncode == 0, shown.stderr
         data = json.loads(shown.stdout)
         assert set(data) == {"cluster_id", "leader", "term", "members"}
-        assert [set(m) for m in data["members"]] == [{"id", "address", "role", "applied_index", "lag"}] * 3
+        assert [set(m) for m in data["members"]] == [
+            {"id", "address", "role", "applied_index", "lag", "voter", "listed"}
+        ] * 3
         assert data["leader"] in {m["id"] for m in data["members"]}
 
         demo = described["demo"]
