@@ -26,10 +26,10 @@ from hsmnode.client import HsmClient  # noqa: E402
 from hsmnode.devcluster import RAFT_PORT_OFFSET, DevCluster, ports_free  # noqa: E402
 
 
-def free_base() -> int:
+def free_base(nodes: int = 3) -> int:
     while True:
         base = random.randrange(20000, 50000)
-        if ports_free([base + i for i in range(3)] + [base + RAFT_PORT_OFFSET + i for i in range(3)]):
+        if ports_free([base + i for i in range(nodes)] + [base + RAFT_PORT_OFFSET + i for i in range(nodes)]):
             return base
 
 

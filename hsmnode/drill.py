@@ -1,12 +1,19 @@
 """`hsmnode drill`: a failover drill through the SDK, as an application would live it.
 
 A mixed workload (signing with an existing key, generating keys, creating users)
-runs against the cluster while a member is SIGKILLed (on a local `hsmnode dev`
-cluster; on a remote one the operator is asked to do it) and later restarted.
+runs against the cluster while one of two scenarios plays:
+
+- `kill`: members are SIGKILLed (`leader`, `follower`, an id, or several joined by
+  `+`, e.g. `leader+follower`; on a local `hsmnode dev` cluster; on a remote one
+  the operator is asked to do it) and later restarted;
+- `remove-readd`: members are removed (followers, then the leader: `--cycles`,
+  `--leader-cycles`) while their processes keep running, and join again; after
+  each step every member's directory and Raft configuration must agree.
+
 The report says what the application saw — attempts, successes, failures, the
 longest gaps without a successful write and sign, latency before, during and
-after the failure — and verifies that every acknowledged write is present
-exactly once on every member and that all members hold identical state.
+after the failure, leader changes — and verifies that every acknowledged write is
+present exactly once on every member and that all members hold identical state.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from hsmnode.client import (
     load_profile,
 )
 from hsmnode.devcluster import DevCluster, DevClusterError
+from hsmnode.drill_membership import LeaderWatch, MembershipCycles
 
 
 class DrillError(Exception):
@@ -48,6 +56,9 @@ class DrillOptions:
     restart_after: float | None = 5.0
     fault_ratio: float = 0.0  # share of calls the client-side injector fails with UNAVAILABLE
     progress: Callable[[str], None] = field(default=lambda line: None)
+    scenario: str = "kill"  # kill | remove-readd
+    cycles: int = 2  # remove-readd: follower cycles
+    leader_cycles: int = 1  # remove-readd: cycles of the leader
 
 
 @dataclass
@@ -100,6 +111,16 @@ class Drill:
             self.local: DevCluster | None = DevCluster.open(options.profile.parent)
         except (DevClusterError, KeyError, ValueError):
             self.local = None
+        self.watch = LeaderWatch(HsmClient(profile.endpoints, profile.tls, timeout=2.0))
+        self.membership = (
+            MembershipCycles(
+                list(profile.endpoints), profile.tls, ("admin", demo["users"]["admin"]), options.progress
+            )
+            if options.scenario == "remove-readd"
+            else None
+        )
+        if options.scenario not in ("kill", "remove-readd"):
+            raise DrillError(f"unknown scenario {options.scenario!r} (known: kill, remove-readd)")
         self.run_id = uuid.uuid4().hex[:6]
         self.samples: list[Sample] = []
         self.acked_users: list[str] = []
@@ -154,19 +175,25 @@ class Drill:
 
     # --- the failure -----------------------------------------------------------------
 
-    def _target(self) -> str | None:
-        kill = self.o.kill
-        if kill is None:
-            return None
+    def _targets(self) -> list[str]:
+        """The members `--kill` names: leader, follower (another one each time), ids; joined by '+'."""
+        if self.o.kill is None or self.o.scenario != "kill":
+            return []
         status = self.admin_client.cluster_status()
-        if kill == "leader":
-            return status.leader
-        if kill == "follower":
-            followers = [m.id for m in status.members if m.id != status.leader and m.role != "unreachable"]
-            return followers[0] if followers else None
-        if kill not in {m.id for m in status.members}:
-            raise DrillError(f"no member {kill!r} (members: {', '.join(m.id for m in status.members)})")
-        return kill
+        followers = [m.id for m in status.members if m.id != status.leader and m.role != "unreachable"]
+        targets: list[str] = []
+        for kill in self.o.kill.split("+"):
+            if kill == "leader":
+                found = status.leader
+            elif kill == "follower":
+                found = next((f for f in followers if f not in targets), "")
+            elif kill in {m.id for m in status.members}:
+                found = kill
+            else:
+                raise DrillError(f"no member {kill!r} (members: {', '.join(m.id for m in status.members)})")
+            if found and found not in targets:
+                targets.append(found)
+        return targets
 
     def _fail(self, target: str) -> None:
         self.events.append((time.monotonic() - self._t0, f"kill {target}"))
@@ -201,7 +228,7 @@ class Drill:
         session.generate_key(
             signer_key, "EC", "P-256", usage=["sign"], request_id=f"drill-{self.run_id}-signer"
         )
-        target = self._target()
+        targets = self._targets()
         self._t0 = time.monotonic()
         workers = [
             threading.Thread(target=self._signer, args=(session, signer_key), daemon=True) for _ in range(2)
@@ -209,33 +236,48 @@ class Drill:
         workers.append(threading.Thread(target=self._writer, args=(admin, session), daemon=True))
         for w in workers:
             w.start()
+        self.watch.start()
         killed_at = restarted_at = None
         try:
-            while (now := time.monotonic() - self._t0) < self.o.duration:
-                if target and killed_at is None and now >= self.o.at:
-                    self._fail(target)
+            while (now := time.monotonic() - self._t0) < self.o.duration or (
+                self.membership is not None and not self.membership.cycles
+            ):
+                if targets and killed_at is None and now >= self.o.at:
+                    for target in targets:
+                        self._fail(target)
                     killed_at = now
                 if (
-                    target
+                    targets
                     and killed_at is not None
                     and restarted_at is None
                     and self.o.restart_after is not None
                     and now >= killed_at + self.o.restart_after
                 ):
-                    self._recover(target)
+                    for target in targets:
+                        self._recover(target)
                     restarted_at = now
+                if self.membership is not None and not self.membership.cycles and now >= self.o.at:
+                    killed_at = now
+                    self.events.append((now, "membership cycles"))
+                    self.membership.run(self.o.cycles, self.o.leader_cycles)
+                    restarted_at = time.monotonic() - self._t0
+                    self.events.append((restarted_at, "membership cycles done"))
+                    self._stop.wait(1.0)  # the workload goes on a moment with every member back
+                    break
                 self._progress_line(now)
                 self._stop.wait(1.0)
         finally:
             self._stop.set()
+            self.watch.stop()
             for w in workers:
                 w.join(15)
         end = time.monotonic() - self._t0
-        if target and killed_at is not None and restarted_at is None and self.o.restart_after is not None:
-            self._recover(target)
+        if targets and killed_at is not None and restarted_at is None and self.o.restart_after is not None:
+            for target in targets:
+                self._recover(target)
             restarted_at = end
         verification = self._verify(admin, session)
-        return self._report(end, target, killed_at, restarted_at, verification)
+        return self._report(end, "+".join(targets) or None, killed_at, restarted_at, verification)
 
     def _progress_line(self, now: float) -> None:
         with self._lock:
@@ -326,6 +368,9 @@ class Drill:
             "sign_gap_s": _longest_gap(samples, ("sign",), end),
             "latency": {phase: _percentiles(values) for phase, values in phases.items()},
             "injected_faults": self.injector.failed if self.injector else 0,
+            "scenario": self.o.scenario,
+            "leaders": self.watch.summary(),
+            "membership": self.membership.summary() if self.membership else None,
             "verification": verification,
             "events": [{"at_s": round(t, 2), "event": e} for t, e in self.events],
             "timeline": [[round(s.started, 3), round(s.latency * 1000, 2), s.kind, s.ok] for s in samples],
@@ -334,6 +379,7 @@ class Drill:
     def close(self) -> None:
         self.admin_client.close()
         self.app_client.close()
+        self.watch.client.close()
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -374,8 +420,14 @@ def plot(report: dict[str, Any], path: Path) -> None:
 def print_report(report: dict[str, Any], out: Any = sys.stdout) -> None:
     ops = report["operations"]
     v = report["verification"]
+    membership = report.get("membership")
+    what = (
+        f"removed and re-added members from {report['killed_at_s']}s to {report['restarted_at_s']}s"
+        if membership
+        else f"killed {report['killed'] or 'nothing'} at {report['killed_at_s']}s, restarted at {report['restarted_at_s']}s"
+    )
     lines = [
-        f"killed {report['killed'] or 'nothing'} at {report['killed_at_s']}s, restarted at {report['restarted_at_s']}s",
+        what,
         f"operations: {ops['attempted']} attempted, {ops['succeeded']} succeeded, {ops['failed']} failed "
         f"(signs {ops['by_kind']['sign']}, keys {ops['by_kind']['key']}, users {ops['by_kind']['user']})",
         f"longest gap without a successful write: {report['write_gap_s']}s; without a successful sign: {report['sign_gap_s']}s",
@@ -386,6 +438,21 @@ def print_report(report: dict[str, Any], out: Any = sys.stdout) -> None:
         f"verification: {v['acknowledged_keys']} keys and {v['acknowledged_users']} users acknowledged; "
         f"every write exactly once on every member: {v['every_write_exactly_once']}; digests equal: {v['digests_equal']}"
     )
+    lines.append(
+        f"leader changes seen: {report['leaders']['leader_changes']}; elections (term increments): "
+        f"{report['leaders']['elections']}"
+    )
+    if membership:
+        lines.append(
+            f"membership: {membership['completed']} of {len(membership['cycles'])} remove/re-add cycles completed; "
+            f"directory and Raft agree on every member after each step: {membership['directory_and_raft_agree']}"
+        )
+        for cycle in membership["cycles"]:
+            lines.append(
+                f"  {cycle['member']} ({cycle['role']}): removed in {cycle['removed_in_s']}s, agreed after "
+                f"{cycle['agreed_after_removal_s']}s; back in {cycle['rejoined_in_s']}s, agreed after "
+                f"{cycle['agreed_after_rejoin_s']}s {cycle['error']}"
+            )
     for problem in v["problems"]:
         lines.append(f"  problem: {problem}")
     for failure in report["first_failures"]:

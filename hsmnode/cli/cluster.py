@@ -120,7 +120,11 @@ def _remove(member_id: str, profile: str | None, endpoints: tuple[str, ...], as_
     metavar="HOST:PORT",
     help="A member of the cluster to join.",
 )
-@click.option("--node-password", required=True, help="The joining node's admin password.")
+@click.option(
+    "--node-password",
+    default=None,
+    help="The joining node's admin password (a standalone node; a removed member needs none).",
+)
 @click.option("--cluster-password", required=True, help="The cluster's admin password.")
 @click.option(
     "--admin", "admin_user", default="admin", show_default=True, help="The admin user on both sides."
@@ -137,12 +141,13 @@ def _remove(member_id: str, profile: str | None, endpoints: tuple[str, ...], as_
 def join_command(
     node, cluster_endpoint, node_password, cluster_password, admin_user, force, dry_run, profile, as_json
 ) -> None:  # type: ignore[no-untyped-def]
-    """Join NODE to the cluster: the cluster overwrites its users, roles, partitions and keys.
+    """Join NODE to the cluster: the cluster overwrites its users, roles, partitions, keyrings and keys.
 
     The node's earlier data is archived in its data dir, and the report of what was
     overwritten is printed and written to the cluster's audit log. The node's
     certificate must come from the cluster's CA (the profile's CA and admin
-    certificate are used for both sides).
+    certificate are used for both sides). A member removed from the cluster joins it
+    again the same way, without --node-password.
     """
     from hsmnode.joining import join
 
@@ -151,7 +156,7 @@ def join_command(
         node,
         cluster_endpoint,
         loaded.tls,
-        node_admin=(admin_user, node_password),
+        node_admin=(admin_user, node_password) if node_password else None,
         cluster_admin=(admin_user, cluster_password),
         force=force,
         dry_run=dry_run,
@@ -161,7 +166,14 @@ def join_command(
         click.echo(("would overwrite" if dry_run else "overwrote") + ":")
         click.echo(f"  users:      {', '.join(report.users) or '-'}")
         click.echo(f"  roles:      {', '.join(report.roles) or '-'}")
-        click.echo(f"  partitions: {', '.join(report.partitions) or '-'} ({report.keys} key(s))")
+        if report.rejoin:
+            click.echo(f"  nothing of its own: {report.node} was a member of {report.cluster_id} (rejoin)")
+        else:
+            parts = ", ".join(f"{n} ({k} key(s))" for n, k in report.partition_keys.items())
+            rings = ", ".join(f"{n} ({k} key(s))" for n, k in report.keyrings.items())
+            click.echo(f"  partitions: {parts or '-'}")
+            click.echo(f"  keyrings:   {rings or '-'}")
+            click.echo(f"  keys:       {report.keys}")
         if report.joined:
             click.echo(
                 f"{report.node} joined cluster {report.cluster_id}; its earlier data is in {report.archive}"

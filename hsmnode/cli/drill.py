@@ -27,8 +27,22 @@ from hsmnode.client import PROFILE_ENV, HsmError, ProfileError, default_profile_
     help="Writes (keys, users) per second; signing runs beside them.",
 )
 @click.option(
-    "--kill", "kill", default="leader", show_default=True, help="leader, follower, a member id, or none."
+    "--scenario",
+    type=click.Choice(["kill", "remove-readd"]),
+    default="kill",
+    show_default=True,
+    help="kill: SIGKILL members and restart them; remove-readd: remove members (processes running) and "
+    "join them again, checking directory/Raft agreement.",
 )
+@click.option(
+    "--kill",
+    "kill",
+    default="leader",
+    show_default=True,
+    help="leader, follower, a member id, several joined by + (leader+follower), or none.",
+)
+@click.option("--cycles", default=2, show_default=True, help="remove-readd: cycles of a follower.")
+@click.option("--leader-cycles", default=1, show_default=True, help="remove-readd: cycles of the leader.")
 @click.option("--at", "at", default=5.0, show_default=True, help="Seconds into the run to kill the member.")
 @click.option("--restart-after", default=5.0, show_default=True, help="Seconds after the kill to restart it.")
 @click.option(
@@ -45,7 +59,20 @@ from hsmnode.client import PROFILE_ENV, HsmError, ProfileError, default_profile_
     type=click.Path(dir_okay=False),
     help="Draw latency and throughput to a PNG (needs matplotlib).",
 )
-def drill(profile, duration, rate, kill, at, restart_after, fault_ratio, as_json, plot_path) -> None:  # type: ignore[no-untyped-def]
+def drill(
+    profile,
+    duration,
+    rate,
+    scenario,
+    kill,
+    cycles,
+    leader_cycles,
+    at,
+    restart_after,
+    fault_ratio,
+    as_json,
+    plot_path,
+) -> None:  # type: ignore[no-untyped-def]
     """Run a mixed workload through the SDK while a member dies; report what the application saw
     and verify every acknowledged write is on every member exactly once."""
     from hsmnode.drill import Drill, DrillError, DrillOptions, plot, print_report
@@ -59,6 +86,9 @@ def drill(profile, duration, rate, kill, at, restart_after, fault_ratio, as_json
         restart_after=restart_after,
         fault_ratio=fault_ratio,
         progress=lambda line: click.echo(line, err=True),
+        scenario=scenario,
+        cycles=cycles,
+        leader_cycles=leader_cycles,
     )
     try:
         runner = Drill(options)
@@ -75,5 +105,10 @@ def drill(profile, duration, rate, kill, at, restart_after, fault_ratio, as_json
         click.echo(json.dumps(report, indent=2))
     else:
         print_report(report)
-    ok = report["operations"]["failed"] == 0 and report["verification"]["ok"]
+    membership = report["membership"]
+    ok = (
+        report["operations"]["failed"] == 0
+        and report["verification"]["ok"]
+        and (membership is None or membership["directory_and_raft_agree"])
+    )
     sys.exit(0 if ok else 1)

@@ -246,6 +246,7 @@ class HsmClient:
             removed_from=r.removed_from,
             raft_configuration=tuple(r.raft_configuration),
             directory=tuple(r.directory),
+            incarnation=r.incarnation,
         )
 
     # --- appliance logins -------------------------------------------------------

@@ -16,7 +16,6 @@ from hsmnode.client._client import HsmClient, new_request_id
 from hsmnode.client._errors import (
     FailedPrecondition,
     HsmError,
-    NotFound,
     OutcomeUnknown,
     ResourceExhausted,
     Unavailable,
@@ -50,10 +49,9 @@ def remove_member(
     request_id = new_request_id()
     with HsmClient(endpoints, tls, timeout=timeout, cluster_id=cluster_id) as probe:
         status = probe.cluster_status()
+    # a member the status does not show may still be a removal that took effect (the members answer
+    # success) or an unknown id (they answer NOT_FOUND)
     members = {m.id: m.address for m in status.members}
-    if member_id not in members:
-        listed = sorted(m.id for m in status.members if m.listed)
-        raise NotFound(f"no member '{member_id}' (members: {', '.join(listed)})")
     others = [m.address for m in status.members if m.id != member_id and m.listed and m.address]
     if not others:
         raise FailedPrecondition(
@@ -66,7 +64,7 @@ def remove_member(
             try:
                 return session.remove_member(member_id, request_id=request_id)
             except FailedPrecondition as exc:
-                if exc.reason == TARGET_LEADS and members[member_id]:
+                if exc.reason == TARGET_LEADS and members.get(member_id):
                     _hand_over(members[member_id], tls, member_id, admin)
                 elif exc.reason != ASK_ANOTHER_MEMBER:
                     raise

@@ -67,6 +67,7 @@ class NodeStatus:
     removed_from: str = ""  # set when this member was removed from that cluster
     raft_configuration: tuple[str, ...] = ()  # Raft addresses of this member's Raft configuration
     directory: tuple[str, ...] = ()  # Raft addresses of the members its replicated directory lists
+    incarnation: str = ""  # random per process start: a restarted member answers with another one
 
     def agrees(self) -> bool:
         """Do this member's member directory and Raft configuration name the same members?"""

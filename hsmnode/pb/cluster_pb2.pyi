@@ -151,7 +151,7 @@ class NodeStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class NodeStatusResponse(_message.Message):
-    __slots__ = ("id", "cluster_id", "address", "raft_address", "role", "term", "leader", "commit_index", "applied_index", "state_digest", "has_quorum", "ready", "replicated_cluster_id", "node_certificate", "members", "removed_from", "raft_configuration", "directory")
+    __slots__ = ("id", "cluster_id", "address", "raft_address", "role", "term", "leader", "commit_index", "applied_index", "state_digest", "has_quorum", "ready", "replicated_cluster_id", "node_certificate", "members", "removed_from", "raft_configuration", "directory", "incarnation")
     ID_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +170,7 @@ class NodeStatusResponse(_message.Message):
     REMOVED_FROM_FIELD_NUMBER: _ClassVar[int]
     RAFT_CONFIGURATION_FIELD_NUMBER: _ClassVar[int]
     DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    INCARNATION_FIELD_NUMBER: _ClassVar[int]
     id: str
     cluster_id: str
     address: str
@@ -188,4 +189,5 @@ class NodeStatusResponse(_message.Message):
     removed_from: str
     raft_configuration: _containers.RepeatedScalarFieldContainer[str]
     directory: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., address: _Optional[str] = ..., raft_address: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., leader: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., state_digest: _Optional[str] = ..., has_quorum: _Optional[bool] = ..., ready: _Optional[bool] = ..., replicated_cluster_id: _Optional[str] = ..., node_certificate: _Optional[str] = ..., members: _Optional[int] = ..., removed_from: _Optional[str] = ..., raft_configuration: _Optional[_Iterable[str]] = ..., directory: _Optional[_Iterable[str]] = ...) -> None: ...
+    incarnation: str
+    def __init__(self, id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., address: _Optional[str] = ..., raft_address: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., leader: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., state_digest: _Optional[str] = ..., has_quorum: _Optional[bool] = ..., ready: _Optional[bool] = ..., replicated_cluster_id: _Optional[str] = ..., node_certificate: _Optional[str] = ..., members: _Optional[int] = ..., removed_from: _Optional[str] = ..., raft_configuration: _Optional[_Iterable[str]] = ..., directory: _Optional[_Iterable[str]] = ..., incarnation: _Optional[str] = ...) -> None: ...

@@ -42,6 +42,8 @@ REMOVED = "removed"
 FOREIGN_CLUSTER = "foreign-cluster"
 MIN_INDEX_WAIT = 1.0
 STATUS_METHODS = ("NodeStatus", "Status")
+# what a removed member still answers: its status, and the cluster's request to join again
+REMOVED_MAY_SERVE = (*STATUS_METHODS, "AdoptCluster")
 
 R = TypeVar("R")
 
@@ -80,9 +82,9 @@ def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., 
     def handler(servicer: Servicer, request: Any, context: grpc.ServicerContext) -> R:
         replicator = servicer.replicator
         guarded = method.__name__ not in STATUS_METHODS
-        if replicator.removed_from and replicator.removal_check is not None:
-            replicator.removal_check()  # added back since the watcher's last round?
-        if guarded and replicator.removed_from:
+        if (replicator.removed_from or not guarded) and replicator.removal_check is not None:
+            replicator.removal_check()  # removed, or added back, since the watcher's last round?
+        if replicator.removed_from and method.__name__ not in REMOVED_MAY_SERVE:
             _abort(
                 replicator,
                 context,

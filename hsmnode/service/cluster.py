@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 
 from hsmnode import crypto
@@ -44,12 +45,14 @@ class NodeStatus:
     removed_from: str = ""
     raft_configuration: tuple[str, ...] = ()
     directory: tuple[str, ...] = ()
+    incarnation: str = ""
 
 
 class ClusterService:
     def __init__(self, ctx: NodeContext, smk_check: str = "") -> None:
         self._ctx = ctx
         self._smk_check = smk_check
+        self._incarnation = uuid.uuid4().hex[:16]  # this process's: a restart changes it
         cfg = ctx.config
         self._configured = [MemberAddress(cfg.node_id, cfg.grpc_advertise, cfg.raft_address)] + [
             MemberAddress(p.id, p.grpc, p.raft) for p in cfg.peers
@@ -102,6 +105,7 @@ class ClusterService:
             removed_from=self._ctx.replicator.removed_from,
             raft_configuration=tuple(sorted(self._ctx.replicator.raft_configuration())),
             directory=tuple(directory),
+            incarnation=self._incarnation,
         )
 
     def departed(self) -> dict[str, tuple[str, str, int]]:
@@ -169,24 +173,47 @@ def adopt_cluster(
     ctx: NodeContext, caller_actor: str, cluster_id: str, members: list[MemberAddress], sealed: bytes
 ) -> str:
     """On the joining node: archive, adopt the cluster's identity, and restart as its member."""
-    import json
-
-    from hsmnode import membership
-    from hsmnode.crypto.sealing import SealError, open_sealed
     from hsmnode.domain.access import authorize
 
     now = ctx.clock_ms()
     own_members = ctx.read(lambda s: (authorize(s, caller_actor, "cluster.member", now), len(s.members))[1])
-    if cluster_id == ctx.config.cluster_id:
-        raise DomainError(
-            ErrorCode.FAILED_PRECONDITION, f"this node is already a member of cluster {cluster_id}"
-        )
     if ctx.config.peers or own_members > 1:
         raise DomainError(
             ErrorCode.FAILED_PRECONDITION,
             f"this node is a member of cluster {ctx.config.cluster_id} with {max(own_members, len(ctx.config.peers) + 1)} "
             "members: remove it there (hsmnode cluster remove-member) before it joins another",
         )
+    return _adopt(ctx, cluster_id, members, sealed)
+
+
+def rejoin_cluster(ctx: NodeContext, cluster_id: str, members: list[MemberAddress], sealed: bytes) -> str:
+    """A member removed from its cluster joins it again: archive, drop its Raft state, restart fresh.
+
+    A removed member serves no client, so no session authorizes this: the bundle does. Only a
+    cluster admin gets one (JoinBundle), sealed to this node's certificate, and it must carry
+    this cluster's Raft secret. (By the time the bundle arrives the cluster has added the
+    member back, so it may no longer see itself as removed.)"""
+    import json
+
+    from hsmnode.crypto.sealing import SealError, open_sealed
+
+    try:
+        secrets = json.loads(open_sealed(ctx.node_key_pem, sealed))
+    except (SealError, ValueError) as exc:
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, str(exc)) from None
+    if secrets.get("raft_password") != ctx.config.raft_password():
+        raise DomainError(
+            ErrorCode.PERMISSION_DENIED, f"the join bundle does not carry cluster {cluster_id}'s Raft secret"
+        )
+    return _adopt(ctx, cluster_id, members, sealed)
+
+
+def _adopt(ctx: NodeContext, cluster_id: str, members: list[MemberAddress], sealed: bytes) -> str:
+    import json
+
+    from hsmnode import membership
+    from hsmnode.crypto.sealing import SealError, open_sealed
+
     if not any(m.raft == ctx.config.raft_address for m in members):
         raise DomainError(
             ErrorCode.FAILED_PRECONDITION, "the cluster has not added this node as a member yet"

@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 ASK_ANOTHER_MEMBER = "ask-another-member"  # a member asked to remove itself: send the removal elsewhere
 TARGET_LEADS = "target-leads"  # the member to remove leads: ask it first, it hands leadership over
 
+# with [debug] fault_injection = true, a change whose request id starts with this stops after its
+# directory step, as if the member running it died there (tests of the reconciler)
+HALF_DONE_PREFIX = "fault-half-done:"
+
 RAFT_STEP_TIMEOUT = 5.0
 DEFAULT_CHANGE_TIMEOUT = 10.0
 # a removal the directory recorded this long ago is completed by the leader's reconciler; before
@@ -75,7 +79,13 @@ def add_member(
             f"addresses, remove it first (hsmnode cluster remove --member {member_id})",
         )
     log.info("adding member %s (request %s): directory done, now Raft", member_id, request_id)
+    _stop_here_if_asked(ctx, request_id)
     ensure_raft(ctx, True, raft, deadline)
+
+
+def _stop_here_if_asked(ctx: NodeContext, request_id: str) -> None:
+    if ctx.config.fault_injection and request_id.startswith(HALF_DONE_PREFIX):
+        raise ReplicationError("unknown_outcome", "fault injection: stopped after the directory step")
 
 
 def remove_member(
@@ -121,6 +131,7 @@ def remove_member(
         )
         if applied_by is not None:
             _wait_seen(ctx, grpc_address, applied_by)
+    _stop_here_if_asked(ctx, request_id)
     ensure_raft(ctx, False, raft, deadline)
 
 

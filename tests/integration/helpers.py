@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -119,3 +122,15 @@ def note(
     admin = as_admin(cluster, member_id)
     with admin.client:
         return admin.audit_note(text, request_id=request_id)
+
+
+def drill(cluster: DevCluster, *args: str, timeout: float = 120.0) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """`hsmnode drill --json ARGS` against the cluster: (exit status, report)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "hsmnode", "drill", "--profile", str(cluster.profile_path), "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.stdout, result.stderr
+    return result.returncode, json.loads(result.stdout)

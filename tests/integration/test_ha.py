@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from hsmnode import crypto
 from hsmnode.client import FaultInjector, HsmClient, ProfileError, Tls
 from hsmnode.devcluster import DevCluster
-from tests.integration.helpers import eventually, leader_of
+from tests.integration.helpers import drill, eventually, leader_of
 
 pytestmark = pytest.mark.cluster
-
-
-def drill(cluster: DevCluster, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-    result = subprocess.run(
-        [sys.executable, "-m", "hsmnode", "drill", "--profile", str(cluster.profile_path), "--json", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.stdout, result.stderr
-    return result.returncode, json.loads(result.stdout)
 
 
 def test_drill_kill_leader_then_follower_with_injected_faults_loses_and_duplicates_nothing(

@@ -40,6 +40,17 @@ def customize(cluster: DevCluster, member: DevMember) -> None:
         admin.add_user("jbob", role="monitor", password="Bob-pw-1234")
 
 
+def own_setup(cluster: DevCluster, member: DevMember) -> tuple[dict, Tls]:  # type: ignore[type-arg]
+    """The joiner's own demo (HSM, partition, keyring, client demo-client) and that client's TLS."""
+    own_demo = bootstrap(member.dir, [member.grpc], cluster.tls())
+    own = Tls(
+        cluster.tls().ca_pem,
+        (member.dir / "demo-client.pem").read_bytes(),
+        (member.dir / "demo-client.key").read_bytes(),
+    )
+    return own_demo, own
+
+
 def do_join(cluster: DevCluster, member: DevMember, node_password: str = JOINER_PW, **kwargs: bool):  # type: ignore[no-untyped-def]
     demo = cluster.demo()
     assert demo is not None
@@ -98,12 +109,8 @@ def test_standalone_node_joins_and_the_cluster_overwrites_its_users_and_roles(
 def test_a_joiner_holding_keys_is_refused_unless_forced_and_its_archive_keeps_them(
     cluster: DevCluster, joiner: DevMember
 ) -> None:
-    own_demo = bootstrap(joiner.dir, [joiner.grpc], cluster.tls())  # the joiner's own HSM, partition, client
+    own_demo, own = own_setup(cluster, joiner)
     password = own_demo["users"]["admin"]
-    ca = cluster.tls().ca_pem
-    own = Tls(
-        ca, (joiner.dir / "demo-client.pem").read_bytes(), (joiner.dir / "demo-client.key").read_bytes()
-    )
     with (
         HsmClient([joiner.grpc], own, discover=False) as app,
         app.open_session("demo", own_demo["partition"]["co_password"], role="CO") as co,
@@ -228,3 +235,21 @@ def test_cli_join_dry_run_reports_and_changes_nothing(cluster: DevCluster, joine
     report = json.loads(result.stdout)
     assert report["joined"] is False and sorted(report["overwritten"]["users"]) == ["jalice", "jbob"]
     assert node_status(cluster, cluster.members[0].id).members == 3
+
+
+def test_a_joiner_holding_keyring_keys_is_refused_and_its_report_lists_its_keyrings(
+    cluster: DevCluster, joiner: DevMember
+) -> None:
+    own_demo, own = own_setup(cluster, joiner)  # its own keyring demo-ring
+    with (
+        HsmClient([joiner.grpc], own, discover=False) as app,
+        app.open_session("demo-ring", own_demo["keyring"]["krco_password"], role="KRCO") as krco,
+    ):
+        krco.generate_key("ring-key", "AES", "256", usage=["encrypt", "decrypt"])
+    password = own_demo["users"]["admin"]
+    dry = do_join(cluster, joiner, password, dry_run=True)
+    assert dry.keyrings == {"demo-ring": 1} and dry.partition_keys == {"cluster": 0, "demo": 0}
+    assert dry.keys == 1 and not dry.joined
+    with pytest.raises(FailedPrecondition, match=r"holds 1 key\(s\) in keyring demo-ring \(1\).*--force"):
+        do_join(cluster, joiner, password)
+    assert node_status(cluster, cluster.members[0].id).members == 3  # nothing changed
