@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hsmnode import crypto
-from hsmnode.client import HsmClient, Tls
+from hsmnode.client import HsmClient, IndexTracker, Tls
 
 DEMO_PARTITION = "demo"
 DEMO_CLIENT = "demo-client"
@@ -65,8 +65,10 @@ def bootstrap(root: Path, endpoints: list[str], admin_tls: Tls) -> dict[str, Any
     first = {k: dev_password() for k in ("operator", "monitor", "audit", "co", "cu", "krso")}
     client_pair = _client_certificate(root, DEMO_CLIENT)
     so_pair = _client_certificate(root, CLUSTER_SO_CLIENT)
+    # one read-your-writes index for the three clients below: each reads what the others wrote
+    seen = IndexTracker()
 
-    with HsmClient(endpoints, admin_tls) as hsm:
+    with HsmClient(endpoints, admin_tls, index_from=seen) as hsm:
         with hsm.login("admin", "PASSWORD", new_password=pw["admin"]) as admin:
             admin.init_hsm("hsmnode-dev", pw["so"])
             for user in ("operator", "monitor", "audit"):
@@ -86,7 +88,7 @@ def bootstrap(root: Path, endpoints: list[str], admin_tls: Tls) -> dict[str, Any
         _wait_applied_everywhere(endpoints, admin_tls, hsm.seen_index)
 
     client_tls = Tls(admin_tls.ca_pem, client_pair.cert_pem, client_pair.key_pem)
-    with HsmClient(endpoints, client_tls) as app:
+    with HsmClient(endpoints, client_tls, index_from=seen) as app:
         app.init_partition(
             DEMO_PARTITION, label="demo partition", cloning_domain="hsmnode-dev", po_password=pw["po"]
         )
@@ -97,7 +99,8 @@ def bootstrap(root: Path, endpoints: list[str], admin_tls: Tls) -> dict[str, Any
             co.init_role("CU", first["cu"])
         app.change_partition_password(DEMO_PARTITION, "CU", first["cu"], pw["cu"])
 
-    with HsmClient(endpoints, Tls(admin_tls.ca_pem, so_pair.cert_pem, so_pair.key_pem)) as cluster_so:
+    cluster_so_tls = Tls(admin_tls.ca_pem, so_pair.cert_pem, so_pair.key_pem)
+    with HsmClient(endpoints, cluster_so_tls, index_from=seen) as cluster_so:
         cluster_so.init_partition(
             CLUSTER_PARTITION,
             label="cluster partition",
@@ -107,7 +110,7 @@ def bootstrap(root: Path, endpoints: list[str], admin_tls: Tls) -> dict[str, Any
         with cluster_so.open_session(CLUSTER_PARTITION, pw["cluster_po"], role="PO") as po:
             po.create_keyring(DEMO_KEYRING, first["krso"])
             po.assign_keyring(DEMO_KEYRING, DEMO_CLIENT)
-    with HsmClient(endpoints, client_tls) as app:
+    with HsmClient(endpoints, client_tls, index_from=seen) as app:
         app.change_partition_password(DEMO_KEYRING, "KRSO", first["krso"], pw["krso"])
         with app.open_session(DEMO_KEYRING, pw["krso"], role="KRSO") as krso:
             krso.set_krco(pw["krco"])

@@ -105,7 +105,11 @@ class Drill:
         interceptors = [self.injector] if self.injector else []
         self.admin_client = HsmClient(profile.endpoints, profile.tls, timeout=10.0, interceptors=interceptors)
         self.app_client = HsmClient(
-            profile.endpoints, profile.client_tls(), timeout=10.0, interceptors=interceptors
+            profile.endpoints,
+            profile.client_tls(),
+            timeout=10.0,
+            interceptors=interceptors,
+            index_from=self.admin_client,
         )
         try:
             self.local: DevCluster | None = DevCluster.open(options.profile.parent)

@@ -154,6 +154,7 @@ class HsmClient:
         self._preferred = ""
         self._next_refresh = 0.0
         self._refreshing = False
+        self._listed_once: set[str] = set()  # addresses some cluster status listed as members
         if isinstance(index_from, HsmClient):
             self.index_tracker = index_from.index_tracker
         else:
@@ -416,8 +417,9 @@ class HsmClient:
             self._refreshing = False
 
     def refresh_members(self) -> None:
-        """Take the members a member with a leader lists: add new ones, drop those no longer listed
-        (best effort: without such an answer the endpoints stay as they are)."""
+        """Take the members a member with a leader lists: add new ones, drop those it listed before
+        and no longer lists (an endpoint never listed, e.g. another name of a member, stays).
+        Best effort: without such an answer the endpoints stay as they are."""
         try:
             status = self.cluster_status()
         except HsmError:
@@ -428,8 +430,10 @@ class HsmClient:
         if not self.cluster_id:
             self.cluster_id = status.cluster_id
         with self._lock:
-            kept = [e for e in self.endpoints if e in listed]
-            self.dropped.update(e for e in self.endpoints if e not in listed)
+            self._listed_once.update(listed)
+            gone = [e for e in self.endpoints if e in self._listed_once and e not in listed]
+            kept = [e for e in self.endpoints if e not in gone]
+            self.dropped.update(gone)
             self.dropped.difference_update(listed)
             self.endpoints = tuple(kept + [e for e in listed if e not in kept])
 

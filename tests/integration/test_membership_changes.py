@@ -163,6 +163,13 @@ def test_a_removed_member_still_running_and_in_the_profile_costs_the_application
         [m.grpc for m in cluster.members], cluster.tls(), leaving, ("admin", demo["users"]["admin"])
     )
     assert cluster.running(leaving) and eventually(lambda: refuses_as_removed(cluster, leaving), 15.0)
+    assert node_status(cluster, leaving).removed_from == cluster.cluster_id  # its own status says so
+    # cluster status through the profile that still names it: the true membership
+    with HsmClient.from_profile(cluster.profile_path) as admin:
+        status = admin.cluster_status()
+    assert sorted(m.id for m in status.members) == sorted(others) and status.leader in others
+    shown = cli(cluster, "cluster", "status", "--json")
+    assert sorted(m["id"] for m in json.loads(shown.stdout)["members"]) == sorted(others)
     # one client, built from the profile that still names the removed member
     with HsmClient.from_profile(cluster.profile_path, identity="client") as app:
         assert cluster.member(leaving).grpc in app.endpoints
@@ -176,14 +183,19 @@ def test_a_removed_member_still_running_and_in_the_profile_costs_the_application
             opened.keep = True
         assert cluster.member(leaving).grpc not in app.endpoints
         assert cluster.member(leaving).grpc in app.dropped
-    with HsmClient.from_profile(cluster.profile_path) as admin:
-        status = admin.cluster_status()
-    assert sorted(m.id for m in status.members) == sorted(others) and status.leader in others
-    shown = cli(cluster, "cluster", "status", "--json")
-    assert sorted(m["id"] for m in json.loads(shown.stdout)["members"]) == sorted(others)
-    # its own status says so, and is what a status of it shows
-    removed = node_status(cluster, leaving)
-    assert removed.removed_from == cluster.cluster_id
+        # back in the cluster, back among the client's endpoints at its next look at the membership
+        join(
+            cluster.member(leaving).grpc,
+            cluster.member(others[0]).grpc,
+            cluster.tls(),
+            node_admin=None,
+            cluster_admin=("admin", demo["users"]["admin"]),
+        )
+        app.refresh_members()
+        assert (
+            cluster.member(leaving).grpc in app.endpoints and cluster.member(leaving).grpc not in app.dropped
+        )
+        assert session.sign(key.id, b"payload", mechanism="ECDSA-SHA256")
 
 
 def half_removed(cluster: DevCluster, member_id: str) -> None:

@@ -16,6 +16,7 @@ from hsmnode.client import (
     FaultInjector,
     HsmClient,
     IndexTracker,
+    InvalidArgument,
     OutcomeUnknown,
     PartitionSession,
     Unavailable,
@@ -104,3 +105,18 @@ def test_clients_sharing_an_index_tracker_read_each_others_writes(single: DevClu
         admin.keep = True
         admin.audit_note("a write the other client must not read behind")
         assert app.seen_index == admin_client.seen_index > 0
+
+
+def test_a_command_over_the_size_limit_is_refused_before_it_reaches_any_journal(single: DevCluster) -> None:
+    demo = single.demo()
+    assert demo is not None
+    endpoints = [m.grpc for m in single.members]
+    with HsmClient(endpoints, single.tls()) as client:
+        admin = client.login("admin", demo["users"]["admin"])
+        admin.keep = True
+        before = client.node_status().commit_index
+        with pytest.raises(
+            InvalidArgument, match=r"audit.note command would be \d+ bytes; .* at most 1048576"
+        ):
+            admin.audit_note("x" * 1_100_000)
+        assert client.node_status().commit_index == before  # nothing was proposed

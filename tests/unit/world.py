@@ -28,8 +28,9 @@ class World:
 
     def apply(self, cls: type[c.Command], actor: str, **fields: Any) -> Result:
         self.now += 1000
+        self.last_request_id = f"r{next(self._ids)}"
         return self.state.apply(
-            cls(actor=actor, request_id=f"r{next(self._ids)}", timestamp=self.now, **fields)
+            cls(actor=actor, request_id=self.last_request_id, timestamp=self.now, **fields)
         )
 
     def ok(self, cls: type[c.Command], actor: str, **fields: Any) -> Result:
