@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from hsmnode.client._errors import HsmError, OutcomeUnknown, Unauthenticated, Unavailable, error_from_rpc
+from hsmnode.client._errors import HsmError, Unauthenticated, Unavailable, error_from_rpc
+from hsmnode.client._outcome import (
+    APPLIED_INDEX_KEY,
+    MEMBER_REFUSALS,
+    Attempts,
+    provably_not_applied,
+    refusal_of,
+)
 from hsmnode.client._profile import Tls, load_profile
 from hsmnode.client._tls_probe import certificate_refused
 from hsmnode.client._types import ClusterStatus, MemberStatus, NodeStatus, Slot
@@ -32,18 +39,7 @@ if TYPE_CHECKING:
 
 SESSION_KEY = "x-hsm-session"
 MIN_INDEX_KEY = "x-hsm-min-index"
-APPLIED_INDEX_KEY = "x-hsm-applied-index"
 CLUSTER_ID_KEY = "x-hsm-cluster-id"
-REFUSAL_KEY = "x-hsm-refusal"
-# refusals of a member that is not (or no longer) one of this cluster's: nothing ran, drop it
-_MEMBER_REFUSALS = frozenset({"removed", "foreign-cluster"})
-# transport failures before the request left this process: provably not applied
-_NOT_SENT = (
-    "failed to connect",
-    "connection refused",
-    "connections to all backends failing",
-    "dns resolution",
-)
 _MAX_BACKOFF = 0.5
 _CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 10000),
@@ -509,7 +505,7 @@ class HsmClient:
         """
         self._maybe_refresh()
         deadline = time.monotonic() + self.timeout
-        attempts = _Attempts(method, write, getattr(request, "request_id", ""))
+        attempts = Attempts(method, write, getattr(request, "request_id", ""))
         fallback: Any = None
         round_no = 0
         while True:
@@ -526,7 +522,11 @@ class HsmClient:
                     continue
                 trailing = rpc_call.trailing_metadata()
                 self._note_index(trailing)
-                if _refusal(trailing) in _MEMBER_REFUSALS and method != "NodeStatus" and self._drop(endpoint):
+                if (
+                    refusal_of(trailing) in MEMBER_REFUSALS
+                    and method != "NodeStatus"
+                    and self._drop(endpoint)
+                ):
                     continue  # a removed member's status answer: its view is stale
                 self._mark(endpoint, True)
                 if accept is None or accept(response):
@@ -556,12 +556,12 @@ class HsmClient:
             metadata.append((CLUSTER_ID_KEY, self.cluster_id))
         return rpc.with_call(request, timeout=min(left, max(1.0, self.timeout / 2)), metadata=metadata)  # type: ignore[no-any-return]
 
-    def _judge(self, endpoint: str, exc: grpc.RpcError, attempts: _Attempts) -> None:
+    def _judge(self, endpoint: str, exc: grpc.RpcError, attempts: Attempts) -> None:
         """Sort a failed attempt: fail over (noting whether it may have been applied), or raise."""
         trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
         self._note_index(trailing)
         code = exc.code()
-        if code is grpc.StatusCode.FAILED_PRECONDITION and _refusal(trailing) in _MEMBER_REFUSALS:
+        if code is grpc.StatusCode.FAILED_PRECONDITION and refusal_of(trailing) in MEMBER_REFUSALS:
             if not self._drop(endpoint):  # nothing ran there; the only member left says why
                 raise error_from_rpc(exc) from None
             attempts.last = exc
@@ -574,7 +574,7 @@ class HsmClient:
             attempts.write and code is grpc.StatusCode.ABORTED
         ):
             attempts.last = exc
-            if attempts.write and not _provably_not_applied(exc, trailing):
+            if attempts.write and not provably_not_applied(exc, trailing):
                 attempts.maybe_applied = True
             if code is not grpc.StatusCode.ABORTED:
                 self._mark(endpoint, False)
@@ -605,7 +605,7 @@ class HsmClient:
             except grpc.RpcError as exc:
                 code = exc.code()
                 trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
-                if code is grpc.StatusCode.FAILED_PRECONDITION and _refusal(trailing) in _MEMBER_REFUSALS:
+                if code is grpc.StatusCode.FAILED_PRECONDITION and refusal_of(trailing) in MEMBER_REFUSALS:
                     last = exc
                     self._drop(endpoint)
                     continue
@@ -637,47 +637,3 @@ class HsmClient:
             f"the cluster refused this client certificate (sha256 fingerprint {self.fingerprint}): "
             "is it registered (hsmnode client register)?"
         )
-
-
-class _Attempts:
-    """What the attempts of one call found out."""
-
-    def __init__(self, method: str, write: bool, request_id: str) -> None:
-        self.method = method
-        self.write = write
-        self.request_id = request_id
-        self.maybe_applied = False
-        self.last: grpc.RpcError | None = None
-        self.refused: set[str] = set()
-
-    def failure(self, endpoints: Sequence[str], timeout: float) -> HsmError:
-        where = ", ".join(endpoints)
-        last = f"; last error: {error_from_rpc(self.last)}" if self.last is not None else ""
-        if self.maybe_applied:
-            return OutcomeUnknown(
-                f"{self.method} may have been applied, but no member confirmed it within {timeout}s "
-                f"({where}){last}: call again with request_id {self.request_id!r} to learn its outcome "
-                "(the cluster answers a repeat with the first result); a new request_id could apply it twice",
-                request_id=self.request_id,
-            )
-        return Unavailable(f"no member answered {self.method} within {timeout}s ({where}){last}")
-
-
-def _refusal(metadata: Any) -> str:
-    for key, value in metadata or ():
-        if key == REFUSAL_KEY:
-            return str(value)
-    return ""
-
-
-def _provably_not_applied(exc: grpc.RpcError, trailing: Any) -> bool:
-    """UNAVAILABLE from a member (it says: not applied, try elsewhere), a fault injected before
-    sending, or a connection that never opened. Everything else may have reached a member."""
-    if exc.code() is not grpc.StatusCode.UNAVAILABLE:
-        return False
-    if any(key == APPLIED_INDEX_KEY for key, _ in trailing or ()):
-        return True
-    if getattr(exc, "sent", None) is False:
-        return True
-    details = (exc.details() or "").lower()
-    return any(hint in details for hint in _NOT_SENT)

@@ -6,7 +6,16 @@ import grpc
 import pytest
 
 from hsmnode import crypto
-from hsmnode.client import HsmClient, InvalidArgument, NotFound, PermissionDenied, Tls, Unauthenticated
+from hsmnode.client import (
+    FailedPrecondition,
+    HsmClient,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Tls,
+    Unauthenticated,
+    remove_member,
+)
 from hsmnode.devcluster import DevCluster
 from hsmnode.pb import audit_pb2, audit_pb2_grpc
 from tests.integration.helpers import as_admin, as_auditor, token
@@ -120,4 +129,13 @@ def test_unknown_partition_role_and_oversize_password_are_invalid(single: DevClu
             app.open_session("demo", "whatever", role="KING")
         with pytest.raises(InvalidArgument, match="at most 255 characters"):
             app.open_session("demo", "x" * 300, role="CU")
+    still_up(single)
+
+
+def test_the_last_member_cannot_be_removed(single: DevCluster) -> None:
+    demo = single.demo()
+    assert demo is not None
+    only = single.members[0]
+    with pytest.raises(FailedPrecondition, match="last member of the cluster.*add another member first"):
+        remove_member([only.grpc], single.tls(), only.id, ("admin", demo["users"]["admin"]), timeout=10.0)
     still_up(single)

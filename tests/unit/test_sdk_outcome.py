@@ -7,9 +7,9 @@ import grpc
 import pytest
 
 from hsmnode.client import OutcomeUnknown, Unavailable
-from hsmnode.client._client import APPLIED_INDEX_KEY, _Attempts, _provably_not_applied
 from hsmnode.client._errors import error_from_rpc
 from hsmnode.client._faults import InjectedError
+from hsmnode.client._outcome import APPLIED_INDEX_KEY, Attempts, provably_not_applied
 
 
 class Failed(grpc.RpcError):
@@ -47,11 +47,11 @@ U = grpc.StatusCode.UNAVAILABLE
 def test_only_failures_that_prove_nothing_ran_count_as_not_applied(
     failure: Failed, not_applied: bool
 ) -> None:
-    assert _provably_not_applied(failure, failure.trailing_metadata()) is not_applied
+    assert provably_not_applied(failure, failure.trailing_metadata()) is not_applied
 
 
 def test_a_write_that_may_have_run_ends_in_outcome_unknown_carrying_its_request_id() -> None:
-    attempts = _Attempts("Generate", write=True, request_id="rid-7")
+    attempts = Attempts("Generate", write=True, request_id="rid-7")
     attempts.maybe_applied = True
     attempts.last = Failed(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
     failure = attempts.failure(["h:1", "h:2"], 5.0)
@@ -60,7 +60,7 @@ def test_a_write_that_may_have_run_ends_in_outcome_unknown_carrying_its_request_
 
 
 def test_a_write_that_cannot_have_run_ends_in_unavailable() -> None:
-    attempts = _Attempts("Generate", write=True, request_id="rid-8")
+    attempts = Attempts("Generate", write=True, request_id="rid-8")
     attempts.last = Failed(U, "failed to connect to all addresses")
     assert type(attempts.failure(["h:1"], 5.0)) is Unavailable
 
