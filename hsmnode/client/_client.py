@@ -595,10 +595,10 @@ class HsmClient:
             )
             if self.cluster_id:
                 metadata.append((CLUSTER_ID_KEY, self.cluster_id))
-            responses = getattr(stub_cls(self._channel(endpoint)), method)(
-                request, timeout=timeout or self.timeout, metadata=metadata
-            )
             try:
+                responses = getattr(stub_cls(self._channel(endpoint)), method)(
+                    request, timeout=timeout or self.timeout, metadata=metadata
+                )
                 first = next(responses)
             except StopIteration:
                 return

@@ -11,6 +11,7 @@ Pass it to HsmClient(..., interceptors=[injector]). The counters say what it did
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -39,7 +40,7 @@ class InjectedError(grpc.RpcError):
         return ()
 
 
-class FaultInjector(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class FaultInjector(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
     def __init__(
         self,
         *,
@@ -68,31 +69,55 @@ class FaultInjector(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         with self._lock:
             return self._random.random()
 
-    def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+    def _fault(self, details: Any) -> str:
+        """What this call meets: "fail" (not sent), "lose" (sent, its answer dropped), "" (passes),
+        or "skip" (a method the injector leaves alone)."""
         if self.methods and not details.method.endswith(self.methods):
-            return continuation(details, request)
+            return "skip"
         if self.latency:
             time.sleep(self.latency)
         roll = self._roll()
         with self._lock:
-            exhausted = self.limit is not None and self.failed + self.lost >= self.limit
-        if exhausted:
-            roll = 1.0
-        if roll < self.fail_ratio:
-            with self._lock:
+            if self.limit is not None and self.failed + self.lost >= self.limit:
+                roll = 1.0
+            if roll < self.fail_ratio:
                 self.failed += 1
-            raise InjectedError(
-                grpc.StatusCode.UNAVAILABLE, "injected fault: the call was not sent", sent=False
-            )
+                return "fail"
+            if roll < self.fail_ratio + self.unknown_ratio:
+                self.lost += 1
+                return "lose"
+            self.passed += 1
+            return ""
+
+    def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        fault = self._fault(details)
+        if fault == "fail":
+            raise _not_sent()
         outcome = continuation(details, request)
-        if roll < self.fail_ratio + self.unknown_ratio:
+        if fault == "lose":
             # let the member execute it; its answer (a result or an error) is what gets lost
             outcome.exception() if hasattr(outcome, "exception") else None
-            with self._lock:
-                self.lost += 1
-            raise InjectedError(
-                grpc.StatusCode.DEADLINE_EXCEEDED, "injected fault: the answer was lost", sent=True
-            )
-        with self._lock:
-            self.passed += 1
+            raise _lost()
         return outcome
+
+    def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        """The same faults for server-streaming calls: a lost answer is the whole stream, received
+        and dropped."""
+        fault = self._fault(details)
+        if fault == "fail":
+            raise _not_sent()
+        stream = continuation(details, request)
+        if fault == "lose":
+            with contextlib.suppress(grpc.RpcError):
+                for _ in stream:
+                    pass
+            raise _lost()
+        return stream
+
+
+def _not_sent() -> InjectedError:
+    return InjectedError(grpc.StatusCode.UNAVAILABLE, "injected fault: the call was not sent", sent=False)
+
+
+def _lost() -> InjectedError:
+    return InjectedError(grpc.StatusCode.DEADLINE_EXCEEDED, "injected fault: the answer was lost", sent=True)

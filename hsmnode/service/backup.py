@@ -41,7 +41,8 @@ class BackupService:
     def _take(
         self, actor: str, request_id: str, timeout: float | None, *, scheduled: bool
     ) -> tuple[fileformat.BackupHeader, bytes]:
-        self._ctx.submit(ClusterBackup, actor, request_id, timeout, scheduled=scheduled)
+        # a repeat of the request (its answer lost) is not proposed again: it gets a copy as of now
+        self._ctx.once(ClusterBackup, actor, request_id, timeout, lambda: dict(scheduled=scheduled))
         replicator = self._ctx.replicator
         data, index = replicator.read_indexed(lambda s: s.to_data())
         if index == 0:  # a snapshot was installed since the command applied: the barrier names the index
