@@ -490,10 +490,12 @@ class DevCluster:
             self.root / "ca.pem", self.root / "demo-client.pem", self.root / "demo-client.key"
         )
 
-    def app_client(self, member_id: str | None = None, *, timeout: float = 5.0) -> HsmClient:
-        """A client presenting the demo NTLS client certificate."""
+    def app_client(
+        self, member_id: str | None = None, *, timeout: float = 5.0, index_from: HsmClient | None = None
+    ) -> HsmClient:
+        """A client presenting the demo NTLS client certificate (`index_from`: read that client's writes)."""
         endpoints = [self.member(member_id).grpc] if member_id else [m.grpc for m in self.members]
-        return HsmClient(endpoints, self.client_tls(), timeout=timeout)
+        return HsmClient(endpoints, self.client_tls(), timeout=timeout, index_from=index_from)
 
     def _bootstrapped(self, member_id: str) -> bool:
         """Is the member ready and has it applied the cluster's bootstrap (default accounts exist)?"""

@@ -74,7 +74,8 @@ def verify_outside(public_der: bytes, signature: bytes) -> None:
 
 
 def test_krso_and_krco_both_use_the_keyring_keys_but_only_the_krso_sets_the_krco(cluster: DevCluster) -> None:
-    with cluster.app_client("node1") as first, cluster.app_client("node2") as second:
+    # two members, one application: each client reads what the other wrote (a shared applied index)
+    with cluster.app_client("node1") as first, cluster.app_client("node2", index_from=first) as second:
         with keyring_session(first, cluster, "KRSO") as krso:
             assert krso.info().role == "KRSO"
             key = krso.generate_key("ring-ec", "EC", "P-256", usage=["sign", "verify"])
