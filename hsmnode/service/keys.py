@@ -118,11 +118,11 @@ class KeyService:
         return claims
 
     def _within_lease(self) -> None:
-        if not self._ctx.replicator.within_lease(self._lease):
+        if not self._ctx.replicator.within_lease():
             raise ReplicationError(
                 "unavailable",
-                f"this member has had no leader with a quorum for more than {self._lease:g}s and refuses "
-                "cryptographic operations (its view of sessions and keys may be stale); try another member",
+                f"this member has no proof of a leader with a quorum within its {self._lease:g}s lease and "
+                "refuses cryptographic operations (its view of sessions and keys may be stale); try another member",
             )
 
     def _key(self, claims: Claims, key_ref: str, operation: str) -> LocatedKey:
