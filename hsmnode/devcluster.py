@@ -45,6 +45,7 @@ class DevTimings:
     election_timeout_max: float = 0.3
     heartbeat_interval: float = 0.04
     compaction_min_entries: int = 5000
+    durable: bool = False  # a dev cluster trades power-loss durability for speed; deploy/ turns it on
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ def _node_toml(
         f"election_timeout_max = {timings.election_timeout_max}",
         f"heartbeat_interval = {timings.heartbeat_interval}",
         f"compaction_min_entries = {timings.compaction_min_entries}",
+        f"durable = {'true' if timings.durable else 'false'}",
         "",
         "[tls]",
         'ca = "../ca.pem"',

@@ -1,7 +1,9 @@
 """The wrapper every RPC method runs in: min_index, errors, applied index.
 
 - `x-hsm-min-index` (request metadata): wait up to MIN_INDEX_WAIT for this member
-  to apply that far, else UNAVAILABLE so the client tries another member;
+  to apply that far, else UNAVAILABLE so the client tries another member; the same
+  for a member outside its lease (a cut-off member's applied state may be stale),
+  except for the status RPCs, which describe exactly such members;
 - `x-hsm-applied-index` (trailing metadata): this member's applied Raft index,
   on every answer, success or error;
 - DomainError / ReplicationError → the status of the error table, with the message;
@@ -81,7 +83,7 @@ def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., 
                 "use the cluster's other members, or join this node again (hsmnode cluster join)",
             )
         try:
-            _await_min_index(replicator, context)
+            _await_min_index(replicator, context, leased=guarded)
             response = method(servicer, request, context)
         except DomainError as exc:
             _abort(replicator, context, STATUS_FOR_CODE[exc.code], exc.message)
@@ -98,7 +100,8 @@ def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., 
     return handler
 
 
-def _await_min_index(replicator: Replicator, context: grpc.ServicerContext) -> None:
+def _await_min_index(replicator: Replicator, context: grpc.ServicerContext, leased: bool) -> None:
+    """Wait for min_index; a `leased` read (everything but status) also needs the member's lease."""
     for key, value in context.invocation_metadata():
         if key != MIN_INDEX_KEY:
             continue
@@ -114,7 +117,7 @@ def _await_min_index(replicator: Replicator, context: grpc.ServicerContext) -> N
                 f"this member has applied index {replicator.applied_index()}, behind the requested {wanted}; "
                 "try another member",
             )
-        if not replicator.within_lease():  # read-your-writes from a cut-off member would be stale
+        if leased and not replicator.within_lease():  # read-your-writes from a cut-off member would be stale
             raise ReplicationError(
                 "unavailable",
                 "this member has no proof of a leader with a quorum within its lease, so what it has "
