@@ -141,6 +141,7 @@ class DevCluster:
         self.cluster_id = cluster_id
         self.members = members
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.netns: dict[str, str] = {}  # member id -> network namespace its process runs in
 
     # --- files ------------------------------------------------------------
 
@@ -154,9 +155,14 @@ class DevCluster:
         timings: DevTimings | None = None,
         fault_injection: bool = False,
         smk: bytes | None = None,
+        hosts: list[tuple[str, str]] | None = None,
+        netns: list[str] | None = None,
     ) -> DevCluster:
         """Write a new cluster's CA, certificates, configs and profile into `root`; a fresh SMK unless
-        `smk` is given (a restore keeps the backed-up cluster's SMK: its keys are wrapped under it)."""
+        `smk` is given (a restore keeps the backed-up cluster's SMK: its keys are wrapped under it).
+
+        `hosts` gives each member its (gRPC host, Raft host) instead of 127.0.0.1 and `netns` the
+        network namespace its process runs in (`ip netns exec`): the fault suite's partitions."""
         if nodes < 1 or nodes > 9:
             raise DevClusterError("--nodes must be between 1 and 9")
         timings = timings or DevTimings()
@@ -170,7 +176,7 @@ class DevCluster:
             raise DevClusterError(
                 f"--base-port {base_port}: ports {min(ports)}-{max(ports)} must lie in 1024-65535"
             )
-        busy = [p for p in ports if not ports_free([p])]
+        busy = [] if hosts else [p for p in ports if not ports_free([p])]
         if busy:
             raise DevClusterError(
                 f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use; choose another --base-port"
@@ -185,11 +191,16 @@ class DevCluster:
         (root / "admin.pem").write_bytes(admin.cert_pem)
         _write_secret(root / "admin.key", admin.key_pem)
         _write_secret(root / "raft.secret", crypto.random_secret().encode() + b"\n")
+        if hosts is not None and len(hosts) != nodes:
+            raise DevClusterError(
+                f"{nodes} members need {nodes} (gRPC host, Raft host) pairs, got {len(hosts)}"
+            )
+        where = hosts or [("127.0.0.1", "127.0.0.1")] * nodes
         members = [
             DevMember(
                 id=f"node{i + 1}",
-                grpc=f"127.0.0.1:{base_port + i}",
-                raft=f"127.0.0.1:{base_port + RAFT_PORT_OFFSET + i}",
+                grpc=f"{where[i][0]}:{base_port + i}",
+                raft=f"{where[i][1]}:{base_port + RAFT_PORT_OFFSET + i}",
                 dir=root / f"node{i + 1}",
             )
             for i in range(nodes)
@@ -200,7 +211,8 @@ class DevCluster:
             # the cluster SMK, the same on every member, never in the Raft log
             member.data_dir.mkdir(mode=0o700, exist_ok=True)
             _write_secret(member.data_dir / "smk.key", (smk_hex + "\n").encode())
-            pair = crypto.issue_certificate(ca, member.id, hosts=["127.0.0.1", "localhost"], server=True)
+            names = ["127.0.0.1", "localhost"] + sorted({member.grpc.rpartition(":")[0]} - {"127.0.0.1"})
+            pair = crypto.issue_certificate(ca, member.id, hosts=names, server=True)
             (member.dir / "node.pem").write_bytes(pair.cert_pem)
             _write_secret(member.dir / "node.key", pair.key_pem)
             peers = [m for m in members if m is not member]
@@ -218,7 +230,9 @@ class DevCluster:
             "key": "admin.key",
         }
         _write_secret(root / PROFILE, (json.dumps(profile, indent=2) + "\n").encode())
-        return cls(root, cluster_id, members)
+        cluster = cls(root, cluster_id, members)
+        cluster.netns = dict(zip([m.id for m in members], netns or [], strict=False))
+        return cluster
 
     @classmethod
     def open(cls, root: Path) -> DevCluster:
@@ -260,8 +274,9 @@ class DevCluster:
             return
         env = dict(os.environ, GRPC_ENABLE_FORK_SUPPORT="false", PYTHONUNBUFFERED="1")
         log = open(m.log_path, "ab")  # noqa: SIM115 - the child owns it
+        prefix = ["ip", "netns", "exec", self.netns[m.id]] if m.id in self.netns else []
         self._procs[m.id] = subprocess.Popen(
-            [sys.executable, "-m", "hsmnode", "serve", "--config", str(m.config_path)],
+            [*prefix, sys.executable, "-m", "hsmnode", "serve", "--config", str(m.config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

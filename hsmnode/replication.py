@@ -195,6 +195,7 @@ class RaftSettings:
             lease=self.lease,
             election_timeout_min=self.election_timeout_min,
             startup_wait=3 * self.election_timeout_max,
+            contact_window=2 * self.election_timeout_max,
             durable=self.durable,
             limits=TransportLimits(
                 max_frame_bytes=self.max_frame_bytes,
@@ -275,7 +276,7 @@ class Replicator:
 
     def _require_leader(self) -> None:
         status = self._obj.getStatus()
-        if status["leader"] is None or not status["has_quorum"]:
+        if status["leader"] is None or not status["has_quorum"] or not self._obj.live_quorum():
             raise ReplicationError(
                 "unavailable",
                 "this member has no leader with a quorum (election in progress or cluster partitioned)",

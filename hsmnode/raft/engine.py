@@ -80,6 +80,7 @@ class EngineOptions:
     lease: float
     election_timeout_min: float
     startup_wait: float
+    contact_window: float = 0.6  # "a live quorum": proof no older than this (2 x election_timeout_max)
     durable: bool = False
     limits: TransportLimits = TransportLimits()
 
@@ -171,6 +172,18 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         if self._SyncObj__raftLeader is None:
             return 0.0
         return max(0.0, self._lease_until - now)
+
+    def live_quorum(self, now: float | None = None) -> bool:
+        """Fresh proof that writes can commit: a leader acknowledged by a majority, or a follower that
+        heard its leader, within `contact_window`. Connection status lags a silent partition by
+        seconds (TCP), so a cut-off member refuses writes on this instead. Any thread."""
+        now = monotonic() if now is None else now
+        window = self.options.contact_window
+        if self._SyncObj__raftState == LEADER:
+            stamp = self._leader_stamp(now)
+            return stamp is not None and stamp >= now - window
+        heard = self._heard_leader_at
+        return self._SyncObj__raftLeader is not None and heard is not None and heard >= now - window
 
     # --- the tick -----------------------------------------------------------------
 
