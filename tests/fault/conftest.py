@@ -26,10 +26,15 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    """A 3-member cluster shared by one module's tests; every process is stopped afterwards."""
-    c = start_cluster(tmp_path_factory.mktemp("trio"), nodes=3, fault_injection=True)
+    """A 3-member cluster shared by the fault suite (each test leaves three healthy members);
+    every process is stopped afterwards.
+
+    Snapshots every 200 entries: pysyncobj replays a restarted member's journal since its last
+    snapshot in one tick, so restarts stay quick however much a test wrote (and catch-up from
+    snapshots is exercised under the faults)."""
+    c = start_cluster(tmp_path_factory.mktemp("trio"), nodes=3, fault_injection=True, compaction=200)
     try:
         yield c
     finally:
@@ -59,7 +64,8 @@ class Watcher:
                 try:
                     with self.cluster.client(member.id, timeout=0.5) as client:
                         s = client.node_status()
-                    self.samples.append((time.monotonic(), member.id, s.term, s.leader))
+                    if s.ready:  # a member still starting or catching up has not heard the term yet
+                        self.samples.append((time.monotonic(), member.id, s.term, s.leader))
                 except HsmError:
                     pass
             self._stop.wait(0.1)

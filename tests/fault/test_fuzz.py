@@ -152,7 +152,9 @@ def requests(method: d.MethodDescriptor, sessions: list[str]) -> list[tuple[Mess
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(st.lists(st.tuples(message(method.input_type), session, min_index), min_size=BATCH, max_size=BATCH))
+    @given(
+        st.lists(st.tuples(message(method.input_type), session, min_index), min_size=BATCH, max_size=BATCH)
+    )
     def collect(batch: list[tuple[Message, str, str]]) -> None:
         drawn.extend(batch)
 

@@ -56,7 +56,7 @@ def remove_and_readd(cluster: DevCluster, cycles: int, tag: str) -> None:
 
 
 def test_follower_restarts_change_neither_leader_nor_term(trio: DevCluster) -> None:
-    restart_followers(trio, 2, (0.5, 1.0), "restart")
+    restart_followers(trio, 2, (0.3, 0.6), "restart")
 
 
 def test_remove_and_readd_changes_neither_leader_nor_term(trio: DevCluster) -> None:
@@ -75,7 +75,7 @@ def test_all_members_killed_at_once_come_back_with_every_acknowledged_write(trio
     writer.check_exactly_once_everywhere()
 
 
-@pytest.mark.parametrize("lose", ["journal", "all Raft files"])
+@pytest.mark.parametrize("lose", ["journal", pytest.param("all Raft files", marks=pytest.mark.chaos)])
 def test_a_member_that_lost_its_raft_files_catches_up(trio: DevCluster, lose: str) -> None:
     leader = leader_of(trio)
     victim = next(m for m in trio.members if m.id != leader)
