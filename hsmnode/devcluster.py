@@ -46,6 +46,7 @@ class DevTimings:
     heartbeat_interval: float = 0.04
     compaction_min_entries: int = 5000
     durable: bool = False  # a dev cluster trades power-loss durability for speed; deploy/ turns it on
+    max_frame_bytes: int | None = None  # the Raft frame limit; None: the member's default
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def _node_toml(
         f"heartbeat_interval = {timings.heartbeat_interval}",
         f"compaction_min_entries = {timings.compaction_min_entries}",
         f"durable = {'true' if timings.durable else 'false'}",
+        *([f"max_frame_bytes = {timings.max_frame_bytes}"] if timings.max_frame_bytes else []),
         "",
         "[tls]",
         'ca = "../ca.pem"',
@@ -142,6 +144,7 @@ class DevCluster:
         self.members = members
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.netns: dict[str, str] = {}  # member id -> network namespace its process runs in
+        self.timings = DevTimings()  # what add_member writes; create() keeps the cluster's
 
     # --- files ------------------------------------------------------------
 
@@ -231,6 +234,7 @@ class DevCluster:
         }
         _write_secret(root / PROFILE, (json.dumps(profile, indent=2) + "\n").encode())
         cluster = cls(root, cluster_id, members)
+        cluster.timings = timings
         cluster.netns = dict(zip([m.id for m in members], netns or [], strict=False))
         return cluster
 
@@ -401,8 +405,7 @@ class DevCluster:
         pair = crypto.issue_certificate(ca, member.id, hosts=["127.0.0.1", "localhost"], server=True)
         (member.dir / "node.pem").write_bytes(pair.cert_pem)
         _write_secret(member.dir / "node.key", pair.key_pem)
-        timings = DevTimings()
-        member.config_path.write_text(_node_toml(member, self.cluster_id, self.members, timings, False))
+        member.config_path.write_text(_node_toml(member, self.cluster_id, self.members, self.timings, False))
         demo = self.demo()
         assert demo is not None, "the demo's admin password is needed"
         with self.client(timeout=timeout) as client:

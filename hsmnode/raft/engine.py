@@ -165,13 +165,19 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         )
 
     def lease_left(self, now: float | None = None) -> float:
-        """Seconds this member may still serve from its proof (0: none). Any thread."""
+        """Seconds this member may still serve from its proof (0: none). Any thread.
+
+        The larger of its proof as leader (a majority acknowledged heartbeats it sent) and as
+        follower (what its leader granted); neither needs a leader known right now, so crypto
+        goes on through an election for as long as the last proof lasts, and a deposed leader
+        keeps exactly what its acknowledgements proved."""
         now = monotonic() if now is None else now
-        if self._SyncObj__raftState == LEADER:
-            return leader_lease_left(now, self._leader_stamp(now), self.options.lease)
-        if self._SyncObj__raftLeader is None:
-            return 0.0
-        return max(0.0, self._lease_until - now)
+        as_leader = (
+            leader_lease_left(now, self._leader_stamp(now), self.options.lease)
+            if self._acked or (self._SyncObj__raftState == LEADER)
+            else 0.0
+        )
+        return max(as_leader, self._lease_until - now, 0.0)
 
     def live_quorum(self, now: float | None = None) -> bool:
         """Fresh proof that writes can commit: a leader acknowledged by a majority, or a follower that

@@ -123,3 +123,22 @@ def test_the_leaders_lease_needs_acknowledgements_and_lapses_without_them(tmp_pa
             c.stop(address)
         assert wait_for(lambda: leader.obj.lease_left() == 0, 2)
         assert leader.obj.lease_left() == 0
+
+
+def test_followers_keep_their_lease_through_an_election(tmp_path: Path) -> None:
+    """Crypto on the followers does not stop while they elect a new leader: the last proof holds."""
+    with cluster(tmp_path, 3, lease=1.0) as c:
+        leader = settled(c)
+        followers = [m for a, m in c.members.items() if a != leader.address]
+        assert wait_for(lambda: all(f.obj.lease_left() > 0.8 for f in followers), 5)
+        c.stop(leader.address)
+        lowest: list[float] = []
+
+        def elected() -> Any:
+            lowest.append(min(f.obj.lease_left() for f in followers))
+            return next((f for f in followers if f.is_leader()), None)
+
+        new = wait_for(elected, 10, period=0.005)
+        assert new is not None
+        assert min(lowest) > 0, "a follower lapsed during the election"
+        assert wait_for(lambda: new.obj.lease_left() > 0.8, 5)  # proven by its new majority
