@@ -157,12 +157,14 @@ def chaos(cluster: DevCluster, kills: int, run: str) -> History:
     return h
 
 
+@pytest.mark.timeout(300)
 def test_chaos_short_run_keeps_every_acknowledged_write_exactly_once(trio: DevCluster) -> None:
     h = chaos(trio, 10, "chaos10")
     assert h.acknowledged and h.signatures
 
 
 @pytest.mark.chaos
+@pytest.mark.timeout(1800)
 def test_chaos_long_run(trio: DevCluster) -> None:
     h = chaos(trio, 100, "chaos100")
     assert h.acknowledged and h.signatures

@@ -197,6 +197,7 @@ def secure_channel(cluster: DevCluster, app: bool) -> grpc.Channel:
     return grpc.secure_channel(cluster.members[0].grpc, creds)
 
 
+@pytest.mark.timeout(300)
 def test_every_rpc_answers_malformed_requests_with_documented_codes(lone: DevCluster) -> None:
     demo = lone.demo()
     assert demo is not None

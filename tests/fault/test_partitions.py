@@ -140,6 +140,7 @@ def test_a_cut_off_leader_stops_signing_within_its_lease_and_the_majority_goes_o
 
 
 @pytest.mark.chaos
+@pytest.mark.timeout(600)
 def test_five_cuts_report_the_longest_service_after_the_cut(partitioned: Partitioned) -> None:
     figures = [cut_leader_once(partitioned, run) for run in range(1, 6)]
     print(

@@ -94,10 +94,12 @@ def test_a_member_that_lost_its_raft_files_catches_up(trio: DevCluster, lose: st
 
 
 @pytest.mark.chaos
+@pytest.mark.timeout(900)
 def test_twenty_follower_restarts_down_5_to_15_s(trio: DevCluster) -> None:
     restart_followers(trio, 20, (5.0, 15.0), "restart20")
 
 
 @pytest.mark.chaos
+@pytest.mark.timeout(600)
 def test_five_remove_and_readd_cycles(trio: DevCluster) -> None:
     remove_and_readd(trio, 5, "readd5")

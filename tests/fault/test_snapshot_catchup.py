@@ -15,7 +15,7 @@ from hsmnode.replication import DUMP_FILE
 from tests.integration.conftest import free_base_port
 from tests.integration.helpers import converged, eventually, node_status
 
-pytestmark = [pytest.mark.cluster, pytest.mark.chaos]
+pytestmark = [pytest.mark.cluster, pytest.mark.chaos, pytest.mark.timeout(1200)]
 KEYS = 10_000
 
 

@@ -44,3 +44,19 @@ def test_durable_replace_fsyncs_the_file_then_the_directory(
     durable.durable_replace(str(tmp), str(tmp_path / "dump"))
     assert (tmp_path / "dump").read_bytes() == b"state" and not tmp.exists()
     assert synced == [str(tmp), str(tmp_path)]
+
+
+def test_a_member_in_durable_mode_refuses_to_start_where_fsync_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hsmnode.replication import RaftSettings, Replicator
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(durable, "fsync", failing)
+    settings = RaftSettings(
+        self_address="127.0.0.1:1", partner_addresses=(), data_dir=tmp_path, password="x" * 20, durable=True
+    )
+    with pytest.raises(OSError, match=rf"data directory {tmp_path}: fsync failed .*durable = false"):
+        Replicator(settings)
