@@ -49,6 +49,10 @@ def test_oversized_frame_header_is_refused_before_the_body_and_memory_stays_flat
     before = rss_bytes(pid)
     sent, took = flood(raft_endpoint(trio, member), struct.pack("i", 2**31 - 1), FLOOD)
     after = rss_bytes(pid)
+    print(
+        f"flood: header 2^31-1 then up to 100 MiB; the member took {sent / 2**20:.1f} MiB, hung up after "
+        f"{took:.3f}s, RSS {before / 2**20:.1f} -> {after / 2**20:.1f} MiB"
+    )
     assert took < HANDSHAKE_DEADLINE + SLACK, f"the member kept the connection for {took:.1f}s"
     assert sent < FLOOD, "the member read the whole 100 MiB body of a frame it must refuse"
     assert after - before < 20 * 1024 * 1024, f"RSS grew by {(after - before) / 2**20:.1f} MiB"
