@@ -13,9 +13,9 @@
     [raft]
     address = "127.0.0.1:7101"       # bind address and identity in the Raft group
     password_file = "raft.secret"    # shared by all members; encrypts Raft traffic
-    election_timeout_min = 0.15      # optional timings, seconds
-    election_timeout_max = 0.3
-    heartbeat_interval = 0.04
+    election_timeout_min = 0.5       # optional timings, seconds (what each trades: README, Architecture)
+    election_timeout_max = 1.0
+    heartbeat_interval = 0.1
     compaction_min_entries = 5000    # optional: log entries between snapshots
     lease = 2.0                      # optional: a member serves crypto at most this long after its
                                      # last proof of a leader with a quorum (>= 2 x election_timeout_max)
@@ -68,9 +68,9 @@ class Peer:
 
 @dataclass(frozen=True)
 class RaftTimings:
-    election_timeout_min: float = 0.15
-    election_timeout_max: float = 0.3
-    heartbeat_interval: float = 0.04
+    election_timeout_min: float = 0.5
+    election_timeout_max: float = 1.0
+    heartbeat_interval: float = 0.1
     leader_fallback: float = 2.0
 
 

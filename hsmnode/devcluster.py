@@ -27,6 +27,7 @@ from typing import Any
 
 from hsmnode import crypto
 from hsmnode.client import ClusterStatus, HsmClient, HsmError, Tls, remove_member
+from hsmnode.config import RaftTimings
 from hsmnode.crypto.keys import new_smk
 
 MANIFEST = "cluster.json"
@@ -41,9 +42,9 @@ class DevClusterError(Exception):
 
 @dataclass(frozen=True)
 class DevTimings:
-    election_timeout_min: float = 0.15
-    election_timeout_max: float = 0.3
-    heartbeat_interval: float = 0.04
+    election_timeout_min: float = RaftTimings.election_timeout_min
+    election_timeout_max: float = RaftTimings.election_timeout_max
+    heartbeat_interval: float = RaftTimings.heartbeat_interval
     compaction_min_entries: int = 5000
     durable: bool = False  # a dev cluster trades power-loss durability for speed; deploy/ turns it on
     max_frame_bytes: int | None = None  # the Raft frame limit; None: the member's default

@@ -178,9 +178,9 @@ class RaftSettings:
     partner_addresses: tuple[str, ...]
     data_dir: Path
     password: str
-    election_timeout_min: float = 0.15
-    election_timeout_max: float = 0.3
-    heartbeat_interval: float = 0.04
+    election_timeout_min: float = 0.5
+    election_timeout_max: float = 1.0
+    heartbeat_interval: float = 0.1
     leader_fallback: float = 2.0
     compaction_min_entries: int = 5000
     lease: float = 2.0
@@ -189,13 +189,14 @@ class RaftSettings:
     handshake_deadline: float = TransportLimits.handshake_deadline
 
     def engine_options(self) -> EngineOptions:
-        """Start-up wait: three maximal election timeouts to hear a leader before asking for votes;
-        connect timeout: two maximal election timeouts (at least 1 s)."""
+        """Start-up wait: one maximal election timeout to hear a leader before asking for votes;
+        writes need a quorum proof no older than that; connect timeout: two maximal election
+        timeouts (at least 1 s)."""
         return EngineOptions(
             lease=self.lease,
             election_timeout_min=self.election_timeout_min,
-            startup_wait=3 * self.election_timeout_max,
-            contact_window=2 * self.election_timeout_max,
+            startup_wait=self.election_timeout_max,
+            contact_window=self.election_timeout_max,
             durable=self.durable,
             limits=TransportLimits(
                 max_frame_bytes=self.max_frame_bytes,

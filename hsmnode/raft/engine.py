@@ -22,6 +22,7 @@ dropped by it (it dispatches on known types only).
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ for _name in (
 
 FOLLOWER, CANDIDATE, LEADER = 0, 1, 2
 TERM_NOTICE_PERIOD = 1.0  # seconds between two term notices to the same stale leader
+FAST_ELECTION_JITTER = 0.1  # seconds: spread of the pre-vote after the leader's connection dropped
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         self.counters: Counter[str] = Counter()
         self._started = now
         self._heard_leader_at: float | None = now  # start-up counts as hearing a leader
+        self._voted_at: float | None = None  # last vote, pre-vote granted or own campaign
         self._heard_leader_since_start = False
         self._prevote_term: int | None = None
         self._prevote_grants: set[Any] = set()
@@ -150,12 +153,17 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         acked = [t for node, t in list(self._acked.items()) if node in others]
         return quorum_stamp(now, acked, self._voters())
 
-    def _voter_view(self, now: float) -> VoterView:
+    def _voter_view(self, now: float, count_votes: bool) -> VoterView:
+        """What this member knows; with `count_votes` (pre-votes), its own recent vote, pre-vote
+        grant or campaign counts as contact too. Real votes never count it: a member that pre-granted
+        a candidate must then vote for it."""
         leader_ok = (
             self._SyncObj__raftState == LEADER
             and (self._leader_stamp(now) or float("-inf")) > now - self.options.election_timeout_min
         )
         heard = self._heard_leader_at
+        if count_votes and self._voted_at is not None:
+            heard = self._voted_at if heard is None else max(heard, self._voted_at)
         return VoterView(
             current_term=self._SyncObj__raftCurrentTerm,
             last_log=self._last_log(),
@@ -301,12 +309,14 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         term = self._SyncObj__raftCurrentTerm
         if kind == "pre_vote":
             answer = prevote(
-                self._voter_view(now),
+                self._voter_view(now, count_votes=True),
                 int(message["term"]),
                 LogPosition(int(message["last_log_index"]), int(message["last_log_term"])),
             )
             if answer is not Refusal.GRANTED:
                 self.counters["prevotes_refused"] += 1
+            else:
+                self._voted_at = now  # granted: give that candidate time to win before asking
             log.debug(
                 "%s: pre-vote for %s at term %s: %s", self.selfNode, node, message["term"], answer.value
             )
@@ -345,7 +355,7 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
             return None
         if kind == "request_vote":
             if ignore_vote_request(
-                self._voter_view(now), int(message["term"]), bool(message.get("transfer"))
+                self._voter_view(now, count_votes=False), int(message["term"]), bool(message.get("transfer"))
             ):
                 self.counters["votes_ignored"] += 1
                 return None
@@ -405,6 +415,19 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         rewritten.update(prevLogIdx=plan.prev_index, prevLogTerm=plan.prev_term, entries=list(plan.entries))
         return rewritten
 
+    def on_peer_lost(self, node: Any) -> None:
+        """The transport lost its connection to `node` (tick thread). A dead leader's process closes
+        its sockets, so a follower that loses the leader's connection need not wait out a whole
+        election timeout: it forgets the leader's liveness (for stickiness and writes) and asks for
+        pre-votes after a short random delay. A member that still hears the leader refuses them, so a
+        dropped connection alone deposes nobody; a silent partition still takes the full timeout."""
+        if node != self._SyncObj__raftLeader or self._SyncObj__raftState == LEADER:
+            return
+        self.counters["leader_connection_lost"] += 1
+        self._heard_leader_at = None
+        jitter = random.uniform(0.0, FAST_ELECTION_JITTER)
+        self._SyncObj__raftElectionDeadline = min(self._SyncObj__raftElectionDeadline, monotonic() + jitter)
+
     def _SyncObj__onBecomeLeader(self) -> None:  # noqa: N802
         log.info("%s: leader for term %d", self.selfNode, self._SyncObj__raftCurrentTerm)
         self._acked = {}
@@ -425,9 +448,9 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
                 self._held_acks.append((node, message))
                 return False
         elif kind == "request_vote":
-            self._heard_leader_at = monotonic()  # campaigning: refuse rivals' pre-votes for a while
+            self._voted_at = monotonic()  # campaigning: refuse rivals' pre-votes for a while
             if self._campaign_transfer:
                 message["transfer"] = True
         elif kind == "response_vote":
-            self._heard_leader_at = monotonic()  # voted: give that candidate time to win
+            self._voted_at = monotonic()  # voted: give that candidate time to win
         return True

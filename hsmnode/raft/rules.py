@@ -18,8 +18,11 @@ PreVote and stickiness (Ongaro, "Consensus: Bridging Theory and Practice", §9.6
     change, no answer)                          election timeout, unless it is a leadership transfer
     a member that just started                  counts its start as "heard a leader" and waits
                                                 `startup_wait` or until it hears one before asking
-    a member that voted or campaigned           counts that as "heard a leader" too: the candidate it
-                                                voted for gets an election timeout to win
+    a member that voted, pre-granted or         counts that as "heard a leader" too: the candidate it
+    campaigned                                  voted for gets an election timeout to win
+    a follower whose connection to the leader   forgets the leader's liveness and asks for pre-votes
+    dropped (a dead process closes its sockets) after a short random delay instead of a whole
+                                                election timeout; members still hearing the leader refuse
 
 Lease from proof (thesis §6.4.1, weakened to "bounded staleness"):
 

@@ -198,9 +198,10 @@ def harden(conn: TcpConnection, limits: TransportLimits) -> HardenedConnection:
 class HsmTransport(TCPTransport):  # type: ignore[misc]
     """pysyncobj's TCP transport with hardened connections and a send hook for the engine.
 
-    The SyncObj that builds it must carry `transport_limits` (TransportLimits) and
+    The SyncObj that builds it must carry `transport_limits` (TransportLimits),
     `before_send(node, message) -> bool` (False: the engine holds the message and sends it
-    later itself, e.g. an acknowledgement waiting for the journal fsync)."""
+    later itself, e.g. an acknowledgement waiting for the journal fsync) and
+    `on_peer_lost(node)` (a member connection dropped)."""
 
     def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:  # noqa: N803 - pysyncobj's names
         self._limits: TransportLimits = syncObj.transport_limits
@@ -232,9 +233,12 @@ class HsmTransport(TCPTransport):  # type: ignore[misc]
 
     def _onDisconnected(self, conn: Any) -> None:  # noqa: N802 - pysyncobj's name
         node = self._connToNode(conn)
-        if node is not None and self._syncObj.isNodeConnected(node):
+        was_connected = node is not None and self._syncObj.isNodeConnected(node)
+        if was_connected:
             log.info("%s: Raft connection to member %s lost", self._selfNode, node)
         super()._onDisconnected(conn)
+        if was_connected:
+            self._syncObj.on_peer_lost(node)
 
     def send_now(self, node: Any, message: Any) -> bool:
         """Send without the engine's hook (the engine releasing what it held)."""

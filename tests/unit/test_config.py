@@ -45,7 +45,7 @@ def test_valid_config_loads_with_defaults_and_resolved_paths(tmp_path: Path) -> 
     assert cfg.data_dir == (tmp_path / "data").resolve()
     assert cfg.grpc_advertise == "127.0.0.1:7001"
     assert [p.id for p in cfg.peers] == ["node2"]
-    assert cfg.timings.election_timeout_min == 0.15 and not cfg.fault_injection
+    assert cfg.timings.election_timeout_min == 0.5 and not cfg.fault_injection
 
 
 @pytest.mark.parametrize(
@@ -141,8 +141,8 @@ RAFT = 'password_file = "raft.secret"'
     ("extra", "message"),
     [
         (
-            "lease = 0.5",
-            r"raft.lease \(0.5s\) cannot hold: it must be at least 2 x raft.election_timeout_max = 0.6s",
+            "lease = 1.5",
+            r"raft.lease \(1.5s\) cannot hold: it must be at least 2 x raft.election_timeout_max = 2s",
         ),
         (
             "heartbeat_interval = 0.4\nelection_timeout_min = 1.5\nelection_timeout_max = 1.6\nlease = 3.1",
@@ -163,8 +163,8 @@ def test_timings_that_cannot_keep_the_lease_are_refused_naming_the_numbers(
 
 
 def test_durable_and_transport_limits_load(tmp_path: Path) -> None:
-    extra = "durable = true\nmax_frame_bytes = 4194304\nhandshake_deadline = 1.5\nlease = 1.0"
+    extra = "durable = true\nmax_frame_bytes = 4194304\nhandshake_deadline = 1.5\nlease = 2.5"
     cfg = load_config(write(tmp_path, VALID.replace(RAFT, RAFT + "\n" + extra)))
     assert (
-        cfg.durable and cfg.max_frame_bytes == 4194304 and cfg.handshake_deadline == 1.5 and cfg.lease == 1.0
+        cfg.durable and cfg.max_frame_bytes == 4194304 and cfg.handshake_deadline == 1.5 and cfg.lease == 2.5
     )
