@@ -120,6 +120,7 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         self._started = now
         self._heard_leader_at: float | None = now  # start-up counts as hearing a leader
         self._voted_at: float | None = None  # last vote, pre-vote granted or own campaign
+        self._fast_until = 0.0  # until then, pre-vote rounds repeat quickly (the leader's connection dropped)
         self._heard_leader_since_start = False
         self._prevote_term: int | None = None
         self._prevote_grants: set[Any] = set()
@@ -238,7 +239,12 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
             self.counters["elections"] += 1
             log.info("%s: pre-vote granted by a majority; campaigning for term %d", self.selfNode, term + 1)
             return  # a majority pre-granted term+1: let pysyncobj campaign
-        self._SyncObj__raftElectionDeadline = now + self._SyncObj__generateRaftTimeout()
+        if now < self._fast_until:
+            self._SyncObj__raftElectionDeadline = now + random.uniform(
+                FAST_ELECTION_JITTER / 2, FAST_ELECTION_JITTER
+            )
+        else:
+            self._SyncObj__raftElectionDeadline = now + self._SyncObj__generateRaftTimeout()
         if not self._SyncObj__connectedToAnyone():
             return
         if not may_campaign(self._heard_leader_since_start, now - self._started, self.options.startup_wait):
@@ -273,6 +279,7 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         if self._prevote_term is not None and len(self._prevote_grants) >= majority(self._voters()):
             self._prevote_won = self._prevote_term
             self._prevote_term = None
+            self._voted_at = monotonic()  # about to campaign: grant no rival a pre-vote meanwhile
 
     def _flush_durable(self) -> None:
         journal = self._SyncObj__raftLog
@@ -312,6 +319,9 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
                 self._voter_view(now, count_votes=True),
                 int(message["term"]),
                 LogPosition(int(message["last_log_index"]), int(message["last_log_term"])),
+                own_round=self._prevote_term,
+                candidate_id=str(node),
+                own_id=str(self.selfNode),
             )
             if answer is not Refusal.GRANTED:
                 self.counters["prevotes_refused"] += 1
@@ -425,8 +435,12 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
             return
         self.counters["leader_connection_lost"] += 1
         self._heard_leader_at = None
+        now = monotonic()
+        # the other followers may not have seen the connection drop yet and refuse the first round:
+        # ask again every FAST_ELECTION_JITTER while this lasts, not after a whole election timeout
+        self._fast_until = now + self.options.election_timeout_min
         jitter = random.uniform(0.0, FAST_ELECTION_JITTER)
-        self._SyncObj__raftElectionDeadline = min(self._SyncObj__raftElectionDeadline, monotonic() + jitter)
+        self._SyncObj__raftElectionDeadline = min(self._SyncObj__raftElectionDeadline, now + jitter)
 
     def _SyncObj__onBecomeLeader(self) -> None:  # noqa: N802
         log.info("%s: leader for term %d", self.selfNode, self._SyncObj__raftCurrentTerm)

@@ -83,16 +83,31 @@ class Refusal(Enum):
     STALE_TERM = "the asker's next term is not above this member's term"
     LIVE_LEADER = "this member heard a live leader within the minimum election timeout"
     LOG_BEHIND = "the asker's log is less up to date than this member's"
+    COMPETING = "this member asks for the same term and ranks first (log, then lower member id)"
 
 
-def prevote(view: VoterView, proposed_term: int, candidate_log: LogPosition) -> Refusal:
-    """Answer a pre_vote for `proposed_term`; GRANTED or the reason for refusing."""
+def prevote(
+    view: VoterView,
+    proposed_term: int,
+    candidate_log: LogPosition,
+    own_round: int | None = None,
+    candidate_id: str = "",
+    own_id: str = "",
+) -> Refusal:
+    """Answer a pre_vote for `proposed_term`; GRANTED or the reason for refusing.
+
+    `own_round`: the term this member is itself asking pre-votes for, if any. Two members that
+    ask for the same term at once (both lost the dead leader's connection) would both win and
+    split the real vote, costing a whole election timeout; so of two such askers with equally
+    up-to-date logs only the one with the lower member id is granted by the other."""
     if proposed_term <= view.current_term:
         return Refusal.STALE_TERM
     if view.heard_live_leader():
         return Refusal.LIVE_LEADER
     if not candidate_log.at_least_as_up_to_date_as(view.last_log):
         return Refusal.LOG_BEHIND
+    if own_round == proposed_term and not (candidate_log != view.last_log or candidate_id < own_id):
+        return Refusal.COMPETING
     return Refusal.GRANTED
 
 

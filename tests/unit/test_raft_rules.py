@@ -54,6 +54,18 @@ def test_prevote_rule(term: int, cand: tuple[int, int], voter: VoterView, expect
     assert prevote(voter, term, LogPosition(*cand)) is expected
 
 
+def test_of_two_members_asking_for_the_same_term_only_one_is_granted() -> None:
+    """Both lost the dead leader's connection at once: the lower id wins the tie, a newer log wins outright."""
+    a, b = "10.0.0.1:7100", "10.0.0.2:7100"
+    same = LogPosition(10, 5)
+    at_b = prevote(view(heard=None), 6, same, own_round=6, candidate_id=a, own_id=b)
+    at_a = prevote(view(heard=None), 6, same, own_round=6, candidate_id=b, own_id=a)
+    assert (at_b, at_a) == (Refusal.GRANTED, Refusal.COMPETING)
+    newer = LogPosition(11, 5)  # b's log is newer: a grants b although b's id is higher
+    assert prevote(view(heard=None), 6, newer, own_round=6, candidate_id=b, own_id=a) is Refusal.GRANTED
+    assert prevote(view(heard=None), 6, same, own_round=7, candidate_id=b, own_id=a) is Refusal.GRANTED
+
+
 def test_prevote_changes_nothing_it_is_a_question() -> None:
     voter = view()
     prevote(voter, 9, LogPosition(100, 9))
