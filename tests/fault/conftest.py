@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hsmnode.client import HsmError
-from hsmnode.devcluster import DevCluster
+from hsmnode.devcluster import DevCluster, DevClusterError
 from tests.integration.conftest import start_cluster
 from tests.integration.helpers import as_admin, converged, notes_on
 
@@ -66,7 +66,7 @@ class Watcher:
                         s = client.node_status()
                     if s.ready:  # a member still starting or catching up has not heard the term yet
                         self.samples.append((time.monotonic(), member.id, s.term, s.leader))
-                except HsmError:
+                except (HsmError, DevClusterError):  # down, or removed since the list was taken
                     pass
             self._stop.wait(0.1)
 
