@@ -193,7 +193,7 @@ class Node:
             auth,
             AdminService(ctx),
             NtlsService(ctx, auth),
-            KeyService(ctx, smk, cfg.lease),
+            KeyService(ctx, smk),
             KeyringService(ctx),
             AuthorizationService(ctx),
             backups,

@@ -372,6 +372,17 @@ class Replicator:
         (hsmnode/raft/rules.py). Called per crypto operation and per read with min_index."""
         return bool(self._obj.lease_left() > 0)
 
+    def require_lease(self) -> None:
+        """ReplicationError("unavailable") unless within_lease(): the one refusal of the crypto path
+        and of reads that must be current (min_index)."""
+        if not self.within_lease():
+            raise ReplicationError(
+                "unavailable",
+                f"this member has heard from no leader with a quorum within its {self._settings.lease:g}s lease "
+                "and refuses cryptographic operations and current reads (its view of sessions and keys may "
+                "be stale); try another member",
+            )
+
     def raft_counters(self) -> dict[str, int]:
         """Counts of the Raft layer's decisions (pre-vote rounds and refusals, ignored votes,
         elections started, fsyncs, reconciled appends) since start."""

@@ -117,12 +117,8 @@ def _await_min_index(replicator: Replicator, context: grpc.ServicerContext, leas
                 f"this member has applied index {replicator.applied_index()}, behind the requested {wanted}; "
                 "try another member",
             )
-        if leased and not replicator.within_lease():  # read-your-writes from a cut-off member would be stale
-            raise ReplicationError(
-                "unavailable",
-                "this member has no proof of a leader with a quorum within its lease, so what it has "
-                "applied may be stale; try another member",
-            )
+        if leased:  # read-your-writes from a cut-off member would be stale
+            replicator.require_lease()
 
 
 def _abort(

@@ -21,7 +21,6 @@ from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.keys import check_attributes
 from hsmnode.domain.model import KeyObject
-from hsmnode.replication import ReplicationError
 from hsmnode.service.authorization import gate_use
 from hsmnode.service.context import Caller, NodeContext
 from hsmnode.sessions import Claims
@@ -97,10 +96,9 @@ def _check_data(data: bytes, what: str = "data") -> None:
 
 
 class KeyService:
-    def __init__(self, ctx: NodeContext, smk: kc.Smk, lease: float) -> None:
+    def __init__(self, ctx: NodeContext, smk: kc.Smk) -> None:
         self._ctx = ctx
         self._smk = smk
-        self._lease = lease
 
     # --- sessions, lease, lookup --------------------------------------------
 
@@ -118,12 +116,7 @@ class KeyService:
         return claims
 
     def _within_lease(self) -> None:
-        if not self._ctx.replicator.within_lease():
-            raise ReplicationError(
-                "unavailable",
-                f"this member has no proof of a leader with a quorum within its {self._lease:g}s lease and "
-                "refuses cryptographic operations (its view of sessions and keys may be stale); try another member",
-            )
+        self._ctx.replicator.require_lease()
 
     def _key(self, claims: Claims, key_ref: str, operation: str) -> LocatedKey:
         """Authorize `operation` on the key's container (own, or granted) and find the key by id or label."""
