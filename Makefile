@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/hsmnode/pb/*.proto)
 
-.PHONY: run test lint fmt proto proto-check unit bench drill-membership clean
+.PHONY: run test lint fmt proto proto-check unit bench chaos drill-membership clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,12 +49,18 @@ proto-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_replication.py
 	$(BIN)/python bench/crypto.py
+	$(BIN)/python bench/durable.py
 	$(BIN)/python bench/failover.py
 
 # The long membership soak of issue 10 on a fresh 5-member cluster (about 5 minutes):
 # 20 follower and 5 leader remove/re-add cycles under load, then two of five killed.
 drill-membership: $(STAMP)
 	$(BIN)/python bench/membership.py $(ARGS)
+
+# The long fault runs (tests/fault, marker chaos): chaos kills, 20 follower restarts,
+# remove/re-add cycles, 5 partition cuts; -s prints their figures.
+chaos: $(STAMP)
+	$(BIN)/python -m pytest -q -s -m chaos tests/fault $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -67,6 +67,8 @@ def main() -> None:
         cluster = DevCluster.create(Path(tmp) / "bench", base_port=free_base())
         cluster.start()
         try:
+            cluster.wait_for_leader()
+            demo = cluster.bootstrap_demo()
             status = cluster.wait_for_leader()
             leader = cluster.member(status.leader)
             follower = next(m for m in cluster.members if m.id != leader.id)
@@ -78,8 +80,13 @@ def main() -> None:
             def read_op(grpc: str) -> Callable[[], Callable[[], None]]:
                 return lambda: (lambda c: lambda: (c.node_status(), None)[1])(client_of(grpc))
 
+            with client_of(leader.grpc) as client:
+                token = client.login("admin", demo["users"]["admin"]).token
+
             def write_op(grpc: str) -> Callable[[], Callable[[], None]]:
-                return lambda: (lambda c: lambda: (c.audit_note("bench"), None)[1])(client_of(grpc))
+                return lambda: (lambda s: lambda: (s.audit_note("bench"), None)[1])(
+                    client_of(grpc).resume(token)
+                )
 
             print(f"{'threads':>7}  {'operation':<32} {'ops/s':>8} {'p50 ms':>8} {'vs baseline':>12}")
             for threads in thread_counts:

@@ -13,11 +13,15 @@
     [raft]
     address = "127.0.0.1:7101"       # bind address and identity in the Raft group
     password_file = "raft.secret"    # shared by all members; encrypts Raft traffic
-    election_timeout_min = 0.15      # optional timings, seconds
-    election_timeout_max = 0.3
-    heartbeat_interval = 0.04
+    election_timeout_min = 0.5       # optional timings, seconds (what each trades: README, Architecture)
+    election_timeout_max = 1.0
+    heartbeat_interval = 0.1
     compaction_min_entries = 5000    # optional: log entries between snapshots
-    lease = 2.0                      # optional: crypto stops this long after losing the leader
+    lease = 2.0                      # optional: a member serves crypto at most this long after its
+                                     # last proof of a leader with a quorum (>= 2 x election_timeout_max)
+    durable = false                  # optional: fsync the journal before acknowledging (group commit)
+    max_frame_bytes = 16777216       # optional: largest Raft frame accepted from a peer
+    handshake_deadline = 3.0         # optional: seconds for a new Raft connection to identify itself
 
     [tls]
     ca = "ca.pem"
@@ -64,9 +68,9 @@ class Peer:
 
 @dataclass(frozen=True)
 class RaftTimings:
-    election_timeout_min: float = 0.15
-    election_timeout_max: float = 0.3
-    heartbeat_interval: float = 0.04
+    election_timeout_min: float = 0.5
+    election_timeout_max: float = 1.0
+    heartbeat_interval: float = 0.1
     leader_fallback: float = 2.0
 
 
@@ -104,6 +108,9 @@ class NodeConfig:
     # permission bits of the SMK file that make a member refuse it; 0 for an orchestrator's secret
     # mount (see hsmnode/envconfig.py), whose permissions the orchestrator controls
     smk_mode_mask: int = 0o077
+    durable: bool = False
+    max_frame_bytes: int = 16 * 1024 * 1024
+    handshake_deadline: float = 3.0
 
     def raft_password(self) -> str:
         if self.raft_password_override is not None:
@@ -133,6 +140,9 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "leader_fallback": ((int, float), False),
         "compaction_min_entries": (int, False),
         "lease": ((int, float), False),
+        "durable": (bool, False),
+        "max_frame_bytes": (int, False),
+        "handshake_deadline": ((int, float), False),
     },
     "tls": {"ca": (str, True), "cert": (str, True), "key": (str, True)},
     "server": {"reflection": (bool, False)},
@@ -251,8 +261,16 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
         raise ConfigError(f"{where}: raft.leader_fallback must exceed raft.heartbeat_interval")
 
     lease = float(raft.get("lease", 2.0))
-    if lease <= 0:
-        raise ConfigError(f"{where}: raft.lease must be > 0 seconds")
+    check_lease(where, lease, timings)
+    max_frame = int(raft.get("max_frame_bytes", 16 * 1024 * 1024))
+    if max_frame < MIN_FRAME_BYTES:
+        raise ConfigError(
+            f"{where}: raft.max_frame_bytes ({max_frame}) must be at least {MIN_FRAME_BYTES}: pysyncobj sends "
+            "64 KiB batches and snapshot chunks, so a smaller limit would cut members off"
+        )
+    handshake = float(raft.get("handshake_deadline", 3.0))
+    if handshake <= 0:
+        raise ConfigError(f"{where}: raft.handshake_deadline must be > 0 seconds")
     compaction = int(raft.get("compaction_min_entries", 5000))
     if compaction < 2:
         raise ConfigError(f"{where}: raft.compaction_min_entries must be at least 2")
@@ -287,4 +305,28 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
         lease=lease,
         reflection=bool(values["server"].get("reflection", False)),
         backup=schedule,
+        durable=bool(raft.get("durable", False)),
+        max_frame_bytes=max_frame,
+        handshake_deadline=handshake,
     )
+
+
+MIN_FRAME_BYTES = 1024 * 1024
+
+
+def check_lease(where: str, lease: float, timings: RaftTimings) -> None:
+    """Refuse a lease that cannot hold, naming the numbers.
+
+    lease >= 2 x election_timeout_max: after a leader dies the survivors need up to one election
+    timeout to notice and about one more to pre-vote and elect; a shorter lease lapses on every
+    member before a new leader exists, and every failover becomes an outage. (It also keeps the
+    lease far above the heartbeat that renews it: election_timeout_min > 3 x heartbeat_interval.)
+    """
+    if lease <= 0:
+        raise ConfigError(f"{where}: raft.lease must be > 0 seconds")
+    floor_election = 2 * timings.election_timeout_max
+    if lease < floor_election:
+        raise ConfigError(
+            f"{where}: raft.lease ({lease:g}s) cannot hold: it must be at least 2 x raft.election_timeout_max "
+            f"= {floor_election:g}s, or every member stops serving before a new leader is elected"
+        )

@@ -27,6 +27,7 @@ from typing import Any
 
 from hsmnode import crypto
 from hsmnode.client import ClusterStatus, HsmClient, HsmError, Tls, remove_member
+from hsmnode.config import RaftTimings
 from hsmnode.crypto.keys import new_smk
 
 MANIFEST = "cluster.json"
@@ -41,10 +42,12 @@ class DevClusterError(Exception):
 
 @dataclass(frozen=True)
 class DevTimings:
-    election_timeout_min: float = 0.15
-    election_timeout_max: float = 0.3
-    heartbeat_interval: float = 0.04
+    election_timeout_min: float = RaftTimings.election_timeout_min
+    election_timeout_max: float = RaftTimings.election_timeout_max
+    heartbeat_interval: float = RaftTimings.heartbeat_interval
     compaction_min_entries: int = 5000
+    durable: bool = False  # a dev cluster trades power-loss durability for speed; deploy/ turns it on
+    max_frame_bytes: int | None = None  # the Raft frame limit; None: the member's default
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ def _node_toml(
         f"election_timeout_max = {timings.election_timeout_max}",
         f"heartbeat_interval = {timings.heartbeat_interval}",
         f"compaction_min_entries = {timings.compaction_min_entries}",
+        f"durable = {'true' if timings.durable else 'false'}",
+        *([f"max_frame_bytes = {timings.max_frame_bytes}"] if timings.max_frame_bytes else []),
         "",
         "[tls]",
         'ca = "../ca.pem"',
@@ -139,6 +144,8 @@ class DevCluster:
         self.cluster_id = cluster_id
         self.members = members
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.netns: dict[str, str] = {}  # member id -> network namespace its process runs in
+        self.timings = DevTimings()  # what add_member writes; create() keeps the cluster's
 
     # --- files ------------------------------------------------------------
 
@@ -152,9 +159,14 @@ class DevCluster:
         timings: DevTimings | None = None,
         fault_injection: bool = False,
         smk: bytes | None = None,
+        hosts: list[tuple[str, str]] | None = None,
+        netns: list[str] | None = None,
     ) -> DevCluster:
         """Write a new cluster's CA, certificates, configs and profile into `root`; a fresh SMK unless
-        `smk` is given (a restore keeps the backed-up cluster's SMK: its keys are wrapped under it)."""
+        `smk` is given (a restore keeps the backed-up cluster's SMK: its keys are wrapped under it).
+
+        `hosts` gives each member its (gRPC host, Raft host) instead of 127.0.0.1 and `netns` the
+        network namespace its process runs in (`ip netns exec`): the fault suite's partitions."""
         if nodes < 1 or nodes > 9:
             raise DevClusterError("--nodes must be between 1 and 9")
         timings = timings or DevTimings()
@@ -168,7 +180,7 @@ class DevCluster:
             raise DevClusterError(
                 f"--base-port {base_port}: ports {min(ports)}-{max(ports)} must lie in 1024-65535"
             )
-        busy = [p for p in ports if not ports_free([p])]
+        busy = [] if hosts else [p for p in ports if not ports_free([p])]
         if busy:
             raise DevClusterError(
                 f"port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use; choose another --base-port"
@@ -183,11 +195,16 @@ class DevCluster:
         (root / "admin.pem").write_bytes(admin.cert_pem)
         _write_secret(root / "admin.key", admin.key_pem)
         _write_secret(root / "raft.secret", crypto.random_secret().encode() + b"\n")
+        if hosts is not None and len(hosts) != nodes:
+            raise DevClusterError(
+                f"{nodes} members need {nodes} (gRPC host, Raft host) pairs, got {len(hosts)}"
+            )
+        where = hosts or [("127.0.0.1", "127.0.0.1")] * nodes
         members = [
             DevMember(
                 id=f"node{i + 1}",
-                grpc=f"127.0.0.1:{base_port + i}",
-                raft=f"127.0.0.1:{base_port + RAFT_PORT_OFFSET + i}",
+                grpc=f"{where[i][0]}:{base_port + i}",
+                raft=f"{where[i][1]}:{base_port + RAFT_PORT_OFFSET + i}",
                 dir=root / f"node{i + 1}",
             )
             for i in range(nodes)
@@ -198,7 +215,8 @@ class DevCluster:
             # the cluster SMK, the same on every member, never in the Raft log
             member.data_dir.mkdir(mode=0o700, exist_ok=True)
             _write_secret(member.data_dir / "smk.key", (smk_hex + "\n").encode())
-            pair = crypto.issue_certificate(ca, member.id, hosts=["127.0.0.1", "localhost"], server=True)
+            names = ["127.0.0.1", "localhost"] + sorted({member.grpc.rpartition(":")[0]} - {"127.0.0.1"})
+            pair = crypto.issue_certificate(ca, member.id, hosts=names, server=True)
             (member.dir / "node.pem").write_bytes(pair.cert_pem)
             _write_secret(member.dir / "node.key", pair.key_pem)
             peers = [m for m in members if m is not member]
@@ -216,7 +234,10 @@ class DevCluster:
             "key": "admin.key",
         }
         _write_secret(root / PROFILE, (json.dumps(profile, indent=2) + "\n").encode())
-        return cls(root, cluster_id, members)
+        cluster = cls(root, cluster_id, members)
+        cluster.timings = timings
+        cluster.netns = dict(zip([m.id for m in members], netns or [], strict=False))
+        return cluster
 
     @classmethod
     def open(cls, root: Path) -> DevCluster:
@@ -258,8 +279,9 @@ class DevCluster:
             return
         env = dict(os.environ, GRPC_ENABLE_FORK_SUPPORT="false", PYTHONUNBUFFERED="1")
         log = open(m.log_path, "ab")  # noqa: SIM115 - the child owns it
+        prefix = ["ip", "netns", "exec", self.netns[m.id]] if m.id in self.netns else []
         self._procs[m.id] = subprocess.Popen(
-            [sys.executable, "-m", "hsmnode", "serve", "--config", str(m.config_path)],
+            [*prefix, sys.executable, "-m", "hsmnode", "serve", "--config", str(m.config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -384,8 +406,7 @@ class DevCluster:
         pair = crypto.issue_certificate(ca, member.id, hosts=["127.0.0.1", "localhost"], server=True)
         (member.dir / "node.pem").write_bytes(pair.cert_pem)
         _write_secret(member.dir / "node.key", pair.key_pem)
-        timings = DevTimings()
-        member.config_path.write_text(_node_toml(member, self.cluster_id, self.members, timings, False))
+        member.config_path.write_text(_node_toml(member, self.cluster_id, self.members, self.timings, False))
         demo = self.demo()
         assert demo is not None, "the demo's admin password is needed"
         with self.client(timeout=timeout) as client:

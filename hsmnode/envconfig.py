@@ -16,6 +16,8 @@ from which the member id and its peers follow:
     HSMNODE_DATA_DIR         the member's data dir, on its own volume (/var/lib/hsmnode/data)
     HSMNODE_SECRETS_DIR      where the secrets are mounted as files (/run/secrets/hsmnode)
     HSMNODE_REFLECTION       "true" turns on gRPC reflection (false)
+    HSMNODE_DURABLE          "false" turns off fsync before acknowledging a write (true: a deployment
+                             survives a power loss of a majority; hsmnode/raft/durable.py)
     HSMNODE_BACKUP_INTERVAL  seconds between the leader's scheduled backups (0: none)
     HSMNODE_BACKUP_KEEP      scheduled backups kept (7)
 
@@ -157,6 +159,9 @@ def config_from_env(env: Mapping[str, str]) -> NodeConfig:
         raise EnvConfigError(
             f"environment variable HSMNODE_REFLECTION must be true or false, got {reflection!r}"
         )
+    durable = env.get("HSMNODE_DURABLE", "true").strip().lower()
+    if durable not in ("true", "false"):
+        raise EnvConfigError(f"environment variable HSMNODE_DURABLE must be true or false, got {durable!r}")
     me = who.ordinal
     return NodeConfig(
         path=Path(f"(environment of {who.name(me)})"),
@@ -184,6 +189,7 @@ def config_from_env(env: Mapping[str, str]) -> NodeConfig:
             keep=_int(env, "HSMNODE_BACKUP_KEEP", 7, 1, 10_000),
         ),
         smk_mode_mask=0,
+        durable=durable == "true",
     )
 
 

@@ -154,20 +154,27 @@ class Node:
             )
         check_port_free(cfg.grpc_listen, "gRPC address")
         check_port_free(cfg.raft_address, "Raft address")
-        replicator = Replicator(
-            RaftSettings(
-                self_address=cfg.raft_address,
-                partner_addresses=tuple(p.raft for p in cfg.peers),
-                data_dir=cfg.data_dir,
-                password=password,
-                election_timeout_min=cfg.timings.election_timeout_min,
-                election_timeout_max=cfg.timings.election_timeout_max,
-                heartbeat_interval=cfg.timings.heartbeat_interval,
-                leader_fallback=cfg.timings.leader_fallback,
-                compaction_min_entries=cfg.compaction_min_entries,
-            ),
-            initial_state=self._seed.state if self._seed is not None else None,
-        )
+        try:
+            replicator = Replicator(
+                RaftSettings(
+                    self_address=cfg.raft_address,
+                    partner_addresses=tuple(p.raft for p in cfg.peers),
+                    data_dir=cfg.data_dir,
+                    password=password,
+                    election_timeout_min=cfg.timings.election_timeout_min,
+                    election_timeout_max=cfg.timings.election_timeout_max,
+                    heartbeat_interval=cfg.timings.heartbeat_interval,
+                    leader_fallback=cfg.timings.leader_fallback,
+                    compaction_min_entries=cfg.compaction_min_entries,
+                    lease=cfg.lease,
+                    durable=cfg.durable,
+                    max_frame_bytes=cfg.max_frame_bytes,
+                    handshake_deadline=cfg.handshake_deadline,
+                ),
+                initial_state=self._seed.state if self._seed is not None else None,
+            )
+        except OSError as exc:  # Raft port taken, or durable mode on a filesystem without fsync
+            raise StartupError(str(exc)) from None
         tokens = TokenAuthority(cfg.cluster_id, password.encode())
         ctx = NodeContext(
             config=cfg,
@@ -187,7 +194,7 @@ class Node:
             auth,
             AdminService(ctx),
             NtlsService(ctx, auth),
-            KeyService(ctx, smk, cfg.lease),
+            KeyService(ctx, smk),
             KeyringService(ctx),
             AuthorizationService(ctx),
             backups,
@@ -304,7 +311,6 @@ class Node:
                     serving = now_serving
                     log.info("health: %s", "SERVING" if serving else "NOT_SERVING")
                 cluster.bootstrap_if_leader()
-                replicator.within_lease(self.config.lease)
                 replicated_id, smk_check = self._check_removed(replicator)
                 self._after_restore(replicator, ctx, replicated_id)
                 scheduler.tick(serving)

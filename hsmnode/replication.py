@@ -13,8 +13,11 @@ Hazards this file exists to contain (notes-pysyncobj-grpc.md §1, §3, §8):
   tick thread never pays for it;
 - readers on gRPC threads take the same lock as apply.
 
-pysyncobj never fsyncs: acknowledged writes survive process crashes (the page
-cache outlives the process), not a power loss of a majority of members.
+The Raft rules pysyncobj lacks (PreVote, leader stickiness, a lease from proof, the
+append rule, durable acknowledgements, transport limits) live in `hsmnode.raft`; this
+adapter builds its HsmSyncObj. Without `durable`, acknowledged writes survive process
+crashes (the page cache outlives the process), not a power loss of a majority of members;
+with it, every acknowledged entry was fsynced on a majority first (hsmnode/raft/durable.py).
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.syncobj import SyncObjException
 
 from hsmnode.domain.commands import Command, decode
 from hsmnode.domain.errors import CommandDecodeError, ErrorCode
 from hsmnode.domain.state import HsmState, Result
+from hsmnode.raft.durable import FsyncUnavailable, check_fsync
+from hsmnode.raft.engine import EngineOptions, HsmSyncObj
+from hsmnode.raft.transport import TransportLimits
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -172,11 +178,32 @@ class RaftSettings:
     partner_addresses: tuple[str, ...]
     data_dir: Path
     password: str
-    election_timeout_min: float = 0.15
-    election_timeout_max: float = 0.3
-    heartbeat_interval: float = 0.04
+    election_timeout_min: float = 0.5
+    election_timeout_max: float = 1.0
+    heartbeat_interval: float = 0.1
     leader_fallback: float = 2.0
     compaction_min_entries: int = 5000
+    lease: float = 2.0
+    durable: bool = False
+    max_frame_bytes: int = TransportLimits.max_frame_bytes
+    handshake_deadline: float = TransportLimits.handshake_deadline
+
+    def engine_options(self) -> EngineOptions:
+        """Start-up wait: one maximal election timeout to hear a leader before asking for votes;
+        writes need a quorum proof no older than that; connect timeout: two maximal election
+        timeouts (at least 1 s)."""
+        return EngineOptions(
+            lease=self.lease,
+            election_timeout_min=self.election_timeout_min,
+            startup_wait=self.election_timeout_max,
+            contact_window=self.election_timeout_max,
+            durable=self.durable,
+            limits=TransportLimits(
+                max_frame_bytes=self.max_frame_bytes,
+                handshake_deadline=self.handshake_deadline,
+                connect_timeout=max(1.0, 2 * self.election_timeout_max),
+            ),
+        )
 
 
 class Replicator:
@@ -185,7 +212,11 @@ class Replicator:
 
     def __init__(self, settings: RaftSettings, initial_state: HsmState | None = None) -> None:
         self._settings = settings
-        self._last_contact = time.monotonic()
+        if settings.durable:
+            try:
+                check_fsync(settings.data_dir)
+            except FsyncUnavailable as exc:
+                raise OSError(str(exc)) from None
         # set by the node when the replicated directory no longer lists it: it serves no clients
         self.removed_from = ""
         # set by the node: recompute removed_from now (the guard calls it before refusing a client)
@@ -199,6 +230,8 @@ class Replicator:
             appendEntriesPeriod=settings.heartbeat_interval,
             leaderFallbackTimeout=settings.leader_fallback,
             connectionTimeout=600.0,
+            # redial a lost peer within a heartbeat: a restarted follower hears the leader at once
+            connectionRetryTime=settings.heartbeat_interval,
             tcp_keepalive=(5, 2, 3),
             dynamicMembershipChange=True,
             journalFile=str(settings.data_dir / JOURNAL_FILE),
@@ -208,8 +241,12 @@ class Replicator:
             maxBindRetries=3,
             bindRetryTime=0.2,
         )
-        self._obj = SyncObj(
-            settings.self_address, list(settings.partner_addresses), conf=conf, consumers=[self.consumer]
+        self._obj = HsmSyncObj(
+            settings.self_address,
+            list(settings.partner_addresses),
+            conf=conf,
+            consumers=[self.consumer],
+            options=settings.engine_options(),
         )
         try:
             self._obj.waitBinded()
@@ -240,7 +277,7 @@ class Replicator:
 
     def _require_leader(self) -> None:
         status = self._obj.getStatus()
-        if status["leader"] is None or not status["has_quorum"]:
+        if status["leader"] is None or not status["has_quorum"] or not self._obj.live_quorum():
             raise ReplicationError(
                 "unavailable",
                 "this member has no leader with a quorum (election in progress or cluster partitioned)",
@@ -338,18 +375,28 @@ class Replicator:
     def self_address(self) -> str:
         return self._settings.self_address
 
-    def within_lease(self, lease: float) -> bool:
-        """Has this member seen a leader with a quorum within the last `lease` seconds?
+    def within_lease(self) -> bool:
+        """May this member serve from its local state? From proof, not status: a leader while a
+        majority acknowledged a heartbeat it sent within `lease`; a follower until `lease` after
+        hearing the current leader, and never past what that leader had left
+        (hsmnode/raft/rules.py). Called per crypto operation and per read with min_index."""
+        return bool(self._obj.lease_left() > 0)
 
-        Called per crypto operation and by the node's watcher every 100 ms, so the
-        moment of last contact stays fresh while the member is healthy.
-        """
-        status = self._obj.getStatus()
-        now = time.monotonic()
-        if status["leader"] is not None and status["has_quorum"]:
-            self._last_contact = now
-            return True
-        return now - self._last_contact <= lease
+    def require_lease(self) -> None:
+        """ReplicationError("unavailable") unless within_lease(): the one refusal of the crypto path
+        and of reads that must be current (min_index)."""
+        if not self.within_lease():
+            raise ReplicationError(
+                "unavailable",
+                f"this member has heard from no leader with a quorum within its {self._settings.lease:g}s lease "
+                "and refuses cryptographic operations and current reads (its view of sessions and keys may "
+                "be stale); try another member",
+            )
+
+    def raft_counters(self) -> dict[str, int]:
+        """Counts of the Raft layer's decisions (pre-vote rounds and refusals, ignored votes,
+        elections started, fsyncs, reconciled appends) since start."""
+        return dict(self._obj.counters)
 
     def force_compaction(self) -> None:
         self._obj.forceLogCompaction()

@@ -12,6 +12,7 @@ import click  # noqa: E402
 from hsmnode import __version__  # noqa: E402
 from hsmnode.cli.audit import audit  # noqa: E402
 from hsmnode.cli.authz import auth, card, grant  # noqa: E402
+from hsmnode.cli.cert import cert  # noqa: E402
 from hsmnode.cli.cluster import cluster  # noqa: E402
 from hsmnode.cli.completion import completion  # noqa: E402
 from hsmnode.cli.deploy import deploy_secrets, health  # noqa: E402
@@ -55,6 +56,7 @@ cli.add_command(drill)
 cli.add_command(completion)
 cli.add_command(health)
 cli.add_command(deploy_secrets)
+cli.add_command(cert)
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
 """The wrapper every RPC method runs in: min_index, errors, applied index.
 
 - `x-hsm-min-index` (request metadata): wait up to MIN_INDEX_WAIT for this member
-  to apply that far, else UNAVAILABLE so the client tries another member;
+  to apply that far, else UNAVAILABLE so the client tries another member; the same
+  for a member outside its lease (a cut-off member's applied state may be stale),
+  except for the status RPCs, which describe exactly such members;
 - `x-hsm-applied-index` (trailing metadata): this member's applied Raft index,
   on every answer, success or error;
 - `x-hsm-cluster-id` (request metadata): the cluster the client means; a member
@@ -105,7 +107,7 @@ def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., 
                 FOREIGN_CLUSTER,
             )
         try:
-            _await_min_index(replicator, context)
+            _await_min_index(replicator, context, leased=guarded)
             response = method(servicer, request, context)
         except DomainError as exc:
             _abort(replicator, context, STATUS_FOR_CODE[exc.code], exc.message, exc.reason)
@@ -122,7 +124,8 @@ def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., 
     return handler
 
 
-def _await_min_index(replicator: Replicator, context: grpc.ServicerContext) -> None:
+def _await_min_index(replicator: Replicator, context: grpc.ServicerContext, leased: bool) -> None:
+    """Wait for min_index; a `leased` read (everything but status) also needs the member's lease."""
     for key, value in context.invocation_metadata():
         if key != MIN_INDEX_KEY:
             continue
@@ -138,6 +141,8 @@ def _await_min_index(replicator: Replicator, context: grpc.ServicerContext) -> N
                 f"this member has applied index {replicator.applied_index()}, behind the requested {wanted}; "
                 "try another member",
             )
+        if leased:  # read-your-writes from a cut-off member would be stale
+            replicator.require_lease()
 
 
 def _metadata(context: grpc.ServicerContext, wanted: str) -> str:

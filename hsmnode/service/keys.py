@@ -25,7 +25,6 @@ from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.keys import check_attributes
 from hsmnode.domain.model import KeyObject
 from hsmnode.domain.state import Result
-from hsmnode.replication import ReplicationError
 from hsmnode.service.authorization import gate_use
 from hsmnode.service.context import Caller, NodeContext
 from hsmnode.sessions import Claims
@@ -123,10 +122,9 @@ def _created(ctx: NodeContext, result: Result) -> KeyView:
 
 
 class KeyService:
-    def __init__(self, ctx: NodeContext, smk: kc.Smk, lease: float) -> None:
+    def __init__(self, ctx: NodeContext, smk: kc.Smk) -> None:
         self._ctx = ctx
         self._smk = smk
-        self._lease = lease
 
     # --- sessions, lease, lookup --------------------------------------------
 
@@ -144,12 +142,7 @@ class KeyService:
         return claims
 
     def _within_lease(self) -> None:
-        if not self._ctx.replicator.within_lease(self._lease):
-            raise ReplicationError(
-                "unavailable",
-                f"this member has had no leader with a quorum for more than {self._lease:g}s and refuses "
-                "cryptographic operations (its view of sessions and keys may be stale); try another member",
-            )
+        self._ctx.replicator.require_lease()
 
     def _key(self, claims: Claims, key_ref: str, operation: str) -> LocatedKey:
         """Authorize `operation` on the key's container (own, or granted) and find the key by id or label."""

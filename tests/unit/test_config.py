@@ -45,7 +45,7 @@ def test_valid_config_loads_with_defaults_and_resolved_paths(tmp_path: Path) -> 
     assert cfg.data_dir == (tmp_path / "data").resolve()
     assert cfg.grpc_advertise == "127.0.0.1:7001"
     assert [p.id for p in cfg.peers] == ["node2"]
-    assert cfg.timings.election_timeout_min == 0.15 and not cfg.fault_injection
+    assert cfg.timings.election_timeout_min == 0.5 and not cfg.fault_injection
 
 
 @pytest.mark.parametrize(
@@ -132,3 +132,39 @@ def test_reflection_and_scheduled_backups_are_off_unless_configured(tmp_path: Pa
 def test_bad_server_and_backup_settings_are_named(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_config(write(tmp_path, VALID + "\n" + extra))
+
+
+RAFT = 'password_file = "raft.secret"'
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "lease = 1.5",
+            r"raft.lease \(1.5s\) cannot hold: it must be at least 2 x raft.election_timeout_max = 2s",
+        ),
+        (
+            "heartbeat_interval = 0.4\nelection_timeout_min = 1.5\nelection_timeout_max = 1.6\nlease = 3.1",
+            r"raft.lease \(3.1s\) cannot hold: it must be at least 2 x raft.election_timeout_max = 3.2s",
+        ),
+        ("heartbeat_interval = 1.0\nelection_timeout_min = 3.1\nelection_timeout_max = 1.0", "must exceed"),
+        ("lease = 0", "raft.lease must be > 0"),
+        ("max_frame_bytes = 1000", r"raft.max_frame_bytes \(1000\) must be at least 1048576"),
+        ("handshake_deadline = 0", "raft.handshake_deadline must be > 0"),
+        ('durable = "yes"', "raft.durable must be bool"),
+    ],
+)
+def test_timings_that_cannot_keep_the_lease_are_refused_naming_the_numbers(
+    tmp_path: Path, extra: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, VALID.replace(RAFT, RAFT + "\n" + extra)))
+
+
+def test_durable_and_transport_limits_load(tmp_path: Path) -> None:
+    extra = "durable = true\nmax_frame_bytes = 4194304\nhandshake_deadline = 1.5\nlease = 2.5"
+    cfg = load_config(write(tmp_path, VALID.replace(RAFT, RAFT + "\n" + extra)))
+    assert (
+        cfg.durable and cfg.max_frame_bytes == 4194304 and cfg.handshake_deadline == 1.5 and cfg.lease == 2.5
+    )

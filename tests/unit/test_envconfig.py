@@ -43,6 +43,8 @@ def test_member_id_and_peers_follow_from_the_pod_ordinal_and_the_headless_servic
     ]
     assert cfg.smk_file == secrets / "smk.key" and cfg.tls_cert == secrets / "node.pem"
     assert cfg.data_dir == Path("/var/lib/hsmnode/data") and not cfg.reflection and cfg.smk_mode_mask == 0
+    assert cfg.durable  # a deployment fsyncs before acknowledging unless told not to
+    assert not config_from_env(env_of(secrets, HSMNODE_DURABLE="false")).durable
 
 
 def test_without_a_service_members_are_reached_by_name_and_hostname_names_the_member(secrets: Path) -> None:
@@ -64,6 +66,7 @@ def test_without_a_service_members_are_reached_by_name_and_hostname_names_the_me
         ({"HSMNODE_POD_NAME": "hsmnode-3"}, "has ordinal 3, but HSMNODE_REPLICAS is 3"),
         ({"HSMNODE_GRPC_PORT": "70000"}, "HSMNODE_GRPC_PORT must be a whole number from 1 to 65535"),
         ({"HSMNODE_REFLECTION": "yes"}, "HSMNODE_REFLECTION must be true or false"),
+        ({"HSMNODE_DURABLE": "on"}, "HSMNODE_DURABLE must be true or false"),
     ],
 )
 def test_a_wrong_or_missing_variable_is_named(secrets: Path, change: dict[str, str], words: str) -> None:

@@ -1,0 +1,267 @@
+"""Raft transport hardening: pysyncobj's TCP connection with bounded, linear framing.
+
+pysyncobj 0.3.17 frames every message as a native 4-byte length plus the (Fernet-encrypted)
+payload, and buffers with `bytes +=` before it even looks at the length. A peer that sends
+the header 2^31-1 and then streams data makes the member copy an ever-growing buffer
+(quadratic time, ~2x the data in memory, not returned); a connection that never sends a
+valid frame is held open forever. This layer, applied to every Raft connection:
+
+- refuses a frame longer than `max_frame_bytes` (or negative) as soon as its 4-byte header
+  has arrived, and disconnects without reading the body;
+- buffers linearly (one bytearray, consumed by offset, compacted) and reads no further than
+  one maximum frame ahead;
+- disconnects an incoming connection that has not identified itself as a member (key
+  exchange plus node address: two authenticated frames) within `handshake_deadline`;
+- gives up an outgoing connect that has not completed within `connect_timeout`, and sets
+  TCP_USER_TIMEOUT so a peer behind a partition is dropped and redialled instead of waiting
+  out TCP's retransmission back-off (minutes) after the network heals.
+
+Snapshots still pass: pysyncobj sends dumps in 64 KiB chunks and splits a large entry, so the
+largest frame is about one batch (64 KiB) plus the largest command, far below the default
+maximum (tests/fault/test_raft_transport.py replicates a 10,000-key snapshot to a new member).
+
+Applied by class swap (`harden`), because pysyncobj constructs its connections itself; the
+methods replaced are named for pysyncobj 0.3.17's private names and checked at import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from pysyncobj import pickle
+from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
+from pysyncobj.transport import TCPTransport
+
+log = logging.getLogger("hsmnode.raft.transport")
+
+_HEADER = struct.Struct("i")  # pysyncobj's framing: native signed 32-bit length
+for _name in ("_TcpConnection__processRead", "_TcpConnection__processParseMessage", "disconnect", "connect"):
+    if not hasattr(TcpConnection, _name):  # pragma: no cover - guards the pin
+        raise ImportError(f"pysyncobj TcpConnection has no {_name}: hsmnode.raft needs pysyncobj==0.3.17")
+
+
+@dataclass(frozen=True)
+class TransportLimits:
+    """Bounds on one Raft connection: bytes per frame; seconds to identify; seconds to connect."""
+
+    max_frame_bytes: int = 16 * 1024 * 1024
+    handshake_deadline: float = 3.0
+    connect_timeout: float = 1.0
+
+
+class HardenedConnection(TcpConnection):  # type: ignore[misc]
+    """A TcpConnection with a frame limit and linear buffering. Never constructed directly:
+    `harden(conn, limits)` converts a connection pysyncobj made."""
+
+    _limits: TransportLimits
+    _rbuf: bytearray
+    _rpos: int
+    opened_at: float
+    connecting_since: float | None
+    frames: int
+
+    def _init_hardening(self, limits: TransportLimits) -> None:
+        self._limits = limits
+        self._rbuf = bytearray()
+        self._rpos = 0
+        self.opened_at = time.monotonic()
+        self.connecting_since = None
+        self.frames = 0
+
+    # --- reading --------------------------------------------------------------
+
+    def _TcpConnection__processRead(self) -> bool:  # noqa: N802 - pysyncobj's private name
+        sock = self._TcpConnection__socket
+        try:
+            incoming = sock.recv(self._TcpConnection__recvBufferSize)
+        except OSError as exc:
+            if exc.errno not in (socket.errno.EAGAIN, socket.errno.EWOULDBLOCK):  # type: ignore[attr-defined]
+                self.disconnect()
+            return False
+        if not incoming or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            self.disconnect()
+            return False
+        self._rbuf += incoming
+        pending = len(self._rbuf) - self._rpos
+        if pending >= _HEADER.size:
+            (length,) = _HEADER.unpack_from(self._rbuf, self._rpos)
+            if not 0 <= length <= self._limits.max_frame_bytes:
+                self._refuse(f"frame header announces {length} bytes (limit {self._limits.max_frame_bytes})")
+                return False
+            if pending > _HEADER.size + length:
+                return False  # a whole frame is here: parse it before reading more
+        return True
+
+    def _TcpConnection__processParseMessage(self) -> Any:  # noqa: N802 - pysyncobj's private name
+        buf, pos = self._rbuf, self._rpos
+        if len(buf) - pos < _HEADER.size:
+            return None
+        (length,) = _HEADER.unpack_from(buf, pos)
+        if not 0 <= length <= self._limits.max_frame_bytes:
+            self._refuse(f"frame header announces {length} bytes (limit {self._limits.max_frame_bytes})")
+            return None
+        end = pos + _HEADER.size + length
+        if len(buf) < end:
+            return None
+        data = bytes(buf[pos + _HEADER.size : end])
+        message = self._decode(data)
+        if message is _REFUSED:
+            return None
+        self._rpos = end
+        if self._rpos > len(buf) // 2:  # compact: the consumed prefix goes, in one copy
+            del buf[: self._rpos]
+            self._rpos = 0
+        self.frames += 1
+        return message
+
+    def _decode(self, data: bytes) -> Any:
+        try:
+            if self.encryptor:
+                stamp = self.encryptor.extract_timestamp(data)
+                if stamp < self.recvLastTimestamp:
+                    raise ValueError("replayed frame")
+                self.recvLastTimestamp = stamp
+                data = self.encryptor.decrypt(data)
+            message = pickle.loads(zlib.decompress(data))
+            if self.recvRandKey:
+                rand_key, message = message
+                if rand_key != self.recvRandKey:
+                    raise ValueError("frame of another connection")
+        except Exception as exc:
+            self._refuse(f"a frame failed authentication or decoding ({type(exc).__name__}: {exc})")
+            return _REFUSED
+        return message
+
+    def _refuse(self, why: str) -> None:
+        log.warning("Raft connection %s dropped: %s", self._peer(), why)
+        self.disconnect()
+
+    def _peer(self) -> str:
+        sock = self._TcpConnection__socket
+        try:
+            host, port = sock.getpeername()[:2]
+            return f"{host}:{port}"
+        except (OSError, AttributeError):
+            return "(closed)"
+
+    # --- life cycle -------------------------------------------------------------
+
+    def connect(self, host: str, port: int) -> bool:
+        self._rbuf = bytearray()
+        self._rpos = 0
+        self.connecting_since = time.monotonic()
+        started: bool = super().connect(host, port)
+        sock = self._TcpConnection__socket
+        if started and sock is not None:
+            _set_user_timeout(sock, self._limits.connect_timeout)
+        return started
+
+    def disconnect(self) -> None:
+        self._rbuf = bytearray()
+        self._rpos = 0
+        self.connecting_since = None
+        super().disconnect()
+
+
+_REFUSED = object()
+
+
+def _set_user_timeout(sock: socket.socket, seconds: float) -> None:
+    """Drop a connection whose sent data stays unacknowledged this long (Linux TCP_USER_TIMEOUT)."""
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if option is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, max(1000, int(seconds * 2000)))
+
+
+def harden(conn: TcpConnection, limits: TransportLimits) -> HardenedConnection:
+    """Turn a connection pysyncobj built into a HardenedConnection (same object, same callbacks)."""
+    if not isinstance(conn, HardenedConnection):
+        pending = conn._TcpConnection__readBuffer
+        conn.__class__ = HardenedConnection
+        conn._init_hardening(limits)
+        conn._rbuf += pending
+        sock = conn._TcpConnection__socket
+        if sock is not None:
+            _set_user_timeout(sock, limits.connect_timeout)
+    assert isinstance(conn, HardenedConnection)
+    return conn
+
+
+class HsmTransport(TCPTransport):  # type: ignore[misc]
+    """pysyncobj's TCP transport with hardened connections and a send hook for the engine.
+
+    The SyncObj that builds it must carry `transport_limits` (TransportLimits),
+    `before_send(node, message) -> bool` (False: the engine holds the message and sends it
+    later itself, e.g. an acknowledgement waiting for the journal fsync) and
+    `on_peer_lost(node)` (a member connection dropped)."""
+
+    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:  # noqa: N803 - pysyncobj's names
+        self._limits: TransportLimits = syncObj.transport_limits
+        self.dropped_handshakes = 0
+        super().__init__(syncObj, selfNode, otherNodes)
+        syncObj.addOnTickCallback(self._expire_connections)
+
+    def addNode(self, node: Any) -> None:  # noqa: N802 - pysyncobj's name
+        super().addNode(node)
+        conn = self._connections.get(node)
+        if conn is not None:
+            harden(conn, self._limits)
+
+    def _onNewIncomingConnection(self, conn: Any) -> None:  # noqa: N802 - pysyncobj's name
+        harden(conn, self._limits)
+        super()._onNewIncomingConnection(conn)
+
+    def send(self, node: Any, message: Any) -> bool:
+        if isinstance(message, dict):
+            conn = self._connections.get(node)
+            if conn is not None and self._syncObj.encryptor and not conn.sendRandKey:
+                # key exchange not finished: the peer would take this frame for the exchange and
+                # drop the connection (pysyncobj sends RequestVotes to every member unchecked)
+                return False
+            if not self._syncObj.before_send(node, message):
+                return True
+        sent: bool = super().send(node, message)
+        return sent
+
+    def _onDisconnected(self, conn: Any) -> None:  # noqa: N802 - pysyncobj's name
+        node = self._connToNode(conn)
+        was_connected = node is not None and self._syncObj.isNodeConnected(node)
+        if was_connected:
+            log.info("%s: Raft connection to member %s lost", self._selfNode, node)
+        super()._onDisconnected(conn)
+        if was_connected:
+            self._syncObj.on_peer_lost(node)
+
+    def send_now(self, node: Any, message: Any) -> bool:
+        """Send without the engine's hook (the engine releasing what it held)."""
+        sent: bool = super().send(node, message)
+        return sent
+
+    def _expire_connections(self) -> None:
+        now = time.monotonic()
+        for conn in list(self._unknownConnections):
+            if (
+                isinstance(conn, HardenedConnection)
+                and now - conn.opened_at > self._limits.handshake_deadline
+            ):
+                self.dropped_handshakes += 1
+                conn._refuse(
+                    f"no member handshake within {self._limits.handshake_deadline:g}s "
+                    f"({conn.frames} authenticated frame(s))"
+                )
+                self._unknownConnections.discard(conn)
+        for conn in list(self._connections.values()):
+            since = getattr(conn, "connecting_since", None)
+            if conn.state == CONNECTION_STATE.CONNECTING and since is not None:
+                if now - since > self._limits.connect_timeout:
+                    conn.disconnect()
+            elif conn.state == CONNECTION_STATE.CONNECTED and since is not None:
+                conn.connecting_since = None
