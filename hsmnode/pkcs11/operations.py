@@ -27,6 +27,15 @@ if TYPE_CHECKING:
     from hsmnode.pkcs11.state import Connection
 
 MAX_BUFFERED = 64 * 1024
+# Usage flags a template may set that cluster keys of the type cannot carry (e.g. CKA_WRAP on RSA,
+# which python-pkcs11 sets by default) are dropped, not refused: the key then reads CKA_WRAP false,
+# as a token that ignores an unsupported capability shows it.
+USABLE = {
+    "AES": {"encrypt", "decrypt", "wrap", "unwrap"},
+    "RSA": {"sign", "verify", "encrypt", "decrypt"},
+    "EC": {"sign", "verify"},
+    "Ed25519": {"sign", "verify"},
+}
 _NAMES = {v: k for k, v in KEY_TYPES.items()}
 
 
@@ -373,7 +382,9 @@ class Operations:
             default = ["sign", "verify"]
         else:
             raise CkError(CKR.MECHANISM_INVALID, f"mechanism {mech.type:#x} generates no key pair here")
-        usage = priv.usage((CKO.PRIVATE_KEY,)) + pub.usage((CKO.PUBLIC_KEY,))
+        usage = [
+            u for u in priv.usage((CKO.PRIVATE_KEY,)) + pub.usage((CKO.PUBLIC_KEY,)) if u in USABLE[key_type]
+        ]
         temporary = not (pub.flag(CKA.TOKEN) or priv.flag(CKA.TOKEN))
         cluster = self._writable(session, temporary)
         label = self._label(priv, pub)

@@ -233,15 +233,13 @@ class Token(Operations):
             self._sessions[handle] = Session(handle, conn, slot_id, slot.partition, slot.kind, rw)
         return (handle,)
 
-    def _close(self, session: Session) -> None:
+    def _destroy_session_objects(self, session: Session, login: Login | None) -> None:
+        """Session objects end with their session, and with a logout (PKCS#11 v2.40 §5.6)."""
         with self._lock:
-            self._sessions.pop(session.handle, None)
             mine = [k for k, h in self._session_keys.items() if h == session.handle]
             for key_id in mine:
                 del self._session_keys[key_id]
-            left = any(s.conn is session.conn and s.slot == session.slot for s in self._sessions.values())
-        login = session.login
-        for key_id in mine:  # session objects end with their session (PKCS#11 §4.4)
+        for key_id in mine:
             if login is not None:
                 try:
                     login.session.destroy_key(key_id)
@@ -250,6 +248,12 @@ class Token(Operations):
                         "session object %s of session %d not destroyed: %s", key_id, session.handle, exc
                     )
             self.handles.forget_key(session.container, key_id)
+
+    def _close(self, session: Session) -> None:
+        self._destroy_session_objects(session, session.login)
+        with self._lock:
+            self._sessions.pop(session.handle, None)
+            left = any(s.conn is session.conn and s.slot == session.slot for s in self._sessions.values())
         if not left:
             session.conn.logins.pop(session.slot, None)
 
@@ -315,13 +319,16 @@ class Token(Operations):
 
     def C_Logout(self, conn: Connection, handle: int) -> tuple[()]:
         session = self.session(conn, handle)
-        if conn.logins.pop(session.slot, None) is None:
+        login = conn.logins.get(session.slot)
+        if login is None:
             raise CkError(CKR.USER_NOT_LOGGED_IN)
         with self._lock:
-            for other in self._sessions.values():
-                if other.conn is conn and other.slot == session.slot:
-                    other.ops.clear()
-                    other.found = None
+            mine = [o for o in self._sessions.values() if o.conn is conn and o.slot == session.slot]
+        for other in mine:
+            self._destroy_session_objects(other, login)
+            other.ops.clear()
+            other.found = None
+        conn.logins.pop(session.slot, None)
         return ()
 
     def C_SetPIN(self, conn: Connection, handle: int, old: bytes | None, new: bytes | None) -> tuple[()]:

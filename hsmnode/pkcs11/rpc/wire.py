@@ -240,10 +240,10 @@ class Writer:
         self.byte(1)
         value = attr.value
         if attr.type in BOOL_ATTRIBUTES:
-            self.u32(1)
+            self.u32(attr.length or 1)
             self.byte(int(bool(value)))
         elif attr.type in ULONG_ATTRIBUTES:
-            self.u32(ULONG_BYTES)
+            self.u32(attr.length or ULONG_BYTES)
             self.u64(int(value))  # type: ignore[arg-type]
         elif attr.type in TEMPLATE_ATTRIBUTES:
             items = tuple(value)  # type: ignore[arg-type]
