@@ -148,9 +148,11 @@ class Operations:
         cluster = self.logged_in(session)
         assert op.key is not None
         key, message = op.key, data or b""
-        compute = lambda: _signature(
-            key, _sdk(lambda: cluster.sign(key.id, message, mechanism=op.sdk_mechanism))
-        )  # noqa: E731
+        mechanism = op.sdk_mechanism
+
+        def compute() -> bytes:
+            return _signature(key, _sdk(lambda: cluster.sign(key.id, message, mechanism=mechanism)))
+
         return (self._finish(session, "sign", compute, message, room),)
 
     def C_SignUpdate(self, conn: Connection, handle: int, data: bytes | None) -> tuple[()]:
@@ -170,7 +172,10 @@ class Operations:
         assert op.key is not None
         key = op.key
         message, mechanism = self._signed_input(op)
-        compute = lambda: _signature(key, _sdk(lambda: cluster.sign(key.id, message, mechanism=mechanism)))  # noqa: E731
+
+        def compute() -> bytes:
+            return _signature(key, _sdk(lambda: cluster.sign(key.id, message, mechanism=mechanism)))
+
         return (self._finish(session, "sign", compute, b"", room),)
 
     def C_VerifyInit(self, conn: Connection, handle: int, mech: Mechanism, key: int) -> tuple[()]:
@@ -474,7 +479,10 @@ class Operations:
         target = self.obj(session, key)
         cluster = self.logged_in(session)
         self._start(session, "wrap", Operation("wrap", target.key))
-        compute = lambda: bytes(_sdk(lambda: cluster.wrap_key(wrapper.key.id, target.key.id)))  # noqa: E731
+
+        def compute() -> bytes:
+            return bytes(_sdk(lambda: cluster.wrap_key(wrapper.key.id, target.key.id)))
+
         return (self._finish(session, "wrap", compute, target.key.id.encode(), room),)
 
     def C_UnwrapKey(
