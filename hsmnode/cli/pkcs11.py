@@ -15,8 +15,9 @@ CLIENT_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
 
 
 def default_socket() -> Path:
+    """$XDG_RUNTIME_DIR/hsmnode-pkcs11.sock, or /tmp/hsmnode-UID/hsmnode-pkcs11.sock without one."""
     runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/hsmnode-{os.getuid()}"
-    return Path(runtime) / "hsmnode" / "pkcs11.sock"
+    return Path(runtime) / "hsmnode-pkcs11.sock"
 
 
 @click.group()

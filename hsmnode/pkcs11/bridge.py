@@ -59,7 +59,7 @@ class Bridge:
         return f"unix:path={self.path}"
 
     def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.path.exists() or self.path.is_symlink():
             if not stat.S_ISSOCK(self.path.lstat().st_mode):
                 raise BridgeError(f"{self.path} exists and is not a socket: choose another --socket")

@@ -4,8 +4,12 @@ bad input straight on the bridge's socket (the bridge and the cluster stay up, r
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +37,8 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevCluster, BridgeProcess]]:
     require_pkcs11_tools()
-    cluster = start_cluster(tmp_path_factory.mktemp("p11tool"), fault_injection=False)
+    # named as `make run` names it, so the README's example finds hsmnode-dev/profile.json
+    cluster = start_cluster(tmp_path_factory.mktemp("p11tool") / "hsmnode-dev", fault_injection=False)
     bridge = None
     try:
         bridge = BridgeProcess(cluster)
@@ -167,6 +172,57 @@ def test_pkcs11_tool_aes_gcm_is_refused_by_bookworms_client_module(
         str(tmp_path / "ct"),
     )
     assert out.returncode != 0 and "AES-GCM illegal or not supported" in out.stderr, out.stderr
+
+
+def _readme_blocks() -> tuple[str, str, str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## PKCS#11") :]
+    blocks = re.findall(r"```(sh|python)\n(.*?)```", section, re.S)
+    return blocks[0][1], blocks[1][1], blocks[2][1]
+
+
+def test_readme_pkcs11_examples_run_as_written(world: tuple[DevCluster, BridgeProcess]) -> None:
+    cluster, _ = world
+    serve, tool, app = _readme_blocks()
+    assert serve.split("#")[0].split() == [".venv/bin/hsmnode", "pkcs11", "serve"]
+    runtime = tempfile.mkdtemp(prefix="xdg-")  # the default socket's directory, private to this test
+    env = dict(os.environ, XDG_RUNTIME_DIR=runtime)
+    cwd = cluster.root.parent  # where `make run` keeps hsmnode-dev/
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "hsmnode", "pkcs11", "serve"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert bridge.stdout is not None
+        assert (
+            bridge.stdout.readline().strip()
+            == f"export P11_KIT_SERVER_ADDRESS=unix:path={runtime}/hsmnode-pkcs11.sock"
+        )
+        shell = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", tool],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert shell.returncode == 0 and "Verified OK" in shell.stdout, shell.stderr
+        env["P11_KIT_SERVER_ADDRESS"] = f"unix:path={runtime}/hsmnode-pkcs11.sock"
+        python = subprocess.run(
+            [sys.executable, "-c", app], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert python.returncode == 0, python.stderr
+        assert "64 byte ECDSA signature" in python.stdout and "2048 bit RSA modulus" in python.stdout
+    finally:
+        bridge.terminate()
+        bridge.wait(10)
+        if bridge.stdout is not None:
+            bridge.stdout.close()
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def test_wrong_pin_is_rejected_and_repeated_wrong_pins_lock(world: tuple[DevCluster, BridgeProcess]) -> None:
