@@ -424,7 +424,9 @@ class Token(Operations):
                 rv = rv or CKR.ATTRIBUTE_SENSITIVE
             else:
                 size = len(value) if isinstance(value, bytes) else 1 if kind in BOOL_ATTRIBUTES else 8
-                if room and room < min(size, 4 if size == 8 else size):
+                # a CK_ULONG travels as 8 bytes but fits the 4-byte CK_ULONG of a 32-bit caller
+                needed = 4 if size == 8 and not isinstance(value, bytes) else size
+                if room and room < needed:
                     out.append(Attribute(kind, None))
                     rv = rv or CKR.BUFFER_TOO_SMALL
                 else:
