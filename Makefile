@@ -5,7 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/hsmnode/pb/*.proto)
 
-.PHONY: run test lint fmt proto proto-check unit bench chaos drill-membership clean
+.PHONY: run test lint fmt proto proto-check unit bench chaos drill-membership clean system-packages
+
+# Debian packages the PKCS#11 tests and the bench need: p11-kit's client module, OpenSC's
+# pkcs11-tool, SoftHSMv2 (the bench's baseline) and openssl (signature checks).
+SYSTEM_PACKAGES := p11-kit-modules opensc softhsm2 openssl
+SYSTEM_FILES    := /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so /usr/bin/pkcs11-tool /usr/bin/softhsm2-util /usr/bin/openssl
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +20,20 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/hsmnode dev $(ARGS)
 
-test: $(STAMP) lint proto-check
+# Installs what is missing with apt-get when root (as CI is); otherwise names the packages.
+system-packages:
+	@missing=""; for f in $(SYSTEM_FILES); do test -e $$f || missing="$$missing $$f"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(SYSTEM_PACKAGES) (missing:$$missing)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	  else \
+	    echo "missing:$$missing"; \
+	    echo "install the Debian packages: sudo apt-get install $(SYSTEM_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+
+test: $(STAMP) system-packages lint proto-check
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 unit: $(STAMP)
@@ -46,11 +64,12 @@ proto-check: $(STAMP)
 	done; \
 	rm -rf $$tmp; echo "proto-check: generated code matches proto/"
 
-bench: $(STAMP)
+bench: $(STAMP) system-packages
 	$(BIN)/python bench/bench_replication.py
 	$(BIN)/python bench/crypto.py
 	$(BIN)/python bench/durable.py
 	$(BIN)/python bench/failover.py
+	$(BIN)/python bench/pkcs11_sign.py
 
 # The long membership soak of issue 10 on a fresh 5-member cluster (about 5 minutes):
 # 20 follower and 5 leader remove/re-add cycles under load, then two of five killed.

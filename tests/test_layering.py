@@ -78,3 +78,28 @@ def test_only_replication_and_the_raft_layer_use_pysyncobj() -> None:
         if any(n.split(".")[0] == "pysyncobj" for n in imports_of(p))
     )
     assert users == ["raft/durable.py", "raft/engine.py", "raft/transport.py", "replication.py"]
+
+
+@pytest.mark.parametrize("path", files("pkcs11/rpc"), ids=lambda p: p.name)
+def test_pkcs11_protocol_code_stands_alone(path: Path) -> None:
+    """The p11-kit protocol package (framing, serialization, dispatch, constants) knows no SDK."""
+    for name in imports_of(path):
+        top = name.split(".")[0]
+        assert name.startswith("hsmnode.pkcs11.rpc") or (top in STDLIB and top != "hsmnode"), (
+            f"{path.name} imports {name}: pkcs11/rpc may import only the stdlib and itself"
+        )
+
+
+@pytest.mark.parametrize("path", files("pkcs11"), ids=lambda p: p.name)
+def test_pkcs11_bridge_uses_only_the_public_sdk(path: Path) -> None:
+    """The bridge is an SDK application: `hsmnode.client` as exported, never its private modules."""
+    for name in imports_of(path):
+        top = name.split(".")[0]
+        allowed = (
+            name.startswith("hsmnode.pkcs11")
+            or name == "hsmnode.client"
+            or (top in STDLIB and top != "hsmnode")
+        )
+        assert allowed, (
+            f"{path.name} imports {name}: the bridge may import hsmnode.client, itself and the stdlib"
+        )

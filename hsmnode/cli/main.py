@@ -20,6 +20,7 @@ from hsmnode.cli.drill import drill  # noqa: E402
 from hsmnode.cli.hsm import client_group, hsm, partition  # noqa: E402
 from hsmnode.cli.keys import crypto, key, keyring  # noqa: E402
 from hsmnode.cli.node import dev, serve  # noqa: E402
+from hsmnode.cli.pkcs11 import pkcs11  # noqa: E402
 from hsmnode.cli.session import session  # noqa: E402
 from hsmnode.cli.users import login, logout, role, user  # noqa: E402
 
@@ -57,6 +58,7 @@ cli.add_command(completion)
 cli.add_command(health)
 cli.add_command(deploy_secrets)
 cli.add_command(cert)
+cli.add_command(pkcs11)
 
 
 def main() -> None:

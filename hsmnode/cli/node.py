@@ -194,6 +194,10 @@ def _print_ready(cluster: DevCluster, status: object, demo: dict[str, Any]) -> N
         f"  .venv/bin/hsmnode session open {part['name']} --role co --password {part['co_password']}",
         f"  .venv/bin/hsmnode key generate sig1 --type EC --size P-256 --usage sign --usage verify --on {part['name']}",
         f"  echo hello | .venv/bin/hsmnode crypto sign sig1 --on {part['name']} --out sig.bin",
+        "PKCS#11 applications (pkcs11-tool, python-pkcs11, OpenSSL...): start the bridge in a third terminal,",
+        f"  .venv/bin/hsmnode pkcs11 serve --profile {cluster.profile_path}",
+        "  then export the P11_KIT_SERVER_ADDRESS it prints and load /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so",
+        f"  (token {part['name']}, user PIN = the CO password; see README, PKCS#11)",
         "Ctrl-C stops every member; `make run` again brings the same cluster back.",
     ]
     for line in lines:

@@ -490,12 +490,15 @@ class PartitionSession(_Session):
         req = keys_pb2.VerifyRequest(key=key, mechanism=mechanism, data=data, signature=signature)
         return bool(self._call(keys_pb2_grpc.KeysStub, "Verify", req, balance=True).valid)
 
-    def encrypt(self, key: str, data: bytes, *, mechanism: str, aad: bytes = b"") -> tuple[bytes, bytes]:
-        """(ciphertext, iv): AES-GCM returns the IV the HSM drew; RSA-OAEP an empty one."""
+    def encrypt(
+        self, key: str, data: bytes, *, mechanism: str, aad: bytes = b"", iv: bytes = b""
+    ) -> tuple[bytes, bytes]:
+        """(ciphertext, iv): AES-GCM uses `iv` (12 bytes) when given, else returns the IV the HSM
+        drew; RSA-OAEP returns an empty one."""
         r = self._call(
             keys_pb2_grpc.KeysStub,
             "Encrypt",
-            keys_pb2.EncryptRequest(key=key, mechanism=mechanism, data=data, aad=aad),
+            keys_pb2.EncryptRequest(key=key, mechanism=mechanism, data=data, aad=aad, iv=iv),
             balance=True,
         )
         return bytes(r.ciphertext), bytes(r.iv)

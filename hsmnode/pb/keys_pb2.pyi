@@ -173,16 +173,18 @@ class VerifyResponse(_message.Message):
     def __init__(self, valid: _Optional[bool] = ...) -> None: ...
 
 class EncryptRequest(_message.Message):
-    __slots__ = ("key", "mechanism", "data", "aad")
+    __slots__ = ("key", "mechanism", "data", "aad", "iv")
     KEY_FIELD_NUMBER: _ClassVar[int]
     MECHANISM_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     AAD_FIELD_NUMBER: _ClassVar[int]
+    IV_FIELD_NUMBER: _ClassVar[int]
     key: str
     mechanism: str
     data: bytes
     aad: bytes
-    def __init__(self, key: _Optional[str] = ..., mechanism: _Optional[str] = ..., data: _Optional[bytes] = ..., aad: _Optional[bytes] = ...) -> None: ...
+    iv: bytes
+    def __init__(self, key: _Optional[str] = ..., mechanism: _Optional[str] = ..., data: _Optional[bytes] = ..., aad: _Optional[bytes] = ..., iv: _Optional[bytes] = ...) -> None: ...
 
 class EncryptResponse(_message.Message):
     __slots__ = ("ciphertext", "iv")

@@ -156,7 +156,7 @@ class KeysServicer(Servicer, keys_pb2_grpc.KeysServicer):
     @rpc
     def Encrypt(self, r: keys_pb2.EncryptRequest, context: Ctx) -> keys_pb2.EncryptResponse:  # noqa: N802
         ciphertext, iv = self._s.encrypt(
-            caller_of(context), token_of(context), r.key, r.mechanism, r.data, r.aad
+            caller_of(context), token_of(context), r.key, r.mechanism, r.data, r.aad, r.iv
         )
         return keys_pb2.EncryptResponse(ciphertext=ciphertext, iv=iv)
 

@@ -428,7 +428,10 @@ class KeyService:
         _check_data(data)
         key = self._usable(claims, key_ref, "sign")
         self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
-        return kc.sign(mechanism, self._material(claims, key), data)
+        try:
+            return kc.sign(mechanism, self._material(claims, key), data)
+        except kc.KeyMaterialError as exc:
+            raise _invalid(f"key '{key.label}', {mechanism}: {exc}") from None
 
     def verify(
         self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, signature: bytes
@@ -438,18 +441,29 @@ class KeyService:
         _check_data(signature, "signature")
         key = self._usable(claims, key_ref, "verify")
         self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
-        return kc.verify(mechanism, key.public_der, data, signature)
+        try:
+            return kc.verify(mechanism, key.public_der, data, signature)
+        except kc.KeyMaterialError as exc:
+            raise _invalid(f"key '{key.label}', {mechanism}: {exc}") from None
 
     def encrypt(
-        self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, aad: bytes
+        self,
+        caller: Caller,
+        token: str,
+        key_ref: str,
+        mechanism: str,
+        data: bytes,
+        aad: bytes,
+        iv: bytes = b"",
     ) -> tuple[bytes, bytes]:
+        """(ciphertext, iv): AES-GCM uses the caller's 12-byte IV, or draws one when `iv` is empty."""
         claims = self._claims(caller, token)
         _check_data(data)
         key = self._usable(claims, key_ref, "encrypt")
         self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
         material = self._material(claims, key) if key.object_class == "secret" else key.public_der
         try:
-            return kc.encrypt(mechanism, material, data, aad)
+            return kc.encrypt(mechanism, material, data, aad, iv)
         except kc.KeyMaterialError as exc:
             raise _invalid(f"key '{key.label}': {exc}") from None
 
