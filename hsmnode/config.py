@@ -35,6 +35,9 @@
     interval = 0                     # seconds between backups the leader takes; 0 = none
     keep = 7                         # newest scheduled backups kept in dir
     dir = "data/backups"             # optional; default data_dir/backups
+    [console]
+    socket = "data/console.sock"     # optional; the local console's unix socket (default data_dir/console.sock)
+    enabled = true                   # optional; false: no local console
 
     [debug]
     fault_injection = false          # enables the Debug service (tests only)
@@ -111,6 +114,7 @@ class NodeConfig:
     durable: bool = False
     max_frame_bytes: int = 16 * 1024 * 1024
     handshake_deadline: float = 3.0
+    console_socket: Path | None = None  # the local console's unix socket; None: no console
 
     def raft_password(self) -> str:
         if self.raft_password_override is not None:
@@ -148,8 +152,10 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "server": {"reflection": (bool, False)},
     "backup": {"interval": ((int, float), False), "keep": (int, False), "dir": (str, False)},
     "debug": {"fault_injection": (bool, False)},
+    "console": {"socket": (str, False), "enabled": (bool, False)},
 }
 _PEER_KEYS = {"id", "raft", "grpc"}
+UNIX_SOCKET_PATH_MAX = 107
 
 
 def _check_address(where: str, key: str, value: str) -> str:
@@ -285,6 +291,17 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
         raise ConfigError(f"{where}: backup.interval must be >= 0 seconds (0 = no scheduled backups)")
     if schedule.keep < 1:
         raise ConfigError(f"{where}: backup.keep must be at least 1")
+    console = values["console"]
+    console_socket = None
+    if console.get("enabled", True):
+        console_socket = (
+            resolve(console["socket"]) if "socket" in console else resolve(node["data_dir"]) / "console.sock"
+        )
+        if len(str(console_socket).encode()) > UNIX_SOCKET_PATH_MAX:
+            raise ConfigError(
+                f"{where}: the console socket path {console_socket} is longer than {UNIX_SOCKET_PATH_MAX} bytes "
+                "(the unix socket limit): set console.socket to a shorter path, or console.enabled = false"
+            )
     return NodeConfig(
         path=path,
         node_id=node["id"],
@@ -308,6 +325,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
         durable=bool(raft.get("durable", False)),
         max_frame_bytes=max_frame,
         handshake_deadline=handshake,
+        console_socket=console_socket,
     )
 
 

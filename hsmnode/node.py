@@ -15,6 +15,8 @@ import socket
 import threading
 from pathlib import Path
 
+import grpc
+
 from hsmnode.backup.schedule import BackupScheduler
 from hsmnode.backup.seed import Seed, SeedError, load_seed, propose_restore
 from hsmnode.config import ConfigError, NodeConfig
@@ -22,7 +24,14 @@ from hsmnode.crypto import check_certificate_pair
 from hsmnode.crypto.keys import SMK_BYTES, Smk
 from hsmnode.membership import clear_removed, mark_removed, removed_marker
 from hsmnode.replication import RaftSettings, Replicator, raft_files_present
-from hsmnode.server.app import PortInUseError, Services, TlsMaterial, create_server, set_serving
+from hsmnode.server.app import (
+    PortInUseError,
+    Services,
+    TlsMaterial,
+    create_console_server,
+    create_server,
+    set_serving,
+)
 from hsmnode.server.peers import PeerClients
 from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
@@ -35,6 +44,8 @@ from hsmnode.service.keyrings import KeyringService
 from hsmnode.service.keys import KeyService
 from hsmnode.service.membership import MembershipReconciler
 from hsmnode.service.ntls import NtlsService
+from hsmnode.service.partition_backup import PartitionBackupService
+from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import TokenAuthority
 
 log = logging.getLogger("hsmnode.node")
@@ -188,16 +199,18 @@ class Node:
         cluster = ClusterService(ctx, smk.check_value)
         backups = BackupService(ctx, smk)
         auth = AuthService(ctx)
+        usage_log = UsageLog(cfg.data_dir, cfg.node_id)
         services = Services(
             cluster,
-            AuditService(ctx),
+            AuditService(ctx, usage_log),
             auth,
             AdminService(ctx),
             NtlsService(ctx, auth),
-            KeyService(ctx, smk),
+            KeyService(ctx, smk, usage_log),
             KeyringService(ctx),
             AuthorizationService(ctx),
             backups,
+            PartitionBackupService(ctx, smk),
         )
         self._smk_check = smk.check_value
         replicator.removal_check = lambda: self._check_removed(replicator)
@@ -209,6 +222,11 @@ class Node:
         except PortInUseError as exc:
             replicator.close()
             raise StartupError(str(exc)) from None
+        try:
+            console = self._start_console(tls, replicator, services.authorization)
+        except StartupError:
+            replicator.close()
+            raise
         server.start()
         log.info(
             "node %s of cluster %s: gRPC %s, Raft %s, data %s",
@@ -238,9 +256,28 @@ class Node:
         except Exception:
             log.exception("removal check at shutdown")
         server.stop(grace=1.0).wait()
+        if console is not None:
+            console.stop(grace=0.5).wait()
         peers.close()
         replicator.close()
+        usage_log.close()
         return self._exit_code
+
+    def _start_console(
+        self, tls: TlsMaterial, replicator: Replicator, authorization: AuthorizationService
+    ) -> grpc.Server | None:
+        """The local console on its unix socket (DOMAIN.md §5), if configured."""
+        path = self.config.console_socket
+        if path is None:
+            return None
+        try:
+            console = create_console_server(path, tls, replicator, authorization)
+        except PortInUseError as exc:
+            raise StartupError(f"{exc} (console.socket in {self.config.path})") from None
+        console.start()
+        os.chmod(path, 0o600)
+        log.info("local console on %s", path)
+        return console
 
     def _check_removed(self, replicator: Replicator) -> tuple[str | None, str]:
         """Refuse clients once this member sees its own removal, and keep refusing after a restart

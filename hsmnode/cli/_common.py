@@ -57,6 +57,11 @@ def connect(
     )
 
 
+def load_profile_for(profile: str | None) -> Any:
+    """The profile named by --profile / $HSMNODE_PROFILE / the default path."""
+    return load_profile(profile or default_profile_path())
+
+
 def session_file(profile: str | None) -> Path:
     """Where the CLI caches session tokens between commands: beside the profile, mode 0600."""
     path = Path(profile) if profile else default_profile_path()
@@ -95,12 +100,96 @@ def partition_token(profile: str | None, partition: str) -> str:
 
 
 def password_option(
-    name: str = "--password", what: str = "Password", confirm: bool = False
+    name: str = "--password",
+    what: str = "Password",
+    confirm: bool = False,
+    *,
+    env: str | None = None,
+    required: bool = True,
 ) -> Callable[[F], F]:
-    """A password option that prompts (hidden) when not given; reads a line from stdin when piped."""
-    return click.option(
-        name, prompt=what, hide_input=True, confirmation_prompt=confirm, help=f"{what} (prompted if omitted)."
-    )
+    """A password from one of four sources, so it need not appear on a command line (visible in `ps`):
+
+        --password P            on the command line (discouraged outside tests)
+        --password-file FILE    the first line of FILE
+        --password-stdin        one line from standard input
+        $HSMNODE_PASSWORD       an environment variable (`env`; default from the option name)
+
+    Given none, it is prompted for (hidden), or read as a line from stdin when piped; an optional
+    one (`required=False`) is "" instead. More than one of the first three is a usage error.
+    """
+    dest = name.lstrip("-").replace("-", "_")
+    envvar = env or f"HSMNODE_{dest.upper()}"
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def resolved(*args: Any, **kwargs: Any) -> Any:
+            value, path, stdin = kwargs.pop(dest), kwargs.pop(f"{dest}_file"), kwargs.pop(f"{dest}_stdin")
+            kwargs[dest] = _password(name, what, value, path, stdin, envvar, confirm, required)
+            return fn(*args, **kwargs)
+
+        wrapped: Any = resolved
+        wrapped = click.option(
+            f"{name}-stdin",
+            f"{dest}_stdin",
+            is_flag=True,
+            help=f"Read {name} from stdin (one line).",
+        )(wrapped)
+        wrapped = click.option(
+            f"{name}-file",
+            f"{dest}_file",
+            default=None,
+            metavar="FILE",
+            help=f"Read {name} from the first line of FILE.",
+        )(wrapped)
+        wrapped = click.option(
+            name,
+            dest,
+            default=None,
+            help=f"{what}; prefer {name}-file, {name}-stdin or ${envvar} (a command line shows in ps). "
+            + ("Prompted for when none is given." if required else "Optional."),
+        )(wrapped)
+        return wrapped  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def _password(
+    name: str,
+    what: str,
+    value: str | None,
+    path: str | None,
+    stdin: bool,
+    envvar: str,
+    confirm: bool,
+    required: bool,
+) -> str:
+    given = [
+        flag
+        for flag, used in ((name, value is not None), (f"{name}-file", path), (f"{name}-stdin", stdin))
+        if used
+    ]
+    if len(given) > 1:
+        raise click.UsageError(f"give only one of {', '.join(given)}")
+    if value is not None:
+        return value
+    if path is not None:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as exc:
+            raise click.BadParameter(f"{path}: {exc.strerror}", param_hint=f"{name}-file") from None
+        if not lines or not lines[0]:
+            raise click.BadParameter(f"{path}: the first line is empty", param_hint=f"{name}-file")
+        return lines[0]
+    if stdin:
+        line = sys.stdin.readline()
+        if not line.strip("\r\n"):
+            raise click.BadParameter("standard input gave no line", param_hint=f"{name}-stdin")
+        return line.rstrip("\r\n")
+    if envvar in os.environ:
+        return os.environ[envvar]
+    if not required:
+        return ""
+    return str(click.prompt(what, hide_input=True, confirmation_prompt=confirm))
 
 
 def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:

@@ -24,6 +24,7 @@ from hsmnode.cli._common import (
     reports_errors,
     save_sessions,
 )
+from hsmnode.client import ConsoleClient
 from hsmnode.crypto.cards import CardError, load_card, load_set, new_set
 
 
@@ -170,7 +171,7 @@ def _change(
     help="The set.json of `card new-set`.",
 )
 @_cards
-@password_option(what="Partition password")
+@password_option(what="Partition password", env="HSMNODE_PARTITION_PASSWORD")
 @_on
 @profile_options
 @reports_errors
@@ -189,7 +190,7 @@ def auth_associate(set_file, cards, password, on, profile, endpoints) -> None:  
 def _simple(name: str, target: str, action: str, doc: str):  # type: ignore[no-untyped-def]
     @auth.command(name, help=doc)
     @_cards
-    @password_option(what="Partition password")
+    @password_option(what="Partition password", env="HSMNODE_PARTITION_PASSWORD")
     @_on
     @profile_options
     @reports_errors
@@ -230,7 +231,7 @@ _simple(
     help="Grant (repeat); the others are cleared. Key Read is implicit.",
 )
 @_cards
-@password_option(what="Partition password")
+@password_option(what="Partition password", env="HSMNODE_PARTITION_PASSWORD")
 @_on
 @profile_options
 @json_option
@@ -304,3 +305,75 @@ def grant_list(on, profile, endpoints, as_json) -> None:  # type: ignore[no-unty
         found = s.list_grants()
     data = [{"owner": o, "grantee": g, "permissions": list(p)} for o, g, p in found]
     emit(as_json, data, lambda: [click.echo(f"{o} -> {g}: {', '.join(p)}") for o, g, p in found])
+
+
+@click.group()
+def console() -> None:
+    """The member's local console (DOMAIN.md §5): authorization changes with the cards on the member's
+    own host, as its user, through its unix socket; AUTHORIZED needs no online_authorization here."""
+
+
+def _socket(fn):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--socket",
+        "socket_path",
+        required=True,
+        envvar="HSMNODE_CONSOLE_SOCKET",
+        type=click.Path(dir_okay=False),
+        help="The member's console socket: console.sock in its data dir ($HSMNODE_CONSOLE_SOCKET).",
+    )(fn)
+
+
+@console.command("show")
+@click.argument("partition")
+@_socket
+@json_option
+@reports_errors
+def console_show(partition: str, socket_path: str, as_json: bool) -> None:
+    """The partition's authorization state, as this member holds it."""
+    with ConsoleClient(socket_path) as local:
+        info = local.show(partition)
+    emit_record(as_json, info)
+
+
+def _console_change(name: str, target: str, action: str, doc: str, with_set: bool = False):  # type: ignore[no-untyped-def]
+    def command(partition, cards, password, socket_path, set_file=None) -> None:  # type: ignore[no-untyped-def]
+        card_set = None
+        if with_set:
+            try:
+                s = load_set(Path(set_file))
+            except CardError as exc:
+                raise click.ClickException(str(exc)) from None
+            card_set = (s.set_id, s.threshold, s.cards)
+        with ConsoleClient(socket_path) as local:
+            challenge = local.challenge(partition, action)
+            state = local.change(
+                partition, target, challenge, _signatures(cards, challenge.data), password, card_set=card_set
+            )
+        click.echo(f"partition {partition}: {state} (at the console of {socket_path})")
+
+    command.__doc__ = doc
+    decorated = reports_errors(command)
+    decorated = _socket(decorated)
+    decorated = password_option(what="Partition password", env="HSMNODE_PARTITION_PASSWORD")(decorated)
+    decorated = _cards(decorated)
+    if with_set:
+        decorated = click.option(
+            "--set",
+            "set_file",
+            required=True,
+            type=click.Path(dir_okay=False),
+            help="The set.json of `card new-set`.",
+        )(decorated)
+    decorated = click.argument("partition")(decorated)
+    return console.command(name)(decorated)
+
+
+_console_change(
+    "associate", "ASSOCIATED", "associate", "INITIAL -> ASSOCIATED: bind a card set.", with_set=True
+)
+_console_change(
+    "authorize", "AUTHORIZED", "authorize", "ASSOCIATED -> AUTHORIZED, with or without online_authorization."
+)
+_console_change("deauthorize", "ASSOCIATED", "deauthorize", "AUTHORIZED -> ASSOCIATED.")
+_console_change("reset", "INITIAL", "reset", "Back to INITIAL: unbinds the card set and its permissions.")

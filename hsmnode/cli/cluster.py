@@ -10,6 +10,7 @@ from hsmnode.cli._common import (
     connect,
     emit,
     json_option,
+    password_option,
     profile_options,
     reports_errors,
 )
@@ -120,12 +121,12 @@ def _remove(member_id: str, profile: str | None, endpoints: tuple[str, ...], as_
     metavar="HOST:PORT",
     help="A member of the cluster to join.",
 )
-@click.option(
+@password_option(
     "--node-password",
-    default=None,
-    help="The joining node's admin password (a standalone node; a removed member needs none).",
+    what="The joining node's admin password (a standalone node; a removed member needs none)",
+    required=False,
 )
-@click.option("--cluster-password", required=True, help="The cluster's admin password.")
+@password_option("--cluster-password", what="The cluster's admin password")
 @click.option(
     "--admin", "admin_user", default="admin", show_default=True, help="The admin user on both sides."
 )
@@ -184,7 +185,7 @@ def join_command(
 
 @cluster.command("leave")
 @click.argument("member_id")
-@click.option("--password", "password", required=True, help="The admin password.")
+@password_option(what="The admin password")
 @click.option("--admin", "admin_user", default="admin", show_default=True)
 @click.option("--profile", envvar="HSMNODE_PROFILE", type=click.Path(dir_okay=False), default=None)
 @json_option

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import click
@@ -29,7 +30,7 @@ def hsm() -> None:
 
 @hsm.command("init")
 @click.option("--label", required=True)
-@password_option("--so-password", what="SO password", confirm=False)
+@password_option("--so-password", what="SO password")
 @profile_options
 @json_option
 @reports_errors
@@ -65,7 +66,7 @@ def hsm_show(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> 
 @click.option(
     "--auditor", is_flag=True, help="Take on the Auditor role (as the audit user) instead of the SO."
 )
-@password_option(what="HSM role password")
+@password_option(what="HSM role password", env="HSMNODE_HSM_PASSWORD")
 @profile_options
 @reports_errors
 def hsm_login(auditor: bool, password: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
@@ -94,7 +95,7 @@ def hsm_logout(profile: str | None, endpoints: tuple[str, ...]) -> None:
 
 
 @hsm.command("auditor-init")
-@password_option(what="Auditor password")
+@password_option(what="Auditor password", env="HSMNODE_AUDITOR_PASSWORD")
 @profile_options
 @reports_errors
 def hsm_auditor_init(password: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
@@ -217,7 +218,7 @@ def partition_init(
 @partition.command("role-init")
 @click.argument("name")
 @click.option("--role", type=click.Choice(["co", "cu"], case_sensitive=False), required=True)
-@password_option(what="Initial password")
+@password_option(what="Initial password", env="HSMNODE_INITIAL_PASSWORD")
 @profile_options
 @reports_errors
 def partition_role_init(
@@ -260,6 +261,55 @@ def partition_activate(
     with connect(profile, endpoints, identity="client") as client:
         client.activate_partition(name, co_password, active=not deactivate)
     click.echo(f"partition {name} {'deactivated' if deactivate else 'activated'}")
+
+
+@partition.command("backup")
+@click.argument("name")
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False), help="Where to write the backup."
+)
+@profile_options
+@json_option
+@reports_errors
+def partition_backup(
+    name: str, out: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool
+) -> None:
+    """CO session: back up every object of partition NAME (CU session: its public objects) into a file
+    encrypted for this cluster; it restores only into a partition of the same cloning domain."""
+    client, held = container_session(profile, endpoints, name)
+    with client:
+        data = held.backup()
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    emit(
+        as_json,
+        {"partition": name, "file": out, "bytes": len(data)},
+        lambda: click.echo(f"backup of partition {name} written to {out} ({len(data)} bytes)"),
+    )
+
+
+@partition.command("restore")
+@click.argument("name")
+@click.option(
+    "--in", "source", required=True, type=click.Path(exists=True, dir_okay=False), help="A backup file."
+)
+@profile_options
+@json_option
+@reports_errors
+def partition_restore(
+    name: str, source: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool
+) -> None:
+    """CO session (CU: a backup of public objects): restore a backup into partition NAME: every object,
+    or none. The partition must be in the backup's cloning domain."""
+    client, held = container_session(profile, endpoints, name)
+    with client:
+        keys = held.restore(Path(source).read_bytes())
+    emit(
+        as_json,
+        {"partition": name, "restored": [{"id": k.id, "label": k.label} for k in keys]},
+        lambda: click.echo(f"restored {len(keys)} object(s) into {name}: {', '.join(k.label for k in keys)}"),
+    )
 
 
 @click.group("client")

@@ -11,7 +11,7 @@ import click  # noqa: E402
 
 from hsmnode import __version__  # noqa: E402
 from hsmnode.cli.audit import audit  # noqa: E402
-from hsmnode.cli.authz import auth, card, grant  # noqa: E402
+from hsmnode.cli.authz import auth, card, console, grant  # noqa: E402
 from hsmnode.cli.cert import cert  # noqa: E402
 from hsmnode.cli.cluster import cluster  # noqa: E402
 from hsmnode.cli.completion import completion  # noqa: E402
@@ -53,6 +53,7 @@ cli.add_command(crypto)
 cli.add_command(card)
 cli.add_command(auth)
 cli.add_command(grant)
+cli.add_command(console)
 cli.add_command(drill)
 cli.add_command(completion)
 cli.add_command(health)

@@ -54,7 +54,7 @@ def slots(client_name: str | None, profile: str | None, endpoints: tuple[str, ..
     show_default=True,
     help="po/co/cu on a partition, krso/krco on a keyring.",
 )
-@password_option()
+@password_option(what="Partition or keyring password", env="HSMNODE_PARTITION_PASSWORD")
 @client_option
 @profile_options
 @json_option

@@ -24,8 +24,8 @@ from hsmnode.cli._common import (
 @click.command()
 @click.argument("user")
 @password_option()
-@click.option(
-    "--new-password", default="", help="Set a new password (required when the current one has expired)."
+@password_option(
+    "--new-password", what="New password (required when the current one has expired)", required=False
 )
 @profile_options
 @json_option
@@ -73,7 +73,7 @@ def user() -> None:
 @user.command("add")
 @click.argument("name")
 @click.option("--role", required=True, help="admin, operator, monitor, audit or a custom role.")
-@password_option(what="Initial password", confirm=False)
+@password_option(what="Initial password", env="HSMNODE_INITIAL_PASSWORD")
 @profile_options
 @reports_errors
 def user_add(name: str, role: str, password: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
@@ -155,7 +155,7 @@ def user_delete(name: str, profile: str | None, endpoints: tuple[str, ...]) -> N
 
 @user.command("passwd")
 @click.argument("name")
-@password_option(what="New password")
+@password_option(what="New password", env="HSMNODE_NEW_PASSWORD")
 @profile_options
 @reports_errors
 def user_passwd(name: str, password: str, profile: str | None, endpoints: tuple[str, ...]) -> None:

@@ -15,6 +15,7 @@ with HsmClient.from_profile(path, identity="client") as app:         # registere
 """
 
 from hsmnode.client._client import HsmClient, IndexTracker, new_request_id
+from hsmnode.client._console import ConsoleClient
 from hsmnode.client._errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -71,6 +72,7 @@ __all__ = [
     "ChainCheck",
     "ClientInfo",
     "ClusterStatus",
+    "ConsoleClient",
     "FailedPrecondition",
     "FaultInjector",
     "HsmClient",

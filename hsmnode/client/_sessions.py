@@ -41,6 +41,8 @@ from hsmnode.pb import (
     keys_pb2_grpc,
     ntls_pb2,
     ntls_pb2_grpc,
+    partition_backup_pb2,
+    partition_backup_pb2_grpc,
 )
 
 if TYPE_CHECKING:
@@ -330,9 +332,15 @@ class HsmRoleSession(ApplianceSession):
         )
 
     # Auditor
-    def audit_list(self, *, after_seq: int = 0, limit: int = 0) -> tuple[list[AuditRecord], int]:
+    def audit_list(
+        self, *, after_seq: int = 0, limit: int = 0, chain: str = "cluster"
+    ) -> tuple[list[AuditRecord], int]:
+        """Records of the cluster chain, or (chain="member") of the answering member's key-usage chain
+        (use a one-endpoint client to pick the member)."""
         r = self._call(
-            audit_pb2_grpc.AuditStub, "List", audit_pb2.AuditListRequest(after_seq=after_seq, limit=limit)
+            audit_pb2_grpc.AuditStub,
+            "List",
+            audit_pb2.AuditListRequest(after_seq=after_seq, limit=limit, chain=chain),
         )
         records = [
             AuditRecord(
@@ -345,14 +353,40 @@ class HsmRoleSession(ApplianceSession):
                 x.detail,
                 x.prev_hash,
                 x.hash,
+                x.category,
+                x.container,
+                x.key,
+                x.member,
+                x.chain or chain,
             )
             for x in r.records
         ]
         return records, r.total
 
     def audit_verify(self) -> ChainCheck:
+        """Both chains on the answering member: the cluster chain and its key-usage chain."""
         r = self._call(audit_pb2_grpc.AuditStub, "Verify", audit_pb2.AuditVerifyRequest())
-        return ChainCheck(r.ok, r.length, r.head_hash, r.problem)
+        return ChainCheck(
+            r.ok,
+            r.length,
+            r.head_hash,
+            r.problem,
+            r.member,
+            r.member_ok,
+            r.member_length,
+            r.member_head_hash,
+            r.member_problem,
+        )
+
+    def audit_config(self) -> dict[str, str]:
+        """What each audit category records: none, failure, success or all."""
+        r = self._call(audit_pb2_grpc.AuditStub, "ShowConfig", audit_pb2.ShowAuditConfigRequest())
+        return dict(r.levels)
+
+    def set_audit_config(self, category: str, level: str, *, request_id: str | None = None) -> dict[str, str]:
+        """The Auditor sets what `category` (key_management, key_usage, access) records."""
+        req = audit_pb2.SetAuditConfigRequest(request_id=_rid(request_id), category=category, level=level)
+        return dict(self._call(audit_pb2_grpc.AuditStub, "SetConfig", req, write=True).levels)
 
 
 class PartitionSession(_Session):
@@ -454,6 +488,22 @@ class PartitionSession(_Session):
             exportable=exportable,
         )
         return _key(self._call(keys_pb2_grpc.KeysStub, "Unwrap", req, write=True))
+
+    # Partition backup and restore (the CO: every object; the CU: public objects)
+    def backup(self) -> bytes:
+        """A backup of this session's partition, encrypted for the cluster (write it to a file as is)."""
+        r = self._call(
+            partition_backup_pb2_grpc.PartitionBackupStub,
+            "Create",
+            partition_backup_pb2.PartitionBackupRequest(),
+        )
+        return bytes(r.backup)
+
+    def restore(self, backup: bytes, *, request_id: str | None = None) -> list[KeyInfo]:
+        """Restore a backup into this session's partition (same cloning domain): every object, or none."""
+        req = partition_backup_pb2.PartitionRestoreRequest(request_id=_rid(request_id), backup=backup)
+        r = self._call(partition_backup_pb2_grpc.PartitionBackupStub, "Restore", req, write=True)
+        return [_key(k) for k in r.keys]
 
     def destroy_key(self, key: str, *, request_id: str | None = None) -> None:
         self._call(
@@ -642,17 +692,7 @@ class PartitionSession(_Session):
         r = self._call(
             authorization_pb2_grpc.AuthorizationStub, "Show", authorization_pb2.ShowAuthorizationRequest()
         )
-        return AuthInfo(
-            r.partition,
-            r.requires_authorization,
-            r.state,
-            r.set_id,
-            r.threshold,
-            tuple(r.card_labels),
-            tuple(r.permissions),
-            r.online_authorization,
-            r.session_authorized,
-        )
+        return auth_info(r)
 
     # grants between partitions' users (DOMAIN.md §4); keys of a granting partition are named
     # "partition:OWNER/KEY" in every key argument
@@ -686,6 +726,21 @@ class PartitionSession(_Session):
         """KRSO session: set the KRCO credential of this keyring."""
         req = keyrings_pb2.SetKrcoRequest(request_id=_rid(request_id), password=password)
         self._call(keyrings_pb2_grpc.KeyringsStub, "SetKrco", req, write=True)
+
+
+def auth_info(r: Any) -> AuthInfo:
+    """An AuthorizationInfo message as the SDK's AuthInfo."""
+    return AuthInfo(
+        r.partition,
+        r.requires_authorization,
+        r.state,
+        r.set_id,
+        r.threshold,
+        tuple(r.card_labels),
+        tuple(r.permissions),
+        r.online_authorization,
+        r.session_authorized,
+    )
 
 
 def _key(k: Any) -> KeyInfo:

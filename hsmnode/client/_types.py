@@ -76,6 +76,8 @@ class NodeStatus:
 
 @dataclass(frozen=True)
 class AuditRecord:
+    """One record of the cluster chain (`chain` "cluster") or of a member's key-usage chain ("member")."""
+
     seq: int
     timestamp_ms: int
     actor: str
@@ -85,14 +87,26 @@ class AuditRecord:
     detail: str
     prev_hash: str
     hash: str
+    category: str = ""
+    container: str = ""
+    key: str = ""
+    member: str = ""
+    chain: str = "cluster"
 
 
 @dataclass(frozen=True)
 class ChainCheck:
+    """The cluster chain as the answering member recomputed it, and that member's key-usage chain."""
+
     ok: bool
     length: int
     head_hash: str
     problem: str
+    member: str = ""
+    member_ok: bool = True
+    member_length: int = 0
+    member_head_hash: str = ""
+    member_problem: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -121,6 +122,17 @@ def certificate_common_name(cert_pem: bytes) -> str:
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     value = names[0].value if names else ""
     return value if isinstance(value, str) else value.decode()
+
+
+def issued_by(cert_pem: bytes, ca_pem: bytes) -> bool:
+    """Did the CA `ca_pem` sign `cert_pem` directly? (the signature is checked, not just the issuer name)"""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def certificate_fingerprint(cert_pem: bytes) -> str:

@@ -18,7 +18,9 @@ from hsmnode.domain.access import (
     login_target,
     session_key,
 )
+from hsmnode.domain.audit import CATEGORIES, DEFAULT_LEVEL, LEVELS
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.hsm import check_activated
 from hsmnode.domain.model import ApplianceUser, Client, Credential, CustomRole
 from hsmnode.domain.principals import parse
 
@@ -38,6 +40,13 @@ def _ok(**value: object) -> Result:
 
 
 def _err(code: ErrorCode, message: str) -> DomainError:
+    return DomainError(code, message)
+
+
+def _hidden(hide: bool, code: ErrorCode, message: str) -> DomainError:
+    """`message` with `code`, or (hide) the answer of a wrong password, with `message` kept for the audit log."""
+    if hide:
+        return DomainError(ErrorCode.UNAUTHENTICATED, WRONG_USER_OR_PASSWORD, audit_detail=message)
     return DomainError(code, message)
 
 
@@ -93,6 +102,8 @@ def _check_login_actor(state: HsmState, actor: str, target: str, now: int) -> No
         authorize(state, actor, "hsm.login", now)
     elif target == "hsm:AU":
         authorize(state, actor, "auditor.login", now)
+    elif kind == "partition" and parse(actor).kind == "console":
+        return  # the local console presents a partition's password with its cards (DOMAIN.md §5)
     elif kind in ("partition", "keyring"):
         principal = parse(actor)
         if principal.kind != "client":
@@ -107,18 +118,26 @@ def _check_login_actor(state: HsmState, actor: str, target: str, now: int) -> No
         raise _err(ErrorCode.INVALID_ARGUMENT, f"unknown login target {target!r}")
 
 
+WRONG_USER_OR_PASSWORD = "wrong user name or password"
+
+
 def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
     _check_login_actor(state, cmd.actor, cmd.target, cmd.timestamp)
-    if cmd.target.startswith("user:") and cmd.target[5:] not in state.users:
-        raise _err(ErrorCode.UNAUTHENTICATED, "wrong user name or password")
+    # An appliance login with a wrong password gets one answer whether the user exists, is
+    # disabled, locked or just mistyped: only someone who knows the password learns more. The
+    # audit record keeps the real reason.
+    user_target = cmd.target.startswith("user:")
+    hide = user_target and not cmd.success
+    if user_target and cmd.target[5:] not in state.users:
+        raise _err(ErrorCode.UNAUTHENTICATED, WRONG_USER_OR_PASSWORD)
     t = login_target(state, cmd.target)
     cred = t.credential
-    if cmd.target.startswith("user:") and not state.users[cmd.target[5:]].enabled:
-        raise _err(ErrorCode.UNAUTHENTICATED, f"user '{cmd.target[5:]}' is disabled")
+    if user_target and not state.users[cmd.target[5:]].enabled:
+        raise _hidden(hide, ErrorCode.UNAUTHENTICATED, f"user '{cmd.target[5:]}' is disabled")
     if cred.locked and not is_locked(cred, cmd.timestamp):  # a timed lockout ran out
         cred.locked, cred.locked_until, cred.failed = False, 0, 0
     if cred.locked:
-        raise _err(ErrorCode.RESOURCE_EXHAUSTED, t.lock_message(cmd.timestamp))
+        raise _hidden(hide, ErrorCode.RESOURCE_EXHAUSTED, t.lock_message(cmd.timestamp))
     if cmd.verified_epoch != cred.epoch:
         # The proposer checked the password against another version of the credential (its
         # state was behind, or the credential changed meanwhile): the verdict, success or
@@ -141,9 +160,9 @@ def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
                     if other is not cred:
                         other.locked, other.locked_until = True, 0
                         other.epoch += 1
-            raise _err(ErrorCode.RESOURCE_EXHAUSTED, t.lock_message(cmd.timestamp))
-        if cmd.target.startswith("user:"):
-            raise _err(ErrorCode.UNAUTHENTICATED, "wrong user name or password")
+            raise _hidden(hide, ErrorCode.RESOURCE_EXHAUSTED, t.lock_message(cmd.timestamp))
+        if user_target:
+            raise _err(ErrorCode.UNAUTHENTICATED, WRONG_USER_OR_PASSWORD)
         left = t.threshold - cred.failed
         raise _err(
             ErrorCode.UNAUTHENTICATED, f"wrong password for {t.what} ({left} attempts left before lockout)"
@@ -158,15 +177,10 @@ def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
     session_epoch = 0
     if t.partition is not None:
         if t.role in ("CO", "CU"):
-            policy = t.partition.policy
-            if policy.activation_required and not policy.auto_activation and not t.partition.activated:
-                raise _err(
-                    ErrorCode.FAILED_PRECONDITION,
-                    f"partition '{t.partition.name}' requires activation: the CO must activate it first "
-                    f"(hsmnode partition activate {t.partition.name}) or the PO must turn on auto_activation",
-                )
-        client = client_of(state, parse(cmd.actor))
-        session_epoch = client.sessions.get(f"{t.partition.name}:{t.role}", 0)
+            check_activated(t.partition)
+        if parse(cmd.actor).kind == "client":
+            client = client_of(state, parse(cmd.actor))
+            session_epoch = client.sessions.get(f"{t.partition.name}:{t.role}", 0)
     if t.keyring is not None:
         client = client_of(state, parse(cmd.actor))
         session_epoch = client.sessions.get(f"keyring:{t.keyring.label}:{t.role}", 0)
@@ -429,13 +443,57 @@ def audit_note(state: HsmState, cmd: c.AuditNote) -> Result:
     return _ok(seq=len(state.audit) + 1, audit=text)  # the record that apply appends next
 
 
+def audit_config_set(state: HsmState, cmd: c.AuditConfigSet) -> Result:
+    authorize(state, cmd.actor, "audit.config", cmd.timestamp)
+    if cmd.category not in CATEGORIES:
+        raise _err(
+            ErrorCode.INVALID_ARGUMENT,
+            f"unknown audit category {cmd.category!r} (known: {', '.join(CATEGORIES)})",
+        )
+    if cmd.level not in LEVELS:
+        raise _err(
+            ErrorCode.INVALID_ARGUMENT, f"audit level must be one of {', '.join(LEVELS)}, not {cmd.level!r}"
+        )
+    state.hsm.audit_config[cmd.category] = cmd.level
+    # the answer, also to a repeat of the request: every category's level after this change
+    levels = {category: state.hsm.audit_config.get(category, DEFAULT_LEVEL) for category in CATEGORIES}
+    return _ok(levels=levels, audit=f"audit category {cmd.category} records {cmd.level}")
+
+
+_KEY_EVENT = re.compile(r"(key|partition)\.[a-z_.]{1,40}")
+
+
+def key_audit_event(state: HsmState, cmd: c.KeyAuditEvent) -> Result:
+    parse(cmd.actor)
+    if not _KEY_EVENT.fullmatch(cmd.event):
+        raise _err(
+            ErrorCode.INVALID_ARGUMENT, f"a key audit event is named key.* or partition.*, not {cmd.event!r}"
+        )
+    if cmd.outcome != "ok" and cmd.outcome not in ErrorCode.__members__:
+        raise _err(
+            ErrorCode.INVALID_ARGUMENT, f"a key audit outcome is ok or an error code, not {cmd.outcome!r}"
+        )
+    if max(len(cmd.container), len(cmd.object_id), len(cmd.label), len(cmd.member)) > 200:
+        raise _err(ErrorCode.INVALID_ARGUMENT, "key audit fields are at most 200 characters")
+    detail = cmd.detail[:AUDIT_NOTE_MAX]
+    return _ok(
+        audit=detail,
+        audit_record={
+            "command": cmd.event,
+            "outcome": cmd.outcome,
+            "member": cmd.member,
+            "category": "key_management",
+        },
+    )
+
+
 def audit_event(state: HsmState, cmd: c.AuditEvent) -> Result:
     parse(cmd.actor)
     if not cmd.event or len(cmd.event) > 64 or len(cmd.detail) > AUDIT_NOTE_MAX:
         raise _err(
             ErrorCode.INVALID_ARGUMENT, "audit event must name the event (<= 64) with a detail (<= 1000)"
         )
-    return _ok(audit=f"{cmd.event}: {cmd.detail}")
+    return _ok(audit=f"{cmd.event}: {cmd.detail}", audit_record={"category": "access"})
 
 
 def debug_fail(state: HsmState, cmd: c.DebugFail) -> Result:
@@ -458,5 +516,7 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.ClientRevoke: client_revoke,
     c.AuditNote: audit_note,
     c.AuditEvent: audit_event,
+    c.AuditConfigSet: audit_config_set,
+    c.KeyAuditEvent: key_audit_event,
     c.DebugFail: debug_fail,
 }

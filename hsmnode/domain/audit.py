@@ -1,8 +1,30 @@
-"""The audit log: append-only, hash-chained, replicated (DOMAIN.md §6).
+"""Audit records and their hash chain (DOMAIN.md §6), for both chains:
+
+- the cluster chain: replicated, one record per applied command (and per key
+  management event a member served off the Raft path, e.g. an export), identical
+  on every member;
+- a member's key-usage chain: sign, verify, encrypt, decrypt served by that member,
+  kept in its own append-only file (hsmnode/service/usage_audit.py), so crypto
+  stays off the Raft path.
 
 Each record's hash is sha256 over the previous record's hash and the record's
 canonical bytes, so altering, dropping or reordering any record breaks the chain
-from that point on, and every member holds the same chain.
+from that point on. The fields added after the first version (category, container,
+key, member) join the hashed body only when set, so records written before them
+verify unchanged.
+
+Categories, as on an HSM's audit configuration (our choice, DOMAIN.md §6), each set
+by the Auditor to none | failure | success | all:
+
+    category         what                                                   where
+    key_management   key creation, destruction, blocking, import, unwrap,   cluster chain
+                     export (wrapped or public), backup, restore
+    key_usage        sign, verify, encrypt, decrypt                          member chain
+    access           refusals caught before proposing (denied reads,        cluster chain
+                     unassigned partitions)
+
+Commands that change state are always recorded (every applied command appends a
+record); the categories govern the events that exist only to be audited.
 """
 
 from __future__ import annotations
@@ -14,6 +36,17 @@ from typing import Any
 from hsmnode.domain.commands import canonical_json
 
 GENESIS_HASH = "0" * 64
+
+CATEGORIES = ("key_management", "key_usage", "access")
+LEVELS = ("none", "failure", "success", "all")
+DEFAULT_LEVEL = "all"
+_LATER_FIELDS = ("category", "container", "key", "member")
+
+
+def wants(config: dict[str, str], category: str, ok: bool) -> bool:
+    """Does the audit configuration record an event of `category` with this outcome?"""
+    level = config.get(category, DEFAULT_LEVEL)
+    return level == "all" or level == ("success" if ok else "failure")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -27,6 +60,10 @@ class AuditRecord:
     detail: str
     prev_hash: str
     hash: str
+    category: str = ""
+    container: str = ""  # "partition:<name>" | "keyring:<label>"
+    key: str = ""  # the key's object id
+    member: str = ""  # the member that served the event (member chains; off-Raft key events)
 
     def to_data(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -34,6 +71,11 @@ class AuditRecord:
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> AuditRecord:
         return cls(**data)
+
+    def recomputed_hash(self) -> str:
+        fields = dataclasses.asdict(self)
+        del fields["hash"]
+        return record_hash(**fields)
 
 
 def record_hash(
@@ -46,19 +88,22 @@ def record_hash(
     outcome: str,
     detail: str,
     prev_hash: str,
+    **later: str,
 ) -> str:
-    body = canonical_json(
-        {
-            "seq": seq,
-            "timestamp": timestamp,
-            "actor": actor,
-            "request_id": request_id,
-            "command": command,
-            "outcome": outcome,
-            "detail": detail,
-        }
-    )
-    return hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()
+    body_fields: dict[str, Any] = {
+        "seq": seq,
+        "timestamp": timestamp,
+        "actor": actor,
+        "request_id": request_id,
+        "command": command,
+        "outcome": outcome,
+        "detail": detail,
+    }
+    unknown = set(later) - set(_LATER_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown audit field(s) {sorted(unknown)}")
+    body_fields.update({k: v for k, v in later.items() if v})
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(body_fields)).hexdigest()
 
 
 class AuditLog:
@@ -75,30 +120,26 @@ class AuditLog:
         return self._records[-1].hash if self._records else GENESIS_HASH
 
     def append(
-        self, *, timestamp: int, actor: str, request_id: str, command: str, outcome: str, detail: str
+        self,
+        *,
+        timestamp: int,
+        actor: str,
+        request_id: str,
+        command: str,
+        outcome: str,
+        detail: str,
+        **later: str,
     ) -> AuditRecord:
-        seq = len(self._records) + 1
-        prev = self.head
-        digest = record_hash(
-            seq=seq,
+        record = chained(
+            len(self._records) + 1,
+            self.head,
             timestamp=timestamp,
             actor=actor,
             request_id=request_id,
             command=command,
             outcome=outcome,
             detail=detail,
-            prev_hash=prev,
-        )
-        record = AuditRecord(
-            seq=seq,
-            timestamp=timestamp,
-            actor=actor,
-            request_id=request_id,
-            command=command,
-            outcome=outcome,
-            detail=detail,
-            prev_hash=prev,
-            hash=digest,
+            **later,
         )
         self._records.append(record)
         return record
@@ -115,6 +156,12 @@ class AuditLog:
         return cls([AuditRecord.from_data(r) for r in data])
 
 
+def chained(seq: int, prev_hash: str, **fields: Any) -> AuditRecord:
+    """The record `seq` that follows `prev_hash`, with its hash."""
+    digest = record_hash(seq=seq, prev_hash=prev_hash, **fields)
+    return AuditRecord(seq=seq, prev_hash=prev_hash, hash=digest, **fields)
+
+
 def verify_chain(records: list[AuditRecord]) -> str | None:
     """None if the chain is intact, else a sentence naming the first broken record."""
     prev = GENESIS_HASH
@@ -123,17 +170,7 @@ def verify_chain(records: list[AuditRecord]) -> str | None:
             return f"record at position {index} has seq {record.seq}: a record was removed or reordered"
         if record.prev_hash != prev:
             return f"record {record.seq}: prev_hash does not match the hash of record {record.seq - 1}"
-        expected = record_hash(
-            seq=record.seq,
-            timestamp=record.timestamp,
-            actor=record.actor,
-            request_id=record.request_id,
-            command=record.command,
-            outcome=record.outcome,
-            detail=record.detail,
-            prev_hash=record.prev_hash,
-        )
-        if record.hash != expected:
+        if record.hash != record.recomputed_hash():
             return f"record {record.seq}: content does not match its hash (altered)"
         prev = record.hash
     return None

@@ -10,8 +10,12 @@ States and the transitions between them (seed 003's diagram); every other pair i
 
 SESSION_AUTHORIZED belongs to one session: it is carried by that session's token
 and never enters replicated state (the partition keeps showing ASSOCIATED or
-AUTHORIZED). Every change needs M distinct cards of the associated set (for
-`associate`, of the set being bound) and the partition's password.
+AUTHORIZED). For a session holding it, SESSION_AUTHORIZED is the state its changes
+start from (so a second session-authorize is refused, and deauthorize gives the
+grant back). Every change needs M distinct cards of the associated set (for
+`associate`, of the set being bound) and the partition's password. The action a
+caller asks for is the one its challenge was issued for, and the transition must be
+that action (a deauthorize in INITIAL is refused, not taken for an associate).
 
 What each action needs (Key Read is implicit; Partition Remove implies Key Destroy):
 
@@ -85,8 +89,26 @@ ACTION_WORDS = {
 CHALLENGE_TTL_MS = 120_000
 
 
-def check_transition(partition: str, current: AuthState, target: AuthState) -> str:
-    """The transition's action name, or FAILED_PRECONDITION naming the current state."""
+# What a caller may ask for (the action its challenge was issued for) and the transitions it names:
+# "deauthorize" covers both ways back to ASSOCIATED.
+REQUESTS: dict[str, frozenset[str]] = {
+    "associate": frozenset({"associate"}),
+    "authorize": frozenset({"authorize"}),
+    "deauthorize": frozenset({"deauthorize", "session-deauthorize"}),
+    "session-deauthorize": frozenset({"session-deauthorize"}),
+    "reset": frozenset({"reset"}),
+    "session-authorize": frozenset({"session-authorize"}),
+}
+
+
+def check_transition(
+    partition: str, current: AuthState, target: AuthState, requested: str | None = None
+) -> str:
+    """The transition's action name, or FAILED_PRECONDITION naming the current state.
+
+    `requested` is the action the caller asked for (its challenge's): the transition from
+    `current` to `target` must be that action, so e.g. a deauthorize in INITIAL is refused
+    as a transition, not taken for an associate."""
     action = TRANSITIONS.get((current, target))
     if action is None:
         allowed = sorted(t for (f, t) in TRANSITIONS if f == current)
@@ -94,6 +116,21 @@ def check_transition(partition: str, current: AuthState, target: AuthState) -> s
             ErrorCode.FAILED_PRECONDITION,
             f"partition '{partition}': cannot go from {current} to {target} "
             f"(now {current}; from there: {', '.join(allowed)})",
+        )
+    named = REQUESTS.get(requested or "", frozenset())
+    if (
+        requested is not None
+        and action not in named
+        and not any(a in named for (f, _), a in TRANSITIONS.items() if f == current)
+    ):
+        # what was asked for goes nowhere from here (a challenge for another target is a bad argument,
+        # refused by check_challenge)
+        ways = [f"{f} -> {t}" for (f, t), a in TRANSITIONS.items() if a in named]
+        possible = sorted({a for (f, _), a in TRANSITIONS.items() if f == current})
+        raise DomainError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"partition '{partition}': cannot {requested} (now {current}; {requested} goes "
+            f"{', '.join(ways) or 'nowhere'}; from {current}: {', '.join(possible)})",
         )
     return action
 

@@ -15,6 +15,7 @@ from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize, is_locked, login_target
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Partition, PartitionAuthorization
+from hsmnode.domain.principals import Principal, parse
 
 if TYPE_CHECKING:
     from hsmnode.domain.state import Handler, HsmState, Result
@@ -41,6 +42,15 @@ def authorization_of(part: Partition) -> PartitionAuthorization:
     return part.authorization
 
 
+def _may_change(state: HsmState, actor: str, now: int, partition: str) -> Principal:
+    """A CO session on the partition (online), or the member's local console (DOMAIN.md §5)."""
+    principal = parse(actor)
+    if principal.kind == "console":
+        return principal
+    authorize(state, actor, "partition.authorize", now, f"partition:{partition}")
+    return principal
+
+
 def _checked_cards(
     state: HsmState,
     actor: str,
@@ -54,7 +64,7 @@ def _checked_cards(
     cards: tuple[az.Card, ...],
     threshold: int,
 ) -> tuple[Partition, PartitionAuthorization, az.Challenge, list[str]]:
-    authorize(state, actor, "partition.authorize", now, f"partition:{partition}")
+    _may_change(state, actor, now, partition)
     part = state.partitions[partition]
     auth = authorization_of(part)
     co = login_target(state, f"partition:{partition}:CO")
@@ -81,6 +91,25 @@ def _consume(auth: PartitionAuthorization, challenge: az.Challenge, now: int) ->
     auth.used_challenges[challenge.nonce] = challenge.expires_ms
 
 
+def _session_state(auth: PartitionAuthorization, cmd: c.AuthChange) -> az.AuthState:
+    """Where this change starts: SESSION_AUTHORIZED for a session whose grant still holds,
+    else the partition's replicated state."""
+    holds = (
+        bool(cmd.session_grant)
+        and cmd.session_auth_epoch == auth.epoch
+        and cmd.session_grant not in auth.revoked_sessions
+    )
+    return az.AuthState.SESSION_AUTHORIZED if holds else az.AuthState(auth.state)
+
+
+def _forget_grant(auth: PartitionAuthorization, grant_id: str, until: int, now: int) -> None:
+    """Revoke a SESSION_AUTHORIZED grant cluster-wide (every copy of its token stops working)."""
+    for old, expiry in list(auth.revoked_sessions.items()):
+        if expiry < now:
+            del auth.revoked_sessions[old]
+    auth.revoked_sessions[grant_id] = until
+
+
 def auth_change(state: HsmState, cmd: c.AuthChange) -> Result:
     if cmd.partition not in state.partitions:
         raise _err(ErrorCode.NOT_FOUND, f"no partition '{cmd.partition}'")
@@ -88,9 +117,17 @@ def auth_change(state: HsmState, cmd: c.AuthChange) -> Result:
         target = az.AuthState(cmd.target)
     except ValueError:
         raise _err(ErrorCode.INVALID_ARGUMENT, f"unknown authorization state {cmd.target!r}") from None
+    principal = _may_change(state, cmd.actor, cmd.timestamp, cmd.partition)
+    console = principal.kind == "console"
     auth = authorization_of(state.partitions[cmd.partition])
-    current = az.AuthState(auth.state)
-    action = az.check_transition(cmd.partition, current, target)
+    current = _session_state(auth, cmd)
+    requested = az.parse_challenge(cmd.challenge).action
+    action = az.check_transition(cmd.partition, current, target, requested)
+    if console and target is az.AuthState.SESSION_AUTHORIZED:
+        raise _err(
+            ErrorCode.FAILED_PRECONDITION,
+            f"partition '{cmd.partition}': SESSION_AUTHORIZED belongs to one session and is set online only",
+        )
     if action == "associate":
         cards, threshold = _new_set(cmd)
     else:
@@ -103,17 +140,17 @@ def auth_change(state: HsmState, cmd: c.AuthChange) -> Result:
         cmd.partition,
         cmd.verified_epoch,
         cmd.challenge,
-        action,
+        requested if action in az.REQUESTS.get(requested, ()) else action,
         cmd.card_labels,
         cmd.signatures,
         cards,
         threshold,
     )
-    if action == "authorize" and not part.policy.online_authorization:
+    if action == "authorize" and not console and not part.policy.online_authorization:
         raise _err(
             ErrorCode.FAILED_PRECONDITION,
             f"partition '{cmd.partition}': AUTHORIZED may be set online only with the partition policy "
-            "online_authorization (the PO sets it)",
+            "online_authorization (the PO sets it), or at a member's local console (hsmnode console authorize)",
         )
     _consume(auth, challenge, cmd.timestamp)
     if action == "associate":
@@ -122,16 +159,19 @@ def auth_change(state: HsmState, cmd: c.AuthChange) -> Result:
         auth.permissions = []
     elif action == "reset":
         auth.set_id, auth.threshold, auth.cards, auth.permissions = "", 0, [], []
-    if target is not az.AuthState.SESSION_AUTHORIZED:
+    if action == "session-deauthorize":
+        _forget_grant(auth, cmd.session_grant, cmd.session_expires, cmd.timestamp)
+    elif target is not az.AuthState.SESSION_AUTHORIZED:
         auth.state = str(target)
         auth.epoch += 1
     verb = "session authorized" if target is az.AuthState.SESSION_AUTHORIZED else f"{current} -> {target}"
+    where = f" at the local console of {principal.name}" if console else ""
     return _ok(
         state=auth.state,
         auth_epoch=auth.epoch,
         grant_id=challenge.nonce,
         cards=used,
-        audit=f"partition '{cmd.partition}': {verb} ({action}) with cards {', '.join(used)}",
+        audit=f"partition '{cmd.partition}': {verb} ({action}){where} with cards {', '.join(used)}",
     )
 
 
@@ -199,10 +239,7 @@ def auth_session_revoke(state: HsmState, cmd: c.AuthSessionRevoke) -> Result:
     auth = authorization_of(state.partitions[cmd.partition])
     if not cmd.grant_id or len(cmd.grant_id) > 64:
         raise _err(ErrorCode.INVALID_ARGUMENT, "a session authorization grant id is 1-64 characters")
-    for grant_id, until in list(auth.revoked_sessions.items()):
-        if until < cmd.timestamp:
-            del auth.revoked_sessions[grant_id]
-    auth.revoked_sessions[cmd.grant_id] = cmd.until
+    _forget_grant(auth, cmd.grant_id, cmd.until, cmd.timestamp)
     return _ok(
         state=auth.state,
         audit=f"partition '{cmd.partition}': a session gave back SESSION_AUTHORIZED ({cmd.grant_id[:8]}...)",

@@ -439,6 +439,30 @@ class AuditEvent(Command):
     detail: str
 
 
+@command("audit.config")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AuditConfigSet(Command):
+    """The Auditor sets what a category records: none | failure | success | all (DOMAIN.md §6)."""
+
+    category: str
+    level: str
+
+
+@command("audit.key")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyAuditEvent(Command):
+    """A key-management event a member served off the Raft path (an export, a wrap, a refused unwrap,
+    a backup), put into the cluster chain; `outcome` is "ok" or the refusal's error code."""
+
+    event: str
+    container: str
+    object_id: str
+    label: str
+    outcome: str
+    detail: str
+    member: str
+
+
 # --- keys ----------------------------------------------------------------------------
 #
 # A container names where an object lives: "partition:<name>" or "keyring:<label>".
@@ -464,6 +488,23 @@ class KeyCreate(Command):
     wrapped: bytes
     public_der: bytes
     origin: str  # generated | imported | unwrapped
+
+
+@command("key.restore")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KeyRestore(Command):
+    """Restore a partition backup into `container`: every object, or none (Luna semantics).
+
+    Each of `objects` is canonical JSON of one object with new ids and its material
+    re-wrapped under the SMK for this container by the proposer: {"id", "label",
+    "key_type", "size", "object_class", "exportable", "usage", "wrapped", "public_der",
+    "blocked"} (bytes as base64). `cloning_domain` and `source` come from the backup's header.
+    """
+
+    container: str
+    source: str
+    cloning_domain: str
+    objects: tuple[str, ...]
 
 
 @command("key.destroy")
@@ -537,6 +578,11 @@ class AuthChange(Command):
     threshold: int = 0
     set_labels: tuple[str, ...] = ()
     set_public_keys: tuple[bytes, ...] = ()
+    # the SESSION_AUTHORIZED grant the proposing session's token carries, if any: while it holds
+    # (same authorization epoch, not given back), the session's changes start from SESSION_AUTHORIZED
+    session_grant: str = ""
+    session_auth_epoch: int = 0
+    session_expires: int = 0  # ms: until when a given-back grant must be remembered
 
 
 @command("auth.permissions")

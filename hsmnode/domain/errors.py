@@ -26,12 +26,14 @@ class DomainError(Exception):
     which turns it into an error `Result`; it never leaves the domain as an exception.
     """
 
-    def __init__(self, code: ErrorCode, message: str, reason: str = "") -> None:
+    def __init__(self, code: ErrorCode, message: str, *, reason: str = "", audit_detail: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         # a machine-readable reason for a refusal a client acts on (sent as `x-hsm-refusal`)
         self.reason = reason
+        # what the audit log records when it must say more than the answer (e.g. a hidden lockout)
+        self.audit_detail = audit_detail
 
 
 class CommandDecodeError(DomainError):

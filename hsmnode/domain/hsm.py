@@ -66,6 +66,7 @@ def hsm_init(state: HsmState, cmd: c.HsmInit) -> Result:
         so=Credential(cmd.so_password_hash, must_change=False, epoch=old_so_epoch + 1),
         auditor=auditor,
         policies=policies,
+        audit_config=dict(state.hsm.audit_config),  # the Auditor's, not the SO's to reset
     )
     detail = f"HSM '{cmd.label}' initialized" + (f"; zeroized {destroyed} partition(s)" if destroyed else "")
     return _ok(destroyed=destroyed, audit=detail)
@@ -219,7 +220,35 @@ def partition_activate(state: HsmState, cmd: c.PartitionActivate) -> Result:
         )
     assert t.partition is not None
     t.partition.activated = cmd.active
+    t.partition.activated_at = cmd.timestamp if cmd.active else 0
     return _ok(audit=f"partition '{cmd.name}' {'activated' if cmd.active else 'deactivated'} by its CO")
+
+
+def check_activated(part: Partition, member_started_ms: int = 0) -> None:
+    """DOMAIN.md §3 activation (Luna): a partition requiring it opens CO/CU sessions only once its CO
+    activated it; a member that (re)started since has lost that activation unless auto_activation is
+    on — and auto-activation, too, needs a first explicit activation. `member_started_ms` is the
+    asking member's start (0: the replicated view alone, as apply judges it)."""
+    policy = part.policy
+    if not policy.activation_required:
+        return
+    how = f"the CO must activate it (hsmnode partition activate {part.name})"
+    if not part.activated:
+        raise _err(
+            ErrorCode.FAILED_PRECONDITION,
+            f"partition '{part.name}' requires activation: {how}"
+            + (
+                "; auto_activation keeps an activation, it does not replace the first one"
+                if policy.auto_activation
+                else ""
+            ),
+        )
+    if not policy.auto_activation and part.activated_at < member_started_ms:
+        raise _err(
+            ErrorCode.FAILED_PRECONDITION,
+            f"partition '{part.name}' requires activation, and this member lost it when it restarted: {how} "
+            "again, or the PO turns on auto_activation so that activation survives restarts",
+        )
 
 
 HANDLERS: dict[type[c.Command], Handler] = {

@@ -83,12 +83,20 @@ def keyring_create(state: HsmState, cmd: c.KeyringCreate) -> Result:
 def keyring_delete(state: HsmState, cmd: c.KeyringDelete) -> Result:
     _cluster_so(state, cmd.actor, cmd.timestamp)
     ring = _keyring(state, cmd.label)
+    if ring.objects:
+        # DOMAIN.md §1 (our choice): deleting a keyring with keys would let the cluster SO destroy
+        # keyring contents, which the separation between the cluster SO and the keyring roles forbids
+        raise _err(
+            ErrorCode.FAILED_PRECONDITION,
+            f"keyring '{cmd.label}' holds {len(ring.objects)} object(s): its KRSO must empty it first "
+            "(hsmnode key destroy ... in a KRSO session); the cluster security officer deletes only empty keyrings",
+        )
     del state.keyrings[cmd.label]
     for client in state.clients.values():
         if cmd.label in client.keyrings:
             client.keyrings.remove(cmd.label)
             client.epoch += 1
-    return _ok(audit=f"keyring '{cmd.label}' deleted with {len(ring.objects)} object(s)")
+    return _ok(audit=f"keyring '{cmd.label}' deleted (it was empty)")
 
 
 def keyring_assign(state: HsmState, cmd: c.KeyringAssign) -> Result:

@@ -8,10 +8,13 @@ object's attributes are coherent, then stores it.
 from __future__ import annotations
 
 import base64
+import binascii
+import json
 import re
 from typing import TYPE_CHECKING
 
 from hsmnode.domain import commands as c
+from hsmnode.domain import rules
 from hsmnode.domain.access import authorize
 from hsmnode.domain.authorize_handlers import gate
 from hsmnode.domain.errors import DomainError, ErrorCode
@@ -65,6 +68,11 @@ def check_attributes(
         )
     if object_class == "public":
         usable = usable & PUBLIC_USAGES
+    if not usage:
+        raise _err(
+            ErrorCode.INVALID_ARGUMENT,
+            f"a key needs at least one usage flag; a {object_class} {key_type} key may have: {', '.join(sorted(usable))}",
+        )
     wrong = sorted(set(usage) - usable)
     if wrong:
         raise _err(
@@ -85,14 +93,13 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
         raise _err(ErrorCode.NOT_FOUND, f"no {cmd.container.replace(':', ' ', 1)}")
     if not _OBJECT_ID.fullmatch(cmd.object_id) or cmd.object_id in holder.objects:
         raise _err(ErrorCode.INVALID_ARGUMENT, f"object id {cmd.object_id!r} is malformed or taken")
-    if not cmd.label or len(cmd.label) > 64 or not cmd.label.isprintable():
-        raise _err(ErrorCode.INVALID_ARGUMENT, "key label must be 1-64 printable characters")
+    rules.check_key_label(cmd.label)
     if any(o.label == cmd.label for o in holder.objects.values()):
         raise _err(
             ErrorCode.ALREADY_EXISTS,
             f"{cmd.container.replace(':', ' ', 1)} already holds a key labelled '{cmd.label}'",
         )
-    if cmd.origin not in ("generated", "imported", "unwrapped"):
+    if cmd.origin not in ("generated", "imported", "unwrapped", "restored"):
         raise _err(ErrorCode.INVALID_ARGUMENT, f"unknown key origin {cmd.origin!r}")
     check_attributes(
         cmd.key_type, cmd.size, cmd.object_class, cmd.usage, bool(cmd.wrapped), bool(cmd.public_der)
@@ -117,24 +124,30 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
         created_at=cmd.timestamp,
         created_by=cmd.actor,
     )
-    key = holder.objects[cmd.object_id]
     # the answer to the request, also to a repeat of it after the key is gone: the key as created
     return _ok(
         object_id=cmd.object_id,
-        key={
-            "label": key.label,
-            "key_type": key.key_type,
-            "size": key.size,
-            "object_class": key.object_class,
-            "exportable": key.exportable,
-            "usage": list(key.usage),
-            "public_der": base64.b64encode(key.public_der).decode("ascii"),
-            "origin": key.origin,
-            "created_at": key.created_at,
-            "container": cmd.container,
-        },
+        key=described(holder.objects[cmd.object_id], cmd.container),
         audit=f"{cmd.origin} {cmd.object_class} {cmd.key_type}-{cmd.size} key '{cmd.label}' ({cmd.object_id}) in {cmd.container}",
     )
+
+
+def described(key: KeyObject, container: str) -> dict[str, object]:
+    """A key as a result describes it (plain data; no key material): what a request that created it
+    answers, also when repeated after the key is gone (DESIGN.md §3.5)."""
+    return {
+        "label": key.label,
+        "key_type": key.key_type,
+        "size": key.size,
+        "object_class": key.object_class,
+        "exportable": key.exportable,
+        "usage": list(key.usage),
+        "public_der": base64.b64encode(key.public_der).decode("ascii"),
+        "origin": key.origin,
+        "created_at": key.created_at,
+        "container": container,
+        "blocked": key.blocked,
+    }
 
 
 def key_destroy(state: HsmState, cmd: c.KeyDestroy) -> Result:
@@ -147,7 +160,117 @@ def key_destroy(state: HsmState, cmd: c.KeyDestroy) -> Result:
     return _ok(audit=f"key '{key.label}' ({key.id}) destroyed in {cmd.container}")
 
 
+_RESTORED_FIELDS = {
+    "id": str,
+    "label": str,
+    "key_type": str,
+    "size": str,
+    "object_class": str,
+    "exportable": bool,
+    "usage": list,
+    "wrapped": str,
+    "public_der": str,
+    "blocked": bool,
+}
+
+
+def _restored(encoded: str, index: int) -> KeyObject:
+    """One object of a restore, strictly parsed (bytes are base64)."""
+    try:
+        data = json.loads(encoded)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or set(data) != set(_RESTORED_FIELDS):
+        raise _err(ErrorCode.INVALID_ARGUMENT, f"restored object {index} is malformed")
+    for name, kind in _RESTORED_FIELDS.items():
+        if not isinstance(data[name], kind) or (kind is not bool and isinstance(data[name], bool)):
+            raise _err(ErrorCode.INVALID_ARGUMENT, f"restored object {index}: {name} must be {kind.__name__}")
+    try:
+        wrapped, public_der = base64.b64decode(data["wrapped"]), base64.b64decode(data["public_der"])
+    except (binascii.Error, ValueError):
+        raise _err(
+            ErrorCode.INVALID_ARGUMENT, f"restored object {index}: key material is not base64"
+        ) from None
+    return KeyObject(
+        id=data["id"],
+        label=data["label"],
+        key_type=data["key_type"],
+        size=data["size"],
+        object_class=data["object_class"],
+        exportable=data["exportable"],
+        usage=tuple(str(u) for u in data["usage"]),
+        wrapped=wrapped,
+        public_der=public_der,
+        origin="restored",
+        created_at=0,
+        created_by="",
+        blocked=data["blocked"],
+    )
+
+
+def key_restore(state: HsmState, cmd: c.KeyRestore) -> Result:
+    """Restore a backup: same cloning domain, private keys only where cloning is allowed, all or nothing."""
+    objects = [_restored(encoded, i) for i, encoded in enumerate(cmd.objects)]
+    public_only = all(o.object_class == "public" for o in objects)
+    authorize(
+        state,
+        cmd.actor,
+        "object.create.public" if public_only else "object.create",
+        cmd.timestamp,
+        cmd.container,
+    )
+    kind, _, name = cmd.container.partition(":")
+    part = state.partitions.get(name) if kind == "partition" else None
+    if part is None:
+        raise _err(
+            ErrorCode.NOT_FOUND, f"backups restore into partitions; no {cmd.container.replace(':', ' ', 1)}"
+        )
+    if not objects:
+        raise _err(ErrorCode.INVALID_ARGUMENT, "the backup holds no objects: nothing to restore")
+    if cmd.cloning_domain != part.cloning_domain:
+        raise _err(
+            ErrorCode.FAILED_PRECONDITION,
+            f"partition '{name}' is in cloning domain '{part.cloning_domain}', the backup (of partition "
+            f"'{cmd.source}') in '{cmd.cloning_domain}': a backup restores only into its own cloning domain",
+        )
+    private = sum(1 for o in objects if o.object_class == "private")
+    if private and not part.policy.private_key_cloning:
+        raise _err(
+            ErrorCode.FAILED_PRECONDITION,
+            f"partition '{name}': policy private_key_cloning is off, so the backup's {private} private key(s) "
+            "cannot be restored here",
+        )
+    gate(state, cmd.container, "generate")
+    labels = [o.label for o in objects]
+    taken = sorted({o.label for o in part.objects.values()} & set(labels))
+    if taken or len(set(labels)) != len(labels):
+        raise _err(
+            ErrorCode.ALREADY_EXISTS,
+            f"partition '{name}' already holds key(s) labelled {', '.join(taken) or 'twice in the backup'}: "
+            "nothing was restored (restore into another partition, or destroy those keys first)",
+        )
+    if len(part.objects) + len(objects) > MAX_OBJECTS:
+        raise _err(ErrorCode.RESOURCE_EXHAUSTED, f"partition '{name}' would exceed {MAX_OBJECTS} objects")
+    for o in objects:
+        if not _OBJECT_ID.fullmatch(o.id) or o.id in part.objects:
+            raise _err(ErrorCode.INVALID_ARGUMENT, f"object id {o.id!r} is malformed or taken")
+        rules.check_key_label(o.label)
+        check_attributes(o.key_type, o.size, o.object_class, o.usage, bool(o.wrapped), bool(o.public_der))
+    for o in objects:
+        o.created_at, o.created_by = cmd.timestamp, cmd.actor
+        o.exportable = o.exportable and o.object_class != "public"
+        part.objects[o.id] = o
+    return _ok(
+        object_ids=[o.id for o in objects],
+        keys=[described(o, cmd.container) for o in objects],
+        source=cmd.source,
+        audit=f"restored {len(objects)} object(s) ({', '.join(labels)}) into {cmd.container} from a backup of "
+        f"partition '{cmd.source}' (cloning domain '{cmd.cloning_domain}')",
+    )
+
+
 HANDLERS: dict[type[c.Command], Handler] = {
     c.KeyCreate: key_create,
     c.KeyDestroy: key_destroy,
+    c.KeyRestore: key_restore,
 }

@@ -185,6 +185,7 @@ class Partition:
     roles: dict[str, Credential] = dataclasses.field(default_factory=dict)  # "PO" | "CO" | "CU"
     policy: PartitionPolicy = dataclasses.field(default_factory=PartitionPolicy)
     activated: bool = False
+    activated_at: int = 0  # ms, the proposer's clock: members that (re)started later have lost it
     objects: dict[str, KeyObject] = dataclasses.field(default_factory=dict)
     cluster: bool = False  # the cluster partition: its PO is the cluster security officer
     authorization: PartitionAuthorization | None = None  # only partitions created to require it
@@ -205,6 +206,7 @@ class Partition:
             "roles": {k: v.to_data() for k, v in sorted(self.roles.items())},
             "policy": self.policy.to_data(),
             "activated": self.activated,
+            "activated_at": self.activated_at,
         }
 
     @classmethod
@@ -299,6 +301,8 @@ class Hsm:
     so: Credential | None = None
     auditor: Credential | None = None
     policies: dict[str, bool] = dataclasses.field(default_factory=lambda: {"po_can_reset_co": True})
+    # the Auditor's audit configuration: category -> none | failure | success | all (absent: all)
+    audit_config: dict[str, str] = dataclasses.field(default_factory=dict)
 
     POLICY_NAMES = ("po_can_reset_co",)
 
@@ -309,6 +313,7 @@ class Hsm:
             "so": self.so.to_data() if self.so else None,
             "auditor": self.auditor.to_data() if self.auditor else None,
             "policies": dict(sorted(self.policies.items())),
+            "audit_config": dict(sorted(self.audit_config.items())),
         }
 
     @classmethod
@@ -319,4 +324,5 @@ class Hsm:
             so=Credential.from_data(data["so"]) if data["so"] else None,
             auditor=Credential.from_data(data["auditor"]) if data["auditor"] else None,
             policies=dict(data["policies"]),
+            audit_config=dict(data.get("audit_config", {})),
         )

@@ -35,16 +35,20 @@ are explicit allow-lists of these operations:
 Every user may change its own password (`my password set`): no permission needed.
 
 HSM level (seed 001, Table 2) — needs the HSM role AND an appliance role that
-allows the operation (admin has all; operator has none of these: its "basic"
-SO administration is the read-only appliance operations above; our choice):
+may hold it for the operation. admin, with the SO credential, does all HSM
+administration; operator, with the SO credential, does the "basic" subset
+(seed 001): show the HSM (an appliance operation above), create and delete
+partitions — not HSM initialization, HSM policies or client registration
+(our choice, DOMAIN.md §1). The Auditor is held by the audit user:
 
-    operation          SO   AU
-    partition.create    x    .
-    partition.delete    x    .
-    hsm.policy          x    .
-    hsm.reinit          x    .      (hsm init on an initialized HSM: zeroizes it)
-    audit.list          .    x
-    audit.verify        .    x
+    operation          SO   AU   admin operator monitor audit
+    partition.create    x    .     x      x       .      .
+    partition.delete    x    .     x      x       .      .
+    hsm.policy          x    .     x      .       .      .
+    hsm.reinit          x    .     x      .       .      .     (hsm init on an initialized HSM: zeroizes it)
+    audit.list          .    x     .      .       .      x
+    audit.verify        .    x     .      .       .      x
+    audit.config        .    x     .      .       .      x     (the recorded audit categories, DOMAIN.md §6)
 
 HSM roles perform no cryptographic operations on partitions.
 
@@ -131,12 +135,13 @@ APPLIANCE: dict[str, frozenset[str]] = {
 
 # HSM operations: the HSM role that performs them, and the appliance roles that may hold it for them.
 HSM: dict[str, tuple[str, frozenset[str]]] = {
-    "partition.create": ("SO", frozenset({_A})),
-    "partition.delete": ("SO", frozenset({_A})),
+    "partition.create": ("SO", frozenset({_A, _O})),
+    "partition.delete": ("SO", frozenset({_A, _O})),
     "hsm.policy": ("SO", frozenset({_A})),
     "hsm.reinit": ("SO", frozenset({_A})),
     "audit.list": ("AU", frozenset({_U})),
     "audit.verify": ("AU", frozenset({_U})),
+    "audit.config": ("AU", frozenset({_U})),
 }
 
 PARTITION: dict[str, frozenset[str]] = {

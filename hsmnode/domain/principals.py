@@ -1,6 +1,7 @@
 """Who a command acts for: the actor string the proposing member stamps into every command.
 
     node:<id>                                        a member (cluster bootstrap)
+    console:<id>                                     a member's local console (its own host; DOMAIN.md §5)
     cert:<fp>                                        a TLS peer before any login (login attempts)
     user:<name>#<epoch>                              an appliance user's session
     user:<name>#<epoch>/hsm:<SO|AU>#<epoch>          ... that also holds an HSM role
@@ -30,11 +31,12 @@ _CLIENT = re.compile(
 )
 _CERT = re.compile(r"cert:([0-9a-f]{64})")
 _NODE = re.compile(r"node:([^#/]+)")
+_CONSOLE = re.compile(r"console:([^#/]+)")
 
 
 @dataclasses.dataclass(frozen=True)
 class Principal:
-    kind: str  # node | cert | user | client
+    kind: str  # node | console | cert | user | client
     name: str  # node id, user name, or certificate fingerprint
     epoch: int = 0
     hsm_role: str = ""
@@ -51,7 +53,7 @@ class Principal:
         return f"{self.container_kind}:{self.partition}" if self.partition else ""
 
     def __str__(self) -> str:
-        if self.kind in ("node", "cert"):
+        if self.kind in ("node", "console", "cert"):
             return f"{self.kind}:{self.name}"
         if self.kind == "user":
             base = f"user:{self.name}#{self.epoch}"
@@ -64,6 +66,10 @@ class Principal:
 
 def node(node_id: str) -> Principal:
     return Principal("node", node_id)
+
+
+def console(node_id: str) -> Principal:
+    return Principal("console", node_id)
 
 
 def cert(fingerprint: str) -> Principal:
@@ -96,4 +102,6 @@ def parse(actor: str) -> Principal:
         return Principal("cert", m.group(1))
     if m := _NODE.fullmatch(actor):
         return Principal("node", m.group(1))
+    if m := _CONSOLE.fullmatch(actor):
+        return Principal("console", m.group(1))
     raise DomainError(ErrorCode.UNAUTHENTICATED, f"unrecognized actor {actor!r}")

@@ -47,6 +47,26 @@ def check_object_name(kind: str, name: str) -> None:
         )
 
 
+KEY_LABEL_MAX = 64
+GRANT_REFERENCE = "partition:"  # "partition:OWNER/KEY" names a key in another user's partition (DOMAIN.md §4)
+
+
+def check_key_label(label: str) -> None:
+    """A key label: 1-64 printable characters, and not a grant reference ("partition:OWNER/KEY")."""
+    if not label or len(label) > KEY_LABEL_MAX or not label.isprintable():
+        shown = label if len(label) <= 80 else f"{label[:40]}... ({len(label)} characters)"
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"key label must be 1-{KEY_LABEL_MAX} printable characters, got {shown!r}",
+        )
+    if label.startswith(GRANT_REFERENCE) and "/" in label:
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"key label {label!r} has the form partition:OWNER/KEY, which names a key in another partition; "
+            "choose a label without it",
+        )
+
+
 def check_password(password: str, what: str = "password") -> None:
     """Luna's rule: 8-255 characters, at least 3 of 4 classes (lower, upper, digit, other), no leading space."""
     if not password:

@@ -40,6 +40,8 @@ class Result:
     value: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Set only for an unexpected exception inside apply; the adapter logs it.
     internal_trace: str = ""
+    # For a refusal whose answer says less than the audit log must (e.g. a hidden lockout).
+    audit_detail: str = ""
 
     @classmethod
     def success(cls, **value: Any) -> Result:
@@ -50,17 +52,26 @@ class Result:
         return cls(ok=False, code=code, message=message)
 
     def to_data(self) -> dict[str, Any]:
-        return {
+        data = {
             "ok": self.ok,
             "code": self.code.value if self.code else None,
             "message": self.message,
             "value": self.value,
         }
+        if self.audit_detail:
+            data["audit_detail"] = self.audit_detail
+        return data
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Result:
         code = ErrorCode(data["code"]) if data["code"] else None
-        return cls(ok=data["ok"], code=code, message=data["message"], value=dict(data["value"]))
+        return cls(
+            ok=data["ok"],
+            code=code,
+            message=data["message"],
+            value=dict(data["value"]),
+            audit_detail=data.get("audit_detail", ""),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +127,7 @@ class HsmState:
                 raise DomainError(ErrorCode.INVALID_ARGUMENT, f"command {cmd.TYPE!r} is not supported")
             result = handler(self, cmd)
         except DomainError as exc:
-            result = Result.error(exc.code, exc.message)
+            result = Result(ok=False, code=exc.code, message=exc.message, audit_detail=exc.audit_detail)
         except Exception as exc:  # deterministic code fails the same way on every member
             result = Result(
                 ok=False,
@@ -130,13 +141,24 @@ class HsmState:
 
     def _record(self, cmd: c.Command, result: Result) -> AuditRecord:
         self._changes += 1
+        fields = {
+            "command": cmd.TYPE,
+            "outcome": "ok" if result.ok else str(result.code),
+            "category": _CATEGORY.get(cmd.TYPE.partition(".")[0], ""),
+            "container": _container_of(cmd),
+            "key": str(getattr(cmd, "object_id", "")),
+            "member": "",
+        }
+        if result.ok:  # an event recorded on behalf of a member (audit.key) names its own command
+            fields.update(result.value.get("audit_record", {}))
         return self.audit.append(
             timestamp=cmd.timestamp,
             actor=cmd.actor,
             request_id=cmd.request_id,
-            command=cmd.TYPE,
-            outcome="ok" if result.ok else str(result.code),
-            detail=str(result.value.get("audit", "")) if result.ok else result.message,
+            detail=str(result.value.get("audit", ""))
+            if result.ok
+            else (result.audit_detail or result.message),
+            **fields,
         )
 
     def _remember(self, cmd: c.Command, result: Result) -> None:
@@ -237,6 +259,21 @@ class HsmState:
         if self._digest[0] != self._changes:
             self._digest = (self._changes, hashlib.sha256(canonical_json(self.to_data())).hexdigest())
         return self._digest[1]
+
+
+_CATEGORY = {"key": "key_management", "login": "access"}
+
+
+def _container_of(cmd: c.Command) -> str:
+    """The partition or keyring a command is about, for the audit record."""
+    container = getattr(cmd, "container", "")
+    if container:
+        return str(container)
+    for field in ("partition", "owner"):
+        name = getattr(cmd, field, "")
+        if isinstance(name, str) and name:
+            return f"partition:{name}"
+    return ""
 
 
 _HANDLERS: dict[type[c.Command], Handler] = {}

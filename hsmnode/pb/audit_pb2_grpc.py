@@ -49,6 +49,16 @@ class AuditStub:
                 request_serializer=hsmnode_dot_pb_dot_audit__pb2.AuditVerifyRequest.SerializeToString,
                 response_deserializer=hsmnode_dot_pb_dot_audit__pb2.AuditVerifyResponse.FromString,
                 _registered_method=True)
+        self.SetConfig = channel.unary_unary(
+                '/hsmnode.pb.Audit/SetConfig',
+                request_serializer=hsmnode_dot_pb_dot_audit__pb2.SetAuditConfigRequest.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_audit__pb2.AuditConfig.FromString,
+                _registered_method=True)
+        self.ShowConfig = channel.unary_unary(
+                '/hsmnode.pb.Audit/ShowConfig',
+                request_serializer=hsmnode_dot_pb_dot_audit__pb2.ShowAuditConfigRequest.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_audit__pb2.AuditConfig.FromString,
+                _registered_method=True)
 
 
 class AuditServicer:
@@ -69,8 +79,21 @@ class AuditServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Verify(self, request, context):
-        """Recompute the hash chain on the answering member.
+        """Recompute the cluster chain and the answering member's key-usage chain.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetConfig(self, request, context):
+        """The Auditor sets what a category records (replicated to every member).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShowConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -92,6 +115,16 @@ def add_AuditServicer_to_server(servicer, server):
                     servicer.Verify,
                     request_deserializer=hsmnode_dot_pb_dot_audit__pb2.AuditVerifyRequest.FromString,
                     response_serializer=hsmnode_dot_pb_dot_audit__pb2.AuditVerifyResponse.SerializeToString,
+            ),
+            'SetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetConfig,
+                    request_deserializer=hsmnode_dot_pb_dot_audit__pb2.SetAuditConfigRequest.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_audit__pb2.AuditConfig.SerializeToString,
+            ),
+            'ShowConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShowConfig,
+                    request_deserializer=hsmnode_dot_pb_dot_audit__pb2.ShowAuditConfigRequest.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_audit__pb2.AuditConfig.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +208,60 @@ class Audit:
             '/hsmnode.pb.Audit/Verify',
             hsmnode_dot_pb_dot_audit__pb2.AuditVerifyRequest.SerializeToString,
             hsmnode_dot_pb_dot_audit__pb2.AuditVerifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsmnode.pb.Audit/SetConfig',
+            hsmnode_dot_pb_dot_audit__pb2.SetAuditConfigRequest.SerializeToString,
+            hsmnode_dot_pb_dot_audit__pb2.AuditConfig.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShowConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsmnode.pb.Audit/ShowConfig',
+            hsmnode_dot_pb_dot_audit__pb2.ShowAuditConfigRequest.SerializeToString,
+            hsmnode_dot_pb_dot_audit__pb2.AuditConfig.FromString,
             options,
             channel_credentials,
             insecure,

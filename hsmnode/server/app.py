@@ -1,39 +1,43 @@
-"""Build one member's gRPC server: mutual TLS, the hsmnode services, grpc health."""
+"""Build one member's gRPC server: mutual TLS, the hsmnode services bound through the channel
+table (channels.py) with safe request decoding, grpc health."""
 
 from __future__ import annotations
 
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection as grpc_reflection
 
 from hsmnode.pb import (
     admin_pb2,
-    admin_pb2_grpc,
     audit_pb2,
-    audit_pb2_grpc,
     auth_pb2,
-    auth_pb2_grpc,
     authorization_pb2,
-    authorization_pb2_grpc,
     cluster_pb2,
-    cluster_pb2_grpc,
+    console_pb2,
     debug_pb2,
-    debug_pb2_grpc,
     keyrings_pb2,
-    keyrings_pb2_grpc,
     keys_pb2,
-    keys_pb2_grpc,
     ntls_pb2,
-    ntls_pb2_grpc,
+    partition_backup_pb2,
 )
 from hsmnode.replication import Replicator
 from hsmnode.server.access_servicers import AdminServicer, AuthServicer, NtlsServicer
-from hsmnode.server.key_servicers import AuthorizationServicer, KeyringsServicer, KeysServicer
+from hsmnode.server.channels import ChannelGuard, Classifier, allowed
+from hsmnode.server.key_servicers import (
+    AuthorizationServicer,
+    ConsoleServicer,
+    KeyringsServicer,
+    KeysServicer,
+    PartitionBackupServicer,
+)
 from hsmnode.server.peers import PeerClients
-from hsmnode.server.rpc import Servicer
+from hsmnode.server.rpc import Servicer, safe_deserializer
 from hsmnode.server.servicers import AuditServicer, ClusterServicer, DebugServicer
 from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
@@ -44,8 +48,10 @@ from hsmnode.service.cluster import ClusterService
 from hsmnode.service.keyrings import KeyringService
 from hsmnode.service.keys import KeyService
 from hsmnode.service.ntls import NtlsService
+from hsmnode.service.partition_backup import PartitionBackupService
 
-# the full names of every service in proto/: health reports each, reflection lists each (grpcurl list)
+# the full names of every service the TLS port serves: health reports each, reflection lists each
+# (grpcurl list); the local console is served on its unix socket only
 SERVICE_NAMES = tuple(
     service.full_name
     for module in (
@@ -58,6 +64,7 @@ SERVICE_NAMES = tuple(
         keyrings_pb2,
         keys_pb2,
         ntls_pb2,
+        partition_backup_pb2,
     )
     for service in module.DESCRIPTOR.services_by_name.values()
 )
@@ -96,6 +103,7 @@ class Services:
     keyrings: KeyringService
     authorization: AuthorizationService
     backup: BackupService
+    partition_backup: PartitionBackupService
 
 
 class TrustList:
@@ -129,6 +137,64 @@ class TrustList:
         return self._config(current)
 
 
+def _service(module: object, name: str) -> ServiceDescriptor:
+    descriptor: ServiceDescriptor = module.DESCRIPTOR.services_by_name[name]  # type: ignore[attr-defined]
+    return descriptor
+
+
+def _client_name(state: object, fingerprint: str) -> str | None:
+    client = state.client_by_fingerprint(fingerprint)  # type: ignore[attr-defined]
+    return None if client is None else str(client.name)
+
+
+def bind(server: grpc.Server, servicer: Servicer, service: ServiceDescriptor, classifier: Classifier) -> None:
+    """Register every method of `service` (from its proto descriptor) on `server`: requests decoded
+    by `safe_deserializer`, calls checked against the channel table by the `rpc` wrapper.
+
+    Raises KeyError when a method has no row in the channel table (a member must not start so)."""
+    handlers = {}
+    for method in service.methods:
+        allowed(f"{service.full_name}/{method.name}")
+        if method.client_streaming:
+            raise TypeError(f"{service.full_name}/{method.name}: client streaming is not bound by bind()")
+        # a server-streaming method returns an iterator from the same `rpc` wrapper (e.g. Cluster/Backup)
+        factory = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        handlers[method.name] = factory(
+            getattr(servicer, method.name),
+            request_deserializer=safe_deserializer(message_factory.GetMessageClass(method.input_type)),
+            response_serializer=message_factory.GetMessageClass(method.output_type).SerializeToString,
+        )
+    servicer.channels = ChannelGuard(service.full_name, classifier)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)
+
+
+def make_classifier(tls: TlsMaterial, replicator: Replicator) -> Classifier:
+    return Classifier(tls.ca_pem, lambda fp: replicator.read(lambda s: _client_name(s, fp)))
+
+
+def create_console_server(
+    socket_path: Path, tls: TlsMaterial, replicator: Replicator, authorization: AuthorizationService
+) -> grpc.Server:
+    """The member's local console (DOMAIN.md §5): the Console service alone, on a unix socket that only
+    the node's user reaches (it lives in the data dir, mode 0700; the socket itself is made 0600)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="console"))
+    console = ConsoleServicer(replicator, authorization)
+    bind(server, console, _service(console_pb2, "Console"), make_classifier(tls, replicator))
+    if socket_path.is_socket():
+        socket_path.unlink()  # left by an earlier run of this member
+    port = server.add_secure_port(
+        f"unix:{socket_path}", grpc.local_server_credentials(grpc.LocalConnectionType.UDS)
+    )
+    if port == 0:
+        raise PortInUseError(f"cannot listen on the console socket {socket_path}")
+    return server
+
+
 def create_server(
     listen: str,
     tls: TlsMaterial,
@@ -145,19 +211,30 @@ def create_server(
         options=SERVER_OPTIONS,
         maximum_concurrent_rpcs=MAX_WORKERS * 8,
     )
-    cluster_pb2_grpc.add_ClusterServicer_to_server(
-        ClusterServicer(replicator, services.cluster, peers, services.cluster.ctx, services.backup), server
-    )
-    audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(replicator, services.audit), server)
-    debug_pb2_grpc.add_DebugServicer_to_server(DebugServicer(replicator, services.cluster), server)
-    auth_pb2_grpc.add_AuthServicer_to_server(AuthServicer(replicator, services.auth), server)
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(replicator, services.admin), server)
-    ntls_pb2_grpc.add_NtlsServicer_to_server(NtlsServicer(replicator, services.ntls), server)
-    keys_pb2_grpc.add_KeysServicer_to_server(KeysServicer(replicator, services.keys), server)
-    authorization_pb2_grpc.add_AuthorizationServicer_to_server(
-        AuthorizationServicer(replicator, services.authorization), server
-    )
-    keyrings_pb2_grpc.add_KeyringsServicer_to_server(KeyringsServicer(replicator, services.keyrings), server)
+    classifier = make_classifier(tls, replicator)
+    bound: list[tuple[Servicer, ServiceDescriptor]] = [
+        (
+            ClusterServicer(replicator, services.cluster, peers, services.cluster.ctx, services.backup),
+            _service(cluster_pb2, "Cluster"),
+        ),
+        (AuditServicer(replicator, services.audit), _service(audit_pb2, "Audit")),
+        (DebugServicer(replicator, services.cluster), _service(debug_pb2, "Debug")),
+        (AuthServicer(replicator, services.auth), _service(auth_pb2, "Auth")),
+        (AdminServicer(replicator, services.admin), _service(admin_pb2, "Admin")),
+        (NtlsServicer(replicator, services.ntls), _service(ntls_pb2, "Ntls")),
+        (KeysServicer(replicator, services.keys), _service(keys_pb2, "Keys")),
+        (
+            AuthorizationServicer(replicator, services.authorization),
+            _service(authorization_pb2, "Authorization"),
+        ),
+        (KeyringsServicer(replicator, services.keyrings), _service(keyrings_pb2, "Keyrings")),
+        (
+            PartitionBackupServicer(replicator, services.partition_backup),
+            _service(partition_backup_pb2, "PartitionBackup"),
+        ),
+    ]
+    for servicer, descriptor in bound:
+        bind(server, servicer, descriptor, classifier)
     # one cluster per member process: a client naming another one is refused (server/rpc.py)
     Servicer.cluster_id = services.cluster.ctx.config.cluster_id
     health_servicer = health.HealthServicer()

@@ -9,16 +9,21 @@ import grpc
 from hsmnode.pb import (
     authorization_pb2,
     authorization_pb2_grpc,
+    console_pb2,
+    console_pb2_grpc,
     keyrings_pb2,
     keyrings_pb2_grpc,
     keys_pb2,
     keys_pb2_grpc,
+    partition_backup_pb2,
+    partition_backup_pb2_grpc,
 )
 from hsmnode.replication import Replicator
 from hsmnode.server.rpc import Servicer, caller_of, remaining, rpc, token_of
-from hsmnode.service.authorization import AuthorizationService
+from hsmnode.service.authorization import AuthorizationService, AuthView
 from hsmnode.service.keyrings import KeyringService, KeyringView
 from hsmnode.service.keys import KeyService, KeyView
+from hsmnode.service.partition_backup import PartitionBackupService
 
 Ctx: TypeAlias = grpc.ServicerContext
 
@@ -301,18 +306,7 @@ class AuthorizationServicer(Servicer, authorization_pb2_grpc.AuthorizationServic
     def Show(
         self, r: authorization_pb2.ShowAuthorizationRequest, context: Ctx
     ) -> authorization_pb2.AuthorizationInfo:  # noqa: N802
-        v = self._s.show(caller_of(context), token_of(context))
-        return authorization_pb2.AuthorizationInfo(
-            partition=v.partition,
-            requires_authorization=v.requires_authorization,
-            state=v.state,
-            set_id=v.set_id,
-            threshold=v.threshold,
-            card_labels=list(v.card_labels),
-            permissions=list(v.permissions),
-            online_authorization=v.online_authorization,
-            session_authorized=v.session_authorized,
-        )
+        return _auth_info(self._s.show(caller_of(context), token_of(context)))
 
     @rpc
     def SetGrant(self, r: authorization_pb2.SetGrantRequest, context: Ctx) -> authorization_pb2.Grant:  # noqa: N802
@@ -331,4 +325,84 @@ class AuthorizationServicer(Servicer, authorization_pb2_grpc.AuthorizationServic
         found = self._s.list_grants(caller_of(context), token_of(context))
         return authorization_pb2.GrantList(
             grants=[authorization_pb2.Grant(owner=o, grantee=g, permissions=list(p)) for o, g, p in found]
+        )
+
+
+def _auth_info(v: AuthView) -> authorization_pb2.AuthorizationInfo:
+    return authorization_pb2.AuthorizationInfo(
+        partition=v.partition,
+        requires_authorization=v.requires_authorization,
+        state=v.state,
+        set_id=v.set_id,
+        threshold=v.threshold,
+        card_labels=list(v.card_labels),
+        permissions=list(v.permissions),
+        online_authorization=v.online_authorization,
+        session_authorized=v.session_authorized,
+    )
+
+
+def _card_set(r: console_pb2.ConsoleChangeRequest) -> tuple[str, int, list[tuple[str, bytes]]] | None:
+    if not r.HasField("card_set"):
+        return None
+    return (r.card_set.set_id, r.card_set.threshold, [(x.label, x.public_key) for x in r.card_set.cards])
+
+
+class ConsoleServicer(Servicer, console_pb2_grpc.ConsoleServicer):
+    """The member's local console: served on its unix socket only (channels.py)."""
+
+    def __init__(self, replicator: Replicator, service: AuthorizationService) -> None:
+        super().__init__(replicator)
+        self._s = service
+
+    @rpc
+    def Challenge(
+        self, r: console_pb2.ConsoleChallengeRequest, context: Ctx
+    ) -> authorization_pb2.ChallengeResponse:  # noqa: N802
+        ch = self._s.console_challenge(r.partition, r.action)
+        return authorization_pb2.ChallengeResponse(challenge=ch.data, mac=ch.mac, expires_ms=ch.expires_ms)
+
+    @rpc
+    def Change(self, r: console_pb2.ConsoleChangeRequest, context: Ctx) -> console_pb2.ConsoleChangeResponse:  # noqa: N802
+        state = self._s.console_change(
+            r.partition,
+            r.target,
+            r.challenge,
+            r.mac,
+            [(x.label, x.signature) for x in r.signatures],
+            r.password,
+            _card_set(r),
+            r.request_id,
+            remaining(context),
+        )
+        return console_pb2.ConsoleChangeResponse(state=state, member=self._s.console_actor.partition(":")[2])
+
+    @rpc
+    def Show(self, r: console_pb2.ConsoleShowRequest, context: Ctx) -> authorization_pb2.AuthorizationInfo:  # noqa: N802
+        return _auth_info(self._s.console_show(r.partition))
+
+
+class PartitionBackupServicer(Servicer, partition_backup_pb2_grpc.PartitionBackupServicer):
+    def __init__(self, replicator: Replicator, service: PartitionBackupService) -> None:
+        super().__init__(replicator)
+        self._s = service
+
+    @rpc
+    def Create(
+        self, r: partition_backup_pb2.PartitionBackupRequest, context: Ctx
+    ) -> partition_backup_pb2.PartitionBackupResponse:  # noqa: N802
+        made = self._s.create(caller_of(context), token_of(context))
+        return partition_backup_pb2.PartitionBackupResponse(
+            backup=made.data, objects=made.objects, cloning_domain=made.cloning_domain
+        )
+
+    @rpc
+    def Restore(
+        self, r: partition_backup_pb2.PartitionRestoreRequest, context: Ctx
+    ) -> partition_backup_pb2.PartitionRestoreResponse:  # noqa: N802
+        keys, source = self._s.restore(
+            caller_of(context), token_of(context), r.backup, r.request_id, remaining(context)
+        )
+        return partition_backup_pb2.PartitionRestoreResponse(
+            keys=[_key(k) for k in keys], source_partition=source
         )

@@ -1,5 +1,8 @@
-"""The wrapper every RPC method runs in: min_index, errors, applied index.
+"""The wrapper every RPC method runs in: channels, undecodable requests, min_index, errors, applied index.
 
+- the channel table (`channels.py`): the connection's certificate class must reach
+  the method, else PERMISSION_DENIED naming the class;
+- a request whose bytes do not decode answers INVALID_ARGUMENT naming its message type;
 - `x-hsm-min-index` (request metadata): wait up to MIN_INDEX_WAIT for this member
   to apply that far, else UNAVAILABLE so the client tries another member; the same
   for a member outside its lease (a cut-off member's applied state may be stale),
@@ -23,6 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -30,6 +34,7 @@ import grpc
 from hsmnode.crypto import certificate_common_name, certificate_fingerprint
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.replication import ReplicationError, Replicator
+from hsmnode.server.channels import ChannelGuard
 from hsmnode.server.errors import STATUS_FOR_CODE, status_for_replication
 from hsmnode.service.context import Caller
 
@@ -55,7 +60,34 @@ def caller_of(context: grpc.ServicerContext) -> Caller:
     pem = (auth.get("x509_pem_cert") or [b""])[0]
     if not pem:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "no client certificate on this connection")
+    return _caller(pem)
+
+
+@functools.lru_cache(maxsize=1024)
+def _caller(pem: bytes) -> Caller:
     return Caller(common_name=certificate_common_name(pem), fingerprint=certificate_fingerprint(pem))
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """What a request deserializer returns for bytes that are not its message: the wrapper answers it."""
+
+    type_name: str
+    problem: str
+
+
+def safe_deserializer(message_cls: Any) -> Callable[[bytes], Any]:
+    """`message_cls.FromString`, except that undecodable bytes become an `Undecodable` (gRPC would
+    otherwise answer INTERNAL before any of our code runs)."""
+    type_name = message_cls.DESCRIPTOR.full_name
+
+    def parse(data: bytes) -> Any:
+        try:
+            return message_cls.FromString(data)
+        except Exception as exc:  # protobuf's DecodeError, or anything else the parser raises
+            return Undecodable(type_name, str(exc) or type(exc).__name__)
+
+    return parse
 
 
 def token_of(context: grpc.ServicerContext) -> str:
@@ -68,10 +100,12 @@ def remaining(context: grpc.ServicerContext) -> float | None:
 
 
 class Servicer:
-    """Base of the servicers: each holds the member's replicator for the `rpc` wrapper; `cluster_id`
-    (the member's cluster: one per process) is set when the server is built."""
+    """Base of the servicers: each holds the member's replicator for the `rpc` wrapper, and the
+    channel guard its service was bound with (server/app.py `bind`); `cluster_id` (the member's
+    cluster: one per process) is set when the server is built."""
 
     cluster_id: str = ""
+    channels: ChannelGuard | None = None
 
     def __init__(self, replicator: Replicator) -> None:
         self.replicator = replicator
@@ -107,6 +141,15 @@ def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., 
                 FOREIGN_CLUSTER,
             )
         try:
+            if servicer.channels is None:  # never bound through the channel table: refuse everything
+                raise DomainError(ErrorCode.INTERNAL, f"{method.__name__} is not bound to a channel")
+            servicer.channels.check(method.__name__, context)
+            if isinstance(request, Undecodable):
+                raise DomainError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"the request is not a valid {request.type_name} message ({request.problem}); "
+                    "send that message type, encoded by a protobuf library",
+                )
             _await_min_index(replicator, context, leased=guarded)
             response = method(servicer, request, context)
         except DomainError as exc:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import grpc
 
 from hsmnode.backup.fileformat import BackupHeader
+from hsmnode.domain.audit import AuditRecord
 from hsmnode.pb import audit_pb2, audit_pb2_grpc, cluster_pb2, cluster_pb2_grpc, debug_pb2, debug_pb2_grpc
 from hsmnode.replication import Replicator
 from hsmnode.server.peers import PeerClients
@@ -233,25 +234,12 @@ class AuditServicer(Servicer, audit_pb2_grpc.AuditServicer):
     def List(
         self, request: audit_pb2.AuditListRequest, context: grpc.ServicerContext
     ) -> audit_pb2.AuditListResponse:  # noqa: N802
+        chain = request.chain or "cluster"
         records, total = self._service.list(
-            caller_of(context), token_of(context), request.after_seq, request.limit
+            caller_of(context), token_of(context), request.after_seq, request.limit, chain
         )
         return audit_pb2.AuditListResponse(
-            records=[
-                audit_pb2.AuditRecord(
-                    seq=r.seq,
-                    timestamp_ms=r.timestamp,
-                    actor=r.actor,
-                    request_id=r.request_id,
-                    command=r.command,
-                    outcome=r.outcome,
-                    detail=r.detail,
-                    prev_hash=r.prev_hash,
-                    hash=r.hash,
-                )
-                for r in records
-            ],
-            total=total,
+            records=[_audit_record(r, chain) for r in records], total=total, member=self._service.member
         )
 
     @rpc
@@ -259,9 +247,57 @@ class AuditServicer(Servicer, audit_pb2_grpc.AuditServicer):
         self, request: audit_pb2.AuditVerifyRequest, context: grpc.ServicerContext
     ) -> audit_pb2.AuditVerifyResponse:  # noqa: N802
         check = self._service.verify(caller_of(context), token_of(context))
+        local = check.member_chain
         return audit_pb2.AuditVerifyResponse(
-            ok=check.ok, length=check.length, head_hash=check.head_hash, problem=check.problem
+            ok=check.ok,
+            length=check.length,
+            head_hash=check.head_hash,
+            problem=check.problem,
+            member=check.member,
+            member_ok=local.ok if local else True,
+            member_length=local.length if local else 0,
+            member_head_hash=local.head_hash if local else "",
+            member_problem=local.problem if local else "",
         )
+
+    @rpc
+    def SetConfig(
+        self, request: audit_pb2.SetAuditConfigRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.AuditConfig:  # noqa: N802
+        levels = self._service.set_config(
+            caller_of(context),
+            token_of(context),
+            request.category,
+            request.level,
+            request.request_id,
+            remaining(context),
+        )
+        return audit_pb2.AuditConfig(levels=levels)
+
+    @rpc
+    def ShowConfig(
+        self, request: audit_pb2.ShowAuditConfigRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.AuditConfig:  # noqa: N802
+        return audit_pb2.AuditConfig(levels=self._service.show_config(caller_of(context), token_of(context)))
+
+
+def _audit_record(r: AuditRecord, chain: str) -> audit_pb2.AuditRecord:
+    return audit_pb2.AuditRecord(
+        seq=r.seq,
+        timestamp_ms=r.timestamp,
+        actor=r.actor,
+        request_id=r.request_id,
+        command=r.command,
+        outcome=r.outcome,
+        detail=r.detail,
+        prev_hash=r.prev_hash,
+        hash=r.hash,
+        category=r.category,
+        container=r.container,
+        key=r.key,
+        member=r.member,
+        chain=chain,
+    )
 
 
 class DebugServicer(Servicer, debug_pb2_grpc.DebugServicer):

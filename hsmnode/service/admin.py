@@ -155,6 +155,13 @@ class AdminService:
         self, caller: Caller, token: str, name: str, cert_pem: str, request_id: str, timeout: float | None
     ) -> str:
         pem, fingerprint = _certificate(cert_pem)
+        if self._ctx.ca_pem and crypto.issued_by(pem.encode(), self._ctx.ca_pem):
+            # DOMAIN.md §3 channels: administration certificates and NTLS client certificates never overlap
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"this certificate (CN '{crypto.certificate_common_name(pem.encode())}') was issued by the cluster CA "
+                "for administration; an NTLS client registers a certificate of its own (hsmnode client register NAME --cert FILE)",
+            )
         self._write(
             caller,
             token,

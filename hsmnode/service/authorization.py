@@ -23,6 +23,7 @@ from hsmnode.service.context import Caller, NodeContext, answer, sub_request_id
 from hsmnode.sessions import Claims
 
 ACTIONS = ("associate", "authorize", "deauthorize", "reset", "session-authorize", "permissions")
+CONSOLE_ACTIONS = ("associate", "authorize", "deauthorize", "reset")
 MAX_CARDS = 16
 
 
@@ -66,30 +67,35 @@ class AuthorizationService:
                 f"unknown authorization action {action!r} (known: {', '.join(ACTIONS)})",
             )
         claims = self._co(caller, token)
+        return self._issue(claims.subject, action)
+
+    def _issue(self, partition: str, action: str) -> Challenge:
         now = self._ctx.clock_ms()
         expires = now + az.CHALLENGE_TTL_MS
         data = json.dumps(
-            {"p": claims.subject, "a": action, "n": os.urandom(16).hex(), "i": now, "x": expires},
+            {"p": partition, "a": action, "n": os.urandom(16).hex(), "i": now, "x": expires},
             sort_keys=True,
             separators=(",", ":"),
         ).encode()
         return Challenge(data, self._ctx.tokens.mac(data), expires)
 
-    def _verify_password(self, claims: Claims, password: str, request_id: str, timeout: float | None) -> int:
-        """The partition password (the CO's): a wrong one counts as a failed CO login."""
+    def _verify_password(
+        self, partition: str, actor: str, password: str, request_id: str, timeout: float | None
+    ) -> int:
+        """The partition password (the CO's): a wrong one counts as a failed CO login (of `actor`)."""
         self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
-        target = f"partition:{claims.subject}:CO"
+        target = f"partition:{partition}:CO"
 
         def co(s):  # type: ignore[no-untyped-def]
-            cred = s.partitions[claims.subject].roles.get("CO")
+            part = s.partitions.get(partition)
+            cred = part.roles.get("CO") if part else None
             return (cred.password_hash, cred.epoch) if cred else None
 
         found = self._ctx.read(co)
         if found is None or not password or not crypto.verify_password(password, found[0]):
-            client_actor = claims.actor.split("/", 1)[0]
             self._ctx.submit(
                 c.RecordLogin,
-                client_actor,
+                actor,
                 sub_request_id(request_id, "password"),
                 timeout,
                 target=target,
@@ -143,7 +149,9 @@ class AuthorizationService:
                 return self._give_back(claims, request_id, timeout)
             self._check_mac(challenge, mac)
             labels, sigs = self._cards(signatures)
-            epoch = self._verify_password(claims, password, request_id, timeout)
+            epoch = self._verify_password(
+                claims.subject, claims.actor.split("/", 1)[0], password, request_id, timeout
+            )
         except DomainError:
             # the first attempt may have been applied while this one's checks ran
             replayed = self._replayed_change(claims, target, request_id)
@@ -151,14 +159,13 @@ class AuthorizationService:
                 raise
             return replayed
         extra: dict[str, object] = {}
-        if card_set is not None:
-            set_id, threshold, cards = card_set
+        if claims.session_authorized:  # apply decides whether the grant still holds
             extra = {
-                "set_id": set_id,
-                "threshold": threshold,
-                "set_labels": tuple(label for label, _ in cards),
-                "set_public_keys": tuple(key for _, key in cards),
+                "session_grant": claims.authorization_grant,
+                "session_auth_epoch": claims.auth_epoch,
+                "session_expires": claims.expires_ms,
             }
+        extra |= _set_fields(card_set)
         result = self._ctx.submit(
             c.AuthChange,
             claims.actor,
@@ -185,16 +192,18 @@ class AuthorizationService:
 
     def _change_answer(self, claims: Claims, target: str, result: Result, request_id: str) -> tuple[str, str]:
         state = str(result.value["state"])
-        if target != "SESSION_AUTHORIZED":
-            return state, ""
-        elevated = dataclasses.replace(
-            claims,
-            session_authorized=True,
-            auth_epoch=int(result.value["auth_epoch"]),
-            authorization_grant=str(result.value["grant_id"]),
-            nonce="",
-        )
-        return state, self._ctx.tokens.issue(elevated, request_id)
+        if target == "SESSION_AUTHORIZED":
+            elevated = dataclasses.replace(
+                claims,
+                session_authorized=True,
+                auth_epoch=int(result.value["auth_epoch"]),
+                authorization_grant=str(result.value["grant_id"]),
+                nonce="",
+            )
+            return state, self._ctx.tokens.issue(elevated, request_id)
+        if claims.session_authorized:  # the grant was given back, or the partition's change ended it
+            return state, self._plain_token(claims, request_id)
+        return state, ""
 
     def _plain_token(self, claims: Claims, request_id: str) -> str:
         plain = dataclasses.replace(
@@ -244,7 +253,9 @@ class AuthorizationService:
         self._authorize_co(claims)
         self._check_mac(challenge, mac)
         labels, sigs = self._cards(signatures)
-        epoch = self._verify_password(claims, password, request_id, timeout)
+        epoch = self._verify_password(
+            claims.subject, claims.actor.split("/", 1)[0], password, request_id, timeout
+        )
         result = self._ctx.submit(
             c.AuthSetPermissions,
             claims.actor,
@@ -284,6 +295,100 @@ class AuthorizationService:
 
         return self._ctx.read(view)
 
+    # --- the member's local console (DOMAIN.md §5) ----------------------------------
+
+    @property
+    def console_actor(self) -> str:
+        return f"console:{self._ctx.node_id}"
+
+    def _console_partition(self, partition: str) -> None:
+        def check(s):  # type: ignore[no-untyped-def]
+            part = s.partitions.get(partition)
+            if part is None:
+                raise DomainError(ErrorCode.NOT_FOUND, f"no partition '{partition}'")
+            if part.authorization is None:
+                raise DomainError(
+                    ErrorCode.FAILED_PRECONDITION,
+                    f"partition '{partition}' was not created to require authorization "
+                    "(partition create --requires-authorization)",
+                )
+
+        self._ctx.read(check)
+
+    def console_challenge(self, partition: str, action: str) -> Challenge:
+        if action not in CONSOLE_ACTIONS:
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"the console changes state by {', '.join(CONSOLE_ACTIONS)}, not {action!r} "
+                "(SESSION_AUTHORIZED belongs to a session: set it online)",
+            )
+        self._console_partition(partition)
+        return self._issue(partition, action)
+
+    def console_change(
+        self,
+        partition: str,
+        target: str,
+        challenge: bytes,
+        mac: bytes,
+        signatures: list[tuple[str, bytes]],
+        password: str,
+        card_set: tuple[str, int, list[tuple[str, bytes]]] | None,
+        request_id: str,
+        timeout: float | None,
+    ) -> str:
+        """A state change at this member's console: cards and password, no online_authorization needed.
+
+        A repeated request id gets its first answer (DESIGN.md §3.5)."""
+        first = self._ctx.prior(request_id, c.AuthChange, self.console_actor)
+        if first is None:
+            try:
+                self._console_partition(partition)
+                self._check_mac(challenge, mac)
+                labels, sigs = self._cards(signatures)
+                epoch = self._verify_password(partition, self.console_actor, password, request_id, timeout)
+            except DomainError:
+                # the first attempt may have been applied while this one's checks ran
+                first = self._ctx.prior(request_id, c.AuthChange, self.console_actor)
+                if first is None:
+                    raise
+        if first is not None:
+            return str(answer(first).value["state"])
+        result = self._ctx.submit(
+            c.AuthChange,
+            self.console_actor,
+            request_id,
+            timeout,
+            partition=partition,
+            target=target,
+            challenge=challenge,
+            card_labels=labels,
+            signatures=sigs,
+            verified_epoch=epoch,
+            **_set_fields(card_set),
+        )
+        return str(result.value["state"])
+
+    def console_show(self, partition: str) -> AuthView:
+        self._console_partition(partition)
+
+        def view(s):  # type: ignore[no-untyped-def]
+            part = s.partitions[partition]
+            auth = part.authorization
+            return AuthView(
+                part.name,
+                True,
+                auth.state,
+                auth.set_id,
+                auth.threshold,
+                tuple(label for label, _ in auth.cards),
+                tuple(auth.permissions),
+                part.policy.online_authorization,
+                False,
+            )
+
+        return self._ctx.read(view)
+
     # --- grants (DOMAIN.md §4) --------------------------------------------------
 
     def set_grant(
@@ -316,6 +421,19 @@ class AuthorizationService:
             return _grants_of(s, claims.subject)
 
         return self._ctx.read(grants)
+
+
+def _set_fields(card_set: tuple[str, int, list[tuple[str, bytes]]] | None) -> dict[str, object]:
+    """The AuthChange fields of an associate: the card set being bound."""
+    if card_set is None:
+        return {}
+    set_id, threshold, cards = card_set
+    return {
+        "set_id": set_id,
+        "threshold": threshold,
+        "set_labels": tuple(label for label, _ in cards),
+        "set_public_keys": tuple(key for _, key in cards),
+    }
 
 
 def _session_authorized(auth, claims: Claims) -> bool:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from hsmnode.config import NodeConfig
+from hsmnode.domain import audit
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize, validate_session
 from hsmnode.domain.commands import MAX_COMMAND_BYTES, Command, validate_request_id
@@ -70,6 +71,8 @@ class NodeContext:
     node_cert_pem: bytes = b""
     node_key_pem: bytes = b""
     request_restart: Callable[[], None] = field(default=lambda: None)
+    # wall-clock ms when this member process started (activation lifetime, DOMAIN.md §3)
+    started_ms: int = field(default_factory=wall_clock_ms)
 
     @property
     def node_id(self) -> str:
@@ -185,8 +188,54 @@ class NodeContext:
             raise
         return claims
 
+    def audit_wanted(self, category: str, ok: bool) -> bool:
+        """Does the Auditor's configuration (replicated) record this category and outcome?"""
+        return self.read(lambda s: audit.wants(s.hsm.audit_config, category, ok))
+
+    def audit_key_event(
+        self,
+        actor: str,
+        event: str,
+        container: str,
+        object_id: str,
+        label: str,
+        outcome: str,
+        detail: str,
+        *,
+        required: bool,
+    ) -> None:
+        """Put a key-management event served off the Raft path (an export, a refused unwrap, a backup)
+        into the cluster chain, if the category records it. `required`: an event whose record cannot
+        be written fails (key material must not leave unaudited); otherwise best effort."""
+        if not self.audit_wanted("key_management", outcome == "ok"):
+            return
+        cmd = c.KeyAuditEvent(
+            actor=actor,
+            request_id=f"audit-{uuid.uuid4().hex}",
+            timestamp=self.clock_ms(),
+            event=event,
+            container=container[:200],
+            object_id=object_id[:200],
+            label=label[:200],
+            outcome=outcome,
+            detail=detail[:1000],
+            member=self.node_id,
+        )
+        try:
+            self.propose(cmd, timeout=2.0)
+        except (DomainError, ReplicationError) as exc:
+            if required:
+                raise ReplicationError(
+                    "unavailable",
+                    f"{event} could not be written to the audit log ({exc}), so it was not served: try again",
+                ) from None
+            log.warning("could not audit %s by %s: %s", event, actor, exc)
+
     def audit_refusal(self, actor: str, event: str, detail: str) -> None:
-        """Put a refusal caught before proposing into the audit log (best effort, DESIGN.md §3.9)."""
+        """Put a refusal caught before proposing into the audit log (best effort, DESIGN.md §3.9),
+        if the Auditor's `access` category records failures."""
+        if not self.audit_wanted("access", False):
+            return
         try:
             self.propose(
                 c.AuditEvent(

@@ -6,6 +6,11 @@ export, digest, random) are served by the contacted member from its local
 replicated state — no Raft round trip — after the session is authorized against
 that state, and only while the member is within its leader lease (an isolated
 member must not keep honouring sessions the majority may have revoked).
+
+Audit (DOMAIN.md §6): key use (sign, verify, encrypt, decrypt), allowed or refused,
+goes to this member's key-usage chain (usage_audit.py); exports (wrapped or public)
+and refused exports and unwraps go to the cluster chain as `audit.key` events, and
+an export whose record cannot be written is not served.
 """
 
 from __future__ import annotations
@@ -20,13 +25,17 @@ from typing import Any
 
 from hsmnode.crypto import keys as kc
 from hsmnode.domain import commands as c
+from hsmnode.domain import rules
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.hsm import check_activated
 from hsmnode.domain.keys import check_attributes
-from hsmnode.domain.model import KeyObject
+from hsmnode.domain.model import KeyObject, Partition
 from hsmnode.domain.state import Result
+from hsmnode.replication import ReplicationError
 from hsmnode.service.authorization import gate_use
 from hsmnode.service.context import Caller, NodeContext
+from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import Claims
 
 MAX_DATA = 64 * 1024
@@ -84,7 +93,8 @@ def _target(claims: Claims, key_ref: str) -> tuple[str, str]:
     return claims.container, key_ref
 
 
-def _aad(container: str, object_id: str) -> bytes:
+def aad_for(container: str, object_id: str) -> bytes:
+    """The associated data that binds SMK-wrapped material to one object of one container."""
     return f"hsmnode-key/{container}/{object_id}".encode()
 
 
@@ -101,8 +111,11 @@ def _check_data(data: bytes, what: str = "data") -> None:
 
 def _created(ctx: NodeContext, result: Result) -> KeyView:
     """The key a KeyCreate result describes (as created, also when it is gone since)."""
-    object_id = str(result.value["object_id"])
-    key = result.value.get("key")
+    return described_view(str(result.value["object_id"]), result.value.get("key"))
+
+
+def described_view(object_id: str, key: object) -> KeyView:
+    """The KeyView of a key a result describes (domain/keys.py `described`)."""
     if not isinstance(key, dict):  # a result recorded before results described the key
         raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key {object_id} was created; list it to see it")
     return KeyView(
@@ -117,14 +130,104 @@ def _created(ctx: NodeContext, result: Result) -> KeyView:
         key["origin"],
         key["created_at"],
         key["container"],
-        False,
+        bool(key.get("blocked", False)),
     )
 
 
+class _Use:
+    """Records one key use in the member's key-usage chain when it ends, allowed or refused."""
+
+    def __init__(
+        self, service: KeyService, claims: Claims, command: str, key_ref: str, mechanism: str
+    ) -> None:
+        self._service = service
+        self._claims = claims
+        self._command = command
+        self._container, self._key = _target(claims, key_ref)
+        self._label = ""
+        self._mechanism = mechanism
+
+    def found(self, key: LocatedKey) -> None:
+        self._container, self._key, self._label = key.container, key.id, key.label
+
+    def __enter__(self) -> _Use:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            outcome, why = "ok", ""
+        elif isinstance(exc, DomainError):
+            outcome, why = str(exc.code), exc.message
+        elif isinstance(exc, ReplicationError):
+            outcome, why = "UNAVAILABLE", exc.message
+        else:
+            return  # an internal error: logged by the rpc wrapper
+        detail = f"{self._command[4:]} with key '{self._label or self._key}' ({self._mechanism})"
+        self._service.record_use(
+            self._claims,
+            self._command,
+            self._container,
+            self._key,
+            outcome,
+            detail + (f": {why}" if why else ""),
+        )
+
+
 class KeyService:
-    def __init__(self, ctx: NodeContext, smk: kc.Smk) -> None:
+    def __init__(self, ctx: NodeContext, smk: kc.Smk, usage_log: UsageLog | None = None) -> None:
         self._ctx = ctx
         self._smk = smk
+        self._usage = usage_log
+
+    # --- audit --------------------------------------------------------------
+
+    def record_use(
+        self, claims: Claims, command: str, container: str, key: str, outcome: str, detail: str
+    ) -> None:
+        """Append a key use to this member's key-usage chain, if the Auditor's configuration records it."""
+        if self._usage is None or not self._ctx.audit_wanted("key_usage", outcome == "ok"):
+            return
+        try:
+            self._usage.append(
+                timestamp=self._ctx.clock_ms(),
+                actor=claims.actor,
+                command=command,
+                container=container,
+                key=key,
+                outcome=outcome,
+                detail=detail[:1000],
+            )
+        except OSError as exc:
+            # no unaudited key use: the caller's operation fails and the SDK tries another member
+            raise ReplicationError(
+                "unavailable",
+                f"this member cannot write its key-usage audit log ({exc.strerror}); try another member",
+            ) from None
+
+    def _exported(
+        self, claims: Claims, event: str, key_ref: str, run: Callable[[], tuple[LocatedKey, bytes]]
+    ) -> bytes:
+        """Serve an export (`run` returns the key and what leaves the HSM) and audit it in the cluster
+        chain: a refusal best effort, a success before anything is returned."""
+        container, ref = _target(claims, key_ref)
+        try:
+            key, exported = run()
+        except DomainError as exc:
+            self._ctx.audit_key_event(
+                claims.actor, event, container, ref, "", str(exc.code), exc.message, required=False
+            )
+            raise
+        self._ctx.audit_key_event(
+            claims.actor,
+            event,
+            key.container,
+            key.id,
+            key.label,
+            "ok",
+            f"{event[4:]} of {key.object_class} {key.key_type}-{key.size} key '{key.label}' ({key.id})",
+            required=True,
+        )
+        return exported
 
     # --- sessions, lease, lookup --------------------------------------------
 
@@ -149,6 +252,8 @@ class KeyService:
         now = self._ctx.clock_ms()
         container, ref = _target(claims, key_ref)
 
+        started = self._ctx.started_ms
+
         def find(s):  # type: ignore[no-untyped-def]
             authorize(s, claims.actor, operation, now, container)
             if operation == "crypto.use":
@@ -156,6 +261,8 @@ class KeyService:
             holder = s.container(container)
             if holder is None:
                 return None
+            if isinstance(holder, Partition):
+                check_activated(holder, started)  # held per member: lost when this member restarted
             key = holder.objects.get(ref)
             if key is None:
                 matches = [o for o in holder.objects.values() if o.label == ref]
@@ -184,7 +291,7 @@ class KeyService:
 
     def _material(self, claims: Claims, key: LocatedKey) -> bytes:
         try:
-            return self._smk.unwrap(_aad(key.container, key.id), key.wrapped)
+            return self._smk.unwrap(aad_for(key.container, key.id), key.wrapped)
         except kc.KeyMaterialError as exc:
             raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key '{key.label}': {exc}") from None
 
@@ -221,8 +328,11 @@ class KeyService:
         timeout: float | None,
         owner: str = "",
     ) -> KeyView:
-        """Generate a key in the session's container, or (owner) in a partition that granted create."""
+        """Generate a key in the session's container, or (owner) in a partition that granted create;
+        a label "partition:OWNER/LABEL" names that partition too (DOMAIN.md §4)."""
         claims = self._claims(caller, token)
+        if not owner and label.startswith(rules.GRANT_REFERENCE) and "/" in label:
+            owner, _, label = label[len(rules.GRANT_REFERENCE) :].partition("/")
         container = f"partition:{owner}" if owner else claims.container
 
         def prepare() -> dict[str, Any]:
@@ -321,6 +431,7 @@ class KeyService:
         origin: str,
     ) -> dict[str, Any]:
         """The fields of a KeyCreate: a fresh object id, the secret wrapped under the SMK at once."""
+        rules.check_key_label(label)  # by the label rule, before the command grows past its size limit
         object_id = uuid.uuid4().hex
         return dict(
             object_id=object_id,
@@ -331,7 +442,7 @@ class KeyService:
             exportable=exportable,
             usage=tuple(usage),
             container=container,
-            wrapped=self._smk.wrap(_aad(container, object_id), secret) if secret else b"",
+            wrapped=self._smk.wrap(aad_for(container, object_id), secret) if secret else b"",
             public_der=public_der,
             origin=origin,
         )
@@ -353,12 +464,26 @@ class KeyService:
         claims = self._claims(caller, token)
 
         def prepare() -> dict[str, Any]:
-            _check_data(wrapped, "wrapped key")
-            wrapping = self._usable(claims, wrapping_ref, "unwrap")
             try:
-                secret = kc.kwp_unwrap(self._material(claims, wrapping), wrapped)
-            except kc.KeyMaterialError as exc:
-                raise _invalid(f"wrapped key: {exc}") from None
+                _check_data(wrapped, "wrapped key")
+                wrapping = self._usable(claims, wrapping_ref, "unwrap")
+                try:
+                    secret = kc.kwp_unwrap(self._material(claims, wrapping), wrapped)
+                except kc.KeyMaterialError as exc:
+                    raise _invalid(f"wrapped key: {exc}") from None
+            except DomainError as exc:  # an unwrap that goes through is audited as its key.create
+                container, ref = _target(claims, wrapping_ref)
+                self._ctx.audit_key_event(
+                    claims.actor,
+                    "key.unwrap",
+                    container,
+                    ref,
+                    label[:64],
+                    str(exc.code),
+                    exc.message,
+                    required=False,
+                )
+                raise
             return self._secret_fields(claims, secret, label, key_type, usage, exportable, "unwrapped")
 
         return self._create(claims, request_id, timeout, prepare)
@@ -425,26 +550,30 @@ class KeyService:
 
     def sign(self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes) -> bytes:
         claims = self._claims(caller, token)
-        _check_data(data)
-        key = self._usable(claims, key_ref, "sign")
-        self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
-        try:
-            return kc.sign(mechanism, self._material(claims, key), data)
-        except kc.KeyMaterialError as exc:
-            raise _invalid(f"key '{key.label}', {mechanism}: {exc}") from None
+        with _Use(self, claims, "key.sign", key_ref, mechanism) as use:
+            _check_data(data)
+            key = self._usable(claims, key_ref, "sign")
+            use.found(key)
+            self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
+            try:
+                return kc.sign(mechanism, self._material(claims, key), data)
+            except kc.KeyMaterialError as exc:
+                raise _invalid(f"key '{key.label}', {mechanism}: {exc}") from None
 
     def verify(
         self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, signature: bytes
     ) -> bool:
         claims = self._claims(caller, token)
-        _check_data(data)
-        _check_data(signature, "signature")
-        key = self._usable(claims, key_ref, "verify")
-        self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
-        try:
-            return kc.verify(mechanism, key.public_der, data, signature)
-        except kc.KeyMaterialError as exc:
-            raise _invalid(f"key '{key.label}', {mechanism}: {exc}") from None
+        with _Use(self, claims, "key.verify", key_ref, mechanism) as use:
+            _check_data(data)
+            _check_data(signature, "signature")
+            key = self._usable(claims, key_ref, "verify")
+            use.found(key)
+            self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
+            try:
+                return kc.verify(mechanism, key.public_der, data, signature)
+            except kc.KeyMaterialError as exc:
+                raise _invalid(f"key '{key.label}', {mechanism}: {exc}") from None
 
     def encrypt(
         self,
@@ -458,59 +587,74 @@ class KeyService:
     ) -> tuple[bytes, bytes]:
         """(ciphertext, iv): AES-GCM uses the caller's 12-byte IV, or draws one when `iv` is empty."""
         claims = self._claims(caller, token)
-        _check_data(data)
-        key = self._usable(claims, key_ref, "encrypt")
-        self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
-        material = self._material(claims, key) if key.object_class == "secret" else key.public_der
-        try:
-            return kc.encrypt(mechanism, material, data, aad, iv)
-        except kc.KeyMaterialError as exc:
-            raise _invalid(f"key '{key.label}': {exc}") from None
+        with _Use(self, claims, "key.encrypt", key_ref, mechanism) as use:
+            _check_data(data)
+            key = self._usable(claims, key_ref, "encrypt")
+            use.found(key)
+            self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
+            material = self._material(claims, key) if key.object_class == "secret" else key.public_der
+            try:
+                return kc.encrypt(mechanism, material, data, aad, iv)
+            except kc.KeyMaterialError as exc:
+                raise _invalid(f"key '{key.label}': {exc}") from None
 
     def decrypt(
         self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, iv: bytes, aad: bytes
     ) -> bytes:
         claims = self._claims(caller, token)
-        _check_data(data, "ciphertext")
-        key = self._usable(claims, key_ref, "decrypt")
-        self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
-        try:
-            return kc.decrypt(mechanism, self._material(claims, key), data, iv, aad)
-        except kc.KeyMaterialError as exc:
-            raise _invalid(f"key '{key.label}': {exc}") from None
+        with _Use(self, claims, "key.decrypt", key_ref, mechanism) as use:
+            _check_data(data, "ciphertext")
+            key = self._usable(claims, key_ref, "decrypt")
+            use.found(key)
+            self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
+            try:
+                return kc.decrypt(mechanism, self._material(claims, key), data, iv, aad)
+            except kc.KeyMaterialError as exc:
+                raise _invalid(f"key '{key.label}': {exc}") from None
 
     def wrap(self, caller: Caller, token: str, wrapping_ref: str, target_ref: str) -> bytes:
         """Export `target` wrapped (AES-KWP) under `wrapping`: only exportable keys, private ones by policy."""
         claims = self._claims(caller, token)
-        wrapping = self._usable(claims, wrapping_ref, "wrap")
-        if wrapping.key_type != "AES":
-            raise _invalid(
-                f"key '{wrapping.label}' is {wrapping.key_type}; AES-KWP wrapping needs an AES key"
-            )
-        target = self._key(claims, target_ref, "crypto.use")
-        if target.object_class == "public":
-            raise _invalid(f"key '{target.label}' is a public key: export it as PEM instead")
-        self._ctx.read(lambda s: gate_use(s, claims, "export", target.container))
-        if not target.exportable:
-            raise DomainError(
-                ErrorCode.PERMISSION_DENIED,
-                f"key '{target.label}' is not exportable (attribute exportable=false)",
-            )
-        if target.object_class == "private" and claims.kind == "partition":
-            allowed = self._ctx.read(lambda s: s.partitions[claims.subject].policy.private_key_wrapping)
-            if not allowed:
-                raise DomainError(
-                    ErrorCode.FAILED_PRECONDITION,
-                    f"partition '{claims.subject}': policy private_key_wrapping is off, so private keys cannot be wrapped off the HSM",
+
+        def run() -> tuple[LocatedKey, bytes]:
+            wrapping = self._usable(claims, wrapping_ref, "wrap")
+            if wrapping.key_type != "AES":
+                raise _invalid(
+                    f"key '{wrapping.label}' is {wrapping.key_type}; AES-KWP wrapping needs an AES key"
                 )
-        return kc.kwp_wrap(self._material(claims, wrapping), self._material(claims, target))
+            target = self._key(claims, target_ref, "crypto.use")
+            if target.object_class == "public":
+                raise _invalid(f"key '{target.label}' is a public key: export it as PEM instead")
+            self._ctx.read(lambda s: gate_use(s, claims, "export", target.container))
+            if not target.exportable:
+                raise DomainError(
+                    ErrorCode.PERMISSION_DENIED,
+                    f"key '{target.label}' is not exportable (attribute exportable=false)",
+                )
+            if target.object_class == "private" and claims.kind == "partition":
+                allowed = self._ctx.read(lambda s: s.partitions[claims.subject].policy.private_key_wrapping)
+                if not allowed:
+                    raise DomainError(
+                        ErrorCode.FAILED_PRECONDITION,
+                        f"partition '{claims.subject}': policy private_key_wrapping is off, so private keys cannot be wrapped off the HSM",
+                    )
+            wrapped = kc.kwp_wrap(self._material(claims, wrapping), self._material(claims, target))
+            return target, wrapped
+
+        return self._exported(claims, "key.wrap", target_ref, run)
 
     def export_public(self, caller: Caller, token: str, key_ref: str) -> bytes:
         claims = self._claims(caller, token)
-        key = self._key(claims, key_ref, "object.list")
-        if not key.public_der:
-            raise _invalid(f"key '{key.label}' is a secret key: it has no public part (wrap it to export it)")
-        return kc.public_pem(key.public_der)
+
+        def run() -> tuple[LocatedKey, bytes]:
+            key = self._key(claims, key_ref, "object.list")
+            if not key.public_der:
+                raise _invalid(
+                    f"key '{key.label}' is a secret key: it has no public part (wrap it to export it)"
+                )
+            return key, kc.public_pem(key.public_der)
+
+        return self._exported(claims, "key.export", key_ref, run)
 
     def digest(self, caller: Caller, token: str, mechanism: str, data: bytes) -> bytes:
         claims = self._claims(caller, token)

@@ -14,7 +14,8 @@ from hsmnode import crypto
 from hsmnode.domain import commands as c
 from hsmnode.domain import rules
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import Client
+from hsmnode.domain.hsm import check_activated
+from hsmnode.domain.model import Client, Partition
 from hsmnode.domain.principals import KEYRING_ROLES, PARTITION_ROLES
 from hsmnode.service.auth import AuthService, Session, issued_at
 from hsmnode.service.context import Caller, NodeContext, sub_request_id
@@ -69,17 +70,14 @@ class NtlsService:
 
     def list_slots(self, caller: Caller) -> list[Slot]:
         client = self.client(caller)
+        started = self._ctx.started_ms
 
         def slots(s):  # type: ignore[no-untyped-def]
             found = [s.partitions[p] for p in sorted(client.partitions) if p in s.partitions]
             rings = [s.keyrings[r] for r in sorted(client.keyrings) if r in s.keyrings]
             return [
                 Slot(
-                    p.name,
-                    p.label,
-                    p.initialized,
-                    p.policy.activation_required and not p.policy.auto_activation,
-                    p.activated,
+                    p.name, p.label, p.initialized, p.policy.activation_required, _activated_here(p, started)
                 )
                 for p in found
             ] + [Slot(r.label, r.id, True, False, False, "keyring") for r in rings]
@@ -93,6 +91,10 @@ class NtlsService:
         client, actor = self._client_actor(caller)
         if self._ctx.prior(request_id, c.RecordLogin, actor) is None:  # a repeat answers the first login
             self._assigned(caller, partition, kind)
+            if kind == "partition" and role in ("CO", "CU"):
+                # activation is held per member: one that restarted since has lost it (DOMAIN.md §3)
+                started = self._ctx.started_ms
+                self._ctx.read(lambda s: check_activated(s.partitions[partition], started))
         result = self._auth.verify_and_record(
             actor, f"{kind}:{partition}:{role}", password, request_id, timeout
         )
@@ -232,6 +234,16 @@ class NtlsService:
             active=active,
             verified_epoch=found[1],
         )
+
+
+def _activated_here(part: Partition, started_ms: int) -> bool:
+    """Is the partition's activation held on this member (it activated since this member started,
+    or auto_activation keeps it)?"""
+    try:
+        check_activated(part, started_ms)
+    except DomainError:
+        return False
+    return part.activated
 
 
 def _kind_of(role: str) -> str:

@@ -59,3 +59,13 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="module")
+def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    """A 3-member cluster, fault injection off, shared by the tests of one module."""
+    c = start_cluster(tmp_path_factory.mktemp("trio"), nodes=3, fault_injection=False)
+    try:
+        yield c
+    finally:
+        c.stop()

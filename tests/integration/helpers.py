@@ -134,3 +134,32 @@ def drill(cluster: DevCluster, *args: str, timeout: float = 120.0) -> tuple[int,
     )
     assert result.stdout, result.stderr
     return result.returncode, json.loads(result.stdout)
+
+
+def new_partition(
+    cluster: DevCluster, name: str, *, domain: str = "d", cloning: bool = True, **create: bool
+) -> dict[str, str]:
+    """A partition created by the SO (`create`: e.g. requires_authorization=True), assigned to demo-client,
+    initialized in cloning domain `domain`, with its CO and CU set: their passwords ("po", "co", "cu")."""
+    from hsmnode.demo import dev_password
+
+    demo = cluster.demo()
+    assert demo is not None
+    pw = {r: dev_password() for r in ("po", "co0", "co", "cu0", "cu")}
+    admin = as_admin(cluster)
+    with admin.client:
+        with admin.hsm_login(demo["hsm"]["so_password"]) as so:
+            so.create_partition(name, **create)
+        admin.assign_client("demo-client", name)
+    with cluster.app_client() as app:
+        eventually(lambda: name in {s.partition for s in app.list_slots()[1]}, 5.0, f"{name} assigned")
+        app.init_partition(name, label=name, cloning_domain=domain, po_password=pw["po"])
+        with app.open_session(name, pw["po"], role="PO") as po:
+            po.init_role("CO", pw["co0"])
+            if not cloning:
+                po.set_policy("private_key_cloning", 0)
+        app.change_partition_password(name, "CO", pw["co0"], pw["co"])
+        with app.open_session(name, pw["co"], role="CO") as co:
+            co.init_role("CU", pw["cu0"])
+        app.change_partition_password(name, "CU", pw["cu0"], pw["cu"])
+    return pw

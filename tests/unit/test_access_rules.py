@@ -153,7 +153,11 @@ def fail(w: World, actor: str, target: str) -> ErrorCode | None:
 def test_appliance_user_locks_after_5_failures_for_5_minutes_and_admin_reset_unlocks() -> None:
     w = with_users()
     codes = [fail(w, CERT, "user:operator") for _ in range(5)]
-    assert codes == [ErrorCode.UNAUTHENTICATED] * 4 + [ErrorCode.RESOURCE_EXHAUSTED]
+    # a wrong password never tells whether the user exists or is locked (the audit log does)
+    assert codes == [ErrorCode.UNAUTHENTICATED] * 5
+    assert w.state.users["operator"].credential.locked
+    assert "locked after 5 failed logins" in w.state.audit_records()[-1].detail
+    assert fail(w, CERT, "user:operator") is ErrorCode.UNAUTHENTICATED
     epoch = w.state.users["operator"].credential.epoch
     right = w.apply(c.RecordLogin, CERT, target="user:operator", success=True, verified_epoch=epoch)
     assert right.code is ErrorCode.RESOURCE_EXHAUSTED and "admin reset its password" in right.message
@@ -285,16 +289,18 @@ def test_failure_judged_against_a_stale_credential_is_not_counted_and_can_be_ret
 # --- HSM and partition levels -----------------------------------------------------------
 
 
-def test_partition_create_needs_the_so_role_and_an_admin_login() -> None:
+def test_partition_create_needs_the_so_role_and_an_admin_or_operator_login() -> None:
     w = with_partition()
     assert w.apply(c.PartitionCreate, w.user("admin"), name="x").code is ErrorCode.PERMISSION_DENIED
     assert w.apply(c.PartitionCreate, w.hsm_role("admin", "SO"), name="x").ok
-    # operator may take the SO role, but its "basic" SO administration does not create partitions
+    # operator + SO: basic HSM administration creates and deletes partitions (DOMAIN.md §1) ...
     epoch = w.state.hsm.so.epoch if w.state.hsm.so else 0
     assert w.apply(c.RecordLogin, w.user("operator"), target="hsm:SO", success=True, verified_epoch=epoch).ok
-    assert (
-        w.apply(c.PartitionCreate, w.hsm_role("operator", "SO"), name="y").code is ErrorCode.PERMISSION_DENIED
-    )
+    assert w.apply(c.PartitionCreate, w.hsm_role("operator", "SO"), name="y").ok
+    assert w.apply(c.PartitionDelete, w.hsm_role("operator", "SO"), name="y").ok
+    # ... but sets no HSM policy
+    refused = w.apply(c.HsmPolicySet, w.hsm_role("operator", "SO"), name="po_can_reset_co", value=False)
+    assert refused.code is ErrorCode.PERMISSION_DENIED
 
 
 def test_auditor_needs_the_audit_user_and_admin_cannot_read_the_audit_log() -> None:
@@ -305,6 +311,46 @@ def test_auditor_needs_the_audit_user_and_admin_cannot_read_the_audit_log() -> N
     epoch = w.state.hsm.auditor.epoch if w.state.hsm.auditor else 0
     login = w.apply(c.RecordLogin, w.user("admin"), target="hsm:AU", success=True, verified_epoch=epoch)
     assert login.code is ErrorCode.PERMISSION_DENIED
+
+
+def test_the_auditor_sets_audit_categories_and_they_survive_an_hsm_reinit() -> None:
+    w = with_partition()
+    refused = w.apply(c.AuditConfigSet, w.hsm_role("admin", "SO"), category="key_usage", level="none")
+    assert refused.code is ErrorCode.PERMISSION_DENIED
+    w.ok(c.AuditConfigSet, w.hsm_role("audit", "AU"), category="key_usage", level="failure")
+    assert w.state.hsm.audit_config == {"key_usage": "failure"}
+    assert w.apply(c.AuditConfigSet, w.hsm_role("audit", "AU"), category="x", level="all").code is (
+        ErrorCode.INVALID_ARGUMENT
+    )
+    w.ok(c.HsmInit, w.hsm_role("admin", "SO"), label="again", so_password_hash="h2")
+    assert w.state.hsm.audit_config == {"key_usage": "failure"}
+
+
+def test_a_key_audit_event_is_a_cluster_record_naming_the_member_and_its_own_outcome() -> None:
+    w = with_partition()
+    co = w.partition_session("pay", "CO")
+    event = {
+        "event": "key.wrap",
+        "container": "partition:pay",
+        "object_id": "k1",
+        "label": "kek",
+        "detail": "d",
+    }
+    w.ok(c.KeyAuditEvent, co, outcome="PERMISSION_DENIED", member="node2", **event)
+    record = w.state.audit_records()[-1]
+    assert (record.command, record.outcome, record.member, record.key, record.container, record.category) == (
+        "key.wrap",
+        "PERMISSION_DENIED",
+        "node2",
+        "k1",
+        "partition:pay",
+        "key_management",
+    )
+    bad = w.apply(c.KeyAuditEvent, co, outcome="maybe", member="node2", **event)
+    assert bad.code is ErrorCode.INVALID_ARGUMENT
+    assert w.apply(c.KeyAuditEvent, co, outcome="ok", member="n", **{**event, "event": "rm -rf"}).code is (
+        ErrorCode.INVALID_ARGUMENT
+    )
 
 
 def test_hsm_roles_perform_no_crypto() -> None:
@@ -408,15 +454,33 @@ def test_activation_required_refuses_a_correct_password_until_the_co_activates()
     )
 
 
-def test_auto_activation_lets_sessions_open_without_the_co() -> None:
+def test_auto_activation_still_needs_a_first_activation_and_then_survives_restarts() -> None:
+    """DOMAIN.md §3: activation is lost when a member restarts unless auto_activation is on;
+    auto-activation keeps an activation, it does not replace the first one."""
+    from hsmnode.domain.hsm import check_activated
+
     w = with_partition()
     po = w.partition_session("pay", "PO")
     w.ok(c.PartitionPolicySet, po, name="pay", policy="activation_required", value=1)
     w.ok(c.PartitionPolicySet, po, name="pay", policy="auto_activation", value=1)
     epoch = w.state.partitions["pay"].roles["CU"].epoch
+    refused = w.apply(
+        c.RecordLogin, w.client(), target="partition:pay:CU", success=True, verified_epoch=epoch
+    )
+    assert (
+        refused.code is ErrorCode.FAILED_PRECONDITION and "does not replace the first one" in refused.message
+    )
+    co_epoch = w.state.partitions["pay"].roles["CO"].epoch
+    w.ok(c.PartitionActivate, w.client(), name="pay", active=True, verified_epoch=co_epoch)
     assert w.apply(
         c.RecordLogin, w.client(), target="partition:pay:CU", success=True, verified_epoch=epoch
     ).ok
+    part = w.state.partitions["pay"]
+    check_activated(part, member_started_ms=w.now + 10_000)  # a member restarted since: kept (auto)
+    w.ok(c.PartitionPolicySet, po, name="pay", policy="auto_activation", value=0)
+    check_activated(part, member_started_ms=part.activated_at)  # a member up since the activation
+    with pytest.raises(DomainError, match="lost it when it restarted"):
+        check_activated(part, member_started_ms=part.activated_at + 1)
 
 
 def test_partition_is_initialized_once_by_an_assigned_client() -> None:

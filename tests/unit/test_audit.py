@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from hsmnode.domain.audit import GENESIS_HASH, AuditLog, verify_chain
 
@@ -60,3 +61,86 @@ def test_reordered_records_are_detected() -> None:
 def test_log_round_trips_through_plain_data() -> None:
     log = chain()
     assert AuditLog.from_data(log.to_data()).records() == log.records()
+
+
+# --- fields added later, categories, the member key-usage chain ----------------------------------
+
+
+def test_records_written_before_the_later_fields_verify_unchanged() -> None:
+    """A record without category/container/key/member hashes as it did before those fields existed."""
+    from hsmnode.domain.audit import record_hash
+
+    old = chain(1).records()[0]
+    assert old.hash == record_hash(
+        seq=1,
+        timestamp=0,
+        actor="client:admin",
+        request_id="r0",
+        command="audit.note",
+        outcome="ok",
+        detail="n0",
+        prev_hash=GENESIS_HASH,
+    )
+    keyed = dataclasses.replace(old, key="k1")
+    assert keyed.recomputed_hash() != old.hash  # a later field, once set, is covered by the hash
+
+
+def test_audit_levels_select_outcomes() -> None:
+    from hsmnode.domain.audit import wants
+
+    assert wants({}, "key_usage", True) and wants({}, "key_usage", False)
+    assert wants({"key_usage": "failure"}, "key_usage", False)
+    assert not wants({"key_usage": "failure"}, "key_usage", True)
+    assert wants({"key_usage": "success"}, "key_usage", True)
+    assert not wants({"key_usage": "none"}, "key_usage", False)
+
+
+def test_member_usage_log_chains_resumes_and_detects_tampering(tmp_path: Path) -> None:
+    from hsmnode.service.usage_audit import UsageLog
+
+    log = UsageLog(tmp_path, "node1")
+    for i in range(3):
+        log.append(
+            timestamp=i,
+            actor="client:x",
+            command="key.sign",
+            container="partition:p",
+            key=f"k{i}",
+            outcome="ok",
+            detail="sign",
+        )
+    log.close()
+    again = UsageLog(tmp_path, "node1")  # a restart continues the chain
+    again.append(
+        timestamp=9,
+        actor="client:x",
+        command="key.verify",
+        container="partition:p",
+        key="k0",
+        outcome="PERMISSION_DENIED",
+        detail="verify",
+    )
+    records, total = again.records(after_seq=2)
+    assert total == 4 and [r.seq for r in records] == [3, 4] and records[-1].member == "node1"
+    assert again.verify().ok and again.verify().length == 4
+    path = tmp_path / "usage-audit.log"
+    text = path.read_text()
+    path.write_text(text.replace('"key":"k1"', '"key":"k7"'))
+    check = again.verify()
+    assert not check.ok and "record 2" in check.problem and "altered" in check.problem
+    path.write_text(text + '{"seq": 5, "torn')
+    assert "torn" in again.verify().problem
+    again.close()
+    UsageLog(tmp_path, "node1").append(
+        timestamp=10, actor="a", command="key.sign", container="", key="", outcome="ok", detail=""
+    )
+    assert [r.seq for r in UsageLog(tmp_path, "node1").records()[0]] == [1, 2, 3, 4, 5]
+
+
+def test_a_record_copied_from_another_member_is_detected(tmp_path: Path) -> None:
+    from hsmnode.service.usage_audit import UsageLog
+
+    other = UsageLog(tmp_path, "node2")
+    other.append(timestamp=1, actor="a", command="key.sign", container="", key="", outcome="ok", detail="")
+    other.close()
+    assert "another member" in UsageLog(tmp_path, "node1").verify().problem

@@ -221,7 +221,67 @@ def test_replayed_and_stale_challenges_are_refused() -> None:
 def test_challenge_for_another_action_or_partition_is_refused() -> None:
     w, cards = with_vault(), Cards(2, 1)
     result = w.state.apply(change(w, "ASSOCIATED", cards, [0], associate=True, ch=challenge(w, "reset")))
-    assert result.code is ErrorCode.INVALID_ARGUMENT and "issued for reset" in result.message
+    assert result.code is ErrorCode.FAILED_PRECONDITION and "cannot reset (now INITIAL" in result.message
+    other = challenge(w, "associate", partition="pay")
+    result = w.state.apply(change(w, "ASSOCIATED", cards, [0], associate=True, ch=other))
+    assert result.code is ErrorCode.INVALID_ARGUMENT and "issued for associate on 'pay'" in result.message
+
+
+def test_deauthorize_in_initial_is_a_transition_error_not_a_card_set_error() -> None:
+    """Issue 11, failure 5: the action asked for (the challenge's) must be the transition's."""
+    w, cards = with_vault(), Cards(2, 1)
+    result = w.state.apply(change(w, "ASSOCIATED", cards, [0]))
+    assert result.code is ErrorCode.FAILED_PRECONDITION
+    assert "cannot deauthorize (now INITIAL" in result.message and "from INITIAL: associate" in result.message
+    assert auth(w) == "INITIAL"
+
+
+def session_change(
+    w: World, target: str, cards: Cards, grant: dict[str, object], action: str = ""
+) -> c.AuthChange:
+    """A change proposed for a session whose token carries the SESSION_AUTHORIZED `grant`."""
+    cmd = change(w, target, cards, [0], ch=challenge(w, action) if action else None)
+    return c.AuthChange(**{**cmd.__dict__, **grant})
+
+
+def test_a_session_authorized_session_starts_its_changes_from_session_authorized() -> None:
+    """DOMAIN.md §5: SESSION_AUTHORIZED -> SESSION_AUTHORIZED is refused, -> ASSOCIATED gives the grant back."""
+    w, cards = with_vault(), Cards(2, 1)
+    w.state.apply(change(w, "ASSOCIATED", cards, [0], associate=True))
+    elevated = w.state.apply(change(w, "SESSION_AUTHORIZED", cards, [0]))
+    grant = {
+        "session_grant": elevated.value["grant_id"],
+        "session_auth_epoch": elevated.value["auth_epoch"],
+        "session_expires": w.now + 60_000,
+    }
+    again = w.state.apply(session_change(w, "SESSION_AUTHORIZED", cards, grant))
+    assert again.code is ErrorCode.FAILED_PRECONDITION
+    assert "cannot go from SESSION_AUTHORIZED to SESSION_AUTHORIZED" in again.message
+    back = w.state.apply(session_change(w, "ASSOCIATED", cards, grant))
+    assert back.ok and auth(w) == "ASSOCIATED"
+    auth_state = w.state.partitions["vault"].authorization
+    assert auth_state is not None and grant["session_grant"] in auth_state.revoked_sessions
+    assert "SESSION_AUTHORIZED -> ASSOCIATED (session-deauthorize)" in w.state.audit_records()[-1].detail
+    # the grant given back, the session is ASSOCIATED again: another deauthorize has nowhere to go
+    refused = w.state.apply(session_change(w, "ASSOCIATED", cards, grant))
+    assert refused.code is ErrorCode.FAILED_PRECONDITION and "ASSOCIATED to ASSOCIATED" in refused.message
+
+
+def test_the_local_console_sets_authorized_without_online_authorization() -> None:
+    """DOMAIN.md §5: the online path is the additional one; the member's console needs no policy."""
+    w, cards = with_vault(), Cards(2, 1)
+    w.state.apply(change(w, "ASSOCIATED", cards, [0], associate=True))
+    online = w.state.apply(change(w, "AUTHORIZED", cards, [0]))
+    assert online.code is ErrorCode.FAILED_PRECONDITION and "online_authorization" in online.message
+    at_console = c.AuthChange(**{**change(w, "AUTHORIZED", cards, [0]).__dict__, "actor": "console:node1"})
+    result = w.state.apply(at_console)
+    assert result.ok and auth(w) == "AUTHORIZED"
+    assert "at the local console of node1" in w.state.audit_records()[-1].detail
+    session = c.AuthChange(
+        **{**change(w, "SESSION_AUTHORIZED", cards, [0]).__dict__, "actor": "console:node1"}
+    )
+    refused = w.state.apply(session)
+    assert refused.code is ErrorCode.FAILED_PRECONDITION and "set online only" in refused.message
 
 
 def test_wrong_partition_password_epoch_is_refused() -> None:

@@ -111,6 +111,21 @@ def test_public_objects_carry_verify_or_encrypt_only() -> None:
         check_attributes("EC", "P-256", "public", ("sign",), False, True)
 
 
+def test_a_key_without_usage_flags_is_refused() -> None:
+    w = with_partition()
+    refused = w.apply(c.KeyCreate, w.partition_session("pay", "CO"), **key_fields(usage=()))
+    assert refused.code is ErrorCode.INVALID_ARGUMENT and "at least one usage flag" in refused.message
+    assert "sign, verify" in refused.message
+
+
+@pytest.mark.parametrize("label", ["", "x" * 65, "tab\there", "partition:other/key"])
+def test_key_labels_follow_the_label_rule(label: str) -> None:
+    w = with_partition()
+    refused = w.apply(c.KeyCreate, w.partition_session("pay", "CO"), **key_fields(label=label))
+    assert refused.code is ErrorCode.INVALID_ARGUMENT and "label" in refused.message
+    assert not w.state.partitions["pay"].objects
+
+
 def test_private_key_wrapping_and_cloning_cannot_both_be_on() -> None:
     w = with_partition()
     po = w.partition_session("pay", "PO")
@@ -201,6 +216,21 @@ def test_cluster_so_cannot_use_keyring_objects_or_hold_a_keyring() -> None:
     # nor can a keyring holder be given the cluster partition
     refused = w.apply(c.ClientAssign, w.user("admin"), name="app", partition="cluster")
     assert refused.code is ErrorCode.FAILED_PRECONDITION and "keyring" in refused.message
+
+
+def test_cluster_so_deletes_only_an_empty_keyring() -> None:
+    """DOMAIN.md §1: while a keyring holds objects its deletion is refused; its KRSO must empty it first."""
+    w = with_keyring()
+    w.set_own_password(w.client(), "keyring:ring:KRSO")
+    krso = keyring_session(w, "KRSO")
+    w.ok(c.KeyCreate, krso, **key_fields(container="keyring:ring"))
+    cluster_so = w.partition_session("cluster", "PO", FP_OTHER)
+    refused = w.apply(c.KeyringDelete, cluster_so, label="ring")
+    assert refused.code is ErrorCode.FAILED_PRECONDITION and "its KRSO must empty it first" in refused.message
+    assert f"{OID}1" in w.state.keyrings["ring"].objects
+    w.ok(c.KeyDestroy, krso, container="keyring:ring", object_id=f"{OID}1")
+    w.ok(c.KeyringDelete, cluster_so, label="ring")
+    assert "ring" not in w.state.keyrings
 
 
 def test_keyring_roles_perform_no_cluster_or_partition_administration() -> None:

@@ -29,7 +29,7 @@ def drawn_table(header: str) -> dict[str, dict[str, bool]]:
 
 
 APPLIANCE = drawn_table("admin operator monitor audit")
-HSM = drawn_table("SO   AU")
+HSM = drawn_table("SO   AU   admin operator monitor audit")
 PARTITION = drawn_table("PO   CO   CU")
 KEYRING = drawn_table("KRSO KRCO")
 
@@ -56,9 +56,14 @@ def test_hsm_role_performs_exactly_what_the_table_shows(hsm_role: str, operation
 @pytest.mark.parametrize("operation", sorted(perm.HSM))
 @pytest.mark.parametrize("role", perm.APPLIANCE_ROLES)
 def test_hsm_operations_need_the_named_appliance_role(role: str, operation: str) -> None:
-    # SO operations: admin only (operator's "basic" SO administration is read-only); Auditor: the audit user.
-    expected = role == ("admin" if HSM[operation]["SO"] else "audit")
-    assert perm.appliance_allows(role, None, operation) is expected
+    # SO operations: admin, and operator for the basic subset (DOMAIN.md §1); Auditor: the audit user.
+    assert perm.appliance_allows(role, None, operation) is HSM[operation][role]
+
+
+def test_operator_with_the_so_credential_does_only_basic_hsm_administration() -> None:
+    """DOMAIN.md §1: operator + SO creates and deletes partitions, nothing else at the HSM level."""
+    basic = {op for op in perm.HSM if perm.appliance_allows("operator", None, op)}
+    assert basic == {"partition.create", "partition.delete"}
 
 
 @pytest.mark.parametrize("operation", sorted(perm.PARTITION))

@@ -1,0 +1,102 @@
+"""ConsoleClient: a member's local console over its unix socket (DOMAIN.md §5).
+
+Runs on the member's host as the node's own user (the socket lives in the member's
+data dir, mode 0700). An authorization change made here with M cards and the partition
+password needs no `online_authorization` policy; SESSION_AUTHORIZED is online only.
+
+    with ConsoleClient("hsmnode-dev/node1/data/console.sock") as console:
+        challenge = console.challenge("vault", "authorize")
+        signatures = [(card.label, card.sign(challenge.data)) for card in cards]
+        console.change("vault", "AUTHORIZED", challenge, signatures, co_password)
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from hsmnode.client._errors import Unavailable, error_from_rpc
+from hsmnode.client._sessions import auth_info
+from hsmnode.client._types import AuthChallenge, AuthInfo
+from hsmnode.pb import authorization_pb2, console_pb2, console_pb2_grpc
+
+
+class ConsoleClient:
+    def __init__(self, socket_path: str | Path, *, timeout: float = 10.0) -> None:
+        """Raises Unavailable when there is no console socket at `socket_path`, or this user cannot reach it."""
+        self.path = Path(socket_path)
+        if not self.path.is_socket():
+            raise Unavailable(
+                f"no console socket at {self.path}: run this on the member's host, as its user "
+                "(the socket is console.sock in the member's data dir while the member runs)"
+            )
+        if not os.access(self.path, os.R_OK | os.W_OK):
+            raise Unavailable(
+                f"this user may not use the console socket {self.path}: run as the member's user"
+            )
+        self.timeout = timeout
+        self._channel = grpc.secure_channel(
+            f"unix:{self.path.resolve()}", grpc.local_channel_credentials(grpc.LocalConnectionType.UDS)
+        )
+        self._stub = console_pb2_grpc.ConsoleStub(self._channel)
+
+    def __enter__(self) -> ConsoleClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _call(self, method: str, request: object) -> Any:
+        try:
+            return getattr(self._stub, method)(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
+
+    def challenge(self, partition: str, action: str) -> AuthChallenge:
+        """A fresh challenge for associate, authorize, deauthorize or reset on `partition`."""
+        r = self._call("Challenge", console_pb2.ConsoleChallengeRequest(partition=partition, action=action))
+        return AuthChallenge(bytes(r.challenge), bytes(r.mac), r.expires_ms)
+
+    def change(
+        self,
+        partition: str,
+        target: str,
+        challenge: AuthChallenge,
+        signatures: list[tuple[str, bytes]],
+        password: str,
+        *,
+        card_set: tuple[str, int, list[tuple[str, bytes]]] | None = None,
+        request_id: str | None = None,
+    ) -> str:
+        """Move `partition` to `target` with M card signatures and the partition password; the new state."""
+        req = console_pb2.ConsoleChangeRequest(
+            request_id=request_id or uuid.uuid4().hex,
+            partition=partition,
+            target=target,
+            challenge=challenge.data,
+            mac=challenge.mac,
+            signatures=[
+                authorization_pb2.CardSignature(label=label, signature=sig) for label, sig in signatures
+            ],
+            password=password,
+        )
+        if card_set is not None:
+            set_id, threshold, cards = card_set
+            req.card_set.CopyFrom(
+                authorization_pb2.CardSet(
+                    set_id=set_id,
+                    threshold=threshold,
+                    cards=[authorization_pb2.Card(label=label, public_key=key) for label, key in cards],
+                )
+            )
+        return str(self._call("Change", req).state)
+
+    def show(self, partition: str) -> AuthInfo:
+        return auth_info(self._call("Show", console_pb2.ConsoleShowRequest(partition=partition)))

@@ -1,0 +1,127 @@
+"""A member's key-usage audit chain (DOMAIN.md §6): sign, verify, encrypt, decrypt served here.
+
+Key use is served by the contacted member without a Raft round trip, so its audit
+records stay on that member too: an append-only file in the data dir, one canonical
+JSON record per line, hash-chained like the cluster chain (domain/audit.py), each
+naming the member. `audit list` and `audit verify` read it through the Audit service.
+
+    data_dir/usage-audit.log     mode 0600, opened O_APPEND; never rewritten
+
+A record reaches the page cache before the answer leaves (one write(2) per record,
+no fsync, like the Raft journal). A torn last line (a crash mid-write) is reported
+by `verify`; the chain then continues after the last whole record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from hsmnode.domain.audit import GENESIS_HASH, AuditRecord, chained, verify_chain
+from hsmnode.domain.commands import canonical_json
+
+USAGE_LOG = "usage-audit.log"
+_TAIL = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LocalChainCheck:
+    ok: bool
+    length: int
+    head_hash: str
+    problem: str
+
+
+class UsageLog:
+    """One member's key-usage chain. Thread-safe: gRPC workers append concurrently."""
+
+    def __init__(self, data_dir: Path, member: str) -> None:
+        self.path = data_dir / USAGE_LOG
+        self.member = member
+        self._lock = threading.Lock()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._seq, self._head = self._resume()
+
+    def _resume(self) -> tuple[int, str]:
+        """(seq, hash) of the last whole record, read from the file's tail."""
+        size = self.path.stat().st_size
+        if size == 0:
+            return 0, GENESIS_HASH
+        with open(self.path, "rb") as f:
+            f.seek(max(0, size - _TAIL))
+            tail = f.read()
+        if not tail.endswith(b"\n"):  # a record torn by a crash: keep it on a line of its own
+            os.write(self._fd, b"\n")
+        lines = tail.splitlines()
+        for line in reversed(lines):
+            try:
+                data = json.loads(line)
+                return int(data["seq"]), str(data["hash"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return 0, GENESIS_HASH
+
+    def append(
+        self,
+        *,
+        timestamp: int,
+        actor: str,
+        command: str,
+        container: str,
+        key: str,
+        outcome: str,
+        detail: str,
+    ) -> AuditRecord:
+        with self._lock:
+            record = chained(
+                self._seq + 1,
+                self._head,
+                timestamp=timestamp,
+                actor=actor,
+                request_id="",
+                command=command,
+                outcome=outcome,
+                detail=detail,
+                category="key_usage",
+                container=container,
+                key=key,
+                member=self.member,
+            )
+            os.write(self._fd, canonical_json(record.to_data()) + b"\n")
+            self._seq, self._head = record.seq, record.hash
+        return record
+
+    def _read(self) -> tuple[list[AuditRecord], str]:
+        """Every whole record, and a problem sentence for a line that is not one."""
+        records: list[AuditRecord] = []
+        problem = ""
+        with open(self.path, "rb") as f:
+            for number, line in enumerate(f, start=1):
+                try:
+                    records.append(AuditRecord.from_data(json.loads(line)))
+                except (ValueError, KeyError, TypeError):
+                    problem = problem or (
+                        f"line {number} of {self.path} is not an audit record (torn by a crash, or altered)"
+                    )
+        return records, problem
+
+    def records(self, after_seq: int = 0, limit: int | None = None) -> tuple[list[AuditRecord], int]:
+        """(records after `after_seq`, at most `limit`; the chain's length)."""
+        records, _ = self._read()
+        selected = records[after_seq:]
+        return (selected if limit is None else selected[:limit]), len(records)
+
+    def verify(self) -> LocalChainCheck:
+        records, problem = self._read()
+        problem = verify_chain(records) or problem
+        if not problem and any(r.member != self.member for r in records):
+            problem = f"a record names another member than {self.member} (copied from another member?)"
+        head = records[-1].hash if records else GENESIS_HASH
+        return LocalChainCheck(ok=not problem, length=len(records), head_hash=head, problem=problem)
+
+    def close(self) -> None:
+        with self._lock:
+            os.close(self._fd)
