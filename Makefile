@@ -68,6 +68,7 @@ bench: $(STAMP) system-packages
 	$(BIN)/python bench/bench_replication.py
 	$(BIN)/python bench/crypto.py
 	$(BIN)/python bench/durable.py
+	$(BIN)/python bench/audit_cost.py
 	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/pkcs11_sign.py
 

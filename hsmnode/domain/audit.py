@@ -66,19 +66,24 @@ class AuditRecord:
     member: str = ""  # the member that served the event (member chains; off-Raft key events)
 
     def to_data(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # every field is a scalar: a plain comprehension is ~20x faster than dataclasses.asdict,
+        # which matters on the key-usage path (one record per sign)
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> AuditRecord:
         return cls(**data)
 
     def recomputed_hash(self) -> str:
-        fields = dataclasses.asdict(self)
+        fields = self.to_data()
         del fields["hash"]
         return record_hash(**fields)
 
 
-def record_hash(
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(AuditRecord))
+
+
+def hashed_body(
     *,
     seq: int,
     timestamp: int,
@@ -87,9 +92,9 @@ def record_hash(
     command: str,
     outcome: str,
     detail: str,
-    prev_hash: str,
     **later: str,
-) -> str:
+) -> bytes:
+    """The canonical bytes a record's hash covers (the later fields only when set)."""
     body_fields: dict[str, Any] = {
         "seq": seq,
         "timestamp": timestamp,
@@ -99,11 +104,20 @@ def record_hash(
         "outcome": outcome,
         "detail": detail,
     }
-    unknown = set(later) - set(_LATER_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown audit field(s) {sorted(unknown)}")
-    body_fields.update({k: v for k, v in later.items() if v})
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(body_fields)).hexdigest()
+    for name, value in later.items():
+        if name not in _LATER_FIELDS:
+            raise TypeError(f"unknown audit field {name!r}")
+        if value:
+            body_fields[name] = value
+    return canonical_json(body_fields)
+
+
+def chain_hash(prev_hash: str, body: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()
+
+
+def record_hash(*, prev_hash: str, **fields: Any) -> str:
+    return chain_hash(prev_hash, hashed_body(**fields))
 
 
 class AuditLog:

@@ -6,6 +6,7 @@ JSON record per line, hash-chained like the cluster chain (domain/audit.py), eac
 naming the member. `audit list` and `audit verify` read it through the Audit service.
 
     data_dir/usage-audit.log     mode 0600, opened O_APPEND; never rewritten
+    one line per record: {"hash": ..., "prev_hash": ..., "record": <the hashed body, canonical JSON>}
 
 A record reaches the page cache before the answer leaves (one write(2) per record,
 no fsync, like the Raft journal). A torn last line (a crash mid-write) is reported
@@ -20,8 +21,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from hsmnode.domain.audit import GENESIS_HASH, AuditRecord, chained, verify_chain
-from hsmnode.domain.commands import canonical_json
+from hsmnode.domain.audit import GENESIS_HASH, AuditRecord, chain_hash, hashed_body, verify_chain
 
 USAGE_LOG = "usage-audit.log"
 _TAIL = 64 * 1024
@@ -59,7 +59,7 @@ class UsageLog:
         for line in reversed(lines):
             try:
                 data = json.loads(line)
-                return int(data["seq"]), str(data["hash"])
+                return int(data["record"]["seq"]), str(data["hash"])
             except (ValueError, KeyError, TypeError):
                 continue
         return 0, GENESIS_HASH
@@ -74,11 +74,12 @@ class UsageLog:
         key: str,
         outcome: str,
         detail: str,
-    ) -> AuditRecord:
+    ) -> int:
+        """Append one record; its sequence number. The line is written before this returns."""
         with self._lock:
-            record = chained(
-                self._seq + 1,
-                self._head,
+            seq, prev = self._seq + 1, self._head
+            body = hashed_body(
+                seq=seq,
                 timestamp=timestamp,
                 actor=actor,
                 request_id="",
@@ -90,9 +91,13 @@ class UsageLog:
                 key=key,
                 member=self.member,
             )
-            os.write(self._fd, canonical_json(record.to_data()) + b"\n")
-            self._seq, self._head = record.seq, record.hash
-        return record
+            digest = chain_hash(prev, body)
+            os.write(
+                self._fd,
+                b'{"hash":"%s","prev_hash":"%s","record":%s}\n' % (digest.encode(), prev.encode(), body),
+            )
+            self._seq, self._head = seq, digest
+        return seq
 
     def _read(self) -> tuple[list[AuditRecord], str]:
         """Every whole record, and a problem sentence for a line that is not one."""
@@ -101,7 +106,12 @@ class UsageLog:
         with open(self.path, "rb") as f:
             for number, line in enumerate(f, start=1):
                 try:
-                    records.append(AuditRecord.from_data(json.loads(line)))
+                    data = json.loads(line)
+                    records.append(
+                        AuditRecord.from_data(
+                            {**data["record"], "hash": data["hash"], "prev_hash": data["prev_hash"]}
+                        )
+                    )
                 except (ValueError, KeyError, TypeError):
                     problem = problem or (
                         f"line {number} of {self.path} is not an audit record (torn by a crash, or altered)"
