@@ -32,9 +32,10 @@ from hsmnode.domain.hsm import check_activated
 from hsmnode.domain.keys import check_attributes
 from hsmnode.domain.model import KeyObject, Partition
 from hsmnode.domain.state import Result
-from hsmnode.replication import ReplicationError
 from hsmnode.service.authorization import gate_use
 from hsmnode.service.context import Caller, NodeContext
+from hsmnode.service.key_audit import KeyAudit
+from hsmnode.service.key_audit import target as _target
 from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import Claims
 
@@ -84,15 +85,6 @@ class LocatedKey(KeyObject):
     container: str = ""
 
 
-def _target(claims: Claims, key_ref: str) -> tuple[str, str]:
-    """("partition:OWNER", key) for a reference "partition:OWNER/KEY" to another user's partition
-    (DOMAIN.md §4 grants); otherwise the session's own container and the reference as given."""
-    if key_ref.startswith("partition:") and "/" in key_ref:
-        owner, _, ref = key_ref[len("partition:") :].partition("/")
-        return f"partition:{owner}", ref
-    return claims.container, key_ref
-
-
 def aad_for(container: str, object_id: str) -> bytes:
     """The associated data that binds SMK-wrapped material to one object of one container."""
     return f"hsmnode-key/{container}/{object_id}".encode()
@@ -134,100 +126,11 @@ def described_view(object_id: str, key: object) -> KeyView:
     )
 
 
-class _Use:
-    """Records one key use in the member's key-usage chain when it ends, allowed or refused."""
-
-    def __init__(
-        self, service: KeyService, claims: Claims, command: str, key_ref: str, mechanism: str
-    ) -> None:
-        self._service = service
-        self._claims = claims
-        self._command = command
-        self._container, self._key = _target(claims, key_ref)
-        self._label = ""
-        self._mechanism = mechanism
-
-    def found(self, key: LocatedKey) -> None:
-        self._container, self._key, self._label = key.container, key.id, key.label
-
-    def __enter__(self) -> _Use:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None:
-            outcome, why = "ok", ""
-        elif isinstance(exc, DomainError):
-            outcome, why = str(exc.code), exc.message
-        elif isinstance(exc, ReplicationError):
-            outcome, why = "UNAVAILABLE", exc.message
-        else:
-            return  # an internal error: logged by the rpc wrapper
-        detail = f"{self._command[4:]} with key '{self._label or self._key}' ({self._mechanism})"
-        self._service.record_use(
-            self._claims,
-            self._command,
-            self._container,
-            self._key,
-            outcome,
-            detail + (f": {why}" if why else ""),
-        )
-
-
 class KeyService:
     def __init__(self, ctx: NodeContext, smk: kc.Smk, usage_log: UsageLog | None = None) -> None:
         self._ctx = ctx
         self._smk = smk
-        self._usage = usage_log
-
-    # --- audit --------------------------------------------------------------
-
-    def record_use(
-        self, claims: Claims, command: str, container: str, key: str, outcome: str, detail: str
-    ) -> None:
-        """Append a key use to this member's key-usage chain, if the Auditor's configuration records it."""
-        if self._usage is None or not self._ctx.audit_wanted("key_usage", outcome == "ok"):
-            return
-        try:
-            self._usage.append(
-                timestamp=self._ctx.clock_ms(),
-                actor=claims.actor,
-                command=command,
-                container=container,
-                key=key,
-                outcome=outcome,
-                detail=detail[:1000],
-            )
-        except OSError as exc:
-            # no unaudited key use: the caller's operation fails and the SDK tries another member
-            raise ReplicationError(
-                "unavailable",
-                f"this member cannot write its key-usage audit log ({exc.strerror}); try another member",
-            ) from None
-
-    def _exported(
-        self, claims: Claims, event: str, key_ref: str, run: Callable[[], tuple[LocatedKey, bytes]]
-    ) -> bytes:
-        """Serve an export (`run` returns the key and what leaves the HSM) and audit it in the cluster
-        chain: a refusal best effort, a success before anything is returned."""
-        container, ref = _target(claims, key_ref)
-        try:
-            key, exported = run()
-        except DomainError as exc:
-            self._ctx.audit_key_event(
-                claims.actor, event, container, ref, "", str(exc.code), exc.message, required=False
-            )
-            raise
-        self._ctx.audit_key_event(
-            claims.actor,
-            event,
-            key.container,
-            key.id,
-            key.label,
-            "ok",
-            f"{event[4:]} of {key.object_class} {key.key_type}-{key.size} key '{key.label}' ({key.id})",
-            required=True,
-        )
-        return exported
+        self._audit = KeyAudit(ctx, usage_log)
 
     # --- sessions, lease, lookup --------------------------------------------
 
@@ -550,7 +453,7 @@ class KeyService:
 
     def sign(self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes) -> bytes:
         claims = self._claims(caller, token)
-        with _Use(self, claims, "key.sign", key_ref, mechanism) as use:
+        with self._audit.use(claims, "key.sign", key_ref, mechanism) as use:
             _check_data(data)
             key = self._usable(claims, key_ref, "sign")
             use.found(key)
@@ -564,7 +467,7 @@ class KeyService:
         self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, signature: bytes
     ) -> bool:
         claims = self._claims(caller, token)
-        with _Use(self, claims, "key.verify", key_ref, mechanism) as use:
+        with self._audit.use(claims, "key.verify", key_ref, mechanism) as use:
             _check_data(data)
             _check_data(signature, "signature")
             key = self._usable(claims, key_ref, "verify")
@@ -587,7 +490,7 @@ class KeyService:
     ) -> tuple[bytes, bytes]:
         """(ciphertext, iv): AES-GCM uses the caller's 12-byte IV, or draws one when `iv` is empty."""
         claims = self._claims(caller, token)
-        with _Use(self, claims, "key.encrypt", key_ref, mechanism) as use:
+        with self._audit.use(claims, "key.encrypt", key_ref, mechanism) as use:
             _check_data(data)
             key = self._usable(claims, key_ref, "encrypt")
             use.found(key)
@@ -602,7 +505,7 @@ class KeyService:
         self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, iv: bytes, aad: bytes
     ) -> bytes:
         claims = self._claims(caller, token)
-        with _Use(self, claims, "key.decrypt", key_ref, mechanism) as use:
+        with self._audit.use(claims, "key.decrypt", key_ref, mechanism) as use:
             _check_data(data, "ciphertext")
             key = self._usable(claims, key_ref, "decrypt")
             use.found(key)
@@ -641,7 +544,7 @@ class KeyService:
             wrapped = kc.kwp_wrap(self._material(claims, wrapping), self._material(claims, target))
             return target, wrapped
 
-        return self._exported(claims, "key.wrap", target_ref, run)
+        return self._audit.exported(claims, "key.wrap", target_ref, run)
 
     def export_public(self, caller: Caller, token: str, key_ref: str) -> bytes:
         claims = self._claims(caller, token)
@@ -654,7 +557,7 @@ class KeyService:
                 )
             return key, kc.public_pem(key.public_der)
 
-        return self._exported(claims, "key.export", key_ref, run)
+        return self._audit.exported(claims, "key.export", key_ref, run)
 
     def digest(self, caller: Caller, token: str, mechanism: str, data: bytes) -> bytes:
         claims = self._claims(caller, token)

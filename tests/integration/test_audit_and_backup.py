@@ -313,3 +313,27 @@ def test_bad_backups_and_wrong_roles_restore_nothing(trio: DevCluster) -> None:
             with pytest.raises(FailedPrecondition, match="private_key_cloning is off"):
                 noclone.restore(data)
             assert noclone.list_keys() == []
+
+
+def test_backing_up_an_m_of_n_partition_needs_the_state_key_use_needs(
+    trio: DevCluster, tmp_path: Path
+) -> None:
+    """(our choice) a backup takes key material out of the partition: AUTHORIZED, or SESSION_AUTHORIZED here."""
+    from hsmnode.crypto.cards import load_card, new_set
+
+    pw = new_partition(trio, "mofn-bk", domain="hsmnode-dev", requires_authorization=True)
+    card_set = new_set(2, 2, "bk", tmp_path)
+    cards = [load_card(tmp_path / f"{label}.card") for label, _ in card_set.cards]
+    with trio.app_client() as app, app.open_session("mofn-bk", pw["co"], role="CO") as co:
+
+        def change(target: str, action: str, **extra: Any) -> str:
+            challenge = co.auth_challenge(action)
+            signed = [(card.label, card.sign(challenge.data)) for card in cards]
+            return co.auth_change(target, challenge, signed, pw["co"], **extra)
+
+        change("ASSOCIATED", "associate", card_set=(card_set.set_id, card_set.threshold, card_set.cards))
+        co.generate_key("held", "Ed25519", "255", usage=["sign"])
+        with pytest.raises(FailedPrecondition, match=r"key use requires state .*\(now ASSOCIATED\)"):
+            co.backup()
+        change("SESSION_AUTHORIZED", "session-authorize")
+        assert co.backup().startswith(b"HSMNODE-BACKUP-1\n")

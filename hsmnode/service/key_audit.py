@@ -1,0 +1,127 @@
+"""Audit of key actions served off the Raft path (DOMAIN.md §6), for the key service:
+
+- key use (sign, verify, encrypt, decrypt), allowed or refused, goes to this member's
+  key-usage chain (usage_audit.py), if the Auditor's `key_usage` category records it;
+  a use whose record cannot be written fails (no unaudited key use);
+- exports (public or wrapped), refused exports and refused unwraps go to the cluster
+  chain as `audit.key` events (`key_management`); an export is served only once its
+  record is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hsmnode.domain.errors import DomainError
+from hsmnode.replication import ReplicationError
+from hsmnode.service.context import NodeContext
+from hsmnode.service.usage_audit import UsageLog
+from hsmnode.sessions import Claims
+
+if TYPE_CHECKING:
+    from hsmnode.service.keys import LocatedKey
+
+
+def target(claims: Claims, key_ref: str) -> tuple[str, str]:
+    """("partition:OWNER", key) for a reference "partition:OWNER/KEY" to another user's partition
+    (DOMAIN.md §4 grants); otherwise the session's own container and the reference as given."""
+    if key_ref.startswith("partition:") and "/" in key_ref:
+        owner, _, ref = key_ref[len("partition:") :].partition("/")
+        return f"partition:{owner}", ref
+    return claims.container, key_ref
+
+
+class KeyAudit:
+    def __init__(self, ctx: NodeContext, usage_log: UsageLog | None) -> None:
+        self._ctx = ctx
+        self._usage = usage_log
+
+    def use(self, claims: Claims, command: str, key_ref: str, mechanism: str) -> KeyUse:
+        """A context for one key use: recorded when it ends, allowed or refused."""
+        return KeyUse(self, claims, command, key_ref, mechanism)
+
+    def record_use(
+        self, claims: Claims, command: str, container: str, key: str, outcome: str, detail: str
+    ) -> None:
+        """Append a key use to this member's key-usage chain, if the Auditor's configuration records it."""
+        if self._usage is None or not self._ctx.audit_wanted("key_usage", outcome == "ok"):
+            return
+        try:
+            self._usage.append(
+                timestamp=self._ctx.clock_ms(),
+                actor=claims.actor,
+                command=command,
+                container=container,
+                key=key,
+                outcome=outcome,
+                detail=detail[:1000],
+            )
+        except OSError as exc:
+            # no unaudited key use: the caller's operation fails and the SDK tries another member
+            raise ReplicationError(
+                "unavailable",
+                f"this member cannot write its key-usage audit log ({exc.strerror}); try another member",
+            ) from None
+
+    def exported(
+        self, claims: Claims, event: str, key_ref: str, run: Callable[[], tuple[LocatedKey, bytes]]
+    ) -> bytes:
+        """Serve an export (`run` returns the key and what leaves the HSM) and audit it in the cluster
+        chain: a refusal best effort, a success before anything is returned."""
+        container, ref = target(claims, key_ref)
+        try:
+            key, exported = run()
+        except DomainError as exc:
+            self._ctx.audit_key_event(
+                claims.actor, event, container, ref, "", str(exc.code), exc.message, required=False
+            )
+            raise
+        self._ctx.audit_key_event(
+            claims.actor,
+            event,
+            key.container,
+            key.id,
+            key.label,
+            "ok",
+            f"{event[4:]} of {key.object_class} {key.key_type}-{key.size} key '{key.label}' ({key.id})",
+            required=True,
+        )
+        return exported
+
+
+class KeyUse:
+    """Records one key use in the member's key-usage chain when it ends, allowed or refused."""
+
+    def __init__(self, audit: KeyAudit, claims: Claims, command: str, key_ref: str, mechanism: str) -> None:
+        self._audit = audit
+        self._claims = claims
+        self._command = command
+        self._container, self._key = target(claims, key_ref)
+        self._label = ""
+        self._mechanism = mechanism
+
+    def found(self, key: LocatedKey) -> None:
+        self._container, self._key, self._label = key.container, key.id, key.label
+
+    def __enter__(self) -> KeyUse:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            outcome, why = "ok", ""
+        elif isinstance(exc, DomainError):
+            outcome, why = str(exc.code), exc.message
+        elif isinstance(exc, ReplicationError):
+            outcome, why = "UNAVAILABLE", exc.message
+        else:
+            return  # an internal error: logged by the rpc wrapper
+        detail = f"{self._command[4:]} with key '{self._label or self._key}' ({self._mechanism})"
+        self._audit.record_use(
+            self._claims,
+            self._command,
+            self._container,
+            self._key,
+            outcome,
+            detail + (f": {why}" if why else ""),
+        )
