@@ -8,26 +8,36 @@ password needs no `online_authorization` policy; SESSION_AUTHORIZED is online on
         challenge = console.challenge("vault", "authorize")
         signatures = [(card.label, card.sign(challenge.data)) for card in cards]
         console.change("vault", "AUTHORIZED", challenge, signatures, co_password)
+
+A change follows the SDK's outcome contract (client/_outcome.py): an attempt whose answer was
+lost is sent again with the same request id until the client's timeout, and the member answers
+a repeat with its first result; OutcomeUnknown names the request id when none came back.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import grpc
 
 from hsmnode.client._errors import Unavailable, error_from_rpc
+from hsmnode.client._outcome import Attempts, provably_not_applied
 from hsmnode.client._sessions import auth_info
 from hsmnode.client._types import AuthChallenge, AuthInfo
 from hsmnode.pb import authorization_pb2, console_pb2, console_pb2_grpc
 
 
 class ConsoleClient:
-    def __init__(self, socket_path: str | Path, *, timeout: float = 10.0) -> None:
-        """Raises Unavailable when there is no console socket at `socket_path`, or this user cannot reach it."""
+    def __init__(
+        self, socket_path: str | Path, *, timeout: float = 10.0, interceptors: Sequence[Any] = ()
+    ) -> None:
+        """Raises Unavailable when there is no console socket at `socket_path`, or this user cannot reach it.
+        `interceptors`: gRPC client interceptors (e.g. a FaultInjector in tests)."""
         self.path = Path(socket_path)
         if not self.path.is_socket():
             raise Unavailable(
@@ -42,6 +52,8 @@ class ConsoleClient:
         self._channel = grpc.secure_channel(
             f"unix:{self.path.resolve()}", grpc.local_channel_credentials(grpc.LocalConnectionType.UDS)
         )
+        if interceptors:
+            self._channel = grpc.intercept_channel(self._channel, *interceptors)
         self._stub = console_pb2_grpc.ConsoleStub(self._channel)
 
     def __enter__(self) -> ConsoleClient:
@@ -58,6 +70,37 @@ class ConsoleClient:
             return getattr(self._stub, method)(request, timeout=self.timeout)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from None
+
+    def call(self, method: str, request: Any, *, write: bool = False) -> Any:
+        """One Console RPC by name; `write`: the request carries a request_id and is retried with it
+        while its outcome is unknown (see `_write`). Raises the HsmError of the answer."""
+        return self._write(method, request) if write else self._call(method, request)
+
+    def _write(self, method: str, request: Any) -> Any:
+        """A write, retried with its request id while its outcome is unknown or the member is
+        briefly unavailable (e.g. electing a leader), until the client's timeout.
+        Raises OutcomeUnknown, Unavailable or the HsmError of the member's answer."""
+        deadline = time.monotonic() + self.timeout
+        attempts = Attempts(method, True, request.request_id)
+        pause = 0.05
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                return getattr(self._stub, method)(request, timeout=left)
+            except grpc.RpcError as exc:
+                code = exc.code()
+                if code not in (
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    grpc.StatusCode.ABORTED,
+                ):
+                    raise error_from_rpc(exc) from None
+                attempts.last = exc
+                trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+                if not provably_not_applied(exc, trailing):
+                    attempts.maybe_applied = True
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.5)
+        raise attempts.failure([str(self.path)], self.timeout)
 
     def challenge(self, partition: str, action: str) -> AuthChallenge:
         """A fresh challenge for associate, authorize, deauthorize or reset on `partition`."""
@@ -96,7 +139,7 @@ class ConsoleClient:
                     cards=[authorization_pb2.Card(label=label, public_key=key) for label, key in cards],
                 )
             )
-        return str(self._call("Change", req).state)
+        return str(self._write("Change", req).state)
 
     def show(self, partition: str) -> AuthInfo:
         return auth_info(self._call("Show", console_pb2.ConsoleShowRequest(partition=partition)))

@@ -4,13 +4,16 @@ only documented status codes come back, never INTERNAL or UNKNOWN, and the membe
 Requests are built from the descriptors (strings empty, huge, odd; bytes; integers at their
 type's edges; unknown enum values; nested and repeated fields) and sent with no session, a
 garbage session, an administrator's session or a partition session, over the administrator's
-and the application's certificate. The membership RPCs (add/remove/join/adopt) are sent without
-a valid session only: with one they would reconfigure the cluster at addresses the fuzzer drew.
+and the application's certificate; the local console's RPCs over the member's console socket.
+The membership RPCs (add/remove/join/adopt) are sent without a valid session only: with one
+they would reconfigure the cluster at addresses the fuzzer drew.
 The Debug service (tests only, off here) is left out.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import random
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,17 +27,10 @@ from google.protobuf.message_factory import GetMessageClass
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+import hsmnode.pb
 from hsmnode.devcluster import DevCluster
-from hsmnode.pb import (
-    admin_pb2,
-    audit_pb2,
-    auth_pb2,
-    authorization_pb2,
-    cluster_pb2,
-    keyrings_pb2,
-    keys_pb2,
-    ntls_pb2,
-)
+from hsmnode.server.channels import CertificateClass
+from hsmnode.server.channels import allowed as channel_table
 from hsmnode.server.rpc import MIN_INDEX_KEY, SESSION_KEY
 from tests.integration.conftest import start_cluster
 from tests.integration.helpers import eventually, node_status, token
@@ -43,7 +39,14 @@ pytestmark = pytest.mark.cluster
 
 EXAMPLES = 200
 BATCH = 10
-MODULES = [admin_pb2, audit_pb2, auth_pb2, authorization_pb2, cluster_pb2, keyrings_pb2, keys_pb2, ntls_pb2]
+# every *_pb2 module of hsmnode.pb but the tests-only Debug service: a new RPC is fuzzed unasked
+MODULES = [
+    importlib.import_module(f"hsmnode.pb.{info.name}")
+    for info in pkgutil.iter_modules(hsmnode.pb.__path__)
+    if info.name.endswith("_pb2") and info.name != "debug_pb2"
+]
+# services served on the member's local console socket (gRPC local credentials), not its TLS port
+CONSOLE_SERVICES = {"hsmnode.pb.Console"}
 MEMBERSHIP = {"AddMember", "RemoveMember", "JoinBundle", "AdoptCluster"}
 DOCUMENTED = {
     grpc.StatusCode.OK,
@@ -204,10 +207,25 @@ def test_every_rpc_answers_malformed_requests_with_documented_codes(lone: DevClu
     with lone.app_client() as app:
         partition = app.open_session(demo["partition"]["name"], demo["partition"]["co_password"], role="CO")
     sessions = [token(lone, "admin"), token(lone, "auditor"), partition.token]
-    channels = [secure_channel(lone, app=False), secure_channel(lone, app=True)]
+    admin, app = secure_channel(lone, app=False), secure_channel(lone, app=True)
+    console = grpc.secure_channel(
+        f"unix:{lone.members[0].data_dir / 'console.sock'}",
+        grpc.local_channel_credentials(grpc.LocalConnectionType.UDS),
+    )
+    by_class = {CertificateClass.CLUSTER_CA: admin, CertificateClass.NTLS_CLIENT: app}
     rng = random.Random(12)
+
+    def channel_for(method: d.MethodDescriptor) -> grpc.Channel:
+        """Mostly a channel the channel table lets through (the request reaches the service);
+        one in five over either TLS channel (the wrong one is refused by class)."""
+        if method.containing_service.full_name in CONSOLE_SERVICES:
+            return console
+        full = f"{method.containing_service.full_name}/{method.name}"
+        allowed = [by_class[c] for c in channel_table(full) if c in by_class]
+        return rng.choice([admin, app] if rng.random() < 0.2 or not allowed else allowed)
+
     work = [
-        (method, request, session, index, rng.choice(channels))
+        (method, request, session, index, channel_for(method))
         for method in methods()
         for request, session, index in requests(method, sessions)
     ]
@@ -219,7 +237,7 @@ def test_every_rpc_answers_malformed_requests_with_documented_codes(lone: DevClu
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda w: (w, call(w[4], w[0], w[1], w[2], w[3])), work))
     finally:
-        for channel in channels:
+        for channel in (admin, app, console):
             channel.close()
     bad = [
         (w[0].full_name, str(w[1])[:200], code, details)

@@ -16,11 +16,20 @@ from pathlib import Path
 import pytest
 
 from hsmnode.backup import fileformat
-from hsmnode.client import AuditRecord, HsmClient, HsmError, HsmRoleSession, PermissionDenied, Tls
+from hsmnode.client import (
+    AuditRecord,
+    ConsoleClient,
+    FailedPrecondition,
+    HsmClient,
+    HsmError,
+    HsmRoleSession,
+    PermissionDenied,
+    Tls,
+)
 from hsmnode.crypto.keys import Smk
 from hsmnode.devcluster import DevCluster
 from tests.integration.conftest import free_base_port, start_cluster
-from tests.integration.helpers import eventually
+from tests.integration.helpers import as_auditor, eventually, new_partition
 
 pytestmark = pytest.mark.cluster
 
@@ -83,6 +92,20 @@ def test_backup_under_load_restores_into_a_new_cluster_that_serves_every_key_and
                     "ECDSA-SHA384",
                     krco.sign(key.id, MESSAGE, mechanism="ECDSA-SHA384"),
                 )
+        # issue 11's replicated state: partitions activated with and without auto_activation, an
+        # M-of-N partition for the local console, the Auditor's audit categories
+        activated = {"bk-ped": new_partition(source, "bk-ped"), "bk-auto": new_partition(source, "bk-auto")}
+        new_partition(source, "bk-mofn", requires_authorization=True)
+        with source.app_client() as app:
+            for name, pw in activated.items():
+                with app.open_session(name, pw["po"], role="PO") as po:
+                    po.set_policy("activation_required", 1)
+                    po.set_policy("auto_activation", int(name == "bk-auto"))
+                app.activate_partition(name, pw["co"])
+                app.open_session(name, pw["co"], role="CO").close()  # activated on the source
+        source_auditor = as_auditor(source)
+        with source_auditor.client:
+            assert source_auditor.set_audit_config("key_usage", "failure")["key_usage"] == "failure"
         with source.client() as client, client.login("admin", demo["users"]["admin"]) as admin:
             admin.add_user("bob", role="monitor", password="Bob-initial-1")
         with source.client() as client:
@@ -159,6 +182,16 @@ def test_backup_under_load_restores_into_a_new_cluster_that_serves_every_key_and
                     fresh = session.sign(key.id, b"after the restore", mechanism=mechanism)
                     assert session.verify(key.id, b"after the restore", fresh, mechanism=mechanism)
 
+            # activation is lost on members that started after it (all of a restored cluster's),
+            # unless auto_activation keeps it (DOMAIN.md §3)
+            with pytest.raises(FailedPrecondition, match="'bk-ped' requires activation"):
+                app.open_session("bk-ped", activated["bk-ped"]["co"], role="CO")
+            app.open_session("bk-auto", activated["bk-auto"]["co"], role="CO").close()
+
+        # the local console serves on a restored member (DOMAIN.md §5)
+        with ConsoleClient(restored.members[0].data_dir / "console.sock") as console:
+            assert console.show("bk-mofn").state == "INITIAL"
+
         # users log in with their passwords (admin through the restored cluster's new certificate)
         with restored.client() as client:
             with client.login("bob", "Bob-changed-22") as bob, pytest.raises(PermissionDenied):
@@ -172,6 +205,7 @@ def test_backup_under_load_restores_into_a_new_cluster_that_serves_every_key_and
             )
             check = auditor.audit_verify()
             assert check.ok, check.problem
+            assert auditor.audit_config()["key_usage"] == "failure"  # the Auditor's setting came along
             records = all_records(auditor)
             commands = [r.command for r in records]
             assert (

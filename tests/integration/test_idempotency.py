@@ -1,7 +1,9 @@
 """Every write RPC answers a repeated request id with its first result and changes state once (DESIGN.md §3.5).
 
-The write RPCs are read from the proto descriptors: a method whose request carries `request_id`,
-unless it is marked `idempotency_level = NO_SIDE_EFFECTS` (a read sharing a request message).
+The write RPCs are read from the proto descriptors of every hsmnode.pb module: a method whose
+request carries `request_id`, unless it is marked `idempotency_level = NO_SIDE_EFFECTS` (a read
+sharing a request message). The Console service is sent through the first member's local console
+socket (ConsoleClient), everything else through the HA SDK over TLS.
 Each has a scenario (set-up, then the call); a write RPC without one fails the test. Each is sent
 twice with one request id, and again (with a fresh one) through a FaultInjector that loses the
 first answer after the member executed it, so the SDK retries: the answers are equal, and the
@@ -10,8 +12,10 @@ audit log (one record per applied command) shows the request's commands once.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
+import pkgutil
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,57 +28,50 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 from google.protobuf import descriptor_pb2
 
+import hsmnode.pb
 from hsmnode import crypto
-from hsmnode.client import FaultInjector, HsmClient, HsmError, HsmRoleSession, IndexTracker, Tls
+from hsmnode.client import (
+    ConsoleClient,
+    FaultInjector,
+    HsmClient,
+    HsmError,
+    HsmRoleSession,
+    IndexTracker,
+    Tls,
+)
 from hsmnode.crypto.cards import load_card, new_set
 from hsmnode.demo import dev_password
 from hsmnode.devcluster import DevCluster
 from hsmnode.pb import (
     admin_pb2,
-    admin_pb2_grpc,
     audit_pb2,
-    audit_pb2_grpc,
     auth_pb2,
-    auth_pb2_grpc,
     authorization_pb2,
-    authorization_pb2_grpc,
     cluster_pb2,
-    cluster_pb2_grpc,
+    console_pb2,
     debug_pb2,
-    debug_pb2_grpc,
     keyrings_pb2,
-    keyrings_pb2_grpc,
     keys_pb2,
-    keys_pb2_grpc,
     ntls_pb2,
-    ntls_pb2_grpc,
+    partition_backup_pb2,
 )
 from tests.integration.conftest import start_cluster
 
 pytestmark = pytest.mark.cluster
 
-PB_MODULES = (
-    admin_pb2,
-    audit_pb2,
-    auth_pb2,
-    authorization_pb2,
-    cluster_pb2,
-    debug_pb2,
-    keyrings_pb2,
-    keys_pb2,
-    ntls_pb2,
+# every *_pb2 module of hsmnode.pb: an RPC added to any proto is covered without editing this list
+PB_MODULES = tuple(
+    importlib.import_module(f"hsmnode.pb.{info.name}")
+    for info in pkgutil.iter_modules(hsmnode.pb.__path__)
+    if info.name.endswith("_pb2")
 )
 STUBS = {
-    "Admin": admin_pb2_grpc.AdminStub,
-    "Audit": audit_pb2_grpc.AuditStub,
-    "Auth": auth_pb2_grpc.AuthStub,
-    "Authorization": authorization_pb2_grpc.AuthorizationStub,
-    "Cluster": cluster_pb2_grpc.ClusterStub,
-    "Debug": debug_pb2_grpc.DebugStub,
-    "Keyrings": keyrings_pb2_grpc.KeyringsStub,
-    "Keys": keys_pb2_grpc.KeysStub,
-    "Ntls": ntls_pb2_grpc.NtlsStub,
+    service.name: getattr(importlib.import_module(module.__name__ + "_grpc"), f"{service.name}Stub")
+    for module in PB_MODULES
+    for service in module.DESCRIPTOR.services_by_name.values()
 }
+# services served on the member's local console socket, not on its TLS port
+CONSOLE_SERVICES = {"Console"}
 
 
 def write_rpcs() -> list[str]:
@@ -128,6 +125,12 @@ class World:
         if identity not in self.clients:
             self.clients[identity] = HsmClient(endpoints, self.tls(identity), index_from=self.tracker)
         return self.clients[identity]
+
+    def console(self, interceptors: list[Any] | None = None) -> ConsoleClient:
+        """The first member's local console (its unix socket: this test runs as the member's user)."""
+        return ConsoleClient(
+            self.cluster.members[0].data_dir / "console.sock", interceptors=interceptors or ()
+        )
 
     def name(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"
@@ -281,22 +284,27 @@ def _signed(challenge: Any, cards: list[Any]) -> list[authorization_pb2.CardSign
     return [authorization_pb2.CardSignature(label=c.label, signature=c.sign(challenge.data)) for c in cards]
 
 
-def scenario_change(w: World) -> Call:
-    (name, co, card_set, cards), token = _change_request(w, associated=False)
-    session = w.client("app").resume_partition(token, name, "CO")
-    challenge = session.auth_challenge("associate")
-    request = authorization_pb2.ChangeAuthorizationRequest(
+def _associate(challenge: Any, cards: list[Any], password: str, card_set: Any) -> dict[str, Any]:
+    """The fields of a change to ASSOCIATED binding `card_set`, signed by two of its cards."""
+    return dict(
         target="ASSOCIATED",
         challenge=challenge.data,
         mac=challenge.mac,
         signatures=_signed(challenge, cards[:2]),
-        password=co,
+        password=password,
         card_set=authorization_pb2.CardSet(
             set_id=card_set.set_id,
             threshold=card_set.threshold,
             cards=[authorization_pb2.Card(label=label, public_key=key) for label, key in card_set.cards],
         ),
     )
+
+
+def scenario_change(w: World) -> Call:
+    (name, co, card_set, cards), token = _change_request(w, associated=False)
+    session = w.client("app").resume_partition(token, name, "CO")
+    challenge = session.auth_challenge("associate")
+    request = authorization_pb2.ChangeAuthorizationRequest(**_associate(challenge, cards, co, card_set))
     return Call("app", request, token)
 
 
@@ -343,6 +351,27 @@ def scenario_remove_member(w: World) -> Call:
     member = w.name("ghost")
     w.admin().add_member(member, raft_address=free_address(), address=free_address())
     return Call("admin", cluster_pb2.RemoveMemberRequest(id=member), w.token("admin"))
+
+
+def scenario_restore(w: World) -> Call:
+    """A backup of a partition with a key, restored into a new partition of the same cloning domain."""
+    source, source_co = w.partition()
+    target, target_co = w.partition()
+    app = w.client("app")
+    with app.open_session(source, source_co, role="CO") as co:
+        co.generate_key(w.name("k"), "AES", "256", usage=["encrypt"])
+        backup = co.backup()
+    token = app.open_session(target, target_co, role="CO").token
+    return Call("app", partition_backup_pb2.PartitionRestoreRequest(backup=backup), token)
+
+
+def scenario_console_change(w: World) -> Call:
+    """An M-of-N partition associated at the first member's local console."""
+    name, co, (card_set, cards) = w.vault()
+    with w.console() as console:
+        challenge = console.challenge(name, "associate")
+    request = console_pb2.ConsoleChangeRequest(partition=name, **_associate(challenge, cards, co, card_set))
+    return Call("console", request)
 
 
 def scenario_public_key() -> bytes:
@@ -409,6 +438,13 @@ SCENARIOS: dict[str, Callable[[World], Call]] = {
         w.token("so"),
     ),
     "Audit.Note": lambda w: Call("admin", audit_pb2.AuditNoteRequest(text=w.name("note ")), w.token("admin")),
+    "Audit.SetConfig": lambda w: Call(
+        "admin",
+        audit_pb2.SetAuditConfigRequest(category="key_usage", level="all"),
+        w.token("auditor"),
+    ),
+    "Console.Change": scenario_console_change,
+    "PartitionBackup.Restore": scenario_restore,
     "Auth.Login": scenario_login_with_new_password,
     "Auth.Logout": lambda w: Call(
         "admin",
@@ -587,6 +623,12 @@ def _send(w: World, rpc: str, call: Call, request_id: str, interceptors: list[An
     """The answer (a response message, or the error as (type, message)) of one call with failover."""
     service, method = rpc.split(".")
     call.request.request_id = request_id
+    if service in CONSOLE_SERVICES:
+        with w.console(interceptors) as console:
+            try:
+                return console.call(method, call.request, write=True)
+            except HsmError as exc:
+                return (type(exc).__name__, exc.message)
     client = w.client(call.identity, interceptors)
     try:
         if rpc in STREAMING:

@@ -16,6 +16,7 @@ import pytest
 
 from hsmnode.devcluster import DevCluster
 from tests.integration.conftest import start_cluster
+from tests.integration.helpers import as_auditor
 from tests.integration.pkcs11_support import CLIENT_MODULE, BridgeProcess, require_pkcs11_tools
 
 pytestmark = pytest.mark.cluster
@@ -140,6 +141,35 @@ def test_python_pkcs11_login_rules(world, token) -> None:  # type: ignore[no-unt
         assert list(cu.get_objects({Attribute.LABEL: "py-ec"}))  # the CU uses keys...
         with pytest.raises(p11err.UserNotLoggedIn):  # ...but creates no private objects
             cu.generate_key(KeyType.AES, 128, store=True, label="cu-aes")
+
+
+def test_signs_through_the_bridge_are_in_the_key_usage_audit_of_the_member_that_served_them(
+    world, token
+) -> None:  # type: ignore[no-untyped-def]
+    """DOMAIN.md §6 under the bridge: the bridge reaches the cluster with its registered NTLS client
+    certificate (channel separation lets it through) and every C_Sign is one key.sign record, with
+    the pre-hashed mechanism, in the key-usage chain of the member that served it."""
+    cluster, _ = world
+    with token.open(user_pin=pin(cluster), rw=True) as session:
+        params = session.create_domain_parameters(
+            KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
+        )
+        _, private = params.generate_keypair(store=True, label="py-audited")
+        digest = hashlib.sha256(b"audited through the bridge").digest()
+        for _ in range(3):
+            assert len(private.sign(digest, mechanism=Mechanism.ECDSA)) == 64
+        key_id = private[Attribute.ID].hex()
+    signs = []
+    for member in cluster.members:
+        auditor = as_auditor(cluster, member.id)
+        with auditor.client:
+            records, _ = auditor.audit_list(limit=1000, chain="member")
+        signs += [r for r in records if r.command == "key.sign" and r.key == key_id]
+    assert len(signs) == 3, signs
+    for record in signs:
+        assert record.outcome == "ok" and record.container == "partition:demo", record
+        assert record.actor.startswith("client:") and "ECDSA-DIGEST" in record.detail, record
+        assert record.member in {m.id for m in cluster.members} and record.chain == "member", record
 
 
 APP = textwrap.dedent(

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import pytest
 
 import hsmnode.pb
+from hsmnode.pb import keys_pb2
 from hsmnode.server import channels
+from hsmnode.server.app import bind
+from hsmnode.server.key_servicers import KeysServicer
 
 
 def every_method() -> list[str]:
@@ -41,3 +46,47 @@ def test_administration_and_applications_never_share_a_method() -> None:
     ca, ntls = channels.CertificateClass.CLUSTER_CA, channels.CertificateClass.NTLS_CLIENT
     shared = [m for m in METHODS if {ca, ntls} <= channels.allowed(m)]
     assert shared == ["hsmnode.pb.Cluster/NodeStatus", "hsmnode.pb.Cluster/Status"]
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "hsmnode.pb.Cluster/Backup",  # issue 15: the cluster backup holds every partition's keys
+        "hsmnode.pb.Cluster/AddMember",  # issue 10: membership changes
+        "hsmnode.pb.Cluster/RemoveMember",
+        "hsmnode.pb.Cluster/JoinBundle",  # member to member: member certificates are cluster-CA ones
+        "hsmnode.pb.Cluster/AdoptCluster",
+        "hsmnode.pb.Audit/SetConfig",
+        "hsmnode.pb.Debug/FailApply",
+    ],
+)
+def test_cluster_administration_takes_a_cluster_ca_certificate_only(method: str) -> None:
+    assert method in METHODS
+    assert channels.allowed(method) == {channels.CertificateClass.CLUSTER_CA}
+
+
+def test_the_pkcs11_bridges_rpcs_take_its_ntls_client_certificate() -> None:
+    """The bridge (issue 14) reaches the cluster as a registered NTLS client: discovery, the
+    handshake, keys (pre-hashed signing included) and its sessions' authorization."""
+    ntls = channels.CertificateClass.NTLS_CLIENT
+    for method in (
+        "hsmnode.pb.Cluster/Status",
+        "hsmnode.pb.Ntls/ListSlots",
+        "hsmnode.pb.Ntls/OpenSession",
+        "hsmnode.pb.Keys/Generate",
+        "hsmnode.pb.Keys/Sign",
+        "hsmnode.pb.Keys/Encrypt",
+        "hsmnode.pb.Keys/Random",
+    ):
+        assert method in METHODS, method
+        assert ntls in channels.allowed(method), method
+
+
+def test_a_member_refuses_to_start_when_a_method_lacks_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """server/app.py `bind` looks every method up in the table before it serves any."""
+    monkeypatch.delitem(channels.TABLE, "hsmnode.pb.Keys")
+    server = grpc.server(ThreadPoolExecutor(max_workers=1))
+    keys = keys_pb2.DESCRIPTOR.services_by_name["Keys"]
+    with pytest.raises(KeyError, match=r"hsmnode.pb.Keys/\w+ has no row in the channel table"):
+        bind(server, KeysServicer(None, None), keys, None)  # type: ignore[arg-type]
+    server.stop(None)
