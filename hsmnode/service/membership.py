@@ -250,9 +250,15 @@ class MembershipReconciler:
         status = replicator.status()
         if status.role != "leader" or not status.ready or status.applied_index < status.commit_index:
             return ""  # a new leader judges only a directory that holds everything committed
-        directory, departed = self._ctx.read(lambda s: (dict(s.members), dict(s.departed)))
+        directory, departed, bound_to = self._ctx.read(
+            lambda s: (dict(s.members), dict(s.departed), s.cluster_id)
+        )
         if not directory:
             return ""  # not bootstrapped yet
+        if bound_to != self._ctx.config.cluster_id:
+            # a restored cluster before its cluster.restore: the directory is the backup's, whose
+            # members are not this cluster's (acting on it would hand leadership round in circles)
+            return ""
         config = replicator.raft_configuration()
         listed = {raft: mid for mid, (raft, _) in directory.items()}
         gone = {raft: (mid, at) for mid, (raft, _, at) in departed.items()}
