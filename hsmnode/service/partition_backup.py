@@ -62,7 +62,10 @@ class PartitionBackupService:
         return claims
 
     def create(self, caller: Caller, token: str) -> Backup:
+        """Raises UNAVAILABLE (ReplicationError) outside the member's lease: like key use, a backup takes
+        key material out on a session the majority may have revoked since (DESIGN.md §3.8)."""
         claims = self._session(caller, token)
+        self._ctx.replicator.require_lease()
         try:
             made = self._create(claims)
         except DomainError as exc:

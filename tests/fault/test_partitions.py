@@ -114,6 +114,9 @@ def cut_leader_once(p: Partitioned, run: int) -> float:
             remaining = cut_at + LEASE + 1.0 - time.monotonic()
             if remaining > 0:
                 stop.wait(remaining)  # keep signing on the cut leader past its lease
+            # past its lease the cut leader takes no key material out in a partition backup either
+            with cluster.app_client(leader, timeout=1.0) as one, pytest.raises(Unavailable, match="lease"):
+                one.resume_partition(session_token).backup()
         finally:
             stop.set()
             signer.join()
