@@ -33,9 +33,11 @@ from typing import Any, TypeVar
 from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.syncobj import SyncObjException
 
+from hsmnode.domain.apply import apply as apply_command
 from hsmnode.domain.commands import Command, decode
 from hsmnode.domain.errors import CommandDecodeError, ErrorCode
-from hsmnode.domain.state import HsmState, Result
+from hsmnode.domain.result import Result
+from hsmnode.domain.state import HsmState
 from hsmnode.raft.durable import FsyncUnavailable, check_fsync
 from hsmnode.raft.engine import EngineOptions, HsmSyncObj
 from hsmnode.raft.transport import TransportLimits
@@ -146,7 +148,7 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
             return Result.error(ErrorCode.INTERNAL, "internal error decoding the command")
         try:
             with self.lock:
-                result = self.state.apply(cmd)
+                result = apply_command(self.state, cmd)
                 self._note_index()
         except Exception:
             log.critical(

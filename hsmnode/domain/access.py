@@ -36,6 +36,33 @@ def is_locked(cred: Credential, now: int) -> bool:
     return cred.locked and (cred.locked_until == 0 or now < cred.locked_until)
 
 
+def check_activated(part: Partition, member_started_ms: int = 0) -> None:
+    """DOMAIN.md §3 activation (Luna): a partition requiring it opens CO/CU sessions only once its CO
+    activated it; a member that (re)started since has lost that activation unless auto_activation is
+    on — and auto-activation, too, needs a first explicit activation. `member_started_ms` is the
+    asking member's start (0: the replicated view alone, as apply judges it)."""
+    policy = part.policy
+    if not policy.activation_required:
+        return
+    how = f"the CO must activate it (hsmnode partition activate {part.name})"
+    if not part.activated:
+        raise DomainError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"partition '{part.name}' requires activation: {how}"
+            + (
+                "; auto_activation keeps an activation, it does not replace the first one"
+                if policy.auto_activation
+                else ""
+            ),
+        )
+    if not policy.auto_activation and part.activated_at < member_started_ms:
+        raise DomainError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"partition '{part.name}' requires activation, and this member lost it when it restarted: {how} "
+            "again, or the PO turns on auto_activation so that activation survives restarts",
+        )
+
+
 @dataclass(frozen=True)
 class LoginTarget:
     """A credential named by a login target, with its lockout rule."""

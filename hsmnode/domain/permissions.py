@@ -100,6 +100,8 @@ class Level(enum.StrEnum):
 
 
 APPLIANCE_ROLES = ("admin", "operator", "monitor", "audit")
+# the accounts a new cluster starts with: one per built-in role, named after it (seed 001)
+DEFAULT_ACCOUNTS = APPLIANCE_ROLES
 
 _A, _O, _M, _U = "admin", "operator", "monitor", "audit"
 

@@ -14,11 +14,11 @@ import os
 from dataclasses import dataclass
 
 from hsmnode import crypto
-from hsmnode.domain import authorization as az
 from hsmnode.domain import commands as c
+from hsmnode.domain import mofn
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.state import Result
+from hsmnode.domain.result import Result
 from hsmnode.service.context import Caller, NodeContext, answer, sub_request_id
 from hsmnode.sessions import Claims
 
@@ -71,7 +71,7 @@ class AuthorizationService:
 
     def _issue(self, partition: str, action: str) -> Challenge:
         now = self._ctx.clock_ms()
-        expires = now + az.CHALLENGE_TTL_MS
+        expires = now + mofn.CHALLENGE_TTL_MS
         data = json.dumps(
             {"p": partition, "a": action, "n": os.urandom(16).hex(), "i": now, "x": expires},
             sort_keys=True,
@@ -466,8 +466,8 @@ def gate_use(state, claims: Claims, action: str, container: str = "") -> None:  
     if part is None or part.authorization is None:
         return
     auth = part.authorization
-    current = az.AuthState(auth.state)
+    current = mofn.AuthState(auth.state)
     own = claims.kind == "partition" and claims.subject == name
     if action == "use" and own and _session_authorized(auth, claims):
-        current = az.AuthState.SESSION_AUTHORIZED
-    az.check_action(part.name, action, current, frozenset(auth.permissions))
+        current = mofn.AuthState.SESSION_AUTHORIZED
+    mofn.check_action(part.name, action, current, frozenset(auth.permissions))

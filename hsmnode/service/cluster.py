@@ -7,9 +7,9 @@ import uuid
 from dataclasses import dataclass
 
 from hsmnode import crypto
-from hsmnode.domain.appliance import DEFAULT_ACCOUNTS
 from hsmnode.domain.commands import DebugFail, InitCluster
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.permissions import DEFAULT_ACCOUNTS
 from hsmnode.replication import ReplicationError
 from hsmnode.service.context import Caller, NodeContext
 

@@ -26,12 +26,11 @@ from typing import Any
 from hsmnode.crypto import keys as kc
 from hsmnode.domain import commands as c
 from hsmnode.domain import rules
-from hsmnode.domain.access import authorize
+from hsmnode.domain.access import authorize, check_activated
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.hsm import check_activated
-from hsmnode.domain.keys import check_attributes
 from hsmnode.domain.model import KeyObject, Partition
-from hsmnode.domain.state import Result
+from hsmnode.domain.result import Result
+from hsmnode.domain.rules import check_attributes
 from hsmnode.service.authorization import gate_use
 from hsmnode.service.context import Caller, NodeContext
 from hsmnode.service.key_audit import KeyAudit
@@ -107,7 +106,7 @@ def _created(ctx: NodeContext, result: Result) -> KeyView:
 
 
 def described_view(object_id: str, key: object) -> KeyView:
-    """The KeyView of a key a result describes (domain/keys.py `described`)."""
+    """The KeyView of a key a result describes (domain/apply/keys.py `described`)."""
     if not isinstance(key, dict):  # a result recorded before results described the key
         raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key {object_id} was created; list it to see it")
     return KeyView(
