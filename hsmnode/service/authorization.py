@@ -441,8 +441,7 @@ def _session_authorized(auth, claims: Claims) -> bool:  # type: ignore[no-untype
     return bool(
         auth is not None
         and claims.session_authorized
-        and claims.auth_epoch == auth.epoch
-        and claims.authorization_grant not in auth.revoked_sessions
+        and mofn.grant_holds(auth, claims.authorization_grant, claims.auth_epoch)
     )
 
 
@@ -455,19 +454,12 @@ def _grants_of(state, partition: str) -> list[tuple[str, str, tuple[str, ...]]]:
     return sorted(found)
 
 
-def gate_use(state, claims: Claims, action: str, container: str = "") -> None:  # type: ignore[no-untyped-def]
-    """The read-path gate for key use and export on an M-of-N partition (under the state lock).
+def session_authorized(state, claims: Claims, container: str) -> bool:  # type: ignore[no-untyped-def]
+    """The flag `mofn.gate` takes: does this session hold SESSION_AUTHORIZED on `container`?
 
-    SESSION_AUTHORIZED counts only for the session's own partition, while the partition's
-    authorization epoch is the one the session was authorized under."""
-    container = container or claims.container
+    It counts only for the session's own partition, while the partition's authorization epoch
+    is the one the session was authorized under (under the state lock)."""
     kind, _, name = container.partition(":")
     part = state.partitions.get(name) if kind == "partition" else None
-    if part is None or part.authorization is None:
-        return
-    auth = part.authorization
-    current = mofn.AuthState(auth.state)
     own = claims.kind == "partition" and claims.subject == name
-    if action == "use" and own and _session_authorized(auth, claims):
-        current = mofn.AuthState.SESSION_AUTHORIZED
-    mofn.check_action(part.name, action, current, frozenset(auth.permissions))
+    return own and part is not None and _session_authorized(part.authorization, claims)

@@ -25,13 +25,13 @@ from typing import Any
 
 from hsmnode.crypto import keys as kc
 from hsmnode.domain import commands as c
-from hsmnode.domain import rules
+from hsmnode.domain import mofn, rules
 from hsmnode.domain.access import authorize, check_activated
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import KeyObject, Partition
 from hsmnode.domain.result import Result
 from hsmnode.domain.rules import check_attributes
-from hsmnode.service.authorization import gate_use
+from hsmnode.service.authorization import session_authorized
 from hsmnode.service.context import Caller, NodeContext
 from hsmnode.service.key_audit import KeyAudit
 from hsmnode.service.key_audit import target as _target
@@ -159,7 +159,7 @@ class KeyService:
         def find(s):  # type: ignore[no-untyped-def]
             authorize(s, claims.actor, operation, now, container)
             if operation == "crypto.use":
-                gate_use(s, claims, "use", container)
+                mofn.gate(s, container, "use", session_authorized=session_authorized(s, claims, container))
             holder = s.container(container)
             if holder is None:
                 return None
@@ -527,7 +527,7 @@ class KeyService:
             target = self._key(claims, target_ref, "crypto.use")
             if target.object_class == "public":
                 raise _invalid(f"key '{target.label}' is a public key: export it as PEM instead")
-            self._ctx.read(lambda s: gate_use(s, claims, "export", target.container))
+            self._ctx.read(lambda s: mofn.gate(s, target.container, "export"))
             if not target.exportable:
                 raise DomainError(
                     ErrorCode.PERMISSION_DENIED,

@@ -25,9 +25,10 @@ from typing import Any
 from hsmnode.crypto import keys as kc
 from hsmnode.crypto import partition_backup as blob
 from hsmnode.domain import commands as c
+from hsmnode.domain import mofn
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.service.authorization import gate_use
+from hsmnode.service.authorization import session_authorized
 from hsmnode.service.context import Caller, NodeContext
 from hsmnode.service.keys import KeyView, aad_for, described_view
 from hsmnode.sessions import Claims
@@ -98,7 +99,8 @@ class PartitionBackupService:
 
         def snapshot(s):  # type: ignore[no-untyped-def]
             authorize(s, claims.actor, "backup.public" if cu else "backup", now, claims.container)
-            gate_use(s, claims, "use")
+            held = session_authorized(s, claims, claims.container)
+            mofn.gate(s, claims.container, "use", session_authorized=held)
             part = s.partitions[claims.subject]
             return (
                 [copy.copy(o) for o in part.objects.values()],
