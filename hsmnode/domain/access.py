@@ -253,23 +253,11 @@ def authorize(state: HsmState, actor: str, operation: str, now: int, container: 
     return principal
 
 
-# DOMAIN.md §4: which grant an object operation on another user's partition needs
-GRANT_FOR_OPERATION = {
-    "object.list": "read",
-    "crypto.use": "read",
-    "object.create": "create",
-    "object.create.public": "create",
-    "object.destroy": "remove",
-    "object.modify": "update_log",
-}
-GRANT_PERMISSIONS = ("create", "remove", "read", "update_log")
-
-
 def _check_grant(state: HsmState, principal: Principal, operation: str, container: str) -> None:
     """A session on one partition may act on another only by that owner's grant (not transitive, not symmetric)."""
     where = principal.container.replace(":", " ", 1)
     target_kind, _, owner = container.partition(":")
-    needed = GRANT_FOR_OPERATION.get(operation)
+    needed = perm.GRANT.get(operation)
     if principal.container_kind != "partition" or target_kind != "partition" or needed is None:
         raise _denied(f"this session is for {where}, not {container.replace(':', ' ', 1)}")
     part = state.partitions.get(owner)

@@ -86,6 +86,19 @@ keyring objects, and a client holding the cluster partition holds no keyring):
     crypto.use              x    x
     backup                  x    x
     backup.public           x    x
+
+Grants between partitions (DOMAIN.md §4; seed 004) — a session on one partition acts on
+the objects of another partition only with the permission its owner granted it (not
+transitive, not symmetric; the owner always holds all four). The operation, on the
+owner's partition, and the permission it needs; any other operation is refused:
+
+    operation              create remove read update_log
+    object.list              .      .     x      .
+    crypto.use               .      .     x      .        (use the owner's keys)
+    object.create            x      .     .      .
+    object.create.public     x      .     .      .
+    object.destroy           .      x     .      .
+    object.modify            .      .     .      x        (update the log attributes)
 """
 
 from __future__ import annotations
@@ -174,6 +187,18 @@ KEYRING: dict[str, frozenset[str]] = {
     "crypto.use": frozenset({"KRSO", "KRCO"}),
     "backup": frozenset({"KRSO", "KRCO"}),
     "backup.public": frozenset({"KRSO", "KRCO"}),
+}
+
+GRANT_PERMISSIONS = ("create", "remove", "read", "update_log")
+
+# operation on another partition -> the grant it needs from that partition's owner
+GRANT: dict[str, str] = {
+    "object.list": "read",
+    "crypto.use": "read",
+    "object.create": "create",
+    "object.create.public": "create",
+    "object.destroy": "remove",
+    "object.modify": "update_log",
 }
 
 # What a custom role may list: the commands admin may run on the appliance, plus the

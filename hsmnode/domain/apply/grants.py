@@ -11,8 +11,9 @@ symmetric (A granting B says nothing about B's partition). Enforcement is in
 from __future__ import annotations
 
 from hsmnode.domain import commands as c
-from hsmnode.domain.access import GRANT_PERMISSIONS, authorize
+from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.permissions import GRANT_PERMISSIONS
 from hsmnode.domain.result import Result, ok
 from hsmnode.domain.state import HsmState
 
