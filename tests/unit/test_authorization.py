@@ -267,6 +267,33 @@ def test_a_session_authorized_session_starts_its_changes_from_session_authorized
     assert refused.code is ErrorCode.FAILED_PRECONDITION and "ASSOCIATED to ASSOCIATED" in refused.message
 
 
+def test_the_one_gate_counts_a_session_grant_for_key_use_only_while_it_holds() -> None:
+    """mofn.gate serves apply and the read path alike; session_authorized is the caller's own grant."""
+    w, cards = with_vault(), Cards(2, 1)
+    apply(w.state, change(w, "ASSOCIATED", cards, [0], associate=True))
+    with pytest.raises(DomainError) as info:
+        mofn.gate(w.state, "partition:vault", "use")
+    assert info.value.code is ErrorCode.FAILED_PRECONDITION and "requires state" in info.value.message
+    mofn.gate(w.state, "partition:vault", "use", session_authorized=True)
+    with pytest.raises(DomainError):  # export needs AUTHORIZED: a session grant does not stand in for it
+        mofn.gate(w.state, "partition:vault", "export", session_authorized=True)
+    mofn.gate(w.state, "partition:pay", "export")  # not an M-of-N partition: the gate has nothing to say
+    elevated = apply(w.state, change(w, "SESSION_AUTHORIZED", cards, [0]))
+    vault = w.state.partitions["vault"].authorization
+    assert vault is not None
+    grant, epoch = str(elevated.value["grant_id"]), int(elevated.value["auth_epoch"])
+    assert mofn.grant_holds(vault, grant, epoch)
+    assert not mofn.grant_holds(vault, grant, epoch + 1) and not mofn.grant_holds(vault, "", epoch)
+    given_back = session_change(
+        w,
+        "ASSOCIATED",
+        cards,
+        {"session_grant": grant, "session_auth_epoch": epoch, "session_expires": w.now + 60_000},
+    )
+    assert apply(w.state, given_back).ok
+    assert not mofn.grant_holds(vault, grant, epoch)
+
+
 def test_the_local_console_sets_authorized_without_online_authorization() -> None:
     """DOMAIN.md §5: the online path is the additional one; the member's console needs no policy."""
     w, cards = with_vault(), Cards(2, 1)
