@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from hsmnode.domain import permissions as perm
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Client, Credential, Keyring, Partition
-from hsmnode.domain.principals import Principal, parse
+from hsmnode.domain.principals import KEYRING_ROLES, PARTITION_ROLES, Principal, PrincipalKind, parse
+from hsmnode.domain.roles import HsmRole, PartitionRole
 
 if TYPE_CHECKING:
     from hsmnode.domain.state import HsmState
@@ -130,7 +131,7 @@ def login_target(state: HsmState, target: str) -> LoginTarget:
     if kind == "keyring":
         label, _, role = rest.rpartition(":")
         ring = state.keyrings.get(label)
-        if ring is None or role not in ("KRSO", "KRCO"):
+        if ring is None or role not in KEYRING_ROLES:
             raise DomainError(ErrorCode.NOT_FOUND, f"no keyring {label!r} is assigned to this client")
         cred = ring.roles.get(role)
         if cred is None:
@@ -151,7 +152,7 @@ def login_target(state: HsmState, target: str) -> LoginTarget:
     if kind == "partition":
         name, _, role = rest.rpartition(":")
         part = state.partitions.get(name)
-        if part is None or role not in ("PO", "CO", "CU"):
+        if part is None or role not in PARTITION_ROLES:
             raise DomainError(ErrorCode.NOT_FOUND, f"no partition {name!r} is assigned to this client")
         if not part.initialized:
             raise DomainError(
@@ -160,15 +161,15 @@ def login_target(state: HsmState, target: str) -> LoginTarget:
             )
         cred = part.roles.get(role)
         if cred is None:
-            initializer = "PO" if role == "CO" else "CO"
+            initializer = PartitionRole.PO if role == PartitionRole.CO else PartitionRole.CO
             raise DomainError(
                 ErrorCode.FAILED_PRECONDITION,
                 f"the {role} of partition '{name}' is not initialized: the {initializer} must initialize it first",
             )
-        if role == "PO":
+        if role == PartitionRole.PO:
             hint = "a Luna partition zeroizes here; the HSM SO must delete and re-create the partition"
             threshold = PO_THRESHOLD
-        elif role == "CO":
+        elif role == PartitionRole.CO:
             hint = (
                 f"the PO must reset the CO credential (hsmnode partition role-init {name} --role co)"
                 if state.hsm.policies.get("po_can_reset_co", True)
@@ -221,7 +222,7 @@ def authorize(state: HsmState, actor: str, operation: str, now: int, container: 
     principal = parse(actor)
     level = perm.level_of(operation)
     if level is perm.Level.CONTAINER:
-        if principal.kind != "client" or not principal.partition:
+        if principal.kind != PrincipalKind.CLIENT or not principal.partition:
             kind = container.partition(":")[0] or "partition"
             raise _denied(f"{operation} needs a {kind} session (hsmnode session open)")
         validate_session(state, principal, now)
@@ -235,7 +236,7 @@ def authorize(state: HsmState, actor: str, operation: str, now: int, container: 
                 f"the {principal.partition_role} of {where} '{principal.partition}' may not {operation}"
             )
         return principal
-    if principal.kind != "user":
+    if principal.kind != PrincipalKind.USER:
         raise _denied(f"{operation} needs an appliance login (hsmnode login)")
     validate_session(state, principal, now)
     user = state.users[principal.name]
@@ -247,7 +248,9 @@ def authorize(state: HsmState, actor: str, operation: str, now: int, container: 
         needed = perm.HSM[operation][0]
         if principal.hsm_role != needed:
             role_name, how = (
-                ("SO", "hsmnode hsm login") if needed == "SO" else ("Auditor", "hsmnode hsm login --auditor")
+                ("SO", "hsmnode hsm login")
+                if needed == HsmRole.SO
+                else ("Auditor", "hsmnode hsm login --auditor")
             )
             raise _denied(f"{operation} needs the HSM {role_name} role: log in to it ({how})")
     return principal
@@ -278,7 +281,7 @@ def session_key(principal: Principal) -> str:
 def validate_session(state: HsmState, principal: Principal, now: int) -> None:
     """Raise unless the session the principal stands for is still current in replicated state:
     the subject exists and is enabled, and no epoch it was issued under has been bumped since."""
-    if principal.kind == "user":
+    if principal.kind == PrincipalKind.USER:
         user = state.users.get(principal.name)
         if user is None:
             raise _unauth(f"user '{principal.name}' no longer exists: log in again")
@@ -297,8 +300,8 @@ def validate_session(state: HsmState, principal: Principal, now: int) -> None:
                 f"the password of '{user.name}' has expired: set a new one (hsmnode login --new-password)",
             )
         if principal.hsm_role:
-            hsm_cred = state.hsm.so if principal.hsm_role == "SO" else state.hsm.auditor
-            role_name = "SO" if principal.hsm_role == "SO" else "Auditor"
+            hsm_cred = state.hsm.so if principal.hsm_role == HsmRole.SO else state.hsm.auditor
+            role_name = "SO" if principal.hsm_role == HsmRole.SO else "Auditor"
             if hsm_cred is None or hsm_cred.epoch != principal.hsm_epoch:
                 raise _unauth(f"the HSM {role_name} session has ended: log in to the role again")
             if is_locked(hsm_cred, now):
@@ -307,7 +310,7 @@ def validate_session(state: HsmState, principal: Principal, now: int) -> None:
                     login_target(state, f"hsm:{principal.hsm_role}").lock_message(now),
                 )
         return
-    if principal.kind == "client" and principal.partition:
+    if principal.kind == PrincipalKind.CLIENT and principal.partition:
         client = client_of(state, principal)
         holder: Partition | Keyring
         if principal.container_kind == "keyring":

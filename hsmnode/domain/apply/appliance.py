@@ -14,7 +14,7 @@ from hsmnode.domain.access import (
 from hsmnode.domain.audit import CATEGORIES, DEFAULT_LEVEL, LEVELS
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import ApplianceUser, Client, Credential, CustomRole
-from hsmnode.domain.principals import parse
+from hsmnode.domain.principals import PrincipalKind, parse
 from hsmnode.domain.result import Result, ok
 from hsmnode.domain.state import HsmState
 
@@ -27,7 +27,7 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
 def init_cluster(state: HsmState, cmd: c.InitCluster) -> Result:
-    if parse(cmd.actor).kind != "node":
+    if parse(cmd.actor).kind != PrincipalKind.NODE:
         raise DomainError(
             ErrorCode.PERMISSION_DENIED, "only a member node may bootstrap the cluster identity"
         )

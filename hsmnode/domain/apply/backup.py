@@ -13,14 +13,14 @@ from __future__ import annotations
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.principals import parse
+from hsmnode.domain.principals import PrincipalKind, parse
 from hsmnode.domain.result import Result, ok
 from hsmnode.domain.state import HsmState
 
 
 def cluster_backup(state: HsmState, cmd: c.ClusterBackup) -> Result:
     principal = parse(cmd.actor)
-    if principal.kind == "node":
+    if principal.kind == PrincipalKind.NODE:
         if not cmd.scheduled:
             raise DomainError(ErrorCode.PERMISSION_DENIED, "a member node takes scheduled backups only")
     else:
@@ -34,7 +34,7 @@ def cluster_backup(state: HsmState, cmd: c.ClusterBackup) -> Result:
 
 
 def cluster_restore(state: HsmState, cmd: c.ClusterRestore) -> Result:
-    if parse(cmd.actor).kind != "node":
+    if parse(cmd.actor).kind != PrincipalKind.NODE:
         raise DomainError(ErrorCode.PERMISSION_DENIED, "only a member node binds a restored cluster")
     if not cmd.cluster_id or cmd.cluster_id == cmd.source_cluster_id:
         raise DomainError(

@@ -10,8 +10,9 @@ from hsmnode.domain.access import assigned_partition, authorize, client_of, is_l
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Credential, Hsm, Partition, PartitionAuthorization, PartitionPolicy
 from hsmnode.domain.mofn import gate
-from hsmnode.domain.principals import parse
+from hsmnode.domain.principals import PrincipalKind, parse
 from hsmnode.domain.result import Result, ok
+from hsmnode.domain.roles import PartitionRole
 from hsmnode.domain.state import HsmState
 
 MAX_PARTITIONS = 100  # a Luna Network HSM 7 holds 5-100 application partitions
@@ -117,7 +118,7 @@ def partition_delete(state: HsmState, cmd: c.PartitionDelete) -> Result:
 
 def partition_init(state: HsmState, cmd: c.PartitionInit) -> Result:
     principal = parse(cmd.actor)
-    if principal.kind != "client":
+    if principal.kind != PrincipalKind.CLIENT:
         raise DomainError(
             ErrorCode.UNAUTHENTICATED,
             "partitions are initialized over NTLS, by a client they are assigned to",
@@ -132,12 +133,12 @@ def partition_init(state: HsmState, cmd: c.PartitionInit) -> Result:
     if not cmd.po_password_hash:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, "PO password hash must not be empty")
     part.initialized, part.label, part.cloning_domain = True, cmd.label, cmd.cloning_domain
-    part.roles = {"PO": Credential(cmd.po_password_hash, must_change=False)}
+    part.roles = {PartitionRole.PO.value: Credential(cmd.po_password_hash, must_change=False)}
     return ok(audit=f"partition '{cmd.name}' initialized (label '{cmd.label}')")
 
 
 def partition_role_init(state: HsmState, cmd: c.PartitionRoleInit) -> Result:
-    if cmd.role not in ("CO", "CU"):
+    if cmd.role not in (PartitionRole.CO, PartitionRole.CU):
         raise DomainError(
             ErrorCode.INVALID_ARGUMENT,
             "role must be CO (initialized by the PO) or CU (initialized by the CO)",
@@ -145,7 +146,11 @@ def partition_role_init(state: HsmState, cmd: c.PartitionRoleInit) -> Result:
     authorize(state, cmd.actor, f"partition.role.{cmd.role.lower()}", cmd.timestamp, f"partition:{cmd.name}")
     part = _partition(state, cmd.name)
     existing = part.roles.get(cmd.role)
-    if cmd.role == "CO" and existing is not None and not state.hsm.policies.get("po_can_reset_co", True):
+    if (
+        cmd.role == PartitionRole.CO
+        and existing is not None
+        and not state.hsm.policies.get("po_can_reset_co", True)
+    ):
         raise DomainError(
             ErrorCode.PERMISSION_DENIED, "HSM policy po_can_reset_co is off: the PO may not reset the CO"
         )
@@ -191,7 +196,7 @@ def partition_policy_set(state: HsmState, cmd: c.PartitionPolicySet) -> Result:
 
 def partition_activate(state: HsmState, cmd: c.PartitionActivate) -> Result:
     principal = parse(cmd.actor)
-    if principal.kind != "client":
+    if principal.kind != PrincipalKind.CLIENT:
         raise DomainError(
             ErrorCode.UNAUTHENTICATED, "partitions are activated over NTLS, by a client they are assigned to"
         )

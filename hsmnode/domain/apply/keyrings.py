@@ -18,6 +18,7 @@ from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Credential, Keyring
 from hsmnode.domain.principals import Principal
 from hsmnode.domain.result import Result, ok
+from hsmnode.domain.roles import KeyringRole
 from hsmnode.domain.state import HsmState
 
 MAX_KEYRINGS = 3500  # Luna: up to 3500 keyrings per cluster
@@ -63,7 +64,7 @@ def keyring_create(state: HsmState, cmd: c.KeyringCreate) -> Result:
         label=cmd.label,
         id=cmd.keyring_id,
         created_at=cmd.timestamp,
-        roles={"KRSO": Credential(cmd.krso_password_hash, must_change=True)},
+        roles={KeyringRole.KRSO.value: Credential(cmd.krso_password_hash, must_change=True)},
     )
     return ok(keyring_id=cmd.keyring_id, audit=f"keyring '{cmd.label}' ({cmd.keyring_id}) created")
 
@@ -130,6 +131,8 @@ def keyring_set_krco(state: HsmState, cmd: c.KeyringSetKrco) -> Result:
     ring = _keyring(state, cmd.label)
     if not cmd.password_hash:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, "password hash must not be empty")
-    old = ring.roles.get("KRCO")
-    ring.roles["KRCO"] = Credential(cmd.password_hash, must_change=False, epoch=(old.epoch + 1) if old else 1)
+    old = ring.roles.get(KeyringRole.KRCO)
+    ring.roles[KeyringRole.KRCO.value] = Credential(
+        cmd.password_hash, must_change=False, epoch=(old.epoch + 1) if old else 1
+    )
     return ok(audit=f"KRCO credential of keyring '{cmd.label}' set")

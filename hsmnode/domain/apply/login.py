@@ -20,8 +20,9 @@ from hsmnode.domain.access import (
     session_key,
 )
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.principals import parse
+from hsmnode.domain.principals import PrincipalKind, parse
 from hsmnode.domain.result import Result, ok
+from hsmnode.domain.roles import HsmRole, PartitionRole
 from hsmnode.domain.state import HsmState
 
 WRONG_USER_OR_PASSWORD = "wrong user name or password"
@@ -39,7 +40,7 @@ def _check_login_actor(state: HsmState, actor: str, target: str, now: int) -> No
     an appliance session allowed to take the HSM role for SO/AU, an assigned client for partitions."""
     kind = target.partition(":")[0]
     if kind == "user":
-        if parse(actor).kind not in ("cert", "client"):
+        if parse(actor).kind not in (PrincipalKind.CERT, PrincipalKind.CLIENT):
             raise DomainError(
                 ErrorCode.INVALID_ARGUMENT, "appliance logins are proposed for the connecting certificate"
             )
@@ -47,11 +48,11 @@ def _check_login_actor(state: HsmState, actor: str, target: str, now: int) -> No
         authorize(state, actor, "hsm.login", now)
     elif target == "hsm:AU":
         authorize(state, actor, "auditor.login", now)
-    elif kind == "partition" and parse(actor).kind == "console":
+    elif kind == "partition" and parse(actor).kind == PrincipalKind.CONSOLE:
         return  # the local console presents a partition's password with its cards (DOMAIN.md §5)
     elif kind in ("partition", "keyring"):
         principal = parse(actor)
-        if principal.kind != "client":
+        if principal.kind != PrincipalKind.CLIENT:
             raise DomainError(
                 ErrorCode.UNAUTHENTICATED, f"{kind} logins need a registered client certificate"
             )
@@ -95,9 +96,13 @@ def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
             cred.locked = True
             cred.locked_until = cmd.timestamp + t.lock_ms if t.lock_ms else 0
             cred.epoch += 1
-            if t.partition is not None and t.role == "CO" and "CU" in t.partition.roles:
+            if (
+                t.partition is not None
+                and t.role == PartitionRole.CO
+                and PartitionRole.CU in t.partition.roles
+            ):
                 # Luna: failed CO logins lock out the CO and the CU
-                cu = t.partition.roles["CU"]
+                cu = t.partition.roles[PartitionRole.CU]
                 cu.locked, cu.locked_until = True, 0
                 cu.epoch += 1
             if t.keyring is not None:
@@ -122,9 +127,9 @@ def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
         )
     session_epoch = 0
     if t.partition is not None:
-        if t.role in ("CO", "CU"):
+        if t.role in (PartitionRole.CO, PartitionRole.CU):
             check_activated(t.partition)
-        if parse(cmd.actor).kind == "client":
+        if parse(cmd.actor).kind == PrincipalKind.CLIENT:
             client = client_of(state, parse(cmd.actor))
             session_epoch = client.sessions.get(f"{t.partition.name}:{t.role}", 0)
     if t.keyring is not None:
@@ -147,7 +152,7 @@ def _user_role(state: HsmState, actor: str, target: str) -> str:
     kind, _, name = target.partition(":")
     if kind != "user":
         principal = parse(actor)
-        if principal.kind != "user":
+        if principal.kind != PrincipalKind.USER:
             return ""
         name = principal.name
     user = state.users.get(name)
@@ -176,7 +181,7 @@ def logout(state: HsmState, cmd: c.Logout) -> Result:
     principal = parse(cmd.actor)
     kind, _, rest = cmd.target.partition(":")
     if kind == "user":
-        if principal.kind != "user" or principal.name != rest:
+        if principal.kind != PrincipalKind.USER or principal.name != rest:
             raise DomainError(ErrorCode.PERMISSION_DENIED, "an appliance user can only log itself out")
         user = state.users.get(rest)
         if user is None or user.credential.epoch != principal.epoch:
@@ -185,7 +190,7 @@ def logout(state: HsmState, cmd: c.Logout) -> Result:
         return ok(audit=f"user '{rest}' logged out")
     if cmd.target in ("hsm:SO", "hsm:AU"):
         role = cmd.target[4:]
-        cred = state.hsm.so if role == "SO" else state.hsm.auditor
+        cred = state.hsm.so if role == HsmRole.SO else state.hsm.auditor
         if principal.hsm_role != role or cred is None or cred.epoch != principal.hsm_epoch:
             return ok(
                 role=_user_role(state, cmd.actor, cmd.target), audit=f"HSM {role} was already logged out"
@@ -193,7 +198,10 @@ def logout(state: HsmState, cmd: c.Logout) -> Result:
         cred.epoch += 1
         return ok(role=_user_role(state, cmd.actor, cmd.target), audit=f"HSM {role} logged out")
     if kind in ("partition", "keyring"):
-        if principal.kind != "client" or f"{principal.container}:{principal.partition_role}" != cmd.target:
+        if (
+            principal.kind != PrincipalKind.CLIENT
+            or f"{principal.container}:{principal.partition_role}" != cmd.target
+        ):
             raise DomainError(ErrorCode.PERMISSION_DENIED, f"a client can only close its own {kind} sessions")
         client = client_of(state, principal)
         key = session_key(principal)

@@ -15,7 +15,7 @@ from hsmnode.domain import mofn
 from hsmnode.domain.access import authorize, is_locked, login_target
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Partition, PartitionAuthorization
-from hsmnode.domain.principals import Principal, parse
+from hsmnode.domain.principals import Principal, PrincipalKind, parse
 from hsmnode.domain.result import Result, ok
 from hsmnode.domain.state import HsmState
 
@@ -32,7 +32,7 @@ def authorization_of(part: Partition) -> PartitionAuthorization:
 def _may_change(state: HsmState, actor: str, now: int, partition: str) -> Principal:
     """A CO session on the partition (online), or the member's local console (DOMAIN.md §5)."""
     principal = parse(actor)
-    if principal.kind == "console":
+    if principal.kind == PrincipalKind.CONSOLE:
         return principal
     authorize(state, actor, "partition.authorize", now, f"partition:{partition}")
     return principal
@@ -101,7 +101,7 @@ def auth_change(state: HsmState, cmd: c.AuthChange) -> Result:
     except ValueError:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, f"unknown authorization state {cmd.target!r}") from None
     principal = _may_change(state, cmd.actor, cmd.timestamp, cmd.partition)
-    console = principal.kind == "console"
+    console = principal.kind == PrincipalKind.CONSOLE
     auth = authorization_of(state.partitions[cmd.partition])
     current = _session_state(auth, cmd)
     requested = mofn.parse_challenge(cmd.challenge).action
