@@ -1,21 +1,19 @@
 """Authorization against replicated state: is this actor, with the epochs in its session,
 allowed this operation now? Used inside apply (the authority) and by the service for
-reads and fast refusals. Also: which credential a login target names, and its lockout rule.
+reads and fast refusals. Also: which credential a login target names, and its lockout rule;
+whether a partition's activation lets its sessions open.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from hsmnode.domain import permissions as perm
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Client, Credential, Keyring, Partition
 from hsmnode.domain.principals import KEYRING_ROLES, PARTITION_ROLES, Principal, PrincipalKind, parse
 from hsmnode.domain.roles import HsmRole, PartitionRole
-
-if TYPE_CHECKING:
-    from hsmnode.domain.state import HsmState
+from hsmnode.domain.state import HsmState
 
 USER_LOCKOUT_THRESHOLD = 5  # our choice: Luna's REST default is not documented
 USER_LOCKOUT_MS = 300_000
