@@ -203,11 +203,14 @@ def create_server(
     peers: PeerClients,
     *,
     reflection: bool = False,
+    interceptors: tuple[grpc.ServerInterceptor, ...] = (),
 ) -> tuple[grpc.Server, health.HealthServicer]:
     """The member's server, not started. `reflection` exposes the API schema (grpc.reflection.v1alpha)
-    to any client that passes mutual TLS: off by default, `[server] reflection = true` turns it on."""
+    to any client that passes mutual TLS: off by default, `[server] reflection = true` turns it on.
+    `interceptors` see every call (the member's metrics and request log: hsmnode/observability)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="grpc"),
+        interceptors=interceptors,
         options=SERVER_OPTIONS,
         maximum_concurrent_rpcs=MAX_WORKERS * 8,
     )
