@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from hsmnode.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError, ports_free
+from hsmnode.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError, DevTimings, ports_free
 
 
 @click.command()
@@ -84,13 +84,28 @@ def serve(config_path: str | None, from_env: bool, log_level: str, log_format: s
     "--json", "as_json", is_flag=True, help="Print the cluster description as JSON once it is ready."
 )
 @click.option(
+    "--log-format",
+    "log_format",
+    default=None,
+    type=click.Choice(["text", "json"]),
+    help="Members' log lines in DIR/<member>/node.log: text (default) or one JSON object per line. "
+    "New clusters only ([log] format in each node.toml).",
+)
+@click.option(
     "--standalone",
     metavar="NAME",
     default=None,
     help="Instead: start a standalone node NAME (its own cluster of one, certificate from DIR's CA, "
     "gRPC on --base-port, Raft on --base-port+100), ready for `hsmnode cluster join`.",
 )
-def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool, standalone: str | None) -> None:
+def dev(
+    root: str,
+    nodes: int | None,
+    base_port: int | None,
+    as_json: bool,
+    log_format: str | None,
+    standalone: str | None,
+) -> None:
     """Create (or reuse) a local cluster in DIR, start its members and stay in the foreground.
 
     Ctrl-C or SIGTERM stops every member. Running it again on the same DIR brings
@@ -112,7 +127,11 @@ def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool, stan
             click.echo(f"reusing cluster {cluster.cluster_id} in {cluster.root}", err=True)
         else:
             cluster = DevCluster.create(
-                path, nodes=nodes or 3, base_port=base_port or DEFAULT_BASE_PORT, metrics=True
+                path,
+                nodes=nodes or 3,
+                base_port=base_port or DEFAULT_BASE_PORT,
+                timings=DevTimings(log_format=log_format or "text"),
+                metrics=True,
             )
             click.echo(f"created cluster {cluster.cluster_id} in {cluster.root}", err=True)
     except DevClusterError as exc:
