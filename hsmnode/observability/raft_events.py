@@ -24,7 +24,7 @@ from hsmnode.replication import DUMP_FILE, Replicator
 
 log = logging.getLogger("hsmnode.raft.events")
 
-PERIOD = 0.05  # seconds between two looks at the Raft status
+PERIOD = 0.1  # seconds between two looks at the Raft status (as the node's health watcher)
 
 
 class RaftEventLog:
