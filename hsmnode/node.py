@@ -222,6 +222,7 @@ class Node:
         self._smk_check = smk.check_value
         replicator.removal_check = lambda: self._check_removed(replicator)
         peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
+        observer = observability.attach(replicator, tokens)
         try:
             server, health_servicer = create_server(
                 cfg.grpc_listen,
@@ -230,13 +231,13 @@ class Node:
                 services,
                 peers,
                 reflection=cfg.reflection,
-                interceptors=(observability.attach(replicator, tokens),),
+                interceptors=(observer,),
             )
         except PortInUseError as exc:
             replicator.close()
             raise StartupError(str(exc)) from None
         try:
-            console = self._start_console(tls, replicator, services.authorization)
+            console = self._start_console(tls, replicator, services.authorization, observer)
         except StartupError:
             replicator.close()
             raise
@@ -279,14 +280,18 @@ class Node:
         return self._exit_code
 
     def _start_console(
-        self, tls: TlsMaterial, replicator: Replicator, authorization: AuthorizationService
+        self,
+        tls: TlsMaterial,
+        replicator: Replicator,
+        authorization: AuthorizationService,
+        observer: grpc.ServerInterceptor,
     ) -> grpc.Server | None:
         """The local console on its unix socket (DOMAIN.md §5), if configured."""
         path = self.config.console_socket
         if path is None:
             return None
         try:
-            console = create_console_server(path, tls, replicator, authorization)
+            console = create_console_server(path, tls, replicator, authorization, (observer,))
         except PortInUseError as exc:
             raise StartupError(f"{exc} (console.socket in {self.config.path})") from None
         console.start()

@@ -178,11 +178,17 @@ def make_classifier(tls: TlsMaterial, replicator: Replicator) -> Classifier:
 
 
 def create_console_server(
-    socket_path: Path, tls: TlsMaterial, replicator: Replicator, authorization: AuthorizationService
+    socket_path: Path,
+    tls: TlsMaterial,
+    replicator: Replicator,
+    authorization: AuthorizationService,
+    interceptors: tuple[grpc.ServerInterceptor, ...] = (),
 ) -> grpc.Server:
     """The member's local console (DOMAIN.md §5): the Console service alone, on a unix socket that only
     the node's user reaches (it lives in the data dir, mode 0700; the socket itself is made 0600)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="console"))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="console"), interceptors=interceptors
+    )
     console = ConsoleServicer(replicator, authorization)
     bind(server, console, _service(console_pb2, "Console"), make_classifier(tls, replicator))
     if socket_path.is_socket():
