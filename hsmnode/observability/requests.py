@@ -19,6 +19,7 @@ Server-streaming calls (Cluster/Backup) are recorded when their stream ends.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -146,12 +147,23 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc]
         if not token:
             return ""
         try:
-            claims = self._tokens.verify(token, caller_of(context).fingerprint, int(time.time() * 1000))
-        except Exception:  # expired, forged, another cluster's: the answer says so; no actor
+            fingerprint = caller_of(context).fingerprint
+        except Exception:  # no client certificate (the console's unix socket)
             return ""
+        actor, expires_ms = self._verified(token, fingerprint)
+        return actor if int(time.time() * 1000) < expires_ms else ""
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one observer per member process, kept for its life
+    def _verified(self, token: str, fingerprint: str) -> tuple[str, int]:
+        """(actor, expiry ms) a token names, verified once per token (a session's calls repeat it)."""
+        assert self._tokens is not None
+        try:
+            claims = self._tokens.verify(token, fingerprint, 0)
+        except Exception:  # forged, another cluster's, another certificate's: no actor
+            return "", 0
         if claims.kind == "appliance":
-            return f"user:{claims.subject}"
-        return f"{claims.kind}:{claims.subject}/{claims.partition_role}"
+            return f"user:{claims.subject}", claims.expires_ms
+        return f"{claims.kind}:{claims.subject}/{claims.partition_role}", claims.expires_ms
 
 
 def _client_name(context: grpc.ServicerContext) -> str:
