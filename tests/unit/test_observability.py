@@ -210,3 +210,11 @@ def test_the_grafana_dashboard_names_only_metrics_a_member_exposes() -> None:
         assert wanted in titles, wanted
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_the_shipped_member_configs_keep_metrics_off_and_log_json() -> None:
+    configs = sorted((DASHBOARD.parents[1]).glob("node*.toml"))
+    assert len(configs) == 3
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg.metrics_listen is None and cfg.log_format == "json", path
