@@ -37,11 +37,11 @@ def _free_base(nodes: int) -> int:
 
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    """3 members with metrics on and JSON logs, the dev demo set up."""
+    """3 members with metrics on, JSON logs and a snapshot every 40 entries, the dev demo set up."""
     c = DevCluster.create(
         tmp_path_factory.mktemp("observed") / "cluster",
         base_port=_free_base(3),
-        timings=DevTimings(log_format="json"),
+        timings=DevTimings(log_format="json", compaction_min_entries=40),  # the demo's entries: a snapshot
         metrics=True,
     )
     c.start()
@@ -118,6 +118,19 @@ def test_scrape_shows_one_leader_and_counters_and_indexes_move_on_a_write(observ
         assert value(samples, "hsmnode_logins_total", target="user", outcome="success") >= 1
         assert value(samples, "hsmnode_raft_term") >= 1 and value(samples, "hsmnode_raft_lease_valid") == 1
         assert value(samples, "hsmnode_raft_members") == 3
+    # every member compacted its log (40 entries): timed, sized and logged as a Raft event
+    for member in ids:
+
+        def snapshotted(member: str = member) -> bool:
+            samples = scrape(observed, member)
+            return (
+                value(samples, "hsmnode_raft_snapshot_duration_seconds_count") >= 1
+                and value(samples, "hsmnode_raft_snapshot_size_bytes") > 0
+            )
+
+        eventually(snapshotted, what=f"a snapshot on {member}")
+        events = [r for r in log_records(observed, member) if r.get("event") == "snapshot"]
+        assert events and events[0]["bytes"] > 0 and events[0]["duration_ms"] > 0
     # the requests went to some member: summed over the cluster, the counters rose
     total = lambda: sum(requests_of(scrape(observed, m), "AddUser") for m in ids)  # noqa: E731
     assert total() >= 1
