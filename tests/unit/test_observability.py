@@ -218,3 +218,55 @@ def test_the_shipped_member_configs_keep_metrics_off_and_log_json() -> None:
     for path in configs:
         cfg = load_config(path)
         assert cfg.metrics_listen is None and cfg.log_format == "json", path
+
+
+class RaftView:
+    """What RaftEventLog reads of a Replicator: a status and a configuration the test moves."""
+
+    def __init__(self) -> None:
+        self.term, self.leader, self.role = 1, "a:1", "follower"
+        self.members = frozenset({"a:1", "b:1", "c:1"})
+
+    def status(self) -> RaftStatus:
+        return RaftStatus(self.role, self.term, self.leader, 10, 10, True, True)
+
+    def raft_configuration(self) -> frozenset[str]:
+        return self.members
+
+    def watch_snapshots(self, done: Any) -> None:
+        self.snapshot_done = done
+
+
+def test_raft_events_are_logged_once_each_with_their_fields(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hsmnode.observability.raft_events import RaftEventLog
+
+    view, metrics = RaftView(), MemberMetrics()
+    events = RaftEventLog(view, tmp_path, metrics)  # type: ignore[arg-type]
+    events.start()
+    events.stop()  # the test looks itself
+    caplog.set_level(logging.INFO, logger="hsmnode.raft.events")
+    events.look()  # the first look names the leader
+    view.term, view.leader, view.role = 2, "b:1", "leader"
+    events.look()
+    events.look()  # nothing changed: nothing logged
+    view.members = frozenset({"a:1", "b:1", "d:1"})
+    events.look()
+    (tmp_path / "raft.dump").write_bytes(b"y" * 50)
+    view.snapshot_done(0.25)
+    logged = [r.fields for r in caplog.records]  # type: ignore[attr-defined]
+    assert [f["event"] for f in logged] == [
+        "leader_change",
+        "term_change",
+        "leader_change",
+        "membership",
+        "snapshot",
+    ]
+    assert logged[1] == {"event": "term_change", "term": 2, "previous_term": 1}
+    assert logged[2] == {"event": "leader_change", "term": 2, "leader": "b:1", "role": "leader"}
+    assert logged[3]["added"] == ["d:1"] and logged[3]["removed"] == ["c:1"]
+    assert logged[4] == {"event": "snapshot", "duration_ms": 250.0, "bytes": 50}
+    samples = exposition(metrics)
+    assert samples["hsmnode_raft_leader_changes_total{}"] == 2
+    assert samples["hsmnode_raft_snapshot_duration_seconds_count{}"] == 1
