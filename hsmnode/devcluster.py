@@ -14,6 +14,7 @@ the same processes, configs and certificates a user runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -409,13 +410,12 @@ class DevCluster:
             grpc=f"127.0.0.1:{base + n - 1}",
             raft=f"127.0.0.1:{base + RAFT_PORT_OFFSET + n - 1}",
             dir=self.root / f"node{n}",
-            metrics=f"127.0.0.1:{base + METRICS_PORT_OFFSET + n - 1}" if self.members[0].metrics else None,
         )
-        busy = [
-            p
-            for p in (member.grpc, member.raft, member.metrics)
-            if p and not ports_free([int(p.rpartition(":")[2])])
-        ]
+        metrics_port = base + METRICS_PORT_OFFSET + n - 1
+        if self.members[0].metrics and ports_free([metrics_port]):
+            # a taken metrics port leaves the new member without metrics rather than fail the addition
+            member = dataclasses.replace(member, metrics=f"127.0.0.1:{metrics_port}")
+        busy = [p for p in (member.grpc, member.raft) if not ports_free([int(p.rpartition(":")[2])])]
         if busy:
             raise DevClusterError(f"address(es) {', '.join(busy)} are in use")
         member.dir.mkdir(exist_ok=True)

@@ -152,7 +152,10 @@ def dev(
             # an existing cluster grows or shrinks to --nodes, one membership change at a time
             while len(cluster.members) < nodes:
                 added = cluster.add_member()
-                click.echo(f"added member {added.id} ({added.grpc})", err=True)
+                metrics = (
+                    f"metrics http://{added.metrics}/metrics" if added.metrics else "metrics off: port taken"
+                )
+                click.echo(f"added member {added.id} ({added.grpc}, {metrics})", err=True)
             while len(cluster.members) > nodes:
                 leaving = cluster.members[-1].id
                 cluster.remove_member(leaving)
