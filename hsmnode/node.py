@@ -23,6 +23,8 @@ from hsmnode.config import ConfigError, NodeConfig
 from hsmnode.crypto import check_certificate_pair
 from hsmnode.crypto.keys import SMK_BYTES, Smk
 from hsmnode.membership import clear_removed, mark_removed, removed_marker
+from hsmnode.observability.member import Observability
+from hsmnode.observability.metrics import MetricsPortError
 from hsmnode.replication import RaftSettings, Replicator, raft_files_present
 from hsmnode.server.app import (
     PortInUseError,
@@ -165,6 +167,11 @@ class Node:
             )
         check_port_free(cfg.grpc_listen, "gRPC address")
         check_port_free(cfg.raft_address, "Raft address")
+        observability = Observability(cfg)
+        try:
+            observability.listen()  # metrics: a taken port refuses start-up before Raft starts
+        except MetricsPortError as exc:
+            raise StartupError(str(exc)) from None
         try:
             replicator = Replicator(
                 RaftSettings(
@@ -215,25 +222,33 @@ class Node:
         self._smk_check = smk.check_value
         replicator.removal_check = lambda: self._check_removed(replicator)
         peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
+        observer = observability.attach(replicator, tokens)
         try:
             server, health_servicer = create_server(
-                cfg.grpc_listen, tls, replicator, services, peers, reflection=cfg.reflection
+                cfg.grpc_listen,
+                tls,
+                replicator,
+                services,
+                peers,
+                reflection=cfg.reflection,
+                interceptors=(observer,),
             )
         except PortInUseError as exc:
             replicator.close()
             raise StartupError(str(exc)) from None
         try:
-            console = self._start_console(tls, replicator, services.authorization)
+            console = self._start_console(tls, replicator, services.authorization, observer)
         except StartupError:
             replicator.close()
             raise
         server.start()
         log.info(
-            "node %s of cluster %s: gRPC %s, Raft %s, data %s",
+            "node %s of cluster %s: gRPC %s, Raft %s, metrics %s, data %s",
             cfg.node_id,
             cfg.cluster_id,
             cfg.grpc_listen,
             cfg.raft_address,
+            cfg.metrics_listen or "off",
             cfg.data_dir,
         )
         scheduler = BackupScheduler(cfg, backups, replicator)
@@ -250,6 +265,7 @@ class Node:
         log.info("node %s stopping", cfg.node_id)
         scheduler.stop()
         reconciler.stop()
+        observability.stop()
         set_serving(health_servicer, False)
         try:
             self._check_removed(replicator)  # a removal applied since the last watch round
@@ -264,14 +280,18 @@ class Node:
         return self._exit_code
 
     def _start_console(
-        self, tls: TlsMaterial, replicator: Replicator, authorization: AuthorizationService
+        self,
+        tls: TlsMaterial,
+        replicator: Replicator,
+        authorization: AuthorizationService,
+        observer: grpc.ServerInterceptor,
     ) -> grpc.Server | None:
         """The local console on its unix socket (DOMAIN.md §5), if configured."""
         path = self.config.console_socket
         if path is None:
             return None
         try:
-            console = create_console_server(path, tls, replicator, authorization)
+            console = create_console_server(path, tls, replicator, authorization, (observer,))
         except PortInUseError as exc:
             raise StartupError(f"{exc} (console.socket in {self.config.path})") from None
         console.start()
