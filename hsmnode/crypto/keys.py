@@ -76,6 +76,10 @@ CIPHER_MECHANISMS: dict[str, tuple[str, str]] = {
 }
 DIGEST_MECHANISMS = ("SHA256", "SHA384", "SHA512")
 WRAP_MECHANISM = "AES-KWP"
+# key-wrapping mechanisms (the wrapping key is AES): AES-KWP (RFC 5649, the default) and AES-GCM
+# (PKCS#11 CKM_AES_GCM used for C_WrapKey: the caller's 12-byte IV, 128-bit tag, optional AAD),
+# the one a p11-kit client forwards (none forwards CKM_AES_KEY_WRAP or _KWP)
+WRAP_MECHANISMS = ("AES-KWP", "AES-GCM")
 
 
 class KeyMaterialError(ValueError):
@@ -357,6 +361,45 @@ def decrypt(mechanism: str, secret_or_private: bytes, data: bytes, iv: bytes, aa
 
 def kwp_wrap(wrapping_secret: bytes, target_secret: bytes) -> bytes:
     return aes_key_wrap_with_padding(wrapping_secret, target_secret)
+
+
+def wrap_secret(mechanism: str, wrapping_secret: bytes, target_secret: bytes, iv: bytes, aad: bytes) -> bytes:
+    """`target_secret` wrapped under an AES key by one of WRAP_MECHANISMS (AES-GCM: ciphertext || tag).
+
+    Raises KeyMaterialError for an unknown mechanism or an AES-GCM IV that is not 12 bytes."""
+    if mechanism == "AES-KWP":
+        if iv or aad:
+            raise KeyMaterialError("AES-KWP takes no IV or AAD")
+        return kwp_wrap(wrapping_secret, target_secret)
+    if mechanism != "AES-GCM":
+        raise KeyMaterialError(
+            f"wrap mechanism {mechanism!r} is not supported ({', '.join(WRAP_MECHANISMS)})"
+        )
+    if len(iv) != 12:
+        raise KeyMaterialError(f"AES-GCM wrapping takes the caller's 12-byte IV, not {len(iv)} bytes")
+    return AESGCM(wrapping_secret).encrypt(iv, target_secret, aad or None)
+
+
+def unwrap_secret(mechanism: str, wrapping_secret: bytes, wrapped: bytes, iv: bytes, aad: bytes) -> bytes:
+    """The key material inside `wrapped` (see wrap_secret); KeyMaterialError when it does not unwrap."""
+    if mechanism == "AES-KWP":
+        if iv or aad:
+            raise KeyMaterialError("AES-KWP takes no IV or AAD")
+        return kwp_unwrap(wrapping_secret, wrapped)
+    if mechanism != "AES-GCM":
+        raise KeyMaterialError(
+            f"wrap mechanism {mechanism!r} is not supported ({', '.join(WRAP_MECHANISMS)})"
+        )
+    if len(iv) != 12:
+        raise KeyMaterialError(
+            f"AES-GCM unwrapping needs the 12-byte IV it was wrapped with, not {len(iv)} bytes"
+        )
+    try:
+        return AESGCM(wrapping_secret).decrypt(iv, wrapped, aad or None)
+    except InvalidTag:
+        raise KeyMaterialError(
+            "the wrapped key does not unwrap under this key (wrong key, IV or AAD, or tampered)"
+        ) from None
 
 
 def kwp_unwrap(wrapping_secret: bytes, wrapped: bytes) -> bytes:

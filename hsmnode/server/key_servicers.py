@@ -123,6 +123,9 @@ class KeysServicer(Servicer, keys_pb2_grpc.KeysServicer):
                 r.exportable,
                 r.request_id,
                 remaining(context),
+                mechanism=r.mechanism,
+                iv=r.iv,
+                aad=r.aad,
             )
         )
 
@@ -174,8 +177,10 @@ class KeysServicer(Servicer, keys_pb2_grpc.KeysServicer):
 
     @rpc
     def Wrap(self, r: keys_pb2.WrapKeyRequest, context: Ctx) -> keys_pb2.WrapKeyResponse:  # noqa: N802
-        wrapped = self._s.wrap(caller_of(context), token_of(context), r.wrapping_key, r.key)
-        return keys_pb2.WrapKeyResponse(wrapped=wrapped, mechanism="AES-KWP")
+        wrapped = self._s.wrap(
+            caller_of(context), token_of(context), r.wrapping_key, r.key, r.mechanism, r.iv, r.aad
+        )
+        return keys_pb2.WrapKeyResponse(wrapped=wrapped, mechanism=r.mechanism or "AES-KWP")
 
     @rpc
     def ExportPublic(self, r: keys_pb2.KeyRef, context: Ctx) -> keys_pb2.ExportPublicResponse:  # noqa: N802

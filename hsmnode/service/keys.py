@@ -361,8 +361,13 @@ class KeyService:
         exportable: bool,
         request_id: str,
         timeout: float | None,
+        mechanism: str = "",
+        iv: bytes = b"",
+        aad: bytes = b"",
     ) -> KeyView:
-        """Import key material wrapped (AES-KWP) under a key of this container."""
+        """Import key material wrapped under a key of this container: AES-KWP (the default, `mechanism`
+        empty) or AES-GCM with the IV and AAD it was wrapped with (kc.WRAP_MECHANISMS); the member
+        unwraps it and stores it under the SMK, as a created key."""
         claims = self._claims(caller, token)
 
         def prepare() -> dict[str, Any]:
@@ -370,7 +375,9 @@ class KeyService:
                 _check_data(wrapped, "wrapped key")
                 wrapping = self._usable(claims, wrapping_ref, "unwrap")
                 try:
-                    secret = kc.kwp_unwrap(self._material(claims, wrapping), wrapped)
+                    secret = kc.unwrap_secret(
+                        mechanism or kc.WRAP_MECHANISM, self._material(claims, wrapping), wrapped, iv, aad
+                    )
                 except kc.KeyMaterialError as exc:
                     raise _invalid(f"wrapped key: {exc}") from None
             except DomainError as exc:  # an unwrap that goes through is audited as its key.create
@@ -514,15 +521,31 @@ class KeyService:
             except kc.KeyMaterialError as exc:
                 raise _invalid(f"key '{key.label}': {exc}") from None
 
-    def wrap(self, caller: Caller, token: str, wrapping_ref: str, target_ref: str) -> bytes:
-        """Export `target` wrapped (AES-KWP) under `wrapping`: only exportable keys, private ones by policy."""
+    def wrap(
+        self,
+        caller: Caller,
+        token: str,
+        wrapping_ref: str,
+        target_ref: str,
+        mechanism: str = "",
+        iv: bytes = b"",
+        aad: bytes = b"",
+    ) -> bytes:
+        """Export `target` wrapped under `wrapping` in this member: only exportable keys, private ones by
+        policy. `mechanism`: AES-KWP (empty: the default) or AES-GCM with the caller's 12-byte IV and
+        optional AAD (ciphertext || 16-byte tag); INVALID_ARGUMENT for another or a bad IV."""
         claims = self._claims(caller, token)
+        mechanism = mechanism or kc.WRAP_MECHANISM
 
         def run() -> tuple[LocatedKey, bytes]:
+            if mechanism not in kc.WRAP_MECHANISMS:
+                raise _invalid(
+                    f"wrap mechanism {mechanism!r} is not supported (use {' or '.join(kc.WRAP_MECHANISMS)})"
+                )
             wrapping = self._usable(claims, wrapping_ref, "wrap")
             if wrapping.key_type != "AES":
                 raise _invalid(
-                    f"key '{wrapping.label}' is {wrapping.key_type}; AES-KWP wrapping needs an AES key"
+                    f"key '{wrapping.label}' is {wrapping.key_type}; {mechanism} wrapping needs an AES key"
                 )
             target = self._key(claims, target_ref, "crypto.use")
             if target.object_class == "public":
@@ -540,7 +563,12 @@ class KeyService:
                         ErrorCode.FAILED_PRECONDITION,
                         f"partition '{claims.subject}': policy private_key_wrapping is off, so private keys cannot be wrapped off the HSM",
                     )
-            wrapped = kc.kwp_wrap(self._material(claims, wrapping), self._material(claims, target))
+            try:
+                wrapped = kc.wrap_secret(
+                    mechanism, self._material(claims, wrapping), self._material(claims, target), iv, aad
+                )
+            except kc.KeyMaterialError as exc:
+                raise _invalid(f"key '{target.label}': {exc}") from None
             return target, wrapped
 
         return self._audit.exported(claims, "key.wrap", target_ref, run)
