@@ -18,8 +18,20 @@ from hsmnode.pkcs11.rpc.calls import BY_NAME, HANDSHAKE
 from hsmnode.pkcs11.rpc.transport import encode_frame, read_frame
 from hsmnode.pkcs11.rpc.wire import Attribute, Mechanism, Reader, Writer
 
-CLIENT_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
-NEEDED = "p11-kit-modules and opensc (make setup installs them)"
+CLIENT_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"  # Debian bookworm's, p11-kit 0.24.1
+NEEDED = "p11-kit-modules and opensc (make system-packages installs them)"
+
+
+def client_module_025() -> str:
+    """p11-kit 0.25.5's client module, which forwards AES-GCM (CK_GCM_PARAMS) as bookworm's does not:
+    `make p11-kit-client` builds it into the cache directory scripts/p11-kit-client.sh names."""
+    cache = os.environ.get("HSMNODE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hsmnode"
+    )
+    module = os.path.join(cache, "p11-kit-0.25.5", "p11-kit-client.so")
+    if not Path(module).exists():
+        pytest.fail(f"{module} missing: `make p11-kit-client` builds it (make test does)")
+    return module
 
 
 def require_pkcs11_tools() -> None:
@@ -75,9 +87,11 @@ class BridgeProcess:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def pkcs11_tool(bridge: BridgeProcess, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def pkcs11_tool(
+    bridge: BridgeProcess, *args: str, timeout: float = 60, module: str = CLIENT_MODULE
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["pkcs11-tool", "--module", CLIENT_MODULE, *args],
+        ["pkcs11-tool", "--module", module, *args],
         env=bridge.env,
         capture_output=True,
         text=True,
@@ -174,6 +188,7 @@ def wait_for(fn, timeout: float = 20.0, what: str = "condition"):  # type: ignor
 __all__ = [
     "Attribute",
     "BridgeProcess",
+    "client_module_025",
     "Mechanism",
     "RawClient",
     "pkcs11_tool",

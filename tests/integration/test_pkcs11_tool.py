@@ -1,4 +1,5 @@
-"""Issue 14: OpenSC's pkcs11-tool, through Debian's p11-kit-client.so and the bridge, on a real cluster;
+"""Issue 14: OpenSC's pkcs11-tool, through Debian's p11-kit-client.so (bookworm's 0.24.1; and p11-kit 0.25.5's
+client module, built by `make p11-kit-client`, for what only it forwards) and the bridge, on a real cluster;
 bad input straight on the bridge's socket (the bridge and the cluster stay up, right CKR codes)."""
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from hsmnode.pkcs11.rpc.constants import CKA, CKF_RW_SESSION, CKF_SERIAL_SESSION
 from hsmnode.pkcs11.rpc.transport import HEADER
 from tests.integration.conftest import start_cluster
 from tests.integration.pkcs11_support import (
+    CLIENT_MODULE,
     Attribute,
     BridgeProcess,
     Mechanism,
     RawClient,
+    client_module_025,
     pkcs11_tool,
     require_pkcs11_tools,
 )
@@ -147,31 +150,30 @@ def test_pkcs11_tool_generates_signs_and_deletes_with_signatures_checked_by_open
     assert "tool-ec" not in listing and "tool-rsa" in listing  # a key pair is one cluster key: both halves go
 
 
-def test_pkcs11_tool_aes_gcm_is_refused_by_bookworms_client_module(
+def test_pkcs11_tool_aes_gcm_needs_p11_kit_025_and_an_opensc_newer_than_bookworms(
     world: tuple[DevCluster, BridgeProcess], tmp_path: Path
 ) -> None:
-    """p11-kit 0.24.1's client serializes no CK_GCM_PARAMS: it drops AES-GCM from the mechanism list (and would answer
-    CKR_MECHANISM_INVALID itself).
-    The bridge does AES-GCM for clients that forward it (see test_raw_aes_gcm_round_trip)."""
+    """Two layers stand between pkcs11-tool and AES-GCM on bookworm. p11-kit 0.24.1's client serializes no
+    CK_GCM_PARAMS and drops AES-GCM from the mechanism list; p11-kit 0.25.5's (`make p11-kit-client`) lists
+    and forwards it (wrap and unwrap too). But OpenSC 0.23.0's pkcs11-tool has no AES-GCM itself:
+    encrypt_data() and decrypt_data() take AES-ECB/CBC/CBC-PAD only and refuse the rest before any
+    PKCS#11 call. AES-GCM through the 0.25.5 module is tested with python-pkcs11 (test_pkcs11_python)."""
     cluster, bridge = world
+    old = pkcs11_tool(bridge, "--token-label", "demo", "--list-mechanisms")
+    new = pkcs11_tool(bridge, "--token-label", "demo", "--list-mechanisms", module=client_module_025())
+    assert old.returncode == 0 and new.returncode == 0, (old.stderr, new.stderr)
+    assert "AES-GCM" not in old.stdout and "ECDSA-SHA256" not in old.stdout, old.stdout
+    gcm = next(line for line in new.stdout.splitlines() if "AES-GCM" in line)
+    assert all(flag in gcm for flag in ("encrypt", "decrypt", "wrap", "unwrap")), gcm
+    assert "ECDSA-SHA256" in new.stdout
     login = ("--token-label", "demo", "--login", "--pin", co_pin(cluster))
     (tmp_path / "plain").write_bytes(b"x" * 32)
-    out = pkcs11_tool(
-        bridge,
-        *login,
-        "--encrypt",
-        "-m",
-        "AES-GCM",
-        "--label",
-        "tool-aes",
-        "--iv",
-        "00" * 12,
-        "-i",
-        str(tmp_path / "plain"),
-        "-o",
-        str(tmp_path / "ct"),
-    )
-    assert out.returncode != 0 and "AES-GCM illegal or not supported" in out.stderr, out.stderr
+    for module in (CLIENT_MODULE, client_module_025()):
+        out = pkcs11_tool(
+            bridge, *login, "--encrypt", "-m", "AES-GCM", "--label", "tool-aes", "--iv", "00" * 12,
+            "-i", str(tmp_path / "plain"), "-o", str(tmp_path / "ct"), module=module,
+        )  # fmt: skip
+        assert out.returncode != 0 and "Mechanism AES-GCM illegal or not supported" in out.stderr, out.stderr
 
 
 def _readme_blocks() -> tuple[str, str, str]:
