@@ -22,16 +22,25 @@ CLIENT_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"  # Debian b
 NEEDED = "p11-kit-modules and opensc (make system-packages installs them)"
 
 
-def client_module_025() -> str:
-    """p11-kit 0.25.5's client module, which forwards AES-GCM (CK_GCM_PARAMS) as bookworm's does not:
-    `make p11-kit-client` builds it into the cache directory scripts/p11-kit-client.sh names."""
+def _built(relative: str) -> str:
+    """A client `make pkcs11-clients` built into the cache directory scripts/pkcs11-clients.sh names."""
     cache = os.environ.get("HSMNODE_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hsmnode"
     )
-    module = os.path.join(cache, "p11-kit-0.25.5", "p11-kit-client.so")
-    if not Path(module).exists():
-        pytest.fail(f"{module} missing: `make p11-kit-client` builds it (make test does)")
-    return module
+    path = os.path.join(cache, relative)
+    if not Path(path).exists():
+        pytest.fail(f"{path} missing: `make pkcs11-clients` builds it (make test does)")
+    return path
+
+
+def client_module_025() -> str:
+    """p11-kit 0.25.5's client module: forwards AES-GCM (CK_GCM_PARAMS), as bookworm's 0.24.1 does not."""
+    return _built("p11-kit-0.25.5/p11-kit-client.so")
+
+
+def pkcs11_tool_026() -> str:
+    """OpenSC 0.26.1's pkcs11-tool: encrypts and decrypts with AES-GCM, as bookworm's 0.23.0 does not."""
+    return _built("opensc-0.26.1/pkcs11-tool")
 
 
 def require_pkcs11_tools() -> None:
@@ -88,10 +97,14 @@ class BridgeProcess:
 
 
 def pkcs11_tool(
-    bridge: BridgeProcess, *args: str, timeout: float = 60, module: str = CLIENT_MODULE
+    bridge: BridgeProcess,
+    *args: str,
+    timeout: float = 60,
+    module: str = CLIENT_MODULE,
+    tool: str = "pkcs11-tool",
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["pkcs11-tool", "--module", module, *args],
+        [tool, "--module", module, *args],
         env=bridge.env,
         capture_output=True,
         text=True,
@@ -189,6 +202,7 @@ __all__ = [
     "Attribute",
     "BridgeProcess",
     "client_module_025",
+    "pkcs11_tool_026",
     "Mechanism",
     "RawClient",
     "pkcs11_tool",

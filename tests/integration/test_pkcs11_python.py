@@ -142,7 +142,7 @@ def test_python_pkcs11_keys_signatures_ciphers_attributes_and_searches(world, to
 
 @pytest.fixture(scope="module")
 def token025(world: tuple[DevCluster, BridgeProcess]) -> Any:
-    """The demo token through p11-kit 0.25.5's client module (`make p11-kit-client`), which forwards
+    """The demo token through p11-kit 0.25.5's client module (`make pkcs11-clients`), which forwards
     CK_GCM_PARAMS; loaded beside bookworm's in the same process."""
     os.environ["P11_KIT_SERVER_ADDRESS"] = world[1].address
     return pkcs11.lib(client_module_025()).get_token(token_label="demo")
