@@ -363,37 +363,34 @@ def kwp_wrap(wrapping_secret: bytes, target_secret: bytes) -> bytes:
     return aes_key_wrap_with_padding(wrapping_secret, target_secret)
 
 
-def wrap_secret(mechanism: str, wrapping_secret: bytes, target_secret: bytes, iv: bytes, aad: bytes) -> bytes:
-    """`target_secret` wrapped under an AES key by one of WRAP_MECHANISMS (AES-GCM: ciphertext || tag).
-
-    Raises KeyMaterialError for an unknown mechanism or an AES-GCM IV that is not 12 bytes."""
+def _wrap_parameters(mechanism: str, iv: bytes, aad: bytes) -> None:
+    """KeyMaterialError unless (iv, aad) fit `mechanism`, one of WRAP_MECHANISMS."""
     if mechanism == "AES-KWP":
         if iv or aad:
             raise KeyMaterialError("AES-KWP takes no IV or AAD")
-        return kwp_wrap(wrapping_secret, target_secret)
-    if mechanism != "AES-GCM":
+    elif mechanism != "AES-GCM":
         raise KeyMaterialError(
             f"wrap mechanism {mechanism!r} is not supported ({', '.join(WRAP_MECHANISMS)})"
         )
-    if len(iv) != 12:
-        raise KeyMaterialError(f"AES-GCM wrapping takes the caller's 12-byte IV, not {len(iv)} bytes")
+    elif len(iv) != 12:
+        raise KeyMaterialError(f"AES-GCM wrapping takes a 12-byte IV, not {len(iv)} bytes")
+
+
+def wrap_secret(mechanism: str, wrapping_secret: bytes, target_secret: bytes, iv: bytes, aad: bytes) -> bytes:
+    """`target_secret` wrapped under an AES key by one of WRAP_MECHANISMS (AES-GCM: ciphertext || tag,
+    with the caller's IV). Raises KeyMaterialError for an unknown mechanism or parameters that do not fit."""
+    _wrap_parameters(mechanism, iv, aad)
+    if mechanism == "AES-KWP":
+        return kwp_wrap(wrapping_secret, target_secret)
     return AESGCM(wrapping_secret).encrypt(iv, target_secret, aad or None)
 
 
 def unwrap_secret(mechanism: str, wrapping_secret: bytes, wrapped: bytes, iv: bytes, aad: bytes) -> bytes:
-    """The key material inside `wrapped` (see wrap_secret); KeyMaterialError when it does not unwrap."""
+    """The key material inside `wrapped` (see wrap_secret; AES-GCM needs the IV and AAD it was wrapped
+    with); KeyMaterialError when it does not unwrap."""
+    _wrap_parameters(mechanism, iv, aad)
     if mechanism == "AES-KWP":
-        if iv or aad:
-            raise KeyMaterialError("AES-KWP takes no IV or AAD")
         return kwp_unwrap(wrapping_secret, wrapped)
-    if mechanism != "AES-GCM":
-        raise KeyMaterialError(
-            f"wrap mechanism {mechanism!r} is not supported ({', '.join(WRAP_MECHANISMS)})"
-        )
-    if len(iv) != 12:
-        raise KeyMaterialError(
-            f"AES-GCM unwrapping needs the 12-byte IV it was wrapped with, not {len(iv)} bytes"
-        )
     try:
         return AESGCM(wrapping_secret).decrypt(iv, wrapped, aad or None)
     except InvalidTag:
