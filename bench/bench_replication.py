@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hsmnode.client import HsmClient  # noqa: E402
-from hsmnode.devcluster import RAFT_PORT_OFFSET, DevCluster, ports_free  # noqa: E402
+from hsmnode.ops.devcluster import RAFT_PORT_OFFSET, DevCluster, ports_free  # noqa: E402
 
 
 def free_base(nodes: int = 3) -> int:

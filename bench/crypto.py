@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 
 from bench.bench_replication import free_base  # noqa: E402
-from hsmnode.devcluster import DevCluster  # noqa: E402
+from hsmnode.ops.devcluster import DevCluster  # noqa: E402
 
 DATA = os.urandom(1024)
 

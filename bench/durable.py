@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_replication import free_base, measure  # noqa: E402
 from hsmnode.client import HsmClient  # noqa: E402
-from hsmnode.devcluster import DevCluster, DevTimings  # noqa: E402
+from hsmnode.ops.devcluster import DevCluster, DevTimings  # noqa: E402
 
 
 def run(root: Path, durable: bool, threads: list[int], seconds: float) -> dict[int, tuple[float, float]]:

@@ -1,6 +1,6 @@
 """Failover gaps over repeated leader kills, on a real local 3-member cluster.
 
-Runs the drill (hsmnode.drill) N times, each killing the current leader with SIGKILL
+Runs the drill (hsmnode.ops.drill) N times, each killing the current leader with SIGKILL
 and restarting it, and prints per run and in summary the longest time the
 application went without a successful write and without a successful sign, with
 the same-run baseline: the gaps of a drill with no kill at all.
@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_replication import free_base  # noqa: E402
-from hsmnode.devcluster import DevCluster  # noqa: E402
-from hsmnode.drill import Drill, DrillOptions  # noqa: E402
+from hsmnode.ops.devcluster import DevCluster  # noqa: E402
+from hsmnode.ops.drill import Drill, DrillOptions  # noqa: E402
 
 
 def run_drill(profile: Path, kill: str | None, duration: float) -> dict:  # type: ignore[type-arg]

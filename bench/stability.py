@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_replication import free_base  # noqa: E402
 from hsmnode.client import HsmError  # noqa: E402
-from hsmnode.devcluster import DevCluster  # noqa: E402
+from hsmnode.ops.devcluster import DevCluster  # noqa: E402
 
 BUSY = "import time\nend = time.monotonic() + {d}\nwhile time.monotonic() < end: pass\n"
 

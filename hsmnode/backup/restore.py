@@ -20,7 +20,7 @@ from typing import Any
 from hsmnode.backup.fileformat import BackupError, BackupHeader, open_backup
 from hsmnode.backup.seed import write_seed
 from hsmnode.crypto.keys import SMK_BYTES, Smk
-from hsmnode.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError
+from hsmnode.ops.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError
 
 
 class RestoreError(Exception):

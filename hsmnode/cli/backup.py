@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from hsmnode.cli._common import _fail, appliance_session, emit, json_option, profile_options, reports_errors
-from hsmnode.devcluster import DEFAULT_BASE_PORT
+from hsmnode.ops.devcluster import DEFAULT_BASE_PORT
 
 BACKUP_TIMEOUT = 300.0
 

@@ -150,7 +150,7 @@ def join_command(
     certificate are used for both sides). A member removed from the cluster joins it
     again the same way, without --node-password.
     """
-    from hsmnode.joining import join
+    from hsmnode.ops.joining import join
 
     loaded = load_profile(profile or default_profile_path())
     report = join(

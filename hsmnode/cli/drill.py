@@ -1,4 +1,4 @@
-"""`hsmnode drill`: a failover drill against a cluster (see hsmnode.drill)."""
+"""`hsmnode drill`: a failover drill against a cluster (see hsmnode.ops.drill)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def drill(
 ) -> None:  # type: ignore[no-untyped-def]
     """Run a mixed workload through the SDK while a member dies; report what the application saw
     and verify every acknowledged write is on every member exactly once."""
-    from hsmnode.drill import Drill, DrillError, DrillOptions, plot, print_report
+    from hsmnode.ops.drill import Drill, DrillError, DrillOptions, plot, print_report
 
     options = DrillOptions(
         profile=Path(profile) if profile else default_profile_path(),

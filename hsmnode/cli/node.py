@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from hsmnode.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError, DevTimings, ports_free
+from hsmnode.ops.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError, DevTimings, ports_free
 
 
 @click.command()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hsmnode.client import HsmError
-from hsmnode.devcluster import DevCluster, DevClusterError
+from hsmnode.ops.devcluster import DevCluster, DevClusterError
 from tests.integration.conftest import start_cluster
 from tests.integration.helpers import as_admin, converged, notes_on
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from hsmnode.client import HsmError, OutcomeUnknown, Unavailable
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import converged, eventually, node_status
 
 pytestmark = pytest.mark.cluster

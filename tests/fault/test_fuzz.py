@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import hsmnode.pb
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from hsmnode.server.channels import CertificateClass
 from hsmnode.server.channels import allowed as channel_table
 from hsmnode.server.rpc import MIN_INDEX_KEY, SESSION_KEY

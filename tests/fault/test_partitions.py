@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hsmnode.client import HsmError, OutcomeUnknown, Unavailable
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.fault.netns import Topology, netns_unavailable, topology
 from tests.integration.conftest import free_base_port
 from tests.integration.helpers import as_admin, converged, eventually, node_status, notes_on

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.fault.conftest import rss_bytes
 from tests.integration.helpers import as_admin, converged
 

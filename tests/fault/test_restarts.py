@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from hsmnode.replication import RAFT_FILE_PREFIXES
 from tests.fault.conftest import Watcher, Writer
 from tests.integration.helpers import converged, eventually, leader_of, node_status

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hsmnode.devcluster import DevCluster, DevTimings
+from hsmnode.ops.devcluster import DevCluster, DevTimings
 from hsmnode.replication import DUMP_FILE
 from tests.integration.conftest import free_base_port
 from tests.integration.helpers import converged, eventually, node_status

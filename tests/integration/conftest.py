@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hsmnode.devcluster import RAFT_PORT_OFFSET, DevCluster, DevTimings, ports_free
+from hsmnode.ops.devcluster import RAFT_PORT_OFFSET, DevCluster, DevTimings, ports_free
 
 
 def free_base_port(nodes: int) -> int:

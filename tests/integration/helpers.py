@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from hsmnode.client import ApplianceSession, HsmError, HsmRoleSession, NodeStatus
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 
 T = TypeVar("T")
 
@@ -141,7 +141,7 @@ def new_partition(
 ) -> dict[str, str]:
     """A partition created by the SO (`create`: e.g. requires_authorization=True), assigned to demo-client,
     initialized in cloning domain `domain`, with its CO and CU set: their passwords ("po", "co", "cu")."""
-    from hsmnode.demo import dev_password
+    from hsmnode.ops.demo import dev_password
 
     demo = cluster.demo()
     assert demo is not None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from hsmnode.pkcs11.rpc.calls import BY_NAME, HANDSHAKE
 from hsmnode.pkcs11.rpc.transport import encode_frame, read_frame
 from hsmnode.pkcs11.rpc.wire import Attribute, Mechanism, Reader, Writer

@@ -18,8 +18,8 @@ from hsmnode.client import (
     Tls,
     Unauthenticated,
 )
-from hsmnode.demo import dev_password
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.demo import dev_password
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import as_admin, eventually
 
 pytestmark = pytest.mark.cluster

@@ -23,7 +23,7 @@ from hsmnode.client import (
     PartitionSession,
     PermissionDenied,
 )
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import as_auditor, eventually, new_partition
 
 pytestmark = pytest.mark.cluster

@@ -25,8 +25,8 @@ from hsmnode.client import (
     Unauthenticated,
 )
 from hsmnode.crypto.cards import CardFile, CardSetFile, load_card, new_set
-from hsmnode.demo import dev_password
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.demo import dev_password
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import as_admin, audit_records, eventually
 
 pytestmark = pytest.mark.cluster

@@ -27,7 +27,7 @@ from hsmnode.client import (
     Tls,
 )
 from hsmnode.crypto.keys import Smk
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.conftest import free_base_port, start_cluster
 from tests.integration.helpers import as_auditor, eventually, new_partition
 

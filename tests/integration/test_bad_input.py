@@ -16,7 +16,7 @@ from hsmnode.client import (
     Unauthenticated,
     remove_member,
 )
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from hsmnode.pb import audit_pb2, audit_pb2_grpc
 from tests.integration.helpers import as_admin, as_auditor, token
 

@@ -24,8 +24,8 @@ from hsmnode.client import (
     Unavailable,
 )
 from hsmnode.crypto.cards import load_card, new_set
-from hsmnode.demo import dev_password
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.demo import dev_password
+from hsmnode.ops.devcluster import DevCluster
 from hsmnode.pb import console_pb2
 from tests.integration.helpers import as_admin, eventually, new_partition
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hsmnode.client import PermissionDenied
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import as_admin, eventually
 
 pytestmark = pytest.mark.cluster

@@ -6,7 +6,7 @@ import pytest
 
 from hsmnode import crypto
 from hsmnode.client import FaultInjector, HsmClient, ProfileError, Tls
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import drill, eventually, leader_of
 
 pytestmark = pytest.mark.cluster

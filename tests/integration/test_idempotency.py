@@ -40,8 +40,8 @@ from hsmnode.client import (
     Tls,
 )
 from hsmnode.crypto.cards import load_card, new_set
-from hsmnode.demo import dev_password
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.demo import dev_password
+from hsmnode.ops.devcluster import DevCluster
 from hsmnode.pb import (
     admin_pb2,
     audit_pb2,

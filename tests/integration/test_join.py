@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from hsmnode.client import FailedPrecondition, HsmClient, InvalidArgument, Tls, Unauthenticated, Unavailable
-from hsmnode.demo import bootstrap
-from hsmnode.devcluster import DevCluster, DevMember
-from hsmnode.joining import join
+from hsmnode.ops.demo import bootstrap
+from hsmnode.ops.devcluster import DevCluster, DevMember
+from hsmnode.ops.joining import join
 from tests.integration.conftest import free_base_port
 from tests.integration.helpers import converged, eventually, node_status
 

@@ -22,8 +22,8 @@ from hsmnode.client import (
     Tls,
     Unauthenticated,
 )
-from hsmnode.demo import CLUSTER_SO_CLIENT, dev_password
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.demo import CLUSTER_SO_CLIENT, dev_password
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import as_admin, eventually
 
 pytestmark = pytest.mark.cluster

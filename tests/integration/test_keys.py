@@ -23,7 +23,7 @@ from hsmnode.client import (
     PermissionDenied,
     Unavailable,
 )
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import eventually, node_status
 
 pytestmark = pytest.mark.cluster

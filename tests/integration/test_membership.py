@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from hsmnode.client import FailedPrecondition, HsmClient, HsmError
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import converged, eventually, leader_of, node_status, note, notes_on
 
 pytestmark = pytest.mark.cluster

@@ -27,8 +27,8 @@ from hsmnode.client import (
     new_request_id,
     remove_member,
 )
-from hsmnode.devcluster import DevCluster
-from hsmnode.joining import join
+from hsmnode.ops.devcluster import DevCluster
+from hsmnode.ops.joining import join
 from hsmnode.service.membership import HALF_DONE_PREFIX
 from tests.integration.conftest import start_cluster
 from tests.integration.helpers import audit_records, converged, eventually, leader_of, node_status

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.conftest import start_cluster
 from tests.integration.helpers import drill
 

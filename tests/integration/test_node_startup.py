@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.conftest import free_base_port
 
 pytestmark = pytest.mark.cluster

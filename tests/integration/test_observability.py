@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hsmnode.devcluster import METRICS_PORT_OFFSET, RAFT_PORT_OFFSET, DevCluster, DevTimings, ports_free
+from hsmnode.ops.devcluster import METRICS_PORT_OFFSET, RAFT_PORT_OFFSET, DevCluster, DevTimings, ports_free
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.cluster

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.conftest import start_cluster
 from tests.integration.helpers import leader_of
 from tests.integration.pkcs11_support import CLIENT_MODULE, BridgeProcess, require_pkcs11_tools

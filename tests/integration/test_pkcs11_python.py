@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.conftest import start_cluster
 from tests.integration.helpers import as_auditor
 from tests.integration.pkcs11_support import (

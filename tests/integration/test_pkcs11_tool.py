@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from hsmnode.pkcs11.rpc.calls import CALLS
 from hsmnode.pkcs11.rpc.constants import CKA, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKM, CKO, CKR, CKU_USER
 from hsmnode.pkcs11.rpc.transport import HEADER

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hsmnode.client import Internal
-from hsmnode.devcluster import DevCluster
+from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import (
     as_admin,
     as_auditor,

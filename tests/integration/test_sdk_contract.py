@@ -21,7 +21,7 @@ from hsmnode.client import (
     PartitionSession,
     Unavailable,
 )
-from hsmnode.devcluster import DevCluster, DevMember
+from hsmnode.ops.devcluster import DevCluster, DevMember
 from tests.integration.conftest import free_base_port
 
 pytestmark = pytest.mark.cluster

@@ -38,8 +38,8 @@ from hsmnode.client import (
     PartitionSession,
     load_profile,
 )
-from hsmnode.devcluster import DevCluster, DevClusterError
-from hsmnode.drill_membership import LeaderWatch, MembershipCycles
+from hsmnode.ops.devcluster import DevCluster, DevClusterError
+from hsmnode.ops.drill_membership import LeaderWatch, MembershipCycles
 
 
 class DrillError(Exception):

@@ -504,11 +504,11 @@ class DevCluster:
         return demo if isinstance(demo, dict) else None
 
     def bootstrap_demo(self) -> dict[str, Any]:
-        """Set up the demo (see hsmnode.demo) once; later calls return what the profile holds."""
+        """Set up the demo (see hsmnode.ops.demo) once; later calls return what the profile holds."""
         existing = self.demo()
         if existing is not None:
             return existing
-        from hsmnode.demo import CLUSTER_SO_CLIENT, DEMO_CLIENT, bootstrap
+        from hsmnode.ops.demo import CLUSTER_SO_CLIENT, DEMO_CLIENT, bootstrap
 
         demo = bootstrap(self.root, [m.grpc for m in self.members], self.tls())
         profile = self.profile()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hsmnode.client import HsmClient, HsmError, Tls, remove_member
-from hsmnode.joining import join
+from hsmnode.ops.joining import join
 
 AGREEMENT_TIMEOUT = 15.0
 
