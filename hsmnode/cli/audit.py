@@ -10,19 +10,29 @@ from typing import Any
 
 import click
 
-from hsmnode.cli._common import (
-    appliance_session,
-    appliance_token,
-    emit,
-    json_option,
-    load_profile_for,
-    profile_options,
-    reports_errors,
-)
-from hsmnode.client import HsmClient, HsmError, HsmRoleSession
+from hsmnode.cli._cache import load_profile_for
+from hsmnode.cli._command import ApplianceCall, appliance_command
+from hsmnode.cli._output import Column, table
+from hsmnode.client import AuditRecord, HsmClient, HsmError, HsmRoleSession
 
 CATEGORIES = ("key_management", "key_usage", "access")
 LEVELS = ("none", "failure", "success", "all")
+
+
+def _when(r: AuditRecord) -> str:
+    return datetime.datetime.fromtimestamp(r.timestamp_ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+RECORD_COLUMNS = [
+    Column("CHAIN", lambda r: "cluster" if r.chain == "cluster" else r.member, 8),
+    Column("SEQ", "seq", 6, right=True),
+    Column("TIME", _when),
+    Column("ACTOR", "actor", 20),
+    Column("COMMAND", "command", 16),
+    Column("OUTCOME", "outcome", 20),
+    Column("DETAIL", "detail"),
+]
+LEVEL_COLUMNS = [Column("CATEGORY", lambda kv: kv[0], 16), Column("LEVEL", lambda kv: kv[1])]
 
 
 @click.group()
@@ -31,31 +41,24 @@ def audit() -> None:
     key-usage chain each member keeps of the sign/verify/encrypt/decrypt it served."""
 
 
-@audit.command()
+@appliance_command(audit, "note")
 @click.argument("text")
 @click.option("--request-id", default=None, help="Idempotency key (default: a fresh one).")
-@profile_options
-@json_option
-@reports_errors
-def note(
-    text: str, request_id: str | None, profile: str | None, endpoints: tuple[str, ...], as_json: bool
-) -> None:
+def note(call: ApplianceCall, text: str, request_id: str | None) -> None:
     """Append an operator's note (e.g. "drill starts") to the audit log."""
-    client, admin = appliance_session(profile, endpoints)
-    with client:
-        seq, digest = admin.audit_note(text, request_id=request_id)
-    emit(as_json, {"seq": seq, "hash": digest}, lambda: click.echo(f"audit record {seq} ({digest[:16]}...)"))
+    seq, digest = call.session.audit_note(text, request_id=request_id)
+    call.emit({"seq": seq, "hash": digest}, lambda: click.echo(f"audit record {seq} ({digest[:16]}...)"))
 
 
 @contextmanager
 def _members(
-    profile: str | None, endpoints: tuple[str, ...], only: tuple[str, ...]
-) -> Iterator[tuple[HsmRoleSession, list[tuple[str, HsmRoleSession | None]]]]:
-    """The Auditor's session on the cluster, and one per member (None for a member that cannot be reached)."""
-    client, auditor = appliance_session(profile, endpoints)
-    token = appliance_token(profile)
-    tls = load_profile_for(profile).tls
-    opened: list[HsmClient] = [client]
+    call: ApplianceCall, only: tuple[str, ...]
+) -> Iterator[tuple[HsmRoleSession, list[tuple[str, HsmRoleSession]]]]:
+    """The Auditor's session on the cluster, and one per member (a member that cannot be reached fails its own calls)."""
+    auditor = call.session
+    client, token = call.client, call.token
+    tls = load_profile_for(call.profile).tls
+    opened: list[HsmClient] = []
     try:
         members = [(m.id, m.address) for m in client.cluster_status().members]
         unknown = sorted(set(only) - {m for m, _ in members})
@@ -63,7 +66,7 @@ def _members(
             raise click.UsageError(
                 f"no member {', '.join(unknown)} (members: {', '.join(m for m, _ in members)})"
             )
-        sessions: list[tuple[str, HsmRoleSession | None]] = []
+        sessions: list[tuple[str, HsmRoleSession]] = []
         for member_id, address in members:
             if only and member_id not in only:
                 continue
@@ -78,7 +81,7 @@ def _members(
             c.close()
 
 
-@audit.command("list")
+@appliance_command(audit, "list")
 @click.option(
     "--after",
     "after_seq",
@@ -97,25 +100,14 @@ def _members(
     help="cluster: the replicated chain; member: each member's key-usage chain; all: both.",
 )
 @click.option("--member", "only", multiple=True, metavar="ID", help="Key-usage chains of these members only.")
-@profile_options
-@json_option
-@reports_errors
-def list_(
-    after_seq: int,
-    limit: int,
-    chain: str,
-    only: tuple[str, ...],
-    profile: str | None,
-    endpoints: tuple[str, ...],
-    as_json: bool,
-) -> None:
+def list_(call: ApplianceCall, after_seq: int, limit: int, chain: str, only: tuple[str, ...]) -> None:
     """Audit records in order, each naming its chain and (key usage) the member that served it
     (the Auditor: hsmnode login audit; hsmnode hsm login --auditor)."""
     records: list[Any] = []
     total = 0
     totals: dict[str, int] = {}
     unreachable: list[str] = []
-    with _members(profile, endpoints, only if chain != "cluster" else ()) as (auditor, members):
+    with _members(call, only if chain != "cluster" else ()) as (auditor, members):
         if chain in ("all", "cluster"):
             found, total = auditor.audit_list(after_seq=after_seq, limit=limit)
             records += found
@@ -131,14 +123,7 @@ def list_(
                 records += found
 
     def human() -> None:
-        for r in records:
-            when = datetime.datetime.fromtimestamp(r.timestamp_ms / 1000, datetime.UTC).strftime(
-                "%Y-%m-%d %H:%M:%S"
-            )
-            where = "cluster" if r.chain == "cluster" else r.member
-            click.echo(
-                f"{where:<8} {r.seq:>6} {when} {r.actor:<20} {r.command:<16} {r.outcome:<20} {r.detail}"
-            )
+        table(records, RECORD_COLUMNS, header=False)
         shown = ", ".join(f"{m} {n}" for m, n in totals.items())
         click.echo(
             f"({len(records)} records; cluster chain {total}"
@@ -148,8 +133,7 @@ def list_(
         for m in unreachable:
             click.echo(f"member {m} did not answer: its key-usage chain is not shown", err=True)
 
-    emit(
-        as_json,
+    call.emit(
         {
             "total": total,
             "member_totals": totals,
@@ -160,16 +144,13 @@ def list_(
     )
 
 
-@audit.command()
+@appliance_command(audit, "verify")
 @click.option("--member", "only", multiple=True, metavar="ID", help="Check these members only.")
-@profile_options
-@json_option
-@reports_errors
-def verify(only: tuple[str, ...], profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+def verify(call: ApplianceCall, only: tuple[str, ...]) -> None:
     """Recompute the cluster chain and each member's key-usage chain on every member; exit 1 if a
     chain is broken or a member cannot be checked."""
     checks: list[dict[str, Any]] = []
-    with _members(profile, endpoints, only) as (_auditor, members):
+    with _members(call, only) as (_auditor, members):
         for member_id, session in members:
             try:
                 check = session.audit_verify()
@@ -197,8 +178,7 @@ def verify(only: tuple[str, ...], profile: str | None, endpoints: tuple[str, ...
             )
             click.echo(f"{c['member']}: {cluster}; {usage}")
 
-    emit(
-        as_json,
+    call.emit(
         {
             "ok": ok,
             "length": first.get("length", 0),
@@ -226,29 +206,17 @@ def config() -> None:
     """What each audit category records (the Auditor sets it; replicated)."""
 
 
-@config.command("show")
-@profile_options
-@json_option
-@reports_errors
-def config_show(profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+@appliance_command(config, "show")
+def config_show(call: ApplianceCall) -> None:
     """key_management, key_usage, access: none, failure, success or all."""
-    client, auditor = appliance_session(profile, endpoints)
-    with client:
-        levels = auditor.audit_config()
-    emit(as_json, levels, lambda: [click.echo(f"{k:<16} {v}") for k, v in levels.items()])
+    levels = call.session.audit_config()
+    call.emit(levels, lambda: table(levels.items(), LEVEL_COLUMNS, header=False))
 
 
-@config.command("set")
+@appliance_command(config, "set")
 @click.argument("category", type=click.Choice(CATEGORIES))
 @click.argument("level", type=click.Choice(LEVELS))
-@profile_options
-@json_option
-@reports_errors
-def config_set(
-    category: str, level: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool
-) -> None:
+def config_set(call: ApplianceCall, category: str, level: str) -> None:
     """Record none, the failures, the successes or all events of CATEGORY (the Auditor)."""
-    client, auditor = appliance_session(profile, endpoints)
-    with client:
-        levels = auditor.set_audit_config(category, level)
-    emit(as_json, levels, lambda: click.echo(f"audit category {category} records {level}"))
+    levels = call.session.set_audit_config(category, level)
+    call.emit(levels, lambda: click.echo(f"audit category {category} records {level}"))

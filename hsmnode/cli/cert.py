@@ -109,17 +109,17 @@ def issue_command(
         raise click.ClickException(
             f"cannot read the CA in {ca_path}: {exc.strerror} ({exc.filename})"
         ) from None
-    name = node_id or client_name
-    assert name is not None
+    subject = node_id or client_name
+    assert subject is not None
     try:
-        pair = crypto.issue_certificate(ca, name, hosts=[*ips, *names] or None, server=node_id is not None)
+        pair = crypto.issue_certificate(ca, subject, hosts=[*ips, *names] or None, server=node_id is not None)
     except ValueError as exc:
         raise click.ClickException(f"cannot issue with the CA in {ca_path}: {exc}") from None
     directory = _out_dir(out)
-    _write_new(directory / f"{name}.pem", pair.cert_pem, 0o644)
-    _write_new(directory / f"{name}.key", pair.key_pem, 0o600)
+    _write_new(directory / f"{subject}.pem", pair.cert_pem, 0o644)
+    _write_new(directory / f"{subject}.key", pair.key_pem, 0o600)
     what = "member" if node_id else "client"
     sans = ", ".join([*ips, *names]) or "none"
     click.echo(
-        f"wrote {what} certificate {directory / (name + '.pem')} and key {directory / (name + '.key')} (SANs: {sans})"
+        f"wrote {what} certificate {directory / (subject + '.pem')} and key {directory / (subject + '.key')} (SANs: {sans})"
     )

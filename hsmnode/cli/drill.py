@@ -60,19 +60,19 @@ from hsmnode.client import PROFILE_ENV, HsmError, ProfileError, default_profile_
     help="Draw latency and throughput to a PNG (needs matplotlib).",
 )
 def drill(
-    profile,
-    duration,
-    rate,
-    scenario,
-    kill,
-    cycles,
-    leader_cycles,
-    at,
-    restart_after,
-    fault_ratio,
-    as_json,
-    plot_path,
-) -> None:  # type: ignore[no-untyped-def]
+    profile: str | None,
+    duration: float,
+    rate: float,
+    scenario: str,
+    kill: str,
+    cycles: int,
+    leader_cycles: int,
+    at: float,
+    restart_after: float,
+    fault_ratio: float,
+    as_json: bool,
+    plot_path: str | None,
+) -> None:
     """Run a mixed workload through the SDK while a member dies; report what the application saw
     and verify every acknowledged write is on every member exactly once."""
     from hsmnode.ops.drill import Drill, DrillError, DrillOptions, plot, print_report

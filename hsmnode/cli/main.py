@@ -1,4 +1,4 @@
-"""Entry point of the `hsmnode` command."""
+"""Entry point of the `hsmnode` command: one module per command group (hsmnode/cli/<group>.py)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,28 @@ import click  # noqa: E402
 
 from hsmnode import __version__  # noqa: E402
 from hsmnode.cli.audit import audit  # noqa: E402
-from hsmnode.cli.authz import auth, card, console, grant  # noqa: E402
+from hsmnode.cli.auth import auth  # noqa: E402
+from hsmnode.cli.card import card  # noqa: E402
 from hsmnode.cli.cert import cert  # noqa: E402
+from hsmnode.cli.client import client_group  # noqa: E402
 from hsmnode.cli.cluster import cluster  # noqa: E402
 from hsmnode.cli.completion import completion  # noqa: E402
+from hsmnode.cli.console import console  # noqa: E402
+from hsmnode.cli.crypto import crypto  # noqa: E402
 from hsmnode.cli.deploy import deploy_secrets, health  # noqa: E402
+from hsmnode.cli.dev import dev  # noqa: E402
 from hsmnode.cli.drill import drill  # noqa: E402
-from hsmnode.cli.hsm import client_group, hsm, partition  # noqa: E402
-from hsmnode.cli.keys import crypto, key, keyring  # noqa: E402
-from hsmnode.cli.node import dev, serve  # noqa: E402
+from hsmnode.cli.grant import grant  # noqa: E402
+from hsmnode.cli.hsm import hsm  # noqa: E402
+from hsmnode.cli.key import key  # noqa: E402
+from hsmnode.cli.keyring import keyring  # noqa: E402
+from hsmnode.cli.login import login, logout  # noqa: E402
+from hsmnode.cli.partition import partition  # noqa: E402
 from hsmnode.cli.pkcs11 import pkcs11  # noqa: E402
+from hsmnode.cli.role import role  # noqa: E402
+from hsmnode.cli.serve import serve  # noqa: E402
 from hsmnode.cli.session import session  # noqa: E402
-from hsmnode.cli.users import login, logout, role, user  # noqa: E402
+from hsmnode.cli.user import user  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,31 +45,34 @@ def cli() -> None:
     """
 
 
-cli.add_command(serve)
-cli.add_command(dev)
-cli.add_command(cluster)
-cli.add_command(audit)
-cli.add_command(login)
-cli.add_command(logout)
-cli.add_command(user)
-cli.add_command(role)
-cli.add_command(hsm)
-cli.add_command(partition)
-cli.add_command(client_group)
-cli.add_command(session)
-cli.add_command(key)
-cli.add_command(keyring)
-cli.add_command(crypto)
-cli.add_command(card)
-cli.add_command(auth)
-cli.add_command(grant)
-cli.add_command(console)
-cli.add_command(drill)
-cli.add_command(completion)
-cli.add_command(health)
-cli.add_command(deploy_secrets)
-cli.add_command(cert)
-cli.add_command(pkcs11)
+for command in (
+    serve,
+    dev,
+    cluster,
+    audit,
+    login,
+    logout,
+    user,
+    role,
+    hsm,
+    partition,
+    client_group,
+    session,
+    key,
+    keyring,
+    crypto,
+    card,
+    auth,
+    grant,
+    console,
+    drill,
+    completion,
+    health,
+    deploy_secrets,
+    cert,
+    pkcs11,
+):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 
-from hsmnode.cli._common import connect, profile_options, reports_errors
+from hsmnode.cli._cache import connect
+from hsmnode.cli._command import reports_errors
+from hsmnode.cli._options import profile_options
 
 CLIENT_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
 
@@ -41,7 +43,14 @@ def pkcs11() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log every refused call (CKR code and cause).")
 @reports_errors
-def serve(profile, endpoints, identity, socket_path, timeout, verbose) -> None:  # type: ignore[no-untyped-def]
+def serve(
+    profile: str | None,
+    endpoints: tuple[str, ...],
+    identity: str,
+    socket_path: str | None,
+    timeout: float,
+    verbose: bool,
+) -> None:
     """Serve the cluster as a PKCS#11 token on a unix socket (mode 0600), in the foreground.
 
     Applications load p11-kit-client.so (Debian: p11-kit-modules) with the printed

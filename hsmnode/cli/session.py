@@ -1,4 +1,5 @@
-"""`hsmnode session ...`: the NTLS client handshake with one of the profile's client certificates."""
+"""`hsmnode session ...`: the NTLS client handshake with one of the profile's client certificates,
+and the cached partition and keyring sessions it opens."""
 
 from __future__ import annotations
 
@@ -6,20 +7,19 @@ import dataclasses
 
 import click
 
-from hsmnode.cli._common import (
-    client_option,
-    connect,
-    container_session,
-    emit,
-    json_option,
-    load_sessions,
-    password_option,
-    profile_options,
-    reports_errors,
-    save_sessions,
-)
+from hsmnode.cli._cache import load_sessions, save_sessions
+from hsmnode.cli._command import ClientCall, ContainerCall, client_command, container_command
+from hsmnode.cli._options import password_option
+from hsmnode.cli._output import Column, table
 
 ROLES = click.Choice(["po", "co", "cu", "krso", "krco"], case_sensitive=False)
+
+SLOT_COLUMNS = [
+    Column("KIND", "kind", 9),
+    Column("PARTITION", "partition", 20),
+    Column("LABEL", "label", 34),
+    Column("INITIALIZED", lambda s: f"initialized={s.initialized}"),
+]
 
 
 @click.group()
@@ -27,25 +27,19 @@ def session() -> None:
     """Partition and keyring sessions over NTLS (the profile's `client` certificate, or --client NAME)."""
 
 
-@session.command("slots")
-@client_option
-@profile_options
-@json_option
-@reports_errors
-def slots(client_name: str | None, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+@client_command(session, "slots", identity="client", client_option=True)
+def slots(call: ClientCall) -> None:
     """The partitions and keyrings assigned to this client, and nothing else."""
-    with connect(profile, endpoints, identity=client_name or "client") as client:
-        name, found = client.list_slots()
+    name, found = call.client.list_slots()
 
     def human() -> None:
         click.echo(f"client {name}: {len(found)} slot(s)")
-        for s in found:
-            click.echo(f"  {s.kind:<9} {s.partition:<20} {s.label:<34} initialized={s.initialized}")
+        table(found, SLOT_COLUMNS, header=False, indent="  ")
 
-    emit(as_json, {"client": name, "slots": [dataclasses.asdict(s) for s in found]}, human)
+    call.emit({"client": name, "slots": [dataclasses.asdict(s) for s in found]}, human)
 
 
-@session.command("open")
+@client_command(session, "open", identity="client", client_option=True)
 @click.argument("name")
 @click.option(
     "--role",
@@ -55,29 +49,14 @@ def slots(client_name: str | None, profile: str | None, endpoints: tuple[str, ..
     help="po/co/cu on a partition, krso/krco on a keyring.",
 )
 @password_option(what="Partition or keyring password", env="HSMNODE_PARTITION_PASSWORD")
-@client_option
-@profile_options
-@json_option
-@reports_errors
-def open_(
-    name: str,
-    role: str,
-    password: str,
-    client_name: str | None,
-    profile: str | None,
-    endpoints: tuple[str, ...],
-    as_json: bool,
-) -> None:
+def open_(call: ClientCall, name: str, role: str, password: str) -> None:
     """Handshake: list the assigned slots, then open a session on partition or keyring NAME."""
-    identity = client_name or "client"
-    with connect(profile, endpoints, identity=identity) as client:
-        registered, found = client.list_slots()
-        s = client.open_session(name, password, role=role.upper())
-    sessions = load_sessions(profile)
-    sessions.setdefault("partitions", {})[name] = {"token": s.token, "role": s.role, "client": identity}
-    save_sessions(profile, sessions)
-    emit(
-        as_json,
+    registered, found = call.client.list_slots()
+    s = call.client.open_session(name, password, role=role.upper())
+    sessions = load_sessions(call.profile)
+    sessions.setdefault("partitions", {})[name] = {"token": s.token, "role": s.role, "client": call.identity}
+    save_sessions(call.profile, sessions)
+    call.emit(
         {
             "client": registered,
             "slots": [x.partition for x in found],
@@ -91,56 +70,33 @@ def open_(
     )
 
 
-@session.command("show")
+@container_command(session, "show", on="name")
 @click.argument("name")
-@profile_options
-@json_option
-@reports_errors
-def show(name: str, profile: str | None, endpoints: tuple[str, ...], as_json: bool) -> None:
+def show(call: ContainerCall, name: str) -> None:
     """Is the cached session on NAME still valid (on the member that answers)?"""
-    client, held = container_session(profile, endpoints, name)
-    with client:
-        info = held.info()
-    emit(
-        as_json,
-        dataclasses.asdict(info),
-        lambda: click.echo(f"{info.role} session on {info.partition} is valid"),
+    info = call.session.info()
+    call.emit(
+        dataclasses.asdict(info), lambda: click.echo(f"{info.role} session on {info.partition} is valid")
     )
 
 
-@session.command("close")
+@container_command(session, "close", on="name", json=False)
 @click.argument("name")
-@profile_options
-@reports_errors
-def close(name: str, profile: str | None, endpoints: tuple[str, ...]) -> None:
+def close(call: ContainerCall, name: str) -> None:
     """Log out: this client's sessions of that role on NAME end on every member."""
-    client, held = container_session(profile, endpoints, name)
-    with client:
-        held.logout()
-    sessions = load_sessions(profile)
+    call.session.logout()
+    sessions = load_sessions(call.profile)
     sessions.get("partitions", {}).pop(name, None)
-    save_sessions(profile, sessions)
+    save_sessions(call.profile, sessions)
     click.echo(f"session on {name} closed")
 
 
-@session.command("passwd")
+@client_command(session, "passwd", identity="client", client_option=True, json=False)
 @click.argument("name")
 @click.option("--role", type=ROLES, required=True)
 @password_option("--old-password", what="Current password")
 @password_option("--new-password", what="New password")
-@client_option
-@profile_options
-@reports_errors
-def passwd(
-    name: str,
-    role: str,
-    old_password: str,
-    new_password: str,
-    client_name: str | None,
-    profile: str | None,
-    endpoints: tuple[str, ...],
-) -> None:
+def passwd(call: ClientCall, name: str, role: str, old_password: str, new_password: str) -> None:
     """Change a role's password on partition or keyring NAME (a new CO, CU or KRSO must, before its first session)."""
-    with connect(profile, endpoints, identity=client_name or "client") as client:
-        client.change_partition_password(name, role.upper(), old_password, new_password)
+    call.client.change_partition_password(name, role.upper(), old_password, new_password)
     click.echo(f"password of the {role.upper()} of {name} changed")

@@ -1,74 +1,34 @@
-"""`hsmnode serve` (one member) and `hsmnode dev` (a local cluster in the foreground)."""
+"""`hsmnode dev`: a local cluster in the foreground (hsmnode.ops.devcluster), or a standalone node."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
+from hsmnode.cli._output import Column, table
+from hsmnode.client import ClusterStatus
 from hsmnode.ops.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError, DevTimings, ports_free
 
 
-@click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The member's node.toml.")
-@click.option(
-    "--config-from-env",
-    "from_env",
-    is_flag=True,
-    help="Derive the config from HSMNODE_* variables and mounted secrets (containers; see hsmnode/envconfig.py).",
-)
-@click.option(
-    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
-)
-@click.option(
-    "--log-format",
-    default=None,
-    type=click.Choice(["text", "json"]),
-    help="text lines or one JSON object per line (default: the config's [log] format, else text).",
-)
-def serve(config_path: str | None, from_env: bool, log_level: str, log_format: str | None) -> None:
-    """Run one cluster member until SIGTERM or SIGINT."""
-    from hsmnode.config import ConfigError, load_config
-    from hsmnode.envconfig import config_from_env
-    from hsmnode.node import Node, StartupError
-
-    if (config_path is None) == (not from_env):
-        click.echo("hsmnode serve: error: give exactly one of --config FILE and --config-from-env", err=True)
-        sys.exit(2)
-    try:
-        config = config_from_env(os.environ) if from_env else load_config(str(config_path))
-    except ConfigError as exc:
-        click.echo(f"hsmnode serve: error: {exc}", err=True)
-        sys.exit(2)
-    from hsmnode.observability.logs import configure
-
-    configure(log_level, log_format or config.log_format, config.node_id)
-    from hsmnode.membership import apply_override
-
-    config = apply_override(config)  # a join leaves the cluster's identity in the data dir
-    node = Node(config)
-    try:
-        code = node.run()
-    except StartupError as exc:
-        click.echo(f"hsmnode serve: error: {exc}", err=True)
-        sys.exit(2)
-    if node.restart_requested:
-        # joined a cluster: start afresh as its member, in the same process (same pid)
-        source = ["--config-from-env"] if from_env else ["--config", str(config_path)]
-        os.execv(
-            sys.executable,
-            [
-                *(sys.executable, "-m", "hsmnode", "serve", *source, "--log-level", log_level),
-                *(("--log-format", log_format) if log_format else ()),
-            ],
-        )
+def _fail(exc: Exception, code: int) -> NoReturn:
+    """`hsmnode dev: error: ...` on stderr and exit `code` (2: bad arguments or directory; 1: the
+    cluster did not come up)."""
+    click.echo(f"hsmnode dev: error: {exc}", err=True)
     sys.exit(code)
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event that SIGINT (Ctrl-C) or SIGTERM sets: the foreground loop's signal to stop."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 @click.command()
@@ -135,19 +95,15 @@ def dev(
             )
             click.echo(f"created cluster {cluster.cluster_id} in {cluster.root}", err=True)
     except DevClusterError as exc:
-        click.echo(f"hsmnode dev: error: {exc}", err=True)
-        sys.exit(2)
+        _fail(exc, 2)
 
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = _stop_on_signals()
     cluster.start()
     try:
         try:
             status = cluster.wait_for_leader(timeout=30.0)
         except DevClusterError as exc:
-            click.echo(f"hsmnode dev: error: {exc}", err=True)
-            sys.exit(1)
+            _fail(exc, 1)
         if nodes is not None and cluster.demo() is not None and nodes != len(cluster.members):
             # an existing cluster grows or shrinks to --nodes, one membership change at a time
             while len(cluster.members) < nodes:
@@ -196,16 +152,19 @@ def dev(
         click.echo("stopped.", err=True)
 
 
-def _print_ready(cluster: DevCluster, status: object, demo: dict[str, Any]) -> None:
-    from hsmnode.client import ClusterStatus
-
-    assert isinstance(status, ClusterStatus)
+def _print_ready(cluster: DevCluster, status: ClusterStatus, demo: dict[str, Any]) -> None:
     click.echo(f"cluster {status.cluster_id} is ready: leader {status.leader}, term {status.term}")
-    click.echo(f"{'MEMBER':<8} {'GRPC':<18} {'ROLE':<10} {'METRICS':<34} LOG")
     roles = {m.id: m.role for m in status.members}
-    for m in cluster.members:
-        metrics = f"http://{m.metrics}/metrics" if m.metrics else "off"
-        click.echo(f"{m.id:<8} {m.grpc:<18} {roles.get(m.id, '?'):<10} {metrics:<34} {m.log_path}")
+    table(
+        cluster.members,
+        [
+            Column("MEMBER", "id", 8),
+            Column("GRPC", "grpc", 18),
+            Column("ROLE", lambda m: roles.get(m.id, "?"), 10),
+            Column("METRICS", lambda m: f"http://{m.metrics}/metrics" if m.metrics else "off", 34),
+            Column("LOG", "log_path"),
+        ],
+    )
     users, hsm, part = demo["users"], demo["hsm"], demo["partition"]
     cpart, ring = demo["cluster_partition"], demo["keyring"]
     lines = [
@@ -237,16 +196,17 @@ def _print_ready(cluster: DevCluster, status: object, demo: dict[str, Any]) -> N
         click.echo(line)
 
 
-def _print_restored(cluster: DevCluster, status: object, restored: dict[str, Any]) -> None:
-    from hsmnode.client import ClusterStatus
-
-    assert isinstance(status, ClusterStatus)
+def _print_restored(cluster: DevCluster, status: ClusterStatus, restored: dict[str, Any]) -> None:
     click.echo(
         f"cluster {status.cluster_id} is ready: leader {status.leader}, term {status.term}; restored from "
         f"cluster {restored['cluster_id']} at index {restored['index']} ({restored['backup']})"
     )
-    for m in cluster.members:
-        click.echo(f"  {m.id:<8} {m.grpc:<18} {m.log_path}")
+    table(
+        cluster.members,
+        [Column("MEMBER", "id", 8), Column("GRPC", "grpc", 18), Column("LOG", "log_path")],
+        header=False,
+        indent="  ",
+    )
     click.echo("Users log in with their passwords as before; the admin certificate is new:")
     click.echo(f"  export HSMNODE_PROFILE={cluster.profile_path}")
     click.echo("  .venv/bin/hsmnode login admin")
@@ -266,16 +226,12 @@ def _standalone(path: Path, name: str, base_port: int | None, as_json: bool) -> 
         if not ports_free([base_port, base_port + 100]):
             raise DevClusterError(f"port {base_port} or {base_port + 100} is in use")
     except DevClusterError as exc:
-        click.echo(f"hsmnode dev: error: {exc}", err=True)
-        sys.exit(2)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        _fail(exc, 2)
+    stop = _stop_on_signals()
     try:
         node = cluster.make_standalone(name, base_port, base_port + 100)
     except DevClusterError as exc:
-        click.echo(f"hsmnode dev: error: {exc}", err=True)
-        sys.exit(1)
+        _fail(exc, 1)
     try:
         described = {
             "id": node.id,

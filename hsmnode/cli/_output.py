@@ -1,0 +1,111 @@
+"""How the CLI reads and prints: data files or stdin, `--json` or human lines, column tables, and one-line errors (exit status 1)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+
+def emit(as_json: bool, data: Any, human: Callable[[], object]) -> None:
+    """`data` as indented JSON on stdout with --json, else whatever `human` prints."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=False))
+    else:
+        human()
+
+
+def emit_record(as_json: bool, record: Any) -> None:
+    """One dataclass: as JSON, or one `field: value` line per field."""
+    emit_fields(as_json, dataclasses.asdict(record))
+
+
+def emit_fields(as_json: bool, data: dict[str, Any]) -> None:
+    """A dict: as JSON, or one `key: value` line per key."""
+
+    def human() -> None:
+        for k, v in data.items():
+            click.echo(f"{k}: {v}")
+
+    emit(as_json, data, human)
+
+
+def fail(as_json: bool, code: str, message: str) -> NoReturn:
+    """The CLI's error contract: `error: CODE: message` on stderr (or `{"error": {...}}` on stdout
+    with --json), exit status 1."""
+    if as_json:
+        click.echo(json.dumps({"error": {"code": code, "message": message}}, indent=2))
+    else:
+        click.echo(f"error: {code}: {message}", err=True)
+    sys.exit(1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One column of a human table: `header`, the cell (an attribute name of the row, or a function
+    of it), the width it is padded to (0: not padded; the last column usually), right-aligned or
+    not, and what follows the cell (one space; `sep` for the `a -> b: c` shapes)."""
+
+    header: str
+    value: str | Callable[[Any], object]
+    width: int = 0
+    right: bool = False
+    sep: str = " "
+
+    def cell(self, row: Any) -> str:
+        raw = getattr(row, self.value) if isinstance(self.value, str) else self.value(row)
+        return self.pad(str(raw))
+
+    def pad(self, text: str) -> str:
+        if not self.width:
+            return text
+        return text.rjust(self.width) if self.right else text.ljust(self.width)
+
+
+def table(rows: Iterable[Any], columns: Iterable[Column], *, header: bool = True, indent: str = "") -> None:
+    """Print `rows` as aligned columns, under a header line of the columns' headers when `header`."""
+    cols = list(columns)
+
+    def line(cells: list[str]) -> str:
+        out = "".join(cell + col.sep for cell, col in zip(cells[:-1], cols[:-1], strict=True))
+        return indent + out + cells[-1]
+
+    if header:
+        click.echo(line([col.pad(col.header) for col in cols]))
+    for row in rows:
+        click.echo(line([col.cell(row) for col in cols]))
+
+
+def emit_table(
+    as_json: bool,
+    rows: list[Any],
+    columns: Iterable[Column],
+    *,
+    header: bool = True,
+    data: Any = None,
+) -> None:
+    """A listing: with --json `data` (default: each row as a dict), else the rows as a table."""
+    emit(
+        as_json,
+        [dataclasses.asdict(r) for r in rows] if data is None else data,
+        lambda: table(rows, columns, header=header),
+    )
+
+
+def read_input(path: str) -> bytes:
+    """The bytes of file `path`, or of stdin for "-"."""
+    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+
+
+def write_output(path: str | None, data: bytes) -> None:
+    """`data` into file `path`, or to stdout for None or "-"."""
+    if path is None or path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        Path(path).write_bytes(data)

@@ -1,0 +1,93 @@
+"""`hsmnode crypto ...`: operations with a key in a cached session (--on NAME), served by the
+member you talk to. Data comes from --in FILE or stdin ("-"), results go to --out FILE or stdout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hsmnode.cli._command import ContainerCall, container_command, on_option
+from hsmnode.cli._output import read_input, write_output
+
+
+@click.group()
+def crypto() -> None:
+    """Cryptographic operations, served by the member you talk to."""
+
+
+@container_command(crypto, "sign", on=on_option(), json=False)
+@click.argument("key_ref")
+@click.option("--mechanism", "-m", default="ECDSA-SHA256", show_default=True)
+@click.option("--in", "source", default="-", show_default=True)
+@click.option("--out", default=None)
+def crypto_sign(call: ContainerCall, key_ref: str, mechanism: str, source: str, out: str | None) -> None:
+    """Sign data (RSA-PKCS1-SHA256, RSA-PSS-SHA256, ECDSA-SHA256/384, Ed25519, ...); writes the raw signature."""
+    data = read_input(source)
+    write_output(out, call.session.sign(key_ref, data, mechanism=mechanism))
+
+
+@container_command(crypto, "verify", on=on_option())
+@click.argument("key_ref")
+@click.option("--mechanism", "-m", default="ECDSA-SHA256", show_default=True)
+@click.option("--in", "source", default="-", show_default=True)
+@click.option("--signature", required=True, help="File with the raw signature.")
+def crypto_verify(call: ContainerCall, key_ref: str, mechanism: str, source: str, signature: str) -> None:
+    """Verify a signature; exit 1 if it does not verify."""
+    data = read_input(source)
+    valid = call.session.verify(key_ref, data, Path(signature).read_bytes(), mechanism=mechanism)
+    call.emit({"valid": valid}, lambda: click.echo("signature valid" if valid else "signature INVALID"))
+    if not valid:
+        raise SystemExit(1)
+
+
+@container_command(crypto, "encrypt", on=on_option(), json=False)
+@click.argument("key_ref")
+@click.option("--mechanism", "-m", default="AES-GCM", show_default=True)
+@click.option("--in", "source", default="-", show_default=True)
+@click.option("--aad", default="", help="Additional authenticated data (AES-GCM), as text.")
+@click.option("--out", default=None, help="Ciphertext file; for AES-GCM the 12-byte IV comes first.")
+def crypto_encrypt(
+    call: ContainerCall, key_ref: str, mechanism: str, source: str, aad: str, out: str | None
+) -> None:
+    """Encrypt (AES-GCM or RSA-OAEP-SHA256). AES-GCM output is IV (12 bytes) followed by the ciphertext."""
+    data = read_input(source)
+    ciphertext, iv = call.session.encrypt(key_ref, data, mechanism=mechanism, aad=aad.encode())
+    write_output(out, iv + ciphertext)
+
+
+@container_command(crypto, "decrypt", on=on_option(), json=False)
+@click.argument("key_ref")
+@click.option("--mechanism", "-m", default="AES-GCM", show_default=True)
+@click.option("--in", "source", default="-", show_default=True, help="As `crypto encrypt` wrote it.")
+@click.option("--aad", default="")
+@click.option("--out", default=None)
+def crypto_decrypt(
+    call: ContainerCall, key_ref: str, mechanism: str, source: str, aad: str, out: str | None
+) -> None:
+    """Decrypt what `crypto encrypt` produced."""
+    blob = read_input(source)
+    iv, ciphertext = (blob[:12], blob[12:]) if mechanism == "AES-GCM" else (b"", blob)
+    write_output(out, call.session.decrypt(key_ref, ciphertext, mechanism=mechanism, iv=iv, aad=aad.encode()))
+
+
+@container_command(crypto, "digest", on=on_option(), json=False)
+@click.option("--mechanism", "-m", default="SHA256", show_default=True)
+@click.option("--in", "source", default="-", show_default=True)
+def crypto_digest(call: ContainerCall, mechanism: str, source: str) -> None:
+    """Hash data inside the HSM; prints hex."""
+    data = read_input(source)
+    click.echo(call.session.digest(data, mechanism=mechanism).hex())
+
+
+@container_command(crypto, "random", on=on_option(), json=False)
+@click.argument("length", type=int)
+@click.option("--out", default=None)
+@click.option("--hex", "as_hex", is_flag=True, help="Print hex instead of raw bytes.")
+def crypto_random(call: ContainerCall, length: int, out: str | None, as_hex: bool) -> None:
+    """LENGTH random bytes from the HSM."""
+    data = call.session.random(length)
+    if as_hex:
+        click.echo(data.hex())
+    else:
+        write_output(out, data)
