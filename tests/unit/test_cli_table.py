@@ -1,0 +1,68 @@
+"""The CLI's column tables print the lines the hand-aligned f-strings printed before them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from hsmnode.cli._output import Column, table
+
+
+@dataclass
+class Member:
+    id: str
+    role: str
+    applied_index: int
+    lag: int
+
+
+MEMBERS = [Member("node1", "leader", 1234, 0), Member("node2", "follower", 7, 12)]
+
+
+def test_header_and_rows_pad_left_and_right_aligned_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    table(
+        MEMBERS,
+        [
+            Column("MEMBER", "id", 10),
+            Column("ROLE", "role", 12),
+            Column("APPLIED", "applied_index", 8, right=True),
+        ]
+        + [Column("LAG", "lag", 5, right=True)],
+    )
+    expected = [f"{'MEMBER':<10} {'ROLE':<12} {'APPLIED':>8} {'LAG':>5}"] + [
+        f"{m.id:<10} {m.role:<12} {m.applied_index:>8} {m.lag:>5}" for m in MEMBERS
+    ]
+    assert capsys.readouterr().out.splitlines() == expected
+
+
+def test_booleans_print_as_words_and_the_last_column_is_not_padded(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    @dataclass
+    class User:
+        name: str
+        enabled: bool
+        must_change_password: bool
+
+    table(
+        [User("admin", True, False)],
+        [Column("USER", "name", 20), Column("ENABLED", "enabled", 8)]
+        + [Column("MUST-CHANGE", "must_change_password")],
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        f"{'USER':<20} {'ENABLED':<8} MUST-CHANGE",
+        f"{'admin':<20} {'True':<8} False",
+    ]
+
+
+def test_separators_indent_and_no_header(capsys: pytest.CaptureFixture[str]) -> None:
+    grants = [("pay", "ops", ("read", "create"))]
+    table(
+        grants,
+        [Column("OWNER", lambda g: g[0], sep=" -> "), Column("GRANTEE", lambda g: g[1], sep=": ")]
+        + [Column("PERMISSIONS", lambda g: ", ".join(g[2]))],
+        header=False,
+        indent="  ",
+    )
+    assert capsys.readouterr().out == "  pay -> ops: read, create\n"
