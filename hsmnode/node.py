@@ -22,7 +22,6 @@ from hsmnode.backup.seed import Seed, SeedError, load_seed, propose_restore
 from hsmnode.config import ConfigError, NodeConfig
 from hsmnode.crypto import check_certificate_pair
 from hsmnode.crypto.keys import SMK_BYTES, Smk
-from hsmnode.membership import clear_removed, mark_removed, removed_marker
 from hsmnode.replication import RaftSettings, Replicator, raft_files_present
 from hsmnode.server.app import (
     PortInUseError,
@@ -45,6 +44,7 @@ from hsmnode.service.keys import KeyService
 from hsmnode.service.membership import MembershipReconciler
 from hsmnode.service.ntls import NtlsService
 from hsmnode.service.partition_backup import PartitionBackupService
+from hsmnode.service.standing import Standing
 from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import TokenAuthority
 
@@ -135,7 +135,6 @@ class Node:
         self.config = config
         self._stop = threading.Event()
         self._exit_code = 0
-        self._removal_lock = threading.Lock()
         self._smk_check = ""
         self._seed: Seed | None = None  # a restored cluster's starting state, until it is bound
         self._compacted_after_restore = False
@@ -196,7 +195,9 @@ class Node:
             node_key_pem=tls.key_pem,
             request_restart=self._request_restart,
         )
-        cluster = ClusterService(ctx, smk.check_value)
+        standing = Standing(cfg, replicator, self._restore_pending)
+        peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
+        cluster = ClusterService(ctx, standing, peers, smk.check_value)
         backups = BackupService(ctx, smk)
         auth = AuthService(ctx)
         usage_log = UsageLog(cfg.data_dir, cfg.node_id)
@@ -213,17 +214,15 @@ class Node:
             PartitionBackupService(ctx, smk),
         )
         self._smk_check = smk.check_value
-        replicator.removal_check = lambda: self._check_removed(replicator)
-        peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
         try:
             server, health_servicer = create_server(
-                cfg.grpc_listen, tls, replicator, services, peers, reflection=cfg.reflection
+                cfg.grpc_listen, tls, replicator, standing, services, reflection=cfg.reflection
             )
         except PortInUseError as exc:
             replicator.close()
             raise StartupError(str(exc)) from None
         try:
-            console = self._start_console(tls, replicator, services.authorization)
+            console = self._start_console(tls, replicator, standing, services.authorization)
         except StartupError:
             replicator.close()
             raise
@@ -238,7 +237,9 @@ class Node:
         )
         scheduler = BackupScheduler(cfg, backups, replicator)
         watcher = threading.Thread(
-            target=self._watch, args=(replicator, cluster, health_servicer, scheduler, ctx), daemon=True
+            target=self._watch,
+            args=(replicator, standing, cluster, health_servicer, scheduler, ctx),
+            daemon=True,
         )
         watcher.start()
         reconciler = MembershipReconciler(ctx)
@@ -252,7 +253,7 @@ class Node:
         reconciler.stop()
         set_serving(health_servicer, False)
         try:
-            self._check_removed(replicator)  # a removal applied since the last watch round
+            standing.refresh()  # a removal applied since the last watch round
         except Exception:
             log.exception("removal check at shutdown")
         server.stop(grace=1.0).wait()
@@ -264,52 +265,24 @@ class Node:
         return self._exit_code
 
     def _start_console(
-        self, tls: TlsMaterial, replicator: Replicator, authorization: AuthorizationService
+        self,
+        tls: TlsMaterial,
+        replicator: Replicator,
+        standing: Standing,
+        authorization: AuthorizationService,
     ) -> grpc.Server | None:
         """The local console on its unix socket (DOMAIN.md §5), if configured."""
         path = self.config.console_socket
         if path is None:
             return None
         try:
-            console = create_console_server(path, tls, replicator, authorization)
+            console = create_console_server(path, tls, replicator, standing, authorization)
         except PortInUseError as exc:
             raise StartupError(f"{exc} (console.socket in {self.config.path})") from None
         console.start()
         os.chmod(path, 0o600)
         log.info("local console on %s", path)
         return console
-
-    def _check_removed(self, replicator: Replicator) -> tuple[str | None, str]:
-        """Refuse clients once this member sees its own removal, and keep refusing after a restart
-        until a newer directory lists it again; returns (replicated cluster id, SMK check)."""
-        replicated_id, smk_check, directory = replicator.read(
-            lambda s: (s.cluster_id, s.smk_check, dict(s.members))
-        )
-        if self._restore_pending(replicated_id):
-            return replicated_id, smk_check  # the directory is still the backup's, not this cluster's
-        applied = replicator.applied_index()
-        data = self.config.data_dir
-        with self._removal_lock:
-            marker = removed_marker(data)
-            listed = self.config.node_id in directory
-            removed_at: int | None = None
-            if directory and not listed and marker is not None:
-                removed_at = marker[1]
-            elif directory and not listed and replicator.status().ready:
-                # caught up (a member still catching up reads a directory from before its addition)
-                removed_at = applied
-                mark_removed(data, replicated_id or self.config.cluster_id, applied)
-            elif marker is not None:
-                if listed and applied > marker[1]:
-                    clear_removed(data)  # added back after its removal
-                    marker = None
-                else:
-                    removed_at = marker[1]
-        cluster_id = (marker[0] if marker else replicated_id) or self.config.cluster_id
-        if removed_at is not None and not replicator.removed_from:
-            log.warning("this member was removed from cluster %s; it refuses client traffic", cluster_id)
-        replicator.removed_from = cluster_id if removed_at is not None else ""
-        return replicated_id, smk_check
 
     def _restore_pending(self, replicated_id: str | None) -> bool:
         """Does the state still carry the backup's cluster id (the leader has not bound it yet)?"""
@@ -332,6 +305,7 @@ class Node:
     def _watch(
         self,
         replicator: Replicator,
+        standing: Standing,
         cluster: ClusterService,
         health_servicer: object,
         scheduler: BackupScheduler,
@@ -348,7 +322,7 @@ class Node:
                     serving = now_serving
                     log.info("health: %s", "SERVING" if serving else "NOT_SERVING")
                 cluster.bootstrap_if_leader()
-                replicated_id, smk_check = self._check_removed(replicator)
+                replicated_id, smk_check = standing.refresh()
                 self._after_restore(replicator, ctx, replicated_id)
                 scheduler.tick(serving)
                 if smk_check and smk_check != self._smk_check:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import grpc
 from google.protobuf import message_factory
@@ -27,18 +28,19 @@ from hsmnode.pb import (
     partition_backup_pb2,
 )
 from hsmnode.replication import Replicator
-from hsmnode.server.access_servicers import AdminServicer, AuthServicer, NtlsServicer
+from hsmnode.server.admin import AdminServicer
+from hsmnode.server.audit import AuditServicer
+from hsmnode.server.auth import AuthServicer
+from hsmnode.server.authorization import AuthorizationServicer
 from hsmnode.server.channels import ChannelGuard, Classifier, allowed
-from hsmnode.server.key_servicers import (
-    AuthorizationServicer,
-    ConsoleServicer,
-    KeyringsServicer,
-    KeysServicer,
-    PartitionBackupServicer,
-)
-from hsmnode.server.peers import PeerClients
+from hsmnode.server.cluster import ClusterServicer
+from hsmnode.server.console import ConsoleServicer
+from hsmnode.server.debug import DebugServicer
+from hsmnode.server.keyrings import KeyringsServicer
+from hsmnode.server.keys import KeysServicer
+from hsmnode.server.ntls import NtlsServicer
+from hsmnode.server.partition_backup import PartitionBackupServicer
 from hsmnode.server.rpc import Servicer, safe_deserializer
-from hsmnode.server.servicers import AuditServicer, ClusterServicer, DebugServicer
 from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
 from hsmnode.service.auth import AuthService
@@ -49,6 +51,7 @@ from hsmnode.service.keyrings import KeyringService
 from hsmnode.service.keys import KeyService
 from hsmnode.service.ntls import NtlsService
 from hsmnode.service.partition_backup import PartitionBackupService
+from hsmnode.service.standing import Standing
 
 # the full names of every service the TLS port serves: health reports each, reflection lists each
 # (grpcurl list); the local console is served on its unix socket only
@@ -137,14 +140,9 @@ class TrustList:
         return self._config(current)
 
 
-def _service(module: object, name: str) -> ServiceDescriptor:
-    descriptor: ServiceDescriptor = module.DESCRIPTOR.services_by_name[name]  # type: ignore[attr-defined]
+def _service(module: ModuleType, name: str) -> ServiceDescriptor:
+    descriptor: ServiceDescriptor = module.DESCRIPTOR.services_by_name[name]
     return descriptor
-
-
-def _client_name(state: object, fingerprint: str) -> str | None:
-    client = state.client_by_fingerprint(fingerprint)  # type: ignore[attr-defined]
-    return None if client is None else str(client.name)
 
 
 def bind(server: grpc.Server, servicer: Servicer, service: ServiceDescriptor, classifier: Classifier) -> None:
@@ -174,16 +172,25 @@ def bind(server: grpc.Server, servicer: Servicer, service: ServiceDescriptor, cl
 
 
 def make_classifier(tls: TlsMaterial, replicator: Replicator) -> Classifier:
-    return Classifier(tls.ca_pem, lambda fp: replicator.read(lambda s: _client_name(s, fp)))
+    def registered_name(fingerprint: str) -> str | None:
+        client = replicator.read(lambda s: s.client_by_fingerprint(fingerprint))
+        return None if client is None else client.name
+
+    return Classifier(tls.ca_pem, registered_name)
 
 
 def create_console_server(
-    socket_path: Path, tls: TlsMaterial, replicator: Replicator, authorization: AuthorizationService
+    socket_path: Path,
+    tls: TlsMaterial,
+    replicator: Replicator,
+    standing: Standing,
+    authorization: AuthorizationService,
 ) -> grpc.Server:
     """The member's local console (DOMAIN.md §5): the Console service alone, on a unix socket that only
     the node's user reaches (it lives in the data dir, mode 0700; the socket itself is made 0600)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="console"))
     console = ConsoleServicer(replicator, authorization)
+    console.standing = standing
     bind(server, console, _service(console_pb2, "Console"), make_classifier(tls, replicator))
     if socket_path.is_socket():
         socket_path.unlink()  # left by an earlier run of this member
@@ -199,8 +206,8 @@ def create_server(
     listen: str,
     tls: TlsMaterial,
     replicator: Replicator,
+    standing: Standing,
     services: Services,
-    peers: PeerClients,
     *,
     reflection: bool = False,
 ) -> tuple[grpc.Server, health.HealthServicer]:
@@ -213,10 +220,7 @@ def create_server(
     )
     classifier = make_classifier(tls, replicator)
     bound: list[tuple[Servicer, ServiceDescriptor]] = [
-        (
-            ClusterServicer(replicator, services.cluster, peers, services.cluster.ctx, services.backup),
-            _service(cluster_pb2, "Cluster"),
-        ),
+        (ClusterServicer(replicator, services.cluster, services.backup), _service(cluster_pb2, "Cluster")),
         (AuditServicer(replicator, services.audit), _service(audit_pb2, "Audit")),
         (DebugServicer(replicator, services.cluster), _service(debug_pb2, "Debug")),
         (AuthServicer(replicator, services.auth), _service(auth_pb2, "Auth")),
@@ -234,6 +238,7 @@ def create_server(
         ),
     ]
     for servicer, descriptor in bound:
+        servicer.standing = standing
         bind(server, servicer, descriptor, classifier)
     # one cluster per member process: a client naming another one is refused (server/rpc.py)
     Servicer.cluster_id = services.cluster.ctx.config.cluster_id
@@ -247,7 +252,9 @@ def create_server(
         )
     trust = TrustList(tls, replicator)
     credentials = grpc.dynamic_ssl_server_credentials(
-        trust.initial(), trust.fetch, require_client_authentication=True
+        trust.initial(),
+        trust.fetch,  # type: ignore[arg-type]  # grpc calls it for a change: None means none (the stub omits it)
+        require_client_authentication=True,
     )
     try:
         port = server.add_secure_port(listen, credentials)

@@ -18,8 +18,10 @@ from hsmnode.domain import authorization as az
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.state import Result
-from hsmnode.service.context import Caller, NodeContext, answer, sub_request_id
+from hsmnode.domain.model import PartitionAuthorization
+from hsmnode.domain.state import HsmState, Result
+from hsmnode.service.call import Call
+from hsmnode.service.context import NodeContext, answer, sub_request_id
 from hsmnode.sessions import Claims
 
 ACTIONS = ("associate", "authorize", "deauthorize", "reset", "session-authorize", "permissions")
@@ -32,6 +34,22 @@ class Challenge:
     data: bytes
     mac: bytes
     expires_ms: int
+
+
+@dataclass(frozen=True)
+class CardSet:
+    """The card set an associate binds: its id, the M of M-of-N, and each card's (label, Ed25519 public key)."""
+
+    set_id: str
+    threshold: int
+    cards: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, order=True)
+class GrantView:
+    owner: str  # the granting partition
+    grantee: str
+    permissions: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -51,8 +69,8 @@ class AuthorizationService:
     def __init__(self, ctx: NodeContext) -> None:
         self._ctx = ctx
 
-    def _co(self, caller: Caller, token: str) -> Claims:
-        claims = self._ctx.claims(caller, token, "partition")
+    def _co(self, call: Call) -> Claims:
+        claims = self._ctx.claims(call, "partition")
         self._authorize_co(claims)
         return claims
 
@@ -60,13 +78,13 @@ class AuthorizationService:
         now = self._ctx.clock_ms()
         self._ctx.read(lambda s: authorize(s, claims.actor, "partition.authorize", now, claims.container))
 
-    def challenge(self, caller: Caller, token: str, action: str) -> Challenge:
+    def challenge(self, call: Call, action: str) -> Challenge:
         if action not in ACTIONS:
             raise DomainError(
                 ErrorCode.INVALID_ARGUMENT,
                 f"unknown authorization action {action!r} (known: {', '.join(ACTIONS)})",
             )
-        claims = self._co(caller, token)
+        claims = self._co(call)
         return self._issue(claims.subject, action)
 
     def _issue(self, partition: str, action: str) -> Challenge:
@@ -86,7 +104,7 @@ class AuthorizationService:
         self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
         target = f"partition:{partition}:CO"
 
-        def co(s):  # type: ignore[no-untyped-def]
+        def co(s: HsmState) -> tuple[str, int] | None:
             part = s.partitions.get(partition)
             cred = part.roles.get("CO") if part else None
             return (cred.password_hash, cred.epoch) if cred else None
@@ -125,21 +143,19 @@ class AuthorizationService:
 
     def change(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         target: str,
         challenge: bytes,
         mac: bytes,
         signatures: list[tuple[str, bytes]],
         password: str,
-        card_set: tuple[str, int, list[tuple[str, bytes]]] | None,
-        request_id: str,
-        timeout: float | None,
+        card_set: CardSet | None,
     ) -> tuple[str, str]:
         """(the partition's state, a new token when this session's own state changed, else "").
 
         A repeated request id gets its first answer, the same token included."""
-        claims = self._ctx.claims(caller, token, "partition")
+        request_id, timeout = call.request_id, call.timeout
+        claims = self._ctx.claims(call, "partition")
         replayed = self._replayed_change(claims, target, request_id)
         if replayed is not None:
             return replayed
@@ -236,17 +252,15 @@ class AuthorizationService:
 
     def set_permissions(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         permissions: list[str],
         challenge: bytes,
         mac: bytes,
         signatures: list[tuple[str, bytes]],
         password: str,
-        request_id: str,
-        timeout: float | None,
     ) -> list[str]:
-        claims = self._ctx.claims(caller, token, "partition")
+        request_id, timeout = call.request_id, call.timeout
+        claims = self._ctx.claims(call, "partition")
         first = self._ctx.prior(request_id, c.AuthSetPermissions, claims.actor)
         if first is not None:
             return list(answer(first).value["permissions"])
@@ -270,11 +284,11 @@ class AuthorizationService:
         )
         return list(result.value["permissions"])
 
-    def show(self, caller: Caller, token: str) -> AuthView:
-        claims = self._ctx.claims(caller, token, "partition")
+    def show(self, call: Call) -> AuthView:
+        claims = self._ctx.claims(call, "partition")
         now = self._ctx.clock_ms()
 
-        def view(s):  # type: ignore[no-untyped-def]
+        def view(s: HsmState) -> AuthView:
             authorize(s, claims.actor, "object.list", now, claims.container)
             part = s.partitions[claims.subject]
             auth = part.authorization
@@ -301,8 +315,13 @@ class AuthorizationService:
     def console_actor(self) -> str:
         return f"console:{self._ctx.node_id}"
 
+    @property
+    def console_member(self) -> str:
+        """The member whose console this is (its id)."""
+        return self._ctx.node_id
+
     def _console_partition(self, partition: str) -> None:
-        def check(s):  # type: ignore[no-untyped-def]
+        def check(s: HsmState) -> None:
             part = s.partitions.get(partition)
             if part is None:
                 raise DomainError(ErrorCode.NOT_FOUND, f"no partition '{partition}'")
@@ -327,19 +346,19 @@ class AuthorizationService:
 
     def console_change(
         self,
+        call: Call,
         partition: str,
         target: str,
         challenge: bytes,
         mac: bytes,
         signatures: list[tuple[str, bytes]],
         password: str,
-        card_set: tuple[str, int, list[tuple[str, bytes]]] | None,
-        request_id: str,
-        timeout: float | None,
+        card_set: CardSet | None,
     ) -> str:
         """A state change at this member's console: cards and password, no online_authorization needed.
 
         A repeated request id gets its first answer (DESIGN.md §3.5)."""
+        request_id, timeout = call.request_id, call.timeout
         first = self._ctx.prior(request_id, c.AuthChange, self.console_actor)
         if first is None:
             try:
@@ -372,9 +391,10 @@ class AuthorizationService:
     def console_show(self, partition: str) -> AuthView:
         self._console_partition(partition)
 
-        def view(s):  # type: ignore[no-untyped-def]
+        def view(s: HsmState) -> AuthView:
             part = s.partitions[partition]
             auth = part.authorization
+            assert auth is not None  # _console_partition checked it
             return AuthView(
                 part.name,
                 True,
@@ -391,52 +411,43 @@ class AuthorizationService:
 
     # --- grants (DOMAIN.md §4) --------------------------------------------------
 
-    def set_grant(
-        self,
-        caller: Caller,
-        token: str,
-        grantee: str,
-        permissions: list[str],
-        request_id: str,
-        timeout: float | None,
-    ) -> tuple[str, ...]:
-        claims = self._ctx.claims(caller, token, "partition")
+    def set_grant(self, call: Call, grantee: str, permissions: list[str]) -> tuple[str, ...]:
+        claims = self._ctx.claims(call, "partition")
         result = self._ctx.submit(
             c.GrantSet,
             claims.actor,
-            request_id,
-            timeout,
+            call.request_id,
+            call.timeout,
             owner=claims.subject,
             grantee=grantee,
             permissions=tuple(permissions),
         )
         return tuple(result.value["permissions"])
 
-    def list_grants(self, caller: Caller, token: str) -> list[tuple[str, str, tuple[str, ...]]]:
-        claims = self._ctx.claims(caller, token, "partition")
+    def list_grants(self, call: Call) -> list[GrantView]:
+        claims = self._ctx.claims(call, "partition")
         now = self._ctx.clock_ms()
 
-        def grants(s):  # type: ignore[no-untyped-def]
+        def grants(s: HsmState) -> list[GrantView]:
             authorize(s, claims.actor, "object.list", now, claims.container)
             return _grants_of(s, claims.subject)
 
         return self._ctx.read(grants)
 
 
-def _set_fields(card_set: tuple[str, int, list[tuple[str, bytes]]] | None) -> dict[str, object]:
+def _set_fields(card_set: CardSet | None) -> dict[str, object]:
     """The AuthChange fields of an associate: the card set being bound."""
     if card_set is None:
         return {}
-    set_id, threshold, cards = card_set
     return {
-        "set_id": set_id,
-        "threshold": threshold,
-        "set_labels": tuple(label for label, _ in cards),
-        "set_public_keys": tuple(key for _, key in cards),
+        "set_id": card_set.set_id,
+        "threshold": card_set.threshold,
+        "set_labels": tuple(label for label, _ in card_set.cards),
+        "set_public_keys": tuple(key for _, key in card_set.cards),
     }
 
 
-def _session_authorized(auth, claims: Claims) -> bool:  # type: ignore[no-untyped-def]
+def _session_authorized(auth: PartitionAuthorization | None, claims: Claims) -> bool:
     """Does this session's token carry a SESSION_AUTHORIZED grant that still holds?"""
     return bool(
         auth is not None
@@ -446,16 +457,16 @@ def _session_authorized(auth, claims: Claims) -> bool:  # type: ignore[no-untype
     )
 
 
-def _grants_of(state, partition: str) -> list[tuple[str, str, tuple[str, ...]]]:  # type: ignore[no-untyped-def]
+def _grants_of(state: HsmState, partition: str) -> list[GrantView]:
     found = []
     for part in state.partitions.values():
         for grantee, permissions in part.grants.items():
             if partition in (part.name, grantee):
-                found.append((part.name, grantee, tuple(permissions)))
+                found.append(GrantView(part.name, grantee, tuple(permissions)))
     return sorted(found)
 
 
-def gate_use(state, claims: Claims, action: str, container: str = "") -> None:  # type: ignore[no-untyped-def]
+def gate_use(state: HsmState, claims: Claims, action: str, container: str = "") -> None:
     """The read-path gate for key use and export on an M-of-N partition (under the state lock).
 
     SESSION_AUTHORIZED counts only for the session's own partition, while the partition's

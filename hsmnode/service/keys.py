@@ -16,7 +16,6 @@ an export whose record cannot be written is not served.
 from __future__ import annotations
 
 import base64
-import copy
 import os
 import uuid
 from collections.abc import Callable
@@ -31,9 +30,10 @@ from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.hsm import check_activated
 from hsmnode.domain.keys import check_attributes
 from hsmnode.domain.model import KeyObject, Partition
-from hsmnode.domain.state import Result
+from hsmnode.domain.state import HsmState, Result
 from hsmnode.service.authorization import gate_use
-from hsmnode.service.context import Caller, NodeContext
+from hsmnode.service.call import Call
+from hsmnode.service.context import KEY_SESSIONS, NodeContext
 from hsmnode.service.key_audit import KeyAudit
 from hsmnode.service.key_audit import target as _target
 from hsmnode.service.usage_audit import UsageLog
@@ -134,19 +134,6 @@ class KeyService:
 
     # --- sessions, lease, lookup --------------------------------------------
 
-    def _claims(self, caller: Caller, token: str) -> Claims:
-        if not token:
-            raise DomainError(
-                ErrorCode.UNAUTHENTICATED,
-                "this needs a partition or keyring session: open one first (hsmnode session open)",
-            )
-        claims = self._ctx.tokens.verify(token, caller.fingerprint, self._ctx.clock_ms())
-        if claims.kind not in ("partition", "keyring"):
-            raise DomainError(
-                ErrorCode.PERMISSION_DENIED, "keys live in partitions and keyrings: open a session on one"
-            )
-        return claims
-
     def _within_lease(self) -> None:
         self._ctx.replicator.require_lease()
 
@@ -157,7 +144,7 @@ class KeyService:
 
         started = self._ctx.started_ms
 
-        def find(s):  # type: ignore[no-untyped-def]
+        def find(s: HsmState) -> LocatedKey | None:
             authorize(s, claims.actor, operation, now, container)
             if operation == "crypto.use":
                 gate_use(s, claims, "use", container)
@@ -212,28 +199,23 @@ class KeyService:
     # before any check reads local state (a destroyed key is gone, a blocked one blocked), and the
     # answer is built from the replicated result alone (DESIGN.md §3.5).
 
-    def _create(
-        self, claims: Claims, request_id: str, timeout: float | None, prepare: Callable[[], dict[str, Any]]
-    ) -> KeyView:
-        result = self._ctx.once(c.KeyCreate, claims.actor, request_id, timeout, prepare)
+    def _create(self, claims: Claims, call: Call, prepare: Callable[[], dict[str, Any]]) -> KeyView:
+        result = self._ctx.once(c.KeyCreate, claims.actor, call.request_id, call.timeout, prepare)
         return _created(self._ctx, result)
 
     def generate(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         label: str,
         key_type: str,
         size: str,
         exportable: bool,
         usage: list[str],
-        request_id: str,
-        timeout: float | None,
         owner: str = "",
     ) -> KeyView:
         """Generate a key in the session's container, or (owner) in a partition that granted create;
         a label "partition:OWNER/LABEL" names that partition too (DOMAIN.md §4)."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         if not owner and label.startswith(rules.GRANT_REFERENCE) and "/" in label:
             owner, _, label = label[len(rules.GRANT_REFERENCE) :].partition("/")
         container = f"partition:{owner}" if owner else claims.container
@@ -247,19 +229,16 @@ class KeyService:
                 container, label, key_type, size, object_class, exportable, usage, secret, public, "generated"
             )
 
-        return self._create(claims, request_id, timeout, prepare)
+        return self._create(claims, call, prepare)
 
     def import_public(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         label: str,
         pem: bytes,
         usage: list[str],
-        request_id: str,
-        timeout: float | None,
     ) -> KeyView:
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
             try:
@@ -270,28 +249,25 @@ class KeyService:
                 claims.container, label, key_type, size, "public", False, usage, b"", der, "imported"
             )
 
-        return self._create(claims, request_id, timeout, prepare)
+        return self._create(claims, call, prepare)
 
     def import_key(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         label: str,
         key_type: str,
         material: bytes,
         usage: list[str],
         exportable: bool,
-        request_id: str,
-        timeout: float | None,
     ) -> KeyView:
         """Import plaintext material (AES value, PKCS#8 DER or PEM private key); wrapped under the SMK at once."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
             _check_data(material, "key material")
             return self._secret_fields(claims, material, label, key_type, usage, exportable, "imported")
 
-        return self._create(claims, request_id, timeout, prepare)
+        return self._create(claims, call, prepare)
 
     def _secret_fields(
         self,
@@ -352,19 +328,16 @@ class KeyService:
 
     def unwrap(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         wrapping_ref: str,
         wrapped: bytes,
         label: str,
         key_type: str,
         usage: list[str],
         exportable: bool,
-        request_id: str,
-        timeout: float | None,
     ) -> KeyView:
         """Import key material wrapped (AES-KWP) under a key of this container."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
             try:
@@ -389,70 +362,64 @@ class KeyService:
                 raise
             return self._secret_fields(claims, secret, label, key_type, usage, exportable, "unwrapped")
 
-        return self._create(claims, request_id, timeout, prepare)
+        return self._create(claims, call, prepare)
 
-    def destroy(
-        self, caller: Caller, token: str, key_ref: str, request_id: str, timeout: float | None
-    ) -> None:
-        claims = self._claims(caller, token)
+    def destroy(self, call: Call, key_ref: str) -> None:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
             key = self._key(claims, key_ref, "object.destroy")
             return dict(container=key.container, object_id=key.id)
 
-        self._ctx.once(c.KeyDestroy, claims.actor, request_id, timeout, prepare)
+        self._ctx.once(c.KeyDestroy, claims.actor, call.request_id, call.timeout, prepare)
 
-    def block(
-        self, caller: Caller, token: str, key_ref: str, blocked: bool, request_id: str, timeout: float | None
-    ) -> None:
+    def block(self, call: Call, key_ref: str, blocked: bool) -> None:
         """Block (or unblock) a key: a blocked key is unusable even when the partition is authorized."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
             key = self._key(claims, key_ref, "object.list")
             return dict(container=key.container, object_id=key.id, blocked=blocked)
 
-        self._ctx.once(c.KeyBlock, claims.actor, request_id, timeout, prepare)
+        self._ctx.once(c.KeyBlock, claims.actor, call.request_id, call.timeout, prepare)
 
     # --- reads ------------------------------------------------------------
 
     def list(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         label: str = "",
         key_type: str = "",
         object_id: str = "",
         owner: str = "",
     ) -> list[KeyView]:
         """Keys of the session's container, or (owner) of a partition that granted this one read."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         now = self._ctx.clock_ms()
         container = f"partition:{owner}" if owner else claims.container
 
-        def keys(s):  # type: ignore[no-untyped-def]
+        def keys(s: HsmState) -> list[KeyView]:
             authorize(s, claims.actor, "object.list", now, container)
             holder = s.container(container)
-            return [copy.copy(o) for o in holder.objects.values()] if holder else []
+            return [
+                KeyView.of(k, container)
+                for k in (holder.objects.values() if holder else ())
+                if (not label or k.label == label)
+                and (not key_type or k.key_type == key_type)
+                and (not object_id or k.id == object_id)
+            ]
 
-        found = [
-            KeyView.of(k, container)
-            for k in sorted(self._ctx.read(keys), key=lambda k: (k.label, k.id))
-            if (not label or k.label == label)
-            and (not key_type or k.key_type == key_type)
-            and (not object_id or k.id == object_id)
-        ]
-        return found
+        return sorted(self._ctx.read(keys), key=lambda k: (k.label, k.id))
 
-    def show(self, caller: Caller, token: str, key_ref: str) -> KeyView:
-        claims = self._claims(caller, token)
+    def show(self, call: Call, key_ref: str) -> KeyView:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         key = self._key(claims, key_ref, "object.list")
         return KeyView.of(key, key.container)
 
     # --- operations -------------------------------------------------------
 
-    def sign(self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes) -> bytes:
-        claims = self._claims(caller, token)
+    def sign(self, call: Call, key_ref: str, mechanism: str, data: bytes) -> bytes:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.sign", key_ref, mechanism) as use:
             _check_data(data)
             key = self._usable(claims, key_ref, "sign")
@@ -463,10 +430,8 @@ class KeyService:
             except kc.KeyMaterialError as exc:
                 raise _invalid(f"key '{key.label}', {mechanism}: {exc}") from None
 
-    def verify(
-        self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, signature: bytes
-    ) -> bool:
-        claims = self._claims(caller, token)
+    def verify(self, call: Call, key_ref: str, mechanism: str, data: bytes, signature: bytes) -> bool:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.verify", key_ref, mechanism) as use:
             _check_data(data)
             _check_data(signature, "signature")
@@ -480,8 +445,7 @@ class KeyService:
 
     def encrypt(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         key_ref: str,
         mechanism: str,
         data: bytes,
@@ -489,7 +453,7 @@ class KeyService:
         iv: bytes = b"",
     ) -> tuple[bytes, bytes]:
         """(ciphertext, iv): AES-GCM uses the caller's 12-byte IV, or draws one when `iv` is empty."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.encrypt", key_ref, mechanism) as use:
             _check_data(data)
             key = self._usable(claims, key_ref, "encrypt")
@@ -501,10 +465,8 @@ class KeyService:
             except kc.KeyMaterialError as exc:
                 raise _invalid(f"key '{key.label}': {exc}") from None
 
-    def decrypt(
-        self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, iv: bytes, aad: bytes
-    ) -> bytes:
-        claims = self._claims(caller, token)
+    def decrypt(self, call: Call, key_ref: str, mechanism: str, data: bytes, iv: bytes, aad: bytes) -> bytes:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.decrypt", key_ref, mechanism) as use:
             _check_data(data, "ciphertext")
             key = self._usable(claims, key_ref, "decrypt")
@@ -515,9 +477,9 @@ class KeyService:
             except kc.KeyMaterialError as exc:
                 raise _invalid(f"key '{key.label}': {exc}") from None
 
-    def wrap(self, caller: Caller, token: str, wrapping_ref: str, target_ref: str) -> bytes:
+    def wrap(self, call: Call, wrapping_ref: str, target_ref: str) -> bytes:
         """Export `target` wrapped (AES-KWP) under `wrapping`: only exportable keys, private ones by policy."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def run() -> tuple[LocatedKey, bytes]:
             wrapping = self._usable(claims, wrapping_ref, "wrap")
@@ -546,8 +508,8 @@ class KeyService:
 
         return self._audit.exported(claims, "key.wrap", target_ref, run)
 
-    def export_public(self, caller: Caller, token: str, key_ref: str) -> bytes:
-        claims = self._claims(caller, token)
+    def export_public(self, call: Call, key_ref: str) -> bytes:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def run() -> tuple[LocatedKey, bytes]:
             key = self._key(claims, key_ref, "object.list")
@@ -559,8 +521,8 @@ class KeyService:
 
         return self._audit.exported(claims, "key.export", key_ref, run)
 
-    def digest(self, caller: Caller, token: str, mechanism: str, data: bytes) -> bytes:
-        claims = self._claims(caller, token)
+    def digest(self, call: Call, mechanism: str, data: bytes) -> bytes:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         self._within_lease()
         self._ctx.read(
             lambda s: authorize(s, claims.actor, "crypto.use", self._ctx.clock_ms(), claims.container)
@@ -570,8 +532,8 @@ class KeyService:
         _check_data(data)
         return kc.digest(mechanism, data)
 
-    def random(self, caller: Caller, token: str, length: int) -> bytes:
-        claims = self._claims(caller, token)
+    def random(self, call: Call, length: int) -> bytes:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         self._within_lease()
         self._ctx.read(
             lambda s: authorize(s, claims.actor, "crypto.use", self._ctx.clock_ms(), claims.container)
