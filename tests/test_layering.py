@@ -59,6 +59,15 @@ def test_service_has_no_grpc(path: Path) -> None:
         assert not name.startswith(("grpc", "hsmnode.server", "hsmnode.pb")), f"{path.name} imports {name}"
 
 
+@pytest.mark.parametrize("path", files("server"), ids=lambda p: p.name)
+def test_server_never_imports_the_domain(path: Path) -> None:
+    """Servicers map protobuf to service calls and service views to protobuf (issue 13)."""
+    for name in imports_of(path):
+        assert not name.startswith("hsmnode.domain"), (
+            f"{path.name} imports {name}: server/ sees the domain only through service/ (views, Call, errors)"
+        )
+
+
 @pytest.mark.parametrize(
     "path", [p for p in ROOT.rglob("*.py") if "pb" not in p.parts], ids=lambda p: str(p.relative_to(ROOT))
 )

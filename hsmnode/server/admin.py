@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from hsmnode.pb import admin_pb2, admin_pb2_grpc
-from hsmnode.replication import Replicator
 from hsmnode.server.rpc import Servicer, rpc
 from hsmnode.service.admin import AdminService, ClientView, PartitionView, RoleView, UserView
 from hsmnode.service.call import Call
@@ -52,11 +51,7 @@ def _partition(p: PartitionView) -> admin_pb2.PartitionInfo:
     )
 
 
-class AdminServicer(Servicer, admin_pb2_grpc.AdminServicer):
-    def __init__(self, replicator: Replicator, service: AdminService) -> None:
-        super().__init__(replicator)
-        self._s = service
-
+class AdminServicer(Servicer[AdminService], admin_pb2_grpc.AdminServicer):
     @rpc
     def AddUser(self, r: admin_pb2.AddUserRequest, call: Call) -> admin_pb2.Empty:  # noqa: N802
         self._s.add_user(call, r.name, r.role, r.password)

@@ -7,6 +7,7 @@ from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import grpc
 from google.protobuf import message_factory
@@ -145,7 +146,9 @@ def _service(module: ModuleType, name: str) -> ServiceDescriptor:
     return descriptor
 
 
-def bind(server: grpc.Server, servicer: Servicer, service: ServiceDescriptor, classifier: Classifier) -> None:
+def bind(
+    server: grpc.Server, servicer: Servicer[Any], service: ServiceDescriptor, classifier: Classifier
+) -> None:
     """Register every method of `service` (from its proto descriptor) on `server`: requests decoded
     by `safe_deserializer`, calls checked against the channel table by the `rpc` wrapper.
 
@@ -219,7 +222,7 @@ def create_server(
         maximum_concurrent_rpcs=MAX_WORKERS * 8,
     )
     classifier = make_classifier(tls, replicator)
-    bound: list[tuple[Servicer, ServiceDescriptor]] = [
+    bound: list[tuple[Servicer[Any], ServiceDescriptor]] = [
         (ClusterServicer(replicator, services.cluster, services.backup), _service(cluster_pb2, "Cluster")),
         (AuditServicer(replicator, services.audit), _service(audit_pb2, "Audit")),
         (DebugServicer(replicator, services.cluster), _service(debug_pb2, "Debug")),

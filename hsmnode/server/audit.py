@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from hsmnode.pb import audit_pb2, audit_pb2_grpc
-from hsmnode.replication import Replicator
 from hsmnode.server.rpc import Servicer, rpc
 from hsmnode.service.audit import AuditEntry, AuditService
 from hsmnode.service.call import Call
@@ -28,27 +27,23 @@ def _audit_record(r: AuditEntry, chain: str) -> audit_pb2.AuditRecord:
     )
 
 
-class AuditServicer(Servicer, audit_pb2_grpc.AuditServicer):
-    def __init__(self, replicator: Replicator, service: AuditService) -> None:
-        super().__init__(replicator)
-        self._service = service
-
+class AuditServicer(Servicer[AuditService], audit_pb2_grpc.AuditServicer):
     @rpc
     def Note(self, r: audit_pb2.AuditNoteRequest, call: Call) -> audit_pb2.AuditNoteResponse:  # noqa: N802
-        seq, digest = self._service.note(call, r.text)
+        seq, digest = self._s.note(call, r.text)
         return audit_pb2.AuditNoteResponse(seq=seq, hash=digest)
 
     @rpc
     def List(self, r: audit_pb2.AuditListRequest, call: Call) -> audit_pb2.AuditListResponse:  # noqa: N802
         chain = r.chain or "cluster"
-        records, total = self._service.list(call, r.after_seq, r.limit, chain)
+        records, total = self._s.list(call, r.after_seq, r.limit, chain)
         return audit_pb2.AuditListResponse(
-            records=[_audit_record(x, chain) for x in records], total=total, member=self._service.member
+            records=[_audit_record(x, chain) for x in records], total=total, member=self._s.member
         )
 
     @rpc
     def Verify(self, r: audit_pb2.AuditVerifyRequest, call: Call) -> audit_pb2.AuditVerifyResponse:  # noqa: N802
-        check = self._service.verify(call)
+        check = self._s.verify(call)
         local = check.member_chain
         return audit_pb2.AuditVerifyResponse(
             ok=check.ok,
@@ -64,8 +59,8 @@ class AuditServicer(Servicer, audit_pb2_grpc.AuditServicer):
 
     @rpc
     def SetConfig(self, r: audit_pb2.SetAuditConfigRequest, call: Call) -> audit_pb2.AuditConfig:  # noqa: N802
-        return audit_pb2.AuditConfig(levels=self._service.set_config(call, r.category, r.level))
+        return audit_pb2.AuditConfig(levels=self._s.set_config(call, r.category, r.level))
 
     @rpc
     def ShowConfig(self, r: audit_pb2.ShowAuditConfigRequest, call: Call) -> audit_pb2.AuditConfig:  # noqa: N802
-        return audit_pb2.AuditConfig(levels=self._service.show_config(call))
+        return audit_pb2.AuditConfig(levels=self._s.show_config(call))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from hsmnode.pb import auth_pb2, auth_pb2_grpc
-from hsmnode.replication import Replicator
 from hsmnode.server.rpc import Servicer, rpc
 from hsmnode.service.auth import AuthService, Session
 from hsmnode.service.call import Call
@@ -13,11 +12,7 @@ def session_pb(s: Session) -> auth_pb2.SessionResponse:
     return auth_pb2.SessionResponse(token=s.token, expires_ms=s.expires_ms, subject=s.subject, role=s.role)
 
 
-class AuthServicer(Servicer, auth_pb2_grpc.AuthServicer):
-    def __init__(self, replicator: Replicator, service: AuthService) -> None:
-        super().__init__(replicator)
-        self._s = service
-
+class AuthServicer(Servicer[AuthService], auth_pb2_grpc.AuthServicer):
     @rpc
     def Login(self, r: auth_pb2.LoginRequest, call: Call) -> auth_pb2.SessionResponse:  # noqa: N802
         return session_pb(self._s.login(call, r.user, r.password, r.new_password))

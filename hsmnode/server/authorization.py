@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from hsmnode.pb import authorization_pb2, authorization_pb2_grpc
-from hsmnode.replication import Replicator
 from hsmnode.server.rpc import Servicer, rpc
 from hsmnode.service.authorization import AuthorizationService, AuthView, CardSet, Challenge
 from hsmnode.service.call import Call
@@ -40,11 +39,7 @@ def signatures(found: Iterable[authorization_pb2.CardSignature]) -> list[tuple[s
     return [(x.label, x.signature) for x in found]
 
 
-class AuthorizationServicer(Servicer, authorization_pb2_grpc.AuthorizationServicer):
-    def __init__(self, replicator: Replicator, service: AuthorizationService) -> None:
-        super().__init__(replicator)
-        self._s = service
-
+class AuthorizationServicer(Servicer[AuthorizationService], authorization_pb2_grpc.AuthorizationServicer):
     @rpc
     def Challenge(
         self, r: authorization_pb2.ChallengeRequest, call: Call

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import grpc
 
 from hsmnode.crypto import certificate_common_name, certificate_fingerprint, issued_by
-from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.service.errors import DomainError, ErrorCode
 
 
 class CertificateClass(enum.StrEnum):

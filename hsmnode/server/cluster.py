@@ -61,21 +61,20 @@ def _backup_chunks(header: BackupHeader, blob: bytes) -> Iterator[cluster_pb2.Ba
         yield cluster_pb2.BackupChunk(data=blob[start : start + BACKUP_CHUNK_BYTES])
 
 
-class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
+class ClusterServicer(Servicer[ClusterService], cluster_pb2_grpc.ClusterServicer):
     def __init__(self, replicator: Replicator, service: ClusterService, backups: BackupService) -> None:
-        super().__init__(replicator)
-        self._service = service
+        super().__init__(replicator, service)
         self._backups = backups
 
     @rpc
     def NodeStatus(self, r: cluster_pb2.NodeStatusRequest, call: Call) -> cluster_pb2.NodeStatusResponse:  # noqa: N802
         _ = call.caller  # TLS callers only
-        return _node_status_pb(self._service.node_status())
+        return _node_status_pb(self._s.node_status())
 
     @rpc
     def Status(self, r: cluster_pb2.ClusterStatusRequest, call: Call) -> cluster_pb2.ClusterStatusResponse:  # noqa: N802
         _ = call.caller  # TLS callers only
-        status = self._service.status()
+        status = self._s.status()
         return cluster_pb2.ClusterStatusResponse(
             cluster_id=status.cluster_id,
             leader=status.leader,
@@ -100,18 +99,18 @@ class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
     @rpc
     def AddMember(self, r: cluster_pb2.AddMemberRequest, call: Call) -> cluster_pb2.MemberChangeResponse:  # noqa: N802
         return cluster_pb2.MemberChangeResponse(
-            members=self._service.add_member(call, r.id, r.raft_address, r.address)
+            members=self._s.add_member(call, r.id, r.raft_address, r.address)
         )
 
     @rpc
     def RemoveMember(
         self, r: cluster_pb2.RemoveMemberRequest, call: Call
     ) -> cluster_pb2.MemberChangeResponse:  # noqa: N802
-        return cluster_pb2.MemberChangeResponse(members=self._service.remove_member(call, r.id))
+        return cluster_pb2.MemberChangeResponse(members=self._s.remove_member(call, r.id))
 
     @rpc
     def JoinBundle(self, r: cluster_pb2.JoinBundleRequest, call: Call) -> cluster_pb2.JoinBundleResponse:  # noqa: N802
-        bundle = self._service.join_bundle(call, r.node_certificate)
+        bundle = self._s.join_bundle(call, r.node_certificate)
         return cluster_pb2.JoinBundleResponse(
             cluster_id=bundle.cluster_id,
             members=[
@@ -125,9 +124,7 @@ class ClusterServicer(Servicer, cluster_pb2_grpc.ClusterServicer):
         self, r: cluster_pb2.AdoptClusterRequest, call: Call
     ) -> cluster_pb2.AdoptClusterResponse:  # noqa: N802
         members = [MemberAddress(m.id, m.address, m.raft_address) for m in r.members]
-        return cluster_pb2.AdoptClusterResponse(
-            archive=self._service.adopt(call, r.cluster_id, members, r.sealed)
-        )
+        return cluster_pb2.AdoptClusterResponse(archive=self._s.adopt(call, r.cluster_id, members, r.sealed))
 
     @rpc
     def Backup(self, r: cluster_pb2.BackupRequest, call: Call) -> Iterator[cluster_pb2.BackupChunk]:  # noqa: N802

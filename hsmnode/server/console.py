@@ -4,18 +4,13 @@
 from __future__ import annotations
 
 from hsmnode.pb import authorization_pb2, console_pb2, console_pb2_grpc
-from hsmnode.replication import Replicator
 from hsmnode.server.authorization import auth_info, card_set, challenge_pb, signatures
 from hsmnode.server.rpc import Servicer, rpc
 from hsmnode.service.authorization import AuthorizationService
 from hsmnode.service.call import Call
 
 
-class ConsoleServicer(Servicer, console_pb2_grpc.ConsoleServicer):
-    def __init__(self, replicator: Replicator, service: AuthorizationService) -> None:
-        super().__init__(replicator)
-        self._s = service
-
+class ConsoleServicer(Servicer[AuthorizationService], console_pb2_grpc.ConsoleServicer):
     @rpc
     def Challenge(
         self, r: console_pb2.ConsoleChallengeRequest, call: Call

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from hsmnode.pb import keyrings_pb2, keyrings_pb2_grpc
-from hsmnode.replication import Replicator
 from hsmnode.server.rpc import Servicer, rpc
 from hsmnode.service.call import Call
 from hsmnode.service.keyrings import KeyringService, KeyringView
@@ -21,11 +20,7 @@ def _keyring(v: KeyringView) -> keyrings_pb2.KeyringInfo:
     )
 
 
-class KeyringsServicer(Servicer, keyrings_pb2_grpc.KeyringsServicer):
-    def __init__(self, replicator: Replicator, service: KeyringService) -> None:
-        super().__init__(replicator)
-        self._s = service
-
+class KeyringsServicer(Servicer[KeyringService], keyrings_pb2_grpc.KeyringsServicer):
     @rpc
     def Create(self, r: keyrings_pb2.CreateKeyringRequest, call: Call) -> keyrings_pb2.CreateKeyringResponse:  # noqa: N802
         return keyrings_pb2.CreateKeyringResponse(id=self._s.create(call, r.label, r.krso_password))

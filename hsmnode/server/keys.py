@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from hsmnode.pb import keys_pb2, keys_pb2_grpc
-from hsmnode.replication import Replicator
 from hsmnode.server.rpc import Servicer, rpc
 from hsmnode.service.call import Call
 from hsmnode.service.keys import KeyService, KeyView
@@ -26,11 +25,7 @@ def key_info(k: KeyView) -> keys_pb2.KeyInfo:
     )
 
 
-class KeysServicer(Servicer, keys_pb2_grpc.KeysServicer):
-    def __init__(self, replicator: Replicator, service: KeyService) -> None:
-        super().__init__(replicator)
-        self._s = service
-
+class KeysServicer(Servicer[KeyService], keys_pb2_grpc.KeysServicer):
     @rpc
     def Generate(self, r: keys_pb2.GenerateKeyRequest, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802
         return key_info(

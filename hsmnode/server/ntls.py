@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from hsmnode.pb import ntls_pb2, ntls_pb2_grpc
-from hsmnode.replication import Replicator
 from hsmnode.server.rpc import Servicer, rpc
 from hsmnode.service.call import Call
 from hsmnode.service.ntls import NtlsService
 
 
-class NtlsServicer(Servicer, ntls_pb2_grpc.NtlsServicer):
-    def __init__(self, replicator: Replicator, service: NtlsService) -> None:
-        super().__init__(replicator)
-        self._s = service
-
+class NtlsServicer(Servicer[NtlsService], ntls_pb2_grpc.NtlsServicer):
     @rpc
     def ListSlots(self, r: ntls_pb2.ListSlotsRequest, call: Call) -> ntls_pb2.ListSlotsResponse:  # noqa: N802
         found = self._s.list_slots(call)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from hsmnode.pb import partition_backup_pb2, partition_backup_pb2_grpc
-from hsmnode.replication import Replicator
 from hsmnode.server.keys import key_info
 from hsmnode.server.rpc import Servicer, rpc
 from hsmnode.service.call import Call
 from hsmnode.service.partition_backup import PartitionBackupService
 
 
-class PartitionBackupServicer(Servicer, partition_backup_pb2_grpc.PartitionBackupServicer):
-    def __init__(self, replicator: Replicator, service: PartitionBackupService) -> None:
-        super().__init__(replicator)
-        self._s = service
-
+class PartitionBackupServicer(
+    Servicer[PartitionBackupService], partition_backup_pb2_grpc.PartitionBackupServicer
+):
     @rpc
     def Create(
         self, r: partition_backup_pb2.PartitionBackupRequest, call: Call

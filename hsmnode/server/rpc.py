@@ -17,8 +17,9 @@
 - DomainError / ReplicationError → the status of the error table, with the message;
   anything else → INTERNAL, logged; the node stays up.
 
-Servicer methods never call `context.abort` themselves: they raise, and this
-wrapper answers.
+Servicer methods never see the gRPC context: they get the request and its `Call`
+(service/call.py: caller, session token, request id, deadline, method), built here
+once, pass the Call to their service, and raise; this wrapper answers.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 import grpc
 
-from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.replication import ReplicationError, Replicator
 from hsmnode.server.channels import ChannelGuard
 from hsmnode.server.errors import STATUS_FOR_CODE, status_for_replication
 from hsmnode.service.call import Call, Caller
+from hsmnode.service.errors import DomainError, ErrorCode
 from hsmnode.service.standing import Standing
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ STATUS_METHODS = ("NodeStatus", "Status")
 REMOVED_MAY_SERVE = (*STATUS_METHODS, "AdoptCluster")
 
 R = TypeVar("R")
-S = TypeVar("S", bound="Servicer")
+T = TypeVar("T")
+S = TypeVar("S", bound="Servicer[Any]")
 
 
 @dataclass(frozen=True)
@@ -79,18 +81,19 @@ def safe_deserializer(message_cls: Any) -> Callable[[bytes], Any]:
     return parse
 
 
-class Servicer:
-    """Base of the servicers: each holds the member's replicator for the `rpc` wrapper, the
-    channel guard its service was bound with (server/app.py `bind`) and the member's standing
-    (removed or not); `cluster_id` (the member's cluster: one per process) is set when the
-    server is built."""
+class Servicer(Generic[T]):
+    """Base of the servicers: each holds its service (`_s`, of type T), the member's replicator
+    for the `rpc` wrapper, the channel guard its service was bound with (server/app.py `bind`)
+    and the member's standing (removed or not); `cluster_id` (the member's cluster: one per
+    process) is set when the server is built."""
 
     cluster_id: str = ""
     channels: ChannelGuard | None = None
     standing: Standing | None = None
 
-    def __init__(self, replicator: Replicator) -> None:
+    def __init__(self, replicator: Replicator, service: T) -> None:
         self.replicator = replicator
+        self._s = service
 
 
 def rpc(method: Callable[[S, Any, Call], R]) -> Callable[[S, Any, grpc.ServicerContext], R]:
@@ -122,7 +125,9 @@ def rpc(method: Callable[[S, Any, Call], R]) -> Callable[[S, Any, grpc.ServicerC
     return handler
 
 
-def _refuse_elsewhere(servicer: Servicer, name: str, context: grpc.ServicerContext, guarded: bool) -> None:
+def _refuse_elsewhere(
+    servicer: Servicer[Any], name: str, context: grpc.ServicerContext, guarded: bool
+) -> None:
     """A removed member, or a member of another cluster than the client means, runs nothing."""
     replicator, standing = servicer.replicator, servicer.standing
     if standing is not None and (standing.removed_from or not guarded):
@@ -150,11 +155,11 @@ def _refuse_elsewhere(servicer: Servicer, name: str, context: grpc.ServicerConte
         )
 
 
-def _removed_from(servicer: Servicer) -> str:
+def _removed_from(servicer: Servicer[Any]) -> str:
     return servicer.standing.removed_from if servicer.standing is not None else ""
 
 
-def _call(servicer: Servicer, name: str, request: Any, context: grpc.ServicerContext) -> Call:
+def _call(servicer: Servicer[Any], name: str, request: Any, context: grpc.ServicerContext) -> Call:
     """The channel check (which classifies the caller), the request decoded, then its Call."""
     if servicer.channels is None:  # never bound through the channel table: refuse everything
         raise DomainError(ErrorCode.INTERNAL, f"{name} is not bound to a channel")
