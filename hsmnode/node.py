@@ -34,14 +34,14 @@ from hsmnode.server.app import (
 from hsmnode.server.peers import PeerClients
 from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
-from hsmnode.service.auth import AuthService
-from hsmnode.service.authorization import AuthorizationService
 from hsmnode.service.backup import BackupService
 from hsmnode.service.cluster import ClusterService
 from hsmnode.service.context import NodeContext
 from hsmnode.service.keyrings import KeyringService
 from hsmnode.service.keys import KeyService
+from hsmnode.service.login import LoginService
 from hsmnode.service.membership import MembershipReconciler
+from hsmnode.service.mofn import MofnService
 from hsmnode.service.ntls import NtlsService
 from hsmnode.service.partition_backup import PartitionBackupService
 from hsmnode.service.standing import Standing
@@ -199,7 +199,7 @@ class Node:
         peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
         cluster = ClusterService(ctx, standing, peers, smk.check_value)
         backups = BackupService(ctx, smk)
-        auth = AuthService(ctx)
+        auth = LoginService(ctx)
         usage_log = UsageLog(cfg.data_dir, cfg.node_id)
         services = Services(
             cluster,
@@ -209,7 +209,7 @@ class Node:
             NtlsService(ctx, auth),
             KeyService(ctx, smk, usage_log),
             KeyringService(ctx),
-            AuthorizationService(ctx),
+            MofnService(ctx),
             backups,
             PartitionBackupService(ctx, smk),
         )
@@ -222,7 +222,7 @@ class Node:
             replicator.close()
             raise StartupError(str(exc)) from None
         try:
-            console = self._start_console(tls, replicator, standing, services.authorization)
+            console = self._start_console(tls, replicator, standing, services.mofn)
         except StartupError:
             replicator.close()
             raise
@@ -269,7 +269,7 @@ class Node:
         tls: TlsMaterial,
         replicator: Replicator,
         standing: Standing,
-        authorization: AuthorizationService,
+        authorization: MofnService,
     ) -> grpc.Server | None:
         """The local console on its unix socket (DOMAIN.md §5), if configured."""
         path = self.config.console_socket

@@ -44,12 +44,12 @@ from hsmnode.server.partition_backup import PartitionBackupServicer
 from hsmnode.server.rpc import Servicer, safe_deserializer
 from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
-from hsmnode.service.auth import AuthService
-from hsmnode.service.authorization import AuthorizationService
 from hsmnode.service.backup import BackupService
 from hsmnode.service.cluster import ClusterService
 from hsmnode.service.keyrings import KeyringService
 from hsmnode.service.keys import KeyService
+from hsmnode.service.login import LoginService
+from hsmnode.service.mofn import MofnService
 from hsmnode.service.ntls import NtlsService
 from hsmnode.service.partition_backup import PartitionBackupService
 from hsmnode.service.standing import Standing
@@ -100,12 +100,12 @@ class PortInUseError(OSError):
 class Services:
     cluster: ClusterService
     audit: AuditService
-    auth: AuthService
+    login: LoginService
     admin: AdminService
     ntls: NtlsService
     keys: KeyService
     keyrings: KeyringService
-    authorization: AuthorizationService
+    mofn: MofnService
     backup: BackupService
     partition_backup: PartitionBackupService
 
@@ -187,7 +187,7 @@ def create_console_server(
     tls: TlsMaterial,
     replicator: Replicator,
     standing: Standing,
-    authorization: AuthorizationService,
+    authorization: MofnService,
 ) -> grpc.Server:
     """The member's local console (DOMAIN.md §5): the Console service alone, on a unix socket that only
     the node's user reaches (it lives in the data dir, mode 0700; the socket itself is made 0600)."""
@@ -226,12 +226,12 @@ def create_server(
         (ClusterServicer(replicator, services.cluster, services.backup), _service(cluster_pb2, "Cluster")),
         (AuditServicer(replicator, services.audit), _service(audit_pb2, "Audit")),
         (DebugServicer(replicator, services.cluster), _service(debug_pb2, "Debug")),
-        (AuthServicer(replicator, services.auth), _service(auth_pb2, "Auth")),
+        (AuthServicer(replicator, services.login), _service(auth_pb2, "Auth")),
         (AdminServicer(replicator, services.admin), _service(admin_pb2, "Admin")),
         (NtlsServicer(replicator, services.ntls), _service(ntls_pb2, "Ntls")),
         (KeysServicer(replicator, services.keys), _service(keys_pb2, "Keys")),
         (
-            AuthorizationServicer(replicator, services.authorization),
+            AuthorizationServicer(replicator, services.mofn),
             _service(authorization_pb2, "Authorization"),
         ),
         (KeyringsServicer(replicator, services.keyrings), _service(keyrings_pb2, "Keyrings")),

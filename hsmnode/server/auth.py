@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from hsmnode.pb import auth_pb2, auth_pb2_grpc
 from hsmnode.server.rpc import Servicer, rpc
-from hsmnode.service.auth import AuthService, Session
 from hsmnode.service.call import Call
+from hsmnode.service.login import LoginService, Session
 
 
 def session_pb(s: Session) -> auth_pb2.SessionResponse:
     return auth_pb2.SessionResponse(token=s.token, expires_ms=s.expires_ms, subject=s.subject, role=s.role)
 
 
-class AuthServicer(Servicer[AuthService], auth_pb2_grpc.AuthServicer):
+class AuthServicer(Servicer[LoginService], auth_pb2_grpc.AuthServicer):
     @rpc
     def Login(self, r: auth_pb2.LoginRequest, call: Call) -> auth_pb2.SessionResponse:  # noqa: N802
         return session_pb(self._s.login(call, r.user, r.password, r.new_password))

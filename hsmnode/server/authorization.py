@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from hsmnode.pb import authorization_pb2, authorization_pb2_grpc
 from hsmnode.server.rpc import Servicer, rpc
-from hsmnode.service.authorization import AuthorizationService, AuthView, CardSet, Challenge
 from hsmnode.service.call import Call
+from hsmnode.service.mofn import AuthView, CardSet, Challenge, MofnService
 
 
 def auth_info(v: AuthView) -> authorization_pb2.AuthorizationInfo:
@@ -39,7 +39,7 @@ def signatures(found: Iterable[authorization_pb2.CardSignature]) -> list[tuple[s
     return [(x.label, x.signature) for x in found]
 
 
-class AuthorizationServicer(Servicer[AuthorizationService], authorization_pb2_grpc.AuthorizationServicer):
+class AuthorizationServicer(Servicer[MofnService], authorization_pb2_grpc.AuthorizationServicer):
     @rpc
     def Challenge(
         self, r: authorization_pb2.ChallengeRequest, call: Call

@@ -6,11 +6,11 @@ from __future__ import annotations
 from hsmnode.pb import authorization_pb2, console_pb2, console_pb2_grpc
 from hsmnode.server.authorization import auth_info, card_set, challenge_pb, signatures
 from hsmnode.server.rpc import Servicer, rpc
-from hsmnode.service.authorization import AuthorizationService
 from hsmnode.service.call import Call
+from hsmnode.service.mofn import MofnService
 
 
-class ConsoleServicer(Servicer[AuthorizationService], console_pb2_grpc.ConsoleServicer):
+class ConsoleServicer(Servicer[MofnService], console_pb2_grpc.ConsoleServicer):
     @rpc
     def Challenge(
         self, r: console_pb2.ConsoleChallengeRequest, call: Call

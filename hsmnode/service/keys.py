@@ -31,11 +31,11 @@ from hsmnode.domain.hsm import check_activated
 from hsmnode.domain.keys import check_attributes
 from hsmnode.domain.model import KeyObject, Partition
 from hsmnode.domain.state import HsmState, Result
-from hsmnode.service.authorization import gate_use
 from hsmnode.service.call import Call
 from hsmnode.service.context import KEY_SESSIONS, NodeContext
 from hsmnode.service.key_audit import KeyAudit
 from hsmnode.service.key_audit import target as _target
+from hsmnode.service.mofn import gate_use
 from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import Claims
 

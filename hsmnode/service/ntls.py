@@ -18,9 +18,9 @@ from hsmnode.domain.hsm import check_activated
 from hsmnode.domain.model import Client, Partition
 from hsmnode.domain.principals import KEYRING_ROLES, PARTITION_ROLES
 from hsmnode.domain.state import HsmState
-from hsmnode.service.auth import AuthService, Session, issued_at
 from hsmnode.service.call import Call, Caller
 from hsmnode.service.context import NodeContext, sub_request_id
+from hsmnode.service.login import LoginService, Session, issued_at
 from hsmnode.sessions import PARTITION_TTL_MS, Claims
 
 
@@ -41,7 +41,7 @@ class Slots:
 
 
 class NtlsService:
-    def __init__(self, ctx: NodeContext, auth: AuthService) -> None:
+    def __init__(self, ctx: NodeContext, auth: LoginService) -> None:
         self._ctx = ctx
         self._auth = auth
 

@@ -29,10 +29,10 @@ from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import KeyObject
 from hsmnode.domain.state import HsmState
-from hsmnode.service.authorization import gate_use
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext
 from hsmnode.service.keys import KeyView, aad_for, described_view
+from hsmnode.service.mofn import gate_use
 from hsmnode.sessions import Claims
 
 MAX_BACKUP = 3 * 1024 * 1024  # bytes: what one restore command can carry, with room to spare

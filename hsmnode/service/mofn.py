@@ -65,7 +65,7 @@ class AuthView:
     session_authorized: bool
 
 
-class AuthorizationService:
+class MofnService:
     def __init__(self, ctx: NodeContext) -> None:
         self._ctx = ctx
 

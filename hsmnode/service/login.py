@@ -46,7 +46,7 @@ def _same_target(first: Result, target: str, request_id: str) -> None:
         )
 
 
-class AuthService:
+class LoginService:
     def __init__(self, ctx: NodeContext) -> None:
         self._ctx = ctx
 
