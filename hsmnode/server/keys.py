@@ -5,7 +5,8 @@ from __future__ import annotations
 from hsmnode.pb import keys_pb2, keys_pb2_grpc
 from hsmnode.server.rpc import Servicer, rpc
 from hsmnode.service.call import Call
-from hsmnode.service.keys import KeyService, KeyView
+from hsmnode.service.key_views import KeyView
+from hsmnode.service.keys import KeyService
 
 
 def key_info(k: KeyView) -> keys_pb2.KeyInfo:

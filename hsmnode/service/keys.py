@@ -15,11 +15,9 @@ an export whose record cannot be written is not served.
 
 from __future__ import annotations
 
-import base64
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hsmnode.crypto import keys as kc
@@ -35,59 +33,13 @@ from hsmnode.service.call import Call
 from hsmnode.service.context import KEY_SESSIONS, NodeContext
 from hsmnode.service.key_audit import KeyAudit
 from hsmnode.service.key_audit import target as _target
+from hsmnode.service.key_views import KeyView, LocatedKey, aad_for, described_view
 from hsmnode.service.mofn import gate_use
 from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import Claims
 
 MAX_DATA = 64 * 1024
 MAX_RANDOM = 64 * 1024
-
-
-@dataclass(frozen=True)
-class KeyView:
-    """A key as clients see it: attributes and public part, never the wrapped material."""
-
-    id: str
-    label: str
-    key_type: str
-    size: str
-    object_class: str
-    exportable: bool
-    usage: tuple[str, ...]
-    public_der: bytes
-    origin: str
-    created_at: int
-    container: str
-    blocked: bool
-
-    @classmethod
-    def of(cls, key: KeyObject, container: str) -> KeyView:
-        return cls(
-            key.id,
-            key.label,
-            key.key_type,
-            key.size,
-            key.object_class,
-            key.exportable,
-            key.usage,
-            key.public_der,
-            key.origin,
-            key.created_at,
-            container,
-            key.blocked,
-        )
-
-
-@dataclass
-class LocatedKey(KeyObject):
-    """A copy of a key together with the container it lives in (the session's, or a granting owner's)."""
-
-    container: str = ""
-
-
-def aad_for(container: str, object_id: str) -> bytes:
-    """The associated data that binds SMK-wrapped material to one object of one container."""
-    return f"hsmnode-key/{container}/{object_id}".encode()
 
 
 def _invalid(message: str) -> DomainError:
@@ -104,26 +56,6 @@ def _check_data(data: bytes, what: str = "data") -> None:
 def _created(ctx: NodeContext, result: Result) -> KeyView:
     """The key a KeyCreate result describes (as created, also when it is gone since)."""
     return described_view(str(result.value["object_id"]), result.value.get("key"))
-
-
-def described_view(object_id: str, key: object) -> KeyView:
-    """The KeyView of a key a result describes (domain/keys.py `described`)."""
-    if not isinstance(key, dict):  # a result recorded before results described the key
-        raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key {object_id} was created; list it to see it")
-    return KeyView(
-        object_id,
-        key["label"],
-        key["key_type"],
-        key["size"],
-        key["object_class"],
-        key["exportable"],
-        tuple(key["usage"]),
-        base64.b64decode(key["public_der"]),
-        key["origin"],
-        key["created_at"],
-        key["container"],
-        bool(key.get("blocked", False)),
-    )
 
 
 class KeyService:

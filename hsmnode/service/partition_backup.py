@@ -31,7 +31,7 @@ from hsmnode.domain.model import KeyObject
 from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext
-from hsmnode.service.keys import KeyView, aad_for, described_view
+from hsmnode.service.key_views import KeyView, aad_for, described_view
 from hsmnode.service.mofn import gate_use
 from hsmnode.sessions import Claims
 
