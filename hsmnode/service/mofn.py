@@ -18,7 +18,7 @@ from hsmnode.domain import authorization as az
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import PartitionAuthorization
+from hsmnode.domain.model import Partition, PartitionAuthorization
 from hsmnode.domain.state import HsmState, Result
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext, answer, sub_request_id
@@ -63,6 +63,26 @@ class AuthView:
     permissions: tuple[str, ...]
     online_authorization: bool
     session_authorized: bool
+
+    @classmethod
+    def of(cls, part: Partition, session_authorized: bool) -> AuthView:
+        """The partition's M-of-N state; `session_authorized`: the asking session's grant holds."""
+        auth = part.authorization
+        online = part.policy.online_authorization
+        if auth is None:
+            return cls(part.name, False, "", "", 0, (), (), online, False)
+        cards = tuple(label for label, _ in auth.cards)
+        return cls(
+            part.name,
+            True,
+            auth.state,
+            auth.set_id,
+            auth.threshold,
+            cards,
+            tuple(auth.permissions),
+            online,
+            session_authorized,
+        )
 
 
 class MofnService:
@@ -291,21 +311,7 @@ class MofnService:
         def view(s: HsmState) -> AuthView:
             authorize(s, claims.actor, "object.list", now, claims.container)
             part = s.partitions[claims.subject]
-            auth = part.authorization
-            if auth is None:
-                return AuthView(part.name, False, "", "", 0, (), (), part.policy.online_authorization, False)
-            session_ok = _session_authorized(auth, claims)
-            return AuthView(
-                part.name,
-                True,
-                auth.state,
-                auth.set_id,
-                auth.threshold,
-                tuple(label for label, _ in auth.cards),
-                tuple(auth.permissions),
-                part.policy.online_authorization,
-                session_ok,
-            )
+            return AuthView.of(part, _session_authorized(part.authorization, claims))
 
         return self._ctx.read(view)
 
@@ -391,23 +397,7 @@ class MofnService:
     def console_show(self, partition: str) -> AuthView:
         self._console_partition(partition)
 
-        def view(s: HsmState) -> AuthView:
-            part = s.partitions[partition]
-            auth = part.authorization
-            assert auth is not None  # _console_partition checked it
-            return AuthView(
-                part.name,
-                True,
-                auth.state,
-                auth.set_id,
-                auth.threshold,
-                tuple(label for label, _ in auth.cards),
-                tuple(auth.permissions),
-                part.policy.online_authorization,
-                False,
-            )
-
-        return self._ctx.read(view)
+        return self._ctx.read(lambda s: AuthView.of(s.partitions[partition], session_authorized=False))
 
     # --- grants (DOMAIN.md §4) --------------------------------------------------
 
