@@ -209,7 +209,7 @@ class Node:
             NtlsService(ctx, auth),
             KeyService(ctx, smk, usage_log),
             KeyringService(ctx),
-            MofnService(ctx),
+            MofnService(ctx, auth),
             backups,
             PartitionBackupService(ctx, smk),
         )

@@ -70,6 +70,36 @@ class LoginService:
 
         return self._ctx.read(find)
 
+    def check_password(
+        self,
+        actor: str,
+        target: str,
+        password: str,
+        request_id: str,
+        timeout: float | None,
+        *,
+        tag: str,
+        refusal: str,
+    ) -> int:
+        """Verify `password` for `target` against this member's state once it has applied everything
+        committed; a wrong one counts as a failed login of `actor` (RecordLogin under request id
+        `request_id/tag`: apply may lock the credential) and is refused UNAUTHENTICATED with `refusal`.
+        Returns the credential's epoch, for the command the password authorizes."""
+        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
+        found = self.credential(target)
+        if found is None or not password or not crypto.verify_password(password, found[0]):
+            self._ctx.submit(
+                c.RecordLogin,
+                actor,
+                sub_request_id(request_id, tag),
+                timeout,
+                target=target,
+                success=False,
+                verified_epoch=found[1] if found else 0,
+            )
+            raise DomainError(ErrorCode.UNAUTHENTICATED, refusal)
+        return found[1]
+
     def verify_and_record(
         self, actor: str, target: str, password: str, request_id: str, timeout: float | None
     ) -> Result:

@@ -13,7 +13,6 @@ import json
 import os
 from dataclasses import dataclass
 
-from hsmnode import crypto
 from hsmnode.domain import authorization as az
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize
@@ -21,7 +20,8 @@ from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Partition, PartitionAuthorization
 from hsmnode.domain.state import HsmState, Result
 from hsmnode.service.call import Call
-from hsmnode.service.context import NodeContext, answer, sub_request_id
+from hsmnode.service.context import NodeContext, answer
+from hsmnode.service.login import LoginService
 from hsmnode.sessions import Claims
 
 ACTIONS = ("associate", "authorize", "deauthorize", "reset", "session-authorize", "permissions")
@@ -86,8 +86,9 @@ class AuthView:
 
 
 class MofnService:
-    def __init__(self, ctx: NodeContext) -> None:
+    def __init__(self, ctx: NodeContext, login: LoginService) -> None:
         self._ctx = ctx
+        self._login = login
 
     def _co(self, call: Call) -> Claims:
         claims = self._ctx.claims(call, "partition")
@@ -121,27 +122,15 @@ class MofnService:
         self, partition: str, actor: str, password: str, request_id: str, timeout: float | None
     ) -> int:
         """The partition password (the CO's): a wrong one counts as a failed CO login (of `actor`)."""
-        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
-        target = f"partition:{partition}:CO"
-
-        def co(s: HsmState) -> tuple[str, int] | None:
-            part = s.partitions.get(partition)
-            cred = part.roles.get("CO") if part else None
-            return (cred.password_hash, cred.epoch) if cred else None
-
-        found = self._ctx.read(co)
-        if found is None or not password or not crypto.verify_password(password, found[0]):
-            self._ctx.submit(
-                c.RecordLogin,
-                actor,
-                sub_request_id(request_id, "password"),
-                timeout,
-                target=target,
-                success=False,
-                verified_epoch=found[1] if found else 0,
-            )
-            raise DomainError(ErrorCode.UNAUTHENTICATED, "wrong partition password")
-        return found[1]
+        return self._login.check_password(
+            actor,
+            f"partition:{partition}:CO",
+            password,
+            request_id,
+            timeout,
+            tag="password",
+            refusal="wrong partition password",
+        )
 
     def _check_mac(self, challenge: bytes, mac: bytes) -> None:
         if not self._ctx.tokens.check_mac(challenge, mac):

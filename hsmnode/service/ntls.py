@@ -19,7 +19,7 @@ from hsmnode.domain.model import Client, Partition
 from hsmnode.domain.principals import KEYRING_ROLES, PARTITION_ROLES
 from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call, Caller
-from hsmnode.service.context import NodeContext, sub_request_id
+from hsmnode.service.context import NodeContext
 from hsmnode.service.login import LoginService, Session, issued_at
 from hsmnode.sessions import PARTITION_TTL_MS, Claims
 
@@ -41,9 +41,9 @@ class Slots:
 
 
 class NtlsService:
-    def __init__(self, ctx: NodeContext, auth: LoginService) -> None:
+    def __init__(self, ctx: NodeContext, login: LoginService) -> None:
         self._ctx = ctx
-        self._auth = auth
+        self._login = login
 
     def _client(self, caller: Caller) -> Client:
         client = self._ctx.read(lambda s: s.client_by_fingerprint(caller.fingerprint))
@@ -103,7 +103,7 @@ class NtlsService:
                 # activation is held per member: one that restarted since has lost it (DOMAIN.md §3)
                 started = self._ctx.started_ms
                 self._ctx.read(lambda s: check_activated(s.partitions[partition], started))
-        result = self._auth.verify_and_record(
+        result = self._login.verify_and_record(
             actor, f"{kind}:{partition}:{role}", password, request_id, call.timeout
         )
         expires = issued_at(self._ctx, result) + PARTITION_TTL_MS
@@ -139,7 +139,7 @@ class NtlsService:
     def change_password(self, call: Call, partition: str, role: str, old: str, new: str) -> None:
         kind = _kind_of(role)
         _, actor = self._assigned(call.caller, partition, kind)
-        self._auth.change_password(
+        self._login.change_password(
             actor, f"{kind}:{partition}:{role}", old, new, call.request_id, call.timeout
         )
 
@@ -190,20 +190,15 @@ class NtlsService:
         """The CO activates (PED-style login) or deactivates the partition; a wrong password counts."""
         request_id, timeout = call.request_id, call.timeout
         _, actor = self._assigned(call.caller, partition)
-        target = f"partition:{partition}:CO"
-        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
-        found = self._auth.credential(target)
-        if found is None or not crypto.verify_password(co_password, found[0]):
-            self._ctx.submit(
-                c.RecordLogin,
-                actor,
-                sub_request_id(request_id, "verify"),
-                timeout,
-                target=target,
-                success=False,
-                verified_epoch=found[1] if found else 0,
-            )
-            raise DomainError(ErrorCode.UNAUTHENTICATED, "wrong CO password")
+        epoch = self._login.check_password(
+            actor,
+            f"partition:{partition}:CO",
+            co_password,
+            request_id,
+            timeout,
+            tag="verify",
+            refusal="wrong CO password",
+        )
         self._ctx.submit(
             c.PartitionActivate,
             actor,
@@ -211,7 +206,7 @@ class NtlsService:
             timeout,
             name=partition,
             active=active,
-            verified_epoch=found[1],
+            verified_epoch=epoch,
         )
 
 
