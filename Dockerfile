@@ -15,8 +15,8 @@ RUN pip install . && rm -rf /src \
 USER 10001:10001
 WORKDIR /var/lib/hsmnode
 VOLUME ["/var/lib/hsmnode"]
-# gRPC (clients, admin, health) and Raft (members only)
-EXPOSE 7000 7100
+# gRPC (clients, admin, health), Raft (members only), Prometheus /metrics (HSMNODE_METRICS_PORT)
+EXPOSE 7000 7100 9464
 
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["hsmnode", "health", "--from-env"]

@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/hsmnode/pb/*.proto)
 
-.PHONY: run test lint fmt proto proto-check unit bench chaos drill-membership clean system-packages
+.PHONY: run test lint fmt proto proto-check unit bench chaos drill-membership clean system-packages pkcs11-clients
 
 # Debian packages the PKCS#11 tests and the bench need: p11-kit's client module, OpenSC's
-# pkcs11-tool, SoftHSMv2 (the bench's baseline) and openssl (signature checks).
-SYSTEM_PACKAGES := p11-kit-modules opensc softhsm2 openssl
-SYSTEM_FILES    := /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so /usr/bin/pkcs11-tool /usr/bin/softhsm2-util /usr/bin/openssl
+# pkcs11-tool, SoftHSMv2 (the bench's baseline), openssl (signature checks) and OpenSSL's headers
+# (building OpenSC 0.26's pkcs11-tool, make pkcs11-clients).
+SYSTEM_PACKAGES := p11-kit-modules opensc softhsm2 openssl libssl-dev
+SYSTEM_FILES    := /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so /usr/bin/pkcs11-tool /usr/bin/softhsm2-util /usr/bin/openssl /usr/include/openssl/evp.h
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +34,12 @@ system-packages:
 	  fi; \
 	fi
 
-test: $(STAMP) system-packages lint proto-check
+# p11-kit 0.25.5's client module and OpenSC 0.26.1's pkcs11-tool, built once from Debian's source
+# packages into ~/.cache/hsmnode (bookworm's carry no AES-GCM): scripts/pkcs11-clients.sh says why and how.
+pkcs11-clients: $(STAMP) system-packages
+	@scripts/pkcs11-clients.sh $(BIN)
+
+test: $(STAMP) system-packages pkcs11-clients lint proto-check
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 unit: $(STAMP)

@@ -2,11 +2,12 @@
 
 Both are driven by the same python-pkcs11 worker (one process per token, since a process
 loads one PKCS#11 module): ECDSA P-256 over a SHA-256 digest (CKM_ECDSA, what OpenSSL sends)
-and RSA-2048 SHA256-RSA-PKCS over 1 KiB, for `--seconds` each, from `--threads` threads
-(each with its own session). SoftHSMv2 signs in the worker's process; the bridge path adds
-p11-kit's unix socket, the bridge, and mTLS gRPC to a member.
+and RSA-2048 SHA256-RSA-PKCS over 1 KiB, for `--seconds` each, by 1 and by N concurrent signers
+(`--threads 1 4`): one application with N threads, each with its own session, through the bridge;
+N single-thread processes on SoftHSMv2 (see main). SoftHSMv2 signs in the worker's process; the
+bridge path adds p11-kit's unix socket, the bridge, and mTLS gRPC to a member.
 
-    .venv/bin/python bench/pkcs11_sign.py [--seconds 3] [--threads 1]
+    .venv/bin/python bench/pkcs11_sign.py [--seconds 3] [--threads 1 4]
 
 Needs softhsm2, p11-kit-modules (make system-packages installs them) and python-pkcs11.
 """
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,7 +38,7 @@ WORKER = textwrap.dedent(
     import pkcs11
     from pkcs11 import Attribute, KeyType, Mechanism
     from pkcs11.util.ec import encode_named_curve_parameters
-    module, label, pin, seconds, threads = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+    module, label, pin, seconds, threads, start_at = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
     token = pkcs11.lib(module).get_token(token_label=label)
     digest, data = hashlib.sha256(b"bench").digest(), os.urandom(1024)
     with token.open(user_pin=pin, rw=True) as s:
@@ -44,52 +46,73 @@ WORKER = textwrap.dedent(
         _, ec_priv = ec.generate_keypair(store=True, label=f"bench-ec-{os.getpid()}")
         _, rsa_priv = s.generate_keypair(KeyType.RSA, 2048, store=True, label=f"bench-rsa-{os.getpid()}")
         ec_id, rsa_id = ec_priv.label, rsa_priv.label
-    result = {}
     keeper = token.open(user_pin=pin)  # the login belongs to the application: every session below shares it
-    for name, key_id, mech, payload in (("ECDSA P-256", ec_id, Mechanism.ECDSA, digest), ("RSA-2048 SHA256-RSA-PKCS", rsa_id, Mechanism.SHA256_RSA_PKCS, data)):
-        counts = [0] * threads
-        def work(i):
-            try:
-                with token.open() as s:
-                    with setup:  # SoftHSMv2 fails concurrent searches (CKR_GENERAL_ERROR): set up one at a time
-                        key = s.get_key(label=key_id, object_class=pkcs11.ObjectClass.PRIVATE_KEY)
-                        key.sign(payload, mechanism=mech)
-                    start.wait(timeout=60)
-                    stop = time.monotonic() + seconds
-                    n = 0
+    rows = (("ECDSA P-256", ec_id, Mechanism.ECDSA, digest), ("RSA-2048 SHA256-RSA-PKCS", rsa_id, Mechanism.SHA256_RSA_PKCS, data))
+    counts = {name: [0] * threads for name, *_ in rows}
+    errors = []
+    def work(i):
+        try:
+            with token.open() as s:
+                keys = []
+                with setup:  # SoftHSMv2 fails concurrent searches (CKR_GENERAL_ERROR): set up one at a time
+                    for name, key_id, mech, payload in rows:
+                        keys.append(s.get_key(label=key_id, object_class=pkcs11.ObjectClass.PRIVATE_KEY))
+                        keys[-1].sign(payload, mechanism=mech)
+                for row, ((name, _, mech, payload), key) in enumerate(zip(rows, keys)):
+                    begin = start_at + row * (seconds + 1.0)  # every worker process signs in the same window
+                    if time.time() > begin:
+                        raise RuntimeError(f"{name}: set-up ran past the common start; raise the margin")
+                    time.sleep(begin - time.time())
+                    stop, n = time.monotonic() + seconds, 0
                     while time.monotonic() < stop:
                         key.sign(payload, mechanism=mech)
                         n += 1
-                    counts[i] = n
-            except BaseException:
-                start.abort()
-                raise
-        start, setup = threading.Barrier(threads), threading.Lock()
-        workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-        for w in workers: w.start()
-        for w in workers: w.join()
-        if not all(counts):
-            raise SystemExit(f"{name}: a worker thread failed")
-        result[name] = sum(counts) / seconds
+                    counts[name][i] = n
+        except BaseException as exc:
+            errors.append(repr(exc))
+    setup = threading.Lock()
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for w in workers: w.start()
+    for w in workers: w.join()
+    if errors:
+        raise SystemExit(f"a worker thread failed: {errors[0]}")
+    result = {name: sum(n) / seconds for name, n in counts.items()}
     keeper.close()
     print(json.dumps(result))
     """
 )
 
 
-def run_worker(
-    module: str, label: str, pin: str, seconds: float, threads: int, env: dict[str, str]
+def setup_margin(procs: int) -> float:
+    """Seconds for every worker process to generate its keys (RSA-2048 included) before the common start."""
+    return 8.0 + 4.0 * procs
+
+
+def run_workers(
+    module: str, label: str, pin: str, seconds: float, procs: int, threads: int, env: dict[str, str]
 ) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", WORKER, module, label, pin, str(seconds), str(threads)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"worker for {module} failed:\n{out.stderr}")
-    return dict(json.loads(out.stdout))
+    """C_Sign/s per operation, summed over `procs` worker processes of `threads` threads each, all
+    signing in the same time window."""
+    start_at = time.time() + setup_margin(procs)
+    args = [module, label, pin, str(seconds), str(threads), str(start_at)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(procs)
+    ]
+    total: dict[str, float] = {}
+    for worker in workers:
+        out, err = worker.communicate(timeout=600)
+        if worker.returncode != 0:
+            raise SystemExit(f"worker for {module} failed:\n{err}")
+        for name, rate in json.loads(out).items():
+            total[name] = total.get(name, 0.0) + rate
+    return total
 
 
 def softhsm_env(root: Path) -> dict[str, str]:
@@ -121,9 +144,11 @@ def softhsm_env(root: Path) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=3.0)
-    # one thread by default: python-pkcs11 initializes SoftHSMv2 without OS locking, and concurrent
-    # C_SignInit then fails there (CKR_GENERAL_ERROR); the bridge takes any number of threads
-    parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    # N concurrent signers per row: the bridge serves one application with N threads, each with its own
+    # session (p11-kit multiplexes them on one socket); SoftHSMv2 runs as N single-thread processes,
+    # since python-pkcs11 initializes it without OS locking and its concurrent C_SignInit then fails
+    # (CKR_GENERAL_ERROR)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 4])
     args = parser.parse_args()
     for needed in (SOFTHSM, P11KIT_CLIENT):
         if not Path(needed).exists():
@@ -161,16 +186,19 @@ def main() -> None:
                 f"C_Sign/s, {args.seconds:g}s per row; bridge: p11-kit-client.so -> unix socket -> bridge -> mTLS gRPC -> 3 members on 127.0.0.1"
             )
             print(
-                f"{'operation':<26} {'threads':>7} {'SoftHSMv2':>10} {'hsmnode bridge':>15} {'bridge/SoftHSM':>15}"
+                "signers: SoftHSMv2 as that many single-thread processes, the bridge as one application"
+                " with that many threads (one session each)"
             )
-            for threads in args.threads:
-                soft = run_worker(SOFTHSM, "bench", "user-pin-1234", args.seconds, threads, soft_env)
-                ours = run_worker(
-                    P11KIT_CLIENT, "demo", demo["partition"]["co_password"], args.seconds, threads, bridge_env
-                )
+            print(
+                f"{'operation':<26} {'signers':>7} {'SoftHSMv2':>10} {'hsmnode bridge':>15} {'bridge/SoftHSM':>15}"
+            )
+            for n in args.threads:
+                soft = run_workers(SOFTHSM, "bench", "user-pin-1234", args.seconds, n, 1, soft_env)
+                pin = demo["partition"]["co_password"]
+                ours = run_workers(P11KIT_CLIENT, "demo", pin, args.seconds, 1, n, bridge_env)
                 for name in soft:
                     print(
-                        f"{name:<26} {threads:>7} {soft[name]:>10.0f} {ours[name]:>15.0f} {ours[name] / soft[name]:>14.3f}x"
+                        f"{name:<26} {n:>7} {soft[name]:>10.0f} {ours[name]:>15.0f} {ours[name] / soft[name]:>14.3f}x"
                     )
         finally:
             if bridge is not None:

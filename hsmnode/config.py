@@ -31,6 +31,12 @@
     [server]
     reflection = false               # gRPC server reflection (grpcurl); `hsmnode dev` turns it on
 
+    [metrics]
+    listen = "127.0.0.1:9464"        # optional; Prometheus /metrics of this member (default: off)
+
+    [log]
+    format = "text"                  # optional; text | json (one JSON object per line); --log-format wins
+
     [backup]
     interval = 0                     # seconds between backups the leader takes; 0 = none
     keep = 7                         # newest scheduled backups kept in dir
@@ -115,6 +121,8 @@ class NodeConfig:
     max_frame_bytes: int = 16 * 1024 * 1024
     handshake_deadline: float = 3.0
     console_socket: Path | None = None  # the local console's unix socket; None: no console
+    metrics_listen: str | None = None  # host:port of the Prometheus listener; None: no metrics
+    log_format: str = "text"  # text | json (hsmnode/observability/logs.py)
 
     def raft_password(self) -> str:
         if self.raft_password_override is not None:
@@ -153,7 +161,10 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "backup": {"interval": ((int, float), False), "keep": (int, False), "dir": (str, False)},
     "debug": {"fault_injection": (bool, False)},
     "console": {"socket": (str, False), "enabled": (bool, False)},
+    "metrics": {"listen": (str, False)},
+    "log": {"format": (str, False)},
 }
+LOG_FORMATS = ("text", "json")
 _PEER_KEYS = {"id", "raft", "grpc"}
 UNIX_SOCKET_PATH_MAX = 107
 
@@ -302,6 +313,15 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
                 f"{where}: the console socket path {console_socket} is longer than {UNIX_SOCKET_PATH_MAX} bytes "
                 "(the unix socket limit): set console.socket to a shorter path, or console.enabled = false"
             )
+    metrics_t = values["metrics"]
+    metrics_listen = (
+        _check_address(where, "metrics.listen", metrics_t["listen"]) if "listen" in metrics_t else None
+    )
+    if metrics_listen is not None and metrics_listen in (listen, raft["address"]):
+        raise ConfigError(f"{where}: metrics.listen {metrics_listen} is also the gRPC or Raft address")
+    log_format = values["log"].get("format", "text")
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"{where}: log.format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
     return NodeConfig(
         path=path,
         node_id=node["id"],
@@ -326,6 +346,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
         max_frame_bytes=max_frame,
         handshake_deadline=handshake,
         console_socket=console_socket,
+        metrics_listen=metrics_listen,
+        log_format=log_format,
     )
 
 

@@ -14,6 +14,7 @@ the same processes, configs and certificates a user runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -34,6 +35,7 @@ MANIFEST = "cluster.json"
 PROFILE = "profile.json"
 DEFAULT_BASE_PORT = 7400
 RAFT_PORT_OFFSET = 100
+METRICS_PORT_OFFSET = 200  # `hsmnode dev`: member i's Prometheus /metrics on base port + 200 + i
 
 
 class DevClusterError(Exception):
@@ -48,6 +50,7 @@ class DevTimings:
     compaction_min_entries: int = 5000
     durable: bool = False  # a dev cluster trades power-loss durability for speed; deploy/ turns it on
     max_frame_bytes: int | None = None  # the Raft frame limit; None: the member's default
+    log_format: str = "text"  # every member's [log] format: text | json
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class DevMember:
     grpc: str
     raft: str
     dir: Path
+    metrics: str | None = None  # host:port of its Prometheus listener; None: off
 
     @property
     def config_path(self) -> Path:
@@ -118,12 +122,21 @@ def _node_toml(
         "[server]",
         "reflection = true",
         "",
+        *(["[metrics]", f'listen = "{member.metrics}"', ""] if member.metrics else []),
+        "[log]",
+        f'format = "{timings.log_format}"',
+        "",
         "[debug]",
         f"fault_injection = {'true' if fault else 'false'}",
     ]
     for peer in peers:
         lines += ["", "[[peers]]", f'id = "{peer.id}"', f'raft = "{peer.raft}"', f'grpc = "{peer.grpc}"']
     return "\n".join(lines) + "\n"
+
+
+def _manifest_entry(member: DevMember) -> dict[str, str]:
+    entry = {"id": member.id, "grpc": member.grpc, "raft": member.raft}
+    return {**entry, "metrics": member.metrics} if member.metrics else entry
 
 
 def _terminate(pid: int, timeout: float) -> None:
@@ -161,21 +174,22 @@ class DevCluster:
         smk: bytes | None = None,
         hosts: list[tuple[str, str]] | None = None,
         netns: list[str] | None = None,
+        metrics: bool = False,
     ) -> DevCluster:
         """Write a new cluster's CA, certificates, configs and profile into `root`; a fresh SMK unless
         `smk` is given (a restore keeps the backed-up cluster's SMK: its keys are wrapped under it).
 
         `hosts` gives each member its (gRPC host, Raft host) instead of 127.0.0.1 and `netns` the
-        network namespace its process runs in (`ip netns exec`): the fault suite's partitions."""
+        network namespace its process runs in (`ip netns exec`): the fault suite's partitions.
+        `metrics`: member i serves Prometheus /metrics on 127.0.0.1:base_port+METRICS_PORT_OFFSET+i."""
         if nodes < 1 or nodes > 9:
             raise DevClusterError("--nodes must be between 1 and 9")
         timings = timings or DevTimings()
         root = root.resolve()
         if (root / MANIFEST).exists():
             raise DevClusterError(f"{root} already holds a cluster")
-        ports = [base_port + i for i in range(nodes)] + [
-            base_port + RAFT_PORT_OFFSET + i for i in range(nodes)
-        ]
+        offsets = (0, RAFT_PORT_OFFSET, METRICS_PORT_OFFSET) if metrics else (0, RAFT_PORT_OFFSET)
+        ports = [base_port + offset + i for offset in offsets for i in range(nodes)]
         if max(ports) > 65535 or base_port < 1024:
             raise DevClusterError(
                 f"--base-port {base_port}: ports {min(ports)}-{max(ports)} must lie in 1024-65535"
@@ -206,6 +220,7 @@ class DevCluster:
                 grpc=f"{where[i][0]}:{base_port + i}",
                 raft=f"{where[i][1]}:{base_port + RAFT_PORT_OFFSET + i}",
                 dir=root / f"node{i + 1}",
+                metrics=f"{where[i][0]}:{base_port + METRICS_PORT_OFFSET + i}" if metrics else None,
             )
             for i in range(nodes)
         ]
@@ -221,10 +236,7 @@ class DevCluster:
             _write_secret(member.dir / "node.key", pair.key_pem)
             peers = [m for m in members if m is not member]
             member.config_path.write_text(_node_toml(member, cluster_id, peers, timings, fault_injection))
-        manifest = {
-            "cluster_id": cluster_id,
-            "members": [{"id": m.id, "grpc": m.grpc, "raft": m.raft} for m in members],
-        }
+        manifest = {"cluster_id": cluster_id, "members": [_manifest_entry(m) for m in members]}
         (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         profile = {
             "cluster_id": cluster_id,
@@ -246,7 +258,10 @@ class DevCluster:
             manifest = json.loads((root / MANIFEST).read_text())
         except FileNotFoundError:
             raise DevClusterError(f"{root} holds no cluster ({MANIFEST} is missing)") from None
-        members = [DevMember(m["id"], m["grpc"], m["raft"], root / m["id"]) for m in manifest["members"]]
+        members = [
+            DevMember(m["id"], m["grpc"], m["raft"], root / m["id"], m.get("metrics"))
+            for m in manifest["members"]
+        ]
         return cls(root, manifest["cluster_id"], members)
 
     @property
@@ -396,6 +411,10 @@ class DevCluster:
             raft=f"127.0.0.1:{base + RAFT_PORT_OFFSET + n - 1}",
             dir=self.root / f"node{n}",
         )
+        metrics_port = base + METRICS_PORT_OFFSET + n - 1
+        if self.members[0].metrics and ports_free([metrics_port]):
+            # a taken metrics port leaves the new member without metrics rather than fail the addition
+            member = dataclasses.replace(member, metrics=f"127.0.0.1:{metrics_port}")
         busy = [p for p in (member.grpc, member.raft) if not ports_free([int(p.rpartition(":")[2])])]
         if busy:
             raise DevClusterError(f"address(es) {', '.join(busy)} are in use")
@@ -464,10 +483,7 @@ class DevCluster:
         self._save_manifest()
 
     def _save_manifest(self) -> None:
-        manifest = {
-            "cluster_id": self.cluster_id,
-            "members": [{"id": m.id, "grpc": m.grpc, "raft": m.raft} for m in self.members],
-        }
+        manifest = {"cluster_id": self.cluster_id, "members": [_manifest_entry(m) for m in self.members]}
         (self.root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         profile = self.profile()
         profile["endpoints"] = [m.grpc for m in self.members]
@@ -529,8 +545,6 @@ class DevCluster:
             "cluster_id": self.cluster_id,
             "dir": str(self.root),
             "profile": str(self.profile_path),
-            "members": [
-                {"id": m.id, "grpc": m.grpc, "raft": m.raft, "log": str(m.log_path)} for m in self.members
-            ],
+            "members": [{**_manifest_entry(m), "log": str(m.log_path)} for m in self.members],
             "status": status.to_json() if status else None,
         }

@@ -20,6 +20,8 @@ from which the member id and its peers follow:
                              survives a power loss of a majority; hsmnode/raft/durable.py)
     HSMNODE_BACKUP_INTERVAL  seconds between the leader's scheduled backups (0: none)
     HSMNODE_BACKUP_KEEP      scheduled backups kept (7)
+    HSMNODE_METRICS_PORT     Prometheus /metrics on 0.0.0.0:<port> (unset or empty: no metrics)
+    HSMNODE_LOG_FORMAT       text | json (text); `hsmnode serve --log-format` wins
 
 The secrets directory holds one file per secret (SECRET_FILES): the cluster SMK,
 the Raft secret, the cluster CA, and the member certificate and key (one
@@ -38,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hsmnode.config import BackupSchedule, ConfigError, NodeConfig, Peer, RaftTimings
+from hsmnode.config import LOG_FORMATS, BackupSchedule, ConfigError, NodeConfig, Peer, RaftTimings
 
 DEFAULT_GRPC_PORT = 7000
 DEFAULT_RAFT_PORT = 7100
@@ -65,6 +67,9 @@ ENV_VARS = (
     "HSMNODE_REFLECTION",
     "HSMNODE_BACKUP_INTERVAL",
     "HSMNODE_BACKUP_KEEP",
+    "HSMNODE_DURABLE",
+    "HSMNODE_METRICS_PORT",
+    "HSMNODE_LOG_FORMAT",
 )
 _ORDINAL = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)-(\d+)$")
 
@@ -162,6 +167,16 @@ def config_from_env(env: Mapping[str, str]) -> NodeConfig:
     durable = env.get("HSMNODE_DURABLE", "true").strip().lower()
     if durable not in ("true", "false"):
         raise EnvConfigError(f"environment variable HSMNODE_DURABLE must be true or false, got {durable!r}")
+    metrics_port = _int(env, "HSMNODE_METRICS_PORT", 0, 1, 65535)
+    if metrics_port in (grpc_port, raft_port):
+        raise EnvConfigError(
+            f"environment variable HSMNODE_METRICS_PORT ({metrics_port}) is also the gRPC or Raft port"
+        )
+    log_format = env.get("HSMNODE_LOG_FORMAT", "").strip().lower() or "text"
+    if log_format not in LOG_FORMATS:
+        raise EnvConfigError(
+            f"environment variable HSMNODE_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}"
+        )
     me = who.ordinal
     return NodeConfig(
         path=Path(f"(environment of {who.name(me)})"),
@@ -190,6 +205,8 @@ def config_from_env(env: Mapping[str, str]) -> NodeConfig:
         ),
         smk_mode_mask=0,
         durable=durable == "true",
+        metrics_listen=f"0.0.0.0:{metrics_port}" if metrics_port else None,
+        log_format=log_format,
     )
 
 

@@ -22,6 +22,8 @@ from hsmnode.backup.seed import Seed, SeedError, load_seed, propose_restore
 from hsmnode.config import ConfigError, NodeConfig
 from hsmnode.crypto import check_certificate_pair
 from hsmnode.crypto.keys import SMK_BYTES, Smk
+from hsmnode.observability.member import Observability
+from hsmnode.observability.metrics import MetricsPortError
 from hsmnode.replication import RaftSettings, Replicator, raft_files_present
 from hsmnode.server.app import (
     PortInUseError,
@@ -164,6 +166,11 @@ class Node:
             )
         check_port_free(cfg.grpc_listen, "gRPC address")
         check_port_free(cfg.raft_address, "Raft address")
+        observability = Observability(cfg)
+        try:
+            observability.listen()  # metrics: a taken port refuses start-up before Raft starts
+        except MetricsPortError as exc:
+            raise StartupError(str(exc)) from None
         try:
             replicator = Replicator(
                 RaftSettings(
@@ -214,25 +221,33 @@ class Node:
             PartitionBackupService(ctx, smk),
         )
         self._smk_check = smk.check_value
+        observer = observability.attach(replicator, tokens)
         try:
             server, health_servicer = create_server(
-                cfg.grpc_listen, tls, replicator, standing, services, reflection=cfg.reflection
+                cfg.grpc_listen,
+                tls,
+                replicator,
+                standing,
+                services,
+                reflection=cfg.reflection,
+                interceptors=(observer,),
             )
         except PortInUseError as exc:
             replicator.close()
             raise StartupError(str(exc)) from None
         try:
-            console = self._start_console(tls, replicator, standing, services.mofn)
+            console = self._start_console(tls, replicator, standing, services.mofn, observer)
         except StartupError:
             replicator.close()
             raise
         server.start()
         log.info(
-            "node %s of cluster %s: gRPC %s, Raft %s, data %s",
+            "node %s of cluster %s: gRPC %s, Raft %s, metrics %s, data %s",
             cfg.node_id,
             cfg.cluster_id,
             cfg.grpc_listen,
             cfg.raft_address,
+            cfg.metrics_listen or "off",
             cfg.data_dir,
         )
         scheduler = BackupScheduler(cfg, backups, replicator)
@@ -251,6 +266,7 @@ class Node:
         log.info("node %s stopping", cfg.node_id)
         scheduler.stop()
         reconciler.stop()
+        observability.stop()
         set_serving(health_servicer, False)
         try:
             standing.refresh()  # a removal applied since the last watch round
@@ -270,13 +286,14 @@ class Node:
         replicator: Replicator,
         standing: Standing,
         authorization: MofnService,
+        observer: grpc.ServerInterceptor,
     ) -> grpc.Server | None:
         """The local console on its unix socket (DOMAIN.md §5), if configured."""
         path = self.config.console_socket
         if path is None:
             return None
         try:
-            console = create_console_server(path, tls, replicator, standing, authorization)
+            console = create_console_server(path, tls, replicator, standing, authorization, (observer,))
         except PortInUseError as exc:
             raise StartupError(f"{exc} (console.socket in {self.config.path})") from None
         console.start()

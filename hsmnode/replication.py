@@ -31,11 +31,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj.serializer import SERIALIZER_STATE
 from pysyncobj.syncobj import SyncObjException
 
+from hsmnode.domain.apply import apply as apply_command
 from hsmnode.domain.commands import Command, decode
 from hsmnode.domain.errors import CommandDecodeError, ErrorCode
-from hsmnode.domain.state import HsmState, Result
+from hsmnode.domain.result import Result
+from hsmnode.domain.state import HsmState
 from hsmnode.raft.durable import FsyncUnavailable, check_fsync
 from hsmnode.raft.engine import EngineOptions, HsmSyncObj
 from hsmnode.raft.transport import TransportLimits
@@ -115,6 +118,8 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
         # the Raft index of the last command applied to `state` (under `lock`): a consistent read
         # knows which index it saw. pysyncobj advances its own applied index only after apply returns.
         self.state_index = 0
+        # called after each applied command with (command, result, seconds): the member's metrics
+        self.observer: Callable[[Command, Result, float], None] | None = None
 
     # The frozen set of replicated methods: apply, barrier. See the module docstring.
 
@@ -144,9 +149,10 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
         except Exception:
             log.exception("unexpected error decoding command %r", _preview(payload))
             return Result.error(ErrorCode.INTERNAL, "internal error decoding the command")
+        started = time.perf_counter()
         try:
             with self.lock:
-                result = self.state.apply(cmd)
+                result = apply_command(self.state, cmd)
                 self._note_index()
         except Exception:
             log.critical(
@@ -155,6 +161,11 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
             return Result.error(ErrorCode.INTERNAL, f"internal error applying {cmd.TYPE}")
         if result.internal_trace:
             log.error("apply failed for command %r:\n%s", _preview(payload), result.internal_trace)
+        if self.observer is not None:
+            try:
+                self.observer(cmd, result, time.perf_counter() - started)
+            except Exception:  # metrics never stop apply
+                log.exception("apply observer failed")
         return result
 
     def _serialize(self) -> _SnapshotRef:
@@ -393,6 +404,38 @@ class Replicator:
         """Counts of the Raft layer's decisions (pre-vote rounds and refusals, ignored votes,
         elections started, fsyncs, reconciled appends) since start."""
         return dict(self._obj.counters)
+
+    def metrics_view(self) -> dict[str, int]:
+        """What the metrics read besides status(): the leader's commit index as this member last heard
+        it (`leader_commit_index`) and the voters in its configuration (`members`)."""
+        s = self._obj.getStatus()
+        return {
+            "leader_commit_index": int(s.get("leader_commit_idx") or 0),
+            "members": len(self._obj.otherNodes) + 1,
+        }
+
+    def watch_snapshots(self, done: Callable[[float], None]) -> None:
+        """Call `done(seconds)` on the tick thread each time this member finishes writing a snapshot
+        (pysyncobj's log compaction: `serialize` forks a child, `checkSerializing` reaps it)."""
+        serializer = self._obj._SyncObj__serializer
+        serialize, check = serializer.serialize, serializer.checkSerializing
+        started: list[float] = []
+
+        def timed_serialize(data: Any, entry_id: Any) -> None:
+            started[:] = [time.perf_counter()]
+            serialize(data, entry_id)
+
+        def timed_check() -> Any:
+            state, entry_id = check()
+            if state == SERIALIZER_STATE.SUCCESS and started:
+                seconds = time.perf_counter() - started.pop()
+                try:
+                    done(seconds)
+                except Exception:
+                    log.exception("snapshot observer failed")
+            return state, entry_id
+
+        serializer.serialize, serializer.checkSerializing = timed_serialize, timed_check
 
     def force_compaction(self) -> None:
         self._obj.forceLogCompaction()

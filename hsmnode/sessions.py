@@ -23,7 +23,7 @@ from typing import Any
 
 from hsmnode.crypto import derive_key
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.principals import Principal
+from hsmnode.domain.principals import Principal, PrincipalKind
 
 TOKEN_PREFIX = "hsm1"
 APPLIANCE_TTL_MS = 60 * 60 * 1000  # one hour
@@ -54,9 +54,9 @@ class Claims:
 
     def principal(self) -> Principal:
         if self.kind == "appliance":
-            return Principal("user", self.subject, self.epoch, self.hsm_role, self.hsm_epoch)
+            return Principal(PrincipalKind.USER, self.subject, self.epoch, self.hsm_role, self.hsm_epoch)
         return Principal(
-            "client",
+            PrincipalKind.CLIENT,
             self.fingerprint,
             self.epoch,
             "",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import sys
@@ -13,7 +12,7 @@ from typing import Any
 
 import click
 
-from hsmnode.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError, ports_free
+from hsmnode.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError, DevTimings, ports_free
 
 
 @click.command()
@@ -27,7 +26,13 @@ from hsmnode.devcluster import DEFAULT_BASE_PORT, DevCluster, DevClusterError, p
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
-def serve(config_path: str | None, from_env: bool, log_level: str) -> None:
+@click.option(
+    "--log-format",
+    default=None,
+    type=click.Choice(["text", "json"]),
+    help="text lines or one JSON object per line (default: the config's [log] format, else text).",
+)
+def serve(config_path: str | None, from_env: bool, log_level: str, log_format: str | None) -> None:
     """Run one cluster member until SIGTERM or SIGINT."""
     from hsmnode.config import ConfigError, load_config
     from hsmnode.envconfig import config_from_env
@@ -41,10 +46,9 @@ def serve(config_path: str | None, from_env: bool, log_level: str) -> None:
     except ConfigError as exc:
         click.echo(f"hsmnode serve: error: {exc}", err=True)
         sys.exit(2)
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper()),
-        format=f"%(asctime)s {config.node_id} %(levelname)s %(name)s: %(message)s",
-    )
+    from hsmnode.observability.logs import configure
+
+    configure(log_level, log_format or config.log_format, config.node_id)
     from hsmnode.membership import apply_override
 
     config = apply_override(config)  # a join leaves the cluster's identity in the data dir
@@ -58,7 +62,11 @@ def serve(config_path: str | None, from_env: bool, log_level: str) -> None:
         # joined a cluster: start afresh as its member, in the same process (same pid)
         source = ["--config-from-env"] if from_env else ["--config", str(config_path)]
         os.execv(
-            sys.executable, [sys.executable, "-m", "hsmnode", "serve", *source, "--log-level", log_level]
+            sys.executable,
+            [
+                *(sys.executable, "-m", "hsmnode", "serve", *source, "--log-level", log_level),
+                *(("--log-format", log_format) if log_format else ()),
+            ],
         )
     sys.exit(code)
 
@@ -76,13 +84,28 @@ def serve(config_path: str | None, from_env: bool, log_level: str) -> None:
     "--json", "as_json", is_flag=True, help="Print the cluster description as JSON once it is ready."
 )
 @click.option(
+    "--log-format",
+    "log_format",
+    default=None,
+    type=click.Choice(["text", "json"]),
+    help="Members' log lines in DIR/<member>/node.log: text (default) or one JSON object per line. "
+    "New clusters only ([log] format in each node.toml).",
+)
+@click.option(
     "--standalone",
     metavar="NAME",
     default=None,
     help="Instead: start a standalone node NAME (its own cluster of one, certificate from DIR's CA, "
     "gRPC on --base-port, Raft on --base-port+100), ready for `hsmnode cluster join`.",
 )
-def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool, standalone: str | None) -> None:
+def dev(
+    root: str,
+    nodes: int | None,
+    base_port: int | None,
+    as_json: bool,
+    log_format: str | None,
+    standalone: str | None,
+) -> None:
     """Create (or reuse) a local cluster in DIR, start its members and stay in the foreground.
 
     Ctrl-C or SIGTERM stops every member. Running it again on the same DIR brings
@@ -103,7 +126,13 @@ def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool, stan
                 )
             click.echo(f"reusing cluster {cluster.cluster_id} in {cluster.root}", err=True)
         else:
-            cluster = DevCluster.create(path, nodes=nodes or 3, base_port=base_port or DEFAULT_BASE_PORT)
+            cluster = DevCluster.create(
+                path,
+                nodes=nodes or 3,
+                base_port=base_port or DEFAULT_BASE_PORT,
+                timings=DevTimings(log_format=log_format or "text"),
+                metrics=True,
+            )
             click.echo(f"created cluster {cluster.cluster_id} in {cluster.root}", err=True)
     except DevClusterError as exc:
         click.echo(f"hsmnode dev: error: {exc}", err=True)
@@ -123,7 +152,10 @@ def dev(root: str, nodes: int | None, base_port: int | None, as_json: bool, stan
             # an existing cluster grows or shrinks to --nodes, one membership change at a time
             while len(cluster.members) < nodes:
                 added = cluster.add_member()
-                click.echo(f"added member {added.id} ({added.grpc})", err=True)
+                metrics = (
+                    f"metrics http://{added.metrics}/metrics" if added.metrics else "metrics off: port taken"
+                )
+                click.echo(f"added member {added.id} ({added.grpc}, {metrics})", err=True)
             while len(cluster.members) > nodes:
                 leaving = cluster.members[-1].id
                 cluster.remove_member(leaving)
@@ -169,10 +201,11 @@ def _print_ready(cluster: DevCluster, status: object, demo: dict[str, Any]) -> N
 
     assert isinstance(status, ClusterStatus)
     click.echo(f"cluster {status.cluster_id} is ready: leader {status.leader}, term {status.term}")
-    click.echo(f"{'MEMBER':<8} {'GRPC':<18} {'ROLE':<10} LOG")
+    click.echo(f"{'MEMBER':<8} {'GRPC':<18} {'ROLE':<10} {'METRICS':<34} LOG")
     roles = {m.id: m.role for m in status.members}
     for m in cluster.members:
-        click.echo(f"{m.id:<8} {m.grpc:<18} {roles.get(m.id, '?'):<10} {m.log_path}")
+        metrics = f"http://{m.metrics}/metrics" if m.metrics else "off"
+        click.echo(f"{m.id:<8} {m.grpc:<18} {roles.get(m.id, '?'):<10} {metrics:<34} {m.log_path}")
     users, hsm, part = demo["users"], demo["hsm"], demo["partition"]
     cpart, ring = demo["cluster_partition"], demo["keyring"]
     lines = [

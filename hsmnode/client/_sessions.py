@@ -477,7 +477,12 @@ class PartitionSession(_Session):
         usage: list[str],
         exportable: bool = False,
         request_id: str | None = None,
+        mechanism: str = "AES-KWP",
+        iv: bytes = b"",
+        aad: bytes = b"",
     ) -> KeyInfo:
+        """Import key material wrapped by `mechanism` (AES-KWP, or AES-GCM with the IV and AAD it was
+        wrapped with) under `wrapping_key`; the member unwraps it."""
         req = keys_pb2.UnwrapKeyRequest(
             request_id=_rid(request_id),
             wrapping_key=wrapping_key,
@@ -486,6 +491,9 @@ class PartitionSession(_Session):
             key_type=key_type,
             usage=usage,
             exportable=exportable,
+            mechanism=mechanism,
+            iv=iv,
+            aad=aad,
         )
         return _key(self._call(keys_pb2_grpc.KeysStub, "Unwrap", req, write=True))
 
@@ -559,11 +567,13 @@ class PartitionSession(_Session):
         req = keys_pb2.DecryptRequest(key=key, mechanism=mechanism, ciphertext=ciphertext, iv=iv, aad=aad)
         return bytes(self._call(keys_pb2_grpc.KeysStub, "Decrypt", req, balance=True).plaintext)
 
-    def wrap_key(self, wrapping_key: str, key: str) -> bytes:
-        """Export `key` wrapped (AES-KWP) under `wrapping_key`."""
-        r = self._call(
-            keys_pb2_grpc.KeysStub, "Wrap", keys_pb2.WrapKeyRequest(wrapping_key=wrapping_key, key=key)
-        )
+    def wrap_key(
+        self, wrapping_key: str, key: str, *, mechanism: str = "AES-KWP", iv: bytes = b"", aad: bytes = b""
+    ) -> bytes:
+        """Export `key` wrapped under `wrapping_key` (an AES key) by the member: AES-KWP (RFC 5649), or
+        AES-GCM with the caller's 12-byte `iv` and optional `aad` (ciphertext || 16-byte tag)."""
+        req = keys_pb2.WrapKeyRequest(wrapping_key=wrapping_key, key=key, mechanism=mechanism, iv=iv, aad=aad)
+        r = self._call(keys_pb2_grpc.KeysStub, "Wrap", req)
         return bytes(r.wrapped)
 
     def export_public_key(self, key: str) -> bytes:

@@ -76,6 +76,10 @@ CIPHER_MECHANISMS: dict[str, tuple[str, str]] = {
 }
 DIGEST_MECHANISMS = ("SHA256", "SHA384", "SHA512")
 WRAP_MECHANISM = "AES-KWP"
+# key-wrapping mechanisms (the wrapping key is AES): AES-KWP (RFC 5649, the default) and AES-GCM
+# (PKCS#11 CKM_AES_GCM used for C_WrapKey: the caller's 12-byte IV, 128-bit tag, optional AAD),
+# the one a p11-kit client forwards (none forwards CKM_AES_KEY_WRAP or _KWP)
+WRAP_MECHANISMS = ("AES-KWP", "AES-GCM")
 
 
 class KeyMaterialError(ValueError):
@@ -357,6 +361,42 @@ def decrypt(mechanism: str, secret_or_private: bytes, data: bytes, iv: bytes, aa
 
 def kwp_wrap(wrapping_secret: bytes, target_secret: bytes) -> bytes:
     return aes_key_wrap_with_padding(wrapping_secret, target_secret)
+
+
+def _wrap_parameters(mechanism: str, iv: bytes, aad: bytes) -> None:
+    """KeyMaterialError unless (iv, aad) fit `mechanism`, one of WRAP_MECHANISMS."""
+    if mechanism == "AES-KWP":
+        if iv or aad:
+            raise KeyMaterialError("AES-KWP takes no IV or AAD")
+    elif mechanism != "AES-GCM":
+        raise KeyMaterialError(
+            f"wrap mechanism {mechanism!r} is not supported ({', '.join(WRAP_MECHANISMS)})"
+        )
+    elif len(iv) != 12:
+        raise KeyMaterialError(f"AES-GCM wrapping takes a 12-byte IV, not {len(iv)} bytes")
+
+
+def wrap_secret(mechanism: str, wrapping_secret: bytes, target_secret: bytes, iv: bytes, aad: bytes) -> bytes:
+    """`target_secret` wrapped under an AES key by one of WRAP_MECHANISMS (AES-GCM: ciphertext || tag,
+    with the caller's IV). Raises KeyMaterialError for an unknown mechanism or parameters that do not fit."""
+    _wrap_parameters(mechanism, iv, aad)
+    if mechanism == "AES-KWP":
+        return kwp_wrap(wrapping_secret, target_secret)
+    return AESGCM(wrapping_secret).encrypt(iv, target_secret, aad or None)
+
+
+def unwrap_secret(mechanism: str, wrapping_secret: bytes, wrapped: bytes, iv: bytes, aad: bytes) -> bytes:
+    """The key material inside `wrapped` (see wrap_secret; AES-GCM needs the IV and AAD it was wrapped
+    with); KeyMaterialError when it does not unwrap."""
+    _wrap_parameters(mechanism, iv, aad)
+    if mechanism == "AES-KWP":
+        return kwp_unwrap(wrapping_secret, wrapped)
+    try:
+        return AESGCM(wrapping_secret).decrypt(iv, wrapped, aad or None)
+    except InvalidTag:
+        raise KeyMaterialError(
+            "the wrapped key does not unwrap under this key (wrong key, IV or AAD, or tampered)"
+        ) from None
 
 
 def kwp_unwrap(wrapping_secret: bytes, wrapped: bytes) -> bytes:

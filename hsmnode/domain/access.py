@@ -1,20 +1,19 @@
 """Authorization against replicated state: is this actor, with the epochs in its session,
 allowed this operation now? Used inside apply (the authority) and by the service for
-reads and fast refusals. Also: which credential a login target names, and its lockout rule.
+reads and fast refusals. Also: which credential a login target names, and its lockout rule;
+whether a partition's activation lets its sessions open.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from hsmnode.domain import permissions as perm
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Client, Credential, Keyring, Partition
-from hsmnode.domain.principals import Principal, parse
-
-if TYPE_CHECKING:
-    from hsmnode.domain.state import HsmState
+from hsmnode.domain.principals import KEYRING_ROLES, PARTITION_ROLES, Principal, PrincipalKind, parse
+from hsmnode.domain.roles import HsmRole, PartitionRole
+from hsmnode.domain.state import HsmState
 
 USER_LOCKOUT_THRESHOLD = 5  # our choice: Luna's REST default is not documented
 USER_LOCKOUT_MS = 300_000
@@ -34,6 +33,33 @@ def _unauth(message: str) -> DomainError:
 
 def is_locked(cred: Credential, now: int) -> bool:
     return cred.locked and (cred.locked_until == 0 or now < cred.locked_until)
+
+
+def check_activated(part: Partition, member_started_ms: int = 0) -> None:
+    """DOMAIN.md §3 activation (Luna): a partition requiring it opens CO/CU sessions only once its CO
+    activated it; a member that (re)started since has lost that activation unless auto_activation is
+    on — and auto-activation, too, needs a first explicit activation. `member_started_ms` is the
+    asking member's start (0: the replicated view alone, as apply judges it)."""
+    policy = part.policy
+    if not policy.activation_required:
+        return
+    how = f"the CO must activate it (hsmnode partition activate {part.name})"
+    if not part.activated:
+        raise DomainError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"partition '{part.name}' requires activation: {how}"
+            + (
+                "; auto_activation keeps an activation, it does not replace the first one"
+                if policy.auto_activation
+                else ""
+            ),
+        )
+    if not policy.auto_activation and part.activated_at < member_started_ms:
+        raise DomainError(
+            ErrorCode.FAILED_PRECONDITION,
+            f"partition '{part.name}' requires activation, and this member lost it when it restarted: {how} "
+            "again, or the PO turns on auto_activation so that activation survives restarts",
+        )
 
 
 @dataclass(frozen=True)
@@ -103,7 +129,7 @@ def login_target(state: HsmState, target: str) -> LoginTarget:
     if kind == "keyring":
         label, _, role = rest.rpartition(":")
         ring = state.keyrings.get(label)
-        if ring is None or role not in ("KRSO", "KRCO"):
+        if ring is None or role not in KEYRING_ROLES:
             raise DomainError(ErrorCode.NOT_FOUND, f"no keyring {label!r} is assigned to this client")
         cred = ring.roles.get(role)
         if cred is None:
@@ -124,7 +150,7 @@ def login_target(state: HsmState, target: str) -> LoginTarget:
     if kind == "partition":
         name, _, role = rest.rpartition(":")
         part = state.partitions.get(name)
-        if part is None or role not in ("PO", "CO", "CU"):
+        if part is None or role not in PARTITION_ROLES:
             raise DomainError(ErrorCode.NOT_FOUND, f"no partition {name!r} is assigned to this client")
         if not part.initialized:
             raise DomainError(
@@ -133,15 +159,15 @@ def login_target(state: HsmState, target: str) -> LoginTarget:
             )
         cred = part.roles.get(role)
         if cred is None:
-            initializer = "PO" if role == "CO" else "CO"
+            initializer = PartitionRole.PO if role == PartitionRole.CO else PartitionRole.CO
             raise DomainError(
                 ErrorCode.FAILED_PRECONDITION,
                 f"the {role} of partition '{name}' is not initialized: the {initializer} must initialize it first",
             )
-        if role == "PO":
+        if role == PartitionRole.PO:
             hint = "a Luna partition zeroizes here; the HSM SO must delete and re-create the partition"
             threshold = PO_THRESHOLD
-        elif role == "CO":
+        elif role == PartitionRole.CO:
             hint = (
                 f"the PO must reset the CO credential (hsmnode partition role-init {name} --role co)"
                 if state.hsm.policies.get("po_can_reset_co", True)
@@ -194,7 +220,7 @@ def authorize(state: HsmState, actor: str, operation: str, now: int, container: 
     principal = parse(actor)
     level = perm.level_of(operation)
     if level is perm.Level.CONTAINER:
-        if principal.kind != "client" or not principal.partition:
+        if principal.kind != PrincipalKind.CLIENT or not principal.partition:
             kind = container.partition(":")[0] or "partition"
             raise _denied(f"{operation} needs a {kind} session (hsmnode session open)")
         validate_session(state, principal, now)
@@ -208,7 +234,7 @@ def authorize(state: HsmState, actor: str, operation: str, now: int, container: 
                 f"the {principal.partition_role} of {where} '{principal.partition}' may not {operation}"
             )
         return principal
-    if principal.kind != "user":
+    if principal.kind != PrincipalKind.USER:
         raise _denied(f"{operation} needs an appliance login (hsmnode login)")
     validate_session(state, principal, now)
     user = state.users[principal.name]
@@ -220,29 +246,19 @@ def authorize(state: HsmState, actor: str, operation: str, now: int, container: 
         needed = perm.HSM[operation][0]
         if principal.hsm_role != needed:
             role_name, how = (
-                ("SO", "hsmnode hsm login") if needed == "SO" else ("Auditor", "hsmnode hsm login --auditor")
+                ("SO", "hsmnode hsm login")
+                if needed == HsmRole.SO
+                else ("Auditor", "hsmnode hsm login --auditor")
             )
             raise _denied(f"{operation} needs the HSM {role_name} role: log in to it ({how})")
     return principal
-
-
-# DOMAIN.md §4: which grant an object operation on another user's partition needs
-GRANT_FOR_OPERATION = {
-    "object.list": "read",
-    "crypto.use": "read",
-    "object.create": "create",
-    "object.create.public": "create",
-    "object.destroy": "remove",
-    "object.modify": "update_log",
-}
-GRANT_PERMISSIONS = ("create", "remove", "read", "update_log")
 
 
 def _check_grant(state: HsmState, principal: Principal, operation: str, container: str) -> None:
     """A session on one partition may act on another only by that owner's grant (not transitive, not symmetric)."""
     where = principal.container.replace(":", " ", 1)
     target_kind, _, owner = container.partition(":")
-    needed = GRANT_FOR_OPERATION.get(operation)
+    needed = perm.GRANT.get(operation)
     if principal.container_kind != "partition" or target_kind != "partition" or needed is None:
         raise _denied(f"this session is for {where}, not {container.replace(':', ' ', 1)}")
     part = state.partitions.get(owner)
@@ -263,7 +279,7 @@ def session_key(principal: Principal) -> str:
 def validate_session(state: HsmState, principal: Principal, now: int) -> None:
     """Raise unless the session the principal stands for is still current in replicated state:
     the subject exists and is enabled, and no epoch it was issued under has been bumped since."""
-    if principal.kind == "user":
+    if principal.kind == PrincipalKind.USER:
         user = state.users.get(principal.name)
         if user is None:
             raise _unauth(f"user '{principal.name}' no longer exists: log in again")
@@ -282,8 +298,8 @@ def validate_session(state: HsmState, principal: Principal, now: int) -> None:
                 f"the password of '{user.name}' has expired: set a new one (hsmnode login --new-password)",
             )
         if principal.hsm_role:
-            hsm_cred = state.hsm.so if principal.hsm_role == "SO" else state.hsm.auditor
-            role_name = "SO" if principal.hsm_role == "SO" else "Auditor"
+            hsm_cred = state.hsm.so if principal.hsm_role == HsmRole.SO else state.hsm.auditor
+            role_name = "SO" if principal.hsm_role == HsmRole.SO else "Auditor"
             if hsm_cred is None or hsm_cred.epoch != principal.hsm_epoch:
                 raise _unauth(f"the HSM {role_name} session has ended: log in to the role again")
             if is_locked(hsm_cred, now):
@@ -292,7 +308,7 @@ def validate_session(state: HsmState, principal: Principal, now: int) -> None:
                     login_target(state, f"hsm:{principal.hsm_role}").lock_message(now),
                 )
         return
-    if principal.kind == "client" and principal.partition:
+    if principal.kind == PrincipalKind.CLIENT and principal.partition:
         client = client_of(state, principal)
         holder: Partition | Keyring
         if principal.container_kind == "keyring":

@@ -121,7 +121,7 @@ def record_hash(*, prev_hash: str, **fields: Any) -> str:
 
 
 class AuditLog:
-    """The chain itself. Only `HsmState.apply` appends to it."""
+    """The chain itself. Only `apply` (`domain/apply/`) appends to it."""
 
     def __init__(self, records: list[AuditRecord] | None = None) -> None:
         self._records: list[AuditRecord] = list(records or [])

@@ -22,7 +22,7 @@ class ErrorCode(enum.StrEnum):
 class DomainError(Exception):
     """A refusal with a code and a message a person can act on.
 
-    Raised by validation helpers inside the domain and caught by `HsmState.apply`,
+    Raised by validation helpers inside the domain and caught by `apply` (`domain/apply/`),
     which turns it into an error `Result`; it never leaves the domain as an exception.
     """
 

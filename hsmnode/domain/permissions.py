@@ -86,11 +86,26 @@ keyring objects, and a client holding the cluster partition holds no keyring):
     crypto.use              x    x
     backup                  x    x
     backup.public           x    x
+
+Grants between partitions (DOMAIN.md §4; seed 004) — a session on one partition acts on
+the objects of another partition only with the permission its owner granted it (not
+transitive, not symmetric; the owner always holds all four). The operation, on the
+owner's partition, and the permission it needs; any other operation is refused:
+
+    operation              create remove read update_log
+    object.list              .      .     x      .
+    crypto.use               .      .     x      .        (use the owner's keys)
+    object.create            x      .     .      .
+    object.create.public     x      .     .      .
+    object.destroy           .      x     .      .
+    object.modify            .      .     .      x        (update the log attributes)
 """
 
 from __future__ import annotations
 
 import enum
+
+from hsmnode.domain.roles import ApplianceRole, HsmRole, KeyringRole, PartitionRole
 
 
 class Level(enum.StrEnum):
@@ -99,9 +114,15 @@ class Level(enum.StrEnum):
     CONTAINER = "container"  # partition and keyring sessions
 
 
-APPLIANCE_ROLES = ("admin", "operator", "monitor", "audit")
+# plain strings: these names are stored in replicated state and leave the domain
+APPLIANCE_ROLES = tuple(str(role) for role in ApplianceRole)
+# the accounts a new cluster starts with: one per built-in role, named after it (seed 001)
+DEFAULT_ACCOUNTS = APPLIANCE_ROLES
 
-_A, _O, _M, _U = "admin", "operator", "monitor", "audit"
+_A, _O, _M, _U = ApplianceRole.ADMIN, ApplianceRole.OPERATOR, ApplianceRole.MONITOR, ApplianceRole.AUDIT
+_SO, _AU = HsmRole.SO, HsmRole.AU
+_PO, _CO, _CU = PartitionRole.PO, PartitionRole.CO, PartitionRole.CU
+_KRSO, _KRCO = KeyringRole.KRSO, KeyringRole.KRCO
 
 APPLIANCE: dict[str, frozenset[str]] = {
     "status.show": frozenset({_A, _O, _M, _U}),
@@ -135,43 +156,55 @@ APPLIANCE: dict[str, frozenset[str]] = {
 
 # HSM operations: the HSM role that performs them, and the appliance roles that may hold it for them.
 HSM: dict[str, tuple[str, frozenset[str]]] = {
-    "partition.create": ("SO", frozenset({_A, _O})),
-    "partition.delete": ("SO", frozenset({_A, _O})),
-    "hsm.policy": ("SO", frozenset({_A})),
-    "hsm.reinit": ("SO", frozenset({_A})),
-    "audit.list": ("AU", frozenset({_U})),
-    "audit.verify": ("AU", frozenset({_U})),
-    "audit.config": ("AU", frozenset({_U})),
+    "partition.create": (_SO, frozenset({_A, _O})),
+    "partition.delete": (_SO, frozenset({_A, _O})),
+    "hsm.policy": (_SO, frozenset({_A})),
+    "hsm.reinit": (_SO, frozenset({_A})),
+    "audit.list": (_AU, frozenset({_U})),
+    "audit.verify": (_AU, frozenset({_U})),
+    "audit.config": (_AU, frozenset({_U})),
 }
 
 PARTITION: dict[str, frozenset[str]] = {
-    "partition.policy": frozenset({"PO"}),
-    "partition.role.co": frozenset({"PO"}),
-    "partition.role.cu": frozenset({"CO"}),
-    "partition.activate": frozenset({"CO"}),
-    "object.list": frozenset({"CO", "CU"}),
-    "object.create": frozenset({"CO"}),
-    "object.create.public": frozenset({"CO", "CU"}),
-    "object.modify": frozenset({"CO"}),
-    "object.destroy": frozenset({"CO"}),
-    "crypto.use": frozenset({"CO", "CU"}),
-    "backup": frozenset({"CO"}),
-    "backup.public": frozenset({"CO", "CU"}),
-    "keyring.manage": frozenset({"PO"}),
-    "partition.authorize": frozenset({"CO"}),
-    "partition.grant": frozenset({"CO"}),
+    "partition.policy": frozenset({_PO}),
+    "partition.role.co": frozenset({_PO}),
+    "partition.role.cu": frozenset({_CO}),
+    "partition.activate": frozenset({_CO}),
+    "object.list": frozenset({_CO, _CU}),
+    "object.create": frozenset({_CO}),
+    "object.create.public": frozenset({_CO, _CU}),
+    "object.modify": frozenset({_CO}),
+    "object.destroy": frozenset({_CO}),
+    "crypto.use": frozenset({_CO, _CU}),
+    "backup": frozenset({_CO}),
+    "backup.public": frozenset({_CO, _CU}),
+    "keyring.manage": frozenset({_PO}),
+    "partition.authorize": frozenset({_CO}),
+    "partition.grant": frozenset({_CO}),
 }
 
 KEYRING: dict[str, frozenset[str]] = {
-    "keyring.role.krco": frozenset({"KRSO"}),
-    "object.list": frozenset({"KRSO", "KRCO"}),
-    "object.create": frozenset({"KRSO", "KRCO"}),
-    "object.create.public": frozenset({"KRSO", "KRCO"}),
-    "object.modify": frozenset({"KRSO", "KRCO"}),
-    "object.destroy": frozenset({"KRSO", "KRCO"}),
-    "crypto.use": frozenset({"KRSO", "KRCO"}),
-    "backup": frozenset({"KRSO", "KRCO"}),
-    "backup.public": frozenset({"KRSO", "KRCO"}),
+    "keyring.role.krco": frozenset({_KRSO}),
+    "object.list": frozenset({_KRSO, _KRCO}),
+    "object.create": frozenset({_KRSO, _KRCO}),
+    "object.create.public": frozenset({_KRSO, _KRCO}),
+    "object.modify": frozenset({_KRSO, _KRCO}),
+    "object.destroy": frozenset({_KRSO, _KRCO}),
+    "crypto.use": frozenset({_KRSO, _KRCO}),
+    "backup": frozenset({_KRSO, _KRCO}),
+    "backup.public": frozenset({_KRSO, _KRCO}),
+}
+
+GRANT_PERMISSIONS = ("create", "remove", "read", "update_log")
+
+# operation on another partition -> the grant it needs from that partition's owner
+GRANT: dict[str, str] = {
+    "object.list": "read",
+    "crypto.use": "read",
+    "object.create": "create",
+    "object.create.public": "create",
+    "object.destroy": "remove",
+    "object.modify": "update_log",
 }
 
 # What a custom role may list: the commands admin may run on the appliance, plus the

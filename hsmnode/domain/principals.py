@@ -17,13 +17,34 @@ been logged out, locked or revoked is refused on every member alike.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.roles import HsmRole, KeyringRole, PartitionRole
 
-HSM_ROLES = ("SO", "AU")
-PARTITION_ROLES = ("PO", "CO", "CU")
-KEYRING_ROLES = ("KRSO", "KRCO")
+# plain strings, for the callers that list them
+HSM_ROLES = tuple(str(role) for role in HsmRole)
+PARTITION_ROLES = tuple(str(role) for role in PartitionRole)
+KEYRING_ROLES = tuple(str(role) for role in KeyringRole)
+
+
+class PrincipalKind(enum.StrEnum):
+    """Who an actor string stands for (the table above)."""
+
+    NODE = "node"
+    CONSOLE = "console"
+    CERT = "cert"
+    USER = "user"
+    CLIENT = "client"
+
+
+class ContainerKind(enum.StrEnum):
+    """What a client session is on."""
+
+    PARTITION = "partition"
+    KEYRING = "keyring"
+
 
 _USER = re.compile(r"user:([^#/]+)#(\d+)(?:/hsm:(SO|AU)#(\d+))?")
 _CLIENT = re.compile(
@@ -36,16 +57,16 @@ _CONSOLE = re.compile(r"console:([^#/]+)")
 
 @dataclasses.dataclass(frozen=True)
 class Principal:
-    kind: str  # node | console | cert | user | client
+    kind: PrincipalKind
     name: str  # node id, user name, or certificate fingerprint
     epoch: int = 0
-    hsm_role: str = ""
+    hsm_role: HsmRole | str = ""  # "" when the user holds no HSM role
     hsm_epoch: int = 0
     partition: str = ""  # the container's name: a partition name or a keyring label
-    partition_role: str = ""
+    partition_role: PartitionRole | KeyringRole | str = ""  # "" when not on a container
     role_epoch: int = 0
     session_epoch: int = 0
-    container_kind: str = ""  # "partition" | "keyring" when the session is on a container
+    container_kind: ContainerKind | str = ""  # "" when the session is on no container
 
     @property
     def container(self) -> str:
@@ -53,9 +74,9 @@ class Principal:
         return f"{self.container_kind}:{self.partition}" if self.partition else ""
 
     def __str__(self) -> str:
-        if self.kind in ("node", "console", "cert"):
+        if self.kind in (PrincipalKind.NODE, PrincipalKind.CONSOLE, PrincipalKind.CERT):
             return f"{self.kind}:{self.name}"
-        if self.kind == "user":
+        if self.kind == PrincipalKind.USER:
             base = f"user:{self.name}#{self.epoch}"
             return base + (f"/hsm:{self.hsm_role}#{self.hsm_epoch}" if self.hsm_role else "")
         base = f"client:{self.name}#{self.epoch}"
@@ -65,43 +86,48 @@ class Principal:
 
 
 def node(node_id: str) -> Principal:
-    return Principal("node", node_id)
+    return Principal(PrincipalKind.NODE, node_id)
 
 
 def console(node_id: str) -> Principal:
-    return Principal("console", node_id)
+    return Principal(PrincipalKind.CONSOLE, node_id)
 
 
 def cert(fingerprint: str) -> Principal:
-    return Principal("cert", fingerprint)
+    return Principal(PrincipalKind.CERT, fingerprint)
 
 
 def parse(actor: str) -> Principal:
     if m := _USER.fullmatch(actor):
         name, epoch, role, role_epoch = m.groups()
-        return Principal("user", name, int(epoch), role or "", int(role_epoch or 0))
+        return Principal(
+            PrincipalKind.USER, name, int(epoch), HsmRole(role) if role else "", int(role_epoch or 0)
+        )
     if m := _CLIENT.fullmatch(actor):
         fp, epoch, kind, name, role, repoch, sepoch = m.groups()
-        if (kind == "partition" and role not in PARTITION_ROLES) or (
-            kind == "keyring" and role not in KEYRING_ROLES
-        ):
+        container_role: PartitionRole | KeyringRole | str = ""
+        if kind == ContainerKind.PARTITION and role in PARTITION_ROLES:
+            container_role = PartitionRole(role)
+        elif kind == ContainerKind.KEYRING and role in KEYRING_ROLES:
+            container_role = KeyringRole(role)
+        elif kind:
             raise DomainError(ErrorCode.UNAUTHENTICATED, f"unrecognized actor {actor!r}")
         return Principal(
-            "client",
+            PrincipalKind.CLIENT,
             fp,
             int(epoch),
             "",
             0,
             name or "",
-            role or "",
+            container_role,
             int(repoch or 0),
             int(sepoch or 0),
-            kind or "",
+            ContainerKind(kind) if kind else "",
         )
     if m := _CERT.fullmatch(actor):
-        return Principal("cert", m.group(1))
+        return Principal(PrincipalKind.CERT, m.group(1))
     if m := _NODE.fullmatch(actor):
-        return Principal("node", m.group(1))
+        return Principal(PrincipalKind.NODE, m.group(1))
     if m := _CONSOLE.fullmatch(actor):
-        return Principal("console", m.group(1))
+        return Principal(PrincipalKind.CONSOLE, m.group(1))
     raise DomainError(ErrorCode.UNAUTHENTICATED, f"unrecognized actor {actor!r}")

@@ -1,4 +1,4 @@
-"""Pure input rules: names and passwords (DOMAIN.md §1; notes-vendor-hsms.md §2).
+"""Pure input rules: names, passwords, key attributes (DOMAIN.md §1; notes-vendor-hsms.md §2).
 
 Each check raises `DomainError(INVALID_ARGUMENT)` with a message that says what
 is allowed, so the user can fix the input without reading the source.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.model import USAGES
 
 # Luna appliance user names: 1-32 chars of [A-Za-z0-9-._], no leading dot, dash or digit.
 _USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
@@ -93,3 +94,54 @@ def check_password(password: str, what: str = "password") -> None:
             ErrorCode.INVALID_ARGUMENT,
             f"{what} must mix at least 3 of: lowercase letters, uppercase letters, digits, other characters",
         )
+
+
+# key type -> (sizes, the usage flags it can carry)
+KEY_TYPES: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "AES": (("128", "256"), frozenset({"encrypt", "decrypt", "wrap", "unwrap"})),
+    "RSA": (("2048", "3072", "4096"), frozenset({"sign", "verify", "encrypt", "decrypt"})),
+    "EC": (("P-256", "P-384"), frozenset({"sign", "verify"})),
+    "Ed25519": (("255",), frozenset({"sign", "verify"})),
+}
+PUBLIC_USAGES = frozenset({"verify", "encrypt"})
+
+
+def check_attributes(
+    key_type: str, size: str, object_class: str, usage: tuple[str, ...], has_secret: bool, has_public: bool
+) -> None:
+    """Raise INVALID_ARGUMENT naming the attribute that does not fit the key."""
+    if key_type not in KEY_TYPES:
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT, f"unknown key type {key_type!r} (known: {', '.join(KEY_TYPES)})"
+        )
+    sizes, usable = KEY_TYPES[key_type]
+    if size not in sizes:
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT, f"{key_type} keys come in {', '.join(sizes)}, not {size!r}"
+        )
+    expected = "secret" if key_type == "AES" else ("private", "public")
+    if object_class not in expected:
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, f"a {key_type} key cannot be a {object_class!r} object")
+    unknown = sorted(set(usage) - set(USAGES))
+    if unknown:
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"unknown usage flag(s) {', '.join(unknown)} (known: {', '.join(USAGES)})",
+        )
+    if object_class == "public":
+        usable = usable & PUBLIC_USAGES
+    if not usage:
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"a key needs at least one usage flag; a {object_class} {key_type} key may have: {', '.join(sorted(usable))}",
+        )
+    wrong = sorted(set(usage) - usable)
+    if wrong:
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"a {object_class} {key_type} key cannot carry usage {', '.join(wrong)} (possible: {', '.join(sorted(usable))})",
+        )
+    if has_secret != (object_class in ("secret", "private")) or has_public != (
+        object_class in ("private", "public")
+    ):
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, f"key material does not match a {object_class} object")

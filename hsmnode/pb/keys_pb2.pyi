@@ -81,7 +81,7 @@ class ImportKeyRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., material: _Optional[bytes] = ..., usage: _Optional[_Iterable[str]] = ..., exportable: _Optional[bool] = ...) -> None: ...
 
 class UnwrapKeyRequest(_message.Message):
-    __slots__ = ("request_id", "wrapping_key", "wrapped", "label", "key_type", "usage", "exportable")
+    __slots__ = ("request_id", "wrapping_key", "wrapped", "label", "key_type", "usage", "exportable", "mechanism", "iv", "aad")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     WRAPPING_KEY_FIELD_NUMBER: _ClassVar[int]
     WRAPPED_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,9 @@ class UnwrapKeyRequest(_message.Message):
     KEY_TYPE_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     EXPORTABLE_FIELD_NUMBER: _ClassVar[int]
+    MECHANISM_FIELD_NUMBER: _ClassVar[int]
+    IV_FIELD_NUMBER: _ClassVar[int]
+    AAD_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     wrapping_key: str
     wrapped: bytes
@@ -96,7 +99,10 @@ class UnwrapKeyRequest(_message.Message):
     key_type: str
     usage: _containers.RepeatedScalarFieldContainer[str]
     exportable: bool
-    def __init__(self, request_id: _Optional[str] = ..., wrapping_key: _Optional[str] = ..., wrapped: _Optional[bytes] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., usage: _Optional[_Iterable[str]] = ..., exportable: _Optional[bool] = ...) -> None: ...
+    mechanism: str
+    iv: bytes
+    aad: bytes
+    def __init__(self, request_id: _Optional[str] = ..., wrapping_key: _Optional[str] = ..., wrapped: _Optional[bytes] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., usage: _Optional[_Iterable[str]] = ..., exportable: _Optional[bool] = ..., mechanism: _Optional[str] = ..., iv: _Optional[bytes] = ..., aad: _Optional[bytes] = ...) -> None: ...
 
 class KeyRef(_message.Message):
     __slots__ = ("request_id", "key")
@@ -215,12 +221,18 @@ class DecryptResponse(_message.Message):
     def __init__(self, plaintext: _Optional[bytes] = ...) -> None: ...
 
 class WrapKeyRequest(_message.Message):
-    __slots__ = ("wrapping_key", "key")
+    __slots__ = ("wrapping_key", "key", "mechanism", "iv", "aad")
     WRAPPING_KEY_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
+    MECHANISM_FIELD_NUMBER: _ClassVar[int]
+    IV_FIELD_NUMBER: _ClassVar[int]
+    AAD_FIELD_NUMBER: _ClassVar[int]
     wrapping_key: str
     key: str
-    def __init__(self, wrapping_key: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
+    mechanism: str
+    iv: bytes
+    aad: bytes
+    def __init__(self, wrapping_key: _Optional[str] = ..., key: _Optional[str] = ..., mechanism: _Optional[str] = ..., iv: _Optional[bytes] = ..., aad: _Optional[bytes] = ...) -> None: ...
 
 class WrapKeyResponse(_message.Message):
     __slots__ = ("wrapped", "mechanism")

@@ -14,7 +14,10 @@ the digest (what the cluster does); anything else is CKR_MECHANISM_PARAM_INVALID
 Bookworm's p11-kit-client (0.24.1) forwards only mechanisms without parameters plus RSA-PSS
 and RSA-OAEP: CKM_ECDSA_SHAxxx, the hashed PSS variants, AES-GCM, EdDSA, Edwards key
 generation and AES-KWP never leave the application through it (the client module answers
-CKR_MECHANISM_INVALID itself); p11-kit >= 0.25 forwards ECDSA-SHAxxx, hashed PSS and GCM.
+CKR_MECHANISM_INVALID itself); p11-kit >= 0.25 forwards ECDSA-SHAxxx, hashed PSS and GCM
+(p11-kit/rpc-message.c: mechanism_has_no_parameters and p11_rpc_mechanism_serializers). No
+version up to 0.25.10 forwards CKM_AES_KEY_WRAP or CKM_AES_KEY_WRAP_KWP, so C_WrapKey and
+C_UnwrapKey through a client module use CKM_AES_GCM, which the member does (Keys.Wrap).
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ INFO: dict[int, tuple[int, int, int]] = {
     CKM.ECDSA_SHA384: (256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMEDCURVE),
     CKM.ECDSA_SHA512: (256, 384, CKF_HW | CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMEDCURVE),
     CKM.EDDSA: (255, 255, CKF_HW | CKF_SIGN | CKF_VERIFY),
-    CKM.AES_GCM: (16, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT),
+    CKM.AES_GCM: (16, 32, CKF_HW | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP),
     CKM.AES_KEY_WRAP_KWP: (16, 32, CKF_HW | CKF_WRAP | CKF_UNWRAP),
     CKM.SHA256: (0, 0, CKF_DIGEST),
     CKM.SHA384: (0, 0, CKF_DIGEST),
@@ -153,6 +156,32 @@ def oaep_check(mechanism: Mechanism) -> str:
     if hash_alg != CKM.SHA256 or mgf != CKG.MGF1_SHA256 or label:
         raise CkError(CKR.MECHANISM_PARAM_INVALID, "RSA-OAEP here is SHA-256 with MGF1-SHA256 and no label")
     return "RSA-OAEP-SHA256"
+
+
+def gcm_params(mechanism: Mechanism) -> tuple[bytes, bytes]:
+    """(IV, AAD) of a CKM_AES_GCM parameter (CK_GCM_PARAMS): what the cluster does is a 12-byte IV and a
+    128-bit tag (PKCS#11 3.0 §2.12.3 allows others); anything else is CKR_MECHANISM_PARAM_INVALID."""
+    param = mechanism.parameter
+    if not isinstance(param, tuple) or len(param) != 4:
+        raise CkError(CKR.MECHANISM_PARAM_INVALID, "AES-GCM needs a CK_GCM_PARAMS parameter")
+    iv, _iv_bits, aad, tag_bits = param
+    if not isinstance(iv, bytes) or len(iv) != 12 or tag_bits != 128:
+        raise CkError(CKR.MECHANISM_PARAM_INVALID, "AES-GCM here takes a 12-byte IV and a 128-bit tag")
+    return iv, bytes(aad or b"")
+
+
+def wrap_mechanism(mechanism: Mechanism) -> tuple[str, bytes, bytes]:
+    """(SDK wrap mechanism, IV, AAD) for C_WrapKey/C_UnwrapKey: CKM_AES_GCM (forwarded by p11-kit >= 0.25)
+    or CKM_AES_KEY_WRAP_KWP (forwarded by no p11-kit client; raw protocol clients)."""
+    if mechanism.type == CKM.AES_GCM:
+        return ("AES-GCM", *gcm_params(mechanism))
+    if mechanism.type == CKM.AES_KEY_WRAP_KWP:
+        if mechanism.parameter not in (None, b""):
+            raise CkError(CKR.MECHANISM_PARAM_INVALID, "AES-KWP here takes no parameter (the RFC 5649 IV)")
+        return "AES-KWP", b"", b""
+    raise CkError(
+        CKR.MECHANISM_INVALID, f"mechanism {mechanism.type:#x} cannot wrap here (AES-GCM, AES-KWP can)"
+    )
 
 
 def digest_for_signature(spec: SignMechanism, data: bytes) -> bytes:

@@ -234,14 +234,9 @@ class Operations:
             return
         if mech.type != CKM.AES_GCM:
             raise CkError(CKR.MECHANISM_INVALID, f"mechanism {mech.type:#x} cannot {kind} here")
-        param = mech.parameter
-        if not isinstance(param, tuple) or len(param) != 4:
-            raise CkError(CKR.MECHANISM_PARAM_INVALID, "AES-GCM needs a CK_GCM_PARAMS parameter")
-        iv, _iv_bits, aad, tag_bits = param
-        if not isinstance(iv, bytes) or len(iv) != 12 or tag_bits != 128:
-            raise CkError(CKR.MECHANISM_PARAM_INVALID, "AES-GCM here takes a 12-byte IV and a 128-bit tag")
+        iv, aad = mechanisms.gcm_params(mech)
         obj = self._key(session, handle, (CKO.SECRET_KEY,), flag, CKR.KEY_HANDLE_INVALID)
-        op = Operation(kind, obj.key, "AES-GCM", aad=bytes(aad or b""), iv=iv)
+        op = Operation(kind, obj.key, "AES-GCM", aad=aad, iv=iv)
         self._start(session, kind, op)
 
     def _cipher(self, session: Session, kind: str, data: bytes, room: int) -> bytes | int:
@@ -472,18 +467,26 @@ class Operations:
     def C_WrapKey(
         self, conn: Connection, handle: int, mech: Mechanism, wrapping: int, key: int, room: int
     ) -> tuple[Any]:
+        """C_WrapKey is one call (no Init): a length query keeps the wrapped bytes for the call that
+        follows with the same arguments, so the member wraps once."""
         session = self.session(conn, handle)
-        if mech.type != CKM.AES_KEY_WRAP_KWP:
-            raise CkError(CKR.MECHANISM_INVALID, f"mechanism {mech.type:#x} cannot wrap here (AES-KWP can)")
+        sdk_mechanism, iv, aad = mechanisms.wrap_mechanism(mech)
         wrapper = self._key(session, wrapping, (CKO.SECRET_KEY,), CKA.WRAP, CKR.WRAPPING_KEY_HANDLE_INVALID)
         target = self.obj(session, key)
         cluster = self.logged_in(session)
-        self._start(session, "wrap", Operation("wrap", target.key))
+        session.ops.setdefault("wrap", Operation("wrap", target.key))  # _finish keys the answer by `asked`
 
         def compute() -> bytes:
-            return bytes(_sdk(lambda: cluster.wrap_key(wrapper.key.id, target.key.id)))
+            return bytes(
+                _sdk(
+                    lambda: cluster.wrap_key(
+                        wrapper.key.id, target.key.id, mechanism=sdk_mechanism, iv=iv, aad=aad
+                    )
+                )
+            )
 
-        return (self._finish(session, "wrap", compute, target.key.id.encode(), room),)
+        asked = f"{wrapper.key.id}/{target.key.id}/{sdk_mechanism}".encode() + iv + aad
+        return (self._finish(session, "wrap", compute, asked, room),)
 
     def C_UnwrapKey(
         self,
@@ -495,8 +498,7 @@ class Operations:
         template: list[Attribute],
     ) -> tuple[int]:
         session = self.session(conn, handle)
-        if mech.type != CKM.AES_KEY_WRAP_KWP:
-            raise CkError(CKR.MECHANISM_INVALID, f"mechanism {mech.type:#x} cannot unwrap here (AES-KWP can)")
+        sdk_mechanism, iv, aad = mechanisms.wrap_mechanism(mech)
         unwrapper = self._key(
             session, unwrapping, (CKO.SECRET_KEY,), CKA.UNWRAP, CKR.UNWRAPPING_KEY_HANDLE_INVALID
         )
@@ -518,6 +520,9 @@ class Operations:
                 label=label,
                 key_type=_NAMES[kind],
                 usage=t.usage(classes),
+                mechanism=sdk_mechanism,
+                iv=iv,
+                aad=aad,
                 **{EXTRACTABLE_FIELD: t.flag(CKA.EXTRACTABLE)},
             )
         )

@@ -188,10 +188,13 @@ def create_console_server(
     replicator: Replicator,
     standing: Standing,
     authorization: MofnService,
+    interceptors: tuple[grpc.ServerInterceptor, ...] = (),
 ) -> grpc.Server:
     """The member's local console (DOMAIN.md §5): the Console service alone, on a unix socket that only
     the node's user reaches (it lives in the data dir, mode 0700; the socket itself is made 0600)."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="console"))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="console"), interceptors=list(interceptors)
+    )
     console = ConsoleServicer(replicator, authorization)
     console.standing = standing
     bind(server, console, _service(console_pb2, "Console"), make_classifier(tls, replicator))
@@ -213,11 +216,14 @@ def create_server(
     services: Services,
     *,
     reflection: bool = False,
+    interceptors: tuple[grpc.ServerInterceptor, ...] = (),
 ) -> tuple[grpc.Server, health.HealthServicer]:
     """The member's server, not started. `reflection` exposes the API schema (grpc.reflection.v1alpha)
-    to any client that passes mutual TLS: off by default, `[server] reflection = true` turns it on."""
+    to any client that passes mutual TLS: off by default, `[server] reflection = true` turns it on.
+    `interceptors` see every call (the member's metrics and request log: hsmnode/observability)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="grpc"),
+        interceptors=list(interceptors),
         options=SERVER_OPTIONS,
         maximum_concurrent_rpcs=MAX_WORKERS * 8,
     )

@@ -46,7 +46,18 @@ class KeysServicer(Servicer[KeyService], keys_pb2_grpc.KeysServicer):
     @rpc
     def Unwrap(self, r: keys_pb2.UnwrapKeyRequest, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802
         return key_info(
-            self._s.unwrap(call, r.wrapping_key, r.wrapped, r.label, r.key_type, list(r.usage), r.exportable)
+            self._s.unwrap(
+                call,
+                r.wrapping_key,
+                r.wrapped,
+                r.label,
+                r.key_type,
+                list(r.usage),
+                r.exportable,
+                mechanism=r.mechanism,
+                iv=r.iv,
+                aad=r.aad,
+            )
         )
 
     @rpc
@@ -88,8 +99,8 @@ class KeysServicer(Servicer[KeyService], keys_pb2_grpc.KeysServicer):
 
     @rpc
     def Wrap(self, r: keys_pb2.WrapKeyRequest, call: Call) -> keys_pb2.WrapKeyResponse:  # noqa: N802
-        wrapped = self._s.wrap(call, r.wrapping_key, r.key)
-        return keys_pb2.WrapKeyResponse(wrapped=wrapped, mechanism="AES-KWP")
+        wrapped = self._s.wrap(call, r.wrapping_key, r.key, r.mechanism, r.iv, r.aad)
+        return keys_pb2.WrapKeyResponse(wrapped=wrapped, mechanism=r.mechanism or "AES-KWP")
 
     @rpc
     def ExportPublic(self, r: keys_pb2.KeyRef, call: Call) -> keys_pb2.ExportPublicResponse:  # noqa: N802

@@ -14,9 +14,9 @@ from typing import Protocol
 from hsmnode import crypto, membership
 from hsmnode.crypto.sealing import SealError, issued_by, open_sealed, seal
 from hsmnode.domain.access import authorize
-from hsmnode.domain.appliance import DEFAULT_ACCOUNTS
 from hsmnode.domain.commands import DebugFail, InitCluster
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.permissions import DEFAULT_ACCOUNTS
 from hsmnode.replication import ReplicationError
 from hsmnode.service import membership as changes
 from hsmnode.service.call import Call

@@ -18,7 +18,8 @@ from hsmnode.domain.access import authorize, validate_session
 from hsmnode.domain.commands import MAX_COMMAND_BYTES, Command, validate_request_id
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.principals import parse
-from hsmnode.domain.state import HsmState, Result
+from hsmnode.domain.result import Result
+from hsmnode.domain.state import HsmState
 from hsmnode.replication import ReplicationError, Replicator
 from hsmnode.service.call import Call
 from hsmnode.sessions import Claims, TokenAuthority

@@ -22,19 +22,19 @@ from typing import Any
 
 from hsmnode.crypto import keys as kc
 from hsmnode.domain import commands as c
-from hsmnode.domain import rules
-from hsmnode.domain.access import authorize
+from hsmnode.domain import mofn, rules
+from hsmnode.domain.access import authorize, check_activated
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.hsm import check_activated
-from hsmnode.domain.keys import check_attributes
 from hsmnode.domain.model import KeyObject, Partition
-from hsmnode.domain.state import HsmState, Result
+from hsmnode.domain.result import Result
+from hsmnode.domain.rules import check_attributes
+from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import KEY_SESSIONS, NodeContext
 from hsmnode.service.key_audit import KeyAudit
 from hsmnode.service.key_audit import target as _target
 from hsmnode.service.key_views import KeyView, LocatedKey, aad_for, described_view
-from hsmnode.service.mofn import gate_use
+from hsmnode.service.mofn import session_authorized
 from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import Claims
 
@@ -79,7 +79,7 @@ class KeyService:
         def find(s: HsmState) -> LocatedKey | None:
             authorize(s, claims.actor, operation, now, container)
             if operation == "crypto.use":
-                gate_use(s, claims, "use", container)
+                mofn.gate(s, container, "use", session_authorized=session_authorized(s, claims, container))
             holder = s.container(container)
             if holder is None:
                 return None
@@ -267,8 +267,13 @@ class KeyService:
         key_type: str,
         usage: list[str],
         exportable: bool,
+        mechanism: str = "",
+        iv: bytes = b"",
+        aad: bytes = b"",
     ) -> KeyView:
-        """Import key material wrapped (AES-KWP) under a key of this container."""
+        """Import key material wrapped under a key of this container: AES-KWP (the default, `mechanism`
+        empty) or AES-GCM with the IV and AAD it was wrapped with (kc.WRAP_MECHANISMS); the member
+        unwraps it and stores it under the SMK, as a created key."""
         claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
@@ -276,7 +281,9 @@ class KeyService:
                 _check_data(wrapped, "wrapped key")
                 wrapping = self._usable(claims, wrapping_ref, "unwrap")
                 try:
-                    secret = kc.kwp_unwrap(self._material(claims, wrapping), wrapped)
+                    secret = kc.unwrap_secret(
+                        mechanism or kc.WRAP_MECHANISM, self._material(claims, wrapping), wrapped, iv, aad
+                    )
                 except kc.KeyMaterialError as exc:
                     raise _invalid(f"wrapped key: {exc}") from None
             except DomainError as exc:  # an unwrap that goes through is audited as its key.create
@@ -409,20 +416,35 @@ class KeyService:
             except kc.KeyMaterialError as exc:
                 raise _invalid(f"key '{key.label}': {exc}") from None
 
-    def wrap(self, call: Call, wrapping_ref: str, target_ref: str) -> bytes:
-        """Export `target` wrapped (AES-KWP) under `wrapping`: only exportable keys, private ones by policy."""
+    def wrap(
+        self,
+        call: Call,
+        wrapping_ref: str,
+        target_ref: str,
+        mechanism: str = "",
+        iv: bytes = b"",
+        aad: bytes = b"",
+    ) -> bytes:
+        """Export `target` wrapped under `wrapping` in this member: only exportable keys, private ones by
+        policy. `mechanism`: AES-KWP (empty: the default) or AES-GCM with the caller's 12-byte IV and
+        optional AAD (ciphertext || 16-byte tag); INVALID_ARGUMENT for another or a bad IV."""
         claims = self._ctx.claims(call, *KEY_SESSIONS)
+        mechanism = mechanism or kc.WRAP_MECHANISM
 
         def run() -> tuple[LocatedKey, bytes]:
+            if mechanism not in kc.WRAP_MECHANISMS:
+                raise _invalid(
+                    f"wrap mechanism {mechanism!r} is not supported (use {' or '.join(kc.WRAP_MECHANISMS)})"
+                )
             wrapping = self._usable(claims, wrapping_ref, "wrap")
             if wrapping.key_type != "AES":
                 raise _invalid(
-                    f"key '{wrapping.label}' is {wrapping.key_type}; AES-KWP wrapping needs an AES key"
+                    f"key '{wrapping.label}' is {wrapping.key_type}; {mechanism} wrapping needs an AES key"
                 )
             target = self._key(claims, target_ref, "crypto.use")
             if target.object_class == "public":
                 raise _invalid(f"key '{target.label}' is a public key: export it as PEM instead")
-            self._ctx.read(lambda s: gate_use(s, claims, "export", target.container))
+            self._ctx.read(lambda s: mofn.gate(s, target.container, "export"))
             if not target.exportable:
                 raise DomainError(
                     ErrorCode.PERMISSION_DENIED,
@@ -435,7 +457,12 @@ class KeyService:
                         ErrorCode.FAILED_PRECONDITION,
                         f"partition '{claims.subject}': policy private_key_wrapping is off, so private keys cannot be wrapped off the HSM",
                     )
-            wrapped = kc.kwp_wrap(self._material(claims, wrapping), self._material(claims, target))
+            try:
+                wrapped = kc.wrap_secret(
+                    mechanism, self._material(claims, wrapping), self._material(claims, target), iv, aad
+                )
+            except kc.KeyMaterialError as exc:
+                raise _invalid(f"key '{target.label}': {exc}") from None
             return target, wrapped
 
         return self._audit.exported(claims, "key.wrap", target_ref, run)

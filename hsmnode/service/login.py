@@ -11,7 +11,8 @@ from hsmnode import crypto
 from hsmnode.domain import commands as c
 from hsmnode.domain import rules
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.state import HsmState, Result
+from hsmnode.domain.result import Result
+from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext, answer, sub_request_id
 from hsmnode.sessions import APPLIANCE_TTL_MS, Claims

@@ -13,12 +13,13 @@ import json
 import os
 from dataclasses import dataclass
 
-from hsmnode.domain import authorization as az
 from hsmnode.domain import commands as c
+from hsmnode.domain import mofn
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Partition, PartitionAuthorization
-from hsmnode.domain.state import HsmState, Result
+from hsmnode.domain.result import Result
+from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext, answer
 from hsmnode.service.login import LoginService
@@ -110,7 +111,7 @@ class MofnService:
 
     def _issue(self, partition: str, action: str) -> Challenge:
         now = self._ctx.clock_ms()
-        expires = now + az.CHALLENGE_TTL_MS
+        expires = now + mofn.CHALLENGE_TTL_MS
         data = json.dumps(
             {"p": partition, "a": action, "n": os.urandom(16).hex(), "i": now, "x": expires},
             sort_keys=True,
@@ -431,8 +432,7 @@ def _session_authorized(auth: PartitionAuthorization | None, claims: Claims) -> 
     return bool(
         auth is not None
         and claims.session_authorized
-        and claims.auth_epoch == auth.epoch
-        and claims.authorization_grant not in auth.revoked_sessions
+        and mofn.grant_holds(auth, claims.authorization_grant, claims.auth_epoch)
     )
 
 
@@ -445,19 +445,12 @@ def _grants_of(state: HsmState, partition: str) -> list[GrantView]:
     return sorted(found)
 
 
-def gate_use(state: HsmState, claims: Claims, action: str, container: str = "") -> None:
-    """The read-path gate for key use and export on an M-of-N partition (under the state lock).
+def session_authorized(state: HsmState, claims: Claims, container: str) -> bool:
+    """The flag `mofn.gate` takes: does this session hold SESSION_AUTHORIZED on `container`?
 
-    SESSION_AUTHORIZED counts only for the session's own partition, while the partition's
-    authorization epoch is the one the session was authorized under."""
-    container = container or claims.container
+    It counts only for the session's own partition, while the partition's authorization epoch
+    is the one the session was authorized under (under the state lock)."""
     kind, _, name = container.partition(":")
     part = state.partitions.get(name) if kind == "partition" else None
-    if part is None or part.authorization is None:
-        return
-    auth = part.authorization
-    current = az.AuthState(auth.state)
     own = claims.kind == "partition" and claims.subject == name
-    if action == "use" and own and _session_authorized(auth, claims):
-        current = az.AuthState.SESSION_AUTHORIZED
-    az.check_action(part.name, action, current, frozenset(auth.permissions))
+    return own and part is not None and _session_authorized(part.authorization, claims)

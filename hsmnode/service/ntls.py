@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from hsmnode import crypto
 from hsmnode.domain import commands as c
 from hsmnode.domain import rules
+from hsmnode.domain.access import check_activated
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.hsm import check_activated
 from hsmnode.domain.model import Client, Partition
 from hsmnode.domain.principals import KEYRING_ROLES, PARTITION_ROLES
 from hsmnode.domain.state import HsmState

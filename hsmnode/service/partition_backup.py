@@ -25,6 +25,7 @@ from typing import Any
 from hsmnode.crypto import keys as kc
 from hsmnode.crypto import partition_backup as blob
 from hsmnode.domain import commands as c
+from hsmnode.domain import mofn
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import KeyObject
@@ -32,7 +33,7 @@ from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext
 from hsmnode.service.key_views import KeyView, aad_for, described_view
-from hsmnode.service.mofn import gate_use
+from hsmnode.service.mofn import session_authorized
 from hsmnode.sessions import Claims
 
 MAX_BACKUP = 3 * 1024 * 1024  # bytes: what one restore command can carry, with room to spare
@@ -105,7 +106,8 @@ class PartitionBackupService:
 
         def snapshot(s: HsmState) -> tuple[list[KeyObject], str, bool, str | None]:
             authorize(s, claims.actor, "backup.public" if cu else "backup", now, claims.container)
-            gate_use(s, claims, "use")
+            held = session_authorized(s, claims, claims.container)
+            mofn.gate(s, claims.container, "use", session_authorized=held)
             part = s.partitions[claims.subject]
             return (
                 [copy.copy(o) for o in part.objects.values()],

@@ -18,8 +18,29 @@ from hsmnode.pkcs11.rpc.calls import BY_NAME, HANDSHAKE
 from hsmnode.pkcs11.rpc.transport import encode_frame, read_frame
 from hsmnode.pkcs11.rpc.wire import Attribute, Mechanism, Reader, Writer
 
-CLIENT_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
-NEEDED = "p11-kit-modules and opensc (make setup installs them)"
+CLIENT_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"  # Debian bookworm's, p11-kit 0.24.1
+NEEDED = "p11-kit-modules and opensc (make system-packages installs them)"
+
+
+def _built(relative: str) -> str:
+    """A client `make pkcs11-clients` built into the cache directory scripts/pkcs11-clients.sh names."""
+    cache = os.environ.get("HSMNODE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hsmnode"
+    )
+    path = os.path.join(cache, relative)
+    if not Path(path).exists():
+        pytest.fail(f"{path} missing: `make pkcs11-clients` builds it (make test does)")
+    return path
+
+
+def client_module_025() -> str:
+    """p11-kit 0.25.5's client module: forwards AES-GCM (CK_GCM_PARAMS), as bookworm's 0.24.1 does not."""
+    return _built("p11-kit-0.25.5/p11-kit-client.so")
+
+
+def pkcs11_tool_026() -> str:
+    """OpenSC 0.26.1's pkcs11-tool: encrypts and decrypts with AES-GCM, as bookworm's 0.23.0 does not."""
+    return _built("opensc-0.26.1/pkcs11-tool")
 
 
 def require_pkcs11_tools() -> None:
@@ -75,9 +96,15 @@ class BridgeProcess:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def pkcs11_tool(bridge: BridgeProcess, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def pkcs11_tool(
+    bridge: BridgeProcess,
+    *args: str,
+    timeout: float = 60,
+    module: str = CLIENT_MODULE,
+    tool: str = "pkcs11-tool",
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["pkcs11-tool", "--module", CLIENT_MODULE, *args],
+        [tool, "--module", module, *args],
         env=bridge.env,
         capture_output=True,
         text=True,
@@ -174,6 +201,8 @@ def wait_for(fn, timeout: float = 20.0, what: str = "condition"):  # type: ignor
 __all__ = [
     "Attribute",
     "BridgeProcess",
+    "client_module_025",
+    "pkcs11_tool_026",
     "Mechanism",
     "RawClient",
     "pkcs11_tool",

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hsmnode.client import (
     AlreadyExists,
@@ -216,6 +217,44 @@ def test_private_keys_are_wrapped_off_the_hsm_only_when_the_partition_policy_all
             co.wrap_key("wrapper", "signer-back")  # unwrapped without exportable=True
         with pytest.raises(InvalidArgument, match="is EC, not RSA"):
             co.unwrap_key("wrapper", wrapped, label="wrong-type", key_type="RSA", usage=["sign"])
+
+
+def test_aes_gcm_wrapping_happens_in_the_member_and_unwraps_outside_with_the_wrapping_keys_value(
+    cluster: DevCluster,
+) -> None:
+    """AES-GCM as a wrap mechanism (what a p11-kit client forwards, for C_WrapKey): the member wraps,
+    the caller's IV and AAD; whoever holds the wrapping key's value unwraps it with `cryptography`."""
+    with cluster.app_client() as app, co_session(app, cluster) as co:
+        kek = os.urandom(32)
+        co.import_key("gcm-kek", "AES", kek, usage=["wrap", "unwrap"])
+        co.generate_key("gcm-target", "AES", 256, usage=["encrypt", "decrypt"], exportable=True)
+        iv, aad = os.urandom(12), b"key for the backup site"
+        wrapped = co.wrap_key("gcm-kek", "gcm-target", mechanism="AES-GCM", iv=iv, aad=aad)
+        value = AESGCM(kek).decrypt(iv, wrapped, aad)  # ciphertext || tag, outside the product
+        assert len(value) == 32 and len(wrapped) == 48
+        ciphertext, nonce = co.encrypt("gcm-target", DATA, mechanism="AES-GCM")
+        assert AESGCM(value).decrypt(nonce, ciphertext, None) == DATA  # it is the target key
+        back = co.unwrap_key(
+            "gcm-kek",
+            wrapped,
+            label="gcm-back",
+            key_type="AES",
+            usage=["decrypt"],
+            mechanism="AES-GCM",
+            iv=iv,
+            aad=aad,
+        )
+        assert (back.size, back.origin) == ("256", "unwrapped")
+        assert co.decrypt("gcm-back", ciphertext, mechanism="AES-GCM", iv=nonce) == DATA
+        with pytest.raises(InvalidArgument, match="12-byte IV"):
+            co.wrap_key("gcm-kek", "gcm-target", mechanism="AES-GCM", iv=iv[:8])
+        with pytest.raises(InvalidArgument, match="'AES-CBC' is not supported"):
+            co.wrap_key("gcm-kek", "gcm-target", mechanism="AES-CBC")
+        with pytest.raises(InvalidArgument, match="does not unwrap under this key"):
+            co.unwrap_key(
+                "gcm-kek", wrapped, label="x", key_type="AES", usage=["decrypt"], mechanism="AES-GCM", iv=iv
+            )  # the AAD is missing
+        assert co.wrap_key("gcm-kek", "gcm-target")  # AES-KWP stays the default
 
 
 # --- an isolated member stops serving after its lease -------------------------------------------------

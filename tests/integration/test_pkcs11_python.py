@@ -1,4 +1,5 @@
-"""Issue 14: python-pkcs11 applications through p11-kit-client.so and the bridge, on a real cluster;
+"""Issue 14: python-pkcs11 applications through p11-kit-client.so (bookworm's 0.24.1, and p11-kit 0.25.5's for
+AES-GCM and key wrapping) and the bridge, on a real cluster;
 two applications through two bridges on two members see each other's keys."""
 
 from __future__ import annotations
@@ -13,16 +14,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hsmnode.devcluster import DevCluster
 from tests.integration.conftest import start_cluster
 from tests.integration.helpers import as_auditor
-from tests.integration.pkcs11_support import CLIENT_MODULE, BridgeProcess, require_pkcs11_tools
+from tests.integration.pkcs11_support import (
+    CLIENT_MODULE,
+    BridgeProcess,
+    client_module_025,
+    require_pkcs11_tools,
+)
 
 pytestmark = pytest.mark.cluster
 pkcs11 = pytest.importorskip("pkcs11", reason="python-pkcs11 is in the test extra")
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass  # noqa: E402
 from pkcs11 import exceptions as p11err  # noqa: E402
+from pkcs11.mechanisms import GCMParams  # noqa: E402
 from pkcs11.util.ec import encode_named_curve_parameters  # noqa: E402
 
 
@@ -97,9 +105,12 @@ def test_python_pkcs11_keys_signatures_ciphers_attributes_and_searches(world, to
             == b"secret note"
         )
 
-        # wrap/unwrap: bookworm's p11-kit client forwards no key-wrap mechanism (it refuses AES-KWP itself)
+        # no p11-kit client forwards AES-KWP (bookworm's refuses it itself); AES-GCM wrapping needs
+        # p11-kit >= 0.25 (test_python_pkcs11_aes_gcm_and_wrap_through_p11_kit_025)
         with pytest.raises(p11err.MechanismInvalid):
             aes.wrap_key(aes, mechanism=Mechanism.AES_KEY_WRAP_PAD)
+        with pytest.raises(p11err.MechanismInvalid):
+            aes.wrap_key(aes, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(bytes(12)))
 
         # attributes and searches
         assert ec_priv[Attribute.LABEL] == "py-ec" and ec_priv[Attribute.ID] == ec_pub[Attribute.ID]
@@ -127,6 +138,90 @@ def test_python_pkcs11_keys_signatures_ciphers_attributes_and_searches(world, to
     with token.open(user_pin=pin(cluster)) as session:
         assert not list(session.get_objects({Attribute.LABEL: "py-session-key"}))
         assert list(session.get_objects({Attribute.LABEL: "py-ec"}))
+
+
+@pytest.fixture(scope="module")
+def token025(world: tuple[DevCluster, BridgeProcess]) -> Any:
+    """The demo token through p11-kit 0.25.5's client module (`make pkcs11-clients`), which forwards
+    CK_GCM_PARAMS; loaded beside bookworm's in the same process."""
+    os.environ["P11_KIT_SERVER_ADDRESS"] = world[1].address
+    return pkcs11.lib(client_module_025()).get_token(token_label="demo")
+
+
+def test_python_pkcs11_aes_gcm_and_wrap_through_p11_kit_025(world, token025) -> None:  # type: ignore[no-untyped-def]
+    """AES-GCM encrypt/decrypt and C_WrapKey/C_UnwrapKey with CKM_AES_GCM (the one wrap mechanism a p11-kit
+    client forwards). The wrapping key is imported with a value the test knows (C_CreateObject), so
+    `cryptography` opens the ciphertext and the wrapped key outside the product; the member wraps."""
+    cluster, _ = world
+    kek = os.urandom(32)
+    with token025.open(user_pin=pin(cluster), rw=True) as session:
+        wrapper = session.create_object(
+            {
+                Attribute.CLASS: ObjectClass.SECRET_KEY,
+                Attribute.KEY_TYPE: KeyType.AES,
+                Attribute.VALUE: kek,
+                Attribute.TOKEN: True,
+                Attribute.LABEL: "py-kek",
+                Attribute.ENCRYPT: True,
+                Attribute.DECRYPT: True,
+                Attribute.WRAP: True,
+                Attribute.UNWRAP: True,
+            }
+        )
+        iv, aad = os.urandom(12), b"header"
+        plain = b"AES-GCM through p11-kit 0.25's client module" * 4
+        ciphertext = wrapper.encrypt(plain, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(iv, aad))
+        assert AESGCM(kek).decrypt(iv, ciphertext, aad) == plain  # outside the product
+        assert (
+            wrapper.decrypt(ciphertext, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(iv, aad))
+            == plain
+        )
+        with pytest.raises(p11err.EncryptedDataInvalid):
+            wrapper.decrypt(ciphertext, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(iv, b"other"))
+
+        target = session.generate_key(
+            KeyType.AES, 256, store=True, label="py-wrapped", template={Attribute.EXTRACTABLE: True}
+        )
+        wrap_iv = os.urandom(12)
+        wrapped = wrapper.wrap_key(
+            target, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(wrap_iv, aad)
+        )
+        value = AESGCM(kek).decrypt(wrap_iv, wrapped, aad)  # the target's value, never seen in plaintext
+        assert len(value) == 32 and value not in wrapped
+        nonce = os.urandom(12)
+        sealed = target.encrypt(
+            b"sealed by the target", mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce)
+        )
+        assert AESGCM(value).decrypt(nonce, sealed, None) == b"sealed by the target"
+
+        back = wrapper.unwrap_key(
+            ObjectClass.SECRET_KEY,
+            KeyType.AES,
+            wrapped,
+            mechanism=Mechanism.AES_GCM,
+            mechanism_param=GCMParams(wrap_iv, aad),
+            label="py-unwrapped",
+            store=True,
+            template={Attribute.DECRYPT: True, Attribute.ENCRYPT: False},
+        )
+        assert back[Attribute.VALUE_LEN] == 32 and back[Attribute.LABEL] == "py-unwrapped"
+        opened = back.decrypt(sealed, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce))
+        assert opened == b"sealed by the target"
+
+        # bad input: the right CKR codes, and the bridge keeps serving
+        with pytest.raises(p11err.WrappedKeyInvalid):
+            wrapper.unwrap_key(
+                ObjectClass.SECRET_KEY, KeyType.AES, wrapped[:-1] + bytes([wrapped[-1] ^ 1]),
+                mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(wrap_iv, aad), label="py-tampered",
+            )  # fmt: skip
+        with pytest.raises(p11err.MechanismParamInvalid):
+            wrapper.wrap_key(target, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(wrap_iv[:8]))
+        with pytest.raises(p11err.KeyUnextractable):  # unwrapped without CKA_EXTRACTABLE
+            wrapper.wrap_key(back, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(os.urandom(12)))
+        assert (
+            wrapper.wrap_key(target, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(wrap_iv, aad))
+            == wrapped
+        )
 
 
 def test_python_pkcs11_login_rules(world, token) -> None:  # type: ignore[no-untyped-def]

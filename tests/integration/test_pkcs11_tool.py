@@ -1,4 +1,6 @@
-"""Issue 14: OpenSC's pkcs11-tool, through Debian's p11-kit-client.so and the bridge, on a real cluster;
+"""Issue 14: OpenSC's pkcs11-tool, through Debian's p11-kit-client.so (bookworm's 0.24.1; for AES-GCM, p11-kit
+0.25.5's client module and OpenSC 0.26.1's pkcs11-tool, built by `make pkcs11-clients`) and the bridge, on a
+real cluster;
 bad input straight on the bridge's socket (the bridge and the cluster stay up, right CKR codes)."""
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +30,9 @@ from tests.integration.pkcs11_support import (
     BridgeProcess,
     Mechanism,
     RawClient,
+    client_module_025,
     pkcs11_tool,
+    pkcs11_tool_026,
     require_pkcs11_tools,
 )
 
@@ -147,31 +152,68 @@ def test_pkcs11_tool_generates_signs_and_deletes_with_signatures_checked_by_open
     assert "tool-ec" not in listing and "tool-rsa" in listing  # a key pair is one cluster key: both halves go
 
 
-def test_pkcs11_tool_aes_gcm_is_refused_by_bookworms_client_module(
+def test_pkcs11_tool_encrypts_and_decrypts_with_aes_gcm_checked_outside_the_product(
     world: tuple[DevCluster, BridgeProcess], tmp_path: Path
 ) -> None:
-    """p11-kit 0.24.1's client serializes no CK_GCM_PARAMS: it drops AES-GCM from the mechanism list (and would answer
-    CKR_MECHANISM_INVALID itself).
-    The bridge does AES-GCM for clients that forward it (see test_raw_aes_gcm_round_trip)."""
+    """Through p11-kit 0.25.5's client module and OpenSC 0.26.1's pkcs11-tool (`make pkcs11-clients`): the
+    key is imported with a value the test knows (C_CreateObject), so `cryptography` opens the ciphertext
+    outside the product (AES-256-GCM, the tool's IV and AAD, 128-bit tag); a tampered tag is refused."""
     cluster, bridge = world
+    via = {"module": client_module_025(), "tool": pkcs11_tool_026()}
+    login = ("--token-label", "demo", "--login", "--pin", co_pin(cluster))
+    value, iv, aad = os.urandom(32), os.urandom(12), b"record 42"
+    (tmp_path / "key").write_bytes(value)
+    out = pkcs11_tool(
+        bridge, *login, "--write-object", str(tmp_path / "key"), "--type", "secrkey", "--key-type", "AES:32",
+        "--label", "tool-gcm", "--usage-decrypt", **via,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    plain = b"encrypted by pkcs11-tool through a clustered token\n" * 3
+    (tmp_path / "plain").write_bytes(plain)
+    listing = pkcs11_tool(bridge, *login, "--list-objects", "--type", "secrkey", **via).stdout
+    key = key_id(listing, "tool-gcm")  # OpenSC 0.26 picks the key for --encrypt by --id, not --label
+    gcm = ("-m", "AES-GCM", "--id", key, "--iv", iv.hex(), "--aad", aad.hex(), "--tag-bits-len", "128")  # fmt: skip
+    out = pkcs11_tool(
+        bridge, *login, "--encrypt", *gcm, "-i", str(tmp_path / "plain"), "-o", str(tmp_path / "ct"), **via
+    )
+    assert out.returncode == 0, out.stderr
+    ciphertext = (tmp_path / "ct").read_bytes()
+    assert len(ciphertext) == len(plain) + 16
+    assert AESGCM(value).decrypt(iv, ciphertext, aad) == plain  # outside the product
+    out = pkcs11_tool(
+        bridge, *login, "--decrypt", *gcm, "-i", str(tmp_path / "ct"), "-o", str(tmp_path / "back"), **via
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "back").read_bytes() == plain
+    (tmp_path / "ct").write_bytes(ciphertext[:-1] + bytes([ciphertext[-1] ^ 1]))
+    out = pkcs11_tool(
+        bridge, *login, "--decrypt", *gcm, "-i", str(tmp_path / "ct"), "-o", str(tmp_path / "back"), **via
+    )
+    assert out.returncode != 0 and "CKR_ENCRYPTED_DATA_INVALID" in out.stderr, out.stderr
+
+
+def test_bookworms_pkcs11_tool_and_client_module_each_lack_aes_gcm(
+    world: tuple[DevCluster, BridgeProcess], tmp_path: Path
+) -> None:
+    """Why `make pkcs11-clients` builds both: p11-kit 0.24.1's client serializes no CK_GCM_PARAMS and drops
+    AES-GCM (and ECDSA-SHAxxx) from the mechanism list, where 0.25.5's lists it with wrap and unwrap; and
+    OpenSC 0.23.0's pkcs11-tool refuses AES-GCM itself (its encrypt_data() knows AES-ECB/CBC only),
+    whatever the module."""
+    cluster, bridge = world
+    old = pkcs11_tool(bridge, "--token-label", "demo", "--list-mechanisms")
+    new = pkcs11_tool(bridge, "--token-label", "demo", "--list-mechanisms", module=client_module_025())
+    assert old.returncode == 0 and new.returncode == 0, (old.stderr, new.stderr)
+    assert "AES-GCM" not in old.stdout and "ECDSA-SHA256" not in old.stdout, old.stdout
+    gcm = next(line for line in new.stdout.splitlines() if "AES-GCM" in line)
+    assert all(flag in gcm for flag in ("encrypt", "decrypt", "wrap", "unwrap")), gcm
+    assert "ECDSA-SHA256" in new.stdout
     login = ("--token-label", "demo", "--login", "--pin", co_pin(cluster))
     (tmp_path / "plain").write_bytes(b"x" * 32)
     out = pkcs11_tool(
-        bridge,
-        *login,
-        "--encrypt",
-        "-m",
-        "AES-GCM",
-        "--label",
-        "tool-aes",
-        "--iv",
-        "00" * 12,
-        "-i",
-        str(tmp_path / "plain"),
-        "-o",
-        str(tmp_path / "ct"),
-    )
-    assert out.returncode != 0 and "AES-GCM illegal or not supported" in out.stderr, out.stderr
+        bridge, *login, "--encrypt", "-m", "AES-GCM", "--label", "tool-aes", "--iv", "00" * 12,
+        "-i", str(tmp_path / "plain"), "-o", str(tmp_path / "ct"), module=client_module_025(),
+    )  # fmt: skip
+    assert out.returncode != 0 and "Mechanism AES-GCM illegal or not supported" in out.stderr, out.stderr
 
 
 def _readme_blocks() -> tuple[str, str, str]:

@@ -6,6 +6,7 @@ import pytest
 
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize
+from hsmnode.domain.apply import apply
 from hsmnode.domain.errors import DomainError, ErrorCode
 from tests.unit.world import (
     FP_ADMIN_CERT,
@@ -272,7 +273,7 @@ def test_failure_judged_against_a_stale_credential_is_not_counted_and_can_be_ret
         success=False,
         verified_epoch=0,
     )
-    assert w.state.apply(stale).code is ErrorCode.UNAVAILABLE
+    assert apply(w.state, stale).code is ErrorCode.UNAVAILABLE
     assert w.state.users["monitor"].credential.failed == 0
     epoch = w.state.users["monitor"].credential.epoch
     retry = c.RecordLogin(
@@ -283,7 +284,7 @@ def test_failure_judged_against_a_stale_credential_is_not_counted_and_can_be_ret
         success=True,
         verified_epoch=epoch,
     )
-    assert w.state.apply(retry).ok  # the transient refusal was not remembered under the request id
+    assert apply(w.state, retry).ok  # the transient refusal was not remembered under the request id
 
 
 # --- HSM and partition levels -----------------------------------------------------------
@@ -457,7 +458,7 @@ def test_activation_required_refuses_a_correct_password_until_the_co_activates()
 def test_auto_activation_still_needs_a_first_activation_and_then_survives_restarts() -> None:
     """DOMAIN.md §3: activation is lost when a member restarts unless auto_activation is on;
     auto-activation keeps an activation, it does not replace the first one."""
-    from hsmnode.domain.hsm import check_activated
+    from hsmnode.domain.access import check_activated
 
     w = with_partition()
     po = w.partition_session("pay", "PO")

@@ -52,7 +52,7 @@ def test_dockerfile_slim_python_non_root_serve_entrypoint_and_grpc_health_check(
     assert json.loads(d["CMD"][-1]) == ["--config-from-env"]
     assert json.loads(d["HEALTHCHECK"][0].split(" CMD ", 1)[1]) == HEALTH
     exposed = {int(p) for p in d["EXPOSE"][0].split()}
-    assert exposed == {7000, 7100}
+    assert exposed == {7000, 7100, 9464}  # gRPC, Raft, metrics (the manifests' HSMNODE_METRICS_PORT)
     assert Path(DEFAULT_DATA_DIR).parent.as_posix() in d["VOLUME"][0]
 
 
@@ -76,7 +76,8 @@ def test_compose_members_derive_each_other_as_peers_with_every_secret(tmp_path: 
         assert Path(env["HSMNODE_DATA_DIR"]).parent == Path(volume_target)
         assert service["volumes"][0].split(":")[0] in COMPOSE["volumes"]
         published = [p.split(":")[1] for p in service["ports"]]
-        assert published == [cfg.grpc_listen.rpartition(":")[2]]
+        assert cfg.metrics_listen is not None and cfg.log_format == "json"
+        assert published == [cfg.grpc_listen.rpartition(":")[2], cfg.metrics_listen.rpartition(":")[2]]
     for name, cfg in derived.items():
         others = {other: c for other, c in derived.items() if other != name}
         assert {(p.id, p.grpc, p.raft) for p in cfg.peers} == {
@@ -115,8 +116,16 @@ def test_statefulset_service_secret_and_probe_agree_with_the_env_config(tmp_path
     assert int(env0["HSMNODE_REPLICAS"]) == spec["replicas"]
     # ports: the container's, the Service's and the config's agree by name and number
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"grpc": int(env0["HSMNODE_GRPC_PORT"]), "raft": int(env0["HSMNODE_RAFT_PORT"])}
+    assert ports == {
+        "grpc": int(env0["HSMNODE_GRPC_PORT"]),
+        "raft": int(env0["HSMNODE_RAFT_PORT"]),
+        "metrics": int(env0["HSMNODE_METRICS_PORT"]),
+    }
     assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == ports
+    # Prometheus finds every pod by its annotations, on the port the member serves metrics on
+    annotations = spec["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == ports["metrics"]
     # secrets: every key the code reads, mounted where the code looks
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
@@ -141,6 +150,7 @@ def test_statefulset_service_secret_and_probe_agree_with_the_env_config(tmp_path
         for i in range(spec["replicas"])
     ]
     hosts = {c.node_id: c.raft_address for c in configs}
+    assert {c.metrics_listen for c in configs} == {f"0.0.0.0:{ports['metrics']}"}
     assert hosts["hsmnode-2"] == "hsmnode-2.hsmnode.prod.svc.cluster.local:7100"
     for cfg in configs:
         assert {p.id: p.raft for p in cfg.peers} == {k: v for k, v in hosts.items() if k != cfg.node_id}

@@ -7,7 +7,7 @@ import pytest
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.keys import check_attributes
+from hsmnode.domain.rules import check_attributes
 from tests.unit.world import FP_OTHER, PEM, World, with_partition
 
 OID = "0" * 31

@@ -32,6 +32,7 @@ APPLIANCE = drawn_table("admin operator monitor audit")
 HSM = drawn_table("SO   AU   admin operator monitor audit")
 PARTITION = drawn_table("PO   CO   CU")
 KEYRING = drawn_table("KRSO KRCO")
+GRANT = drawn_table("create remove read update_log")
 
 
 def test_drawn_tables_cover_every_operation_in_code() -> None:
@@ -39,6 +40,7 @@ def test_drawn_tables_cover_every_operation_in_code() -> None:
     assert set(HSM) == set(perm.HSM)
     assert set(PARTITION) == set(perm.PARTITION)
     assert set(KEYRING) == set(perm.KEYRING)
+    assert set(GRANT) == set(perm.GRANT)
 
 
 @pytest.mark.parametrize("operation", sorted(perm.APPLIANCE))
@@ -113,3 +115,14 @@ def test_krso_may_do_everything_the_krco_does() -> None:
 def test_no_other_role_holds_a_keyring_permission(role: str) -> None:
     """DOMAIN §1 keyring level: the cluster SO (a PO) and every other role hold no keyring role."""
     assert not any(perm.keyring_allows(role, op) for op in perm.KEYRING)
+
+
+@pytest.mark.parametrize("operation", sorted(perm.GRANT))
+def test_operation_on_another_partition_needs_exactly_the_drawn_grant(operation: str) -> None:
+    drawn = [grant for grant, needed in GRANT[operation].items() if needed]
+    assert drawn == [perm.GRANT[operation]]
+    assert perm.GRANT[operation] in perm.GRANT_PERMISSIONS
+
+
+def test_grant_table_columns_are_the_grantable_permissions() -> None:
+    assert tuple(next(iter(GRANT.values()))) == perm.GRANT_PERMISSIONS

@@ -25,7 +25,7 @@ from hsmnode.pkcs11 import der, mechanisms
 from hsmnode.pkcs11.errors import TABLE, ckr_for
 from hsmnode.pkcs11.rpc import dispatch
 from hsmnode.pkcs11.rpc.calls import BY_NAME, CALLS
-from hsmnode.pkcs11.rpc.constants import CKA, CKG, CKM, CKR
+from hsmnode.pkcs11.rpc.constants import CKA, CKF_UNWRAP, CKF_WRAP, CKG, CKM, CKR
 from hsmnode.pkcs11.rpc.wire import Attribute, Mechanism, Reader, WireError, Writer
 
 
@@ -246,3 +246,23 @@ def test_pss_parameters_must_fit_what_the_cluster_signs() -> None:
         mechanisms.digest_for_signature(spec, b"abc")
         == mechanisms.DIGEST_INFO_PREFIX["SHA256"] + hashlib.sha256(b"abc").digest()
     )
+
+
+def test_wrap_mechanisms_are_aes_gcm_with_its_parameter_and_kwp_without_one() -> None:
+    iv = bytes(range(12))
+    gcm = Mechanism(CKM.AES_GCM, (iv, 96, b"aad", 128))
+    assert mechanisms.wrap_mechanism(gcm) == ("AES-GCM", iv, b"aad")
+    assert mechanisms.wrap_mechanism(Mechanism(CKM.AES_GCM, (iv, 96, None, 128))) == ("AES-GCM", iv, b"")
+    assert mechanisms.wrap_mechanism(Mechanism(CKM.AES_KEY_WRAP_KWP, None)) == ("AES-KWP", b"", b"")
+    for mech, rv in (
+        (Mechanism(CKM.AES_GCM, (iv[:8], 64, b"", 128)), CKR.MECHANISM_PARAM_INVALID),
+        (Mechanism(CKM.AES_GCM, (iv, 96, b"", 96)), CKR.MECHANISM_PARAM_INVALID),
+        (Mechanism(CKM.AES_GCM, b"raw bytes"), CKR.MECHANISM_PARAM_INVALID),
+        (Mechanism(CKM.AES_KEY_WRAP_KWP, b"\xa6" * 4), CKR.MECHANISM_PARAM_INVALID),
+        (Mechanism(CKM.RSA_PKCS_OAEP, None), CKR.MECHANISM_INVALID),
+    ):
+        with pytest.raises(dispatch.CkError) as exc:
+            mechanisms.wrap_mechanism(mech)
+        assert exc.value.rv == rv, mech
+    flags = mechanisms.INFO[CKM.AES_GCM][2]
+    assert flags & CKF_WRAP and flags & CKF_UNWRAP

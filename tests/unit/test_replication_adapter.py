@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from hsmnode import replication
 from hsmnode.domain import commands as c
 from hsmnode.domain.errors import ErrorCode
 from hsmnode.replication import ReplicatedState
@@ -62,10 +63,10 @@ def test_exception_inside_apply_becomes_internal_result_and_is_logged(
 def test_state_machine_failure_outside_handlers_is_contained(monkeypatch: pytest.MonkeyPatch) -> None:
     consumer = ReplicatedState()
 
-    def broken(cmd: c.Command) -> None:
+    def broken(state: object, cmd: c.Command) -> None:
         raise MemoryError("simulated")
 
-    monkeypatch.setattr(consumer.state, "apply", broken)
+    monkeypatch.setattr(replication, "apply_command", broken)
     assert consumer.apply_payload(note("x")).code is ErrorCode.INTERNAL
 
 

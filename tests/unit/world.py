@@ -10,7 +10,9 @@ import itertools
 from typing import Any
 
 from hsmnode.domain import commands as c
-from hsmnode.domain.state import HsmState, Result
+from hsmnode.domain.apply import apply
+from hsmnode.domain.result import Result
+from hsmnode.domain.state import HsmState
 
 FP_CLIENT = "a" * 64
 FP_OTHER = "b" * 64
@@ -29,8 +31,8 @@ class World:
     def apply(self, cls: type[c.Command], actor: str, **fields: Any) -> Result:
         self.now += 1000
         self.last_request_id = f"r{next(self._ids)}"
-        return self.state.apply(
-            cls(actor=actor, request_id=self.last_request_id, timestamp=self.now, **fields)
+        return apply(
+            self.state, cls(actor=actor, request_id=self.last_request_id, timestamp=self.now, **fields)
         )
 
     def ok(self, cls: type[c.Command], actor: str, **fields: Any) -> Result:

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 from hsmnode.domain import ed25519
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.model import PartitionAuthorization
+from hsmnode.domain.state import HsmState
 
 
 class AuthState(enum.StrEnum):
@@ -87,6 +89,7 @@ ACTION_WORDS = {
 }
 
 CHALLENGE_TTL_MS = 120_000
+MAX_CARDS = 16  # cards in one set
 
 
 # What a caller may ask for (the action its challenge was issued for) and the transitions it names:
@@ -157,6 +160,32 @@ def check_action(partition: str, action: str, state: AuthState, permissions: fro
             f"partition '{partition}': {ACTION_WORDS[action]} requires the permission {PERMISSION_NAMES[permission]} "
             f"(set it with M cards: hsmnode auth permissions)",
         )
+
+
+def grant_holds(auth: PartitionAuthorization, grant_id: str, auth_epoch: int) -> bool:
+    """Does a session's SESSION_AUTHORIZED grant (`grant_id`, issued under `auth_epoch`) still hold?
+
+    It holds while the partition's authorization epoch is the one it was issued under (any
+    state or permission change ends it) and it was not given back (revoked cluster-wide)."""
+    return bool(grant_id) and auth_epoch == auth.epoch and grant_id not in auth.revoked_sessions
+
+
+def gate(state: HsmState, container: str, action: str, *, session_authorized: bool = False) -> None:
+    """Refuse `action` (a key of ACTIONS) on an M-of-N partition in the wrong state or without the permission.
+
+    The one M-of-N gate, for apply and for the read path (key use and export run on one member).
+    A container that is not an M-of-N partition passes. `session_authorized`: the caller's session
+    holds a SESSION_AUTHORIZED grant on this very partition that still holds (`grant_holds`); it
+    counts for "use" only. Raises DomainError FAILED_PRECONDITION or PERMISSION_DENIED (check_action)."""
+    kind, _, name = container.partition(":")
+    part = state.partitions.get(name) if kind == "partition" else None
+    if part is None or part.authorization is None:
+        return
+    auth = part.authorization
+    current = AuthState(auth.state)
+    if action == "use" and session_authorized:
+        current = AuthState.SESSION_AUTHORIZED
+    check_action(part.name, action, current, frozenset(auth.permissions))
 
 
 @dataclass(frozen=True)

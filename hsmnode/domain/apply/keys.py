@@ -1,4 +1,4 @@
-"""Apply handlers for key objects in partitions and keyrings (create, destroy).
+"""Apply handlers for key objects in partitions and keyrings (create, destroy, restore, block).
 
 Key material arrives already wrapped under the cluster SMK by the proposing member;
 apply checks who may create what (the CU creates public objects only) and that the
@@ -11,78 +11,19 @@ import base64
 import binascii
 import json
 import re
-from typing import TYPE_CHECKING
 
 from hsmnode.domain import commands as c
 from hsmnode.domain import rules
 from hsmnode.domain.access import authorize
-from hsmnode.domain.authorize_handlers import gate
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import USAGES, KeyObject
-
-if TYPE_CHECKING:
-    from hsmnode.domain.state import Handler, HsmState, Result
+from hsmnode.domain.model import KeyObject
+from hsmnode.domain.mofn import gate
+from hsmnode.domain.result import Result, ok
+from hsmnode.domain.rules import check_attributes
+from hsmnode.domain.state import HsmState
 
 MAX_OBJECTS = 10_000
 _OBJECT_ID = re.compile(r"[0-9a-f]{32}")
-
-# key type -> (sizes, the usage flags it can carry)
-KEY_TYPES: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
-    "AES": (("128", "256"), frozenset({"encrypt", "decrypt", "wrap", "unwrap"})),
-    "RSA": (("2048", "3072", "4096"), frozenset({"sign", "verify", "encrypt", "decrypt"})),
-    "EC": (("P-256", "P-384"), frozenset({"sign", "verify"})),
-    "Ed25519": (("255",), frozenset({"sign", "verify"})),
-}
-PUBLIC_USAGES = frozenset({"verify", "encrypt"})
-
-
-def _ok(**value: object) -> Result:
-    from hsmnode.domain.state import Result
-
-    return Result.success(**value)
-
-
-def _err(code: ErrorCode, message: str) -> DomainError:
-    return DomainError(code, message)
-
-
-def check_attributes(
-    key_type: str, size: str, object_class: str, usage: tuple[str, ...], has_secret: bool, has_public: bool
-) -> None:
-    """Raise INVALID_ARGUMENT naming the attribute that does not fit the key."""
-    if key_type not in KEY_TYPES:
-        raise _err(
-            ErrorCode.INVALID_ARGUMENT, f"unknown key type {key_type!r} (known: {', '.join(KEY_TYPES)})"
-        )
-    sizes, usable = KEY_TYPES[key_type]
-    if size not in sizes:
-        raise _err(ErrorCode.INVALID_ARGUMENT, f"{key_type} keys come in {', '.join(sizes)}, not {size!r}")
-    expected = "secret" if key_type == "AES" else ("private", "public")
-    if object_class not in expected:
-        raise _err(ErrorCode.INVALID_ARGUMENT, f"a {key_type} key cannot be a {object_class!r} object")
-    unknown = sorted(set(usage) - set(USAGES))
-    if unknown:
-        raise _err(
-            ErrorCode.INVALID_ARGUMENT,
-            f"unknown usage flag(s) {', '.join(unknown)} (known: {', '.join(USAGES)})",
-        )
-    if object_class == "public":
-        usable = usable & PUBLIC_USAGES
-    if not usage:
-        raise _err(
-            ErrorCode.INVALID_ARGUMENT,
-            f"a key needs at least one usage flag; a {object_class} {key_type} key may have: {', '.join(sorted(usable))}",
-        )
-    wrong = sorted(set(usage) - usable)
-    if wrong:
-        raise _err(
-            ErrorCode.INVALID_ARGUMENT,
-            f"a {object_class} {key_type} key cannot carry usage {', '.join(wrong)} (possible: {', '.join(sorted(usable))})",
-        )
-    if has_secret != (object_class in ("secret", "private")) or has_public != (
-        object_class in ("private", "public")
-    ):
-        raise _err(ErrorCode.INVALID_ARGUMENT, f"key material does not match a {object_class} object")
 
 
 def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
@@ -90,23 +31,23 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
     authorize(state, cmd.actor, operation, cmd.timestamp, cmd.container)
     holder = state.container(cmd.container)
     if holder is None:
-        raise _err(ErrorCode.NOT_FOUND, f"no {cmd.container.replace(':', ' ', 1)}")
+        raise DomainError(ErrorCode.NOT_FOUND, f"no {cmd.container.replace(':', ' ', 1)}")
     if not _OBJECT_ID.fullmatch(cmd.object_id) or cmd.object_id in holder.objects:
-        raise _err(ErrorCode.INVALID_ARGUMENT, f"object id {cmd.object_id!r} is malformed or taken")
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, f"object id {cmd.object_id!r} is malformed or taken")
     rules.check_key_label(cmd.label)
     if any(o.label == cmd.label for o in holder.objects.values()):
-        raise _err(
+        raise DomainError(
             ErrorCode.ALREADY_EXISTS,
             f"{cmd.container.replace(':', ' ', 1)} already holds a key labelled '{cmd.label}'",
         )
     if cmd.origin not in ("generated", "imported", "unwrapped", "restored"):
-        raise _err(ErrorCode.INVALID_ARGUMENT, f"unknown key origin {cmd.origin!r}")
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, f"unknown key origin {cmd.origin!r}")
     check_attributes(
         cmd.key_type, cmd.size, cmd.object_class, cmd.usage, bool(cmd.wrapped), bool(cmd.public_der)
     )
     gate(state, cmd.container, "generate")  # M-of-N: no key is created while AUTHORIZED
     if len(holder.objects) >= MAX_OBJECTS:
-        raise _err(
+        raise DomainError(
             ErrorCode.RESOURCE_EXHAUSTED,
             f"{cmd.container.replace(':', ' ', 1)} holds its maximum of {MAX_OBJECTS} objects",
         )
@@ -125,7 +66,7 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
         created_by=cmd.actor,
     )
     # the answer to the request, also to a repeat of it after the key is gone: the key as created
-    return _ok(
+    return ok(
         object_id=cmd.object_id,
         key=described(holder.objects[cmd.object_id], cmd.container),
         audit=f"{cmd.origin} {cmd.object_class} {cmd.key_type}-{cmd.size} key '{cmd.label}' ({cmd.object_id}) in {cmd.container}",
@@ -154,10 +95,12 @@ def key_destroy(state: HsmState, cmd: c.KeyDestroy) -> Result:
     authorize(state, cmd.actor, "object.destroy", cmd.timestamp, cmd.container)
     holder = state.container(cmd.container)
     if holder is None or cmd.object_id not in holder.objects:
-        raise _err(ErrorCode.NOT_FOUND, f"no key {cmd.object_id!r} in {cmd.container.replace(':', ' ', 1)}")
+        raise DomainError(
+            ErrorCode.NOT_FOUND, f"no key {cmd.object_id!r} in {cmd.container.replace(':', ' ', 1)}"
+        )
     gate(state, cmd.container, "destroy")
     key = holder.objects.pop(cmd.object_id)
-    return _ok(audit=f"key '{key.label}' ({key.id}) destroyed in {cmd.container}")
+    return ok(audit=f"key '{key.label}' ({key.id}) destroyed in {cmd.container}")
 
 
 _RESTORED_FIELDS = {
@@ -181,14 +124,16 @@ def _restored(encoded: str, index: int) -> KeyObject:
     except ValueError:
         data = None
     if not isinstance(data, dict) or set(data) != set(_RESTORED_FIELDS):
-        raise _err(ErrorCode.INVALID_ARGUMENT, f"restored object {index} is malformed")
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, f"restored object {index} is malformed")
     for name, kind in _RESTORED_FIELDS.items():
         if not isinstance(data[name], kind) or (kind is not bool and isinstance(data[name], bool)):
-            raise _err(ErrorCode.INVALID_ARGUMENT, f"restored object {index}: {name} must be {kind.__name__}")
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT, f"restored object {index}: {name} must be {kind.__name__}"
+            )
     try:
         wrapped, public_der = base64.b64decode(data["wrapped"]), base64.b64decode(data["public_der"])
     except (binascii.Error, ValueError):
-        raise _err(
+        raise DomainError(
             ErrorCode.INVALID_ARGUMENT, f"restored object {index}: key material is not base64"
         ) from None
     return KeyObject(
@@ -222,20 +167,20 @@ def key_restore(state: HsmState, cmd: c.KeyRestore) -> Result:
     kind, _, name = cmd.container.partition(":")
     part = state.partitions.get(name) if kind == "partition" else None
     if part is None:
-        raise _err(
+        raise DomainError(
             ErrorCode.NOT_FOUND, f"backups restore into partitions; no {cmd.container.replace(':', ' ', 1)}"
         )
     if not objects:
-        raise _err(ErrorCode.INVALID_ARGUMENT, "the backup holds no objects: nothing to restore")
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, "the backup holds no objects: nothing to restore")
     if cmd.cloning_domain != part.cloning_domain:
-        raise _err(
+        raise DomainError(
             ErrorCode.FAILED_PRECONDITION,
             f"partition '{name}' is in cloning domain '{part.cloning_domain}', the backup (of partition "
             f"'{cmd.source}') in '{cmd.cloning_domain}': a backup restores only into its own cloning domain",
         )
     private = sum(1 for o in objects if o.object_class == "private")
     if private and not part.policy.private_key_cloning:
-        raise _err(
+        raise DomainError(
             ErrorCode.FAILED_PRECONDITION,
             f"partition '{name}': policy private_key_cloning is off, so the backup's {private} private key(s) "
             "cannot be restored here",
@@ -244,23 +189,25 @@ def key_restore(state: HsmState, cmd: c.KeyRestore) -> Result:
     labels = [o.label for o in objects]
     taken = sorted({o.label for o in part.objects.values()} & set(labels))
     if taken or len(set(labels)) != len(labels):
-        raise _err(
+        raise DomainError(
             ErrorCode.ALREADY_EXISTS,
             f"partition '{name}' already holds key(s) labelled {', '.join(taken) or 'twice in the backup'}: "
             "nothing was restored (restore into another partition, or destroy those keys first)",
         )
     if len(part.objects) + len(objects) > MAX_OBJECTS:
-        raise _err(ErrorCode.RESOURCE_EXHAUSTED, f"partition '{name}' would exceed {MAX_OBJECTS} objects")
+        raise DomainError(
+            ErrorCode.RESOURCE_EXHAUSTED, f"partition '{name}' would exceed {MAX_OBJECTS} objects"
+        )
     for o in objects:
         if not _OBJECT_ID.fullmatch(o.id) or o.id in part.objects:
-            raise _err(ErrorCode.INVALID_ARGUMENT, f"object id {o.id!r} is malformed or taken")
+            raise DomainError(ErrorCode.INVALID_ARGUMENT, f"object id {o.id!r} is malformed or taken")
         rules.check_key_label(o.label)
         check_attributes(o.key_type, o.size, o.object_class, o.usage, bool(o.wrapped), bool(o.public_der))
     for o in objects:
         o.created_at, o.created_by = cmd.timestamp, cmd.actor
         o.exportable = o.exportable and o.object_class != "public"
         part.objects[o.id] = o
-    return _ok(
+    return ok(
         object_ids=[o.id for o in objects],
         keys=[described(o, cmd.container) for o in objects],
         source=cmd.source,
@@ -269,8 +216,16 @@ def key_restore(state: HsmState, cmd: c.KeyRestore) -> Result:
     )
 
 
-HANDLERS: dict[type[c.Command], Handler] = {
-    c.KeyCreate: key_create,
-    c.KeyDestroy: key_destroy,
-    c.KeyRestore: key_restore,
-}
+def key_block(state: HsmState, cmd: c.KeyBlock) -> Result:
+    authorize(state, cmd.actor, "object.modify", cmd.timestamp, cmd.container)
+    holder = state.container(cmd.container)
+    if holder is None or cmd.object_id not in holder.objects:
+        raise DomainError(
+            ErrorCode.NOT_FOUND, f"no key {cmd.object_id!r} in {cmd.container.replace(':', ' ', 1)}"
+        )
+    gate(state, cmd.container, "block")
+    key = holder.objects[cmd.object_id]
+    key.blocked = cmd.blocked
+    return ok(
+        audit=f"key '{key.label}' ({key.id}) in {cmd.container} {'blocked' if cmd.blocked else 'unblocked'}"
+    )

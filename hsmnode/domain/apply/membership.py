@@ -7,21 +7,12 @@ answer cluster status and clients can discover members after a change.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from hsmnode.domain import commands as c
 from hsmnode.domain import rules
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-
-if TYPE_CHECKING:
-    from hsmnode.domain.state import Handler, HsmState, Result
-
-
-def _ok(**value: object) -> Result:
-    from hsmnode.domain.state import Result
-
-    return Result.success(**value)
+from hsmnode.domain.result import Result, ok
+from hsmnode.domain.state import HsmState
 
 
 def _address(what: str, value: str) -> None:
@@ -53,7 +44,7 @@ def member_add(state: HsmState, cmd: c.MemberAdd) -> Result:
             )
     state.members[cmd.member_id] = (cmd.raft, cmd.grpc)
     state.departed.pop(cmd.member_id, None)
-    return _ok(audit=f"member '{cmd.member_id}' added (raft {cmd.raft}, gRPC {cmd.grpc})")
+    return ok(audit=f"member '{cmd.member_id}' added (raft {cmd.raft}, gRPC {cmd.grpc})")
 
 
 def member_remove(state: HsmState, cmd: c.MemberRemove) -> Result:
@@ -73,7 +64,4 @@ def member_remove(state: HsmState, cmd: c.MemberRemove) -> Result:
     state.departed[cmd.member_id] = (raft, grpc_address, cmd.timestamp)
     while len(state.departed) > DEPARTED_CAPACITY:
         del state.departed[min(state.departed, key=lambda k: state.departed[k][2])]
-    return _ok(audit=f"member '{cmd.member_id}' removed (raft {raft}, gRPC {grpc_address})")
-
-
-HANDLERS: dict[type[c.Command], Handler] = {c.MemberAdd: member_add, c.MemberRemove: member_remove}
+    return ok(audit=f"member '{cmd.member_id}' removed (raft {raft}, gRPC {grpc_address})")

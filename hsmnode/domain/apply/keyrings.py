@@ -10,7 +10,6 @@ partition holds no keyring, and keyring objects are reachable only from keyring 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from hsmnode.domain import commands as c
 from hsmnode.domain import rules
@@ -18,22 +17,12 @@ from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Credential, Keyring
 from hsmnode.domain.principals import Principal
-
-if TYPE_CHECKING:
-    from hsmnode.domain.state import Handler, HsmState, Result
+from hsmnode.domain.result import Result, ok
+from hsmnode.domain.roles import KeyringRole
+from hsmnode.domain.state import HsmState
 
 MAX_KEYRINGS = 3500  # Luna: up to 3500 keyrings per cluster
 _KEYRING_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def _ok(**value: object) -> Result:
-    from hsmnode.domain.state import Result
-
-    return Result.success(**value)
-
-
-def _err(code: ErrorCode, message: str) -> DomainError:
-    return DomainError(code, message)
 
 
 def _cluster_so(state: HsmState, actor: str, now: int) -> Principal:
@@ -46,7 +35,7 @@ def _cluster_so(state: HsmState, actor: str, now: int) -> Principal:
             if cluster
             else "the cluster partition (none is designated)"
         )
-        raise _err(
+        raise DomainError(
             ErrorCode.PERMISSION_DENIED,
             f"only the cluster security officer, the PO of {where}, manages keyrings",
         )
@@ -56,7 +45,7 @@ def _cluster_so(state: HsmState, actor: str, now: int) -> Principal:
 def _keyring(state: HsmState, label: str) -> Keyring:
     ring = state.keyrings.get(label)
     if ring is None:
-        raise _err(ErrorCode.NOT_FOUND, f"no keyring '{label}'")
+        raise DomainError(ErrorCode.NOT_FOUND, f"no keyring '{label}'")
     return ring
 
 
@@ -64,20 +53,20 @@ def keyring_create(state: HsmState, cmd: c.KeyringCreate) -> Result:
     _cluster_so(state, cmd.actor, cmd.timestamp)
     rules.check_object_name("keyring", cmd.label)
     if cmd.label in state.keyrings:
-        raise _err(ErrorCode.ALREADY_EXISTS, f"keyring '{cmd.label}' already exists")
+        raise DomainError(ErrorCode.ALREADY_EXISTS, f"keyring '{cmd.label}' already exists")
     if not _KEYRING_ID.fullmatch(cmd.keyring_id) or not cmd.krso_password_hash:
-        raise _err(
+        raise DomainError(
             ErrorCode.INVALID_ARGUMENT, "a keyring needs a 32-hex-digit id and an initial KRSO credential"
         )
     if len(state.keyrings) >= MAX_KEYRINGS:
-        raise _err(ErrorCode.RESOURCE_EXHAUSTED, f"a cluster holds at most {MAX_KEYRINGS} keyrings")
+        raise DomainError(ErrorCode.RESOURCE_EXHAUSTED, f"a cluster holds at most {MAX_KEYRINGS} keyrings")
     state.keyrings[cmd.label] = Keyring(
         label=cmd.label,
         id=cmd.keyring_id,
         created_at=cmd.timestamp,
-        roles={"KRSO": Credential(cmd.krso_password_hash, must_change=True)},
+        roles={KeyringRole.KRSO.value: Credential(cmd.krso_password_hash, must_change=True)},
     )
-    return _ok(keyring_id=cmd.keyring_id, audit=f"keyring '{cmd.label}' ({cmd.keyring_id}) created")
+    return ok(keyring_id=cmd.keyring_id, audit=f"keyring '{cmd.label}' ({cmd.keyring_id}) created")
 
 
 def keyring_delete(state: HsmState, cmd: c.KeyringDelete) -> Result:
@@ -86,7 +75,7 @@ def keyring_delete(state: HsmState, cmd: c.KeyringDelete) -> Result:
     if ring.objects:
         # DOMAIN.md §1 (our choice): deleting a keyring with keys would let the cluster SO destroy
         # keyring contents, which the separation between the cluster SO and the keyring roles forbids
-        raise _err(
+        raise DomainError(
             ErrorCode.FAILED_PRECONDITION,
             f"keyring '{cmd.label}' holds {len(ring.objects)} object(s): its KRSO must empty it first "
             "(hsmnode key destroy ... in a KRSO session); the cluster security officer deletes only empty keyrings",
@@ -96,7 +85,7 @@ def keyring_delete(state: HsmState, cmd: c.KeyringDelete) -> Result:
         if cmd.label in client.keyrings:
             client.keyrings.remove(cmd.label)
             client.epoch += 1
-    return _ok(audit=f"keyring '{cmd.label}' deleted (it was empty)")
+    return ok(audit=f"keyring '{cmd.label}' deleted (it was empty)")
 
 
 def keyring_assign(state: HsmState, cmd: c.KeyringAssign) -> Result:
@@ -104,27 +93,29 @@ def keyring_assign(state: HsmState, cmd: c.KeyringAssign) -> Result:
     _keyring(state, cmd.label)
     client = state.clients.get(cmd.client)
     if client is None:
-        raise _err(ErrorCode.NOT_FOUND, f"no registered client '{cmd.client}'")
+        raise DomainError(ErrorCode.NOT_FOUND, f"no registered client '{cmd.client}'")
     if not cmd.assigned:
         if cmd.label not in client.keyrings:
-            raise _err(ErrorCode.NOT_FOUND, f"keyring '{cmd.label}' is not assigned to client '{cmd.client}'")
+            raise DomainError(
+                ErrorCode.NOT_FOUND, f"keyring '{cmd.label}' is not assigned to client '{cmd.client}'"
+            )
         client.keyrings.remove(cmd.label)
         client.epoch += 1
-        return _ok(audit=f"keyring '{cmd.label}' unassigned from client '{cmd.client}'")
+        return ok(audit=f"keyring '{cmd.label}' unassigned from client '{cmd.client}'")
     if cmd.label in client.keyrings:
-        raise _err(
+        raise DomainError(
             ErrorCode.ALREADY_EXISTS, f"keyring '{cmd.label}' is already assigned to client '{cmd.client}'"
         )
     cluster = state.cluster_partition()
     if cluster is not None and cluster.name in client.partitions:
-        raise _err(
+        raise DomainError(
             ErrorCode.FAILED_PRECONDITION,
             f"client '{cmd.client}' holds the cluster partition '{cluster.name}': keyring roles are kept apart "
             "from the cluster security officer",
         )
     client.keyrings.append(cmd.label)
     client.keyrings.sort()
-    return _ok(audit=f"keyring '{cmd.label}' assigned to client '{cmd.client}'")
+    return ok(audit=f"keyring '{cmd.label}' assigned to client '{cmd.client}'")
 
 
 def keyring_unlock(state: HsmState, cmd: c.KeyringUnlock) -> Result:
@@ -132,23 +123,16 @@ def keyring_unlock(state: HsmState, cmd: c.KeyringUnlock) -> Result:
     ring = _keyring(state, cmd.label)
     for cred in ring.roles.values():
         cred.locked, cred.locked_until, cred.failed = False, 0, 0
-    return _ok(audit=f"keyring '{cmd.label}' unlocked")
+    return ok(audit=f"keyring '{cmd.label}' unlocked")
 
 
 def keyring_set_krco(state: HsmState, cmd: c.KeyringSetKrco) -> Result:
     authorize(state, cmd.actor, "keyring.role.krco", cmd.timestamp, f"keyring:{cmd.label}")
     ring = _keyring(state, cmd.label)
     if not cmd.password_hash:
-        raise _err(ErrorCode.INVALID_ARGUMENT, "password hash must not be empty")
-    old = ring.roles.get("KRCO")
-    ring.roles["KRCO"] = Credential(cmd.password_hash, must_change=False, epoch=(old.epoch + 1) if old else 1)
-    return _ok(audit=f"KRCO credential of keyring '{cmd.label}' set")
-
-
-HANDLERS: dict[type[c.Command], Handler] = {
-    c.KeyringCreate: keyring_create,
-    c.KeyringDelete: keyring_delete,
-    c.KeyringAssign: keyring_assign,
-    c.KeyringUnlock: keyring_unlock,
-    c.KeyringSetKrco: keyring_set_krco,
-}
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, "password hash must not be empty")
+    old = ring.roles.get(KeyringRole.KRCO)
+    ring.roles[KeyringRole.KRCO.value] = Credential(
+        cmd.password_hash, must_change=False, epoch=(old.epoch + 1) if old else 1
+    )
+    return ok(audit=f"KRCO credential of keyring '{cmd.label}' set")

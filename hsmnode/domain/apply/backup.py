@@ -10,26 +10,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.principals import parse
-
-if TYPE_CHECKING:
-    from hsmnode.domain.state import Handler, HsmState, Result
-
-
-def _ok(**value: object) -> Result:
-    from hsmnode.domain.state import Result
-
-    return Result.success(**value)
+from hsmnode.domain.principals import PrincipalKind, parse
+from hsmnode.domain.result import Result, ok
+from hsmnode.domain.state import HsmState
 
 
 def cluster_backup(state: HsmState, cmd: c.ClusterBackup) -> Result:
     principal = parse(cmd.actor)
-    if principal.kind == "node":
+    if principal.kind == PrincipalKind.NODE:
         if not cmd.scheduled:
             raise DomainError(ErrorCode.PERMISSION_DENIED, "a member node takes scheduled backups only")
     else:
@@ -39,18 +30,18 @@ def cluster_backup(state: HsmState, cmd: c.ClusterBackup) -> Result:
             ErrorCode.FAILED_PRECONDITION, "the cluster is not bootstrapped yet: nothing to back up"
         )
     what = "scheduled backup" if cmd.scheduled else "backup"
-    return _ok(audit=f"{what} of cluster {state.cluster_id} taken by {principal}")
+    return ok(audit=f"{what} of cluster {state.cluster_id} taken by {principal}")
 
 
 def cluster_restore(state: HsmState, cmd: c.ClusterRestore) -> Result:
-    if parse(cmd.actor).kind != "node":
+    if parse(cmd.actor).kind != PrincipalKind.NODE:
         raise DomainError(ErrorCode.PERMISSION_DENIED, "only a member node binds a restored cluster")
     if not cmd.cluster_id or cmd.cluster_id == cmd.source_cluster_id:
         raise DomainError(
             ErrorCode.INVALID_ARGUMENT, "a restored cluster needs a new cluster id, not the backup's own"
         )
     if state.cluster_id == cmd.cluster_id:
-        return _ok(audit="already restored")
+        return ok(audit="already restored")
     if state.cluster_id != cmd.source_cluster_id:
         raise DomainError(
             ErrorCode.FAILED_PRECONDITION,
@@ -68,13 +59,7 @@ def cluster_restore(state: HsmState, cmd: c.ClusterRestore) -> Result:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, "a restored cluster needs at least one member")
     state.cluster_id = cmd.cluster_id
     state.members = members
-    return _ok(
+    return ok(
         audit=f"cluster {cmd.cluster_id} restored from a backup of cluster {cmd.source_cluster_id} "
         f"at index {cmd.source_index}; members {', '.join(sorted(members))}"
     )
-
-
-HANDLERS: dict[type[c.Command], Handler] = {
-    c.ClusterBackup: cluster_backup,
-    c.ClusterRestore: cluster_restore,
-}

@@ -10,20 +10,12 @@ symmetric (A granting B says nothing about B's partition). Enforcement is in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from hsmnode.domain import commands as c
-from hsmnode.domain.access import GRANT_PERMISSIONS, authorize
+from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-
-if TYPE_CHECKING:
-    from hsmnode.domain.state import Handler, HsmState, Result
-
-
-def _ok(**value: object) -> Result:
-    from hsmnode.domain.state import Result
-
-    return Result.success(**value)
+from hsmnode.domain.permissions import GRANT_PERMISSIONS
+from hsmnode.domain.result import Result, ok
+from hsmnode.domain.state import HsmState
 
 
 def grant_set(state: HsmState, cmd: c.GrantSet) -> Result:
@@ -48,7 +40,4 @@ def grant_set(state: HsmState, cmd: c.GrantSet) -> Result:
     else:
         owner.grants.pop(cmd.grantee, None)
         detail = f"partition '{cmd.owner}' revokes every grant to '{cmd.grantee}'"
-    return _ok(permissions=owner.grants.get(cmd.grantee, []), audit=detail)
-
-
-HANDLERS: dict[type[c.Command], Handler] = {c.GrantSet: grant_set}
+    return ok(permissions=owner.grants.get(cmd.grantee, []), audit=detail)

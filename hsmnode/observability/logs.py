@@ -1,0 +1,68 @@
+"""Log lines of a member process: `text` (one human line) or `json` (one object per line).
+
+`--log-format json` (or `[log] format = "json"`, `HSMNODE_LOG_FORMAT=json`) writes every record
+as one JSON object: `time` (UTC, ISO 8601 with ms), `level`, `logger`, `member`, `message`, and
+the record's structured fields (`fields=` in `extra`), e.g. a request's `request_id`, `actor`,
+`method`, `code`, `duration_ms`, or a Raft event's `event` and `term`. Exceptions come as
+`exception` (the traceback text).
+
+No secret is ever a field: requests.py logs who, what and how it ended, never a request's or an
+answer's body, and never the session token (see tests/integration/test_observability.py, which
+greps a walkthrough's logs for every password, PIN, token and key used).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from hsmnode.config import LOG_FORMATS
+
+FIELDS = "fields"  # the `extra` key of a record's structured fields
+
+
+def fields(**values: Any) -> dict[str, Any]:
+    """`extra=` for a structured record: log.info("...", extra=fields(event="snapshot", bytes=10))."""
+    return {FIELDS: values}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record (see the module docstring)."""
+
+    def __init__(self, member: str) -> None:
+        super().__init__()
+        self._member = member
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "member": self._member,
+            "message": record.getMessage(),
+        }
+        extra = getattr(record, FIELDS, None)
+        if isinstance(extra, dict):
+            out.update({k: v for k, v in extra.items() if k not in out})
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, separators=(",", ":"))
+
+
+def configure(level: str, log_format: str, member: str) -> None:
+    """Set up the root logger of a member process (stderr). `level`: debug|info|warning|error."""
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(member))
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s {member} %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper()))

@@ -1,0 +1,182 @@
+"""Every gRPC request a member answers: one metrics sample and one log record, from one server
+interceptor (so the servicers and the `rpc` wrapper stay as they are).
+
+The record (logger `hsmnode.request`, INFO; health and reflection calls at DEBUG):
+
+    request_id   the request's `request_id` field, if its message has one ("" otherwise)
+    actor        who the session token names: user:<name>, partition:<name>/<role>,
+                 keyring:<label>/<role> (the token verified with the cluster key; "" without one)
+    client       the common name of the client certificate
+    method       <service>/<method>, e.g. hsmnode.pb.Keys/Sign
+    code         the gRPC status code name (OK, UNAUTHENTICATED, ...)
+    duration_ms  from the request's arrival at the handler to its answer
+    member       this member's id
+    message      for an error: the answer's message (what the client read; never a secret)
+
+Never in it: the token, the request or answer body (passwords, PINs, key material).
+Server-streaming calls (Cluster/Backup) are recorded when their stream ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from hsmnode.crypto import certificate_fingerprint
+from hsmnode.observability.logs import fields
+from hsmnode.observability.metrics import MemberMetrics
+from hsmnode.server.rpc import SESSION_KEY
+from hsmnode.sessions import TokenAuthority
+
+log = logging.getLogger("hsmnode.request")
+
+QUIET_SERVICES = ("grpc.health.", "grpc.reflection.")  # probes and tools: DEBUG, not INFO
+UNOBSERVED = ("/grpc.health.v1.Health/Watch",)  # a stream that lasts as long as the client
+
+
+def _split(full: str) -> tuple[str, str]:
+    service, _, method = full.lstrip("/").rpartition("/")
+    return service, method
+
+
+class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Wraps each method handler once: times the call, reads its status code from the context,
+    feeds `metrics` and logs the record. `tokens` (the member's TokenAuthority) names the actor."""
+
+    def __init__(self, member: str, metrics: MemberMetrics | None, tokens: TokenAuthority | None) -> None:
+        self._member = member
+        self._metrics = metrics
+        self._tokens = tokens
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
+        self._lock = threading.Lock()
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None or details.method in UNOBSERVED:
+            return handler
+        cached = self._wrapped.get(details.method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(details.method, handler)
+        with self._lock:
+            self._wrapped[details.method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, full: str, handler: Any) -> Any:
+        service, method = _split(full)
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            def unary(request: Any, context: grpc.ServicerContext) -> Any:
+                started = time.perf_counter()
+                try:
+                    return inner(request, context)
+                finally:
+                    self.record(service, method, request, context, started)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            inner_stream = handler.unary_stream
+
+            def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                started = time.perf_counter()
+                try:
+                    yield from inner_stream(request, context)
+                finally:
+                    self.record(service, method, request, context, started)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client streaming: hsmnode binds none (server/app.py `bind`)
+
+    def record(
+        self, service: str, method: str, request: Any, context: grpc.ServicerContext, started: float
+    ) -> None:
+        """Metrics and the log record of one finished call. Never raises."""
+        seconds = time.perf_counter() - started
+        try:
+            status = context.code() or grpc.StatusCode.OK  # type: ignore[attr-defined]
+            code = status.name if isinstance(status, grpc.StatusCode) else str(status)
+            if self._metrics is not None:
+                self._metrics.observe_request(service, method, code, seconds)
+            level = logging.DEBUG if service.startswith(QUIET_SERVICES) else logging.INFO
+            if not log.isEnabledFor(level):
+                return
+            record = {
+                "request_id": str(getattr(request, "request_id", "") or ""),
+                "actor": self._actor(context),
+                "client": _client_name(context),
+                "method": f"{service}/{method}",
+                "code": code,
+                "duration_ms": round(seconds * 1000, 3),
+                "member": self._member,
+            }
+            if code != "OK":
+                details = context.details()  # type: ignore[attr-defined]
+                record["message"] = (
+                    details.decode(errors="replace") if isinstance(details, bytes) else str(details or "")
+                )
+            log.log(
+                level,
+                "%s/%s %s %.1f ms",
+                service,
+                method,
+                code,
+                seconds * 1000,
+                extra=fields(**record),
+            )
+        except Exception:
+            log.exception("recording %s/%s", service, method)
+
+    def _actor(self, context: grpc.ServicerContext) -> str:
+        if self._tokens is None:
+            return ""
+        token = next((str(v) for k, v in context.invocation_metadata() if k == SESSION_KEY), "")
+        if not token:
+            return ""
+        pem = (context.auth_context().get("x509_pem_cert") or [b""])[0]
+        if not pem:  # no client certificate (the console's unix socket)
+            return ""
+        fingerprint = _fingerprint(pem)
+        actor, expires_ms = self._verified(token, fingerprint)
+        return actor if int(time.time() * 1000) < expires_ms else ""
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one observer per member process, kept for its life
+    def _verified(self, token: str, fingerprint: str) -> tuple[str, int]:
+        """(actor, expiry ms) a token names, verified once per token (a session's calls repeat it)."""
+        assert self._tokens is not None
+        try:
+            claims = self._tokens.verify(token, fingerprint, 0)
+        except Exception:  # forged, another cluster's, another certificate's: no actor
+            return "", 0
+        if claims.kind == "appliance":
+            return f"user:{claims.subject}", claims.expires_ms
+        return f"{claims.kind}:{claims.subject}/{claims.partition_role}", claims.expires_ms
+
+
+def _client_name(context: grpc.ServicerContext) -> str:
+    try:
+        auth = context.auth_context()
+    except Exception:
+        return ""
+    names = auth.get("x509_common_name") or []
+    return names[0].decode(errors="replace") if names else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(pem: bytes) -> str:
+    """The client certificate's fingerprint, computed once per certificate (what session tokens bind)."""
+    return certificate_fingerprint(pem)
