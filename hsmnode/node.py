@@ -148,8 +148,14 @@ class Node:
         self.restart_requested = True
         threading.Timer(0.5, self._stop.set).start()
 
+    def stop(self) -> None:
+        """Ask `run` to shut down (as SIGTERM does); returns at once, `run` returns when it has stopped."""
+        self._stop.set()
+
     def run(self) -> int:
-        """Serve until stopped. Must run on the main thread (pysyncobj's tick thread lives with it)."""
+        """Serve until stopped (SIGTERM/SIGINT, or `stop()`). Runs on the main thread of `hsmnode serve`,
+        or on a thread that lives until `run` returns (an in-process member of the test suite):
+        pysyncobj's tick thread stops when the thread that constructed it exits."""
         cfg = self.config
         prepare_data_dir(cfg)
         tls = load_tls(cfg)
@@ -258,8 +264,9 @@ class Node:
         watcher.start()
         reconciler = MembershipReconciler(ctx)
         reconciler.start()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self._stop.set())
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self._stop.set())
         while not self._stop.wait(0.5):
             pass
         log.info("node %s stopping", cfg.node_id)
