@@ -298,7 +298,9 @@ class Node:
         if path is None:
             return None
         try:
-            console = create_console_server(path, tls, replicator, authorization, (observer,))
+            console = create_console_server(
+                path, tls, replicator, authorization, (observer,), cluster_id=self.config.cluster_id
+            )
         except PortInUseError as exc:
             raise StartupError(f"{exc} (console.socket in {self.config.path})") from None
         console.start()

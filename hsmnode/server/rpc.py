@@ -102,7 +102,7 @@ def remaining(context: grpc.ServicerContext) -> float | None:
 class Servicer:
     """Base of the servicers: each holds the member's replicator for the `rpc` wrapper, and the
     channel guard its service was bound with (server/app.py `bind`); `cluster_id` (the member's
-    cluster: one per process) is set when the server is built."""
+    cluster) is set on each servicer when the server is built."""
 
     cluster_id: str = ""
     channels: ChannelGuard | None = None
