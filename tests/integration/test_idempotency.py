@@ -55,7 +55,7 @@ from hsmnode.pb import (
     ntls_pb2,
     partition_backup_pb2,
 )
-from tests.integration.conftest import start_cluster
+from tests.common.cluster import IN_PROCESS, start_cluster
 
 pytestmark = pytest.mark.cluster
 
@@ -594,7 +594,9 @@ def _assigned_partition(w: World) -> str:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    cluster = start_cluster(Path(tmp_path_factory.mktemp("idempotency")) / "cluster", fault_injection=True)
+    cluster = start_cluster(
+        Path(tmp_path_factory.mktemp("idempotency")) / "cluster", fault_injection=True, kind=IN_PROCESS
+    )
     try:
         demo = cluster.demo()
         assert demo is not None

@@ -15,7 +15,7 @@ from hsmnode.joining import join
 from tests.integration.conftest import free_base_port
 from tests.integration.helpers import converged, eventually, node_status
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.processes]
 
 JOINER_PW = "Joiner-admin-1"
 
