@@ -13,6 +13,11 @@ members, real `cryptography`. They differ only in where a member runs:
 
 `HSMNODE_TEST_CLUSTERS=processes` runs every cluster as processes (CI's second pass: each in-process
 test is then also run against member processes).
+
+In-process members hash passwords with scrypt at N=2^10 instead of 2^14 (`light_password_hashing`,
+on for tests/integration): the same scrypt through `cryptography`, at a sixteenth of the cost. A
+bootstrap alone hashes or checks about 40 passwords, and scrypt was over half of the CPU time of the
+SDK-level tests. Member processes always hash at the production cost (tests/unit pins it).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import os
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hsmnode.devcluster import (
@@ -35,6 +42,23 @@ from hsmnode.devcluster import (
 ENV_KIND = "HSMNODE_TEST_CLUSTERS"
 PROCESSES = "processes"
 IN_PROCESS = "in_process"
+
+
+LIGHT_SCRYPT_N = 2**10
+
+
+@contextmanager
+def light_password_hashing() -> Iterator[None]:
+    """While active, passwords hashed in this process (by in-process members) use scrypt N=2^10;
+    a hash records its N, so verifying stays right whatever N made it."""
+    from hsmnode import crypto
+
+    production = crypto.SCRYPT_N
+    crypto.SCRYPT_N = LIGHT_SCRYPT_N
+    try:
+        yield
+    finally:
+        crypto.SCRYPT_N = production
 
 
 def cluster_kind(requested: str) -> str:

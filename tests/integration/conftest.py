@@ -3,7 +3,8 @@ same launcher as `hsmnode dev` (tests/common/cluster.py).
 
 Members run inside the test process unless the test (or its module, through `pytestmark`) is marked
 `processes`: a test that kills, cuts off, joins or reads a member's log needs member processes.
-`HSMNODE_TEST_CLUSTERS=processes` runs every cluster as processes."""
+`HSMNODE_TEST_CLUSTERS=processes` runs every cluster as processes. In-process members hash passwords
+at a lighter scrypt cost (tests/common/cluster.py `light_password_hashing`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hsmnode.devcluster import DevCluster
-from tests.common.cluster import IN_PROCESS, PROCESSES, free_base_port, start_cluster
+from tests.common.cluster import IN_PROCESS, PROCESSES, free_base_port, light_password_hashing, start_cluster
 
 __all__ = ["cluster_kind_for", "free_base_port", "start_cluster"]
 
@@ -21,6 +22,12 @@ __all__ = ["cluster_kind_for", "free_base_port", "start_cluster"]
 def cluster_kind_for(request: pytest.FixtureRequest) -> str:
     """`processes` for a test or module marked so, else `in_process`."""
     return PROCESSES if request.node.get_closest_marker("processes") else IN_PROCESS
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _light_password_hashing() -> Iterator[None]:
+    with light_password_hashing():
+        yield
 
 
 @pytest.fixture
