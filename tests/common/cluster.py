@@ -120,23 +120,38 @@ class _MemberThread:
 
 
 class InProcessCluster(DevCluster):
-    """A `DevCluster` whose members run as threads of this process (see the module docstring)."""
+    """A `DevCluster` whose members run as threads of this process (see the module docstring).
+
+    A standalone node (`make_standalone`, a node about to join) runs as a process all the same: a
+    join ends by re-executing the joiner's process."""
 
     def __init__(self, root: Path, cluster_id: str, members: list[DevMember]) -> None:
         super().__init__(root, cluster_id, members)
         self._threads: dict[str, _MemberThread] = {}
+        self._processes: set[str] = set()  # member ids that run as processes (standalone joiners)
+
+    def make_standalone(self, member_id: str, grpc_port: int, raft_port: int) -> DevMember:
+        self._processes.add(member_id)
+        return super().make_standalone(member_id, grpc_port, raft_port)
 
     def _start_one(self, m: DevMember) -> None:
+        if m.id in self._processes:
+            super()._start_one(m)
+            return
         running = self._threads.get(m.id)
         if running is not None and running.thread.is_alive():
             return
         self._threads[m.id] = _MemberThread(m)
 
     def running(self, member_id: str) -> bool:
+        if member_id in self._processes:
+            return super().running(member_id)
         member = self._threads.get(member_id)
         return member is not None and member.thread.is_alive()
 
     def exit_code(self, member_id: str) -> int | None:
+        if member_id in self._processes:
+            return super().exit_code(member_id)
         member = self._threads.get(member_id)
         return None if member is None or member.thread.is_alive() else member.code
 
@@ -146,17 +161,22 @@ class InProcessCluster(DevCluster):
         return None if member is None else member.error
 
     def pid_of(self, member_id: str) -> int | None:
-        return None  # no process of its own
+        return super().pid_of(member_id) if member_id in self._processes else None
 
     def kill(self, member_id: str) -> None:
+        if member_id in self._processes:
+            super().kill(member_id)
+            return
         raise DevClusterError(
             f"cannot SIGKILL in-process member {member_id}: a test that kills members needs the "
             f"{PROCESSES!r} cluster kind"
         )
 
     def stop(self, member_id: str | None = None, timeout: float = 10.0) -> None:
-        ids = [member_id] if member_id else list(self._threads)
-        stopping = [self._threads[i] for i in ids if i in self._threads]
+        ids = [member_id] if member_id else [*self._threads, *(m.id for m in self.members)]
+        for mid in sorted(self._processes.intersection(ids)):
+            super().stop(mid, timeout)
+        stopping = [self._threads[i] for i in dict.fromkeys(ids) if i in self._threads]
         for member in stopping:
             member.node.stop()  # all at once: the members shut down in parallel
         deadline = time.monotonic() + timeout
@@ -164,6 +184,9 @@ class InProcessCluster(DevCluster):
             member.stop(max(0.1, deadline - time.monotonic()))
 
     def stop_process(self, member: DevMember) -> None:
+        if member.id in self._processes:
+            super().stop_process(member)
+            return
         thread = self._threads.pop(member.id, None)
         if thread is not None:
             thread.stop(10.0)

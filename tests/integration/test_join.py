@@ -1,4 +1,7 @@
-"""A standalone node joins a cluster, and the cluster overwrites it (issue 6; DOMAIN.md §2)."""
+"""A standalone node joins a cluster, and the cluster overwrites it (issue 6; DOMAIN.md §2).
+
+The joiner is a member process (a join re-executes it); the cluster it joins runs in-process unless
+HSMNODE_TEST_CLUSTERS=processes."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from hsmnode.joining import join
 from tests.integration.conftest import free_base_port
 from tests.integration.helpers import converged, eventually, node_status
 
-pytestmark = [pytest.mark.cluster, pytest.mark.processes]
+pytestmark = pytest.mark.cluster
 
 JOINER_PW = "Joiner-admin-1"
 
