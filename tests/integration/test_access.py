@@ -1,4 +1,4 @@
-"""Access rules through real member processes (DOMAIN.md §1 who may do what, §3 the client handshake)."""
+"""Access rules through a real cluster (DOMAIN.md §1 who may do what, §3 the client handshake)."""
 
 from __future__ import annotations
 

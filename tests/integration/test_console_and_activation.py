@@ -1,5 +1,5 @@
 """The member's local console (Dinamo; DOMAIN.md §5) and Luna's activation lifetime (DOMAIN.md §3),
-through real member processes: a console change with the cards needs no online_authorization and
+through a real cluster: a console change with the cards needs no online_authorization and
 replicates; activation is lost on a member that restarts unless auto_activation is on, and
 auto-activation still needs a first activation."""
 

@@ -1,4 +1,4 @@
-"""Keyrings through real member processes (DOMAIN.md §1 "Keyring level"): the KRSO and KRCO use a
+"""Keyrings through a real cluster (DOMAIN.md §1 "Keyring level"): the KRSO and KRCO use a
 keyring's keys, the initial KRSO credential must be changed first, the cluster security officer
 (the PO of the cluster partition) manages keyrings but is kept apart from their roles and contents,
 keyring roles do no cluster administration, and a keyring locks after 10 failed logins."""

@@ -1,4 +1,4 @@
-"""Keys and cryptographic operations through real member processes (DOMAIN.md §1 partition level, §2 any
+"""Keys and cryptographic operations through a real cluster (DOMAIN.md §1 partition level, §2 any
 member serves crypto): results check out with an independent library, key attributes and partition policy
 bound what a session may do, an isolated member stops serving, and bad input gets the right status."""
 

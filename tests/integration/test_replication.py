@@ -1,4 +1,4 @@
-"""Raft replication through real member processes: followers, leader death, restarts, failing commands."""
+"""Raft replication through a real cluster: followers, leader death, restarts, failing commands."""
 
 from __future__ import annotations
 

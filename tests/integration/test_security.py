@@ -1,4 +1,4 @@
-"""Security gaps found from outside (issue 11), each through real member processes: channels
+"""Security gaps found from outside (issue 11), each through a real cluster: channels
 (DOMAIN.md §3), keyring deletion by the cluster SO (§1), the M-of-N transition table (§5), grant
 references in the CLI (§4), operator + SO (§1), lockout answers, bad input and password sources."""
 
