@@ -24,7 +24,7 @@ from hsmnode.devcluster import DevCluster
 from hsmnode.pkcs11.rpc.calls import CALLS
 from hsmnode.pkcs11.rpc.constants import CKA, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKM, CKO, CKR, CKU_USER
 from hsmnode.pkcs11.rpc.transport import HEADER
-from tests.common.cluster import IN_PROCESS, start_cluster
+from tests.common.cluster import PROCESSES, start_cluster
 from tests.integration.pkcs11_support import (
     Attribute,
     BridgeProcess,
@@ -44,7 +44,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevCluster
     require_pkcs11_tools()
     # named as `make run` names it, so the README's example finds hsmnode-dev/profile.json
     cluster = start_cluster(
-        tmp_path_factory.mktemp("p11tool") / "hsmnode-dev", fault_injection=False, kind=IN_PROCESS
+        # processes: hypothesis fails a draw when another thread of its process uses `random`, as
+        # in-process members do (pysyncobj's election timeouts)
+        tmp_path_factory.mktemp("p11tool") / "hsmnode-dev",
+        fault_injection=False,
+        kind=PROCESSES,
     )
     bridge = None
     try:
