@@ -53,7 +53,7 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check hsmnode tests bench
 	$(BIN)/ruff format --check hsmnode tests bench
-	$(BIN)/mypy hsmnode/domain
+	$(BIN)/mypy hsmnode/domain hsmnode/client
 
 fmt: $(STAMP)
 	$(BIN)/ruff format hsmnode tests bench

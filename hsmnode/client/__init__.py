@@ -43,6 +43,8 @@ from hsmnode.client._profile import (
 )
 from hsmnode.client._transport import IndexTracker, new_request_id
 from hsmnode.client._types import (
+    AuditNote,
+    AuditPage,
     AuditRecord,
     AuthChallenge,
     AuthInfo,
@@ -50,6 +52,8 @@ from hsmnode.client._types import (
     ChainCheck,
     ClientInfo,
     ClusterStatus,
+    Encrypted,
+    Grant,
     HsmInfo,
     KeyInfo,
     KeyringInfo,
@@ -60,6 +64,7 @@ from hsmnode.client._types import (
     Role,
     SessionInfo,
     Slot,
+    Slots,
     User,
 )
 
@@ -67,6 +72,8 @@ __all__ = [
     "PROFILE_ENV",
     "AlreadyExists",
     "ApplianceSession",
+    "AuditNote",
+    "AuditPage",
     "AuditRecord",
     "AuthChallenge",
     "AuthInfo",
@@ -75,8 +82,10 @@ __all__ = [
     "ClientInfo",
     "ClusterStatus",
     "ConsoleClient",
+    "Encrypted",
     "FailedPrecondition",
     "FaultInjector",
+    "Grant",
     "HsmClient",
     "HsmError",
     "HsmInfo",
@@ -100,6 +109,7 @@ __all__ = [
     "Role",
     "SessionInfo",
     "Slot",
+    "Slots",
     "Tls",
     "Unauthenticated",
     "Unavailable",

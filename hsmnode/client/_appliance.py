@@ -12,7 +12,8 @@ from hsmnode.client._errors import Internal
 from hsmnode.client._session import Session
 from hsmnode.client._transport import request_id_or_new
 from hsmnode.client._types import (
-    AuditRecord,
+    AuditNote,
+    AuditPage,
     BackupInfo,
     ChainCheck,
     ClientInfo,
@@ -220,14 +221,15 @@ class ApplianceSession(Session):
         )
 
     # audit
-    def audit_note(self, text: str, *, request_id: str | None = None) -> tuple[int, str]:
+    def audit_note(self, text: str, *, request_id: str | None = None) -> AuditNote:
+        """Write `text` (1-1000 characters) into the cluster chain; the record it became."""
         r = self._call(
             audit_pb2_grpc.AuditStub,
             "Note",
             audit_pb2.AuditNoteRequest(request_id=request_id_or_new(request_id), text=text),
             write=True,
         )
-        return r.seq, r.hash
+        return AuditNote(r.seq, r.hash)
 
 
 class HsmRoleSession(ApplianceSession):
@@ -282,9 +284,7 @@ class HsmRoleSession(ApplianceSession):
         )
 
     # Auditor
-    def audit_list(
-        self, *, after_seq: int = 0, limit: int = 0, chain: str = "cluster"
-    ) -> tuple[list[AuditRecord], int]:
+    def audit_list(self, *, after_seq: int = 0, limit: int = 0, chain: str = "cluster") -> AuditPage:
         """Records of the cluster chain, or (chain="member") of the answering member's key-usage chain
         (use a one-endpoint client to pick the member)."""
         r = self._call(
@@ -292,8 +292,7 @@ class HsmRoleSession(ApplianceSession):
             "List",
             audit_pb2.AuditListRequest(after_seq=after_seq, limit=limit, chain=chain),
         )
-        records = [convert.audit_record(x, chain) for x in r.records]
-        return records, r.total
+        return AuditPage([convert.audit_record(x, chain) for x in r.records], r.total)
 
     def audit_verify(self) -> ChainCheck:
         """Both chains on the answering member: the cluster chain and its key-usage chain."""

@@ -18,7 +18,7 @@ from hsmnode.client._appliance import ApplianceSession
 from hsmnode.client._partition import PartitionSession
 from hsmnode.client._profile import Tls, load_profile
 from hsmnode.client._transport import IndexTracker, Stub, Transport, request_id_or_new
-from hsmnode.client._types import ClusterStatus, NodeStatus, Slot
+from hsmnode.client._types import ClusterStatus, NodeStatus, Slots
 from hsmnode.pb import (
     auth_pb2,
     auth_pb2_grpc,
@@ -240,10 +240,11 @@ class HsmClient:
 
     # --- the NTLS handshake -------------------------------------------------------
 
-    def list_slots(self) -> tuple[str, list[Slot]]:
-        """(this client's registered name, the partitions and keyrings assigned to it)."""
+    def list_slots(self) -> Slots:
+        """This client's registered name (`client`) and the partitions and keyrings assigned to it
+        (`slots`)."""
         r = self.transport.call(ntls_pb2_grpc.NtlsStub, "ListSlots", ntls_pb2.ListSlotsRequest())
-        return r.client, [convert.slot(s) for s in r.slots]
+        return Slots(r.client, [convert.slot(s) for s in r.slots])
 
     def open_session(
         self, partition: str, password: str, *, role: str = "CO", request_id: str | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hsmnode.client._session import Session
 from hsmnode.client._transport import request_id_or_new
+from hsmnode.client._types import Grant
 from hsmnode.pb import authorization_pb2, authorization_pb2_grpc
 
 
@@ -26,9 +27,9 @@ class PartitionGrants(Session):
     def revoke_grant(self, grantee: str, *, request_id: str | None = None) -> None:
         self.grant(grantee, [], request_id=request_id)
 
-    def list_grants(self) -> list[tuple[str, str, tuple[str, ...]]]:
-        """(owner, grantee, permissions) for grants this partition gave or received."""
+    def list_grants(self) -> list[Grant]:
+        """The grants this partition gave or received."""
         r = self._call(
             authorization_pb2_grpc.AuthorizationStub, "ListGrants", authorization_pb2.ListGrantsRequest()
         )
-        return [(g.owner, g.grantee, tuple(g.permissions)) for g in r.grants]
+        return [Grant(g.owner, g.grantee, tuple(g.permissions)) for g in r.grants]

@@ -9,7 +9,7 @@ from hsmnode.client._grants import PartitionGrants
 from hsmnode.client._keyrings import KeyringAdministration
 from hsmnode.client._mofn import MofnAuthorization
 from hsmnode.client._transport import request_id_or_new
-from hsmnode.client._types import KeyInfo, SessionInfo
+from hsmnode.client._types import Encrypted, KeyInfo, SessionInfo
 from hsmnode.pb import (
     keys_pb2,
     keys_pb2_grpc,
@@ -185,15 +185,15 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
 
     def encrypt(
         self, key: str, data: bytes, *, mechanism: str, aad: bytes = b"", iv: bytes = b""
-    ) -> tuple[bytes, bytes]:
-        """(ciphertext, iv): AES-GCM uses `iv` (12 bytes) when given, else returns the IV the HSM
+    ) -> Encrypted:
+        """The ciphertext and its IV: AES-GCM uses `iv` (12 bytes) when given, else returns the IV the HSM
         drew; RSA-OAEP returns an empty one."""
         r = self._crypto(
             keys_pb2_grpc.KeysStub,
             "Encrypt",
             keys_pb2.EncryptRequest(key=key, mechanism=mechanism, data=data, aad=aad, iv=iv),
         )
-        return bytes(r.ciphertext), bytes(r.iv)
+        return Encrypted(bytes(r.ciphertext), bytes(r.iv))
 
     def decrypt(
         self, key: str, ciphertext: bytes, *, mechanism: str, iv: bytes = b"", aad: bytes = b""
