@@ -50,7 +50,7 @@ def own_client(cluster: DevCluster, pair: crypto.PemPair, member_id: str | None 
 
 
 def slot_names(client: HsmClient) -> set[str]:
-    _name, slots = client.list_slots()
+    slots = client.list_slots().slots
     return {s.partition for s in slots}
 
 

@@ -665,7 +665,7 @@ def _commands(w: World, request_id: str, after: int) -> list[str]:
     auditor = HsmRoleSession(w.client("admin"), w.token("auditor"), "audit", "audit", 0)
     found, seq = [], after
     while True:
-        records, _ = auditor.audit_list(after_seq=seq, limit=1000)
+        records = auditor.audit_list(after_seq=seq, limit=1000).records
         if not records:
             return found
         found += [
@@ -678,7 +678,7 @@ def _commands(w: World, request_id: str, after: int) -> list[str]:
 
 def _audit_length(w: World) -> int:
     auditor = HsmRoleSession(w.client("admin"), w.token("auditor"), "audit", "audit", 0)
-    return int(auditor.audit_list(after_seq=0, limit=1)[1])
+    return auditor.audit_list(after_seq=0, limit=1).total
 
 
 @pytest.mark.parametrize("rpc", list(SCENARIOS))

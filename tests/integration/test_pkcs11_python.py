@@ -258,7 +258,7 @@ def test_signs_through_the_bridge_are_in_the_key_usage_audit_of_the_member_that_
     for member in cluster.members:
         auditor = as_auditor(cluster, member.id)
         with auditor.client:
-            records, _ = auditor.audit_list(limit=1000, chain="member")
+            records = auditor.audit_list(limit=1000, chain="member").records
         signs += [r for r in records if r.command == "key.sign" and r.key == key_id]
     assert len(signs) == 3, signs
     for record in signs:
