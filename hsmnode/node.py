@@ -147,8 +147,14 @@ class Node:
         self.restart_requested = True
         threading.Timer(0.5, self._stop.set).start()
 
+    def stop(self) -> None:
+        """Ask `run` to shut down (as SIGTERM does); returns at once, `run` returns when it has stopped."""
+        self._stop.set()
+
     def run(self) -> int:
-        """Serve until stopped. Must run on the main thread (pysyncobj's tick thread lives with it)."""
+        """Serve until stopped (SIGTERM/SIGINT, or `stop()`). Runs on the main thread of `hsmnode serve`,
+        or on a thread that lives until `run` returns (an in-process member of the test suite):
+        pysyncobj's tick thread stops when the thread that constructed it exits."""
         cfg = self.config
         prepare_data_dir(cfg)
         tls = load_tls(cfg)
@@ -259,8 +265,9 @@ class Node:
         watcher.start()
         reconciler = MembershipReconciler(ctx)
         reconciler.start()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self._stop.set())
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self._stop.set())
         while not self._stop.wait(0.5):
             pass
         log.info("node %s stopping", cfg.node_id)
@@ -293,7 +300,9 @@ class Node:
         if path is None:
             return None
         try:
-            console = create_console_server(path, tls, replicator, standing, authorization, (observer,))
+            console = create_console_server(
+                path, tls, replicator, standing, authorization, (observer,), cluster_id=self.config.cluster_id
+            )
         except PortInUseError as exc:
             raise StartupError(f"{exc} (console.socket in {self.config.path})") from None
         console.start()

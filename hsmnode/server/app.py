@@ -189,14 +189,18 @@ def create_console_server(
     standing: Standing,
     authorization: MofnService,
     interceptors: tuple[grpc.ServerInterceptor, ...] = (),
+    cluster_id: str = "",
 ) -> grpc.Server:
     """The member's local console (DOMAIN.md §5): the Console service alone, on a unix socket that only
-    the node's user reaches (it lives in the data dir, mode 0700; the socket itself is made 0600)."""
+    the node's user reaches (it lives in the data dir, mode 0700; the socket itself is made 0600).
+    `cluster_id`: the member's cluster; a client naming another one is refused (server/rpc.py)."""
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="console"), interceptors=list(interceptors)
+        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="console"),
+        interceptors=list(interceptors),
     )
     console = ConsoleServicer(replicator, authorization)
     console.standing = standing
+    console.cluster_id = cluster_id
     bind(server, console, _service(console_pb2, "Console"), make_classifier(tls, replicator))
     if socket_path.is_socket():
         socket_path.unlink()  # left by an earlier run of this member
@@ -246,11 +250,13 @@ def create_server(
             _service(partition_backup_pb2, "PartitionBackup"),
         ),
     ]
+    # the member's cluster: a client naming another one is refused (server/rpc.py); set on each
+    # servicer, not on the class, as members of several clusters may share a process (tests)
+    cluster_id = services.cluster.ctx.config.cluster_id
     for servicer, descriptor in bound:
         servicer.standing = standing
+        servicer.cluster_id = cluster_id
         bind(server, servicer, descriptor, classifier)
-    # one cluster per member process: a client naming another one is refused (server/rpc.py)
-    Servicer.cluster_id = services.cluster.ctx.config.cluster_id
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICE_NAMES):

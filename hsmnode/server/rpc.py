@@ -84,8 +84,8 @@ def safe_deserializer(message_cls: Any) -> Callable[[bytes], Any]:
 class Servicer(Generic[T]):
     """Base of the servicers: each holds its service (`_s`, of type T), the member's replicator
     for the `rpc` wrapper, the channel guard its service was bound with (server/app.py `bind`)
-    and the member's standing (removed or not); `cluster_id` (the member's cluster: one per
-    process) is set when the server is built."""
+    and the member's standing (removed or not); `cluster_id` (the member's cluster) is set on each
+    servicer when the server is built (members of several clusters may share a process: tests)."""
 
     cluster_id: str = ""
     channels: ChannelGuard | None = None
