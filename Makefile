@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/hsmnode/pb/*.proto)
 
-.PHONY: run test lint fmt proto proto-check unit bench chaos drill-membership clean system-packages pkcs11-clients
+.PHONY: run test test-processes lint fmt proto proto-check unit bench chaos drill-membership clean system-packages pkcs11-clients
 
 # Debian packages the PKCS#11 tests and the bench need: p11-kit's client module, OpenSC's
 # pkcs11-tool, SoftHSMv2 (the bench's baseline), openssl (signature checks) and OpenSSL's headers
@@ -42,13 +42,18 @@ pkcs11-clients: $(STAMP) system-packages
 test: $(STAMP) system-packages pkcs11-clients lint proto-check
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The suite with every test cluster as member processes (tests/common/cluster.py): what the
+# in-process clusters of the SDK-level tests stand for, checked against `hsmnode serve` processes.
+test-processes: $(STAMP) system-packages pkcs11-clients
+	HSMNODE_TEST_CLUSTERS=processes $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit tests/test_layering.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check hsmnode tests bench
 	$(BIN)/ruff format --check hsmnode tests bench
-	$(BIN)/mypy hsmnode/domain hsmnode/cli
+	$(BIN)/mypy hsmnode/domain hsmnode/client hsmnode/service hsmnode/server hsmnode/cli
 
 fmt: $(STAMP)
 	$(BIN)/ruff format hsmnode tests bench

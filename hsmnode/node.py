@@ -22,7 +22,6 @@ from hsmnode.backup.seed import Seed, SeedError, load_seed, propose_restore
 from hsmnode.config import ConfigError, NodeConfig
 from hsmnode.crypto import check_certificate_pair
 from hsmnode.crypto.keys import SMK_BYTES, Smk
-from hsmnode.membership import clear_removed, mark_removed, removed_marker
 from hsmnode.observability.member import Observability
 from hsmnode.observability.metrics import MetricsPortError
 from hsmnode.replication import RaftSettings, Replicator, raft_files_present
@@ -37,16 +36,17 @@ from hsmnode.server.app import (
 from hsmnode.server.peers import PeerClients
 from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
-from hsmnode.service.auth import AuthService
-from hsmnode.service.authorization import AuthorizationService
 from hsmnode.service.backup import BackupService
 from hsmnode.service.cluster import ClusterService
 from hsmnode.service.context import NodeContext
 from hsmnode.service.keyrings import KeyringService
 from hsmnode.service.keys import KeyService
+from hsmnode.service.login import LoginService
 from hsmnode.service.membership import MembershipReconciler
+from hsmnode.service.mofn import MofnService
 from hsmnode.service.ntls import NtlsService
 from hsmnode.service.partition_backup import PartitionBackupService
+from hsmnode.service.standing import Standing
 from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import TokenAuthority
 
@@ -137,7 +137,6 @@ class Node:
         self.config = config
         self._stop = threading.Event()
         self._exit_code = 0
-        self._removal_lock = threading.Lock()
         self._smk_check = ""
         self._seed: Seed | None = None  # a restored cluster's starting state, until it is bound
         self._compacted_after_restore = False
@@ -148,8 +147,14 @@ class Node:
         self.restart_requested = True
         threading.Timer(0.5, self._stop.set).start()
 
+    def stop(self) -> None:
+        """Ask `run` to shut down (as SIGTERM does); returns at once, `run` returns when it has stopped."""
+        self._stop.set()
+
     def run(self) -> int:
-        """Serve until stopped. Must run on the main thread (pysyncobj's tick thread lives with it)."""
+        """Serve until stopped (SIGTERM/SIGINT, or `stop()`). Runs on the main thread of `hsmnode serve`,
+        or on a thread that lives until `run` returns (an in-process member of the test suite):
+        pysyncobj's tick thread stops when the thread that constructed it exits."""
         cfg = self.config
         prepare_data_dir(cfg)
         tls = load_tls(cfg)
@@ -203,9 +208,11 @@ class Node:
             node_key_pem=tls.key_pem,
             request_restart=self._request_restart,
         )
-        cluster = ClusterService(ctx, smk.check_value)
+        standing = Standing(cfg, replicator, self._restore_pending)
+        peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
+        cluster = ClusterService(ctx, standing, peers, smk.check_value)
         backups = BackupService(ctx, smk)
-        auth = AuthService(ctx)
+        auth = LoginService(ctx)
         usage_log = UsageLog(cfg.data_dir, cfg.node_id)
         services = Services(
             cluster,
@@ -215,21 +222,19 @@ class Node:
             NtlsService(ctx, auth),
             KeyService(ctx, smk, usage_log),
             KeyringService(ctx),
-            AuthorizationService(ctx),
+            MofnService(ctx, auth),
             backups,
             PartitionBackupService(ctx, smk),
         )
         self._smk_check = smk.check_value
-        replicator.removal_check = lambda: self._check_removed(replicator)
-        peers = PeerClients(tls.ca_pem, tls.cert_pem, tls.key_pem)
         observer = observability.attach(replicator, tokens)
         try:
             server, health_servicer = create_server(
                 cfg.grpc_listen,
                 tls,
                 replicator,
+                standing,
                 services,
-                peers,
                 reflection=cfg.reflection,
                 interceptors=(observer,),
             )
@@ -237,7 +242,7 @@ class Node:
             replicator.close()
             raise StartupError(str(exc)) from None
         try:
-            console = self._start_console(tls, replicator, services.authorization, observer)
+            console = self._start_console(tls, replicator, standing, services.mofn, observer)
         except StartupError:
             replicator.close()
             raise
@@ -253,13 +258,16 @@ class Node:
         )
         scheduler = BackupScheduler(cfg, backups, replicator)
         watcher = threading.Thread(
-            target=self._watch, args=(replicator, cluster, health_servicer, scheduler, ctx), daemon=True
+            target=self._watch,
+            args=(replicator, standing, cluster, health_servicer, scheduler, ctx),
+            daemon=True,
         )
         watcher.start()
         reconciler = MembershipReconciler(ctx)
         reconciler.start()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self._stop.set())
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self._stop.set())
         while not self._stop.wait(0.5):
             pass
         log.info("node %s stopping", cfg.node_id)
@@ -268,7 +276,7 @@ class Node:
         observability.stop()
         set_serving(health_servicer, False)
         try:
-            self._check_removed(replicator)  # a removal applied since the last watch round
+            standing.refresh()  # a removal applied since the last watch round
         except Exception:
             log.exception("removal check at shutdown")
         server.stop(grace=1.0).wait()
@@ -283,7 +291,8 @@ class Node:
         self,
         tls: TlsMaterial,
         replicator: Replicator,
-        authorization: AuthorizationService,
+        standing: Standing,
+        authorization: MofnService,
         observer: grpc.ServerInterceptor,
     ) -> grpc.Server | None:
         """The local console on its unix socket (DOMAIN.md §5), if configured."""
@@ -291,45 +300,15 @@ class Node:
         if path is None:
             return None
         try:
-            console = create_console_server(path, tls, replicator, authorization, (observer,))
+            console = create_console_server(
+                path, tls, replicator, standing, authorization, (observer,), cluster_id=self.config.cluster_id
+            )
         except PortInUseError as exc:
             raise StartupError(f"{exc} (console.socket in {self.config.path})") from None
         console.start()
         os.chmod(path, 0o600)
         log.info("local console on %s", path)
         return console
-
-    def _check_removed(self, replicator: Replicator) -> tuple[str | None, str]:
-        """Refuse clients once this member sees its own removal, and keep refusing after a restart
-        until a newer directory lists it again; returns (replicated cluster id, SMK check)."""
-        replicated_id, smk_check, directory = replicator.read(
-            lambda s: (s.cluster_id, s.smk_check, dict(s.members))
-        )
-        if self._restore_pending(replicated_id):
-            return replicated_id, smk_check  # the directory is still the backup's, not this cluster's
-        applied = replicator.applied_index()
-        data = self.config.data_dir
-        with self._removal_lock:
-            marker = removed_marker(data)
-            listed = self.config.node_id in directory
-            removed_at: int | None = None
-            if directory and not listed and marker is not None:
-                removed_at = marker[1]
-            elif directory and not listed and replicator.status().ready:
-                # caught up (a member still catching up reads a directory from before its addition)
-                removed_at = applied
-                mark_removed(data, replicated_id or self.config.cluster_id, applied)
-            elif marker is not None:
-                if listed and applied > marker[1]:
-                    clear_removed(data)  # added back after its removal
-                    marker = None
-                else:
-                    removed_at = marker[1]
-        cluster_id = (marker[0] if marker else replicated_id) or self.config.cluster_id
-        if removed_at is not None and not replicator.removed_from:
-            log.warning("this member was removed from cluster %s; it refuses client traffic", cluster_id)
-        replicator.removed_from = cluster_id if removed_at is not None else ""
-        return replicated_id, smk_check
 
     def _restore_pending(self, replicated_id: str | None) -> bool:
         """Does the state still carry the backup's cluster id (the leader has not bound it yet)?"""
@@ -352,6 +331,7 @@ class Node:
     def _watch(
         self,
         replicator: Replicator,
+        standing: Standing,
         cluster: ClusterService,
         health_servicer: object,
         scheduler: BackupScheduler,
@@ -368,7 +348,7 @@ class Node:
                     serving = now_serving
                     log.info("health: %s", "SERVING" if serving else "NOT_SERVING")
                 cluster.bootstrap_if_leader()
-                replicated_id, smk_check = self._check_removed(replicator)
+                replicated_id, smk_check = standing.refresh()
                 self._after_restore(replicator, ctx, replicated_id)
                 scheduler.tick(serving)
                 if smk_check and smk_check != self._smk_check:

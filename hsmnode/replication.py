@@ -228,10 +228,6 @@ class Replicator:
                 check_fsync(settings.data_dir)
             except FsyncUnavailable as exc:
                 raise OSError(str(exc)) from None
-        # set by the node when the replicated directory no longer lists it: it serves no clients
-        self.removed_from = ""
-        # set by the node: recompute removed_from now (the guard calls it before refusing a client)
-        self.removal_check: Callable[[], object] | None = None
         self.consumer = ReplicatedState(initial_state)
         conf = SyncObjConf(
             password=settings.password,

@@ -127,8 +127,6 @@ def _cycle_through(graph: dict[str, list[str]], component: set[str]) -> list[str
 # Packages with an import cycle today, each for the helper who empties it; a package leaves this
 # list when its cycle is gone (the check is strict: an entry whose package has no cycle fails).
 CYCLES_ALLOWED = {
-    "client": "_client.py <-> _sessions.py: issue 13 step 3 splits a transport module out (i13-sdk)",
-    "service": "keys.py <-> key_audit.py (LocatedKey): issue 13 step 2 (i13-server)",
     "pkcs11": "token.py <-> operations.py (sdk() imported in a function): no owner yet",
 }
 PACKAGES = sorted({package_of(m) for m in MODULES})
@@ -163,6 +161,15 @@ def test_client_imports_only_pb_grpc_and_stdlib(path: Path) -> None:
 def test_service_has_no_grpc(path: Path) -> None:
     for name in imports_of(path):
         assert not name.startswith(("grpc", "hsmnode.server", "hsmnode.pb")), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("path", files("server"), ids=lambda p: p.name)
+def test_server_never_imports_the_domain(path: Path) -> None:
+    """Servicers map protobuf to service calls and service views to protobuf (issue 13)."""
+    for name in imports_of(path):
+        assert not name.startswith("hsmnode.domain"), (
+            f"{path.name} imports {name}: server/ sees the domain only through service/ (views, Call, errors)"
+        )
 
 
 @pytest.mark.parametrize(
@@ -251,14 +258,3 @@ def test_state_imports_no_rules_or_handlers() -> None:
         "hsmnode.domain.result",
     }
     assert imported_modules(ROOT / "domain" / "state.py") <= allowed
-
-
-@pytest.mark.xfail(strict=True, reason="issue 13 step 2 (i13-server)")
-def test_server_does_not_import_domain() -> None:
-    """The servicers translate views from service/ into protobuf; domain objects stay below service/."""
-    users = sorted(
-        str(p.relative_to(ROOT))
-        for p in files("server")
-        if any(n.startswith("hsmnode.domain") for n in imports_of(p))
-    )
-    assert not users, f"server/ imports hsmnode.domain in {', '.join(users)}"

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -55,9 +56,9 @@ def health(
     )
     with grpc.secure_channel(endpoint, creds, options=options) as channel:
         try:
-            answer = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=timeout
-            )
+            # types-grpcio-health-checking declares the stub without its methods
+            stub: Any = health_pb2_grpc.HealthStub(channel)
+            answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
             status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
         except grpc.RpcError as exc:
             status = f"unreachable ({exc.code().name}: {exc.details()})"

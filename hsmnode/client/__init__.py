@@ -14,7 +14,8 @@ with HsmClient.from_profile(path, identity="client") as app:         # registere
         print(session.info())
 """
 
-from hsmnode.client._client import HsmClient, IndexTracker, new_request_id
+from hsmnode.client._appliance import ApplianceSession, HsmRoleSession
+from hsmnode.client._client import HsmClient
 from hsmnode.client._console import ConsoleClient
 from hsmnode.client._errors import (
     AlreadyExists,
@@ -31,6 +32,7 @@ from hsmnode.client._errors import (
 )
 from hsmnode.client._faults import FaultInjector
 from hsmnode.client._membership import remove_member
+from hsmnode.client._partition import PartitionSession
 from hsmnode.client._profile import (
     PROFILE_ENV,
     Profile,
@@ -39,8 +41,10 @@ from hsmnode.client._profile import (
     default_profile_path,
     load_profile,
 )
-from hsmnode.client._sessions import ApplianceSession, HsmRoleSession, PartitionSession
+from hsmnode.client._transport import IndexTracker, new_request_id
 from hsmnode.client._types import (
+    AuditNote,
+    AuditPage,
     AuditRecord,
     AuthChallenge,
     AuthInfo,
@@ -48,6 +52,8 @@ from hsmnode.client._types import (
     ChainCheck,
     ClientInfo,
     ClusterStatus,
+    Encrypted,
+    Grant,
     HsmInfo,
     KeyInfo,
     KeyringInfo,
@@ -58,6 +64,7 @@ from hsmnode.client._types import (
     Role,
     SessionInfo,
     Slot,
+    Slots,
     User,
 )
 
@@ -65,6 +72,8 @@ __all__ = [
     "PROFILE_ENV",
     "AlreadyExists",
     "ApplianceSession",
+    "AuditNote",
+    "AuditPage",
     "AuditRecord",
     "AuthChallenge",
     "AuthInfo",
@@ -73,8 +82,10 @@ __all__ = [
     "ClientInfo",
     "ClusterStatus",
     "ConsoleClient",
+    "Encrypted",
     "FailedPrecondition",
     "FaultInjector",
+    "Grant",
     "HsmClient",
     "HsmError",
     "HsmInfo",
@@ -98,6 +109,7 @@ __all__ = [
     "Role",
     "SessionInfo",
     "Slot",
+    "Slots",
     "Tls",
     "Unauthenticated",
     "Unavailable",

@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import grpc
 
+from hsmnode.client._convert import auth_info
 from hsmnode.client._errors import Unavailable, error_from_rpc
+from hsmnode.client._mofn import CardSetSpec, card_set_message, card_signatures
 from hsmnode.client._outcome import Attempts, provably_not_applied
-from hsmnode.client._sessions import auth_info
+from hsmnode.client._transport import Stub, request_id_or_new
 from hsmnode.client._types import AuthChallenge, AuthInfo
-from hsmnode.pb import authorization_pb2, console_pb2, console_pb2_grpc
+from hsmnode.pb import console_pb2, console_pb2_grpc
 
 
 class ConsoleClient:
@@ -54,9 +55,10 @@ class ConsoleClient:
         )
         if interceptors:
             self._channel = grpc.intercept_channel(self._channel, *interceptors)
-        self._stub = console_pb2_grpc.ConsoleStub(self._channel)
+        console: Stub = console_pb2_grpc.ConsoleStub
+        self._stub = console(self._channel)
 
-    def __enter__(self) -> ConsoleClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -115,30 +117,20 @@ class ConsoleClient:
         signatures: list[tuple[str, bytes]],
         password: str,
         *,
-        card_set: tuple[str, int, list[tuple[str, bytes]]] | None = None,
+        card_set: CardSetSpec | None = None,
         request_id: str | None = None,
     ) -> str:
         """Move `partition` to `target` with M card signatures and the partition password; the new state."""
         req = console_pb2.ConsoleChangeRequest(
-            request_id=request_id or uuid.uuid4().hex,
+            request_id=request_id_or_new(request_id),
             partition=partition,
             target=target,
             challenge=challenge.data,
             mac=challenge.mac,
-            signatures=[
-                authorization_pb2.CardSignature(label=label, signature=sig) for label, sig in signatures
-            ],
+            signatures=card_signatures(signatures),
             password=password,
+            card_set=card_set_message(card_set),
         )
-        if card_set is not None:
-            set_id, threshold, cards = card_set
-            req.card_set.CopyFrom(
-                authorization_pb2.CardSet(
-                    set_id=set_id,
-                    threshold=threshold,
-                    cards=[authorization_pb2.Card(label=label, public_key=key) for label, key in cards],
-                )
-            )
         return str(self._write("Change", req).state)
 
     def show(self, partition: str) -> AuthInfo:

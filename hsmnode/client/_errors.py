@@ -18,6 +18,8 @@ HsmError                      any failure; .code (grpc.StatusCode), .message
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 
@@ -103,6 +105,7 @@ def error_from_rpc(exc: grpc.RpcError) -> HsmError:
     details = exc.details() if hasattr(exc, "details") else str(exc)
     cls = _BY_CODE.get(code, HsmError)
     error = cls(details or code.name, code)
-    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    # (key, value) pairs at run time, whatever the stubs say of RpcError's metadata
+    trailing: Any = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
     error.reason = next((str(v) for k, v in trailing or () if k == "x-hsm-refusal"), "")
     return error

@@ -40,7 +40,7 @@ class InjectedError(grpc.RpcError):
         return ()
 
 
-class FaultInjector(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+class FaultInjector(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     def __init__(
         self,
         *,

@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import time
 
-from hsmnode.client._client import HsmClient, new_request_id
+from hsmnode.client._appliance import ApplianceSession
+from hsmnode.client._client import HsmClient
 from hsmnode.client._errors import (
     FailedPrecondition,
     HsmError,
@@ -21,7 +22,7 @@ from hsmnode.client._errors import (
     Unavailable,
 )
 from hsmnode.client._profile import Tls
-from hsmnode.client._sessions import ApplianceSession
+from hsmnode.client._transport import new_request_id
 
 # refusal reasons of RemoveMember (hsmnode/service/membership.py)
 ASK_ANOTHER_MEMBER = "ask-another-member"

@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+
+class _Unpacks:
+    """A result that replaced a tuple: it still unpacks and indexes as that tuple, in field order
+    (`name, slots = client.list_slots()`), so code written against the tuple keeps working."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # set by @dataclass on each subclass, in field order
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(tuple(getattr(self, name) for name in self.__dataclass_fields__))
+
+    def __getitem__(self, index: int) -> Any:
+        return tuple(self)[index]
+
+    def __len__(self) -> int:
+        return len(self.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,22 @@ class AuditRecord:
 
 
 @dataclass(frozen=True)
+class AuditPage(_Unpacks):
+    """What `audit_list` answers: records after the asked sequence number, and the chain's length."""
+
+    records: list[AuditRecord]
+    total: int
+
+
+@dataclass(frozen=True)
+class AuditNote(_Unpacks):
+    """The cluster-chain record an audit note became: its sequence number and hash (hex)."""
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
 class ChainCheck:
     """The cluster chain as the answering member recomputed it, and that member's key-usage chain."""
 
@@ -177,6 +210,14 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Slots(_Unpacks):
+    """What `HsmClient.list_slots` answers: this client's registered name and its slots."""
+
+    client: str
+    slots: list[Slot]
+
+
+@dataclass(frozen=True)
 class SessionInfo:
     partition: str
     role: str
@@ -197,6 +238,23 @@ class KeyInfo:
     created_at_ms: int
     container: str
     blocked: bool
+
+
+@dataclass(frozen=True)
+class Encrypted(_Unpacks):
+    """What `encrypt` answers: the ciphertext, and the IV (AES-GCM: 12 bytes; RSA-OAEP: empty)."""
+
+    ciphertext: bytes
+    iv: bytes
+
+
+@dataclass(frozen=True)
+class Grant(_Unpacks):
+    """A grant between partitions (DOMAIN.md §4): `owner` lets `grantee`'s users use it as `permissions` say."""
+
+    owner: str
+    grantee: str
+    permissions: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,10 @@ from typing import Any
 
 import grpc
 
+from hsmnode.crypto import certificate_fingerprint
 from hsmnode.observability.logs import fields
 from hsmnode.observability.metrics import MemberMetrics
-from hsmnode.server.rpc import SESSION_KEY, caller_of
+from hsmnode.server.rpc import SESSION_KEY
 from hsmnode.sessions import TokenAuthority
 
 log = logging.getLogger("hsmnode.request")
@@ -146,10 +147,10 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc]
         token = next((str(v) for k, v in context.invocation_metadata() if k == SESSION_KEY), "")
         if not token:
             return ""
-        try:
-            fingerprint = caller_of(context).fingerprint
-        except Exception:  # no client certificate (the console's unix socket)
+        pem = (context.auth_context().get("x509_pem_cert") or [b""])[0]
+        if not pem:  # no client certificate (the console's unix socket)
             return ""
+        fingerprint = _fingerprint(pem)
         actor, expires_ms = self._verified(token, fingerprint)
         return actor if int(time.time() * 1000) < expires_ms else ""
 
@@ -173,3 +174,9 @@ def _client_name(context: grpc.ServicerContext) -> str:
         return ""
     names = auth.get("x509_common_name") or []
     return names[0].decode(errors="replace") if names else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(pem: bytes) -> str:
+    """The client certificate's fingerprint, computed once per certificate (what session tokens bind)."""
+    return certificate_fingerprint(pem)

@@ -247,10 +247,10 @@ class Operations:
 
         def compute() -> bytes:
             if kind == "encrypt":
-                out, _ = _sdk(
+                encrypted = _sdk(
                     lambda: cluster.encrypt(key_id, data, mechanism=op.sdk_mechanism, aad=op.aad, iv=op.iv)
                 )
-                return bytes(out)
+                return bytes(encrypted.ciphertext)
             return bytes(
                 _sdk(lambda: cluster.decrypt(key_id, data, mechanism=op.sdk_mechanism, iv=op.iv, aad=op.aad))
             )

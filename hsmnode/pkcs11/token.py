@@ -153,7 +153,7 @@ class Token(Operations):
         return (CRYPTOKI_VERSION, MANUFACTURER, 0, "hsmnode PKCS#11 bridge", BRIDGE_VERSION)
 
     def _slots(self) -> dict[int, Slot]:
-        _, slots = sdk(self.client.list_slots)
+        slots = sdk(self.client.list_slots).slots
         return {self.handles.slot(s.partition, s.kind): s for s in slots}
 
     def _slot(self, slot_id: int) -> Slot:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import grpc
 from google.protobuf import message_factory
@@ -27,28 +29,30 @@ from hsmnode.pb import (
     partition_backup_pb2,
 )
 from hsmnode.replication import Replicator
-from hsmnode.server.access_servicers import AdminServicer, AuthServicer, NtlsServicer
+from hsmnode.server.admin import AdminServicer
+from hsmnode.server.audit import AuditServicer
+from hsmnode.server.auth import AuthServicer
+from hsmnode.server.authorization import AuthorizationServicer
 from hsmnode.server.channels import ChannelGuard, Classifier, allowed
-from hsmnode.server.key_servicers import (
-    AuthorizationServicer,
-    ConsoleServicer,
-    KeyringsServicer,
-    KeysServicer,
-    PartitionBackupServicer,
-)
-from hsmnode.server.peers import PeerClients
+from hsmnode.server.cluster import ClusterServicer
+from hsmnode.server.console import ConsoleServicer
+from hsmnode.server.debug import DebugServicer
+from hsmnode.server.keyrings import KeyringsServicer
+from hsmnode.server.keys import KeysServicer
+from hsmnode.server.ntls import NtlsServicer
+from hsmnode.server.partition_backup import PartitionBackupServicer
 from hsmnode.server.rpc import Servicer, safe_deserializer
-from hsmnode.server.servicers import AuditServicer, ClusterServicer, DebugServicer
 from hsmnode.service.admin import AdminService
 from hsmnode.service.audit import AuditService
-from hsmnode.service.auth import AuthService
-from hsmnode.service.authorization import AuthorizationService
 from hsmnode.service.backup import BackupService
 from hsmnode.service.cluster import ClusterService
 from hsmnode.service.keyrings import KeyringService
 from hsmnode.service.keys import KeyService
+from hsmnode.service.login import LoginService
+from hsmnode.service.mofn import MofnService
 from hsmnode.service.ntls import NtlsService
 from hsmnode.service.partition_backup import PartitionBackupService
+from hsmnode.service.standing import Standing
 
 # the full names of every service the TLS port serves: health reports each, reflection lists each
 # (grpcurl list); the local console is served on its unix socket only
@@ -96,12 +100,12 @@ class PortInUseError(OSError):
 class Services:
     cluster: ClusterService
     audit: AuditService
-    auth: AuthService
+    login: LoginService
     admin: AdminService
     ntls: NtlsService
     keys: KeyService
     keyrings: KeyringService
-    authorization: AuthorizationService
+    mofn: MofnService
     backup: BackupService
     partition_backup: PartitionBackupService
 
@@ -137,17 +141,14 @@ class TrustList:
         return self._config(current)
 
 
-def _service(module: object, name: str) -> ServiceDescriptor:
-    descriptor: ServiceDescriptor = module.DESCRIPTOR.services_by_name[name]  # type: ignore[attr-defined]
+def _service(module: ModuleType, name: str) -> ServiceDescriptor:
+    descriptor: ServiceDescriptor = module.DESCRIPTOR.services_by_name[name]
     return descriptor
 
 
-def _client_name(state: object, fingerprint: str) -> str | None:
-    client = state.client_by_fingerprint(fingerprint)  # type: ignore[attr-defined]
-    return None if client is None else str(client.name)
-
-
-def bind(server: grpc.Server, servicer: Servicer, service: ServiceDescriptor, classifier: Classifier) -> None:
+def bind(
+    server: grpc.Server, servicer: Servicer[Any], service: ServiceDescriptor, classifier: Classifier
+) -> None:
     """Register every method of `service` (from its proto descriptor) on `server`: requests decoded
     by `safe_deserializer`, calls checked against the channel table by the `rpc` wrapper.
 
@@ -174,22 +175,32 @@ def bind(server: grpc.Server, servicer: Servicer, service: ServiceDescriptor, cl
 
 
 def make_classifier(tls: TlsMaterial, replicator: Replicator) -> Classifier:
-    return Classifier(tls.ca_pem, lambda fp: replicator.read(lambda s: _client_name(s, fp)))
+    def registered_name(fingerprint: str) -> str | None:
+        client = replicator.read(lambda s: s.client_by_fingerprint(fingerprint))
+        return None if client is None else client.name
+
+    return Classifier(tls.ca_pem, registered_name)
 
 
 def create_console_server(
     socket_path: Path,
     tls: TlsMaterial,
     replicator: Replicator,
-    authorization: AuthorizationService,
+    standing: Standing,
+    authorization: MofnService,
     interceptors: tuple[grpc.ServerInterceptor, ...] = (),
+    cluster_id: str = "",
 ) -> grpc.Server:
     """The member's local console (DOMAIN.md §5): the Console service alone, on a unix socket that only
-    the node's user reaches (it lives in the data dir, mode 0700; the socket itself is made 0600)."""
+    the node's user reaches (it lives in the data dir, mode 0700; the socket itself is made 0600).
+    `cluster_id`: the member's cluster; a client naming another one is refused (server/rpc.py)."""
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="console"), interceptors=interceptors
+        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="console"),
+        interceptors=list(interceptors),
     )
     console = ConsoleServicer(replicator, authorization)
+    console.standing = standing
+    console.cluster_id = cluster_id
     bind(server, console, _service(console_pb2, "Console"), make_classifier(tls, replicator))
     if socket_path.is_socket():
         socket_path.unlink()  # left by an earlier run of this member
@@ -205,8 +216,8 @@ def create_server(
     listen: str,
     tls: TlsMaterial,
     replicator: Replicator,
+    standing: Standing,
     services: Services,
-    peers: PeerClients,
     *,
     reflection: bool = False,
     interceptors: tuple[grpc.ServerInterceptor, ...] = (),
@@ -216,24 +227,21 @@ def create_server(
     `interceptors` see every call (the member's metrics and request log: hsmnode/observability)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="grpc"),
-        interceptors=interceptors,
+        interceptors=list(interceptors),
         options=SERVER_OPTIONS,
         maximum_concurrent_rpcs=MAX_WORKERS * 8,
     )
     classifier = make_classifier(tls, replicator)
-    bound: list[tuple[Servicer, ServiceDescriptor]] = [
-        (
-            ClusterServicer(replicator, services.cluster, peers, services.cluster.ctx, services.backup),
-            _service(cluster_pb2, "Cluster"),
-        ),
+    bound: list[tuple[Servicer[Any], ServiceDescriptor]] = [
+        (ClusterServicer(replicator, services.cluster, services.backup), _service(cluster_pb2, "Cluster")),
         (AuditServicer(replicator, services.audit), _service(audit_pb2, "Audit")),
         (DebugServicer(replicator, services.cluster), _service(debug_pb2, "Debug")),
-        (AuthServicer(replicator, services.auth), _service(auth_pb2, "Auth")),
+        (AuthServicer(replicator, services.login), _service(auth_pb2, "Auth")),
         (AdminServicer(replicator, services.admin), _service(admin_pb2, "Admin")),
         (NtlsServicer(replicator, services.ntls), _service(ntls_pb2, "Ntls")),
         (KeysServicer(replicator, services.keys), _service(keys_pb2, "Keys")),
         (
-            AuthorizationServicer(replicator, services.authorization),
+            AuthorizationServicer(replicator, services.mofn),
             _service(authorization_pb2, "Authorization"),
         ),
         (KeyringsServicer(replicator, services.keyrings), _service(keyrings_pb2, "Keyrings")),
@@ -242,10 +250,13 @@ def create_server(
             _service(partition_backup_pb2, "PartitionBackup"),
         ),
     ]
+    # the member's cluster: a client naming another one is refused (server/rpc.py); set on each
+    # servicer, not on the class, as members of several clusters may share a process (tests)
+    cluster_id = services.cluster.ctx.config.cluster_id
     for servicer, descriptor in bound:
+        servicer.standing = standing
+        servicer.cluster_id = cluster_id
         bind(server, servicer, descriptor, classifier)
-    # one cluster per member process: a client naming another one is refused (server/rpc.py)
-    Servicer.cluster_id = services.cluster.ctx.config.cluster_id
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICE_NAMES):
@@ -256,7 +267,9 @@ def create_server(
         )
     trust = TrustList(tls, replicator)
     credentials = grpc.dynamic_ssl_server_credentials(
-        trust.initial(), trust.fetch, require_client_authentication=True
+        trust.initial(),
+        trust.fetch,  # type: ignore[arg-type]  # grpc calls it for a change: None means none (the stub omits it)
+        require_client_authentication=True,
     )
     try:
         port = server.add_secure_port(listen, credentials)

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import grpc
 
 from hsmnode.crypto import certificate_common_name, certificate_fingerprint, issued_by
-from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.service.errors import DomainError, ErrorCode
 
 
 class CertificateClass(enum.StrEnum):
@@ -130,7 +130,7 @@ class Classifier:
         auth = context.auth_context()
         if (auth.get("transport_security_type") or [b""])[0] == b"local":
             return Peer(LOCAL)
-        pem = (auth.get("x509_pem_cert") or [b""])[0]
+        pem = bytes((auth.get("x509_pem_cert") or [b""])[0])
         if not pem:
             raise DomainError(ErrorCode.UNAUTHENTICATED, "no client certificate on this connection")
         fingerprint, common_name, issued = self._facts(pem)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 
-from hsmnode.domain.errors import ErrorCode
 from hsmnode.replication import ReplicationError
+from hsmnode.service.errors import ErrorCode
 
 STATUS_FOR_CODE: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,

@@ -17,26 +17,28 @@
 - DomainError / ReplicationError → the status of the error table, with the message;
   anything else → INTERNAL, logged; the node stays up.
 
-Servicer methods never call `context.abort` themselves: they raise, and this
-wrapper answers.
+Servicer methods never see the gRPC context: they get the request and its `Call`
+(service/call.py: caller, session token, request id, deadline, method), built here
+once, pass the Call to their service, and raise; this wrapper answers.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 import grpc
 
-from hsmnode.crypto import certificate_common_name, certificate_fingerprint
-from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.replication import ReplicationError, Replicator
 from hsmnode.server.channels import ChannelGuard
 from hsmnode.server.errors import STATUS_FOR_CODE, status_for_replication
-from hsmnode.service.context import Caller
+from hsmnode.service.call import Call, Caller
+from hsmnode.service.errors import DomainError, ErrorCode
+from hsmnode.service.standing import Standing
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +55,8 @@ STATUS_METHODS = ("NodeStatus", "Status")
 REMOVED_MAY_SERVE = (*STATUS_METHODS, "AdoptCluster")
 
 R = TypeVar("R")
-
-
-def caller_of(context: grpc.ServicerContext) -> Caller:
-    auth = context.auth_context()
-    pem = (auth.get("x509_pem_cert") or [b""])[0]
-    if not pem:
-        raise DomainError(ErrorCode.UNAUTHENTICATED, "no client certificate on this connection")
-    return _caller(pem)
-
-
-@functools.lru_cache(maxsize=1024)
-def _caller(pem: bytes) -> Caller:
-    return Caller(common_name=certificate_common_name(pem), fingerprint=certificate_fingerprint(pem))
+T = TypeVar("T")
+S = TypeVar("S", bound="Servicer[Any]")
 
 
 @dataclass(frozen=True)
@@ -90,68 +81,35 @@ def safe_deserializer(message_cls: Any) -> Callable[[bytes], Any]:
     return parse
 
 
-def token_of(context: grpc.ServicerContext) -> str:
-    return _metadata(context, SESSION_KEY)
-
-
-def remaining(context: grpc.ServicerContext) -> float | None:
-    left = context.time_remaining()
-    return None if left is None else max(0.05, left - 0.05)
-
-
-class Servicer:
-    """Base of the servicers: each holds the member's replicator for the `rpc` wrapper, and the
-    channel guard its service was bound with (server/app.py `bind`); `cluster_id` (the member's
-    cluster: one per process) is set when the server is built."""
+class Servicer(Generic[T]):
+    """Base of the servicers: each holds its service (`_s`, of type T), the member's replicator
+    for the `rpc` wrapper, the channel guard its service was bound with (server/app.py `bind`)
+    and the member's standing (removed or not); `cluster_id` (the member's cluster) is set on each
+    servicer when the server is built (members of several clusters may share a process: tests)."""
 
     cluster_id: str = ""
     channels: ChannelGuard | None = None
+    standing: Standing | None = None
 
-    def __init__(self, replicator: Replicator) -> None:
+    def __init__(self, replicator: Replicator, service: T) -> None:
         self.replicator = replicator
+        self._s = service
 
 
-def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., R]:
-    """Run a servicer method inside the member's error table and index metadata."""
+def rpc(method: Callable[[S, Any, Call], R]) -> Callable[[S, Any, grpc.ServicerContext], R]:
+    """Run a servicer method inside the member's error table and index metadata; the method gets
+    the request and its `Call` (service/call.py), built here once, never the gRPC context."""
+    name = method.__name__
 
     @functools.wraps(method)
-    def handler(servicer: Servicer, request: Any, context: grpc.ServicerContext) -> R:
+    def handler(servicer: S, request: Any, context: grpc.ServicerContext) -> R:
         replicator = servicer.replicator
-        guarded = method.__name__ not in STATUS_METHODS
-        if (replicator.removed_from or not guarded) and replicator.removal_check is not None:
-            replicator.removal_check()  # removed, or added back, since the watcher's last round?
-        if replicator.removed_from and method.__name__ not in REMOVED_MAY_SERVE:
-            _abort(
-                replicator,
-                context,
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"this member was removed from cluster {replicator.removed_from} and serves no clients: "
-                "use the cluster's other members; to bring it back, join it again "
-                "(hsmnode cluster join --node THIS-MEMBER --cluster ANOTHER-MEMBER)",
-                REMOVED,
-            )
-        wanted = _metadata(context, CLUSTER_ID_KEY)
-        if guarded and wanted and servicer.cluster_id and wanted != servicer.cluster_id:
-            _abort(
-                replicator,
-                context,
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"this member belongs to cluster {servicer.cluster_id}, not to cluster {wanted}: "
-                "check the endpoints of your profile",
-                FOREIGN_CLUSTER,
-            )
+        guarded = name not in STATUS_METHODS
+        _refuse_elsewhere(servicer, name, context, guarded)
         try:
-            if servicer.channels is None:  # never bound through the channel table: refuse everything
-                raise DomainError(ErrorCode.INTERNAL, f"{method.__name__} is not bound to a channel")
-            servicer.channels.check(method.__name__, context)
-            if isinstance(request, Undecodable):
-                raise DomainError(
-                    ErrorCode.INVALID_ARGUMENT,
-                    f"the request is not a valid {request.type_name} message ({request.problem}); "
-                    "send that message type, encoded by a protobuf library",
-                )
+            call = _call(servicer, name, request, context)
             _await_min_index(replicator, context, leased=guarded)
-            response = method(servicer, request, context)
+            response = method(servicer, request, call)
         except DomainError as exc:
             _abort(replicator, context, STATUS_FOR_CODE[exc.code], exc.message, exc.reason)
         except ReplicationError as exc:
@@ -161,10 +119,65 @@ def rpc(method: Callable[[Any, Any, grpc.ServicerContext], R]) -> Callable[..., 
             _abort(
                 replicator, context, grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
             )
-        context.set_trailing_metadata(_trailing(replicator, REMOVED if replicator.removed_from else ""))
+        context.set_trailing_metadata(_trailing(replicator, REMOVED if _removed_from(servicer) else ""))
         return response
 
     return handler
+
+
+def _refuse_elsewhere(
+    servicer: Servicer[Any], name: str, context: grpc.ServicerContext, guarded: bool
+) -> None:
+    """A removed member, or a member of another cluster than the client means, runs nothing."""
+    replicator, standing = servicer.replicator, servicer.standing
+    if standing is not None and (standing.removed_from or not guarded):
+        standing.refresh()  # removed, or added back, since the watcher's last round?
+    removed_from = _removed_from(servicer)
+    if removed_from and name not in REMOVED_MAY_SERVE:
+        _abort(
+            replicator,
+            context,
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"this member was removed from cluster {removed_from} and serves no clients: "
+            "use the cluster's other members; to bring it back, join it again "
+            "(hsmnode cluster join --node THIS-MEMBER --cluster ANOTHER-MEMBER)",
+            REMOVED,
+        )
+    wanted = _metadata(context, CLUSTER_ID_KEY)
+    if guarded and wanted and servicer.cluster_id and wanted != servicer.cluster_id:
+        _abort(
+            replicator,
+            context,
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"this member belongs to cluster {servicer.cluster_id}, not to cluster {wanted}: "
+            "check the endpoints of your profile",
+            FOREIGN_CLUSTER,
+        )
+
+
+def _removed_from(servicer: Servicer[Any]) -> str:
+    return servicer.standing.removed_from if servicer.standing is not None else ""
+
+
+def _call(servicer: Servicer[Any], name: str, request: Any, context: grpc.ServicerContext) -> Call:
+    """The channel check (which classifies the caller), the request decoded, then its Call."""
+    if servicer.channels is None:  # never bound through the channel table: refuse everything
+        raise DomainError(ErrorCode.INTERNAL, f"{name} is not bound to a channel")
+    peer = servicer.channels.check(name, context)
+    if isinstance(request, Undecodable):
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"the request is not a valid {request.type_name} message ({request.problem}); "
+            "send that message type, encoded by a protobuf library",
+        )
+    left = context.time_remaining()
+    return Call(
+        method=f"{servicer.channels.service}/{name}",
+        peer=Caller(peer.common_name, peer.fingerprint) if peer.fingerprint else None,
+        token=_metadata(context, SESSION_KEY),
+        request_id=str(getattr(request, "request_id", "")),
+        deadline=None if left is None else time.monotonic() + left,
+    )
 
 
 def _await_min_index(replicator: Replicator, context: grpc.ServicerContext, leased: bool) -> None:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from hsmnode.domain import commands as c
 from hsmnode.domain.audit import CATEGORIES, DEFAULT_LEVEL, AuditRecord, verify_chain
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.service.context import Caller, NodeContext
+from hsmnode.service.call import Call
+from hsmnode.service.context import NodeContext
 from hsmnode.service.usage_audit import LocalChainCheck, UsageLog
 
 LIST_DEFAULT = 100
@@ -17,6 +18,9 @@ LIST_MAX = 1000
 
 
 CHAINS = ("cluster", "member")
+
+# an audit record is frozen and holds scalars only: it is its own view
+AuditEntry = AuditRecord
 
 
 @dataclass(frozen=True)
@@ -38,18 +42,17 @@ class AuditService:
     def member(self) -> str:
         return self._ctx.node_id
 
-    def note(
-        self, caller: Caller, token: str, request_id: str, text: str, timeout: float | None
-    ) -> tuple[int, str]:
-        claims = self._ctx.claims(caller, token, "appliance")
-        result = self._ctx.submit(c.AuditNote, claims.actor, request_id, timeout, text=text)
+    def note(self, call: Call, text: str) -> tuple[int, str]:
+        """(the note's seq in the cluster chain, its record's hash)."""
+        claims = self._ctx.claims(call, "appliance")
+        result = self._ctx.submit(c.AuditNote, claims.actor, call.request_id, call.timeout, text=text)
         seq = int(result.value["seq"])
         record = self._ctx.read(lambda s: s.audit_records(seq - 1, 1))
         return seq, record[0].hash if record else ""
 
     def list(
-        self, caller: Caller, token: str, after_seq: int, limit: int, chain: str = "cluster"
-    ) -> tuple[list[AuditRecord], int]:
+        self, call: Call, after_seq: int, limit: int, chain: str = "cluster"
+    ) -> tuple[list[AuditEntry], int]:
         """Records of the cluster chain, or of this member's key-usage chain, after `after_seq`."""
         if limit < 0 or limit > LIST_MAX:
             raise DomainError(
@@ -60,15 +63,15 @@ class AuditService:
             raise DomainError(
                 ErrorCode.INVALID_ARGUMENT, f"chain must be one of {', '.join(CHAINS)}, not {chain!r}"
             )
-        self._ctx.authorize_read(caller, token, "audit.list")
+        self._ctx.authorize_read(call, "audit.list")
         limit = limit or LIST_DEFAULT
         if chain == "member":
             return self._usage.records(after_seq, limit) if self._usage else ([], 0)
         return self._ctx.read(lambda s: (s.audit_records(after_seq, limit), len(s.audit)))
 
-    def verify(self, caller: Caller, token: str) -> ChainCheck:
+    def verify(self, call: Call) -> ChainCheck:
         """Recompute the cluster chain and this member's key-usage chain."""
-        self._ctx.authorize_read(caller, token, "audit.verify")
+        self._ctx.authorize_read(call, "audit.verify")
         records, head = self._ctx.read(lambda s: (s.audit_records(), s.audit.head))
         problem = verify_chain(records)
         return ChainCheck(
@@ -80,18 +83,20 @@ class AuditService:
             member_chain=self._usage.verify() if self._usage else None,
         )
 
-    def set_config(
-        self, caller: Caller, token: str, category: str, level: str, request_id: str, timeout: float | None
-    ) -> dict[str, str]:
+    def set_config(self, call: Call, category: str, level: str) -> dict[str, str]:
         """Every category's level after the change (a repeated request id: after the first one)."""
-        claims = self._ctx.claims(caller, token, "appliance")
+        claims = self._ctx.claims(call, "appliance")
         result = self._ctx.once(
-            c.AuditConfigSet, claims.actor, request_id, timeout, lambda: dict(category=category, level=level)
+            c.AuditConfigSet,
+            claims.actor,
+            call.request_id,
+            call.timeout,
+            lambda: dict(category=category, level=level),
         )
         return {str(k): str(v) for k, v in result.value["levels"].items()}
 
-    def show_config(self, caller: Caller, token: str) -> dict[str, str]:
-        self._ctx.authorize_read(caller, token, "audit.list")
+    def show_config(self, call: Call) -> dict[str, str]:
+        self._ctx.authorize_read(call, "audit.list")
         return self._config()
 
     def _config(self) -> dict[str, str]:

@@ -16,7 +16,8 @@ import uuid
 from hsmnode.backup import fileformat
 from hsmnode.crypto.keys import Smk
 from hsmnode.domain.commands import ClusterBackup
-from hsmnode.service.context import Caller, NodeContext
+from hsmnode.service.call import Call
+from hsmnode.service.context import NodeContext
 
 BARRIER_TIMEOUT = 5.0
 
@@ -26,13 +27,11 @@ class BackupService:
         self._ctx = ctx
         self._smk = smk
 
-    def take(
-        self, caller: Caller, token: str, request_id: str, timeout: float | None
-    ) -> tuple[fileformat.BackupHeader, bytes]:
+    def take(self, call: Call) -> tuple[fileformat.BackupHeader, bytes]:
         """An admin's backup: (header, the file's bytes). The service's check is the fast, friendly one
         (a refusal is audited); apply decides."""
-        claims = self._ctx.authorize_read(caller, token, "cluster.backup")
-        return self._take(claims.actor, request_id, timeout, scheduled=False)
+        claims = self._ctx.authorize_read(call, "cluster.backup")
+        return self._take(claims.actor, call.request_id, call.timeout, scheduled=False)
 
     def take_scheduled(self, timeout: float | None) -> tuple[fileformat.BackupHeader, bytes]:
         """A backup this member takes on its own as leader (`[backup] interval`)."""

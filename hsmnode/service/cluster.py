@@ -1,17 +1,27 @@
-"""Cluster use cases: this member's status, the member directory, cluster bootstrap, fault injection."""
+"""Cluster use cases: this member's status and the cluster's (the fan-out to the other members and
+their lag), the member directory and membership changes (the mechanics in membership.py), joining
+a cluster, cluster bootstrap, fault injection."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-from hsmnode import crypto
+from hsmnode import crypto, membership
+from hsmnode.crypto.sealing import SealError, issued_by, open_sealed, seal
+from hsmnode.domain.access import authorize
 from hsmnode.domain.commands import DebugFail, InitCluster
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.permissions import DEFAULT_ACCOUNTS
 from hsmnode.replication import ReplicationError
-from hsmnode.service.context import Caller, NodeContext
+from hsmnode.service import membership as changes
+from hsmnode.service.call import Call
+from hsmnode.service.context import NodeContext
+from hsmnode.service.standing import Standing
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +58,63 @@ class NodeStatus:
     incarnation: str = ""
 
 
+UNREACHABLE = "unreachable"  # the role cluster status gives a member that did not answer
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """One member in cluster status: `listed` in the directory, a Raft `voter`, and its `lag`
+    (applied entries behind the most advanced member that answered; 0 when unreachable)."""
+
+    id: str
+    address: str
+    raft_address: str
+    role: str
+    applied_index: int
+    state_digest: str
+    voter: bool
+    listed: bool
+    lag: int = 0
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    cluster_id: str
+    leader: str
+    term: int
+    members: tuple[MemberStatus, ...]
+    removed_from: str
+
+
+@dataclass(frozen=True)
+class JoinBundle:
+    cluster_id: str
+    members: tuple[MemberAddress, ...]
+    sealed: bytes  # the Raft secret and the SMK, sealed to the joining node's certificate
+
+
+class PeerAnswer(Protocol):
+    """What cluster status reads of another member's NodeStatus answer."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def applied_index(self) -> int: ...
+    @property
+    def state_digest(self) -> str: ...
+
+
+class Peers(Protocol):
+    """Asks other members for their status (server/peers.py, over mutual TLS)."""
+
+    def node_statuses(self, addresses: list[str]) -> Mapping[str, PeerAnswer | None]: ...
+
+
 class ClusterService:
-    def __init__(self, ctx: NodeContext, smk_check: str = "") -> None:
+    def __init__(self, ctx: NodeContext, standing: Standing, peers: Peers, smk_check: str = "") -> None:
         self._ctx = ctx
+        self._standing = standing
+        self._peers = peers
         self._smk_check = smk_check
         self._incarnation = uuid.uuid4().hex[:16]  # this process's: a restart changes it
         cfg = ctx.config
@@ -102,15 +166,104 @@ class ClusterService:
             replicated_cluster_id=replicated_id,
             node_certificate=self._ctx.node_cert_pem.decode(),
             members=len(self.members),
-            removed_from=self._ctx.replicator.removed_from,
+            removed_from=self._standing.removed_from,
             raft_configuration=tuple(sorted(self._ctx.replicator.raft_configuration())),
             directory=tuple(directory),
             incarnation=self._incarnation,
         )
 
-    def departed(self) -> dict[str, tuple[str, str, int]]:
-        """Members removed from the directory: id -> (Raft address, gRPC address, removed at ms)."""
-        return self._ctx.read(lambda s: dict(s.departed))
+    def status(self) -> ClusterStatus:
+        """Every member this one knows of, with what each answers (in parallel, briefly): the
+        directory's members, then Raft voters it no longer lists (a removal to complete)."""
+        me = self.node_status()
+        config = set(me.raft_configuration)
+        entries = [(m.id, m.grpc, m.raft, True) for m in self.members]
+        listed = {raft for _, _, raft, _ in entries}
+        departed = {
+            raft: (mid, grpc_address)
+            for mid, (raft, grpc_address, _) in self._ctx.read(lambda s: dict(s.departed)).items()
+        }
+        for raft in sorted(config - listed):
+            mid, grpc_address = departed.get(raft, (raft, ""))
+            entries.append((mid, grpc_address, raft, False))
+        answers = self._peers.node_statuses([g for mid, g, _, _ in entries if mid != me.id and g])
+        found: list[tuple[str, str, str, str, int, str, bool]] = []
+        for mid, grpc_address, raft, is_listed in entries:
+            if mid == me.id:
+                role, applied, digest = me.role, me.applied_index, me.state_digest
+            else:
+                answer = answers.get(grpc_address)
+                role = answer.role if answer else UNREACHABLE
+                applied = answer.applied_index if answer else 0
+                digest = answer.state_digest if answer else ""
+            found.append((mid, grpc_address, raft, role, applied, digest, is_listed))
+        newest = max((applied for *_, role, applied, _, _ in found if role != UNREACHABLE), default=0)
+        members = tuple(
+            MemberStatus(
+                id=mid,
+                address=grpc_address,
+                raft_address=raft,
+                role=role,
+                applied_index=applied,
+                state_digest=digest,
+                voter=raft in config,
+                listed=is_listed,
+                lag=newest - applied if role != UNREACHABLE else 0,
+            )
+            for mid, grpc_address, raft, role, applied, digest, is_listed in found
+        )
+        return ClusterStatus(me.cluster_id, me.leader, me.term, members, me.removed_from)
+
+    # --- membership (the mechanics: membership.py) ------------------------------
+
+    def add_member(self, call: Call, member_id: str, raft: str, grpc_address: str) -> list[str]:
+        """Add a member (directory, then Raft); the member ids after it."""
+        claims = self._ctx.claims(call, "appliance")
+        changes.add_member(
+            self._ctx, claims.actor, member_id, raft, grpc_address, call.request_id, call.timeout
+        )
+        return [m.id for m in self.members]
+
+    def remove_member(self, call: Call, member_id: str) -> list[str]:
+        """Remove a member, live or dead (directory, then Raft); the member ids after it."""
+        claims = self._ctx.claims(call, "appliance")
+
+        def applied_by(address: str) -> int | None:
+            answer = self._peers.node_statuses([address])[address]
+            return answer.applied_index if answer else None
+
+        changes.remove_member(self._ctx, claims.actor, member_id, call.request_id, call.timeout, applied_by)
+        return [m.id for m in self.members]
+
+    def join_bundle(self, call: Call, node_certificate: str) -> JoinBundle:
+        """The cluster's id, members and (sealed to the joiner's node certificate) Raft secret and SMK."""
+        ctx = self._ctx
+        actor = ctx.claims(call, "appliance").actor
+        now = ctx.clock_ms()
+        ctx.read(lambda s: authorize(s, actor, "cluster.member", now))
+        cert = node_certificate.encode()
+        if not issued_by(cert, ctx.ca_pem):
+            raise DomainError(
+                ErrorCode.PERMISSION_DENIED,
+                "the joining node's certificate was not issued by this cluster's CA: issue it a node certificate first",
+            )
+        smk_path = ctx.config.smk_file
+        assert smk_path is not None
+        secrets_json = json.dumps(
+            {"raft_password": ctx.config.raft_password(), "smk": smk_path.read_text().strip()}
+        )
+        return JoinBundle(ctx.config.cluster_id, tuple(self.members), seal(cert, secrets_json.encode()))
+
+    def adopt(self, call: Call, cluster_id: str, members: list[MemberAddress], sealed: bytes) -> str:
+        """On the joining node: archive its data, adopt the cluster, restart as its member; the archive.
+
+        A member removed from this very cluster joins it again on the bundle alone (it serves no
+        session); a node of another cluster needs an appliance session that may change membership."""
+        if cluster_id == self._ctx.config.cluster_id:
+            _ = call.caller  # a certificate is needed all the same
+            return rejoin_cluster(self._ctx, cluster_id, members, sealed)
+        claims = self._ctx.claims(call, "appliance")
+        return adopt_cluster(self._ctx, claims.actor, cluster_id, members, sealed)
 
     def bootstrap_if_leader(self) -> None:
         """The leader binds a fresh replicated state to the configured cluster id (once)."""
@@ -134,47 +287,19 @@ class ClusterService:
         except (ReplicationError, DomainError) as exc:
             log.warning("cluster bootstrap did not complete yet: %s", exc)
 
-    def fail_apply(self, caller: Caller, request_id: str, reason: str, timeout: float | None) -> None:
+    def fail_apply(self, call: Call, reason: str) -> None:
         if not self._ctx.config.fault_injection:
             raise DomainError(
                 ErrorCode.PERMISSION_DENIED,
                 "fault injection is disabled on this member (set [debug] fault_injection = true in its config)",
             )
-        self._ctx.submit(DebugFail, caller.cert_actor, request_id, timeout, reason=reason)
-
-
-def join_bundle(
-    ctx: NodeContext, caller_actor: str, node_certificate: str
-) -> tuple[str, list[MemberAddress], bytes]:
-    """The cluster's id, members and (sealed to the joiner's node certificate) Raft secret and SMK."""
-    import json
-
-    from hsmnode.crypto.sealing import issued_by, seal
-    from hsmnode.domain.access import authorize
-
-    now = ctx.clock_ms()
-    ctx.read(lambda s: authorize(s, caller_actor, "cluster.member", now))
-    cert = node_certificate.encode()
-    if not issued_by(cert, ctx.ca_pem):
-        raise DomainError(
-            ErrorCode.PERMISSION_DENIED,
-            "the joining node's certificate was not issued by this cluster's CA: issue it a node certificate first",
-        )
-    smk_path = ctx.config.smk_file
-    assert smk_path is not None
-    secrets_json = json.dumps(
-        {"raft_password": ctx.config.raft_password(), "smk": smk_path.read_text().strip()}
-    )
-    service = ClusterService(ctx)
-    return ctx.config.cluster_id, service.members, seal(cert, secrets_json.encode())
+        self._ctx.submit(DebugFail, call.caller.cert_actor, call.request_id, call.timeout, reason=reason)
 
 
 def adopt_cluster(
     ctx: NodeContext, caller_actor: str, cluster_id: str, members: list[MemberAddress], sealed: bytes
 ) -> str:
     """On the joining node: archive, adopt the cluster's identity, and restart as its member."""
-    from hsmnode.domain.access import authorize
-
     now = ctx.clock_ms()
     own_members = ctx.read(lambda s: (authorize(s, caller_actor, "cluster.member", now), len(s.members))[1])
     if ctx.config.peers or own_members > 1:
@@ -193,10 +318,6 @@ def rejoin_cluster(ctx: NodeContext, cluster_id: str, members: list[MemberAddres
     cluster admin gets one (JoinBundle), sealed to this node's certificate, and it must carry
     this cluster's Raft secret. (By the time the bundle arrives the cluster has added the
     member back, so it may no longer see itself as removed.)"""
-    import json
-
-    from hsmnode.crypto.sealing import SealError, open_sealed
-
     try:
         secrets = json.loads(open_sealed(ctx.node_key_pem, sealed))
     except (SealError, ValueError) as exc:
@@ -209,11 +330,6 @@ def rejoin_cluster(ctx: NodeContext, cluster_id: str, members: list[MemberAddres
 
 
 def _adopt(ctx: NodeContext, cluster_id: str, members: list[MemberAddress], sealed: bytes) -> str:
-    import json
-
-    from hsmnode import membership
-    from hsmnode.crypto.sealing import SealError, open_sealed
-
     if not any(m.raft == ctx.config.raft_address for m in members):
         raise DomainError(
             ErrorCode.FAILED_PRECONDITION, "the cluster has not added this node as a member yet"

@@ -21,25 +21,23 @@ from hsmnode.domain.principals import parse
 from hsmnode.domain.result import Result
 from hsmnode.domain.state import HsmState
 from hsmnode.replication import ReplicationError, Replicator
+from hsmnode.service.call import Call
 from hsmnode.sessions import Claims, TokenAuthority
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WRITE_TIMEOUT = 5.0
+# the sessions key use takes (KeyService)
+KEY_SESSIONS = ("partition", "keyring")
+# what a call without a session token is told, by the kinds of session it needs
+_NO_SESSION = {
+    ("appliance",): "this needs an appliance session: log in first (hsmnode login)",
+    ("partition",): "this needs a partition session: open a session first (hsmnode session open)",
+    ("keyring",): "this needs a keyring session: open a session first (hsmnode session open)",
+    KEY_SESSIONS: "this needs a partition or keyring session: open one first (hsmnode session open)",
+}
 T = TypeVar("T")
 C = TypeVar("C", bound=Command)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is on the other end of the mutual-TLS connection."""
-
-    common_name: str
-    fingerprint: str
-
-    @property
-    def cert_actor(self) -> str:
-        return f"cert:{self.fingerprint}"
 
 
 def wall_clock_ms() -> int:
@@ -151,23 +149,23 @@ class NodeContext:
 
     # --- sessions ---------------------------------------------------------
 
-    def claims(self, caller: Caller, token: str, kind: str) -> Claims:
-        if not token:
-            how = (
-                "log in first (hsmnode login)"
-                if kind == "appliance"
-                else "open a session first (hsmnode session open)"
-            )
-            raise DomainError(
-                ErrorCode.UNAUTHENTICATED,
-                f"this needs a{'n' if kind == 'appliance' else ''} {kind} session: {how}",
-            )
-        claims = self.tokens.verify(token, caller.fingerprint, self.clock_ms())
-        if claims.kind != kind:
+    def claims(self, call: Call, *kinds: str) -> Claims:
+        """The verified claims of the call's session token, which must be of one of `kinds`
+        ("appliance", "partition", "keyring"). Raises DomainError UNAUTHENTICATED without a valid
+        token, PERMISSION_DENIED for a session of another kind."""
+        if not call.token:
+            raise DomainError(ErrorCode.UNAUTHENTICATED, _NO_SESSION[kinds])
+        claims = self.tokens.verify(call.token, call.caller.fingerprint, self.clock_ms())
+        if claims.kind not in kinds:
             # authenticated, but this session carries no authority for the request
-            article = "an" if kind == "appliance" else "a"
+            if kinds == KEY_SESSIONS:
+                raise DomainError(
+                    ErrorCode.PERMISSION_DENIED, "keys live in partitions and keyrings: open a session on one"
+                )
+            article = "an" if kinds[0] == "appliance" else "a"
             raise DomainError(
-                ErrorCode.PERMISSION_DENIED, f"this needs {article} {kind} session, not a {claims.kind} one"
+                ErrorCode.PERMISSION_DENIED,
+                f"this needs {article} {kinds[0]} session, not a {claims.kind} one",
             )
         return claims
 
@@ -176,10 +174,10 @@ class NodeContext:
         self.read(lambda s: validate_session(s, parse(claims.actor), now))
 
     def authorize_read(
-        self, caller: Caller, token: str, operation: str, kind: str = "appliance", partition: str = ""
+        self, call: Call, operation: str, kind: str = "appliance", partition: str = ""
     ) -> Claims:
         """Check a read-only operation against local replicated state; a denial is audited."""
-        claims = self.claims(caller, token, kind)
+        claims = self.claims(call, kind)
         now = self.clock_ms()
         try:
             self.read(lambda s: authorize(s, claims.actor, operation, now, partition))

@@ -11,16 +11,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from hsmnode.domain.errors import DomainError
 from hsmnode.replication import ReplicationError
 from hsmnode.service.context import NodeContext
+from hsmnode.service.key_views import LocatedKey
 from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import Claims
-
-if TYPE_CHECKING:
-    from hsmnode.service.keys import LocatedKey
 
 
 def target(claims: Claims, key_ref: str) -> tuple[str, str]:

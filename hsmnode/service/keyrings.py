@@ -3,7 +3,6 @@ assigns, unlocks and deletes them; the KRSO sets the KRCO credential (DOMAIN.md 
 
 from __future__ import annotations
 
-import copy
 import uuid
 from dataclasses import dataclass
 
@@ -14,7 +13,9 @@ from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Keyring
 from hsmnode.domain.principals import parse
-from hsmnode.service.context import Caller, NodeContext
+from hsmnode.domain.state import HsmState
+from hsmnode.service.call import Call
+from hsmnode.service.context import NodeContext
 
 
 @dataclass(frozen=True)
@@ -32,77 +33,58 @@ class KeyringService:
     def __init__(self, ctx: NodeContext) -> None:
         self._ctx = ctx
 
-    def _so(self, caller: Caller, token: str) -> str:
-        return self._ctx.claims(caller, token, "partition").actor
+    def _so(self, call: Call) -> str:
+        return self._ctx.claims(call, "partition").actor
 
-    def create(
-        self,
-        caller: Caller,
-        token: str,
-        label: str,
-        krso_password: str,
-        request_id: str,
-        timeout: float | None,
-    ) -> str:
+    def create(self, call: Call, label: str, krso_password: str) -> str:
         rules.check_password(krso_password, "initial KRSO password")
-        actor = self._so(caller, token)
+        actor = self._so(call)
         result = self._ctx.submit(
             c.KeyringCreate,
             actor,
-            request_id,
-            timeout,
+            call.request_id,
+            call.timeout,
             label=label,
             keyring_id=uuid.uuid4().hex,
             krso_password_hash=crypto.hash_password(krso_password),
         )
         return str(result.value["keyring_id"])
 
-    def delete(self, caller: Caller, token: str, label: str, request_id: str, timeout: float | None) -> None:
-        self._ctx.submit(c.KeyringDelete, self._so(caller, token), request_id, timeout, label=label)
+    def delete(self, call: Call, label: str) -> None:
+        self._ctx.submit(c.KeyringDelete, self._so(call), call.request_id, call.timeout, label=label)
 
-    def assign(
-        self,
-        caller: Caller,
-        token: str,
-        label: str,
-        client: str,
-        assigned: bool,
-        request_id: str,
-        timeout: float | None,
-    ) -> None:
+    def assign(self, call: Call, label: str, client: str, assigned: bool) -> None:
         self._ctx.submit(
             c.KeyringAssign,
-            self._so(caller, token),
-            request_id,
-            timeout,
+            self._so(call),
+            call.request_id,
+            call.timeout,
             label=label,
             client=client,
             assigned=assigned,
         )
 
-    def unlock(self, caller: Caller, token: str, label: str, request_id: str, timeout: float | None) -> None:
-        self._ctx.submit(c.KeyringUnlock, self._so(caller, token), request_id, timeout, label=label)
+    def unlock(self, call: Call, label: str) -> None:
+        self._ctx.submit(c.KeyringUnlock, self._so(call), call.request_id, call.timeout, label=label)
 
-    def set_krco(
-        self, caller: Caller, token: str, password: str, request_id: str, timeout: float | None
-    ) -> None:
+    def set_krco(self, call: Call, password: str) -> None:
         rules.check_password(password, "KRCO password")
-        claims = self._ctx.claims(caller, token, "keyring")
+        claims = self._ctx.claims(call, "keyring")
         self._ctx.submit(
             c.KeyringSetKrco,
             claims.actor,
-            request_id,
-            timeout,
+            call.request_id,
+            call.timeout,
             label=claims.subject,
             password_hash=crypto.hash_password(password),
         )
 
-    def list(self, caller: Caller, token: str) -> list[KeyringView]:
-        """The cluster SO's view: every keyring, its roles' state and its clients (not its objects)."""
-        actor = self._so(caller, token)
+    def list(self, call: Call) -> list[KeyringView]:
+        """The cluster SO's view: every keyring, its roles' state and its clients (its objects counted)."""
+        actor = self._so(call)
         now = self._ctx.clock_ms()
 
-        def views(s):  # type: ignore[no-untyped-def]
+        def views(s: HsmState) -> list[KeyringView]:
             authorize(s, actor, "keyring.manage", now)
             cluster = s.cluster_partition()
             if cluster is None or parse(actor).container != f"partition:{cluster.name}":
@@ -110,7 +92,7 @@ class KeyringService:
                     ErrorCode.PERMISSION_DENIED,
                     "only the cluster security officer (PO of the cluster partition) lists keyrings",
                 )
-            rings: list[Keyring] = [copy.deepcopy(s.keyrings[k]) for k in sorted(s.keyrings)]
+            rings: list[Keyring] = [s.keyrings[k] for k in sorted(s.keyrings)]  # read under the lock
             holders = {
                 r.label: tuple(sorted(cl.name for cl in s.clients.values() if r.label in cl.keyrings))
                 for r in rings
@@ -130,8 +112,8 @@ class KeyringService:
 
         return self._ctx.read(views)
 
-    def show(self, caller: Caller, token: str, label: str) -> KeyringView:
-        for view in self.list(caller, token):
+    def show(self, call: Call, label: str) -> KeyringView:
+        for view in self.list(call):
             if view.label == label:
                 return view
         raise DomainError(ErrorCode.NOT_FOUND, f"no keyring '{label}'")

@@ -15,12 +15,9 @@ an export whose record cannot be written is not served.
 
 from __future__ import annotations
 
-import base64
-import copy
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hsmnode.crypto import keys as kc
@@ -31,62 +28,18 @@ from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import KeyObject, Partition
 from hsmnode.domain.result import Result
 from hsmnode.domain.rules import check_attributes
-from hsmnode.service.authorization import session_authorized
-from hsmnode.service.context import Caller, NodeContext
+from hsmnode.domain.state import HsmState
+from hsmnode.service.call import Call
+from hsmnode.service.context import KEY_SESSIONS, NodeContext
 from hsmnode.service.key_audit import KeyAudit
 from hsmnode.service.key_audit import target as _target
+from hsmnode.service.key_views import KeyView, LocatedKey, aad_for, described_view
+from hsmnode.service.mofn import session_authorized
 from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import Claims
 
 MAX_DATA = 64 * 1024
 MAX_RANDOM = 64 * 1024
-
-
-@dataclass(frozen=True)
-class KeyView:
-    """A key as clients see it: attributes and public part, never the wrapped material."""
-
-    id: str
-    label: str
-    key_type: str
-    size: str
-    object_class: str
-    exportable: bool
-    usage: tuple[str, ...]
-    public_der: bytes
-    origin: str
-    created_at: int
-    container: str
-    blocked: bool
-
-    @classmethod
-    def of(cls, key: KeyObject, container: str) -> KeyView:
-        return cls(
-            key.id,
-            key.label,
-            key.key_type,
-            key.size,
-            key.object_class,
-            key.exportable,
-            key.usage,
-            key.public_der,
-            key.origin,
-            key.created_at,
-            container,
-            key.blocked,
-        )
-
-
-@dataclass
-class LocatedKey(KeyObject):
-    """A copy of a key together with the container it lives in (the session's, or a granting owner's)."""
-
-    container: str = ""
-
-
-def aad_for(container: str, object_id: str) -> bytes:
-    """The associated data that binds SMK-wrapped material to one object of one container."""
-    return f"hsmnode-key/{container}/{object_id}".encode()
 
 
 def _invalid(message: str) -> DomainError:
@@ -105,26 +58,6 @@ def _created(ctx: NodeContext, result: Result) -> KeyView:
     return described_view(str(result.value["object_id"]), result.value.get("key"))
 
 
-def described_view(object_id: str, key: object) -> KeyView:
-    """The KeyView of a key a result describes (domain/apply/keys.py `described`)."""
-    if not isinstance(key, dict):  # a result recorded before results described the key
-        raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key {object_id} was created; list it to see it")
-    return KeyView(
-        object_id,
-        key["label"],
-        key["key_type"],
-        key["size"],
-        key["object_class"],
-        key["exportable"],
-        tuple(key["usage"]),
-        base64.b64decode(key["public_der"]),
-        key["origin"],
-        key["created_at"],
-        key["container"],
-        bool(key.get("blocked", False)),
-    )
-
-
 class KeyService:
     def __init__(self, ctx: NodeContext, smk: kc.Smk, usage_log: UsageLog | None = None) -> None:
         self._ctx = ctx
@@ -132,19 +65,6 @@ class KeyService:
         self._audit = KeyAudit(ctx, usage_log)
 
     # --- sessions, lease, lookup --------------------------------------------
-
-    def _claims(self, caller: Caller, token: str) -> Claims:
-        if not token:
-            raise DomainError(
-                ErrorCode.UNAUTHENTICATED,
-                "this needs a partition or keyring session: open one first (hsmnode session open)",
-            )
-        claims = self._ctx.tokens.verify(token, caller.fingerprint, self._ctx.clock_ms())
-        if claims.kind not in ("partition", "keyring"):
-            raise DomainError(
-                ErrorCode.PERMISSION_DENIED, "keys live in partitions and keyrings: open a session on one"
-            )
-        return claims
 
     def _within_lease(self) -> None:
         self._ctx.replicator.require_lease()
@@ -156,7 +76,7 @@ class KeyService:
 
         started = self._ctx.started_ms
 
-        def find(s):  # type: ignore[no-untyped-def]
+        def find(s: HsmState) -> LocatedKey | None:
             authorize(s, claims.actor, operation, now, container)
             if operation == "crypto.use":
                 mofn.gate(s, container, "use", session_authorized=session_authorized(s, claims, container))
@@ -211,28 +131,23 @@ class KeyService:
     # before any check reads local state (a destroyed key is gone, a blocked one blocked), and the
     # answer is built from the replicated result alone (DESIGN.md §3.5).
 
-    def _create(
-        self, claims: Claims, request_id: str, timeout: float | None, prepare: Callable[[], dict[str, Any]]
-    ) -> KeyView:
-        result = self._ctx.once(c.KeyCreate, claims.actor, request_id, timeout, prepare)
+    def _create(self, claims: Claims, call: Call, prepare: Callable[[], dict[str, Any]]) -> KeyView:
+        result = self._ctx.once(c.KeyCreate, claims.actor, call.request_id, call.timeout, prepare)
         return _created(self._ctx, result)
 
     def generate(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         label: str,
         key_type: str,
         size: str,
         exportable: bool,
         usage: list[str],
-        request_id: str,
-        timeout: float | None,
         owner: str = "",
     ) -> KeyView:
         """Generate a key in the session's container, or (owner) in a partition that granted create;
         a label "partition:OWNER/LABEL" names that partition too (DOMAIN.md §4)."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         if not owner and label.startswith(rules.GRANT_REFERENCE) and "/" in label:
             owner, _, label = label[len(rules.GRANT_REFERENCE) :].partition("/")
         container = f"partition:{owner}" if owner else claims.container
@@ -246,19 +161,16 @@ class KeyService:
                 container, label, key_type, size, object_class, exportable, usage, secret, public, "generated"
             )
 
-        return self._create(claims, request_id, timeout, prepare)
+        return self._create(claims, call, prepare)
 
     def import_public(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         label: str,
         pem: bytes,
         usage: list[str],
-        request_id: str,
-        timeout: float | None,
     ) -> KeyView:
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
             try:
@@ -269,28 +181,25 @@ class KeyService:
                 claims.container, label, key_type, size, "public", False, usage, b"", der, "imported"
             )
 
-        return self._create(claims, request_id, timeout, prepare)
+        return self._create(claims, call, prepare)
 
     def import_key(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         label: str,
         key_type: str,
         material: bytes,
         usage: list[str],
         exportable: bool,
-        request_id: str,
-        timeout: float | None,
     ) -> KeyView:
         """Import plaintext material (AES value, PKCS#8 DER or PEM private key); wrapped under the SMK at once."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
             _check_data(material, "key material")
             return self._secret_fields(claims, material, label, key_type, usage, exportable, "imported")
 
-        return self._create(claims, request_id, timeout, prepare)
+        return self._create(claims, call, prepare)
 
     def _secret_fields(
         self,
@@ -351,16 +260,13 @@ class KeyService:
 
     def unwrap(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         wrapping_ref: str,
         wrapped: bytes,
         label: str,
         key_type: str,
         usage: list[str],
         exportable: bool,
-        request_id: str,
-        timeout: float | None,
         mechanism: str = "",
         iv: bytes = b"",
         aad: bytes = b"",
@@ -368,7 +274,7 @@ class KeyService:
         """Import key material wrapped under a key of this container: AES-KWP (the default, `mechanism`
         empty) or AES-GCM with the IV and AAD it was wrapped with (kc.WRAP_MECHANISMS); the member
         unwraps it and stores it under the SMK, as a created key."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
             try:
@@ -395,70 +301,64 @@ class KeyService:
                 raise
             return self._secret_fields(claims, secret, label, key_type, usage, exportable, "unwrapped")
 
-        return self._create(claims, request_id, timeout, prepare)
+        return self._create(claims, call, prepare)
 
-    def destroy(
-        self, caller: Caller, token: str, key_ref: str, request_id: str, timeout: float | None
-    ) -> None:
-        claims = self._claims(caller, token)
+    def destroy(self, call: Call, key_ref: str) -> None:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
             key = self._key(claims, key_ref, "object.destroy")
             return dict(container=key.container, object_id=key.id)
 
-        self._ctx.once(c.KeyDestroy, claims.actor, request_id, timeout, prepare)
+        self._ctx.once(c.KeyDestroy, claims.actor, call.request_id, call.timeout, prepare)
 
-    def block(
-        self, caller: Caller, token: str, key_ref: str, blocked: bool, request_id: str, timeout: float | None
-    ) -> None:
+    def block(self, call: Call, key_ref: str, blocked: bool) -> None:
         """Block (or unblock) a key: a blocked key is unusable even when the partition is authorized."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
             key = self._key(claims, key_ref, "object.list")
             return dict(container=key.container, object_id=key.id, blocked=blocked)
 
-        self._ctx.once(c.KeyBlock, claims.actor, request_id, timeout, prepare)
+        self._ctx.once(c.KeyBlock, claims.actor, call.request_id, call.timeout, prepare)
 
     # --- reads ------------------------------------------------------------
 
     def list(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         label: str = "",
         key_type: str = "",
         object_id: str = "",
         owner: str = "",
     ) -> list[KeyView]:
         """Keys of the session's container, or (owner) of a partition that granted this one read."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         now = self._ctx.clock_ms()
         container = f"partition:{owner}" if owner else claims.container
 
-        def keys(s):  # type: ignore[no-untyped-def]
+        def keys(s: HsmState) -> list[KeyView]:
             authorize(s, claims.actor, "object.list", now, container)
             holder = s.container(container)
-            return [copy.copy(o) for o in holder.objects.values()] if holder else []
+            return [
+                KeyView.of(k, container)
+                for k in (holder.objects.values() if holder else ())
+                if (not label or k.label == label)
+                and (not key_type or k.key_type == key_type)
+                and (not object_id or k.id == object_id)
+            ]
 
-        found = [
-            KeyView.of(k, container)
-            for k in sorted(self._ctx.read(keys), key=lambda k: (k.label, k.id))
-            if (not label or k.label == label)
-            and (not key_type or k.key_type == key_type)
-            and (not object_id or k.id == object_id)
-        ]
-        return found
+        return sorted(self._ctx.read(keys), key=lambda k: (k.label, k.id))
 
-    def show(self, caller: Caller, token: str, key_ref: str) -> KeyView:
-        claims = self._claims(caller, token)
+    def show(self, call: Call, key_ref: str) -> KeyView:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         key = self._key(claims, key_ref, "object.list")
         return KeyView.of(key, key.container)
 
     # --- operations -------------------------------------------------------
 
-    def sign(self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes) -> bytes:
-        claims = self._claims(caller, token)
+    def sign(self, call: Call, key_ref: str, mechanism: str, data: bytes) -> bytes:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.sign", key_ref, mechanism) as use:
             _check_data(data)
             key = self._usable(claims, key_ref, "sign")
@@ -469,10 +369,8 @@ class KeyService:
             except kc.KeyMaterialError as exc:
                 raise _invalid(f"key '{key.label}', {mechanism}: {exc}") from None
 
-    def verify(
-        self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, signature: bytes
-    ) -> bool:
-        claims = self._claims(caller, token)
+    def verify(self, call: Call, key_ref: str, mechanism: str, data: bytes, signature: bytes) -> bool:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.verify", key_ref, mechanism) as use:
             _check_data(data)
             _check_data(signature, "signature")
@@ -486,8 +384,7 @@ class KeyService:
 
     def encrypt(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         key_ref: str,
         mechanism: str,
         data: bytes,
@@ -495,7 +392,7 @@ class KeyService:
         iv: bytes = b"",
     ) -> tuple[bytes, bytes]:
         """(ciphertext, iv): AES-GCM uses the caller's 12-byte IV, or draws one when `iv` is empty."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.encrypt", key_ref, mechanism) as use:
             _check_data(data)
             key = self._usable(claims, key_ref, "encrypt")
@@ -507,10 +404,8 @@ class KeyService:
             except kc.KeyMaterialError as exc:
                 raise _invalid(f"key '{key.label}': {exc}") from None
 
-    def decrypt(
-        self, caller: Caller, token: str, key_ref: str, mechanism: str, data: bytes, iv: bytes, aad: bytes
-    ) -> bytes:
-        claims = self._claims(caller, token)
+    def decrypt(self, call: Call, key_ref: str, mechanism: str, data: bytes, iv: bytes, aad: bytes) -> bytes:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.decrypt", key_ref, mechanism) as use:
             _check_data(data, "ciphertext")
             key = self._usable(claims, key_ref, "decrypt")
@@ -523,8 +418,7 @@ class KeyService:
 
     def wrap(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         wrapping_ref: str,
         target_ref: str,
         mechanism: str = "",
@@ -534,7 +428,7 @@ class KeyService:
         """Export `target` wrapped under `wrapping` in this member: only exportable keys, private ones by
         policy. `mechanism`: AES-KWP (empty: the default) or AES-GCM with the caller's 12-byte IV and
         optional AAD (ciphertext || 16-byte tag); INVALID_ARGUMENT for another or a bad IV."""
-        claims = self._claims(caller, token)
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         mechanism = mechanism or kc.WRAP_MECHANISM
 
         def run() -> tuple[LocatedKey, bytes]:
@@ -573,8 +467,8 @@ class KeyService:
 
         return self._audit.exported(claims, "key.wrap", target_ref, run)
 
-    def export_public(self, caller: Caller, token: str, key_ref: str) -> bytes:
-        claims = self._claims(caller, token)
+    def export_public(self, call: Call, key_ref: str) -> bytes:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def run() -> tuple[LocatedKey, bytes]:
             key = self._key(claims, key_ref, "object.list")
@@ -586,8 +480,8 @@ class KeyService:
 
         return self._audit.exported(claims, "key.export", key_ref, run)
 
-    def digest(self, caller: Caller, token: str, mechanism: str, data: bytes) -> bytes:
-        claims = self._claims(caller, token)
+    def digest(self, call: Call, mechanism: str, data: bytes) -> bytes:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         self._within_lease()
         self._ctx.read(
             lambda s: authorize(s, claims.actor, "crypto.use", self._ctx.clock_ms(), claims.container)
@@ -597,8 +491,8 @@ class KeyService:
         _check_data(data)
         return kc.digest(mechanism, data)
 
-    def random(self, caller: Caller, token: str, length: int) -> bytes:
-        claims = self._claims(caller, token)
+    def random(self, call: Call, length: int) -> bytes:
+        claims = self._ctx.claims(call, *KEY_SESSIONS)
         self._within_lease()
         self._ctx.read(
             lambda s: authorize(s, claims.actor, "crypto.use", self._ctx.clock_ms(), claims.container)

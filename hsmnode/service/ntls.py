@@ -17,8 +17,10 @@ from hsmnode.domain.access import check_activated
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Client, Partition
 from hsmnode.domain.principals import KEYRING_ROLES, PARTITION_ROLES
-from hsmnode.service.auth import AuthService, Session, issued_at
-from hsmnode.service.context import Caller, NodeContext, sub_request_id
+from hsmnode.domain.state import HsmState
+from hsmnode.service.call import Call, Caller
+from hsmnode.service.context import NodeContext
+from hsmnode.service.login import LoginService, Session, issued_at
 from hsmnode.sessions import PARTITION_TTL_MS, Claims
 
 
@@ -32,12 +34,18 @@ class Slot:
     kind: str = "partition"  # "partition" | "keyring"
 
 
-class NtlsService:
-    def __init__(self, ctx: NodeContext, auth: AuthService) -> None:
-        self._ctx = ctx
-        self._auth = auth
+@dataclass(frozen=True)
+class Slots:
+    client: str  # the calling client's registered name
+    slots: tuple[Slot, ...]
 
-    def client(self, caller: Caller) -> Client:
+
+class NtlsService:
+    def __init__(self, ctx: NodeContext, login: LoginService) -> None:
+        self._ctx = ctx
+        self._login = login
+
+    def _client(self, caller: Caller) -> Client:
         client = self._ctx.read(lambda s: s.client_by_fingerprint(caller.fingerprint))
         if client is None:
             raise DomainError(
@@ -48,7 +56,7 @@ class NtlsService:
         return client
 
     def _client_actor(self, caller: Caller) -> tuple[Client, str]:
-        client = self.client(caller)
+        client = self._client(caller)
         return client, f"client:{client.fingerprint}#{client.epoch}"
 
     def _assigned(self, caller: Caller, partition: str, kind: str = "partition") -> tuple[Client, str]:
@@ -68,11 +76,12 @@ class NtlsService:
             raise DomainError(ErrorCode.NOT_FOUND, f"no {kind} {partition!r} is assigned to this client")
         return client, actor
 
-    def list_slots(self, caller: Caller) -> list[Slot]:
-        client = self.client(caller)
+    def list_slots(self, call: Call) -> Slots:
+        """The calling client's name and the partitions and keyrings assigned to it."""
+        client = self._client(call.caller)
         started = self._ctx.started_ms
 
-        def slots(s):  # type: ignore[no-untyped-def]
+        def slots(s: HsmState) -> list[Slot]:
             found = [s.partitions[p] for p in sorted(client.partitions) if p in s.partitions]
             rings = [s.keyrings[r] for r in sorted(client.keyrings) if r in s.keyrings]
             return [
@@ -82,12 +91,11 @@ class NtlsService:
                 for p in found
             ] + [Slot(r.label, r.id, True, False, False, "keyring") for r in rings]
 
-        return self._ctx.read(slots)
+        return Slots(client.name, tuple(self._ctx.read(slots)))
 
-    def open_session(
-        self, caller: Caller, partition: str, role: str, password: str, request_id: str, timeout: float | None
-    ) -> Session:
+    def open_session(self, call: Call, partition: str, role: str, password: str) -> Session:
         kind = _kind_of(role)
+        caller, request_id = call.caller, call.request_id
         client, actor = self._client_actor(caller)
         if self._ctx.prior(request_id, c.RecordLogin, actor) is None:  # a repeat answers the first login
             self._assigned(caller, partition, kind)
@@ -95,8 +103,8 @@ class NtlsService:
                 # activation is held per member: one that restarted since has lost it (DOMAIN.md §3)
                 started = self._ctx.started_ms
                 self._ctx.read(lambda s: check_activated(s.partitions[partition], started))
-        result = self._auth.verify_and_record(
-            actor, f"{kind}:{partition}:{role}", password, request_id, timeout
+        result = self._login.verify_and_record(
+            actor, f"{kind}:{partition}:{role}", password, request_id, call.timeout
         )
         expires = issued_at(self._ctx, result) + PARTITION_TTL_MS
         claims = Claims(
@@ -112,119 +120,85 @@ class NtlsService:
         )
         return Session(self._ctx.tokens.issue(claims, request_id), expires, partition, role)
 
-    def session_info(self, caller: Caller, token: str) -> Claims:
+    def session_info(self, call: Call) -> Claims:
         """The session's partition (or keyring) and role, if the session is still current in replicated state."""
-        claims = self._ctx.claims(
-            caller, token, "keyring" if _keyring_token(self._ctx, caller, token) else "partition"
-        )
+        claims = self._ctx.claims(call, "keyring" if _keyring_token(self._ctx, call) else "partition")
         self._ctx.check_session(claims)
         return claims
 
-    def close_session(self, caller: Caller, token: str, request_id: str, timeout: float | None) -> None:
-        claims = self._ctx.claims(
-            caller, token, "keyring" if _keyring_token(self._ctx, caller, token) else "partition"
-        )
+    def close_session(self, call: Call) -> None:
+        claims = self._ctx.claims(call, "keyring" if _keyring_token(self._ctx, call) else "partition")
         self._ctx.submit(
             c.Logout,
             claims.actor,
-            request_id,
-            timeout,
+            call.request_id,
+            call.timeout,
             target=f"{claims.container}:{claims.partition_role}",
         )
 
-    def change_password(
-        self,
-        caller: Caller,
-        partition: str,
-        role: str,
-        old: str,
-        new: str,
-        request_id: str,
-        timeout: float | None,
-    ) -> None:
+    def change_password(self, call: Call, partition: str, role: str, old: str, new: str) -> None:
         kind = _kind_of(role)
-        _, actor = self._assigned(caller, partition, kind)
-        self._auth.change_password(actor, f"{kind}:{partition}:{role}", old, new, request_id, timeout)
+        _, actor = self._assigned(call.caller, partition, kind)
+        self._login.change_password(
+            actor, f"{kind}:{partition}:{role}", old, new, call.request_id, call.timeout
+        )
 
     # --- partition administration ------------------------------------------------
 
     def init_partition(
-        self,
-        caller: Caller,
-        partition: str,
-        label: str,
-        cloning_domain: str,
-        po_password: str,
-        request_id: str,
-        timeout: float | None,
+        self, call: Call, partition: str, label: str, cloning_domain: str, po_password: str
     ) -> None:
         rules.check_password(po_password, "PO password")
-        _, actor = self._assigned(caller, partition)
+        _, actor = self._assigned(call.caller, partition)
         self._ctx.submit(
             c.PartitionInit,
             actor,
-            request_id,
-            timeout,
+            call.request_id,
+            call.timeout,
             name=partition,
             label=label,
             cloning_domain=cloning_domain,
             po_password_hash=crypto.hash_password(po_password),
         )
 
-    def init_role(
-        self, caller: Caller, token: str, role: str, password: str, request_id: str, timeout: float | None
-    ) -> None:
+    def init_role(self, call: Call, role: str, password: str) -> None:
         rules.check_password(password, f"{role} password")
-        claims = self._ctx.claims(caller, token, "partition")
+        claims = self._ctx.claims(call, "partition")
         self._ctx.submit(
             c.PartitionRoleInit,
             claims.actor,
-            request_id,
-            timeout,
+            call.request_id,
+            call.timeout,
             name=claims.subject,
             role=role,
             password_hash=crypto.hash_password(password),
         )
 
-    def set_policy(
-        self, caller: Caller, token: str, policy: str, value: int, request_id: str, timeout: float | None
-    ) -> None:
-        claims = self._ctx.claims(caller, token, "partition")
+    def set_policy(self, call: Call, policy: str, value: int) -> None:
+        claims = self._ctx.claims(call, "partition")
         self._ctx.submit(
             c.PartitionPolicySet,
             claims.actor,
-            request_id,
-            timeout,
+            call.request_id,
+            call.timeout,
             name=claims.subject,
             policy=policy,
             value=value,
         )
 
-    def activate(
-        self,
-        caller: Caller,
-        partition: str,
-        co_password: str,
-        active: bool,
-        request_id: str,
-        timeout: float | None,
-    ) -> None:
+    def activate(self, call: Call, partition: str, co_password: str, active: bool) -> None:
         """The CO activates (PED-style login) or deactivates the partition; a wrong password counts."""
-        _, actor = self._assigned(caller, partition)
-        target = f"partition:{partition}:CO"
-        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
-        found = self._auth.credential(target)
-        if found is None or not crypto.verify_password(co_password, found[0]):
-            self._ctx.submit(
-                c.RecordLogin,
-                actor,
-                sub_request_id(request_id, "verify"),
-                timeout,
-                target=target,
-                success=False,
-                verified_epoch=found[1] if found else 0,
-            )
-            raise DomainError(ErrorCode.UNAUTHENTICATED, "wrong CO password")
+        request_id, timeout = call.request_id, call.timeout
+        _, actor = self._assigned(call.caller, partition)
+        epoch = self._login.check_password(
+            actor,
+            f"partition:{partition}:CO",
+            co_password,
+            request_id,
+            timeout,
+            tag="verify",
+            refusal="wrong CO password",
+        )
         self._ctx.submit(
             c.PartitionActivate,
             actor,
@@ -232,7 +206,7 @@ class NtlsService:
             timeout,
             name=partition,
             active=active,
-            verified_epoch=found[1],
+            verified_epoch=epoch,
         )
 
 
@@ -256,10 +230,10 @@ def _kind_of(role: str) -> str:
     raise DomainError(ErrorCode.INVALID_ARGUMENT, f"role must be one of {known}, got {role!r}")
 
 
-def _keyring_token(ctx: NodeContext, caller: Caller, token: str) -> bool:
-    if not token:
+def _keyring_token(ctx: NodeContext, call: Call) -> bool:
+    if not call.token:
         return False
     try:
-        return ctx.tokens.verify(token, caller.fingerprint, ctx.clock_ms()).kind == "keyring"
+        return ctx.tokens.verify(call.token, call.caller.fingerprint, ctx.clock_ms()).kind == "keyring"
     except DomainError:
         return False

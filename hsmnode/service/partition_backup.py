@@ -28,9 +28,12 @@ from hsmnode.domain import commands as c
 from hsmnode.domain import mofn
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.service.authorization import session_authorized
-from hsmnode.service.context import Caller, NodeContext
-from hsmnode.service.keys import KeyView, aad_for, described_view
+from hsmnode.domain.model import KeyObject
+from hsmnode.domain.state import HsmState
+from hsmnode.service.call import Call
+from hsmnode.service.context import NodeContext
+from hsmnode.service.key_views import KeyView, aad_for, described_view
+from hsmnode.service.mofn import session_authorized
 from hsmnode.sessions import Claims
 
 MAX_BACKUP = 3 * 1024 * 1024  # bytes: what one restore command can carry, with room to spare
@@ -48,8 +51,12 @@ class PartitionBackupService:
         self._ctx = ctx
         self._smk = smk
 
-    def _session(self, caller: Caller, token: str) -> Claims:
-        claims = self._ctx.tokens.verify(token, caller.fingerprint, self._ctx.clock_ms()) if token else None
+    def _session(self, call: Call) -> Claims:
+        claims = (
+            self._ctx.tokens.verify(call.token, call.caller.fingerprint, self._ctx.clock_ms())
+            if call.token
+            else None
+        )
         if claims is None:
             raise DomainError(
                 ErrorCode.UNAUTHENTICATED,
@@ -62,10 +69,10 @@ class PartitionBackupService:
             )
         return claims
 
-    def create(self, caller: Caller, token: str) -> Backup:
+    def create(self, call: Call) -> Backup:
         """Raises UNAVAILABLE (ReplicationError) outside the member's lease: like key use, a backup takes
         key material out on a session the majority may have revoked since (DESIGN.md §3.8)."""
-        claims = self._session(caller, token)
+        claims = self._session(call)
         self._ctx.replicator.require_lease()
         try:
             made = self._create(claims)
@@ -97,7 +104,7 @@ class PartitionBackupService:
         now = self._ctx.clock_ms()
         cu = claims.partition_role == "CU"
 
-        def snapshot(s):  # type: ignore[no-untyped-def]
+        def snapshot(s: HsmState) -> tuple[list[KeyObject], str, bool, str | None]:
             authorize(s, claims.actor, "backup.public" if cu else "backup", now, claims.container)
             held = session_authorized(s, claims, claims.container)
             mofn.gate(s, claims.container, "use", session_authorized=held)
@@ -152,14 +159,16 @@ class PartitionBackupService:
         }
         return Backup(blob.seal(self._smk, header, entries), len(entries), domain)
 
-    def restore(
-        self, caller: Caller, token: str, data: bytes, request_id: str, timeout: float | None
-    ) -> tuple[list[KeyView], str]:
+    def restore(self, call: Call, data: bytes) -> tuple[list[KeyView], str]:
         """(the restored keys, the partition the backup was made of). A repeated request id gets its
         first answer, built from the replicated result (DESIGN.md §3.5)."""
-        claims = self._session(caller, token)
+        claims = self._session(call)
         result = self._ctx.once(
-            c.KeyRestore, claims.actor, request_id, timeout, lambda: self._restore_fields(claims, data)
+            c.KeyRestore,
+            claims.actor,
+            call.request_id,
+            call.timeout,
+            lambda: self._restore_fields(claims, data),
         )
         ids, keys = list(result.value["object_ids"]), list(result.value.get("keys", []))
         if len(keys) != len(ids):  # a result recorded before results described the keys

@@ -167,13 +167,13 @@ def chaos(cluster: DevCluster, kills: int, run: str, write_period: float = 0.05)
     return h
 
 
-@pytest.mark.timeout(300)
 def single_leader(cluster: DevCluster) -> str | None:
     roles = {m.id: node_status(cluster, m.id).role for m in cluster.members}
     leaders = [m for m, role in roles.items() if role == "leader"]
     return leaders[0] if len(leaders) == 1 else None
 
 
+@pytest.mark.timeout(300)
 def test_chaos_short_run_keeps_every_acknowledged_write_exactly_once(trio: DevCluster) -> None:
     h = chaos(trio, 10, "chaos10")
     assert h.acknowledged and h.signatures

@@ -1,49 +1,39 @@
-"""Cluster fixtures: real `hsmnode serve` processes on 127.0.0.1, started by the same launcher as `hsmnode dev`."""
+"""Cluster fixtures: real members on 127.0.0.1 with real gRPC over mTLS and real Raft, started by the
+same launcher as `hsmnode dev` (tests/common/cluster.py).
+
+Members run inside the test process unless the test (or its module, through `pytestmark`) is marked
+`processes`: a test that kills, cuts off, joins or reads a member's log needs member processes.
+`HSMNODE_TEST_CLUSTERS=processes` runs every cluster as processes. In-process members hash passwords
+at a lighter scrypt cost (tests/common/cluster.py `light_password_hashing`)."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hsmnode.ops.devcluster import RAFT_PORT_OFFSET, DevCluster, DevTimings, ports_free
+from hsmnode.ops.devcluster import DevCluster
+from tests.common.cluster import IN_PROCESS, PROCESSES, free_base_port, light_password_hashing, start_cluster
+
+__all__ = ["cluster_kind_for", "free_base_port", "start_cluster"]
 
 
-def free_base_port(nodes: int) -> int:
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - RAFT_PORT_OFFSET - nodes)
-        ports = [base + i for i in range(nodes)] + [base + RAFT_PORT_OFFSET + i for i in range(nodes)]
-        if ports_free(ports):
-            return base
-    raise RuntimeError("no free port range on 127.0.0.1")
+def cluster_kind_for(request: pytest.FixtureRequest) -> str:
+    """`processes` for a test or module marked so, else `in_process`."""
+    return PROCESSES if request.node.get_closest_marker("processes") else IN_PROCESS
 
 
-def start_cluster(
-    root: Path, *, nodes: int = 3, fault_injection: bool = True, compaction: int = 5000
-) -> DevCluster:
-    cluster = DevCluster.create(
-        root,
-        nodes=nodes,
-        base_port=free_base_port(nodes),
-        timings=DevTimings(compaction_min_entries=compaction),
-        fault_injection=fault_injection,
-    )
-    cluster.start()
-    try:
-        cluster.wait_for_leader(timeout=30.0)
-        cluster.bootstrap_demo()
-    except BaseException:
-        cluster.stop()
-        raise
-    return cluster
+@pytest.fixture(scope="package", autouse=True)
+def _light_password_hashing() -> Iterator[None]:
+    with light_password_hashing():
+        yield
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[DevCluster]:
-    """A fresh 3-member cluster with the dev demo set up and fault injection on; every process is stopped afterwards."""
-    c = start_cluster(tmp_path / "cluster", compaction=40)
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevCluster]:
+    """A fresh 3-member cluster with the dev demo set up and fault injection on; every member is stopped afterwards."""
+    c = start_cluster(tmp_path / "cluster", kind=cluster_kind_for(request), compaction=40)
     try:
         yield c
     finally:
@@ -52,9 +42,11 @@ def cluster(tmp_path: Path) -> Iterator[DevCluster]:
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+def single(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     """A 1-member cluster, fault injection off, shared by the bad-input tests of one module."""
-    c = start_cluster(tmp_path_factory.mktemp("single"), nodes=1, fault_injection=False)
+    c = start_cluster(
+        tmp_path_factory.mktemp("single"), kind=cluster_kind_for(request), nodes=1, fault_injection=False
+    )
     try:
         yield c
     finally:
@@ -62,9 +54,11 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
 
 
 @pytest.fixture(scope="module")
-def trio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+def trio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     """A 3-member cluster, fault injection off, shared by the tests of one module."""
-    c = start_cluster(tmp_path_factory.mktemp("trio"), nodes=3, fault_injection=False)
+    c = start_cluster(
+        tmp_path_factory.mktemp("trio"), kind=cluster_kind_for(request), nodes=3, fault_injection=False
+    )
     try:
         yield c
     finally:

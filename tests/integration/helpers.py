@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from hsmnode.client import ApplianceSession, HsmError, HsmRoleSession, NodeStatus
+from hsmnode.client import ApplianceSession, AuditNote, HsmError, HsmRoleSession, NodeStatus
 from hsmnode.ops.devcluster import DevCluster
 
 T = TypeVar("T")
@@ -103,7 +103,7 @@ def audit_records(cluster: DevCluster, member_id: str) -> list:  # type: ignore[
         found = []
         after = 0
         while True:
-            records, _total = auditor.audit_list(after_seq=after, limit=1000)
+            records = auditor.audit_list(after_seq=after, limit=1000).records
             if not records:
                 return found
             found += records
@@ -118,7 +118,7 @@ def notes_on(cluster: DevCluster, member_id: str) -> list[str]:
 
 def note(
     cluster: DevCluster, text: str, member_id: str | None = None, request_id: str | None = None
-) -> tuple[int, str]:
+) -> AuditNote:
     admin = as_admin(cluster, member_id)
     with admin.client:
         return admin.audit_note(text, request_id=request_id)
@@ -152,7 +152,7 @@ def new_partition(
             so.create_partition(name, **create)
         admin.assign_client("demo-client", name)
     with cluster.app_client() as app:
-        eventually(lambda: name in {s.partition for s in app.list_slots()[1]}, 5.0, f"{name} assigned")
+        eventually(lambda: name in {s.partition for s in app.list_slots().slots}, 5.0, f"{name} assigned")
         app.init_partition(name, label=name, cloning_domain=domain, po_password=pw["po"])
         with app.open_session(name, pw["po"], role="PO") as po:
             po.init_role("CO", pw["co0"])

@@ -1,4 +1,4 @@
-"""Access rules through real member processes (DOMAIN.md §1 who may do what, §3 the client handshake)."""
+"""Access rules through a real cluster (DOMAIN.md §1 who may do what, §3 the client handshake)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def own_client(cluster: DevCluster, pair: crypto.PemPair, member_id: str | None 
 
 
 def slot_names(client: HsmClient) -> set[str]:
-    _name, slots = client.list_slots()
+    slots = client.list_slots().slots
     return {s.partition for s in slots}
 
 

@@ -137,7 +137,7 @@ def test_the_auditor_chooses_what_key_use_records(trio: DevCluster) -> None:
         key = co.generate_key("configured-sig", "EC", "P-256", usage=["sign"])
 
         def uses_of(outcome: str) -> int:
-            records, _ = auditor.audit_list(limit=1000, chain="member")
+            records = auditor.audit_list(limit=1000, chain="member").records
             return sum(1 for r in records if r.key == key.id and r.outcome == outcome)
 
         try:
@@ -157,7 +157,7 @@ def test_the_auditor_chooses_what_key_use_records(trio: DevCluster) -> None:
         eventually(lambda: auditor.audit_config()["key_usage"] == "all", 5.0, "the setting applied")
         co.sign(key.id, DATA, mechanism="ECDSA-SHA256")
         assert uses_of("ok") == 1
-        cluster_records, _ = auditor.audit_list(limit=1000)
+        cluster_records = auditor.audit_list(limit=1000).records
         assert any(
             r.command == "audit.config" and "key_usage records none" in r.detail for r in cluster_records
         )
@@ -221,7 +221,7 @@ def test_a_backup_restores_into_a_partition_of_its_cloning_domain_on_another_mem
         aes = co.generate_key("bk-aes", "AES", "256", usage=["encrypt", "decrypt"])
         ed_sig = co.sign(ed.id, DATA, mechanism="Ed25519")
         rsa_sig = co.sign(rsa.id, DATA, mechanism="RSA-PKCS1-SHA256")
-        ciphertext, iv = co.encrypt(aes.id, DATA, mechanism="AES-GCM")
+        sealed = co.encrypt(aes.id, DATA, mechanism="AES-GCM")
         source_labels = {k.label for k in co.list_keys()}
     # the CO backs the partition up through the CLI, the password from the environment
     opened = cli(
@@ -245,7 +245,9 @@ def test_a_backup_restores_into_a_partition_of_its_cloning_domain_on_another_mem
         assert set(restored) == source_labels
         assert twin.sign(restored["bk-ed"].id, DATA, mechanism="Ed25519") == ed_sig
         assert twin.sign(restored["bk-rsa"].id, DATA, mechanism="RSA-PKCS1-SHA256") == rsa_sig
-        assert twin.decrypt(restored["bk-aes"].id, ciphertext, iv=iv, mechanism="AES-GCM") == DATA
+        assert (
+            twin.decrypt(restored["bk-aes"].id, sealed.ciphertext, iv=sealed.iv, mechanism="AES-GCM") == DATA
+        )
         assert restored["bk-ed"].origin == "restored"
     with trio.app_client("node2") as second, second.open_session("foreign", foreign_co, role="CO") as other:
         with pytest.raises(FailedPrecondition, match="cloning domain 'elsewhere'.*'hsmnode-dev'"):
@@ -253,7 +255,7 @@ def test_a_backup_restores_into_a_partition_of_its_cloning_domain_on_another_mem
         assert other.list_keys() == []
     auditor = as_auditor(trio)
     with auditor.client:
-        records, _ = auditor.audit_list(limit=1000)
+        records = auditor.audit_list(limit=1000).records
     assert any(
         r.command == "partition.backup" and r.outcome == "ok" and r.container == "partition:demo"
         for r in records

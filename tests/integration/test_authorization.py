@@ -126,6 +126,7 @@ def verify_ec(public_der: bytes, signature: bytes) -> None:
 # --- one cluster-wide state: any member sees it, a full restart keeps it, the audit log names the cards ---
 
 
+@pytest.mark.processes
 def test_authorization_state_replicates_to_every_member_survives_a_full_restart_and_audits_the_cards(
     cluster: DevCluster, tmp_path: Path
 ) -> None:

@@ -62,9 +62,9 @@ def app_tls(ca_from: Path, client_from: Path) -> Tls:
 def all_records(auditor: HsmRoleSession) -> list[AuditRecord]:
     records: list[AuditRecord] = []
     while True:
-        page, total = auditor.audit_list(after_seq=len(records))
-        records += page
-        if len(records) >= total or not page:
+        page = auditor.audit_list(after_seq=len(records))
+        records += page.records
+        if len(records) >= page.total or not page.records:
             return records
 
 
@@ -122,7 +122,7 @@ def test_backup_under_load_restores_into_a_new_cluster_that_serves_every_key_and
             with source.client() as client, client.login("operator", demo["users"]["operator"]) as op:
                 while not stop.is_set():
                     with contextlib.suppress(HsmError):  # a failed write is not acknowledged
-                        acked.append(op.audit_note(f"load {len(acked)}")[0])
+                        acked.append(op.audit_note(f"load {len(acked)}").seq)
 
         writer = threading.Thread(target=write_load)
         writer.start()

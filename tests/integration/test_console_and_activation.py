@@ -1,5 +1,5 @@
 """The member's local console (Dinamo; DOMAIN.md §5) and Luna's activation lifetime (DOMAIN.md §3),
-through real member processes: a console change with the cards needs no online_authorization and
+through a real cluster: a console change with the cards needs no online_authorization and
 replicates; activation is lost on a member that restarts unless auto_activation is on, and
 auto-activation still needs a first activation."""
 
@@ -190,7 +190,7 @@ def test_activation_is_lost_on_a_member_that_restarts_unless_auto_activation_is_
         held.keep = True
         with pytest.raises(FailedPrecondition, match="lost it when it restarted"):
             held.sign(key.id, DATA, mechanism="Ed25519")
-        assert not next(s for s in on2.list_slots()[1] if s.partition == "ped").activated
+        assert not next(s for s in on2.list_slots().slots if s.partition == "ped").activated
     with trio.app_client("node1") as on1:  # a member that kept running keeps the activation
         assert on1.resume_partition(cu.token, "ped", "CU").sign(key.id, DATA, mechanism="Ed25519")
     with trio.app_client() as app:

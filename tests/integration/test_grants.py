@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hsmnode.client import PermissionDenied
+from hsmnode.client import Grant, PermissionDenied
 from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import as_admin, eventually
 
@@ -24,7 +24,7 @@ def second_owner(cluster: DevCluster) -> None:
             so.create_partition("third")
         admin.assign_client("demo-client", "bee")
     with cluster.app_client() as app:
-        eventually(lambda: "bee" in {s.partition for s in app.list_slots()[1]}, 5.0, "bee assigned")
+        eventually(lambda: "bee" in {s.partition for s in app.list_slots().slots}, 5.0, "bee assigned")
         app.init_partition("bee", label="bee", cloning_domain="d", po_password=B_PO)
         with app.open_session("bee", B_PO, role="PO") as po:
             po.init_role("CO", B_CO0)
@@ -48,8 +48,8 @@ def test_grants_read_is_used_across_members_not_passed_on_not_symmetric_and_revo
         assert a.grant("bee", ["read"]) == ("read",)
         # not transitive: a grant bee makes is always on bee's own partition, never on demo's
         b.grant("third", ["read"])
-        assert ("bee", "third", ("read",)) in b.list_grants()
-        assert all(owner != "demo" or grantee != "third" for owner, grantee, _ in a.list_grants())
+        assert Grant("bee", "third", ("read",)) in b.list_grants()
+        assert all(g.owner != "demo" or g.grantee != "third" for g in a.list_grants())
         # not symmetric: demo gained nothing on bee
         with pytest.raises(PermissionDenied, match="'bee' has not granted 'demo'"):
             a.sign("partition:bee/b-sig", b"m", mechanism="ECDSA-SHA256")

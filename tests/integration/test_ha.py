@@ -12,6 +12,7 @@ from tests.integration.helpers import drill, eventually, leader_of
 pytestmark = pytest.mark.cluster
 
 
+@pytest.mark.processes
 def test_drill_kill_leader_then_follower_with_injected_faults_loses_and_duplicates_nothing(
     cluster: DevCluster,
 ) -> None:
@@ -62,6 +63,7 @@ def test_key_generation_retried_after_an_unknown_outcome_yields_one_key(cluster:
             )
 
 
+@pytest.mark.processes
 def test_a_session_opened_on_member_1_keeps_working_after_member_1_is_killed(cluster: DevCluster) -> None:
     demo = cluster.demo()
     assert demo is not None
@@ -97,6 +99,7 @@ def test_bad_client_construction_fails_at_once_with_a_clear_error(cluster: DevCl
         FaultInjector(fail_ratio=2.0)
 
 
+@pytest.mark.processes
 def test_crypto_is_spread_over_members_and_a_restarted_member_rejoins_the_rotation(
     cluster: DevCluster,
 ) -> None:

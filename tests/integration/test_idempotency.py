@@ -55,7 +55,7 @@ from hsmnode.pb import (
     ntls_pb2,
     partition_backup_pb2,
 )
-from tests.integration.conftest import start_cluster
+from tests.common.cluster import IN_PROCESS, start_cluster
 
 pytestmark = pytest.mark.cluster
 
@@ -594,7 +594,9 @@ def _assigned_partition(w: World) -> str:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    cluster = start_cluster(Path(tmp_path_factory.mktemp("idempotency")) / "cluster", fault_injection=True)
+    cluster = start_cluster(
+        Path(tmp_path_factory.mktemp("idempotency")) / "cluster", fault_injection=True, kind=IN_PROCESS
+    )
     try:
         demo = cluster.demo()
         assert demo is not None
@@ -663,7 +665,7 @@ def _commands(w: World, request_id: str, after: int) -> list[str]:
     auditor = HsmRoleSession(w.client("admin"), w.token("auditor"), "audit", "audit", 0)
     found, seq = [], after
     while True:
-        records, _ = auditor.audit_list(after_seq=seq, limit=1000)
+        records = auditor.audit_list(after_seq=seq, limit=1000).records
         if not records:
             return found
         found += [
@@ -676,7 +678,7 @@ def _commands(w: World, request_id: str, after: int) -> list[str]:
 
 def _audit_length(w: World) -> int:
     auditor = HsmRoleSession(w.client("admin"), w.token("auditor"), "audit", "audit", 0)
-    return int(auditor.audit_list(after_seq=0, limit=1)[1])
+    return auditor.audit_list(after_seq=0, limit=1).total
 
 
 @pytest.mark.parametrize("rpc", list(SCENARIOS))

@@ -1,4 +1,7 @@
-"""A standalone node joins a cluster, and the cluster overwrites it (issue 6; DOMAIN.md §2)."""
+"""A standalone node joins a cluster, and the cluster overwrites it (issue 6; DOMAIN.md §2).
+
+The joiner is a member process (a join re-executes it); the cluster it joins runs in-process unless
+HSMNODE_TEST_CLUSTERS=processes."""
 
 from __future__ import annotations
 

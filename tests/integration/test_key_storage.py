@@ -99,6 +99,7 @@ def test_no_member_stores_secret_or_private_key_bytes_in_plaintext(cluster: DevC
             assert not holders, f"plaintext of key {label} found in {holders}"
 
 
+@pytest.mark.processes
 def test_a_member_holding_another_smk_refuses_to_serve(cluster: DevCluster) -> None:
     victim = cluster.members[2]
     cluster.stop(victim.id)
@@ -111,6 +112,7 @@ def test_a_member_holding_another_smk_refuses_to_serve(cluster: DevCluster) -> N
     assert "differs from this member's" in victim.log_path.read_text()
 
 
+@pytest.mark.processes
 def test_a_member_refuses_to_start_without_its_smk_or_with_an_open_one(cluster: DevCluster) -> None:
     member = cluster.members[2]
     cluster.stop(member.id)

@@ -1,4 +1,4 @@
-"""Keyrings through real member processes (DOMAIN.md §1 "Keyring level"): the KRSO and KRCO use a
+"""Keyrings through a real cluster (DOMAIN.md §1 "Keyring level"): the KRSO and KRCO use a
 keyring's keys, the initial KRSO credential must be changed first, the cluster security officer
 (the PO of the cluster partition) manages keyrings but is kept apart from their roles and contents,
 keyring roles do no cluster administration, and a keyring locks after 10 failed logins."""
@@ -61,7 +61,7 @@ def keyring_session(client: HsmClient, cluster: DevCluster, role: str) -> Partit
 
 
 def slot_names(client: HsmClient) -> set[str]:
-    return {s.partition for s in client.list_slots()[1]}
+    return {s.partition for s in client.list_slots().slots}
 
 
 def verify_outside(public_der: bytes, signature: bytes) -> None:
@@ -87,8 +87,8 @@ def test_krso_and_krco_both_use_the_keyring_keys_but_only_the_krso_sets_the_krco
                 assert [k.public_der for k in found] == [key.public_der]
                 verify_outside(key.public_der, krco.sign("ring-ec", DATA, mechanism="ECDSA-SHA256"))
                 krco.generate_key("krco-aes", "AES", 256, usage=["encrypt", "decrypt"])
-                ciphertext, iv = krco.encrypt("krco-aes", DATA, mechanism="AES-GCM")
-                assert krso.decrypt("krco-aes", ciphertext, mechanism="AES-GCM", iv=iv) == DATA
+                sealed = krco.encrypt("krco-aes", DATA, mechanism="AES-GCM")
+                assert krso.decrypt("krco-aes", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv) == DATA
                 with pytest.raises(PermissionDenied, match=f"the KRCO of keyring '{RING}' may not"):
                     krco.set_krco(dev_password())
                 with keyring_session(first, cluster, "KRCO") as again:  # the refusal changed nothing

@@ -1,4 +1,4 @@
-"""Keys and cryptographic operations through real member processes (DOMAIN.md §1 partition level, §2 any
+"""Keys and cryptographic operations through a real cluster (DOMAIN.md §1 partition level, §2 any
 member serves crypto): results check out with an independent library, key attributes and partition policy
 bound what a session may do, an isolated member stops serving, and bad input gets the right status."""
 
@@ -94,16 +94,16 @@ def test_key_generated_on_one_member_works_on_the_others_and_checks_out_with_an_
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         ) == (ec_key.public_der)
 
-        ciphertext, iv = on2.encrypt("aes", DATA, mechanism="AES-GCM", aad=b"header")
-        assert len(iv) == 12 and DATA not in ciphertext
-        assert on3.decrypt("aes", ciphertext, mechanism="AES-GCM", iv=iv, aad=b"header") == DATA
+        sealed = on2.encrypt("aes", DATA, mechanism="AES-GCM", aad=b"header")
+        assert len(sealed.iv) == 12 and DATA not in sealed.ciphertext
+        assert on3.decrypt("aes", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv, aad=b"header") == DATA
 
         rsa_public = public_key(rsa_key.public_der)
         assert isinstance(rsa_public, rsa.RSAPublicKey) and rsa_public.key_size == 2048
         assert on3.decrypt("rsa", rsa_public.encrypt(DATA, oaep()), mechanism="RSA-OAEP-SHA256") == DATA
-        ciphertext, iv = on2.encrypt("rsa", DATA, mechanism="RSA-OAEP-SHA256")
-        assert iv == b""
-        assert on3.decrypt("rsa", ciphertext, mechanism="RSA-OAEP-SHA256") == DATA
+        sealed = on2.encrypt("rsa", DATA, mechanism="RSA-OAEP-SHA256")
+        assert sealed.iv == b""
+        assert on3.decrypt("rsa", sealed.ciphertext, mechanism="RSA-OAEP-SHA256") == DATA
     finally:
         for client in (first, second, third):
             client.close()
@@ -126,9 +126,9 @@ def test_key_attributes_and_the_cu_role_limit_export_use_and_creation(cluster: D
                 assert f"'{target}'" in info.value.message
             with pytest.raises(PermissionDenied, match="usage flag 'sign'"):
                 co.sign("enc-only", DATA, mechanism="ECDSA-SHA256")
-            ciphertext, iv = co.encrypt("enc-only", DATA, mechanism="AES-GCM")
+            sealed = co.encrypt("enc-only", DATA, mechanism="AES-GCM")
             with pytest.raises(PermissionDenied, match="usage flag 'decrypt'"):
-                co.decrypt("enc-only", ciphertext, mechanism="AES-GCM", iv=iv)
+                co.decrypt("enc-only", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv)
             with pytest.raises(PermissionDenied, match="usage flag 'verify'"):
                 co.verify(
                     "ec-kept",
@@ -211,8 +211,8 @@ def test_private_keys_are_wrapped_off_the_hsm_only_when_the_partition_policy_all
             usage=["decrypt"],
         )
         assert (again.size, again.object_class) == ("128", "secret")
-        ciphertext, iv = co.encrypt("secret", DATA, mechanism="AES-GCM")
-        assert co.decrypt("secret-back", ciphertext, mechanism="AES-GCM", iv=iv) == DATA
+        sealed = co.encrypt("secret", DATA, mechanism="AES-GCM")
+        assert co.decrypt("secret-back", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv) == DATA
         with pytest.raises(PermissionDenied, match="exportable"):
             co.wrap_key("wrapper", "signer-back")  # unwrapped without exportable=True
         with pytest.raises(InvalidArgument, match="is EC, not RSA"):
@@ -260,6 +260,7 @@ def test_aes_gcm_wrapping_happens_in_the_member_and_unwraps_outside_with_the_wra
 # --- an isolated member stops serving after its lease -------------------------------------------------
 
 
+@pytest.mark.processes
 def test_member_cut_off_from_the_others_refuses_crypto_once_its_lease_runs_out(cluster: DevCluster) -> None:
     with cluster.app_client("node3", timeout=2.0) as alone:
         co = co_session(alone, cluster)
@@ -333,17 +334,17 @@ def test_bad_crypto_input_gets_the_right_status_and_every_member_stays_up(cluste
         with pytest.raises(InvalidArgument, match="signature must not be empty"):
             co.verify("ec", DATA, b"", mechanism="ECDSA-SHA256")
 
-        ciphertext, iv = co.encrypt("aes", DATA, mechanism="AES-GCM")
-        tampered = bytes([ciphertext[0] ^ 1]) + ciphertext[1:]
+        sealed = co.encrypt("aes", DATA, mechanism="AES-GCM")
+        tampered = bytes([sealed.ciphertext[0] ^ 1]) + sealed.ciphertext[1:]
         with pytest.raises(InvalidArgument, match="authentication check"):
-            co.decrypt("aes", tampered, mechanism="AES-GCM", iv=iv)
+            co.decrypt("aes", tampered, mechanism="AES-GCM", iv=sealed.iv)
         with pytest.raises(InvalidArgument, match="authentication check"):
-            co.decrypt("aes", ciphertext, mechanism="AES-GCM", iv=iv, aad=b"other")
+            co.decrypt("aes", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv, aad=b"other")
         with pytest.raises(InvalidArgument, match="12-byte IV"):
-            co.decrypt("aes", ciphertext, mechanism="AES-GCM", iv=iv[:8])
+            co.decrypt("aes", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv[:8])
         with pytest.raises(InvalidArgument, match="RSA-OAEP decryption failed"):
             co.decrypt("rsa", os.urandom(256), mechanism="RSA-OAEP-SHA256")
-        assert co.decrypt("aes", ciphertext, mechanism="AES-GCM", iv=iv) == DATA
+        assert co.decrypt("aes", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv) == DATA
 
         with pytest.raises(InvalidArgument, match="unknown key type 'DES'"):
             co.generate_key("des", "DES", 56, usage=["encrypt"])

@@ -14,7 +14,7 @@ from hsmnode.client import FailedPrecondition, HsmClient, HsmError
 from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import converged, eventually, leader_of, node_status, note, notes_on
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.processes]
 
 
 def test_remove_then_add_a_member_keeps_the_cluster_writable_and_identical(cluster: DevCluster) -> None:

@@ -33,7 +33,7 @@ from hsmnode.service.membership import HALF_DONE_PREFIX
 from tests.integration.conftest import start_cluster
 from tests.integration.helpers import audit_records, converged, eventually, leader_of, node_status
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.processes]
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -16,7 +16,7 @@ from hsmnode.ops.devcluster import DevCluster
 from tests.integration.conftest import start_cluster
 from tests.integration.helpers import drill
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.processes]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from tests.integration.conftest import start_cluster
 from tests.integration.helpers import leader_of
 from tests.integration.pkcs11_support import CLIENT_MODULE, BridgeProcess, require_pkcs11_tools
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.processes]
 
 APP = textwrap.dedent(
     """

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hsmnode.ops.devcluster import DevCluster
-from tests.integration.conftest import start_cluster
+from tests.common.cluster import IN_PROCESS, start_cluster
 from tests.integration.helpers import as_auditor
 from tests.integration.pkcs11_support import (
     CLIENT_MODULE,
@@ -37,7 +37,7 @@ from pkcs11.util.ec import encode_named_curve_parameters  # noqa: E402
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevCluster, BridgeProcess]]:
     require_pkcs11_tools()
-    cluster = start_cluster(tmp_path_factory.mktemp("p11py"), fault_injection=False)
+    cluster = start_cluster(tmp_path_factory.mktemp("p11py"), fault_injection=False, kind=IN_PROCESS)
     bridge = None
     try:
         bridge = BridgeProcess(cluster)
@@ -258,7 +258,7 @@ def test_signs_through_the_bridge_are_in_the_key_usage_audit_of_the_member_that_
     for member in cluster.members:
         auditor = as_auditor(cluster, member.id)
         with auditor.client:
-            records, _ = auditor.audit_list(limit=1000, chain="member")
+            records = auditor.audit_list(limit=1000, chain="member").records
         signs += [r for r in records if r.command == "key.sign" and r.key == key_id]
     assert len(signs) == 3, signs
     for record in signs:

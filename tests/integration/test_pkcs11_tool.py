@@ -24,7 +24,7 @@ from hsmnode.ops.devcluster import DevCluster
 from hsmnode.pkcs11.rpc.calls import CALLS
 from hsmnode.pkcs11.rpc.constants import CKA, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKM, CKO, CKR, CKU_USER
 from hsmnode.pkcs11.rpc.transport import HEADER
-from tests.integration.conftest import start_cluster
+from tests.common.cluster import PROCESSES, start_cluster
 from tests.integration.pkcs11_support import (
     Attribute,
     BridgeProcess,
@@ -43,7 +43,13 @@ pytestmark = pytest.mark.cluster
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevCluster, BridgeProcess]]:
     require_pkcs11_tools()
     # named as `make run` names it, so the README's example finds hsmnode-dev/profile.json
-    cluster = start_cluster(tmp_path_factory.mktemp("p11tool") / "hsmnode-dev", fault_injection=False)
+    cluster = start_cluster(
+        # processes: hypothesis fails a draw when another thread of its process uses `random`, as
+        # in-process members do (pysyncobj's election timeouts)
+        tmp_path_factory.mktemp("p11tool") / "hsmnode-dev",
+        fault_injection=False,
+        kind=PROCESSES,
+    )
     bridge = None
     try:
         bridge = BridgeProcess(cluster)

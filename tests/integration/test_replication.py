@@ -1,4 +1,4 @@
-"""Raft replication through real member processes: followers, leader death, restarts, failing commands."""
+"""Raft replication through a real cluster: followers, leader death, restarts, failing commands."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def test_write_sent_to_a_follower_is_applied_on_all_members(cluster: DevCluster)
     converged(cluster, [m.id for m in cluster.members])
 
 
+@pytest.mark.processes
 def test_leader_sigkill_elects_a_new_leader_and_writes_continue(cluster: DevCluster) -> None:
     old = leader_of(cluster)
     note(cluster, "before the kill")
@@ -45,6 +46,7 @@ def test_leader_sigkill_elects_a_new_leader_and_writes_continue(cluster: DevClus
     converged(cluster, survivors)
 
 
+@pytest.mark.processes
 def test_sigkilled_member_restarts_from_its_data_dir_and_catches_up(cluster: DevCluster) -> None:
     victim = next(m.id for m in cluster.members if m.id != leader_of(cluster))
     note(cluster, "before the crash")
@@ -62,6 +64,7 @@ def test_sigkilled_member_restarts_from_its_data_dir_and_catches_up(cluster: Dev
     assert any(p.name == "raft.dump" for p in cluster.member(leader_of(cluster)).data_dir.iterdir())
 
 
+@pytest.mark.processes
 def test_all_members_killed_and_restarted_keep_every_acknowledged_write(cluster: DevCluster) -> None:
     acknowledged = []
     admin = as_admin(cluster)

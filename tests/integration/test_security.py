@@ -1,4 +1,4 @@
-"""Security gaps found from outside (issue 11), each through real member processes: channels
+"""Security gaps found from outside (issue 11), each through a real cluster: channels
 (DOMAIN.md §3), keyring deletion by the cluster SO (§1), the M-of-N transition table (§5), grant
 references in the CLI (§4), operator + SO (§1), lockout answers, bad input and password sources."""
 
@@ -67,8 +67,8 @@ def test_an_ntls_client_certificate_cannot_log_in_to_the_appliance_or_take_the_s
         with pytest.raises(PermissionDenied, match="registered NTLS client certificate"):
             app.resume("any-token").hsm_login(demo["hsm"]["so_password"])
         # the application's own channel still works
-        name, slots = app.list_slots()
-        assert name == "demo-client" and "demo" in {s.partition for s in slots}
+        found = app.list_slots()
+        assert found.client == "demo-client" and "demo" in {s.partition for s in found.slots}
 
 
 def test_the_admin_certificate_does_not_open_partition_sessions(single: DevCluster) -> None:

@@ -13,7 +13,7 @@ import hsmnode.pb
 from hsmnode.pb import keys_pb2
 from hsmnode.server import channels
 from hsmnode.server.app import bind
-from hsmnode.server.key_servicers import KeysServicer
+from hsmnode.server.keys import KeysServicer
 
 
 def every_method() -> list[str]:

@@ -13,13 +13,16 @@ import json
 import os
 from dataclasses import dataclass
 
-from hsmnode import crypto
 from hsmnode.domain import commands as c
 from hsmnode.domain import mofn
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.model import Partition, PartitionAuthorization
 from hsmnode.domain.result import Result
-from hsmnode.service.context import Caller, NodeContext, answer, sub_request_id
+from hsmnode.domain.state import HsmState
+from hsmnode.service.call import Call
+from hsmnode.service.context import NodeContext, answer
+from hsmnode.service.login import LoginService
 from hsmnode.sessions import Claims
 
 ACTIONS = ("associate", "authorize", "deauthorize", "reset", "session-authorize", "permissions")
@@ -35,6 +38,22 @@ class Challenge:
 
 
 @dataclass(frozen=True)
+class CardSet:
+    """The card set an associate binds: its id, the M of M-of-N, and each card's (label, Ed25519 public key)."""
+
+    set_id: str
+    threshold: int
+    cards: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, order=True)
+class GrantView:
+    owner: str  # the granting partition
+    grantee: str
+    permissions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class AuthView:
     partition: str
     requires_authorization: bool
@@ -46,13 +65,34 @@ class AuthView:
     online_authorization: bool
     session_authorized: bool
 
+    @classmethod
+    def of(cls, part: Partition, session_authorized: bool) -> AuthView:
+        """The partition's M-of-N state; `session_authorized`: the asking session's grant holds."""
+        auth = part.authorization
+        online = part.policy.online_authorization
+        if auth is None:
+            return cls(part.name, False, "", "", 0, (), (), online, False)
+        cards = tuple(label for label, _ in auth.cards)
+        return cls(
+            part.name,
+            True,
+            auth.state,
+            auth.set_id,
+            auth.threshold,
+            cards,
+            tuple(auth.permissions),
+            online,
+            session_authorized,
+        )
 
-class AuthorizationService:
-    def __init__(self, ctx: NodeContext) -> None:
+
+class MofnService:
+    def __init__(self, ctx: NodeContext, login: LoginService) -> None:
         self._ctx = ctx
+        self._login = login
 
-    def _co(self, caller: Caller, token: str) -> Claims:
-        claims = self._ctx.claims(caller, token, "partition")
+    def _co(self, call: Call) -> Claims:
+        claims = self._ctx.claims(call, "partition")
         self._authorize_co(claims)
         return claims
 
@@ -60,13 +100,13 @@ class AuthorizationService:
         now = self._ctx.clock_ms()
         self._ctx.read(lambda s: authorize(s, claims.actor, "partition.authorize", now, claims.container))
 
-    def challenge(self, caller: Caller, token: str, action: str) -> Challenge:
+    def challenge(self, call: Call, action: str) -> Challenge:
         if action not in ACTIONS:
             raise DomainError(
                 ErrorCode.INVALID_ARGUMENT,
                 f"unknown authorization action {action!r} (known: {', '.join(ACTIONS)})",
             )
-        claims = self._co(caller, token)
+        claims = self._co(call)
         return self._issue(claims.subject, action)
 
     def _issue(self, partition: str, action: str) -> Challenge:
@@ -83,27 +123,15 @@ class AuthorizationService:
         self, partition: str, actor: str, password: str, request_id: str, timeout: float | None
     ) -> int:
         """The partition password (the CO's): a wrong one counts as a failed CO login (of `actor`)."""
-        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
-        target = f"partition:{partition}:CO"
-
-        def co(s):  # type: ignore[no-untyped-def]
-            part = s.partitions.get(partition)
-            cred = part.roles.get("CO") if part else None
-            return (cred.password_hash, cred.epoch) if cred else None
-
-        found = self._ctx.read(co)
-        if found is None or not password or not crypto.verify_password(password, found[0]):
-            self._ctx.submit(
-                c.RecordLogin,
-                actor,
-                sub_request_id(request_id, "password"),
-                timeout,
-                target=target,
-                success=False,
-                verified_epoch=found[1] if found else 0,
-            )
-            raise DomainError(ErrorCode.UNAUTHENTICATED, "wrong partition password")
-        return found[1]
+        return self._login.check_password(
+            actor,
+            f"partition:{partition}:CO",
+            password,
+            request_id,
+            timeout,
+            tag="password",
+            refusal="wrong partition password",
+        )
 
     def _check_mac(self, challenge: bytes, mac: bytes) -> None:
         if not self._ctx.tokens.check_mac(challenge, mac):
@@ -125,21 +153,19 @@ class AuthorizationService:
 
     def change(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         target: str,
         challenge: bytes,
         mac: bytes,
         signatures: list[tuple[str, bytes]],
         password: str,
-        card_set: tuple[str, int, list[tuple[str, bytes]]] | None,
-        request_id: str,
-        timeout: float | None,
+        card_set: CardSet | None,
     ) -> tuple[str, str]:
         """(the partition's state, a new token when this session's own state changed, else "").
 
         A repeated request id gets its first answer, the same token included."""
-        claims = self._ctx.claims(caller, token, "partition")
+        request_id, timeout = call.request_id, call.timeout
+        claims = self._ctx.claims(call, "partition")
         replayed = self._replayed_change(claims, target, request_id)
         if replayed is not None:
             return replayed
@@ -236,17 +262,15 @@ class AuthorizationService:
 
     def set_permissions(
         self,
-        caller: Caller,
-        token: str,
+        call: Call,
         permissions: list[str],
         challenge: bytes,
         mac: bytes,
         signatures: list[tuple[str, bytes]],
         password: str,
-        request_id: str,
-        timeout: float | None,
     ) -> list[str]:
-        claims = self._ctx.claims(caller, token, "partition")
+        request_id, timeout = call.request_id, call.timeout
+        claims = self._ctx.claims(call, "partition")
         first = self._ctx.prior(request_id, c.AuthSetPermissions, claims.actor)
         if first is not None:
             return list(answer(first).value["permissions"])
@@ -270,28 +294,14 @@ class AuthorizationService:
         )
         return list(result.value["permissions"])
 
-    def show(self, caller: Caller, token: str) -> AuthView:
-        claims = self._ctx.claims(caller, token, "partition")
+    def show(self, call: Call) -> AuthView:
+        claims = self._ctx.claims(call, "partition")
         now = self._ctx.clock_ms()
 
-        def view(s):  # type: ignore[no-untyped-def]
+        def view(s: HsmState) -> AuthView:
             authorize(s, claims.actor, "object.list", now, claims.container)
             part = s.partitions[claims.subject]
-            auth = part.authorization
-            if auth is None:
-                return AuthView(part.name, False, "", "", 0, (), (), part.policy.online_authorization, False)
-            session_ok = _session_authorized(auth, claims)
-            return AuthView(
-                part.name,
-                True,
-                auth.state,
-                auth.set_id,
-                auth.threshold,
-                tuple(label for label, _ in auth.cards),
-                tuple(auth.permissions),
-                part.policy.online_authorization,
-                session_ok,
-            )
+            return AuthView.of(part, _session_authorized(part.authorization, claims))
 
         return self._ctx.read(view)
 
@@ -301,8 +311,13 @@ class AuthorizationService:
     def console_actor(self) -> str:
         return f"console:{self._ctx.node_id}"
 
+    @property
+    def console_member(self) -> str:
+        """The member whose console this is (its id)."""
+        return self._ctx.node_id
+
     def _console_partition(self, partition: str) -> None:
-        def check(s):  # type: ignore[no-untyped-def]
+        def check(s: HsmState) -> None:
             part = s.partitions.get(partition)
             if part is None:
                 raise DomainError(ErrorCode.NOT_FOUND, f"no partition '{partition}'")
@@ -327,19 +342,19 @@ class AuthorizationService:
 
     def console_change(
         self,
+        call: Call,
         partition: str,
         target: str,
         challenge: bytes,
         mac: bytes,
         signatures: list[tuple[str, bytes]],
         password: str,
-        card_set: tuple[str, int, list[tuple[str, bytes]]] | None,
-        request_id: str,
-        timeout: float | None,
+        card_set: CardSet | None,
     ) -> str:
         """A state change at this member's console: cards and password, no online_authorization needed.
 
         A repeated request id gets its first answer (DESIGN.md §3.5)."""
+        request_id, timeout = call.request_id, call.timeout
         first = self._ctx.prior(request_id, c.AuthChange, self.console_actor)
         if first is None:
             try:
@@ -372,71 +387,47 @@ class AuthorizationService:
     def console_show(self, partition: str) -> AuthView:
         self._console_partition(partition)
 
-        def view(s):  # type: ignore[no-untyped-def]
-            part = s.partitions[partition]
-            auth = part.authorization
-            return AuthView(
-                part.name,
-                True,
-                auth.state,
-                auth.set_id,
-                auth.threshold,
-                tuple(label for label, _ in auth.cards),
-                tuple(auth.permissions),
-                part.policy.online_authorization,
-                False,
-            )
-
-        return self._ctx.read(view)
+        return self._ctx.read(lambda s: AuthView.of(s.partitions[partition], session_authorized=False))
 
     # --- grants (DOMAIN.md §4) --------------------------------------------------
 
-    def set_grant(
-        self,
-        caller: Caller,
-        token: str,
-        grantee: str,
-        permissions: list[str],
-        request_id: str,
-        timeout: float | None,
-    ) -> tuple[str, ...]:
-        claims = self._ctx.claims(caller, token, "partition")
+    def set_grant(self, call: Call, grantee: str, permissions: list[str]) -> tuple[str, ...]:
+        claims = self._ctx.claims(call, "partition")
         result = self._ctx.submit(
             c.GrantSet,
             claims.actor,
-            request_id,
-            timeout,
+            call.request_id,
+            call.timeout,
             owner=claims.subject,
             grantee=grantee,
             permissions=tuple(permissions),
         )
         return tuple(result.value["permissions"])
 
-    def list_grants(self, caller: Caller, token: str) -> list[tuple[str, str, tuple[str, ...]]]:
-        claims = self._ctx.claims(caller, token, "partition")
+    def list_grants(self, call: Call) -> list[GrantView]:
+        claims = self._ctx.claims(call, "partition")
         now = self._ctx.clock_ms()
 
-        def grants(s):  # type: ignore[no-untyped-def]
+        def grants(s: HsmState) -> list[GrantView]:
             authorize(s, claims.actor, "object.list", now, claims.container)
             return _grants_of(s, claims.subject)
 
         return self._ctx.read(grants)
 
 
-def _set_fields(card_set: tuple[str, int, list[tuple[str, bytes]]] | None) -> dict[str, object]:
+def _set_fields(card_set: CardSet | None) -> dict[str, object]:
     """The AuthChange fields of an associate: the card set being bound."""
     if card_set is None:
         return {}
-    set_id, threshold, cards = card_set
     return {
-        "set_id": set_id,
-        "threshold": threshold,
-        "set_labels": tuple(label for label, _ in cards),
-        "set_public_keys": tuple(key for _, key in cards),
+        "set_id": card_set.set_id,
+        "threshold": card_set.threshold,
+        "set_labels": tuple(label for label, _ in card_set.cards),
+        "set_public_keys": tuple(key for _, key in card_set.cards),
     }
 
 
-def _session_authorized(auth, claims: Claims) -> bool:  # type: ignore[no-untyped-def]
+def _session_authorized(auth: PartitionAuthorization | None, claims: Claims) -> bool:
     """Does this session's token carry a SESSION_AUTHORIZED grant that still holds?"""
     return bool(
         auth is not None
@@ -445,16 +436,16 @@ def _session_authorized(auth, claims: Claims) -> bool:  # type: ignore[no-untype
     )
 
 
-def _grants_of(state, partition: str) -> list[tuple[str, str, tuple[str, ...]]]:  # type: ignore[no-untyped-def]
+def _grants_of(state: HsmState, partition: str) -> list[GrantView]:
     found = []
     for part in state.partitions.values():
         for grantee, permissions in part.grants.items():
             if partition in (part.name, grantee):
-                found.append((part.name, grantee, tuple(permissions)))
+                found.append(GrantView(part.name, grantee, tuple(permissions)))
     return sorted(found)
 
 
-def session_authorized(state, claims: Claims, container: str) -> bool:  # type: ignore[no-untyped-def]
+def session_authorized(state: HsmState, claims: Claims, container: str) -> bool:
     """The flag `mofn.gate` takes: does this session hold SESSION_AUTHORIZED on `container`?
 
     It counts only for the session's own partition, while the partition's authorization epoch

@@ -12,7 +12,9 @@ from hsmnode.domain import commands as c
 from hsmnode.domain import rules
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.result import Result
-from hsmnode.service.context import Caller, NodeContext, answer, sub_request_id
+from hsmnode.domain.state import HsmState
+from hsmnode.service.call import Call
+from hsmnode.service.context import NodeContext, answer, sub_request_id
 from hsmnode.sessions import APPLIANCE_TTL_MS, Claims
 
 # Compared against when the user does not exist, so both cases cost one scrypt.
@@ -45,14 +47,14 @@ def _same_target(first: Result, target: str, request_id: str) -> None:
         )
 
 
-class AuthService:
+class LoginService:
     def __init__(self, ctx: NodeContext) -> None:
         self._ctx = ctx
 
     def credential(self, target: str) -> tuple[str, int] | None:
         """(password hash, epoch) of a credential target in local state, or None."""
 
-        def find(s):  # type: ignore[no-untyped-def]
+        def find(s: HsmState) -> tuple[str, int] | None:
             kind, _, rest = target.partition(":")
             cred = None
             if kind == "user" and rest in s.users:
@@ -68,6 +70,36 @@ class AuthService:
             return (cred.password_hash, cred.epoch) if cred else None
 
         return self._ctx.read(find)
+
+    def check_password(
+        self,
+        actor: str,
+        target: str,
+        password: str,
+        request_id: str,
+        timeout: float | None,
+        *,
+        tag: str,
+        refusal: str,
+    ) -> int:
+        """Verify `password` for `target` against this member's state once it has applied everything
+        committed; a wrong one counts as a failed login of `actor` (RecordLogin under request id
+        `request_id/tag`: apply may lock the credential) and is refused UNAUTHENTICATED with `refusal`.
+        Returns the credential's epoch, for the command the password authorizes."""
+        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
+        found = self.credential(target)
+        if found is None or not password or not crypto.verify_password(password, found[0]):
+            self._ctx.submit(
+                c.RecordLogin,
+                actor,
+                sub_request_id(request_id, tag),
+                timeout,
+                target=target,
+                success=False,
+                verified_epoch=found[1] if found else 0,
+            )
+            raise DomainError(ErrorCode.UNAUTHENTICATED, refusal)
+        return found[1]
 
     def verify_and_record(
         self, actor: str, target: str, password: str, request_id: str, timeout: float | None
@@ -147,15 +179,8 @@ class AuthService:
 
     # --- appliance users --------------------------------------------------
 
-    def login(
-        self,
-        caller: Caller,
-        user: str,
-        password: str,
-        new_password: str,
-        request_id: str,
-        timeout: float | None,
-    ) -> Session:
+    def login(self, call: Call, user: str, password: str, new_password: str) -> Session:
+        caller, request_id, timeout = call.caller, call.request_id, call.timeout
         target = f"user:{user}"
         if new_password:
             self.change_password(
@@ -177,26 +202,23 @@ class AuthService:
         role = str(result.value.get("role") or self._ctx.read(lambda s: s.users[user].role))
         return Session(self._ctx.tokens.issue(claims, request_id), expires, user, role)
 
-    def logout(self, caller: Caller, token: str, request_id: str, timeout: float | None) -> None:
-        claims = self._ctx.claims(caller, token, "appliance")
+    def logout(self, call: Call) -> None:
+        claims = self._ctx.claims(call, "appliance")
         target = f"hsm:{claims.hsm_role}" if claims.hsm_role else f"user:{claims.subject}"
-        self._ctx.submit(c.Logout, claims.actor, request_id, timeout, target=target)
+        self._ctx.submit(c.Logout, claims.actor, call.request_id, call.timeout, target=target)
 
-    def change_own_password(
-        self, caller: Caller, user: str, old: str, new: str, request_id: str, timeout: float | None
-    ) -> None:
-        self.change_password(caller.cert_actor, f"user:{user}", old, new, request_id, timeout)
+    def change_own_password(self, call: Call, user: str, old: str, new: str) -> None:
+        self.change_password(call.caller.cert_actor, f"user:{user}", old, new, call.request_id, call.timeout)
 
     # --- HSM roles ----------------------------------------------------------
 
-    def hsm_login(
-        self, caller: Caller, token: str, role: str, password: str, request_id: str, timeout: float | None
-    ) -> Session:
+    def hsm_login(self, call: Call, role: str, password: str) -> Session:
         if role not in ("SO", "AU"):
             raise DomainError(ErrorCode.INVALID_ARGUMENT, "HSM role must be SO or AU")
-        claims = self._ctx.claims(caller, token, "appliance")
+        claims = self._ctx.claims(call, "appliance")
+        request_id = call.request_id
         base = dataclasses.replace(claims, hsm_role="", hsm_epoch=0, nonce="")
-        result = self.verify_and_record(base.actor, f"hsm:{role}", password, request_id, timeout)
+        result = self.verify_and_record(base.actor, f"hsm:{role}", password, request_id, call.timeout)
         elevated = dataclasses.replace(base, hsm_role=role, hsm_epoch=int(result.value["epoch"]))
         user_role = str(result.value.get("role") or self._user_role(claims.subject))
         return Session(
@@ -206,13 +228,14 @@ class AuthService:
     def _user_role(self, user: str) -> str:
         return self._ctx.read(lambda s: s.users[user].role if user in s.users else "")
 
-    def hsm_logout(self, caller: Caller, token: str, request_id: str, timeout: float | None) -> Session:
+    def hsm_logout(self, call: Call) -> Session:
         """End the HSM role; the appliance session goes on (a token without the role is returned)."""
-        claims = self._ctx.claims(caller, token, "appliance")
+        claims = self._ctx.claims(call, "appliance")
         if not claims.hsm_role:
             raise DomainError(ErrorCode.FAILED_PRECONDITION, "this session holds no HSM role")
+        request_id = call.request_id
         result = self._ctx.submit(
-            c.Logout, claims.actor, request_id, timeout, target=f"hsm:{claims.hsm_role}"
+            c.Logout, claims.actor, request_id, call.timeout, target=f"hsm:{claims.hsm_role}"
         )
         plain = dataclasses.replace(claims, hsm_role="", hsm_epoch=0, nonce="")
         user_role = str(result.value.get("role") or self._user_role(claims.subject))

@@ -1,0 +1,230 @@
+"""Partition sessions (the NTLS handshake's result): a session on one partition (PO, CO, CU) or
+keyring (KRSO, KRCO) that administers it, holds its keys and runs crypto operations.
+Crypto operations go through the transport's `crypto` door (round robin over healthy members)."""
+
+from __future__ import annotations
+
+from hsmnode.client import _convert as convert
+from hsmnode.client._grants import PartitionGrants
+from hsmnode.client._keyrings import KeyringAdministration
+from hsmnode.client._mofn import MofnAuthorization
+from hsmnode.client._transport import request_id_or_new
+from hsmnode.client._types import Encrypted, KeyInfo, SessionInfo
+from hsmnode.pb import (
+    keys_pb2,
+    keys_pb2_grpc,
+    ntls_pb2,
+    ntls_pb2_grpc,
+    partition_backup_pb2,
+    partition_backup_pb2_grpc,
+)
+
+
+class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants):
+    """A session on one partition (PO, CO, CU) or keyring (KRSO, KRCO): keys and crypto operations,
+    and the keyring (`_keyrings.py`), M-of-N (`_mofn.py`) and grant (`_grants.py`) calls."""
+
+    def logout(self, *, request_id: str | None = None) -> None:
+        self._call(
+            ntls_pb2_grpc.NtlsStub,
+            "CloseSession",
+            ntls_pb2.CloseSessionRequest(request_id=request_id_or_new(request_id)),
+            write=True,
+        )
+
+    close = logout
+
+    def info(self) -> SessionInfo:
+        r = self._call(ntls_pb2_grpc.NtlsStub, "SessionInfo", ntls_pb2.SessionInfoRequest())
+        return SessionInfo(r.partition, r.role, r.expires_ms)
+
+    # partition administration
+    def init_role(self, role: str, password: str, *, request_id: str | None = None) -> None:
+        """PO: initialize or reset the CO. CO: initialize or reset the CU."""
+        req = ntls_pb2.InitRoleRequest(request_id=request_id_or_new(request_id), role=role, password=password)
+        self._call(ntls_pb2_grpc.NtlsStub, "InitRole", req, write=True)
+
+    def set_policy(self, policy: str, value: int | bool, *, request_id: str | None = None) -> None:
+        req = ntls_pb2.SetPolicyRequest(
+            request_id=request_id_or_new(request_id), policy=policy, value=int(value)
+        )
+        self._call(ntls_pb2_grpc.NtlsStub, "SetPolicy", req, write=True)
+
+    # keys
+    def generate_key(
+        self,
+        label: str,
+        key_type: str,
+        size: str | int,
+        *,
+        usage: list[str],
+        exportable: bool = False,
+        partition: str = "",
+        request_id: str | None = None,
+    ) -> KeyInfo:
+        """Generate a key here, or in `partition` when its owner granted this partition `create`."""
+        req = keys_pb2.GenerateKeyRequest(
+            request_id=request_id_or_new(request_id),
+            label=label,
+            key_type=key_type,
+            size=str(size),
+            exportable=exportable,
+            usage=usage,
+            partition=partition,
+        )
+        return convert.key(self._call(keys_pb2_grpc.KeysStub, "Generate", req, write=True))
+
+    def import_public_key(
+        self, label: str, pem: bytes, *, usage: list[str], request_id: str | None = None
+    ) -> KeyInfo:
+        req = keys_pb2.ImportPublicKeyRequest(
+            request_id=request_id_or_new(request_id), label=label, pem=pem, usage=usage
+        )
+        return convert.key(self._call(keys_pb2_grpc.KeysStub, "ImportPublic", req, write=True))
+
+    def import_key(
+        self,
+        label: str,
+        key_type: str,
+        material: bytes,
+        *,
+        usage: list[str],
+        exportable: bool = False,
+        request_id: str | None = None,
+    ) -> KeyInfo:
+        """Import plaintext material: an AES value, or a private key as PKCS#8 DER or PEM."""
+        req = keys_pb2.ImportKeyRequest(
+            request_id=request_id_or_new(request_id),
+            label=label,
+            key_type=key_type,
+            material=material,
+            usage=usage,
+            exportable=exportable,
+        )
+        return convert.key(self._call(keys_pb2_grpc.KeysStub, "Import", req, write=True))
+
+    def unwrap_key(
+        self,
+        wrapping_key: str,
+        wrapped: bytes,
+        *,
+        label: str,
+        key_type: str,
+        usage: list[str],
+        exportable: bool = False,
+        request_id: str | None = None,
+        mechanism: str = "AES-KWP",
+        iv: bytes = b"",
+        aad: bytes = b"",
+    ) -> KeyInfo:
+        """Import key material wrapped by `mechanism` (AES-KWP, or AES-GCM with the IV and AAD it was
+        wrapped with) under `wrapping_key`; the member unwraps it."""
+        req = keys_pb2.UnwrapKeyRequest(
+            request_id=request_id_or_new(request_id),
+            wrapping_key=wrapping_key,
+            wrapped=wrapped,
+            label=label,
+            key_type=key_type,
+            usage=usage,
+            exportable=exportable,
+            mechanism=mechanism,
+            iv=iv,
+            aad=aad,
+        )
+        return convert.key(self._call(keys_pb2_grpc.KeysStub, "Unwrap", req, write=True))
+
+    # Partition backup and restore (the CO: every object; the CU: public objects)
+    def backup(self) -> bytes:
+        """A backup of this session's partition, encrypted for the cluster (write it to a file as is)."""
+        r = self._call(
+            partition_backup_pb2_grpc.PartitionBackupStub,
+            "Create",
+            partition_backup_pb2.PartitionBackupRequest(),
+        )
+        return bytes(r.backup)
+
+    def restore(self, backup: bytes, *, request_id: str | None = None) -> list[KeyInfo]:
+        """Restore a backup into this session's partition (same cloning domain): every object, or none."""
+        req = partition_backup_pb2.PartitionRestoreRequest(
+            request_id=request_id_or_new(request_id), backup=backup
+        )
+        r = self._call(partition_backup_pb2_grpc.PartitionBackupStub, "Restore", req, write=True)
+        return [convert.key(k) for k in r.keys]
+
+    def destroy_key(self, key: str, *, request_id: str | None = None) -> None:
+        self._call(
+            keys_pb2_grpc.KeysStub,
+            "Destroy",
+            keys_pb2.KeyRef(request_id=request_id_or_new(request_id), key=key),
+            write=True,
+        )
+
+    def list_keys(
+        self, *, label: str = "", key_type: str = "", key_id: str = "", partition: str = ""
+    ) -> list[KeyInfo]:
+        """Keys here, or in `partition` when its owner granted this partition `read`."""
+        r = self._call(
+            keys_pb2_grpc.KeysStub,
+            "List",
+            keys_pb2.ListKeysRequest(label=label, key_type=key_type, id=key_id, partition=partition),
+        )
+        return [convert.key(k) for k in r.keys]
+
+    def show_key(self, key: str) -> KeyInfo:
+        return convert.key(self._call(keys_pb2_grpc.KeysStub, "Show", keys_pb2.KeyRef(key=key)))
+
+    def sign(self, key: str, data: bytes, *, mechanism: str) -> bytes:
+        r = self._crypto(
+            keys_pb2_grpc.KeysStub, "Sign", keys_pb2.SignRequest(key=key, mechanism=mechanism, data=data)
+        )
+        return bytes(r.signature)
+
+    def verify(self, key: str, data: bytes, signature: bytes, *, mechanism: str) -> bool:
+        req = keys_pb2.VerifyRequest(key=key, mechanism=mechanism, data=data, signature=signature)
+        return bool(self._crypto(keys_pb2_grpc.KeysStub, "Verify", req).valid)
+
+    def encrypt(
+        self, key: str, data: bytes, *, mechanism: str, aad: bytes = b"", iv: bytes = b""
+    ) -> Encrypted:
+        """The ciphertext and its IV: AES-GCM uses `iv` (12 bytes) when given, else returns the IV the HSM
+        drew; RSA-OAEP returns an empty one."""
+        r = self._crypto(
+            keys_pb2_grpc.KeysStub,
+            "Encrypt",
+            keys_pb2.EncryptRequest(key=key, mechanism=mechanism, data=data, aad=aad, iv=iv),
+        )
+        return Encrypted(bytes(r.ciphertext), bytes(r.iv))
+
+    def decrypt(
+        self, key: str, ciphertext: bytes, *, mechanism: str, iv: bytes = b"", aad: bytes = b""
+    ) -> bytes:
+        req = keys_pb2.DecryptRequest(key=key, mechanism=mechanism, ciphertext=ciphertext, iv=iv, aad=aad)
+        return bytes(self._crypto(keys_pb2_grpc.KeysStub, "Decrypt", req).plaintext)
+
+    def wrap_key(
+        self, wrapping_key: str, key: str, *, mechanism: str = "AES-KWP", iv: bytes = b"", aad: bytes = b""
+    ) -> bytes:
+        """Export `key` wrapped under `wrapping_key` (an AES key) by the member: AES-KWP (RFC 5649), or
+        AES-GCM with the caller's 12-byte `iv` and optional `aad` (ciphertext || 16-byte tag)."""
+        req = keys_pb2.WrapKeyRequest(wrapping_key=wrapping_key, key=key, mechanism=mechanism, iv=iv, aad=aad)
+        r = self._call(keys_pb2_grpc.KeysStub, "Wrap", req)
+        return bytes(r.wrapped)
+
+    def export_public_key(self, key: str) -> bytes:
+        return bytes(self._call(keys_pb2_grpc.KeysStub, "ExportPublic", keys_pb2.KeyRef(key=key)).pem)
+
+    def digest(self, data: bytes, *, mechanism: str = "SHA256") -> bytes:
+        return bytes(
+            self._crypto(
+                keys_pb2_grpc.KeysStub, "Digest", keys_pb2.DigestRequest(mechanism=mechanism, data=data)
+            ).digest
+        )
+
+    def random(self, length: int) -> bytes:
+        return bytes(
+            self._crypto(keys_pb2_grpc.KeysStub, "Random", keys_pb2.RandomRequest(length=length)).data
+        )
+
+    def block_key(self, key: str, *, blocked: bool = True, request_id: str | None = None) -> None:
+        req = keys_pb2.BlockKeyRequest(request_id=request_id_or_new(request_id), key=key, blocked=blocked)
+        self._call(keys_pb2_grpc.KeysStub, "Block", req, write=True)

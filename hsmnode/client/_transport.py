@@ -1,0 +1,426 @@
+"""The SDK's transport: one object per client that owns every conversation with the members.
+
+It holds the endpoints and their channels, fails calls over between members, learns the
+members from cluster status (dropping removed and foreign ones), tracks the highest applied
+Raft index seen (read-your-writes), stamps metadata, and keeps the outcome contract of
+`_outcome.py`. `HsmClient` (the façade) and every session hold one and call through it;
+nothing above this module opens a channel or reads gRPC metadata.
+
+    call(stub, method, request, write=..., token=...)     unary RPC with failover
+    crypto(stub, method, request, token=...)              a crypto operation (round robin)
+    call_stream(stub, method, request, token=...)         server-streaming RPC (backup)
+
+Crypto operations all enter through `crypto`: a coalescing stream of crypto operations
+(many operations per RPC) replaces that one method without touching the sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+import grpc
+
+from hsmnode.client._errors import HsmError, Unauthenticated, Unavailable, error_from_rpc
+from hsmnode.client._outcome import (
+    APPLIED_INDEX_KEY,
+    MEMBER_REFUSALS,
+    Attempts,
+    provably_not_applied,
+    refusal_of,
+)
+from hsmnode.client._profile import Tls, certificate_der
+from hsmnode.client._tls_probe import certificate_refused
+from hsmnode.pb import cluster_pb2, cluster_pb2_grpc
+
+SESSION_KEY = "x-hsm-session"
+MIN_INDEX_KEY = "x-hsm-min-index"
+CLUSTER_ID_KEY = "x-hsm-cluster-id"
+_MAX_BACKOFF = 0.5
+_CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 10000),
+    ("grpc.keepalive_timeout_ms", 3000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+_FAILOVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
+
+# a generated stub class (e.g. keys_pb2_grpc.KeysStub): called with a channel
+Stub = Callable[[grpc.Channel], Any]
+
+
+def new_request_id() -> str:
+    """A fresh request id (32 hex characters): what a write carries unless the caller passes one."""
+    return uuid.uuid4().hex
+
+
+def request_id_or_new(request_id: str | None) -> str:
+    return request_id or new_request_id()
+
+
+class IndexTracker:
+    """The highest applied Raft index seen: what read-your-writes asks members to have applied.
+
+    One client keeps its own; clients that must see each other's writes share one:
+
+        admin = HsmClient(endpoints, admin_tls)
+        app = HsmClient(endpoints, app_tls, index_from=admin)   # reads what admin wrote
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index = 0
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    def note(self, index: int) -> None:
+        with self._lock:
+            if index > self._index:
+                self._index = index
+
+
+class Carrier(Protocol):
+    """What a session is opened through (an HsmClient): it hands the session its transport."""
+
+    @property
+    def transport(self) -> Transport: ...
+
+
+class Transport:
+    """Channels to every member in `endpoints`, presenting one TLS client certificate.
+
+    Failover: a call goes to the member that last answered (crypto round robin over healthy
+    members); on UNAVAILABLE, a deadline, or a member's refusal as removed or of another cluster
+    (`x-hsm-refusal`) it goes to the next member, and it keeps trying with backoff (50 ms
+    doubling to 500 ms) until the call's own deadline (`timeout`, seconds).
+
+    Membership: with `discover`, the members are learned from cluster status after the first
+    call and again every `refresh_interval` seconds; an answer from a removed member is never
+    trusted. Every call sends the highest applied index seen (`index_tracker`).
+    Raises ValueError for malformed endpoints or TLS material.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        tls: Tls,
+        *,
+        timeout: float = 5.0,
+        discover: bool = True,
+        interceptors: Sequence[grpc.UnaryUnaryClientInterceptor] = (),
+        probe_interval: float = 1.0,
+        index_tracker: IndexTracker | None = None,
+        cluster_id: str = "",
+        refresh_interval: float = 10.0,
+    ) -> None:
+        if not endpoints or not all(isinstance(e, str) and e.rpartition(":")[2].isdigit() for e in endpoints):
+            raise ValueError(f"endpoints must be a non-empty list of host:port, got {list(endpoints)!r}")
+        tls.check()
+        self.endpoints = tuple(dict.fromkeys(endpoints))
+        self.discover = discover and len(self.endpoints) > 1
+        self._interceptors = tuple(interceptors)
+        self.probe_interval = probe_interval
+        self.refresh_interval = refresh_interval
+        self._down_until: dict[str, float] = {}
+        self._rotation = 0
+        self.answered: dict[str, int] = {}  # successful answers per member: who served this client
+        self.dropped: set[str] = set()  # endpoints dropped as removed, foreign or no longer listed
+        self.timeout = timeout
+        self.tls = tls
+        self.cluster_id = cluster_id
+        self._creds = grpc.ssl_channel_credentials(
+            root_certificates=tls.ca_pem, private_key=tls.key_pem, certificate_chain=tls.cert_pem
+        )
+        self._channels: dict[str, grpc.Channel] = {}
+        self._lock = threading.Lock()
+        self._preferred = ""
+        self._next_refresh = 0.0
+        self._refreshing = False
+        self._listed_once: set[str] = set()  # addresses some cluster status listed as members
+        self.index_tracker = index_tracker or IndexTracker()
+
+    def close(self) -> None:
+        with self._lock:
+            for channel in self._channels.values():
+                channel.close()
+            self._channels.clear()
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the client certificate (DER), hex: how members name a registered client."""
+        return hashlib.sha256(certificate_der(self.tls.cert_pem)).hexdigest()
+
+    def channel(self, endpoint: str) -> grpc.Channel:
+        """The channel to `endpoint` (opened on first use, with this transport's interceptors)."""
+        with self._lock:
+            channel = self._channels.get(endpoint)
+            if channel is None:
+                channel = grpc.secure_channel(endpoint, self._creds, options=_CHANNEL_OPTIONS)
+                if self._interceptors:
+                    channel = grpc.intercept_channel(channel, *self._interceptors)
+                self._channels[endpoint] = channel
+            return channel
+
+    # --- members ------------------------------------------------------------------
+
+    def _maybe_refresh(self) -> None:
+        """Follow membership: learn the members from cluster status when a refresh is due."""
+        if not self.discover:
+            return
+        with self._lock:
+            if self._refreshing or time.monotonic() < self._next_refresh:
+                return
+            self._refreshing = True
+            self._next_refresh = time.monotonic() + self.refresh_interval
+        try:
+            self.refresh_members()
+        finally:
+            self._refreshing = False
+
+    def cluster_status(self) -> Any:
+        """The ClusterStatusReply of a member with a leader (one without only when none has one)."""
+        return self.call(
+            cluster_pb2_grpc.ClusterStub,
+            "Status",
+            cluster_pb2.ClusterStatusRequest(),
+            accept=lambda answer: bool(answer.leader),
+        )
+
+    def refresh_members(self) -> None:
+        """Take the members a member with a leader lists: add new ones, drop those it listed before
+        and no longer lists (an endpoint never listed, e.g. another name of a member, stays).
+        Best effort: without such an answer the endpoints stay as they are."""
+        try:
+            status = self.cluster_status()
+        except HsmError:
+            return
+        listed = [m.address for m in status.members if m.address and m.listed]
+        if not status.leader or not listed:
+            return
+        if not self.cluster_id:
+            self.cluster_id = status.cluster_id
+        with self._lock:
+            self._listed_once.update(listed)
+            gone = [e for e in self.endpoints if e in self._listed_once and e not in listed]
+            kept = [e for e in self.endpoints if e not in gone]
+            self.dropped.update(gone)
+            self.dropped.difference_update(listed)
+            self.endpoints = tuple(kept + [e for e in listed if e not in kept])
+
+    def _drop(self, endpoint: str) -> bool:
+        """A member refused as removed or of another cluster: out of the endpoints. False for the last
+        endpoint, which stays (its refusal is then the answer)."""
+        with self._lock:
+            if endpoint not in self.endpoints:
+                return True
+            if len(self.endpoints) == 1:
+                return False
+            self.endpoints = tuple(e for e in self.endpoints if e != endpoint)
+            self.dropped.add(endpoint)
+            self._next_refresh = 0.0  # learn who replaces it
+            return True
+
+    def healthy_endpoints(self) -> list[str]:
+        now = time.monotonic()
+        return [e for e in self.endpoints if self._down_until.get(e, 0.0) <= now]
+
+    def _order(self, balance: bool) -> list[str]:
+        """Members to try: round robin over healthy ones when balancing, else the last good one first;
+        members that failed recently go last (they are probed again after `probe_interval`)."""
+        endpoints = self.endpoints
+        n = len(endpoints)
+        with self._lock:
+            if balance:
+                self._rotation = (self._rotation + 1) % n
+                start = self._rotation
+            else:
+                start = endpoints.index(self._preferred) if self._preferred in endpoints else 0
+        order = [endpoints[(start + k) % n] for k in range(n)]
+        now = time.monotonic()
+        healthy = [e for e in order if self._down_until.get(e, 0.0) <= now]
+        return healthy + [e for e in order if e not in healthy]
+
+    def _mark(self, endpoint: str, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self._down_until.pop(endpoint, None)
+                self.answered[endpoint] = self.answered.get(endpoint, 0) + 1
+                self._preferred = endpoint
+            else:
+                self._down_until[endpoint] = time.monotonic() + self.probe_interval
+
+    # --- metadata -----------------------------------------------------------------
+
+    def _note_index(self, metadata: Any) -> None:
+        for key, value in metadata or ():
+            if key == APPLIED_INDEX_KEY:
+                try:
+                    self.index_tracker.note(int(value))
+                except ValueError:
+                    continue
+
+    def _metadata(self, token: str) -> list[tuple[str, str]]:
+        metadata = [(MIN_INDEX_KEY, str(self.index_tracker.index))]
+        if token:
+            metadata.append((SESSION_KEY, token))
+        if self.cluster_id:
+            metadata.append((CLUSTER_ID_KEY, self.cluster_id))
+        return metadata
+
+    # --- calls --------------------------------------------------------------------
+
+    def crypto(self, stub_cls: Stub, method: str, request: Any, *, token: str) -> Any:
+        """A crypto operation (sign, verify, encrypt, decrypt, digest, random): a read spread round
+        robin over healthy members. Raises as `call` does."""
+        return self.call(stub_cls, method, request, token=token, balance=True)
+
+    def call(
+        self,
+        stub_cls: Stub,
+        method: str,
+        request: Any,
+        *,
+        write: bool = False,
+        token: str = "",
+        balance: bool = False,
+        accept: Callable[[Any], bool] | None = None,
+    ) -> Any:
+        """One RPC with failover until the deadline (`timeout`; the outcome contract of
+        `_outcome.py`). `write`: the request carries a request_id, so an attempt whose outcome is
+        unknown is retried with it; `balance`: spread the call round robin over healthy members
+        (reads and crypto); `accept`: a preferred answer (others are kept as a fallback while
+        members are tried).
+
+        A member that refuses this client's certificate at the TLS handshake is not retried; when
+        every member refuses it, the call fails with Unauthenticated.
+        Raises OutcomeUnknown, Unavailable, Unauthenticated or the HsmError of the member's answer.
+        """
+        self._maybe_refresh()
+        deadline = time.monotonic() + self.timeout
+        attempts = Attempts(method, write, getattr(request, "request_id", ""))
+        fallback: Any = None
+        round_no = 0
+        while True:
+            for endpoint in self._order(balance and round_no == 0):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if endpoint in attempts.refused or endpoint not in self.endpoints:
+                    continue
+                try:
+                    response, rpc_call = self._send(endpoint, stub_cls, method, request, token, left)
+                except grpc.RpcError as exc:
+                    self._judge(endpoint, exc, attempts)
+                    continue
+                trailing = rpc_call.trailing_metadata()
+                self._note_index(trailing)
+                if (
+                    refusal_of(trailing) in MEMBER_REFUSALS
+                    and method != "NodeStatus"
+                    and self._drop(endpoint)
+                ):
+                    continue  # a removed member's status answer: its view is stale
+                self._mark(endpoint, True)
+                if accept is None or accept(response):
+                    return response
+                fallback = response
+            if fallback is not None:
+                return fallback
+            if attempts.refused and len(attempts.refused) >= len(self.endpoints):
+                raise self._refusal()
+            round_no += 1
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            time.sleep(min(0.05 * 2 ** min(round_no - 1, 4), _MAX_BACKOFF, deadline - now))
+        if attempts.refused and attempts.last is None:
+            raise self._refusal()
+        raise attempts.failure(self.endpoints, self.timeout)
+
+    def _send(
+        self, endpoint: str, stub_cls: Stub, method: str, request: Any, token: str, left: float
+    ) -> tuple[Any, Any]:
+        rpc = getattr(stub_cls(self.channel(endpoint)), method)
+        timeout = min(left, max(1.0, self.timeout / 2))
+        response, rpc_call = rpc.with_call(request, timeout=timeout, metadata=self._metadata(token))
+        return response, rpc_call
+
+    def _judge(self, endpoint: str, exc: grpc.RpcError, attempts: Attempts) -> None:
+        """Sort a failed attempt: fail over (noting whether it may have been applied), or raise."""
+        trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+        self._note_index(trailing)
+        code = exc.code()
+        if code is grpc.StatusCode.FAILED_PRECONDITION and refusal_of(trailing) in MEMBER_REFUSALS:
+            if not self._drop(endpoint):  # nothing ran there; the only member left says why
+                raise error_from_rpc(exc) from None
+            attempts.last = exc
+            return
+        socket_closed = code is grpc.StatusCode.UNAVAILABLE and "Socket closed" in (exc.details() or "")
+        if socket_closed and self._refused(endpoint):
+            attempts.refused.add(endpoint)
+            return
+        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or (
+            attempts.write and code is grpc.StatusCode.ABORTED
+        ):
+            attempts.last = exc
+            if attempts.write and not provably_not_applied(exc, trailing):
+                attempts.maybe_applied = True
+            if code is not grpc.StatusCode.ABORTED:
+                self._mark(endpoint, False)
+            return
+        raise error_from_rpc(exc) from None
+
+    def call_stream(
+        self, stub_cls: Stub, method: str, request: Any, *, token: str = "", timeout: float | None = None
+    ) -> Iterator[Any]:
+        """A server-streaming call. The first member that starts answering serves the whole stream:
+        before its first message the call fails over as `call` does (UNAVAILABLE, a deadline, ABORTED,
+        a member refusing as removed or of another cluster; the request carries its request_id),
+        after it a broken stream raises."""
+        last: grpc.RpcError | None = None
+        for endpoint in self._order(False):
+            try:
+                responses = getattr(stub_cls(self.channel(endpoint)), method)(
+                    request, timeout=timeout or self.timeout, metadata=self._metadata(token)
+                )
+                first = next(responses)
+            except StopIteration:
+                return
+            except grpc.RpcError as exc:
+                code = exc.code()
+                trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+                if code is grpc.StatusCode.FAILED_PRECONDITION and refusal_of(trailing) in MEMBER_REFUSALS:
+                    last = exc
+                    self._drop(endpoint)
+                    continue
+                if code in _FAILOVER_CODES:
+                    last = exc
+                    self._mark(endpoint, False)
+                    continue
+                raise error_from_rpc(exc) from None
+            self._mark(endpoint, True)
+            yield first
+            try:
+                yield from responses
+            except grpc.RpcError as exc:
+                raise error_from_rpc(exc) from None
+            self._note_index(responses.trailing_metadata())
+            return
+        detail = f"; last error: {error_from_rpc(last)}" if last is not None else ""
+        raise Unavailable(f"no member answered {method} ({', '.join(self.endpoints)}){detail}")
+
+    def _refused(self, endpoint: str) -> bool:
+        return certificate_refused(endpoint, self.tls.ca_pem, self.tls.cert_pem, self.tls.key_pem)
+
+    def _refusal(self) -> Unauthenticated:
+        return Unauthenticated(
+            f"the cluster refused this client certificate (sha256 fingerprint {self.fingerprint}): "
+            "is it registered (hsmnode client register)?"
+        )

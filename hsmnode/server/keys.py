@@ -1,0 +1,115 @@
+"""Keys servicer (keys.proto): keys and cryptographic operations in partitions and keyrings."""
+
+from __future__ import annotations
+
+from hsmnode.pb import keys_pb2, keys_pb2_grpc
+from hsmnode.server.rpc import Servicer, rpc
+from hsmnode.service.call import Call
+from hsmnode.service.key_views import KeyView
+from hsmnode.service.keys import KeyService
+
+
+def key_info(k: KeyView) -> keys_pb2.KeyInfo:
+    return keys_pb2.KeyInfo(
+        id=k.id,
+        label=k.label,
+        key_type=k.key_type,
+        size=k.size,
+        object_class=k.object_class,
+        exportable=k.exportable,
+        usage=list(k.usage),
+        public_der=k.public_der,
+        origin=k.origin,
+        created_at_ms=k.created_at,
+        container=k.container,
+        blocked=k.blocked,
+    )
+
+
+class KeysServicer(Servicer[KeyService], keys_pb2_grpc.KeysServicer):
+    @rpc
+    def Generate(self, r: keys_pb2.GenerateKeyRequest, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802
+        return key_info(
+            self._s.generate(call, r.label, r.key_type, r.size, r.exportable, list(r.usage), r.partition)
+        )
+
+    @rpc
+    def ImportPublic(self, r: keys_pb2.ImportPublicKeyRequest, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802
+        return key_info(self._s.import_public(call, r.label, r.pem, list(r.usage)))
+
+    @rpc
+    def Import(self, r: keys_pb2.ImportKeyRequest, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802
+        return key_info(
+            self._s.import_key(call, r.label, r.key_type, r.material, list(r.usage), r.exportable)
+        )
+
+    @rpc
+    def Unwrap(self, r: keys_pb2.UnwrapKeyRequest, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802
+        return key_info(
+            self._s.unwrap(
+                call,
+                r.wrapping_key,
+                r.wrapped,
+                r.label,
+                r.key_type,
+                list(r.usage),
+                r.exportable,
+                mechanism=r.mechanism,
+                iv=r.iv,
+                aad=r.aad,
+            )
+        )
+
+    @rpc
+    def Destroy(self, r: keys_pb2.KeyRef, call: Call) -> keys_pb2.DestroyKeyResponse:  # noqa: N802
+        self._s.destroy(call, r.key)
+        return keys_pb2.DestroyKeyResponse()
+
+    @rpc
+    def Block(self, r: keys_pb2.BlockKeyRequest, call: Call) -> keys_pb2.DestroyKeyResponse:  # noqa: N802
+        self._s.block(call, r.key, r.blocked)
+        return keys_pb2.DestroyKeyResponse()
+
+    @rpc
+    def List(self, r: keys_pb2.ListKeysRequest, call: Call) -> keys_pb2.KeyList:  # noqa: N802
+        found = self._s.list(call, r.label, r.key_type, r.id, r.partition)
+        return keys_pb2.KeyList(keys=[key_info(k) for k in found])
+
+    @rpc
+    def Show(self, r: keys_pb2.KeyRef, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802
+        return key_info(self._s.show(call, r.key))
+
+    @rpc
+    def Sign(self, r: keys_pb2.SignRequest, call: Call) -> keys_pb2.SignResponse:  # noqa: N802
+        return keys_pb2.SignResponse(signature=self._s.sign(call, r.key, r.mechanism, r.data))
+
+    @rpc
+    def Verify(self, r: keys_pb2.VerifyRequest, call: Call) -> keys_pb2.VerifyResponse:  # noqa: N802
+        return keys_pb2.VerifyResponse(valid=self._s.verify(call, r.key, r.mechanism, r.data, r.signature))
+
+    @rpc
+    def Encrypt(self, r: keys_pb2.EncryptRequest, call: Call) -> keys_pb2.EncryptResponse:  # noqa: N802
+        ciphertext, iv = self._s.encrypt(call, r.key, r.mechanism, r.data, r.aad, r.iv)
+        return keys_pb2.EncryptResponse(ciphertext=ciphertext, iv=iv)
+
+    @rpc
+    def Decrypt(self, r: keys_pb2.DecryptRequest, call: Call) -> keys_pb2.DecryptResponse:  # noqa: N802
+        plaintext = self._s.decrypt(call, r.key, r.mechanism, r.ciphertext, r.iv, r.aad)
+        return keys_pb2.DecryptResponse(plaintext=plaintext)
+
+    @rpc
+    def Wrap(self, r: keys_pb2.WrapKeyRequest, call: Call) -> keys_pb2.WrapKeyResponse:  # noqa: N802
+        wrapped = self._s.wrap(call, r.wrapping_key, r.key, r.mechanism, r.iv, r.aad)
+        return keys_pb2.WrapKeyResponse(wrapped=wrapped, mechanism=r.mechanism or "AES-KWP")
+
+    @rpc
+    def ExportPublic(self, r: keys_pb2.KeyRef, call: Call) -> keys_pb2.ExportPublicResponse:  # noqa: N802
+        return keys_pb2.ExportPublicResponse(pem=self._s.export_public(call, r.key))
+
+    @rpc
+    def Digest(self, r: keys_pb2.DigestRequest, call: Call) -> keys_pb2.DigestResponse:  # noqa: N802
+        return keys_pb2.DigestResponse(digest=self._s.digest(call, r.mechanism, r.data))
+
+    @rpc
+    def Random(self, r: keys_pb2.RandomRequest, call: Call) -> keys_pb2.RandomResponse:  # noqa: N802
+        return keys_pb2.RandomResponse(data=self._s.random(call, r.length))

@@ -1,0 +1,77 @@
+"""What the key use cases hand out and pass around: the client's view of a key, a key located in its
+container, and the associated data that binds wrapped material to one object of one container."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.model import KeyObject
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """A key as clients see it: attributes and public part, never the wrapped material."""
+
+    id: str
+    label: str
+    key_type: str
+    size: str
+    object_class: str
+    exportable: bool
+    usage: tuple[str, ...]
+    public_der: bytes
+    origin: str
+    created_at: int
+    container: str
+    blocked: bool
+
+    @classmethod
+    def of(cls, key: KeyObject, container: str) -> KeyView:
+        return cls(
+            key.id,
+            key.label,
+            key.key_type,
+            key.size,
+            key.object_class,
+            key.exportable,
+            key.usage,
+            key.public_der,
+            key.origin,
+            key.created_at,
+            container,
+            key.blocked,
+        )
+
+
+@dataclass
+class LocatedKey(KeyObject):
+    """A copy of a key together with the container it lives in (the session's, or a granting owner's)."""
+
+    container: str = ""
+
+
+def aad_for(container: str, object_id: str) -> bytes:
+    """The associated data that binds SMK-wrapped material to one object of one container."""
+    return f"hsmnode-key/{container}/{object_id}".encode()
+
+
+def described_view(object_id: str, key: object) -> KeyView:
+    """The KeyView of a key a result describes (domain/keys.py `described`)."""
+    if not isinstance(key, dict):  # a result recorded before results described the key
+        raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key {object_id} was created; list it to see it")
+    return KeyView(
+        object_id,
+        key["label"],
+        key["key_type"],
+        key["size"],
+        key["object_class"],
+        key["exportable"],
+        tuple(key["usage"]),
+        base64.b64decode(key["public_der"]),
+        key["origin"],
+        key["created_at"],
+        key["container"],
+        bool(key.get("blocked", False)),
+    )
