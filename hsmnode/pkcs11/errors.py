@@ -43,7 +43,10 @@ CKR_DEVICE_ERROR, logged with its cause (never a dropped connection).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from hsmnode.client import (
     AlreadyExists,
@@ -59,6 +62,10 @@ from hsmnode.client import (
     Unavailable,
 )
 from hsmnode.pkcs11.rpc.constants import CKR
+from hsmnode.pkcs11.rpc.dispatch import CkError
+
+log = logging.getLogger("hsmnode.pkcs11")
+T = TypeVar("T")
 
 # Luna's exact code for a login on a partition that needs activation is not in its public
 # documentation; the bridge answers CKR_FUNCTION_FAILED and logs the member's message, which
@@ -118,3 +125,16 @@ def ckr_for(error: HsmError, context: str = "*") -> CKR:
         if isinstance(error, row.error) and row.fragment in error.message:
             return row.rv
     return CKR.DEVICE_ERROR
+
+
+def sdk(call: Callable[[], T], context: str = "*") -> T:
+    """Run an SDK call; its error becomes the CKR code a real token returns (the table above).
+
+    Raises CkError with that code and the member's message; CKR_DEVICE_ERROR is logged."""
+    try:
+        return call()
+    except HsmError as exc:
+        rv = ckr_for(exc, context)
+        if rv == CKR.DEVICE_ERROR:
+            log.warning("cluster error answered CKR_DEVICE_ERROR: %s", exc)
+        raise CkError(rv, str(exc)) from None

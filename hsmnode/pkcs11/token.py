@@ -10,7 +10,7 @@ application's cluster session without ending it in the cluster: ending it there 
 every session of this client certificate on that role, other applications' too (sessions
 are per certificate and role); the token simply expires.
 
-Objects and crypto: see `objects.py` and `operations.py`. Errors: `errors.py`.
+Objects and crypto: see `objects.py`, `operations.py` and `keys.py`. Errors: `errors.py`.
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from hsmnode.client import HsmClient, HsmError, KeyInfo, PartitionSession, Slot
 from hsmnode.pkcs11 import mechanisms
-from hsmnode.pkcs11.errors import ckr_for
+from hsmnode.pkcs11.errors import sdk
+from hsmnode.pkcs11.keys import KeyFunctions
 from hsmnode.pkcs11.objects import SENSITIVE, P11Object, matches, objects_of
-from hsmnode.pkcs11.operations import Operations
 from hsmnode.pkcs11.rpc.calls import HANDSHAKE
 from hsmnode.pkcs11.rpc.constants import (
     CKF_LOGIN_REQUIRED,
@@ -56,7 +55,6 @@ from hsmnode.pkcs11.rpc.wire import BOOL_ATTRIBUTES, Attribute
 from hsmnode.pkcs11.state import Connection, Handles, Login, Session
 
 log = logging.getLogger("hsmnode.pkcs11")
-T = TypeVar("T")
 
 CRYPTOKI_VERSION = (2, 40)
 BRIDGE_VERSION = (0, 1)
@@ -68,17 +66,6 @@ ROLES = {
 PIN_MIN, PIN_MAX = 8, 255  # Luna (notes-vendor-hsms §2.3)
 
 
-def sdk(call: Callable[[], T], context: str = "*") -> T:
-    """Run an SDK call; its error becomes the CKR code a real token returns (errors.py)."""
-    try:
-        return call()
-    except HsmError as exc:
-        rv = ckr_for(exc, context)
-        if rv == CKR.DEVICE_ERROR:
-            log.warning("cluster error answered CKR_DEVICE_ERROR: %s", exc)
-        raise CkError(rv, str(exc)) from None
-
-
 def _text(pin: bytes | None, what: str = "PIN") -> str:
     if pin is None:
         raise CkError(CKR.ARGUMENTS_BAD, f"a NULL {what} (no protected authentication path here)")
@@ -88,7 +75,7 @@ def _text(pin: bytes | None, what: str = "PIN") -> str:
         raise CkError(CKR.PIN_INVALID, f"the {what} is not UTF-8") from None
 
 
-class Token(Operations):
+class Token(KeyFunctions):
     """The p11-kit RPC module: one per bridge process, shared by every connection."""
 
     def __init__(self, client: HsmClient) -> None:

@@ -16,7 +16,6 @@ an export whose record cannot be written is not served.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -33,24 +32,13 @@ from hsmnode.service.call import Call
 from hsmnode.service.context import KEY_SESSIONS, NodeContext
 from hsmnode.service.key_audit import KeyAudit
 from hsmnode.service.key_audit import target as _target
+from hsmnode.service.key_fields import check_data, fields, invalid, secret_fields
 from hsmnode.service.key_views import KeyView, LocatedKey, aad_for, described_view
 from hsmnode.service.mofn import session_authorized
 from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import Claims
 
-MAX_DATA = 64 * 1024
 MAX_RANDOM = 64 * 1024
-
-
-def _invalid(message: str) -> DomainError:
-    return DomainError(ErrorCode.INVALID_ARGUMENT, message)
-
-
-def _check_data(data: bytes, what: str = "data") -> None:
-    if not data:
-        raise _invalid(f"{what} must not be empty")
-    if len(data) > MAX_DATA:
-        raise _invalid(f"{what} is {len(data)} bytes; the limit is {MAX_DATA}")
 
 
 def _created(ctx: NodeContext, result: Result) -> KeyView:
@@ -120,10 +108,10 @@ class KeyService:
     @staticmethod
     def _mechanism(table: dict[str, tuple[str, str]], mechanism: str, key: KeyObject) -> None:
         if mechanism not in table:
-            raise _invalid(f"unknown mechanism {mechanism!r} (known: {', '.join(table)})")
+            raise invalid(f"unknown mechanism {mechanism!r} (known: {', '.join(table)})")
         needed = table[mechanism][0]
         if key.key_type != needed:
-            raise _invalid(f"key '{key.label}' is {key.key_type}; {mechanism} needs an {needed} key")
+            raise invalid(f"key '{key.label}' is {key.key_type}; {mechanism} needs an {needed} key")
 
     # --- writes -----------------------------------------------------------
     #
@@ -157,8 +145,18 @@ class KeyService:
             check_attributes(key_type, size, object_class, tuple(usage), True, object_class == "private")
             generated = kc.generate(key_type, size)
             secret, public = generated.secret, generated.public_der
-            return self._fields(
-                container, label, key_type, size, object_class, exportable, usage, secret, public, "generated"
+            return fields(
+                self._smk,
+                container,
+                label,
+                key_type,
+                size,
+                object_class,
+                exportable,
+                usage,
+                secret,
+                public,
+                "generated",
             )
 
         return self._create(claims, call, prepare)
@@ -176,9 +174,19 @@ class KeyService:
             try:
                 key_type, size, der = kc.public_from_pem(pem)
             except kc.KeyMaterialError as exc:
-                raise _invalid(str(exc)) from None
-            return self._fields(
-                claims.container, label, key_type, size, "public", False, usage, b"", der, "imported"
+                raise invalid(str(exc)) from None
+            return fields(
+                self._smk,
+                claims.container,
+                label,
+                key_type,
+                size,
+                "public",
+                False,
+                usage,
+                b"",
+                der,
+                "imported",
             )
 
         return self._create(claims, call, prepare)
@@ -196,67 +204,12 @@ class KeyService:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
-            _check_data(material, "key material")
-            return self._secret_fields(claims, material, label, key_type, usage, exportable, "imported")
+            check_data(material, "key material")
+            return secret_fields(
+                self._smk, claims.container, material, label, key_type, usage, exportable, "imported"
+            )
 
         return self._create(claims, call, prepare)
-
-    def _secret_fields(
-        self,
-        claims: Claims,
-        secret: bytes,
-        label: str,
-        key_type: str,
-        usage: list[str],
-        exportable: bool,
-        origin: str,
-    ) -> dict[str, Any]:
-        if key_type == "AES":
-            if len(secret) not in (16, 32):
-                raise _invalid(f"an AES key is 128 or 256 bits, not {len(secret) * 8}")
-            size, object_class, public = str(len(secret) * 8), "secret", b""
-        else:
-            try:
-                secret = kc.private_der(secret)
-                found_type, size, public = kc.describe_private(secret)
-            except kc.KeyMaterialError as exc:
-                raise _invalid(f"key material: {exc}") from None
-            if found_type != key_type:
-                raise _invalid(f"the key material is {found_type}, not {key_type}")
-            object_class = "private"
-        return self._fields(
-            claims.container, label, key_type, size, object_class, exportable, usage, secret, public, origin
-        )
-
-    def _fields(
-        self,
-        container: str,
-        label: str,
-        key_type: str,
-        size: str,
-        object_class: str,
-        exportable: bool,
-        usage: list[str],
-        secret: bytes,
-        public_der: bytes,
-        origin: str,
-    ) -> dict[str, Any]:
-        """The fields of a KeyCreate: a fresh object id, the secret wrapped under the SMK at once."""
-        rules.check_key_label(label)  # by the label rule, before the command grows past its size limit
-        object_id = uuid.uuid4().hex
-        return dict(
-            object_id=object_id,
-            label=label,
-            key_type=key_type,
-            size=size,
-            object_class=object_class,
-            exportable=exportable,
-            usage=tuple(usage),
-            container=container,
-            wrapped=self._smk.wrap(aad_for(container, object_id), secret) if secret else b"",
-            public_der=public_der,
-            origin=origin,
-        )
 
     def unwrap(
         self,
@@ -278,14 +231,14 @@ class KeyService:
 
         def prepare() -> dict[str, Any]:
             try:
-                _check_data(wrapped, "wrapped key")
+                check_data(wrapped, "wrapped key")
                 wrapping = self._usable(claims, wrapping_ref, "unwrap")
                 try:
                     secret = kc.unwrap_secret(
                         mechanism or kc.WRAP_MECHANISM, self._material(claims, wrapping), wrapped, iv, aad
                     )
                 except kc.KeyMaterialError as exc:
-                    raise _invalid(f"wrapped key: {exc}") from None
+                    raise invalid(f"wrapped key: {exc}") from None
             except DomainError as exc:  # an unwrap that goes through is audited as its key.create
                 container, ref = _target(claims, wrapping_ref)
                 self._ctx.audit_key_event(
@@ -299,7 +252,9 @@ class KeyService:
                     required=False,
                 )
                 raise
-            return self._secret_fields(claims, secret, label, key_type, usage, exportable, "unwrapped")
+            return secret_fields(
+                self._smk, claims.container, secret, label, key_type, usage, exportable, "unwrapped"
+            )
 
         return self._create(claims, call, prepare)
 
@@ -360,27 +315,27 @@ class KeyService:
     def sign(self, call: Call, key_ref: str, mechanism: str, data: bytes) -> bytes:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.sign", key_ref, mechanism) as use:
-            _check_data(data)
+            check_data(data)
             key = self._usable(claims, key_ref, "sign")
             use.found(key)
             self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
             try:
                 return kc.sign(mechanism, self._material(claims, key), data)
             except kc.KeyMaterialError as exc:
-                raise _invalid(f"key '{key.label}', {mechanism}: {exc}") from None
+                raise invalid(f"key '{key.label}', {mechanism}: {exc}") from None
 
     def verify(self, call: Call, key_ref: str, mechanism: str, data: bytes, signature: bytes) -> bool:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.verify", key_ref, mechanism) as use:
-            _check_data(data)
-            _check_data(signature, "signature")
+            check_data(data)
+            check_data(signature, "signature")
             key = self._usable(claims, key_ref, "verify")
             use.found(key)
             self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
             try:
                 return kc.verify(mechanism, key.public_der, data, signature)
             except kc.KeyMaterialError as exc:
-                raise _invalid(f"key '{key.label}', {mechanism}: {exc}") from None
+                raise invalid(f"key '{key.label}', {mechanism}: {exc}") from None
 
     def encrypt(
         self,
@@ -394,7 +349,7 @@ class KeyService:
         """(ciphertext, iv): AES-GCM uses the caller's 12-byte IV, or draws one when `iv` is empty."""
         claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.encrypt", key_ref, mechanism) as use:
-            _check_data(data)
+            check_data(data)
             key = self._usable(claims, key_ref, "encrypt")
             use.found(key)
             self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
@@ -402,19 +357,19 @@ class KeyService:
             try:
                 return kc.encrypt(mechanism, material, data, aad, iv)
             except kc.KeyMaterialError as exc:
-                raise _invalid(f"key '{key.label}': {exc}") from None
+                raise invalid(f"key '{key.label}': {exc}") from None
 
     def decrypt(self, call: Call, key_ref: str, mechanism: str, data: bytes, iv: bytes, aad: bytes) -> bytes:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.decrypt", key_ref, mechanism) as use:
-            _check_data(data, "ciphertext")
+            check_data(data, "ciphertext")
             key = self._usable(claims, key_ref, "decrypt")
             use.found(key)
             self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
             try:
                 return kc.decrypt(mechanism, self._material(claims, key), data, iv, aad)
             except kc.KeyMaterialError as exc:
-                raise _invalid(f"key '{key.label}': {exc}") from None
+                raise invalid(f"key '{key.label}': {exc}") from None
 
     def wrap(
         self,
@@ -433,17 +388,17 @@ class KeyService:
 
         def run() -> tuple[LocatedKey, bytes]:
             if mechanism not in kc.WRAP_MECHANISMS:
-                raise _invalid(
+                raise invalid(
                     f"wrap mechanism {mechanism!r} is not supported (use {' or '.join(kc.WRAP_MECHANISMS)})"
                 )
             wrapping = self._usable(claims, wrapping_ref, "wrap")
             if wrapping.key_type != "AES":
-                raise _invalid(
+                raise invalid(
                     f"key '{wrapping.label}' is {wrapping.key_type}; {mechanism} wrapping needs an AES key"
                 )
             target = self._key(claims, target_ref, "crypto.use")
             if target.object_class == "public":
-                raise _invalid(f"key '{target.label}' is a public key: export it as PEM instead")
+                raise invalid(f"key '{target.label}' is a public key: export it as PEM instead")
             self._ctx.read(lambda s: mofn.gate(s, target.container, "export"))
             if not target.exportable:
                 raise DomainError(
@@ -462,7 +417,7 @@ class KeyService:
                     mechanism, self._material(claims, wrapping), self._material(claims, target), iv, aad
                 )
             except kc.KeyMaterialError as exc:
-                raise _invalid(f"key '{target.label}': {exc}") from None
+                raise invalid(f"key '{target.label}': {exc}") from None
             return target, wrapped
 
         return self._audit.exported(claims, "key.wrap", target_ref, run)
@@ -473,7 +428,7 @@ class KeyService:
         def run() -> tuple[LocatedKey, bytes]:
             key = self._key(claims, key_ref, "object.list")
             if not key.public_der:
-                raise _invalid(
+                raise invalid(
                     f"key '{key.label}' is a secret key: it has no public part (wrap it to export it)"
                 )
             return key, kc.public_pem(key.public_der)
@@ -487,8 +442,8 @@ class KeyService:
             lambda s: authorize(s, claims.actor, "crypto.use", self._ctx.clock_ms(), claims.container)
         )
         if mechanism not in kc.DIGEST_MECHANISMS:
-            raise _invalid(f"unknown digest {mechanism!r} (known: {', '.join(kc.DIGEST_MECHANISMS)})")
-        _check_data(data)
+            raise invalid(f"unknown digest {mechanism!r} (known: {', '.join(kc.DIGEST_MECHANISMS)})")
+        check_data(data)
         return kc.digest(mechanism, data)
 
     def random(self, call: Call, length: int) -> bytes:
@@ -498,5 +453,5 @@ class KeyService:
             lambda s: authorize(s, claims.actor, "crypto.use", self._ctx.clock_ms(), claims.container)
         )
         if not 1 <= length <= MAX_RANDOM:
-            raise _invalid(f"random length must be 1-{MAX_RANDOM} bytes, got {length}")
+            raise invalid(f"random length must be 1-{MAX_RANDOM} bytes, got {length}")
         return os.urandom(length)

@@ -1,0 +1,91 @@
+"""What a key creation hands to Raft, and the input checks of the key use cases.
+
+The fields of a KeyCreate carry a fresh object id and the key's secret already wrapped under the
+SMK (bound to its container and object id, key_views.aad_for): plaintext never reaches the log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from hsmnode.crypto import keys as kc
+from hsmnode.domain import rules
+from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.service.key_views import aad_for
+
+MAX_DATA = 64 * 1024
+
+
+def invalid(message: str) -> DomainError:
+    return DomainError(ErrorCode.INVALID_ARGUMENT, message)
+
+
+def check_data(data: bytes, what: str = "data") -> None:
+    if not data:
+        raise invalid(f"{what} must not be empty")
+    if len(data) > MAX_DATA:
+        raise invalid(f"{what} is {len(data)} bytes; the limit is {MAX_DATA}")
+
+
+def secret_fields(
+    smk: kc.Smk,
+    container: str,
+    secret: bytes,
+    label: str,
+    key_type: str,
+    usage: list[str],
+    exportable: bool,
+    origin: str,
+) -> dict[str, Any]:
+    """The fields of a KeyCreate for plaintext secret material (imported or unwrapped): an AES
+    value of 16 or 32 bytes, or a private key (PKCS#8 DER or PEM) whose type must be `key_type`.
+
+    Raises DomainError INVALID_ARGUMENT naming what does not fit."""
+    if key_type == "AES":
+        if len(secret) not in (16, 32):
+            raise invalid(f"an AES key is 128 or 256 bits, not {len(secret) * 8}")
+        size, object_class, public = str(len(secret) * 8), "secret", b""
+    else:
+        try:
+            secret = kc.private_der(secret)
+            found_type, size, public = kc.describe_private(secret)
+        except kc.KeyMaterialError as exc:
+            raise invalid(f"key material: {exc}") from None
+        if found_type != key_type:
+            raise invalid(f"the key material is {found_type}, not {key_type}")
+        object_class = "private"
+    return fields(
+        smk, container, label, key_type, size, object_class, exportable, usage, secret, public, origin
+    )
+
+
+def fields(
+    smk: kc.Smk,
+    container: str,
+    label: str,
+    key_type: str,
+    size: str,
+    object_class: str,
+    exportable: bool,
+    usage: list[str],
+    secret: bytes,
+    public_der: bytes,
+    origin: str,
+) -> dict[str, Any]:
+    """The fields of a KeyCreate: a fresh object id, the secret wrapped under the SMK at once."""
+    rules.check_key_label(label)  # by the label rule, before the command grows past its size limit
+    object_id = uuid.uuid4().hex
+    return dict(
+        object_id=object_id,
+        label=label,
+        key_type=key_type,
+        size=size,
+        object_class=object_class,
+        exportable=exportable,
+        usage=tuple(usage),
+        container=container,
+        wrapped=smk.wrap(aad_for(container, object_id), secret) if secret else b"",
+        public_der=public_der,
+        origin=origin,
+    )
