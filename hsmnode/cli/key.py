@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -24,16 +25,40 @@ KEY_COLUMNS = [
     Column("TYPE", "key_type", 7),
     Column("SIZE", "size", 6),
     Column("CLASS", "object_class", 7),
-    Column("EXPORTABLE", lambda k: f"exportable={k.exportable}", 16),
+    Column("EXTRACTABLE", lambda k: f"extractable={k.extractable}", 17),
     Column("USAGE", lambda k: ",".join(k.usage) or "-"),
 ]
 
 
 def _key_json(k: KeyInfo) -> dict[str, Any]:
     d = dataclasses.asdict(k)
+    d["exportable"] = k.extractable  # deprecated name of `extractable`, kept in --json for one release
     d["usage"] = list(k.usage)
     d["public_der"] = base64.b64encode(k.public_der).decode()
     return d
+
+
+def extractable_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--extractable/--no-extractable (CKA_EXTRACTABLE), and the deprecated --exportable, hidden from
+    --help and accepted for one release with a deprecation message on stderr (issue 13's rename)."""
+    command = click.option(
+        "--exportable",
+        is_flag=True,
+        hidden=True,
+        deprecated="Use --extractable (PKCS#11 CKA_EXTRACTABLE); --exportable is accepted for one more release.",
+    )(command)
+    return click.option(
+        "--extractable/--no-extractable",
+        default=None,
+        help="Allow wrapping the key off the HSM (CKA_EXTRACTABLE; default: not extractable).",
+    )(command)
+
+
+def extractable_of(extractable: bool | None, exportable: bool) -> bool:
+    """The key's CKA_EXTRACTABLE from --extractable/--no-extractable and the deprecated --exportable."""
+    if exportable and extractable is False:
+        raise click.UsageError("--exportable (deprecated) and --no-extractable disagree: pass one of them")
+    return bool(extractable) or exportable
 
 
 def _emit_keys(call: ContainerCall, keys: list[KeyInfo], one: bool) -> None:
@@ -51,12 +76,19 @@ def key() -> None:
 @click.option("--type", "key_type", required=True, type=KEY_TYPES)
 @click.option("--size", required=True, help="AES 128/256, RSA 2048/3072/4096, EC P-256/P-384, Ed25519 255.")
 @click.option("--usage", multiple=True, required=True, help=USAGE_HELP)
-@click.option("--exportable", is_flag=True, help="Allow wrapping the key off the HSM.")
+@extractable_options
 def key_generate(
-    call: ContainerCall, label: str, key_type: str, size: str, usage: tuple[str, ...], exportable: bool
+    call: ContainerCall,
+    label: str,
+    key_type: str,
+    size: str,
+    usage: tuple[str, ...],
+    extractable: bool | None,
+    exportable: bool,
 ) -> None:
     """Generate a key inside the HSM (the member wraps it under the cluster SMK)."""
-    k = call.session.generate_key(label, key_type, size, usage=list(usage), exportable=exportable)
+    allowed = extractable_of(extractable, exportable)
+    k = call.session.generate_key(label, key_type, size, usage=list(usage), extractable=allowed)
     _emit_keys(call, [k], one=True)
 
 
@@ -80,7 +112,7 @@ def key_generate(
     help="The file holds key material wrapped (AES-KWP) under KEY.",
 )
 @click.option("--usage", multiple=True, required=True, help=USAGE_HELP)
-@click.option("--exportable", is_flag=True)
+@extractable_options
 def key_import(
     call: ContainerCall,
     label: str,
@@ -89,19 +121,21 @@ def key_import(
     public: bool,
     wrapping: str | None,
     usage: tuple[str, ...],
+    extractable: bool | None,
     exportable: bool,
 ) -> None:
     """Import a public key, a wrapped key, or plaintext key material."""
+    allowed = extractable_of(extractable, exportable)
     data = read_input(source)
     s = call.session
     if public:
         k = s.import_public_key(label, data, usage=list(usage))
     elif wrapping:
         k = s.unwrap_key(
-            wrapping, data, label=label, key_type=key_type, usage=list(usage), exportable=exportable
+            wrapping, data, label=label, key_type=key_type, usage=list(usage), extractable=allowed
         )
     else:
-        k = s.import_key(label, key_type, data, usage=list(usage), exportable=exportable)
+        k = s.import_key(label, key_type, data, usage=list(usage), extractable=allowed)
     _emit_keys(call, [k], one=True)
 
 
@@ -140,6 +174,6 @@ def key_destroy(call: ContainerCall, key_ref: str) -> None:
 )
 @click.option("--out", default=None, help="File to write (default: stdout).")
 def key_export(call: ContainerCall, key_ref: str, wrapping: str | None, out: str | None) -> None:
-    """Export a public key as PEM, or an exportable key wrapped under another."""
+    """Export a public key as PEM, or an extractable key wrapped under another."""
     s = call.session
     write_output(out, s.wrap_key(wrapping, key_ref) if wrapping else s.export_public_key(key_ref))

@@ -5,6 +5,7 @@ One function per message shape, so every session and the console read a message 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from hsmnode.client._types import (
@@ -94,6 +95,24 @@ def auth_info(r: Any) -> AuthInfo:
     )
 
 
+def extractable(extractable: bool | None, exportable: bool | None) -> bool:
+    """The `extractable=` keyword of generate_key/import_key/unwrap_key, or the deprecated `exportable=`
+    (accepted for one release with a DeprecationWarning). ValueError when both are given and differ."""
+    if exportable is None:
+        return bool(extractable)
+    warnings.warn(
+        "exportable= is deprecated: pass extractable= (PKCS#11 CKA_EXTRACTABLE); "
+        "exportable= is accepted for one more release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if extractable is not None and extractable != exportable:
+        raise ValueError(
+            f"extractable={extractable} and the deprecated exportable={exportable} disagree: pass extractable only"
+        )
+    return exportable
+
+
 def key(k: Any) -> KeyInfo:
     return KeyInfo(
         k.id,
@@ -101,7 +120,7 @@ def key(k: Any) -> KeyInfo:
         k.key_type,
         k.size,
         k.object_class,
-        k.exportable,
+        k.extractable or k.exportable,  # a member before issue 13's rename answers `exportable` only
         tuple(k.usage),
         bytes(k.public_der),
         k.origin,

@@ -58,17 +58,22 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
         size: str | int,
         *,
         usage: list[str],
-        exportable: bool = False,
+        extractable: bool | None = None,
         partition: str = "",
         request_id: str | None = None,
+        exportable: bool | None = None,
     ) -> KeyInfo:
-        """Generate a key here, or in `partition` when its owner granted this partition `create`."""
+        """Generate a key here, or in `partition` when its owner granted this partition `create`.
+        `extractable` (CKA_EXTRACTABLE, default False): the key may be wrapped off the HSM;
+        `exportable` is its deprecated name (DeprecationWarning; ValueError if both differ)."""
+        allowed = convert.extractable(extractable, exportable)
         req = keys_pb2.GenerateKeyRequest(
             request_id=request_id_or_new(request_id),
             label=label,
             key_type=key_type,
             size=str(size),
-            exportable=exportable,
+            extractable=allowed,
+            exportable=allowed,  # for members before issue 13's rename (one release)
             usage=usage,
             partition=partition,
         )
@@ -89,17 +94,21 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
         material: bytes,
         *,
         usage: list[str],
-        exportable: bool = False,
+        extractable: bool | None = None,
         request_id: str | None = None,
+        exportable: bool | None = None,
     ) -> KeyInfo:
-        """Import plaintext material: an AES value, or a private key as PKCS#8 DER or PEM."""
+        """Import plaintext material: an AES value, or a private key as PKCS#8 DER or PEM.
+        `extractable` and its deprecated name `exportable` as in `generate_key`."""
+        allowed = convert.extractable(extractable, exportable)
         req = keys_pb2.ImportKeyRequest(
             request_id=request_id_or_new(request_id),
             label=label,
             key_type=key_type,
             material=material,
             usage=usage,
-            exportable=exportable,
+            extractable=allowed,
+            exportable=allowed,  # for members before issue 13's rename (one release)
         )
         return convert.key(self._call(keys_pb2_grpc.KeysStub, "Import", req, write=True))
 
@@ -111,14 +120,17 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
         label: str,
         key_type: str,
         usage: list[str],
-        exportable: bool = False,
+        extractable: bool | None = None,
         request_id: str | None = None,
         mechanism: str = "AES-KWP",
         iv: bytes = b"",
         aad: bytes = b"",
+        exportable: bool | None = None,
     ) -> KeyInfo:
         """Import key material wrapped by `mechanism` (AES-KWP, or AES-GCM with the IV and AAD it was
-        wrapped with) under `wrapping_key`; the member unwraps it."""
+        wrapped with) under `wrapping_key`; the member unwraps it. `extractable` and its deprecated
+        name `exportable` as in `generate_key`."""
+        allowed = convert.extractable(extractable, exportable)
         req = keys_pb2.UnwrapKeyRequest(
             request_id=request_id_or_new(request_id),
             wrapping_key=wrapping_key,
@@ -126,7 +138,8 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
             label=label,
             key_type=key_type,
             usage=usage,
-            exportable=exportable,
+            extractable=allowed,
+            exportable=allowed,  # for members before issue 13's rename (one release)
             mechanism=mechanism,
             iv=iv,
             aad=aad,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -231,13 +232,23 @@ class KeyInfo:
     key_type: str
     size: str
     object_class: str
-    exportable: bool
+    extractable: bool  # CKA_EXTRACTABLE: may leave the HSM wrapped under another key
     usage: tuple[str, ...]
     public_der: bytes
     origin: str
     created_at_ms: int
     container: str
     blocked: bool
+
+    @property
+    def exportable(self) -> bool:
+        """Deprecated alias of `extractable` (issue 13's rename), kept for one release."""
+        warnings.warn(
+            "KeyInfo.exportable is deprecated: read KeyInfo.extractable (PKCS#11 CKA_EXTRACTABLE)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.extractable
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ command and the journal never depends on Python class layout or pickle:
     {"v": 1, "type": "audit.note", "actor": "...", "request_id": "...",
      "timestamp": 1763860000000, "body": {"text": "..."}}
 
-`bytes` fields travel as standard base64 strings. Decoding is strict: an unknown
+`bytes` fields travel as standard base64 strings. A field renamed in code keeps the name it was
+logged under (`stored_as`): the bytes of a command never change with a rename. Decoding is strict: an unknown
 version, type, envelope key or body field, a missing field or a wrong type is a
 `CommandDecodeError` naming the problem.
 """
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from hsmnode.domain.errors import CommandDecodeError
+from hsmnode.domain.model import EXTRACTABLE_STORED_AS
 
 ENCODING_VERSION = 1
 MAX_COMMAND_BYTES = 1 << 20
@@ -51,10 +53,23 @@ class Command:
 
     def body(self) -> dict[str, Any]:
         return {
-            f.name: _to_json(getattr(self, f.name))
+            logged_name(f): _to_json(getattr(self, f.name))
             for f in dataclasses.fields(self)
             if f.name not in ("actor", "request_id", "timestamp")
         }
+
+
+def stored_as(name: str) -> Any:
+    """A field renamed in code that keeps `name` in the log: `extractable: bool = stored_as("exportable")`.
+
+    The command bytes, and so the log and every member's digest, stay what the code before the
+    rename wrote (members of both versions agree during a rolling upgrade)."""
+    return dataclasses.field(metadata={"stored_as": name})
+
+
+def logged_name(f: dataclasses.Field[Any]) -> str:
+    """The name a command field carries in the log."""
+    return str(f.metadata.get("stored_as", f.name))
 
 
 CommandT = TypeVar("CommandT", bound=type[Command])
@@ -140,7 +155,8 @@ def decode(payload: bytes) -> Command:
     if not isinstance(body, dict):
         raise CommandDecodeError(f"{type_name}: body must be a JSON object")
     hints = _hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    # logged name -> the field
+    fields = {logged_name(f): f for f in dataclasses.fields(cls)}
     expected = set(fields) - {"actor", "request_id", "timestamp"}
     unknown = sorted(set(body) - expected)
     if unknown:
@@ -150,7 +166,9 @@ def decode(payload: bytes) -> Command:
     if missing:
         raise CommandDecodeError(f"{type_name}: missing field(s): {', '.join(missing)}")
     kwargs = {
-        name: _from_json(f"{type_name}.{name}", body[name], hints[name]) for name in expected if name in body
+        fields[name].name: _from_json(f"{type_name}.{name}", body[name], hints[fields[name].name])
+        for name in expected
+        if name in body
     }
     return cls(actor=actor, request_id=request_id, timestamp=timestamp, **kwargs)
 
@@ -483,7 +501,7 @@ class KeyCreate(Command):
     key_type: str
     size: str
     object_class: str  # secret | private | public
-    exportable: bool
+    extractable: bool = stored_as(EXTRACTABLE_STORED_AS)  # CKA_EXTRACTABLE
     usage: tuple[str, ...]
     wrapped: bytes
     public_der: bytes
@@ -498,7 +516,8 @@ class KeyRestore(Command):
     Each of `objects` is canonical JSON of one object with new ids and its material
     re-wrapped under the SMK for this container by the proposer: {"id", "label",
     "key_type", "size", "object_class", "exportable", "usage", "wrapped", "public_der",
-    "blocked"} (bytes as base64). `cloning_domain` and `source` come from the backup's header.
+    "blocked"} (bytes as base64; "exportable" is the stored name of `extractable`).
+    `cloning_domain` and `source` come from the backup's header.
     """
 
     container: str

@@ -12,6 +12,13 @@ from typing import Any
 
 USAGES = ("sign", "verify", "encrypt", "decrypt", "wrap", "unwrap")
 
+# The name the Raft log, snapshots, recorded results and backup files give a key's `extractable`
+# attribute (PKCS#11's CKA_EXTRACTABLE). Issue 13 renamed the attribute in code and on the wire; the
+# stored name stays the one written before, so old logs and snapshots replay to the same bytes and
+# digest, and members running the code before and after the rename agree during a rolling upgrade.
+# A rename of the stored name needs a new command encoding and snapshot version.
+EXTRACTABLE_STORED_AS = "exportable"
+
 
 @dataclasses.dataclass
 class KeyObject:
@@ -22,7 +29,7 @@ class KeyObject:
     key_type: str  # AES | RSA | EC | Ed25519
     size: str  # bits, or the curve name
     object_class: str  # secret | private | public
-    exportable: bool
+    extractable: bool  # CKA_EXTRACTABLE: may leave the HSM wrapped; stored as EXTRACTABLE_STORED_AS
     usage: tuple[str, ...]
     wrapped: bytes  # SMK-wrapped value / PKCS#8; empty for public keys
     public_der: bytes  # SubjectPublicKeyInfo; empty for secret keys
@@ -33,6 +40,7 @@ class KeyObject:
 
     def to_data(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        d[EXTRACTABLE_STORED_AS] = d.pop("extractable")
         d["usage"] = list(self.usage)
         d["wrapped"] = base64.b64encode(self.wrapped).decode()
         d["public_der"] = base64.b64encode(self.public_der).decode()
@@ -40,9 +48,11 @@ class KeyObject:
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> KeyObject:
+        fields = dict(data)
+        fields["extractable"] = fields.pop(EXTRACTABLE_STORED_AS)
         return cls(
             **{
-                **data,
+                **fields,
                 "usage": tuple(data["usage"]),
                 "wrapped": base64.b64decode(data["wrapped"]),
                 "public_der": base64.b64decode(data["public_der"]),

@@ -24,7 +24,7 @@ What each action needs (Key Read is implicit; Partition Remove implies Key Destr
     block              ASSOCIATED                           Key Block
     destroy            ASSOCIATED                           Key Destroy
     remove_partition   ASSOCIATED                           Partition Remove
-    export             AUTHORIZED                           Key Export (and the key is exportable)
+    export             AUTHORIZED                           Key Export (and the key is extractable)
     use                AUTHORIZED or SESSION_AUTHORIZED     -
 """
 

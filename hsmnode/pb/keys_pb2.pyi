@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class KeyInfo(_message.Message):
-    __slots__ = ("id", "label", "key_type", "size", "object_class", "exportable", "usage", "public_der", "origin", "created_at_ms", "container", "blocked")
+    __slots__ = ("id", "label", "key_type", "size", "object_class", "exportable", "usage", "public_der", "origin", "created_at_ms", "container", "blocked", "extractable")
     ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     KEY_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class KeyInfo(_message.Message):
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTABLE_FIELD_NUMBER: _ClassVar[int]
     id: str
     label: str
     key_type: str
@@ -32,10 +33,11 @@ class KeyInfo(_message.Message):
     created_at_ms: int
     container: str
     blocked: bool
-    def __init__(self, id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., size: _Optional[str] = ..., object_class: _Optional[str] = ..., exportable: _Optional[bool] = ..., usage: _Optional[_Iterable[str]] = ..., public_der: _Optional[bytes] = ..., origin: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., container: _Optional[str] = ..., blocked: _Optional[bool] = ...) -> None: ...
+    extractable: bool
+    def __init__(self, id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., size: _Optional[str] = ..., object_class: _Optional[str] = ..., exportable: _Optional[bool] = ..., usage: _Optional[_Iterable[str]] = ..., public_der: _Optional[bytes] = ..., origin: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., container: _Optional[str] = ..., blocked: _Optional[bool] = ..., extractable: _Optional[bool] = ...) -> None: ...
 
 class GenerateKeyRequest(_message.Message):
-    __slots__ = ("request_id", "label", "key_type", "size", "exportable", "usage", "partition")
+    __slots__ = ("request_id", "label", "key_type", "size", "exportable", "usage", "partition", "extractable")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     KEY_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +45,7 @@ class GenerateKeyRequest(_message.Message):
     EXPORTABLE_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     PARTITION_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTABLE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     label: str
     key_type: str
@@ -50,7 +53,8 @@ class GenerateKeyRequest(_message.Message):
     exportable: bool
     usage: _containers.RepeatedScalarFieldContainer[str]
     partition: str
-    def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., size: _Optional[str] = ..., exportable: _Optional[bool] = ..., usage: _Optional[_Iterable[str]] = ..., partition: _Optional[str] = ...) -> None: ...
+    extractable: bool
+    def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., size: _Optional[str] = ..., exportable: _Optional[bool] = ..., usage: _Optional[_Iterable[str]] = ..., partition: _Optional[str] = ..., extractable: _Optional[bool] = ...) -> None: ...
 
 class ImportPublicKeyRequest(_message.Message):
     __slots__ = ("request_id", "label", "pem", "usage")
@@ -65,23 +69,25 @@ class ImportPublicKeyRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., pem: _Optional[bytes] = ..., usage: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ImportKeyRequest(_message.Message):
-    __slots__ = ("request_id", "label", "key_type", "material", "usage", "exportable")
+    __slots__ = ("request_id", "label", "key_type", "material", "usage", "exportable", "extractable")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     KEY_TYPE_FIELD_NUMBER: _ClassVar[int]
     MATERIAL_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     EXPORTABLE_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTABLE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     label: str
     key_type: str
     material: bytes
     usage: _containers.RepeatedScalarFieldContainer[str]
     exportable: bool
-    def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., material: _Optional[bytes] = ..., usage: _Optional[_Iterable[str]] = ..., exportable: _Optional[bool] = ...) -> None: ...
+    extractable: bool
+    def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., material: _Optional[bytes] = ..., usage: _Optional[_Iterable[str]] = ..., exportable: _Optional[bool] = ..., extractable: _Optional[bool] = ...) -> None: ...
 
 class UnwrapKeyRequest(_message.Message):
-    __slots__ = ("request_id", "wrapping_key", "wrapped", "label", "key_type", "usage", "exportable", "mechanism", "iv", "aad")
+    __slots__ = ("request_id", "wrapping_key", "wrapped", "label", "key_type", "usage", "exportable", "mechanism", "iv", "aad", "extractable")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     WRAPPING_KEY_FIELD_NUMBER: _ClassVar[int]
     WRAPPED_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +98,7 @@ class UnwrapKeyRequest(_message.Message):
     MECHANISM_FIELD_NUMBER: _ClassVar[int]
     IV_FIELD_NUMBER: _ClassVar[int]
     AAD_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTABLE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     wrapping_key: str
     wrapped: bytes
@@ -102,7 +109,8 @@ class UnwrapKeyRequest(_message.Message):
     mechanism: str
     iv: bytes
     aad: bytes
-    def __init__(self, request_id: _Optional[str] = ..., wrapping_key: _Optional[str] = ..., wrapped: _Optional[bytes] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., usage: _Optional[_Iterable[str]] = ..., exportable: _Optional[bool] = ..., mechanism: _Optional[str] = ..., iv: _Optional[bytes] = ..., aad: _Optional[bytes] = ...) -> None: ...
+    extractable: bool
+    def __init__(self, request_id: _Optional[str] = ..., wrapping_key: _Optional[str] = ..., wrapped: _Optional[bytes] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., usage: _Optional[_Iterable[str]] = ..., exportable: _Optional[bool] = ..., mechanism: _Optional[str] = ..., iv: _Optional[bytes] = ..., aad: _Optional[bytes] = ..., extractable: _Optional[bool] = ...) -> None: ...
 
 class KeyRef(_message.Message):
     __slots__ = ("request_id", "key")

@@ -198,7 +198,7 @@ class KeysServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Wrap(self, request, context):
-        """Export a key wrapped (AES-KWP, or AES-GCM) under another: exportable keys only, private keys by policy.
+        """Export a key wrapped (AES-KWP, or AES-GCM) under another: extractable keys only, private keys by policy.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -18,7 +18,9 @@ CKR_DEVICE_ERROR, logged with its cause (never a dropped connection).
     *        Unauthenticated      (any)                     USER_NOT_LOGGED_IN           session ended: logout elsewhere,
                                                                                          expiry, revocation, lockout
     *        PermissionDenied     usage flag                KEY_FUNCTION_NOT_PERMITTED   CKA_SIGN etc. false
-    *        PermissionDenied     not exportable            KEY_UNEXTRACTABLE            CKA_EXTRACTABLE false
+    *        PermissionDenied     not extractable           KEY_UNEXTRACTABLE            CKA_EXTRACTABLE false
+    *        PermissionDenied     not exportable            KEY_UNEXTRACTABLE            the same, from a member that
+                                                                                         predates the rename (one release)
     *        PermissionDenied     (any)                     USER_NOT_LOGGED_IN           role or grant missing (e.g. CU
                                                                                          creating a private key)
     *        FailedPrecondition   is blocked                KEY_FUNCTION_NOT_PERMITTED   M-of-N blocked key
@@ -93,7 +95,8 @@ TABLE: tuple[Row, ...] = (
     Row("setpin", ResourceExhausted, "", CKR.PIN_LOCKED),
     Row("*", Unauthenticated, "", CKR.USER_NOT_LOGGED_IN),
     Row("*", PermissionDenied, "usage flag", CKR.KEY_FUNCTION_NOT_PERMITTED),
-    Row("*", PermissionDenied, "not exportable", CKR.KEY_UNEXTRACTABLE),
+    Row("*", PermissionDenied, "not extractable", CKR.KEY_UNEXTRACTABLE),
+    Row("*", PermissionDenied, "not exportable", CKR.KEY_UNEXTRACTABLE),  # a member before issue 13's rename
     Row("*", PermissionDenied, "", CKR.USER_NOT_LOGGED_IN),
     Row("*", FailedPrecondition, "is blocked", CKR.KEY_FUNCTION_NOT_PERMITTED),
     Row("*", FailedPrecondition, "private_key_wrapping", CKR.KEY_NOT_WRAPPABLE),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hsmnode.pkcs11 import der, mechanisms
 from hsmnode.pkcs11.errors import sdk
-from hsmnode.pkcs11.objects import EXTRACTABLE_FIELD, KEY_TYPES, Template
+from hsmnode.pkcs11.objects import KEY_TYPES, Template
 from hsmnode.pkcs11.operations import Operations
 from hsmnode.pkcs11.rpc.constants import CKA, CKK, CKM, CKO, CKR
 from hsmnode.pkcs11.rpc.dispatch import CkError
@@ -113,7 +113,7 @@ class KeyFunctions(Operations):
                 key_type,
                 size,
                 usage=usage or default,
-                **{EXTRACTABLE_FIELD: priv.flag(CKA.EXTRACTABLE)},
+                extractable=priv.flag(CKA.EXTRACTABLE),
             )
         )
         private_handle, public_handle = self.remember(session, key, temporary)
@@ -141,7 +141,7 @@ class KeyFunctions(Operations):
         usage = t.usage((CKO.SECRET_KEY,)) or ["encrypt", "decrypt"]
         key = sdk(
             lambda: cluster.generate_key(
-                label, "AES", str(length * 8), usage=usage, **{EXTRACTABLE_FIELD: t.flag(CKA.EXTRACTABLE)}
+                label, "AES", str(length * 8), usage=usage, extractable=t.flag(CKA.EXTRACTABLE)
             )
         )
         return (self.remember(session, key, temporary)[0],)
@@ -171,7 +171,7 @@ class KeyFunctions(Operations):
                         key_type,
                         material,
                         usage=t.usage(classes),
-                        **{EXTRACTABLE_FIELD: t.flag(CKA.EXTRACTABLE)},
+                        extractable=t.flag(CKA.EXTRACTABLE),
                     )
                 )
             else:
@@ -242,7 +242,7 @@ class KeyFunctions(Operations):
                 mechanism=sdk_mechanism,
                 iv=iv,
                 aad=aad,
-                **{EXTRACTABLE_FIELD: t.flag(CKA.EXTRACTABLE)},
+                extractable=t.flag(CKA.EXTRACTABLE),
             )
         )
         return (self.remember(session, key, temporary)[0],)

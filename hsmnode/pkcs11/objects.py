@@ -10,8 +10,7 @@ One cluster key is one or two PKCS#11 objects:
 CKA_ID is the cluster object id (16 bytes), so it is equal on every member and bridge.
 Every private and secret object is sensitive: CKA_VALUE and the private RSA components
 answer CKR_ATTRIBUTE_SENSITIVE whatever the template asked for. Usage flags map one to
-one (CKA_SIGN <-> "sign"...); CKA_EXTRACTABLE maps onto the cluster's `exportable`
-attribute in one place (EXTRACTABLE_FIELD) so its rename is a one-line change.
+one (CKA_SIGN <-> "sign"...); CKA_EXTRACTABLE is the cluster's `extractable` attribute.
 """
 
 from __future__ import annotations
@@ -24,9 +23,6 @@ from hsmnode.pkcs11 import der
 from hsmnode.pkcs11.rpc.constants import CKA, CKK, CKM, CKO, CKR
 from hsmnode.pkcs11.rpc.dispatch import CkError
 from hsmnode.pkcs11.rpc.wire import BOOL_ATTRIBUTES, ULONG_ATTRIBUTES, ULONG_BYTES, Attribute
-
-# The SDK's name for CKA_EXTRACTABLE (KeyInfo attribute and generate_key/import keyword).
-EXTRACTABLE_FIELD = "exportable"
 
 SENSITIVE = object()  # marker: the attribute exists but its value never leaves the HSM
 
@@ -78,10 +74,6 @@ def objects_of(key: KeyInfo) -> list[P11Object]:
     return [P11Object(key, CLASSES[key.object_class])]
 
 
-def extractable(key: KeyInfo) -> bool:
-    return bool(getattr(key, EXTRACTABLE_FIELD))
-
-
 def attributes_of(key: KeyInfo, cls: int, session_object: bool = False) -> dict[int, Any]:
     """Every attribute of the object, values as they travel (bool as 0/1, bytes, ints) or SENSITIVE."""
     key_type = KEY_TYPES[key.key_type]
@@ -112,8 +104,8 @@ def attributes_of(key: KeyInfo, cls: int, session_object: bool = False) -> dict[
             {
                 CKA.SENSITIVE: 1,
                 CKA.ALWAYS_SENSITIVE: 1,
-                CKA.EXTRACTABLE: int(extractable(key)),
-                CKA.NEVER_EXTRACTABLE: int(not extractable(key)),
+                CKA.EXTRACTABLE: int(key.extractable),
+                CKA.NEVER_EXTRACTABLE: int(not key.extractable),
                 CKA.ALWAYS_AUTHENTICATE: 0,
                 CKA.WRAP_WITH_TRUSTED: 0,
                 CKA.VALUE: SENSITIVE,

@@ -5,8 +5,11 @@ from __future__ import annotations
 from hsmnode.pb import keys_pb2, keys_pb2_grpc
 from hsmnode.server.rpc import Servicer, rpc
 from hsmnode.service.call import Call
+from hsmnode.service.errors import DomainError, ErrorCode
 from hsmnode.service.key_views import KeyView
 from hsmnode.service.keys import KeyService
+
+KeyCreateRequest = keys_pb2.GenerateKeyRequest | keys_pb2.ImportKeyRequest | keys_pb2.UnwrapKeyRequest
 
 
 def key_info(k: KeyView) -> keys_pb2.KeyInfo:
@@ -16,7 +19,8 @@ def key_info(k: KeyView) -> keys_pb2.KeyInfo:
         key_type=k.key_type,
         size=k.size,
         object_class=k.object_class,
-        exportable=k.exportable,
+        extractable=k.extractable,
+        exportable=k.extractable,  # deprecated field 6: answered with the same value for one release
         usage=list(k.usage),
         public_der=k.public_der,
         origin=k.origin,
@@ -26,11 +30,26 @@ def key_info(k: KeyView) -> keys_pb2.KeyInfo:
     )
 
 
+def extractable(r: KeyCreateRequest) -> bool:
+    """CKA_EXTRACTABLE as a request asks it: `extractable` when set, else the deprecated `exportable`
+    (accepted for one release after issue 13's rename). An `exportable = true` beside an explicit
+    `extractable = false` is INVALID_ARGUMENT naming both fields (the request says two things)."""
+    if not r.HasField("extractable"):
+        return r.exportable
+    if r.exportable and not r.extractable:
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"{type(r).__name__}: extractable=false and the deprecated exportable=true disagree; "
+            "send extractable only (exportable is read for one release)",
+        )
+    return r.extractable
+
+
 class KeysServicer(Servicer[KeyService], keys_pb2_grpc.KeysServicer):
     @rpc
     def Generate(self, r: keys_pb2.GenerateKeyRequest, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802
         return key_info(
-            self._s.generate(call, r.label, r.key_type, r.size, r.exportable, list(r.usage), r.partition)
+            self._s.generate(call, r.label, r.key_type, r.size, extractable(r), list(r.usage), r.partition)
         )
 
     @rpc
@@ -40,7 +59,7 @@ class KeysServicer(Servicer[KeyService], keys_pb2_grpc.KeysServicer):
     @rpc
     def Import(self, r: keys_pb2.ImportKeyRequest, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802
         return key_info(
-            self._s.import_key(call, r.label, r.key_type, r.material, list(r.usage), r.exportable)
+            self._s.import_key(call, r.label, r.key_type, r.material, list(r.usage), extractable(r))
         )
 
     @rpc
@@ -53,7 +72,7 @@ class KeysServicer(Servicer[KeyService], keys_pb2_grpc.KeysServicer):
                 r.label,
                 r.key_type,
                 list(r.usage),
-                r.exportable,
+                extractable(r),
                 mechanism=r.mechanism,
                 iv=r.iv,
                 aad=r.aad,

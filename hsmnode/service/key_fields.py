@@ -35,7 +35,7 @@ def secret_fields(
     label: str,
     key_type: str,
     usage: list[str],
-    exportable: bool,
+    extractable: bool,
     origin: str,
 ) -> dict[str, Any]:
     """The fields of a KeyCreate for plaintext secret material (imported or unwrapped): an AES
@@ -56,7 +56,7 @@ def secret_fields(
             raise invalid(f"the key material is {found_type}, not {key_type}")
         object_class = "private"
     return fields(
-        smk, container, label, key_type, size, object_class, exportable, usage, secret, public, origin
+        smk, container, label, key_type, size, object_class, extractable, usage, secret, public, origin
     )
 
 
@@ -67,7 +67,7 @@ def fields(
     key_type: str,
     size: str,
     object_class: str,
-    exportable: bool,
+    extractable: bool,
     usage: list[str],
     secret: bytes,
     public_der: bytes,
@@ -82,7 +82,7 @@ def fields(
         key_type=key_type,
         size=size,
         object_class=object_class,
-        exportable=exportable,
+        extractable=extractable,
         usage=tuple(usage),
         container=container,
         wrapped=smk.wrap(aad_for(container, object_id), secret) if secret else b"",

@@ -7,7 +7,7 @@ import base64
 from dataclasses import dataclass
 
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import KeyObject
+from hsmnode.domain.model import EXTRACTABLE_STORED_AS, KeyObject
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class KeyView:
     key_type: str
     size: str
     object_class: str
-    exportable: bool
+    extractable: bool
     usage: tuple[str, ...]
     public_der: bytes
     origin: str
@@ -35,7 +35,7 @@ class KeyView:
             key.key_type,
             key.size,
             key.object_class,
-            key.exportable,
+            key.extractable,
             key.usage,
             key.public_der,
             key.origin,
@@ -67,7 +67,7 @@ def described_view(object_id: str, key: object) -> KeyView:
         key["key_type"],
         key["size"],
         key["object_class"],
-        key["exportable"],
+        key[EXTRACTABLE_STORED_AS],
         tuple(key["usage"]),
         base64.b64decode(key["public_der"]),
         key["origin"],

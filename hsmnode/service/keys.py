@@ -129,7 +129,7 @@ class KeyService:
         label: str,
         key_type: str,
         size: str,
-        exportable: bool,
+        extractable: bool,
         usage: list[str],
         owner: str = "",
     ) -> KeyView:
@@ -152,7 +152,7 @@ class KeyService:
                 key_type,
                 size,
                 object_class,
-                exportable,
+                extractable,
                 usage,
                 secret,
                 public,
@@ -198,7 +198,7 @@ class KeyService:
         key_type: str,
         material: bytes,
         usage: list[str],
-        exportable: bool,
+        extractable: bool,
     ) -> KeyView:
         """Import plaintext material (AES value, PKCS#8 DER or PEM private key); wrapped under the SMK at once."""
         claims = self._ctx.claims(call, *KEY_SESSIONS)
@@ -206,7 +206,7 @@ class KeyService:
         def prepare() -> dict[str, Any]:
             check_data(material, "key material")
             return secret_fields(
-                self._smk, claims.container, material, label, key_type, usage, exportable, "imported"
+                self._smk, claims.container, material, label, key_type, usage, extractable, "imported"
             )
 
         return self._create(claims, call, prepare)
@@ -219,7 +219,7 @@ class KeyService:
         label: str,
         key_type: str,
         usage: list[str],
-        exportable: bool,
+        extractable: bool,
         mechanism: str = "",
         iv: bytes = b"",
         aad: bytes = b"",
@@ -253,7 +253,7 @@ class KeyService:
                 )
                 raise
             return secret_fields(
-                self._smk, claims.container, secret, label, key_type, usage, exportable, "unwrapped"
+                self._smk, claims.container, secret, label, key_type, usage, extractable, "unwrapped"
             )
 
         return self._create(claims, call, prepare)
@@ -380,7 +380,7 @@ class KeyService:
         iv: bytes = b"",
         aad: bytes = b"",
     ) -> bytes:
-        """Export `target` wrapped under `wrapping` in this member: only exportable keys, private ones by
+        """Export `target` wrapped under `wrapping` in this member: only extractable keys, private ones by
         policy. `mechanism`: AES-KWP (empty: the default) or AES-GCM with the caller's 12-byte IV and
         optional AAD (ciphertext || 16-byte tag); INVALID_ARGUMENT for another or a bad IV."""
         claims = self._ctx.claims(call, *KEY_SESSIONS)
@@ -400,10 +400,10 @@ class KeyService:
             if target.object_class == "public":
                 raise invalid(f"key '{target.label}' is a public key: export it as PEM instead")
             self._ctx.read(lambda s: mofn.gate(s, target.container, "export"))
-            if not target.exportable:
+            if not target.extractable:
                 raise DomainError(
                     ErrorCode.PERMISSION_DENIED,
-                    f"key '{target.label}' is not exportable (attribute exportable=false)",
+                    f"key '{target.label}' is not extractable (attribute extractable=false, CKA_EXTRACTABLE)",
                 )
             if target.object_class == "private" and claims.kind == "partition":
                 allowed = self._ctx.read(lambda s: s.partitions[claims.subject].policy.private_key_wrapping)

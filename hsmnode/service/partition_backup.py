@@ -28,7 +28,7 @@ from hsmnode.domain import commands as c
 from hsmnode.domain import mofn
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import KeyObject
+from hsmnode.domain.model import EXTRACTABLE_STORED_AS, KeyObject
 from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext
@@ -141,7 +141,7 @@ class PartitionBackupService:
                     "key_type": o.key_type,
                     "size": o.size,
                     "object_class": o.object_class,
-                    "exportable": o.exportable,
+                    EXTRACTABLE_STORED_AS: o.extractable,  # backup format v1 keeps the stored name
                     "usage": list(o.usage),
                     "secret": blob.b64(secret),
                     "public_der": blob.b64(o.public_der),
@@ -210,7 +210,7 @@ class PartitionBackupService:
                         "key_type": entry["key_type"],
                         "size": entry["size"],
                         "object_class": entry["object_class"],
-                        "exportable": entry["exportable"],
+                        EXTRACTABLE_STORED_AS: entry[EXTRACTABLE_STORED_AS],
                         "usage": entry["usage"],
                         "wrapped": blob.b64(
                             self._smk.wrap(aad_for(container, object_id), secret) if secret else b""

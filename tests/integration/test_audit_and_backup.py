@@ -76,12 +76,12 @@ def test_exports_refusals_and_key_use_are_in_the_audit_log_with_actor_key_partit
     with co.client:
         sig = co.generate_key("audited-sig", "EC", "P-256", usage=["sign", "verify"])
         wrapper = co.generate_key("audited-kek", "AES", "256", usage=["wrap", "unwrap"])
-        secret = co.generate_key("audited-secret", "AES", "256", usage=["encrypt"], exportable=True)
+        secret = co.generate_key("audited-secret", "AES", "256", usage=["encrypt"], extractable=True)
         signature = co.sign(sig.id, DATA, mechanism="ECDSA-SHA256")
         assert co.verify(sig.id, DATA, signature, mechanism="ECDSA-SHA256")
         assert co.export_public_key(sig.id).startswith(b"-----BEGIN PUBLIC KEY-----")
         assert co.wrap_key(wrapper.id, secret.id)
-        with pytest.raises(PermissionDenied, match="not exportable"):
+        with pytest.raises(PermissionDenied, match="not extractable"):
             co.wrap_key(wrapper.id, sig.id)
         with pytest.raises(HsmError):
             co.unwrap_key(
@@ -116,7 +116,7 @@ def test_exports_refusals_and_key_use_are_in_the_audit_log_with_actor_key_partit
     assert exported["actor"].startswith(actor_prefix) and exported["category"] == "key_management"
     assert find("key.wrap", secret.id, "ok", "cluster")["member"] == "node2"
     refused = find("key.wrap", sig.id, "PERMISSION_DENIED", "cluster")
-    assert "not exportable" in refused["detail"]
+    assert "not extractable" in refused["detail"]
     unwrap = [r for r in records if r["command"] == "key.unwrap" and r["outcome"] == "INVALID_ARGUMENT"]
     assert unwrap and unwrap[-1]["container"] == "partition:demo"
 

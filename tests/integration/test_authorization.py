@@ -429,8 +429,8 @@ def test_session_authorization_and_permissions_gate_each_action_as_the_table_say
     ):
         assert change(a, vault, "ASSOCIATED", "associate", vc1, vc2) == "ASSOCIATED"
         signer = a.generate_key("signer", "EC", "P-256", usage=["sign", "verify"])
-        a.generate_key("wrapper", "AES", 256, usage=["wrap", "unwrap"], exportable=True)
-        a.generate_key("secret", "AES", 256, usage=["encrypt", "decrypt"], exportable=True)
+        a.generate_key("wrapper", "AES", 256, usage=["wrap", "unwrap"], extractable=True)
+        a.generate_key("secret", "AES", 256, usage=["encrypt", "decrypt"], extractable=True)
         a.generate_key("doomed", "AES", 128, usage=["encrypt"])
         a.generate_key("locked", "EC", "P-256", usage=["sign"])
         for session in (a, b):

@@ -80,7 +80,7 @@ def test_no_member_stores_secret_or_private_key_bytes_in_plaintext(cluster: DevC
             for key_type, size in EVERY_KIND:
                 label = f"{key_type}-{size}"
                 usage = ["encrypt", "decrypt"] if key_type == "AES" else ["sign", "verify"]
-                co.generate_key(label, key_type, size, usage=usage, exportable=True)
+                co.generate_key(label, key_type, size, usage=usage, extractable=True)
                 # wrapped off the HSM and unwrapped here: the test learns each key's plaintext
                 material = aes_key_unwrap_with_padding(wrapping_value, co.wrap_key("wrap", label))
                 secrets[label] = secret_parts(key_type, material)

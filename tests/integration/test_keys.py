@@ -24,6 +24,7 @@ from hsmnode.client import (
     Unavailable,
 )
 from hsmnode.ops.devcluster import DevCluster
+from hsmnode.pb import keys_pb2, keys_pb2_grpc
 from tests.integration.helpers import eventually, node_status
 
 pytestmark = pytest.mark.cluster
@@ -117,11 +118,11 @@ def test_key_attributes_and_the_cu_role_limit_export_use_and_creation(cluster: D
     with cluster.app_client() as app:
         with co_session(app, cluster) as co:
             co.generate_key("wrapper", "AES", 256, usage=["wrap", "unwrap"])
-            co.generate_key("kept", "AES", 256, usage=["encrypt", "decrypt"])  # exportable=False
-            co.generate_key("enc-only", "AES", 128, usage=["encrypt"], exportable=True)
+            co.generate_key("kept", "AES", 256, usage=["encrypt", "decrypt"])  # extractable=False
+            co.generate_key("enc-only", "AES", 128, usage=["encrypt"], extractable=True)
             co.generate_key("ec-kept", "EC", "P-256", usage=["sign"])
             for target in ("kept", "ec-kept"):
-                with pytest.raises(PermissionDenied, match="exportable") as info:
+                with pytest.raises(PermissionDenied, match="extractable") as info:
                     co.wrap_key("wrapper", target)
                 assert f"'{target}'" in info.value.message
             with pytest.raises(PermissionDenied, match="usage flag 'sign'"):
@@ -136,7 +137,31 @@ def test_key_attributes_and_the_cu_role_limit_export_use_and_creation(cluster: D
                     co.sign("ec-kept", DATA, mechanism="ECDSA-SHA256"),
                     mechanism="ECDSA-SHA256",
                 )
-            assert co.wrap_key("wrapper", "enc-only")  # exportable and wrappable
+            assert co.wrap_key("wrapper", "enc-only")  # extractable and wrappable
+            # issue 13's rename: a client of the release before sends only the deprecated field
+            # `exportable`; an answer carries both fields; a request whose two fields disagree is refused
+            old_client = keys_pb2.GenerateKeyRequest(
+                request_id="old-client-1", label="old-client", key_type="AES", size="128", exportable=True
+            )
+            old_client.usage.append("encrypt")
+            answer = co._call(keys_pb2_grpc.KeysStub, "Generate", old_client, write=True)
+            assert (answer.extractable, answer.exportable) == (True, True)
+            assert co.wrap_key("wrapper", "old-client")
+            both = keys_pb2.GenerateKeyRequest(
+                request_id="both-1",
+                label="both",
+                key_type="AES",
+                size="128",
+                exportable=True,
+                extractable=False,
+            )
+            with pytest.raises(InvalidArgument, match="extractable=false and the deprecated exportable=true"):
+                co._call(keys_pb2_grpc.KeysStub, "Generate", both, write=True)
+            with pytest.warns(DeprecationWarning, match="exportable= is deprecated"):
+                renamed = co.generate_key("old-keyword", "AES", 128, usage=["encrypt"], exportable=True)
+            assert renamed.extractable and co.show_key("old-keyword").extractable
+            co.destroy_key("old-keyword")
+            co.destroy_key("old-client")
 
         local = ec.generate_private_key(ec.SECP256R1())
         pem = local.public_key().public_bytes(
@@ -149,7 +174,7 @@ def test_key_attributes_and_the_cu_role_limit_export_use_and_creation(cluster: D
                 ):
                     cu.generate_key(f"cu-{key_type}", key_type, size, usage=usage)
             imported = cu.import_public_key("cu-public", pem, usage=["verify"])
-            assert (imported.object_class, imported.origin, imported.exportable) == (
+            assert (imported.object_class, imported.origin, imported.extractable) == (
                 "public",
                 "imported",
                 False,
@@ -181,8 +206,8 @@ def test_private_keys_are_wrapped_off_the_hsm_only_when_the_partition_policy_all
         app.open_session("demo", part["po_password"], role="PO") as po,
     ):
         co.generate_key("wrapper", "AES", 256, usage=["wrap", "unwrap"])
-        original = co.generate_key("signer", "EC", "P-384", usage=["sign", "verify"], exportable=True)
-        co.generate_key("secret", "AES", 128, usage=["encrypt", "decrypt"], exportable=True)
+        original = co.generate_key("signer", "EC", "P-384", usage=["sign", "verify"], extractable=True)
+        co.generate_key("secret", "AES", 128, usage=["encrypt", "decrypt"], extractable=True)
         # default policy: private_key_cloning=1, private_key_wrapping=0
         with pytest.raises(FailedPrecondition, match="private_key_wrapping") as info:
             co.wrap_key("wrapper", "signer")
@@ -200,7 +225,12 @@ def test_private_keys_are_wrapped_off_the_hsm_only_when_the_partition_policy_all
         wrapped = co.wrap_key("wrapper", "signer")
         back = co.unwrap_key("wrapper", wrapped, label="signer-back", key_type="EC", usage=["sign", "verify"])
         assert back.public_der == original.public_der
-        assert (back.key_type, back.size, back.origin, back.exportable) == ("EC", "P-384", "unwrapped", False)
+        assert (back.key_type, back.size, back.origin, back.extractable) == (
+            "EC",
+            "P-384",
+            "unwrapped",
+            False,
+        )
         signature = co.sign("signer-back", DATA, mechanism="ECDSA-SHA384")
         public_key(original.public_der).verify(signature, DATA, ec.ECDSA(hashes.SHA384()))
         again = co.unwrap_key(
@@ -213,8 +243,8 @@ def test_private_keys_are_wrapped_off_the_hsm_only_when_the_partition_policy_all
         assert (again.size, again.object_class) == ("128", "secret")
         sealed = co.encrypt("secret", DATA, mechanism="AES-GCM")
         assert co.decrypt("secret-back", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv) == DATA
-        with pytest.raises(PermissionDenied, match="exportable"):
-            co.wrap_key("wrapper", "signer-back")  # unwrapped without exportable=True
+        with pytest.raises(PermissionDenied, match="extractable"):
+            co.wrap_key("wrapper", "signer-back")  # unwrapped without extractable=True
         with pytest.raises(InvalidArgument, match="is EC, not RSA"):
             co.unwrap_key("wrapper", wrapped, label="wrong-type", key_type="RSA", usage=["sign"])
 
@@ -227,7 +257,7 @@ def test_aes_gcm_wrapping_happens_in_the_member_and_unwraps_outside_with_the_wra
     with cluster.app_client() as app, co_session(app, cluster) as co:
         kek = os.urandom(32)
         co.import_key("gcm-kek", "AES", kek, usage=["wrap", "unwrap"])
-        co.generate_key("gcm-target", "AES", 256, usage=["encrypt", "decrypt"], exportable=True)
+        co.generate_key("gcm-target", "AES", 256, usage=["encrypt", "decrypt"], extractable=True)
         iv, aad = os.urandom(12), b"key for the backup site"
         wrapped = co.wrap_key("gcm-kek", "gcm-target", mechanism="AES-GCM", iv=iv, aad=aad)
         value = AESGCM(kek).decrypt(iv, wrapped, aad)  # ciphertext || tag, outside the product

@@ -350,7 +350,7 @@ def test_no_key_is_created_or_removed_while_authorized_and_permissions_gate_dest
         "key_type": "EC",
         "size": "P-256",
         "object_class": "private",
-        "exportable": False,
+        "extractable": False,
         "usage": ("sign",),
         "wrapped": b"w",
         "public_der": b"p",

@@ -21,7 +21,7 @@ def key_fields(n: int = 1, **overrides: object) -> dict[str, object]:
         "key_type": "EC",
         "size": "P-256",
         "object_class": "private",
-        "exportable": False,
+        "extractable": False,
         "usage": ("sign",),
         "wrapped": b"wrapped-under-smk",
         "public_der": b"spki",

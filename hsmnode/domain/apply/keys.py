@@ -16,7 +16,7 @@ from hsmnode.domain import commands as c
 from hsmnode.domain import rules
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import KeyObject
+from hsmnode.domain.model import EXTRACTABLE_STORED_AS, KeyObject
 from hsmnode.domain.mofn import gate
 from hsmnode.domain.result import Result, ok
 from hsmnode.domain.rules import check_attributes
@@ -57,7 +57,7 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
         key_type=cmd.key_type,
         size=cmd.size,
         object_class=cmd.object_class,
-        exportable=cmd.exportable and cmd.object_class != "public",
+        extractable=cmd.extractable and cmd.object_class != "public",
         usage=tuple(sorted(set(cmd.usage))),
         wrapped=cmd.wrapped,
         public_der=cmd.public_der,
@@ -75,13 +75,14 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
 
 def described(key: KeyObject, container: str) -> dict[str, object]:
     """A key as a result describes it (plain data; no key material): what a request that created it
-    answers, also when repeated after the key is gone (DESIGN.md §3.5)."""
+    answers, also when repeated after the key is gone (DESIGN.md §3.5). Results are replicated
+    state: `extractable` keeps its stored name (model.EXTRACTABLE_STORED_AS)."""
     return {
         "label": key.label,
         "key_type": key.key_type,
         "size": key.size,
         "object_class": key.object_class,
-        "exportable": key.exportable,
+        EXTRACTABLE_STORED_AS: key.extractable,
         "usage": list(key.usage),
         "public_der": base64.b64encode(key.public_der).decode("ascii"),
         "origin": key.origin,
@@ -109,7 +110,7 @@ _RESTORED_FIELDS = {
     "key_type": str,
     "size": str,
     "object_class": str,
-    "exportable": bool,
+    EXTRACTABLE_STORED_AS: bool,
     "usage": list,
     "wrapped": str,
     "public_der": str,
@@ -142,7 +143,7 @@ def _restored(encoded: str, index: int) -> KeyObject:
         key_type=data["key_type"],
         size=data["size"],
         object_class=data["object_class"],
-        exportable=data["exportable"],
+        extractable=data[EXTRACTABLE_STORED_AS],
         usage=tuple(str(u) for u in data["usage"]),
         wrapped=wrapped,
         public_der=public_der,
@@ -205,7 +206,7 @@ def key_restore(state: HsmState, cmd: c.KeyRestore) -> Result:
         check_attributes(o.key_type, o.size, o.object_class, o.usage, bool(o.wrapped), bool(o.public_der))
     for o in objects:
         o.created_at, o.created_by = cmd.timestamp, cmd.actor
-        o.exportable = o.exportable and o.object_class != "public"
+        o.extractable = o.extractable and o.object_class != "public"
         part.objects[o.id] = o
     return ok(
         object_ids=[o.id for o in objects],
