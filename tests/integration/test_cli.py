@@ -18,7 +18,6 @@ from tests.integration.conftest import free_base_port
 pytestmark = pytest.mark.cluster
 
 HSMNODE = [sys.executable, "-m", "hsmnode"]
-KEY_AES = ("key", "generate", "--on", "demo", "--type", "AES", "--size", "256")
 
 
 class Dev:
@@ -274,14 +273,26 @@ def test_cli_walkthrough_users_hsm_keys_keyrings_and_m_of_n(dev_dir: Path, tmp_p
             "--on",
             "demo",
         )
-        # issue 13's rename: --extractable; the deprecated --exportable still works, noted on stderr,
-        # and --json answers both names for one release
-        made = json.loads(ok(*KEY_AES, "wrap1", "--usage", "wrap", "--extractable", "--json"))
+        # issue 13's rename: --extractable, and --json answers both names for one release (the
+        # deprecated --exportable: tests/unit/test_extractable_rename.py)
+        made = json.loads(
+            ok(
+                "key",
+                "generate",
+                "wrap1",
+                "--on",
+                "demo",
+                "--type",
+                "AES",
+                "--size",
+                "256",
+                "--usage",
+                "wrap",
+                "--extractable",
+                "--json",
+            )
+        )
         assert (made["extractable"], made["exportable"]) == (True, True)
-        old = run(*KEY_AES, "wrap2", "--usage", "encrypt", "--exportable", "--json", profile=p)
-        assert old.returncode == 0, old.stderr
-        assert "'exportable' is deprecated. Use --extractable" in old.stderr
-        assert json.loads(old.stdout)["extractable"] is True
         (tmp_path / "msg").write_bytes(b"hello")
         ok(
             "crypto",

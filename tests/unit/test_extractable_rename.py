@@ -5,6 +5,7 @@ Raft log does not change (the cluster-level checks are in tests/integration/test
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -118,3 +119,16 @@ def test_the_cli_flag_and_json_keep_the_old_name_for_one_release() -> None:
     assert (data["extractable"], data["exportable"]) == (True, True)
     shown = CliRunner().invoke(cli, ["key", "generate", "--help"]).output
     assert "--extractable / --no-extractable" in shown and "--exportable" not in shown
+
+
+GENERATE = ["key", "generate", "k", "--on", "nowhere", "--type", "AES", "--size", "256", "--usage", "wrap"]
+
+
+def test_the_old_cli_flag_is_noted_on_stderr_and_refused_beside_no_extractable(tmp_path: Path) -> None:
+    profile = ["--profile", str(tmp_path / "no-profile.json")]
+    old = CliRunner().invoke(cli, [*GENERATE, "--exportable", *profile])
+    assert "The option 'exportable' is deprecated. Use --extractable" in old.stderr
+    assert "no session on 'nowhere'" in old.stderr  # it went on to the session (there is none here)
+    both = CliRunner().invoke(cli, [*GENERATE, "--exportable", "--no-extractable", *profile])
+    assert both.exit_code == 2
+    assert "--exportable (deprecated) and --no-extractable disagree" in both.stderr
