@@ -22,6 +22,7 @@ with it, every acknowledged entry was fsynced on a majority first (hsmnode/raft/
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
@@ -50,7 +51,19 @@ JOURNAL_FILE = "raft.journal"
 DUMP_FILE = "raft.dump"
 RAFT_FILE_PREFIXES = (JOURNAL_FILE, DUMP_FILE)
 
-_ROLE = {0: "follower", 1: "candidate", 2: "leader"}
+
+class RaftRole(enum.StrEnum):
+    """A member's role as its status reports it: pysyncobj's Raft state (0, 1, 2), UNKNOWN for another,
+    and, in a cluster status, UNREACHABLE for a member that did not answer. RaftStatus holds the value."""
+
+    FOLLOWER = "follower"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+    UNKNOWN = "unknown"
+    UNREACHABLE = "unreachable"
+
+
+_ROLE = {0: RaftRole.FOLLOWER, 1: RaftRole.CANDIDATE, 2: RaftRole.LEADER}
 _NOT_APPLIED = {
     FAIL_REASON.MISSING_LEADER: "no leader is elected yet",
     FAIL_REASON.NOT_LEADER: "the member this write was sent to is no longer the leader",
@@ -322,7 +335,7 @@ class Replicator:
         s = self._obj.getStatus()
         leader = s["leader"]
         return RaftStatus(
-            role=_ROLE.get(s["state"], "unknown"),
+            role=_ROLE.get(s["state"], RaftRole.UNKNOWN).value,
             term=int(s["raft_term"]),
             leader_address=str(leader) if leader is not None else None,
             commit_index=int(s["commit_idx"]),
@@ -373,7 +386,10 @@ class Replicator:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.status()
-            if status.role != "leader" and status.leader_address not in (None, self._settings.self_address):
+            if status.role != RaftRole.LEADER and status.leader_address not in (
+                None,
+                self._settings.self_address,
+            ):
                 return
             time.sleep(0.05)
         raise ReplicationError("unavailable", "leadership did not move in time; retry")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import enum
 import hmac
 import json
 import secrets
@@ -30,10 +31,18 @@ APPLIANCE_TTL_MS = 60 * 60 * 1000  # one hour
 PARTITION_TTL_MS = 8 * 60 * 60 * 1000  # a working day
 
 
+class SessionKind(enum.StrEnum):
+    """What a session is on: the appliance (a user's login), a partition or a keyring (NTLS)."""
+
+    APPLIANCE = "appliance"
+    PARTITION = "partition"
+    KEYRING = "keyring"
+
+
 @dataclasses.dataclass(frozen=True)
 class Claims:
     cluster_id: str
-    kind: str  # "appliance" | "partition" | "keyring"
+    kind: str  # a SessionKind value
     subject: str  # user name | partition name | keyring label
     fingerprint: str
     expires_ms: int
@@ -53,7 +62,7 @@ class Claims:
     )
 
     def principal(self) -> Principal:
-        if self.kind == "appliance":
+        if self.kind == SessionKind.APPLIANCE:
             return Principal(PrincipalKind.USER, self.subject, self.epoch, self.hsm_role, self.hsm_epoch)
         return Principal(
             PrincipalKind.CLIENT,
@@ -74,7 +83,9 @@ class Claims:
 
     @property
     def container(self) -> str:
-        return f"{self.kind}:{self.subject}" if self.kind in ("partition", "keyring") else ""
+        return (
+            f"{self.kind}:{self.subject}" if self.kind in (SessionKind.PARTITION, SessionKind.KEYRING) else ""
+        )
 
 
 def _b64(data: bytes) -> str:

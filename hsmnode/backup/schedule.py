@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hsmnode.backup.fileformat import SUFFIX
 from hsmnode.config import NodeConfig
-from hsmnode.replication import Replicator
+from hsmnode.replication import RaftRole, Replicator
 from hsmnode.service.backup import BackupService
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class BackupScheduler:
         """Called by the member's watcher (every 100 ms): start a backup when one is due."""
         if self._interval <= 0:
             return
-        if not serving or self._replicator.status().role != "leader":
+        if not serving or self._replicator.status().role != RaftRole.LEADER:
             self._leader_since = None
             return
         now = time.time()

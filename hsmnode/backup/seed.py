@@ -26,7 +26,7 @@ from hsmnode.crypto.keys import Smk
 from hsmnode.domain.commands import ClusterRestore
 from hsmnode.domain.errors import DomainError
 from hsmnode.domain.state import HsmState
-from hsmnode.replication import DUMP_FILE, ReplicationError
+from hsmnode.replication import DUMP_FILE, RaftRole, ReplicationError
 from hsmnode.service.context import NodeContext
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def load_seed(data_dir: Path, smk: Smk, cluster_id: str) -> Seed | None:
 def propose_restore(ctx: NodeContext, seed: Seed, members: list[tuple[str, str, str]]) -> None:
     """On the leader, while the state still carries the backup's cluster id: bind it to this cluster.
     `members` are (id, raft, grpc) of the configured members."""
-    if ctx.replicator.status().role != "leader":
+    if ctx.replicator.status().role != RaftRole.LEADER:
         return
     if ctx.read(lambda s: s.cluster_id) != seed.source_cluster_id:
         return

@@ -30,6 +30,7 @@ record); the categories govern the events that exist only to be audited.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 from typing import Any
 
@@ -37,16 +38,35 @@ from hsmnode.domain.commands import canonical_json
 
 GENESIS_HASH = "0" * 64
 
-CATEGORIES = ("key_management", "key_usage", "access")
-LEVELS = ("none", "failure", "success", "all")
-DEFAULT_LEVEL = "all"
+
+class AuditCategory(enum.StrEnum):
+    """What an audit configuration governs (the table above)."""
+
+    KEY_MANAGEMENT = "key_management"
+    KEY_USAGE = "key_usage"
+    ACCESS = "access"
+
+
+class AuditLevel(enum.StrEnum):
+    """Which outcomes of a category are recorded."""
+
+    NONE = "none"
+    FAILURE = "failure"
+    SUCCESS = "success"
+    ALL = "all"
+
+
+# plain strings: what the replicated configuration, records and messages hold
+CATEGORIES = tuple(category.value for category in AuditCategory)
+LEVELS = tuple(level.value for level in AuditLevel)
+DEFAULT_LEVEL = AuditLevel.ALL.value
 _LATER_FIELDS = ("category", "container", "key", "member")
 
 
 def wants(config: dict[str, str], category: str, ok: bool) -> bool:
     """Does the audit configuration record an event of `category` with this outcome?"""
     level = config.get(category, DEFAULT_LEVEL)
-    return level == "all" or level == ("success" if ok else "failure")
+    return level == AuditLevel.ALL or level == (AuditLevel.SUCCESS if ok else AuditLevel.FAILURE)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import enum
 from typing import Any
 
 USAGES = ("sign", "verify", "encrypt", "decrypt", "wrap", "unwrap")
@@ -18,6 +19,24 @@ USAGES = ("sign", "verify", "encrypt", "decrypt", "wrap", "unwrap")
 # digest, and members running the code before and after the rename agree during a rolling upgrade.
 # A rename of the stored name needs a new command encoding and snapshot version.
 EXTRACTABLE_STORED_AS = "exportable"
+
+
+class ObjectClass(enum.StrEnum):
+    """A key object's class: PKCS#11 CKO_SECRET_KEY, CKO_PRIVATE_KEY (with its public half), CKO_PUBLIC_KEY.
+    Stored as its value (a plain string), like every enum of the replicated state."""
+
+    SECRET = "secret"
+    PRIVATE = "private"
+    PUBLIC = "public"
+
+
+class KeyOrigin(enum.StrEnum):
+    """How a key came into the HSM (CKA_LOCAL is true for GENERATED only)."""
+
+    GENERATED = "generated"
+    IMPORTED = "imported"
+    UNWRAPPED = "unwrapped"
+    RESTORED = "restored"
 
 
 @dataclasses.dataclass
@@ -145,11 +164,20 @@ class PartitionPolicy:
         return cls(**data)
 
 
+class AuthState(enum.StrEnum):
+    """The M-of-N authorization states of a partition (DOMAIN.md §5; the transitions: domain/mofn.py)."""
+
+    INITIAL = "INITIAL"
+    ASSOCIATED = "ASSOCIATED"
+    AUTHORIZED = "AUTHORIZED"
+    SESSION_AUTHORIZED = "SESSION_AUTHORIZED"  # held by one session's token, never stored
+
+
 @dataclasses.dataclass
 class PartitionAuthorization:
     """M-of-N authorization state of a partition (DOMAIN.md §5); SESSION_AUTHORIZED is never stored."""
 
-    state: str = "INITIAL"
+    state: str = AuthState.INITIAL.value
     set_id: str = ""
     threshold: int = 0
     cards: list[tuple[str, bytes]] = dataclasses.field(default_factory=list)  # (label, Ed25519 public key)

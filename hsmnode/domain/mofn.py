@@ -30,22 +30,14 @@ What each action needs (Key Read is implicit; Partition Remove implies Key Destr
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import dataclass
 
 from hsmnode.domain import ed25519
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.model import AuthState as AuthState  # the states live with the data; re-exported
 from hsmnode.domain.model import PartitionAuthorization
 from hsmnode.domain.state import HsmState
-
-
-class AuthState(enum.StrEnum):
-    INITIAL = "INITIAL"
-    ASSOCIATED = "ASSOCIATED"
-    AUTHORIZED = "AUTHORIZED"
-    SESSION_AUTHORIZED = "SESSION_AUTHORIZED"
-
 
 IN, AS, AU, SA = AuthState.INITIAL, AuthState.ASSOCIATED, AuthState.AUTHORIZED, AuthState.SESSION_AUTHORIZED
 

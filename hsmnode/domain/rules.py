@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import USAGES
+from hsmnode.domain.model import USAGES, ObjectClass
 
 # Luna appliance user names: 1-32 chars of [A-Za-z0-9-._], no leading dot, dash or digit.
 _USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
@@ -119,7 +119,7 @@ def check_attributes(
         raise DomainError(
             ErrorCode.INVALID_ARGUMENT, f"{key_type} keys come in {', '.join(sizes)}, not {size!r}"
         )
-    expected = "secret" if key_type == "AES" else ("private", "public")
+    expected = (ObjectClass.SECRET,) if key_type == "AES" else (ObjectClass.PRIVATE, ObjectClass.PUBLIC)
     if object_class not in expected:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, f"a {key_type} key cannot be a {object_class!r} object")
     unknown = sorted(set(usage) - set(USAGES))
@@ -128,7 +128,7 @@ def check_attributes(
             ErrorCode.INVALID_ARGUMENT,
             f"unknown usage flag(s) {', '.join(unknown)} (known: {', '.join(USAGES)})",
         )
-    if object_class == "public":
+    if object_class == ObjectClass.PUBLIC:
         usable = usable & PUBLIC_USAGES
     if not usage:
         raise DomainError(
@@ -141,7 +141,7 @@ def check_attributes(
             ErrorCode.INVALID_ARGUMENT,
             f"a {object_class} {key_type} key cannot carry usage {', '.join(wrong)} (possible: {', '.join(sorted(usable))})",
         )
-    if has_secret != (object_class in ("secret", "private")) or has_public != (
-        object_class in ("private", "public")
+    if has_secret != (object_class in (ObjectClass.SECRET, ObjectClass.PRIVATE)) or has_public != (
+        object_class in (ObjectClass.PRIVATE, ObjectClass.PUBLIC)
     ):
         raise DomainError(ErrorCode.INVALID_ARGUMENT, f"key material does not match a {object_class} object")

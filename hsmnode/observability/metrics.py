@@ -55,7 +55,7 @@ from prometheus_client.registry import Collector
 from hsmnode.domain.access import is_locked
 from hsmnode.domain.errors import ErrorCode
 from hsmnode.domain.state import HsmState, Result
-from hsmnode.replication import DUMP_FILE, Replicator
+from hsmnode.replication import DUMP_FILE, RaftRole, Replicator
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,9 @@ class MemberCollector(Collector):
 
         yield gauge("hsmnode_raft_term", "This member's current Raft term", status.term)
         yield gauge(
-            "hsmnode_raft_leader", "1 if this member is the Raft leader, else 0", status.role == "leader"
+            "hsmnode_raft_leader",
+            "1 if this member is the Raft leader, else 0",
+            status.role == RaftRole.LEADER,
         )
         yield gauge(
             "hsmnode_raft_has_leader",

@@ -19,6 +19,7 @@ from hsmnode.domain.permissions import APPLIANCE_ROLES, CUSTOM_ROLE_COMMANDS
 from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext
+from hsmnode.sessions import SessionKind
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class AdminService:
         self._ctx = ctx
 
     def _write(self, call: Call, cls: type[c.Command], **fields: Any) -> dict[str, Any]:
-        claims = self._ctx.claims(call, "appliance")
+        claims = self._ctx.claims(call, SessionKind.APPLIANCE)
         return self._ctx.submit(cls, claims.actor, call.request_id, call.timeout, **fields).value
 
     # --- users ----------------------------------------------------------------

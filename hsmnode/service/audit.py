@@ -12,6 +12,7 @@ from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext
 from hsmnode.service.usage_audit import LocalChainCheck, UsageLog
+from hsmnode.sessions import SessionKind
 
 LIST_DEFAULT = 100
 LIST_MAX = 1000
@@ -44,7 +45,7 @@ class AuditService:
 
     def note(self, call: Call, text: str) -> tuple[int, str]:
         """(the note's seq in the cluster chain, its record's hash)."""
-        claims = self._ctx.claims(call, "appliance")
+        claims = self._ctx.claims(call, SessionKind.APPLIANCE)
         result = self._ctx.submit(c.AuditNote, claims.actor, call.request_id, call.timeout, text=text)
         seq = int(result.value["seq"])
         record = self._ctx.read(lambda s: s.audit_records(seq - 1, 1))
@@ -85,7 +86,7 @@ class AuditService:
 
     def set_config(self, call: Call, category: str, level: str) -> dict[str, str]:
         """Every category's level after the change (a repeated request id: after the first one)."""
-        claims = self._ctx.claims(call, "appliance")
+        claims = self._ctx.claims(call, SessionKind.APPLIANCE)
         result = self._ctx.once(
             c.AuditConfigSet,
             claims.actor,

@@ -17,11 +17,12 @@ from hsmnode.domain.access import authorize
 from hsmnode.domain.commands import DebugFail, InitCluster
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.permissions import DEFAULT_ACCOUNTS
-from hsmnode.replication import ReplicationError
+from hsmnode.replication import RaftRole, ReplicationError
 from hsmnode.service import membership as changes
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext
 from hsmnode.service.standing import Standing
+from hsmnode.sessions import SessionKind
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class NodeStatus:
     incarnation: str = ""
 
 
-UNREACHABLE = "unreachable"  # the role cluster status gives a member that did not answer
+UNREACHABLE = RaftRole.UNREACHABLE.value  # the role cluster status gives a member that did not answer
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ class ClusterService:
 
     def add_member(self, call: Call, member_id: str, raft: str, grpc_address: str) -> list[str]:
         """Add a member (directory, then Raft); the member ids after it."""
-        claims = self._ctx.claims(call, "appliance")
+        claims = self._ctx.claims(call, SessionKind.APPLIANCE)
         changes.add_member(
             self._ctx, claims.actor, member_id, raft, grpc_address, call.request_id, call.timeout
         )
@@ -226,7 +227,7 @@ class ClusterService:
 
     def remove_member(self, call: Call, member_id: str) -> list[str]:
         """Remove a member, live or dead (directory, then Raft); the member ids after it."""
-        claims = self._ctx.claims(call, "appliance")
+        claims = self._ctx.claims(call, SessionKind.APPLIANCE)
 
         def applied_by(address: str) -> int | None:
             answer = self._peers.node_statuses([address])[address]
@@ -238,7 +239,7 @@ class ClusterService:
     def join_bundle(self, call: Call, node_certificate: str) -> JoinBundle:
         """The cluster's id, members and (sealed to the joiner's node certificate) Raft secret and SMK."""
         ctx = self._ctx
-        actor = ctx.claims(call, "appliance").actor
+        actor = ctx.claims(call, SessionKind.APPLIANCE).actor
         now = ctx.clock_ms()
         ctx.read(lambda s: authorize(s, actor, "cluster.member", now))
         cert = node_certificate.encode()
@@ -262,12 +263,12 @@ class ClusterService:
         if cluster_id == self._ctx.config.cluster_id:
             _ = call.caller  # a certificate is needed all the same
             return rejoin_cluster(self._ctx, cluster_id, members, sealed)
-        claims = self._ctx.claims(call, "appliance")
+        claims = self._ctx.claims(call, SessionKind.APPLIANCE)
         return adopt_cluster(self._ctx, claims.actor, cluster_id, members, sealed)
 
     def bootstrap_if_leader(self) -> None:
         """The leader binds a fresh replicated state to the configured cluster id (once)."""
-        if self._ctx.replicator.status().role != "leader":
+        if self._ctx.replicator.status().role != RaftRole.LEADER:
             return
         if self._ctx.replicator.read(lambda s: s.cluster_id) is not None:
             return

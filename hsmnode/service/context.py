@@ -22,18 +22,18 @@ from hsmnode.domain.result import Result
 from hsmnode.domain.state import HsmState
 from hsmnode.replication import ReplicationError, Replicator
 from hsmnode.service.call import Call
-from hsmnode.sessions import Claims, TokenAuthority
+from hsmnode.sessions import Claims, SessionKind, TokenAuthority
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WRITE_TIMEOUT = 5.0
 # the sessions key use takes (KeyService)
-KEY_SESSIONS = ("partition", "keyring")
+KEY_SESSIONS = (SessionKind.PARTITION, SessionKind.KEYRING)
 # what a call without a session token is told, by the kinds of session it needs
-_NO_SESSION = {
-    ("appliance",): "this needs an appliance session: log in first (hsmnode login)",
-    ("partition",): "this needs a partition session: open a session first (hsmnode session open)",
-    ("keyring",): "this needs a keyring session: open a session first (hsmnode session open)",
+_NO_SESSION: dict[tuple[SessionKind, ...], str] = {
+    (SessionKind.APPLIANCE,): "this needs an appliance session: log in first (hsmnode login)",
+    (SessionKind.PARTITION,): "this needs a partition session: open a session first (hsmnode session open)",
+    (SessionKind.KEYRING,): "this needs a keyring session: open a session first (hsmnode session open)",
     KEY_SESSIONS: "this needs a partition or keyring session: open one first (hsmnode session open)",
 }
 T = TypeVar("T")
@@ -149,9 +149,8 @@ class NodeContext:
 
     # --- sessions ---------------------------------------------------------
 
-    def claims(self, call: Call, *kinds: str) -> Claims:
-        """The verified claims of the call's session token, which must be of one of `kinds`
-        ("appliance", "partition", "keyring"). Raises DomainError UNAUTHENTICATED without a valid
+    def claims(self, call: Call, *kinds: SessionKind) -> Claims:
+        """The verified claims of the call's session token, which must be of one of `kinds`. Raises DomainError UNAUTHENTICATED without a valid
         token, PERMISSION_DENIED for a session of another kind."""
         if not call.token:
             raise DomainError(ErrorCode.UNAUTHENTICATED, _NO_SESSION[kinds])
@@ -162,7 +161,7 @@ class NodeContext:
                 raise DomainError(
                     ErrorCode.PERMISSION_DENIED, "keys live in partitions and keyrings: open a session on one"
                 )
-            article = "an" if kinds[0] == "appliance" else "a"
+            article = "an" if kinds[0] == SessionKind.APPLIANCE else "a"
             raise DomainError(
                 ErrorCode.PERMISSION_DENIED,
                 f"this needs {article} {kinds[0]} session, not a {claims.kind} one",
@@ -174,7 +173,7 @@ class NodeContext:
         self.read(lambda s: validate_session(s, parse(claims.actor), now))
 
     def authorize_read(
-        self, call: Call, operation: str, kind: str = "appliance", partition: str = ""
+        self, call: Call, operation: str, kind: SessionKind = SessionKind.APPLIANCE, partition: str = ""
     ) -> Claims:
         """Check a read-only operation against local replicated state; a denial is audited."""
         claims = self.claims(call, kind)
@@ -187,7 +186,7 @@ class NodeContext:
             raise
         return claims
 
-    def audit_wanted(self, category: str, ok: bool) -> bool:
+    def audit_wanted(self, category: audit.AuditCategory, ok: bool) -> bool:
         """Does the Auditor's configuration (replicated) record this category and outcome?"""
         return self.read(lambda s: audit.wants(s.hsm.audit_config, category, ok))
 
@@ -206,7 +205,7 @@ class NodeContext:
         """Put a key-management event served off the Raft path (an export, a refused unwrap, a backup)
         into the cluster chain, if the category records it. `required`: an event whose record cannot
         be written fails (key material must not leave unaudited); otherwise best effort."""
-        if not self.audit_wanted("key_management", outcome == "ok"):
+        if not self.audit_wanted(audit.AuditCategory.KEY_MANAGEMENT, outcome == "ok"):
             return
         cmd = c.KeyAuditEvent(
             actor=actor,
@@ -233,7 +232,7 @@ class NodeContext:
     def audit_refusal(self, actor: str, event: str, detail: str) -> None:
         """Put a refusal caught before proposing into the audit log (best effort, DESIGN.md §3.9),
         if the Auditor's `access` category records failures."""
-        if not self.audit_wanted("access", False):
+        if not self.audit_wanted(audit.AuditCategory.ACCESS, False):
             return
         try:
             self.propose(

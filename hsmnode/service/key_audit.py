@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hsmnode.domain.audit import AuditCategory
 from hsmnode.domain.errors import DomainError
 from hsmnode.replication import ReplicationError
 from hsmnode.service.context import NodeContext
@@ -42,7 +43,7 @@ class KeyAudit:
         self, claims: Claims, command: str, container: str, key: str, outcome: str, detail: str
     ) -> None:
         """Append a key use to this member's key-usage chain, if the Auditor's configuration records it."""
-        if self._usage is None or not self._ctx.audit_wanted("key_usage", outcome == "ok"):
+        if self._usage is None or not self._ctx.audit_wanted(AuditCategory.KEY_USAGE, outcome == "ok"):
             return
         try:
             self._usage.append(

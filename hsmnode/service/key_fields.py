@@ -12,6 +12,7 @@ from typing import Any
 from hsmnode.crypto import keys as kc
 from hsmnode.domain import rules
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.model import ObjectClass
 from hsmnode.service.key_views import aad_for
 
 MAX_DATA = 64 * 1024
@@ -45,7 +46,7 @@ def secret_fields(
     if key_type == "AES":
         if len(secret) not in (16, 32):
             raise invalid(f"an AES key is 128 or 256 bits, not {len(secret) * 8}")
-        size, object_class, public = str(len(secret) * 8), "secret", b""
+        size, object_class, public = str(len(secret) * 8), ObjectClass.SECRET.value, b""
     else:
         try:
             secret = kc.private_der(secret)
@@ -54,7 +55,7 @@ def secret_fields(
             raise invalid(f"key material: {exc}") from None
         if found_type != key_type:
             raise invalid(f"the key material is {found_type}, not {key_type}")
-        object_class = "private"
+        object_class = ObjectClass.PRIVATE.value
     return fields(
         smk, container, label, key_type, size, object_class, extractable, usage, secret, public, origin
     )

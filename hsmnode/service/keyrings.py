@@ -16,6 +16,7 @@ from hsmnode.domain.principals import parse
 from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext
+from hsmnode.sessions import SessionKind
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class KeyringService:
         self._ctx = ctx
 
     def _so(self, call: Call) -> str:
-        return self._ctx.claims(call, "partition").actor
+        return self._ctx.claims(call, SessionKind.PARTITION).actor
 
     def create(self, call: Call, label: str, krso_password: str) -> str:
         rules.check_password(krso_password, "initial KRSO password")
@@ -69,7 +70,7 @@ class KeyringService:
 
     def set_krco(self, call: Call, password: str) -> None:
         rules.check_password(password, "KRCO password")
-        claims = self._ctx.claims(call, "keyring")
+        claims = self._ctx.claims(call, SessionKind.KEYRING)
         self._ctx.submit(
             c.KeyringSetKrco,
             claims.actor,

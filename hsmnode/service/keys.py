@@ -24,7 +24,7 @@ from hsmnode.domain import commands as c
 from hsmnode.domain import mofn, rules
 from hsmnode.domain.access import authorize, check_activated
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import KeyObject, Partition
+from hsmnode.domain.model import KeyObject, KeyOrigin, ObjectClass, Partition
 from hsmnode.domain.result import Result
 from hsmnode.domain.rules import check_attributes
 from hsmnode.domain.state import HsmState
@@ -36,7 +36,7 @@ from hsmnode.service.key_fields import check_data, fields, invalid, secret_field
 from hsmnode.service.key_views import KeyView, LocatedKey, aad_for, described_view
 from hsmnode.service.mofn import session_authorized
 from hsmnode.service.usage_audit import UsageLog
-from hsmnode.sessions import Claims
+from hsmnode.sessions import Claims, SessionKind
 
 MAX_RANDOM = 64 * 1024
 
@@ -141,8 +141,10 @@ class KeyService:
         container = f"partition:{owner}" if owner else claims.container
 
         def prepare() -> dict[str, Any]:
-            object_class = "secret" if key_type == "AES" else "private"
-            check_attributes(key_type, size, object_class, tuple(usage), True, object_class == "private")
+            object_class = (ObjectClass.SECRET if key_type == "AES" else ObjectClass.PRIVATE).value
+            check_attributes(
+                key_type, size, object_class, tuple(usage), True, object_class == ObjectClass.PRIVATE
+            )
             generated = kc.generate(key_type, size)
             secret, public = generated.secret, generated.public_der
             return fields(
@@ -156,7 +158,7 @@ class KeyService:
                 usage,
                 secret,
                 public,
-                "generated",
+                KeyOrigin.GENERATED.value,
             )
 
         return self._create(claims, call, prepare)
@@ -181,12 +183,12 @@ class KeyService:
                 label,
                 key_type,
                 size,
-                "public",
+                ObjectClass.PUBLIC.value,
                 False,
                 usage,
                 b"",
                 der,
-                "imported",
+                KeyOrigin.IMPORTED.value,
             )
 
         return self._create(claims, call, prepare)
@@ -206,7 +208,14 @@ class KeyService:
         def prepare() -> dict[str, Any]:
             check_data(material, "key material")
             return secret_fields(
-                self._smk, claims.container, material, label, key_type, usage, extractable, "imported"
+                self._smk,
+                claims.container,
+                material,
+                label,
+                key_type,
+                usage,
+                extractable,
+                KeyOrigin.IMPORTED.value,
             )
 
         return self._create(claims, call, prepare)
@@ -253,7 +262,14 @@ class KeyService:
                 )
                 raise
             return secret_fields(
-                self._smk, claims.container, secret, label, key_type, usage, extractable, "unwrapped"
+                self._smk,
+                claims.container,
+                secret,
+                label,
+                key_type,
+                usage,
+                extractable,
+                KeyOrigin.UNWRAPPED.value,
             )
 
         return self._create(claims, call, prepare)
@@ -353,7 +369,9 @@ class KeyService:
             key = self._usable(claims, key_ref, "encrypt")
             use.found(key)
             self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
-            material = self._material(claims, key) if key.object_class == "secret" else key.public_der
+            material = (
+                self._material(claims, key) if key.object_class == ObjectClass.SECRET else key.public_der
+            )
             try:
                 return kc.encrypt(mechanism, material, data, aad, iv)
             except kc.KeyMaterialError as exc:
@@ -397,7 +415,7 @@ class KeyService:
                     f"key '{wrapping.label}' is {wrapping.key_type}; {mechanism} wrapping needs an AES key"
                 )
             target = self._key(claims, target_ref, "crypto.use")
-            if target.object_class == "public":
+            if target.object_class == ObjectClass.PUBLIC:
                 raise invalid(f"key '{target.label}' is a public key: export it as PEM instead")
             self._ctx.read(lambda s: mofn.gate(s, target.container, "export"))
             if not target.extractable:
@@ -405,7 +423,7 @@ class KeyService:
                     ErrorCode.PERMISSION_DENIED,
                     f"key '{target.label}' is not extractable (attribute extractable=false, CKA_EXTRACTABLE)",
                 )
-            if target.object_class == "private" and claims.kind == "partition":
+            if target.object_class == ObjectClass.PRIVATE and claims.kind == SessionKind.PARTITION:
                 allowed = self._ctx.read(lambda s: s.partitions[claims.subject].policy.private_key_wrapping)
                 if not allowed:
                     raise DomainError(

@@ -15,7 +15,7 @@ from hsmnode.domain.result import Result
 from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext, answer, sub_request_id
-from hsmnode.sessions import APPLIANCE_TTL_MS, Claims
+from hsmnode.sessions import APPLIANCE_TTL_MS, Claims, SessionKind
 
 # Compared against when the user does not exist, so both cases cost one scrypt.
 _DUMMY_HASH = crypto.hash_password("hsmnode-no-such-user")
@@ -193,7 +193,7 @@ class LoginService:
         expires = issued_at(self._ctx, result) + APPLIANCE_TTL_MS
         claims = Claims(
             cluster_id=self._ctx.config.cluster_id,
-            kind="appliance",
+            kind=SessionKind.APPLIANCE.value,
             subject=user,
             fingerprint=caller.fingerprint,
             expires_ms=expires,
@@ -203,7 +203,7 @@ class LoginService:
         return Session(self._ctx.tokens.issue(claims, request_id), expires, user, role)
 
     def logout(self, call: Call) -> None:
-        claims = self._ctx.claims(call, "appliance")
+        claims = self._ctx.claims(call, SessionKind.APPLIANCE)
         target = f"hsm:{claims.hsm_role}" if claims.hsm_role else f"user:{claims.subject}"
         self._ctx.submit(c.Logout, claims.actor, call.request_id, call.timeout, target=target)
 
@@ -215,7 +215,7 @@ class LoginService:
     def hsm_login(self, call: Call, role: str, password: str) -> Session:
         if role not in ("SO", "AU"):
             raise DomainError(ErrorCode.INVALID_ARGUMENT, "HSM role must be SO or AU")
-        claims = self._ctx.claims(call, "appliance")
+        claims = self._ctx.claims(call, SessionKind.APPLIANCE)
         request_id = call.request_id
         base = dataclasses.replace(claims, hsm_role="", hsm_epoch=0, nonce="")
         result = self.verify_and_record(base.actor, f"hsm:{role}", password, request_id, call.timeout)
@@ -230,7 +230,7 @@ class LoginService:
 
     def hsm_logout(self, call: Call) -> Session:
         """End the HSM role; the appliance session goes on (a token without the role is returned)."""
-        claims = self._ctx.claims(call, "appliance")
+        claims = self._ctx.claims(call, SessionKind.APPLIANCE)
         if not claims.hsm_role:
             raise DomainError(ErrorCode.FAILED_PRECONDITION, "this session holds no HSM role")
         request_id = call.request_id

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.replication import ReplicationError
+from hsmnode.replication import RaftRole, ReplicationError
 from hsmnode.service.context import NodeContext, sub_request_id
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def _check_not_self_or_leader(ctx: NodeContext, member_id: str, raft: str) -> No
     cannot remove itself (pysyncobj): the removal goes through another member, after a handover."""
     replicator = ctx.replicator
     if raft == replicator.self_address:
-        if replicator.status().role == "leader":
+        if replicator.status().role == RaftRole.LEADER:
             replicator.transfer_leadership(timeout=3.0)
         raise DomainError(
             ErrorCode.FAILED_PRECONDITION,
@@ -235,7 +235,7 @@ class MembershipReconciler:
         was_leader = False
         next_round = 0.0
         while not self._stop.wait(0.1):
-            is_leader = self._ctx.replicator.status().role == "leader"
+            is_leader = self._ctx.replicator.status().role == RaftRole.LEADER
             if is_leader and (not was_leader or time.monotonic() >= next_round):
                 next_round = time.monotonic() + RECONCILE_PERIOD
                 try:
@@ -248,7 +248,7 @@ class MembershipReconciler:
         """One reconcile step; returns what it did ("" when directory and Raft agree)."""
         replicator = self._ctx.replicator
         status = replicator.status()
-        if status.role != "leader" or not status.ready or status.applied_index < status.commit_index:
+        if status.role != RaftRole.LEADER or not status.ready or status.applied_index < status.commit_index:
             return ""  # a new leader judges only a directory that holds everything committed
         directory, departed, bound_to = self._ctx.read(
             lambda s: (dict(s.members), dict(s.departed), s.cluster_id)

@@ -17,13 +17,13 @@ from hsmnode.domain import commands as c
 from hsmnode.domain import mofn
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import Partition, PartitionAuthorization
+from hsmnode.domain.model import AuthState, Partition, PartitionAuthorization
 from hsmnode.domain.result import Result
 from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext, answer
 from hsmnode.service.login import LoginService
-from hsmnode.sessions import Claims
+from hsmnode.sessions import Claims, SessionKind
 
 ACTIONS = ("associate", "authorize", "deauthorize", "reset", "session-authorize", "permissions")
 CONSOLE_ACTIONS = ("associate", "authorize", "deauthorize", "reset")
@@ -92,7 +92,7 @@ class MofnService:
         self._login = login
 
     def _co(self, call: Call) -> Claims:
-        claims = self._ctx.claims(call, "partition")
+        claims = self._ctx.claims(call, SessionKind.PARTITION)
         self._authorize_co(claims)
         return claims
 
@@ -165,13 +165,18 @@ class MofnService:
 
         A repeated request id gets its first answer, the same token included."""
         request_id, timeout = call.request_id, call.timeout
-        claims = self._ctx.claims(call, "partition")
+        claims = self._ctx.claims(call, SessionKind.PARTITION)
         replayed = self._replayed_change(claims, target, request_id)
         if replayed is not None:
             return replayed
         try:
             self._authorize_co(claims)
-            if target == "ASSOCIATED" and claims.session_authorized and not signatures and card_set is None:
+            if (
+                target == AuthState.ASSOCIATED
+                and claims.session_authorized
+                and not signatures
+                and card_set is None
+            ):
                 return self._give_back(claims, request_id, timeout)
             self._check_mac(challenge, mac)
             labels, sigs = self._cards(signatures)
@@ -218,7 +223,7 @@ class MofnService:
 
     def _change_answer(self, claims: Claims, target: str, result: Result, request_id: str) -> tuple[str, str]:
         state = str(result.value["state"])
-        if target == "SESSION_AUTHORIZED":
+        if target == AuthState.SESSION_AUTHORIZED:
             elevated = dataclasses.replace(
                 claims,
                 session_authorized=True,
@@ -270,7 +275,7 @@ class MofnService:
         password: str,
     ) -> list[str]:
         request_id, timeout = call.request_id, call.timeout
-        claims = self._ctx.claims(call, "partition")
+        claims = self._ctx.claims(call, SessionKind.PARTITION)
         first = self._ctx.prior(request_id, c.AuthSetPermissions, claims.actor)
         if first is not None:
             return list(answer(first).value["permissions"])
@@ -295,7 +300,7 @@ class MofnService:
         return list(result.value["permissions"])
 
     def show(self, call: Call) -> AuthView:
-        claims = self._ctx.claims(call, "partition")
+        claims = self._ctx.claims(call, SessionKind.PARTITION)
         now = self._ctx.clock_ms()
 
         def view(s: HsmState) -> AuthView:
@@ -392,7 +397,7 @@ class MofnService:
     # --- grants (DOMAIN.md §4) --------------------------------------------------
 
     def set_grant(self, call: Call, grantee: str, permissions: list[str]) -> tuple[str, ...]:
-        claims = self._ctx.claims(call, "partition")
+        claims = self._ctx.claims(call, SessionKind.PARTITION)
         result = self._ctx.submit(
             c.GrantSet,
             claims.actor,
@@ -405,7 +410,7 @@ class MofnService:
         return tuple(result.value["permissions"])
 
     def list_grants(self, call: Call) -> list[GrantView]:
-        claims = self._ctx.claims(call, "partition")
+        claims = self._ctx.claims(call, SessionKind.PARTITION)
         now = self._ctx.clock_ms()
 
         def grants(s: HsmState) -> list[GrantView]:
@@ -452,5 +457,5 @@ def session_authorized(state: HsmState, claims: Claims, container: str) -> bool:
     is the one the session was authorized under (under the state lock)."""
     kind, _, name = container.partition(":")
     part = state.partitions.get(name) if kind == "partition" else None
-    own = claims.kind == "partition" and claims.subject == name
+    own = claims.kind == SessionKind.PARTITION and claims.subject == name
     return own and part is not None and _session_authorized(part.authorization, claims)

@@ -17,11 +17,12 @@ from hsmnode.domain.access import check_activated
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import Client, Partition
 from hsmnode.domain.principals import KEYRING_ROLES, PARTITION_ROLES
+from hsmnode.domain.roles import PartitionRole
 from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call, Caller
 from hsmnode.service.context import NodeContext
 from hsmnode.service.login import LoginService, Session, issued_at
-from hsmnode.sessions import PARTITION_TTL_MS, Claims
+from hsmnode.sessions import PARTITION_TTL_MS, Claims, SessionKind
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Slot:
     initialized: bool
     activation_required: bool
     activated: bool
-    kind: str = "partition"  # "partition" | "keyring"
+    kind: str = SessionKind.PARTITION.value  # the kind of session the slot opens: partition | keyring
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,13 @@ class NtlsService:
         client = self._client(caller)
         return client, f"client:{client.fingerprint}#{client.epoch}"
 
-    def _assigned(self, caller: Caller, partition: str, kind: str = "partition") -> tuple[Client, str]:
+    def _assigned(
+        self, caller: Caller, partition: str, kind: SessionKind = SessionKind.PARTITION
+    ) -> tuple[Client, str]:
         """The calling client and its actor, if `partition` (a partition, or a keyring) is assigned to it;
         a missing and an unassigned one get the same answer, and the refusal is audited."""
         client, actor = self._client_actor(caller)
-        if kind == "keyring":
+        if kind == SessionKind.KEYRING:
             exists = self._ctx.read(lambda s: partition in s.keyrings)
             held = partition in client.keyrings
         else:
@@ -89,7 +92,7 @@ class NtlsService:
                     p.name, p.label, p.initialized, p.policy.activation_required, _activated_here(p, started)
                 )
                 for p in found
-            ] + [Slot(r.label, r.id, True, False, False, "keyring") for r in rings]
+            ] + [Slot(r.label, r.id, True, False, False, SessionKind.KEYRING.value) for r in rings]
 
         return Slots(client.name, tuple(self._ctx.read(slots)))
 
@@ -99,7 +102,7 @@ class NtlsService:
         client, actor = self._client_actor(caller)
         if self._ctx.prior(request_id, c.RecordLogin, actor) is None:  # a repeat answers the first login
             self._assigned(caller, partition, kind)
-            if kind == "partition" and role in ("CO", "CU"):
+            if kind == SessionKind.PARTITION and role in (PartitionRole.CO, PartitionRole.CU):
                 # activation is held per member: one that restarted since has lost it (DOMAIN.md §3)
                 started = self._ctx.started_ms
                 self._ctx.read(lambda s: check_activated(s.partitions[partition], started))
@@ -109,7 +112,7 @@ class NtlsService:
         expires = issued_at(self._ctx, result) + PARTITION_TTL_MS
         claims = Claims(
             cluster_id=self._ctx.config.cluster_id,
-            kind=kind,
+            kind=kind.value,
             subject=partition,
             fingerprint=caller.fingerprint,
             expires_ms=expires,
@@ -122,12 +125,16 @@ class NtlsService:
 
     def session_info(self, call: Call) -> Claims:
         """The session's partition (or keyring) and role, if the session is still current in replicated state."""
-        claims = self._ctx.claims(call, "keyring" if _keyring_token(self._ctx, call) else "partition")
+        claims = self._ctx.claims(
+            call, SessionKind.KEYRING if _keyring_token(self._ctx, call) else SessionKind.PARTITION
+        )
         self._ctx.check_session(claims)
         return claims
 
     def close_session(self, call: Call) -> None:
-        claims = self._ctx.claims(call, "keyring" if _keyring_token(self._ctx, call) else "partition")
+        claims = self._ctx.claims(
+            call, SessionKind.KEYRING if _keyring_token(self._ctx, call) else SessionKind.PARTITION
+        )
         self._ctx.submit(
             c.Logout,
             claims.actor,
@@ -163,7 +170,7 @@ class NtlsService:
 
     def init_role(self, call: Call, role: str, password: str) -> None:
         rules.check_password(password, f"{role} password")
-        claims = self._ctx.claims(call, "partition")
+        claims = self._ctx.claims(call, SessionKind.PARTITION)
         self._ctx.submit(
             c.PartitionRoleInit,
             claims.actor,
@@ -175,7 +182,7 @@ class NtlsService:
         )
 
     def set_policy(self, call: Call, policy: str, value: int) -> None:
-        claims = self._ctx.claims(call, "partition")
+        claims = self._ctx.claims(call, SessionKind.PARTITION)
         self._ctx.submit(
             c.PartitionPolicySet,
             claims.actor,
@@ -220,12 +227,12 @@ def _activated_here(part: Partition, started_ms: int) -> bool:
     return part.activated
 
 
-def _kind_of(role: str) -> str:
+def _kind_of(role: str) -> SessionKind:
     """Partition roles open partition sessions; KRSO and KRCO open keyring sessions."""
     if role in PARTITION_ROLES:
-        return "partition"
+        return SessionKind.PARTITION
     if role in KEYRING_ROLES:
-        return "keyring"
+        return SessionKind.KEYRING
     known = ", ".join(PARTITION_ROLES + KEYRING_ROLES)
     raise DomainError(ErrorCode.INVALID_ARGUMENT, f"role must be one of {known}, got {role!r}")
 
@@ -234,6 +241,8 @@ def _keyring_token(ctx: NodeContext, call: Call) -> bool:
     if not call.token:
         return False
     try:
-        return ctx.tokens.verify(call.token, call.caller.fingerprint, ctx.clock_ms()).kind == "keyring"
+        return (
+            ctx.tokens.verify(call.token, call.caller.fingerprint, ctx.clock_ms()).kind == SessionKind.KEYRING
+        )
     except DomainError:
         return False

@@ -28,13 +28,13 @@ from hsmnode.domain import commands as c
 from hsmnode.domain import mofn
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import EXTRACTABLE_STORED_AS, KeyObject
+from hsmnode.domain.model import EXTRACTABLE_STORED_AS, KeyObject, ObjectClass
 from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import NodeContext
 from hsmnode.service.key_views import KeyView, aad_for, described_view
 from hsmnode.service.mofn import session_authorized
-from hsmnode.sessions import Claims
+from hsmnode.sessions import Claims, SessionKind
 
 MAX_BACKUP = 3 * 1024 * 1024  # bytes: what one restore command can carry, with room to spare
 
@@ -62,7 +62,7 @@ class PartitionBackupService:
                 ErrorCode.UNAUTHENTICATED,
                 "backup needs a CO or CU session on the partition (hsmnode session open)",
             )
-        if claims.kind != "partition":
+        if claims.kind != SessionKind.PARTITION:
             raise DomainError(
                 ErrorCode.FAILED_PRECONDITION,
                 f"backups are of partitions (a cloning domain); this is a {claims.kind} session",
@@ -118,8 +118,8 @@ class PartitionBackupService:
 
         objects, domain, cloning, cluster_id = self._ctx.read(snapshot)
         if cu:
-            objects = [o for o in objects if o.object_class == "public"]
-        private = [o.label for o in objects if o.object_class == "private"]
+            objects = [o for o in objects if o.object_class == ObjectClass.PUBLIC]
+        private = [o.label for o in objects if o.object_class == ObjectClass.PRIVATE]
         if private and not cloning:
             raise DomainError(
                 ErrorCode.FAILED_PRECONDITION,

@@ -21,7 +21,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from hsmnode.domain.audit import GENESIS_HASH, AuditRecord, chain_hash, hashed_body, verify_chain
+from hsmnode.domain.audit import (
+    GENESIS_HASH,
+    AuditCategory,
+    AuditRecord,
+    chain_hash,
+    hashed_body,
+    verify_chain,
+)
 
 USAGE_LOG = "usage-audit.log"
 _TAIL = 64 * 1024
@@ -86,7 +93,7 @@ class UsageLog:
                 command=command,
                 outcome=outcome,
                 detail=detail,
-                category="key_usage",
+                category=AuditCategory.KEY_USAGE.value,
                 container=container,
                 key=key,
                 member=self.member,

@@ -32,7 +32,7 @@ from hsmnode.domain.apply import (
     membership,
     mofn,
 )
-from hsmnode.domain.audit import AuditRecord
+from hsmnode.domain.audit import AuditCategory, AuditRecord
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.result import Result
 from hsmnode.domain.state import HsmState, Seen
@@ -133,7 +133,7 @@ def apply(state: HsmState, cmd: c.Command) -> Result:
     return result
 
 
-_CATEGORY = {"key": "key_management", "login": "access"}
+_CATEGORY = {"key": AuditCategory.KEY_MANAGEMENT.value, "login": AuditCategory.ACCESS.value}
 
 
 def _record(state: HsmState, cmd: c.Command, result: Result) -> AuditRecord:

@@ -11,7 +11,7 @@ from hsmnode.domain import rules
 from hsmnode.domain.access import (
     authorize,
 )
-from hsmnode.domain.audit import CATEGORIES, DEFAULT_LEVEL, LEVELS
+from hsmnode.domain.audit import CATEGORIES, DEFAULT_LEVEL, LEVELS, AuditCategory
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import ApplianceUser, Client, Credential, CustomRole
 from hsmnode.domain.principals import PrincipalKind, parse
@@ -291,7 +291,7 @@ def key_audit_event(state: HsmState, cmd: c.KeyAuditEvent) -> Result:
             "command": cmd.event,
             "outcome": cmd.outcome,
             "member": cmd.member,
-            "category": "key_management",
+            "category": AuditCategory.KEY_MANAGEMENT.value,
         },
     )
 
@@ -302,7 +302,7 @@ def audit_event(state: HsmState, cmd: c.AuditEvent) -> Result:
         raise DomainError(
             ErrorCode.INVALID_ARGUMENT, "audit event must name the event (<= 64) with a detail (<= 1000)"
         )
-    return ok(audit=f"{cmd.event}: {cmd.detail}", audit_record={"category": "access"})
+    return ok(audit=f"{cmd.event}: {cmd.detail}", audit_record={"category": AuditCategory.ACCESS.value})
 
 
 def debug_fail(state: HsmState, cmd: c.DebugFail) -> Result:

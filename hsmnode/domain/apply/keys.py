@@ -16,7 +16,7 @@ from hsmnode.domain import commands as c
 from hsmnode.domain import rules
 from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import EXTRACTABLE_STORED_AS, KeyObject
+from hsmnode.domain.model import EXTRACTABLE_STORED_AS, KeyObject, KeyOrigin, ObjectClass
 from hsmnode.domain.mofn import gate
 from hsmnode.domain.result import Result, ok
 from hsmnode.domain.rules import check_attributes
@@ -27,7 +27,7 @@ _OBJECT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
-    operation = "object.create.public" if cmd.object_class == "public" else "object.create"
+    operation = "object.create.public" if cmd.object_class == ObjectClass.PUBLIC else "object.create"
     authorize(state, cmd.actor, operation, cmd.timestamp, cmd.container)
     holder = state.container(cmd.container)
     if holder is None:
@@ -40,7 +40,7 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
             ErrorCode.ALREADY_EXISTS,
             f"{cmd.container.replace(':', ' ', 1)} already holds a key labelled '{cmd.label}'",
         )
-    if cmd.origin not in ("generated", "imported", "unwrapped", "restored"):
+    if cmd.origin not in tuple(KeyOrigin):
         raise DomainError(ErrorCode.INVALID_ARGUMENT, f"unknown key origin {cmd.origin!r}")
     check_attributes(
         cmd.key_type, cmd.size, cmd.object_class, cmd.usage, bool(cmd.wrapped), bool(cmd.public_der)
@@ -57,7 +57,7 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
         key_type=cmd.key_type,
         size=cmd.size,
         object_class=cmd.object_class,
-        extractable=cmd.extractable and cmd.object_class != "public",
+        extractable=cmd.extractable and cmd.object_class != ObjectClass.PUBLIC,
         usage=tuple(sorted(set(cmd.usage))),
         wrapped=cmd.wrapped,
         public_der=cmd.public_der,
@@ -147,7 +147,7 @@ def _restored(encoded: str, index: int) -> KeyObject:
         usage=tuple(str(u) for u in data["usage"]),
         wrapped=wrapped,
         public_der=public_der,
-        origin="restored",
+        origin=KeyOrigin.RESTORED.value,
         created_at=0,
         created_by="",
         blocked=data["blocked"],
@@ -157,7 +157,7 @@ def _restored(encoded: str, index: int) -> KeyObject:
 def key_restore(state: HsmState, cmd: c.KeyRestore) -> Result:
     """Restore a backup: same cloning domain, private keys only where cloning is allowed, all or nothing."""
     objects = [_restored(encoded, i) for i, encoded in enumerate(cmd.objects)]
-    public_only = all(o.object_class == "public" for o in objects)
+    public_only = all(o.object_class == ObjectClass.PUBLIC for o in objects)
     authorize(
         state,
         cmd.actor,
@@ -179,7 +179,7 @@ def key_restore(state: HsmState, cmd: c.KeyRestore) -> Result:
             f"partition '{name}' is in cloning domain '{part.cloning_domain}', the backup (of partition "
             f"'{cmd.source}') in '{cmd.cloning_domain}': a backup restores only into its own cloning domain",
         )
-    private = sum(1 for o in objects if o.object_class == "private")
+    private = sum(1 for o in objects if o.object_class == ObjectClass.PRIVATE)
     if private and not part.policy.private_key_cloning:
         raise DomainError(
             ErrorCode.FAILED_PRECONDITION,
@@ -206,7 +206,7 @@ def key_restore(state: HsmState, cmd: c.KeyRestore) -> Result:
         check_attributes(o.key_type, o.size, o.object_class, o.usage, bool(o.wrapped), bool(o.public_der))
     for o in objects:
         o.created_at, o.created_by = cmd.timestamp, cmd.actor
-        o.extractable = o.extractable and o.object_class != "public"
+        o.extractable = o.extractable and o.object_class != ObjectClass.PUBLIC
         part.objects[o.id] = o
     return ok(
         object_ids=[o.id for o in objects],
