@@ -53,7 +53,7 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check hsmnode tests bench
 	$(BIN)/ruff format --check hsmnode tests bench
-	$(BIN)/mypy hsmnode/domain hsmnode/client hsmnode/service hsmnode/server hsmnode/cli
+	$(BIN)/mypy hsmnode/domain hsmnode/client hsmnode/service hsmnode/server hsmnode/cli hsmnode/pkcs11 hsmnode/ops
 
 fmt: $(STAMP)
 	$(BIN)/ruff format hsmnode tests bench

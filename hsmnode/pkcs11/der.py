@@ -195,8 +195,8 @@ def point_of(ec_point: bytes) -> bytes:
 
 def rsa_private(parts: dict[str, bytes]) -> bytes:
     """RSAPrivateKey DER (RFC 8017 A.1.2) from n, e, d, p, q, dP, dQ, qInv (PKCS#11 attribute values)."""
-    order = ("modulus", "public_exponent", "private_exponent", "prime_1", "prime_2", "exponent_1")
-    order += ("exponent_2", "coefficient")
+    order: tuple[str, ...] = ("modulus", "public_exponent", "private_exponent", "prime_1", "prime_2")
+    order += ("exponent_1", "exponent_2", "coefficient")
     return sequence(integer(0), *(unsigned(parts[name]) for name in order))
 
 

@@ -47,9 +47,10 @@ from hsmnode.pkcs11.rpc.constants import (
 from hsmnode.pkcs11.rpc.dispatch import CkError
 from hsmnode.pkcs11.rpc.wire import Mechanism
 
-HASH_MECHANISMS = {CKM.SHA256: "sha256", CKM.SHA384: "sha384", CKM.SHA512: "sha512"}
+# keyed by int: a mechanism type read off the wire is a plain integer (CKM members hash alike)
+HASH_MECHANISMS: dict[int, str] = {CKM.SHA256: "sha256", CKM.SHA384: "sha384", CKM.SHA512: "sha512"}
 _MGF = {"SHA256": CKG.MGF1_SHA256, "SHA384": CKG.MGF1_SHA384, "SHA512": CKG.MGF1_SHA512}
-_HASH_CKM = {CKM.SHA256: "SHA256", CKM.SHA384: "SHA384", CKM.SHA512: "SHA512"}
+_HASH_CKM: dict[int, str] = {CKM.SHA256: "SHA256", CKM.SHA384: "SHA384", CKM.SHA512: "SHA512"}
 DIGEST_INFO_PREFIX = {
     "SHA256": bytes.fromhex("3031300d060960864801650304020105000420"),
     "SHA384": bytes.fromhex("3041300d060960864801650304020205000430"),
