@@ -235,6 +235,20 @@ def appliance_allows(role: str, custom_commands: frozenset[str] | None, operatio
     return custom_commands is not None and operation in custom_commands
 
 
+# Operations that only read what the appliance shows to every built-in role but audit: giving them
+# away is not an escalation (a user administrator may create monitor users).
+READ_ONLY = frozenset(op for op in APPLIANCE if op.endswith((".list", ".show")))
+
+
+def role_grants(role: str, custom_commands: frozenset[str] | None) -> frozenset[str]:
+    """The appliance and HSM operations beyond READ_ONLY that a holder of `role` may run: what one
+    user may give another, or must hold to manage another (APPLIANCE and HSM tables above;
+    `custom_commands` is the allow-list of a custom role, None for a built-in role)."""
+    return frozenset(
+        op for op in (*APPLIANCE, *HSM) if op not in READ_ONLY and appliance_allows(role, custom_commands, op)
+    )
+
+
 def hsm_allows(hsm_role: str, operation: str) -> bool:
     """Does the HSM role perform `operation`?"""
     return operation in HSM and HSM[operation][0] == hsm_role

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hsmnode.domain import commands as c
+from hsmnode.domain import permissions as perm
 from hsmnode.domain.access import authorize
 from hsmnode.domain.apply import apply
 from hsmnode.domain.errors import DomainError, ErrorCode
@@ -505,3 +506,68 @@ def test_client_registration_is_unique_by_name_and_certificate() -> None:
     )
     dup = w.apply(c.ClientRegister, w.user("admin"), name="app2", cert_pem=PEM, fingerprint=FP_CLIENT)
     assert dup.code is ErrorCode.ALREADY_EXISTS and "already registered as client 'app'" in dup.message
+
+
+def _user_admin(w: World, commands: tuple[str, ...]) -> str:
+    """A custom role `uadm` holding `commands`, and a user 'mallory' of it, logged in."""
+    w.ok(c.RoleAdd, w.user("admin"), name="uadm", commands=commands)
+    w.ok(c.UserAdd, w.user("admin"), name="mallory", role="uadm", password_hash="h")
+    w.set_own_password(CERT, "user:mallory")
+    return w.user("mallory")
+
+
+@pytest.mark.parametrize("role", ["admin", "operator"])
+def test_a_custom_role_gives_no_role_that_grants_more_than_it_holds(role: str) -> None:
+    """A user-administration role may not mint an admin (the escalation a new user found)."""
+    w = booted()
+    mallory = _user_admin(w, ("user.add", "user.passwd"))
+    result = w.apply(c.UserAdd, mallory, name="evil", role=role, password_hash="h")
+    assert result.code is ErrorCode.PERMISSION_DENIED, result
+    assert f"may not give role '{role}'" in result.message and "hsm.login" in result.message
+    assert "evil" not in w.state.users
+
+
+def test_a_custom_role_may_add_users_of_a_role_within_its_own() -> None:
+    w = booted()
+    mallory = _user_admin(w, ("user.add", "user.passwd", "audit.note"))
+    w.ok(c.RoleAdd, w.user("admin"), name="notes", commands=("audit.note",))
+    assert w.apply(c.UserAdd, mallory, name="noter", role="notes", password_hash="h").ok
+    assert w.apply(c.UserAdd, mallory, name="watcher", role="monitor", password_hash="h").ok
+
+
+@pytest.mark.parametrize(
+    ("cls", "fields"),
+    [
+        (c.UserSetPassword, {"name": "admin", "password_hash": "h2"}),
+        (c.UserSetEnabled, {"name": "admin", "enabled": False}),
+        (c.UserSetPassword, {"name": "operator", "password_hash": "h2"}),
+        (c.UserDelete, {"name": "boss"}),
+        (c.UserSetEnabled, {"name": "boss", "enabled": False}),
+    ],
+)
+def test_a_custom_role_manages_no_user_whose_role_grants_more(cls: type[c.Command], fields: dict) -> None:
+    w = booted()
+    w.ok(c.UserAdd, w.user("admin"), name="boss", role="admin", password_hash="h")
+    mallory = _user_admin(w, ("user.passwd", "user.delete", "user.enable", "user.disable"))
+    before = w.state.users[fields["name"]].credential.password_hash
+    result = w.apply(cls, mallory, **fields)
+    assert result.code is ErrorCode.PERMISSION_DENIED, result
+    assert f"user '{fields['name']}'" in result.message
+    assert (
+        fields["name"] in w.state.users and w.state.users[fields["name"]].credential.password_hash == before
+    )
+
+
+def test_even_a_role_holding_every_delegable_command_does_not_manage_admins() -> None:
+    w = booted()
+    mallory = _user_admin(w, tuple(sorted(perm.CUSTOM_ROLE_COMMANDS)))
+    result = w.apply(c.UserSetPassword, mallory, name="admin", password_hash="h2")
+    assert result.code is ErrorCode.PERMISSION_DENIED and "only an admin manages admins" in result.message
+
+
+def test_a_custom_role_creates_no_role_with_commands_it_lacks() -> None:
+    w = booted()
+    mallory = _user_admin(w, ("role.add", "user.add"))
+    result = w.apply(c.RoleAdd, mallory, name="wide", commands=("user.add", "cluster.member"))
+    assert result.code is ErrorCode.PERMISSION_DENIED and "cluster.member" in result.message
+    assert w.apply(c.RoleAdd, mallory, name="narrow", commands=("user.add",)).ok

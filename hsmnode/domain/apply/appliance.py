@@ -16,6 +16,7 @@ from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import ApplianceUser, Client, Credential, CustomRole
 from hsmnode.domain.principals import PrincipalKind, parse
 from hsmnode.domain.result import Result, ok
+from hsmnode.domain.roles import ApplianceRole
 from hsmnode.domain.state import HsmState
 
 AUDIT_NOTE_MAX = 1000
@@ -70,6 +71,59 @@ def _role_exists(state: HsmState, role: str) -> bool:
     return role in perm.APPLIANCE_ROLES or role in state.roles
 
 
+def _grants_of(state: HsmState, role: str) -> frozenset[str]:
+    custom = state.roles.get(role)
+    return perm.role_grants(role, frozenset(custom.commands) if custom else None)
+
+
+def _no_escalation(
+    state: HsmState,
+    actor: str,
+    operation: str,
+    *,
+    gives: frozenset[str] = frozenset(),
+    what: str = "",
+    target: ApplianceUser | None = None,
+) -> None:
+    """Refuse a user-management step that would reach beyond the actor's own role.
+
+    A user gives only what its own role holds (a user added with a role, a custom role's commands:
+    `gives`, described by `what`), and manages only users whose role grants nothing it lacks
+    (`target`); users of the built-in admin role are managed by admins alone. The built-in admin
+    holds every delegable operation (DOMAIN.md §1: a custom role is a subset of what admin may do),
+    so these rules bind custom roles. The same rule as Kubernetes RBAC's escalation check.
+    Raises DomainError(PERMISSION_DENIED) naming what the actor's role lacks.
+    """
+    user = state.users[parse(actor).name]
+    if user.role == ApplianceRole.ADMIN:
+        return
+    held = _grants_of(state, user.role)
+    gives = gives - perm.READ_ONLY
+    who = f"user '{user.name}' (role {user.role})"
+    lacking = sorted(gives - held)
+    if lacking:
+        raise DomainError(
+            ErrorCode.PERMISSION_DENIED,
+            f"{who} may not give {what}: it grants {', '.join(lacking)}, which role {user.role} does not "
+            "hold; a user gives only what its own role holds (ask an admin)",
+        )
+    if target is None:
+        return
+    if target.role == ApplianceRole.ADMIN:
+        raise DomainError(
+            ErrorCode.PERMISSION_DENIED,
+            f"{who} may not {operation} user '{target.name}': it holds the admin role, and only an admin "
+            "manages admins",
+        )
+    lacking = sorted(_grants_of(state, target.role) - held)
+    if lacking:
+        raise DomainError(
+            ErrorCode.PERMISSION_DENIED,
+            f"{who} may not {operation} user '{target.name}' (role {target.role}): that role grants "
+            f"{', '.join(lacking)}, which role {user.role} does not hold (ask an admin)",
+        )
+
+
 def user_add(state: HsmState, cmd: c.UserAdd) -> Result:
     authorize(state, cmd.actor, "user.add", cmd.timestamp)
     rules.check_user_name(cmd.name)
@@ -79,6 +133,7 @@ def user_add(state: HsmState, cmd: c.UserAdd) -> Result:
         raise DomainError(
             ErrorCode.NOT_FOUND, f"no role '{cmd.role}' (roles: {', '.join(_all_roles(state))})"
         )
+    _no_escalation(state, cmd.actor, "user.add", gives=_grants_of(state, cmd.role), what=f"role '{cmd.role}'")
     if not cmd.password_hash:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, "password hash must not be empty")
     state.users[cmd.name] = ApplianceUser(
@@ -101,6 +156,7 @@ def _existing_user(state: HsmState, name: str) -> ApplianceUser:
 def user_delete(state: HsmState, cmd: c.UserDelete) -> Result:
     actor = authorize(state, cmd.actor, "user.delete", cmd.timestamp)
     user = _existing_user(state, cmd.name)
+    _no_escalation(state, cmd.actor, "delete", target=user)
     if user.builtin:
         raise DomainError(
             ErrorCode.FAILED_PRECONDITION,
@@ -115,6 +171,7 @@ def user_delete(state: HsmState, cmd: c.UserDelete) -> Result:
 def user_set_enabled(state: HsmState, cmd: c.UserSetEnabled) -> Result:
     actor = authorize(state, cmd.actor, "user.enable" if cmd.enabled else "user.disable", cmd.timestamp)
     user = _existing_user(state, cmd.name)
+    _no_escalation(state, cmd.actor, "enable" if cmd.enabled else "disable", target=user)
     if not cmd.enabled and (user.name == "admin" or user.name == actor.name):
         raise DomainError(
             ErrorCode.FAILED_PRECONDITION, f"'{user.name}' cannot be disabled (it is admin or yourself)"
@@ -128,6 +185,7 @@ def user_set_enabled(state: HsmState, cmd: c.UserSetEnabled) -> Result:
 def user_set_password(state: HsmState, cmd: c.UserSetPassword) -> Result:
     authorize(state, cmd.actor, "user.passwd", cmd.timestamp)
     user = _existing_user(state, cmd.name)
+    _no_escalation(state, cmd.actor, "reset the password of", target=user)
     if not cmd.password_hash:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, "password hash must not be empty")
     cred = user.credential
@@ -150,6 +208,9 @@ def role_add(state: HsmState, cmd: c.RoleAdd) -> Result:
             ErrorCode.INVALID_ARGUMENT,
             f"unknown or non-delegable command(s) {', '.join(unknown)}; allowed: {', '.join(sorted(perm.CUSTOM_ROLE_COMMANDS))}",
         )
+    _no_escalation(
+        state, cmd.actor, "role.add", gives=frozenset(cmd.commands), what="a role with these commands"
+    )
     state.roles[cmd.name] = CustomRole(cmd.name, tuple(sorted(set(cmd.commands))))
     return ok(audit=f"role '{cmd.name}' added: {', '.join(sorted(set(cmd.commands)))}")
 
