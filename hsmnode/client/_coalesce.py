@@ -38,7 +38,7 @@ from hsmnode.pb import crypto_stream_pb2, crypto_stream_pb2_grpc
 
 # the Keys RPCs a batch carries, and their field in CryptoOp / CryptoResult
 KINDS = {"Sign": "sign", "Verify": "verify", "Encrypt": "encrypt", "Decrypt": "decrypt"}
-MAX_OPS = 256  # operations per batch (the member takes up to 1024)
+MAX_OPS = 64  # operations per batch (the member takes up to 1024): small enough to spread bulk calls
 MAX_BYTES = 1024 * 1024  # bytes per batch (the member takes up to 2 MiB)
 MAX_INFLIGHT = 2  # batches in flight per member
 IDLE_CLOSE = 2.0  # s without work after which a member's stream is closed (it holds a member thread)
@@ -135,7 +135,8 @@ class _MemberStream:
 
 class Coalescer:
     """The transport's batching door for Sign, Verify, Encrypt and Decrypt (module docstring).
-    `streamed` counts operations answered through a stream, `batches` the batches answered."""
+    `streamed` counts operations answered through a stream, `batches` the batches answered,
+    `resent` the operations sent again after their member failed under them."""
 
     def __init__(
         self,
@@ -151,6 +152,7 @@ class Coalescer:
         self.max_inflight = max_inflight
         self.streamed = 0
         self.batches = 0
+        self.resent = 0
         self._lock = threading.Lock()
         self._pending: deque[_Op] = deque()
         self._streams: dict[str, _MemberStream] = {}
@@ -224,7 +226,7 @@ class Coalescer:
             if time.monotonic() >= deadline:
                 break
             with self._lock:
-                self._pump()  # members marked down meanwhile may be back, a stream may be free
+                self._pump(retry=True)  # the backoff: members marked down are tried again now
         with self._lock:  # the deadline: what is still unanswered fails as a unary call would
             late = [op for op in ops if not op.done]
             for op in late:
@@ -237,6 +239,16 @@ class Coalescer:
                 remaining = set(map(id, late))
                 self._pending = deque(op for op in self._pending if id(op) not in remaining)
 
+    def in_flight(self, endpoint: str | None = None) -> int:
+        """Operations sent and not answered yet (to `endpoint`, or to any member)."""
+        with self._lock:
+            return sum(
+                len(ops)
+                for stream in self._streams.values()
+                if endpoint is None or stream.endpoint == endpoint
+                for ops in stream.inflight.values()
+            )
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -247,10 +259,11 @@ class Coalescer:
 
     # --- batches (all under self._lock) -----------------------------------------------------
 
-    def _pump(self) -> None:
-        """Send batches while operations wait and a member has room."""
+    def _pump(self, *, retry: bool = False) -> None:
+        """Send batches while operations wait and a member has room. Only healthy members, unless
+        `retry` (a waiting caller's poll, every _POLL s) and none is: no resending in a busy loop."""
         while self._pending and not self._closed:
-            stream = self._pick()
+            stream = self._pick(retry)
             if stream is None:
                 return
             head = self._pending[0]
@@ -283,11 +296,10 @@ class Coalescer:
             stream.inflight[batch_id] = ops
             stream.send(batch)
 
-    def _pick(self) -> _MemberStream | None:
+    def _pick(self, retry: bool) -> _MemberStream | None:
         """The stream of a member with room for a batch (opened if need be): healthy members round
-        robin, the least loaded first; members marked down only when none is healthy."""
-        endpoints = list(self.transport.endpoints)
-        healthy = self.transport.healthy_endpoints() or endpoints
+        robin, the least loaded first; with `retry`, members marked down when none is healthy."""
+        healthy = self.transport.healthy_endpoints() or (list(self.transport.endpoints) if retry else [])
         self._rotation = (self._rotation + 1) % max(1, len(healthy))
         order = healthy[self._rotation :] + healthy[: self._rotation]
         best: _MemberStream | None = None
@@ -396,6 +408,7 @@ class Coalescer:
                     op.unary = True
                     self._finish(op, finished)
                     continue
+            self.resent += 1
             self._pending.appendleft(op)
 
     @staticmethod
