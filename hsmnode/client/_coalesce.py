@@ -42,6 +42,7 @@ MAX_OPS = 64  # operations per batch (the member takes up to 1024): small enough
 MAX_BYTES = 1024 * 1024  # bytes per batch (the member takes up to 2 MiB)
 MAX_INFLIGHT = 2  # batches in flight per member
 IDLE_CLOSE = 2.0  # s without work after which a member's stream is closed (it holds a member thread)
+STREAMLESS_FOR = 10.0  # s a member that refused a stream gets unary calls only
 _POLL = 0.05  # s between a waiting caller's looks at its deadline and the queue (failover backoff)
 _REQUEUE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _STATUS = {s.value[0]: s for s in grpc.StatusCode}
@@ -97,6 +98,7 @@ class _MemberStream:
         self.endpoint = endpoint
         self.inflight: dict[int, list[_Op]] = {}
         self.open = True
+        self.closing = False  # closed by the client: what is in flight fails, nothing is resent
         self._co = coalescer
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         transport = coalescer.transport
@@ -159,7 +161,7 @@ class Coalescer:
         self._ids = itertools.count(1)
         self._rotation = 0
         self._unary = 0
-        self._closed = False
+        self._no_stream_until: dict[str, float] = {}  # members that refused a stream: unary for a while
 
     # --- routing of ordinary calls ------------------------------------------------------------
 
@@ -250,10 +252,12 @@ class Coalescer:
             )
 
     def close(self) -> None:
+        """Close every stream (what is in flight on them fails Unavailable); a later call opens them again."""
         with self._lock:
-            self._closed = True
             streams = list(self._streams.values())
             self._streams.clear()
+            for stream in streams:
+                stream.closing = True
         for stream in streams:
             stream.close()
 
@@ -262,9 +266,16 @@ class Coalescer:
     def _pump(self, *, retry: bool = False) -> None:
         """Send batches while operations wait and a member has room. Only healthy members, unless
         `retry` (a waiting caller's poll, every _POLL s) and none is: no resending in a busy loop."""
-        while self._pending and not self._closed:
+        while self._pending:
             stream = self._pick(retry)
             if stream is None:
+                if self._streamless():
+                    finished: list[_Op] = []
+                    for op in self._pending:
+                        op.unary = True
+                        self._finish(op, finished)
+                    self._pending.clear()
+                    self._notify(finished)  # safe under self._lock: no waiter holds its lock and takes ours
                 return
             head = self._pending[0]
             ops: list[_Op] = []
@@ -299,7 +310,9 @@ class Coalescer:
     def _pick(self, retry: bool) -> _MemberStream | None:
         """The stream of a member with room for a batch (opened if need be): healthy members round
         robin, the least loaded first; with `retry`, members marked down when none is healthy."""
-        healthy = self.transport.healthy_endpoints() or (list(self.transport.endpoints) if retry else [])
+        now = time.monotonic()
+        takes = [e for e in self.transport.endpoints if self._no_stream_until.get(e, 0.0) <= now]
+        healthy = [e for e in self.transport.healthy_endpoints() if e in takes] or (takes if retry else [])
         self._rotation = (self._rotation + 1) % max(1, len(healthy))
         order = healthy[self._rotation :] + healthy[: self._rotation]
         best: _MemberStream | None = None
@@ -314,6 +327,11 @@ class Coalescer:
                 if not stream.inflight:
                     break
         return best
+
+    def _streamless(self) -> bool:
+        """Does every member refuse streams now (the unary RPCs then answer)?"""
+        now = time.monotonic()
+        return all(self._no_stream_until.get(e, 0.0) > now for e in self.transport.endpoints)
 
     # --- answers (reader threads) -----------------------------------------------------------
 
@@ -381,7 +399,7 @@ class Coalescer:
                 exc.trailing_metadata() if exc is not None and hasattr(exc, "trailing_metadata") else None
             )
             refusal = refusal_of(trailing)
-            if self._closed:
+            if stream.closing:
                 for op in ops:
                     self._finish(op, finished, error=Unavailable("the client was closed"))
             elif refusal in MEMBER_REFUSALS and self.transport.drop(stream.endpoint):
@@ -391,6 +409,7 @@ class Coalescer:
                     self.transport.mark(stream.endpoint, False)
                 self._requeue(ops, finished, failed=True)
             else:  # the member takes no stream from us (UNIMPLEMENTED, too many streams, a refusal)
+                self._no_stream_until[stream.endpoint] = time.monotonic() + STREAMLESS_FOR
                 for op in ops:
                     op.unary = True
                     self._finish(op, finished)

@@ -89,6 +89,10 @@ def test_sign_from_16_threads_is_coalesced_into_batches_with_unary_answers(
     with pytest.raises(NotFound) as unary_error:
         plain.sign("no-such-key", b"x", mechanism=SIG)
     assert streamed_error.value.message == unary_error.value.message
+    # closing the client's channels and streams: the next calls open them again
+    session.transport.close()
+    with ThreadPoolExecutor(16) as pool:
+        assert all(pool.map(lambda m: session.sign("s-ec", m, mechanism=SIG), messages[:64]))
 
 
 def test_each_operation_of_a_batch_answers_its_own_status_the_unary_one(
@@ -241,3 +245,19 @@ def test_a_client_that_stops_reading_is_cut_off_and_the_member_keeps_serving(
         call.cancel()
     assert plain.sign("s-ec", b"after", mechanism=SIG)
     assert session.sign_many("s-ec", [b"a", b"b"], mechanism=SIG)
+
+
+def test_a_member_that_refuses_streams_gets_the_operations_unary(
+    keys: tuple[PartitionSession, PartitionSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, plain = keys
+    monkeypatch.setattr(crypto_stream, "MAX_STREAMS", 0)
+    session.transport.close()  # a stream opened before the limit would still be served
+    # (the last test of the module: the client now sends this member unary calls for STREAMLESS_FOR)
+    signatures = session.sign_many("s-ec", [b"a", b"b", b"c"], mechanism=SIG)
+    assert all(
+        plain.verify("s-ec", m, s, mechanism=SIG) for m, s in zip([b"a", b"b", b"c"], signatures, strict=True)
+    )
+    with pytest.raises(BatchError) as info:
+        session.sign_many("s-ec", [b"a", b""], mechanism=SIG)
+    assert isinstance(info.value.errors[1], InvalidArgument)
