@@ -12,8 +12,9 @@ Members are taken round robin over the healthy ones.
 
 Outcome contract (`_outcome.py`): crypto operations are reads, so resending one is safe. An
 operation whose member fails (the stream breaks, the member dies, it answers UNAVAILABLE: lease
-lost, behind min_index) goes back to the queue and to another member; a member refusing as
-removed or of another cluster is dropped. Every operation is answered exactly once: its own
+lost, behind min_index) goes back to the queue and to another member, as does one whose batch
+went unanswered for as long as a unary attempt waits (half the timeout, at least 1 s: a hung or
+cut-off member); a member refusing as removed or of another cluster is dropped. Every operation is answered exactly once: its own
 result or error (the same HsmError subclass and message as the unary RPC), or Unavailable at its
 deadline (the transport's `timeout`, counted from the call). An operation whose stream failed
 more often than there are members, or that a member cannot take on a stream (UNIMPLEMENTED, too
@@ -97,6 +98,7 @@ class _MemberStream:
     def __init__(self, coalescer: Coalescer, endpoint: str) -> None:
         self.endpoint = endpoint
         self.inflight: dict[int, list[_Op]] = {}
+        self.sent_at: dict[int, float] = {}  # batch id -> time.monotonic() it was sent
         self.open = True
         self.closing = False  # closed by the client: what is in flight fails, nothing is resent
         self._co = coalescer
@@ -228,7 +230,10 @@ class Coalescer:
             if time.monotonic() >= deadline:
                 break
             with self._lock:
+                stalled = self._stalled()
                 self._pump(retry=True)  # the backoff: members marked down are tried again now
+            for stream in stalled:
+                stream.call.cancel()
         with self._lock:  # the deadline: what is still unanswered fails as a unary call would
             late = [op for op in ops if not op.done]
             for op in late:
@@ -305,6 +310,7 @@ class Coalescer:
                 entry = batch.ops.add(id=op.id, timeout_ms=max(1, int((op.deadline - now) * 1000)))
                 getattr(entry, KINDS[op.method]).CopyFrom(op.request)
             stream.inflight[batch_id] = ops
+            stream.sent_at[batch_id] = now
             stream.send(batch)
 
     def _pick(self, retry: bool) -> _MemberStream | None:
@@ -327,6 +333,27 @@ class Coalescer:
                 if not stream.inflight:
                     break
         return best
+
+    def _stalled(self) -> list[_MemberStream]:
+        """Streams with a batch unanswered for longer than a unary attempt waits (half the timeout,
+        at least 1 s: a hung or cut-off member): taken out, their operations sent elsewhere. The
+        caller cancels them (outside the lock)."""
+        limit = max(1.0, self.transport.timeout / 2)
+        now = time.monotonic()
+        stalled = [
+            s for s in self._streams.values() if any(now - sent > limit for sent in s.sent_at.values())
+        ]
+        finished: list[_Op] = []
+        for stream in stalled:
+            stream.open = False
+            del self._streams[stream.endpoint]
+            self.transport.mark(stream.endpoint, False)
+            ops = [op for batch in stream.inflight.values() for op in batch]
+            stream.inflight.clear()
+            stream.sent_at.clear()
+            self._requeue(ops, finished, failed=True)
+        self._notify(finished)
+        return stalled
 
     def _streamless(self) -> bool:
         """Does every member refuse streams now (the unary RPCs then answer)?"""
@@ -351,6 +378,7 @@ class Coalescer:
         finished: list[_Op] = []
         with self._lock:
             ops = stream.inflight.pop(results.batch_id, [])
+            stream.sent_at.pop(results.batch_id, None)
             if results.code:
                 status = _STATUS.get(results.code, grpc.StatusCode.UNKNOWN)
                 if results.refusal in MEMBER_REFUSALS:
@@ -394,6 +422,7 @@ class Coalescer:
                 del self._streams[stream.endpoint]
             ops = [op for batch in stream.inflight.values() for op in batch]
             stream.inflight.clear()
+            stream.sent_at.clear()
             code = exc.code() if exc is not None else None
             trailing = (
                 exc.trailing_metadata() if exc is not None and hasattr(exc, "trailing_metadata") else None

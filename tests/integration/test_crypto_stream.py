@@ -261,3 +261,30 @@ def test_a_member_that_refuses_streams_gets_the_operations_unary(
     with pytest.raises(BatchError) as info:
         session.sign_many("s-ec", [b"a", b""], mechanism=SIG)
     assert isinstance(info.value.errors[1], InvalidArgument)
+
+
+def test_a_batch_a_member_sits_on_is_sent_again_after_a_unary_attempts_wait(
+    single: DevCluster, keys: tuple[PartitionSession, PartitionSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, plain = keys
+    held = threading.Event()
+    release = threading.Event()
+    answer = crypto_stream.CryptoStreamServicer._answer
+
+    def sit_on_the_first(self: Any, *args: Any) -> Any:
+        if not held.is_set():
+            held.set()
+            release.wait(10)  # a hung member, for this batch
+        return answer(self, *args)
+
+    monkeypatch.setattr(crypto_stream.CryptoStreamServicer, "_answer", sit_on_the_first)
+    with HsmClient([m.grpc for m in single.members], single.client_tls(), timeout=3.0) as client:
+        fresh = client.resume_partition(session.token, "demo", "CO")
+        try:
+            signatures = fresh.sign_many("s-ec", [b"p", b"q"], mechanism=SIG)
+        finally:
+            release.set()
+        assert held.is_set() and client.transport.coalescer.resent == 2
+    assert all(
+        plain.verify("s-ec", m, s, mechanism=SIG) for m, s in zip([b"p", b"q"], signatures, strict=True)
+    )
