@@ -36,7 +36,7 @@ from typing import Any
 
 import grpc
 
-from hsmnode.pb import crypto_stream_pb2, crypto_stream_pb2_grpc, keys_pb2
+from hsmnode.pb import crypto_stream_pb2, crypto_stream_pb2_grpc
 from hsmnode.replication import ReplicationError
 from hsmnode.server.errors import STATUS_FOR_CODE, status_for_replication
 from hsmnode.server.rpc import (
@@ -161,10 +161,12 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
             refused.applied_index = self.replicator.applied_index()
             return refused
         token = batch.session or stream_token
-        results = [self._run(op, peer, token, received) for op in batch.ops]
-        return crypto_stream_pb2.CryptoResults(
-            batch_id=batch.batch_id, results=results, applied_index=self.replicator.applied_index()
-        )
+        answer = crypto_stream_pb2.CryptoResults(batch_id=batch.batch_id)
+        results = answer.results
+        for op in batch.ops:
+            self._run(op, peer, token, received, results.add(id=op.id))
+        answer.applied_index = self.replicator.applied_index()
+        return answer
 
     def _refused(self, batch: Any, context: grpc.ServicerContext) -> crypto_stream_pb2.CryptoResults | None:
         """The whole batch's refusal, or None: undecodable, over a limit, a member removed since
@@ -222,16 +224,14 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
 
     # --- one operation --------------------------------------------------------------------
 
-    def _run(
-        self, op: Any, peer: Caller | None, token: str, received: float
-    ) -> crypto_stream_pb2.CryptoResult:
+    def _run(self, op: Any, peer: Caller | None, token: str, received: float, result: Any) -> None:
+        """Run one operation into `result` (its CryptoResult in the answer): its answer or its status."""
         deadline = received + op.timeout_ms / 1000 if op.timeout_ms else None
-        result = crypto_stream_pb2.CryptoResult(id=op.id)
         try:
             if deadline is not None and time.monotonic() >= deadline:
                 result.code = _code(grpc.StatusCode.DEADLINE_EXCEEDED)
                 result.message = f"operation {op.id}: its deadline passed before this member ran it"
-                return result
+                return
             call = Call(method=METHOD, peer=peer, token=token, deadline=deadline)
             self._execute(op, call, result)
         except DomainError as exc:
@@ -246,7 +246,6 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
             log.exception("unexpected error in a CryptoStream operation")
             result.code = _code(grpc.StatusCode.INTERNAL)
             result.message = f"internal error: {type(exc).__name__}: {exc}"
-        return result
 
     def _execute(self, op: Any, call: Call, result: crypto_stream_pb2.CryptoResult) -> None:
         """The unary RPC's service function, its answer in the result's oneof."""
@@ -260,8 +259,9 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
             result.verify.valid = s.verify(call, r.key, r.mechanism, r.data, r.signature)
         elif kind == "encrypt":
             r = op.encrypt
-            ciphertext, iv = s.encrypt(call, r.key, r.mechanism, r.data, r.aad, r.iv)
-            result.encrypt.CopyFrom(keys_pb2.EncryptResponse(ciphertext=ciphertext, iv=iv))
+            result.encrypt.ciphertext, result.encrypt.iv = s.encrypt(
+                call, r.key, r.mechanism, r.data, r.aad, r.iv
+            )
         elif kind == "decrypt":
             r = op.decrypt
             result.decrypt.plaintext = s.decrypt(call, r.key, r.mechanism, r.ciphertext, r.iv, r.aad)
