@@ -14,11 +14,12 @@ Outcome contract (`_outcome.py`): crypto operations are reads, so resending one 
 operation whose member fails (the stream breaks, the member dies, it answers UNAVAILABLE: lease
 lost, behind min_index) goes back to the queue and to another member, as does one whose batch
 went unanswered for as long as a unary attempt waits (half the timeout, at least 1 s: a hung or
-cut-off member); a member refusing as removed or of another cluster is dropped. Every operation is answered exactly once: its own
-result or error (the same HsmError subclass and message as the unary RPC), or Unavailable at its
-deadline (the transport's `timeout`, counted from the call). An operation whose stream failed
-more often than there are members, or that a member cannot take on a stream (UNIMPLEMENTED, too
-many streams, a channel refusal), runs through the unary RPC instead, with its failover rules.
+cut-off member); a member refusing as removed or of another cluster is dropped. Every operation
+is answered exactly once: its own result or error (the same HsmError subclass and message as
+the unary RPC), or Unavailable at its deadline (the transport's `timeout`, counted from the
+call). An operation whose stream failed more often than there are members, or that no member
+takes on a stream (UNIMPLEMENTED, too many streams, a channel refusal), runs through the unary
+RPC instead, with its failover rules (and a timeout of its own).
 """
 
 from __future__ import annotations
