@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,33 @@ AES = "AES-256-GCM encrypt 1 KiB"
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system, s) used so far by this process and the processes `pids`."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    total = own.ru_utime + own.ru_stime
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (proc(5) fields 14, 15)
+    return total
+
+
+def measured(op: Callable[[int], int], threads: int, seconds: float, pids: list[int]) -> dict[str, float]:
+    """{"ops_s": operations per second, "ops_cpu_s": operations per CPU-second of this process and
+    `pids` (it hardly depends on what else loads the machine), "client_cpu_share": this process's
+    part of that CPU time}."""
+    cpu, own = cpu_seconds(pids), cpu_seconds([])
+    begun = time.monotonic()
+    ops_s = rate(op, threads, seconds)
+    ops = ops_s * (time.monotonic() - begun)
+    used, used_here = cpu_seconds(pids) - cpu, cpu_seconds([]) - own
+    return {
+        "ops_s": ops_s,
+        "ops_cpu_s": ops / max(1e-9, used),
+        "client_cpu_share": used_here / max(1e-9, used),
+    }
 
 
 def rate(op: Callable[[int], int], threads: int, seconds: float) -> float:
@@ -78,8 +106,8 @@ def rate(op: Callable[[int], int], threads: int, seconds: float) -> float:
     return sum(counts) / (time.monotonic() - began)
 
 
-def softhsm_rates(seconds: float) -> dict[str, float] | str:
-    """SoftHSMv2 in this process, one thread: {row: ops/s}, or why it was skipped."""
+def softhsm_rates(seconds: float) -> dict[str, dict[str, float]] | str:
+    """SoftHSMv2 in this process, one thread: {row: `measured`}, or why it was skipped."""
     if not Path(SOFTHSM).exists():
         return f"skipped: {SOFTHSM} is missing (make system-packages installs softhsm2)"
     try:
@@ -129,16 +157,18 @@ def softhsm_rates(seconds: float) -> dict[str, float] | str:
             aes_key.encrypt(DATA, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(os.urandom(12)))
             return 1
 
-        return {ECDSA: rate(ecdsa, 1, seconds), AES: rate(gcm, 1, seconds)}
+        return {ECDSA: measured(ecdsa, 1, seconds, []), AES: measured(gcm, 1, seconds, [])}
 
 
 def run(
     cluster: DevCluster, *, seconds: float = 3.0, threads: int = 16, batch: int = 256, bulk_threads: int = 2
 ) -> dict[str, Any]:
-    """Ops/s through `cluster` (started, with the dev demo): {"rows": {name: ops/s}, "setup": ...}."""
+    """Rows through `cluster` (started, with the dev demo, members as processes): {"rows": {name:
+    {"ops_s", "ops_cpu_s"}}, ...}; CPU-seconds count this process and the member processes."""
     demo = cluster.bootstrap_demo()
     endpoints = [m.grpc for m in cluster.members]
-    rows: dict[str, float] = {}
+    pids = [pid for pid in (cluster.pid_of(m.id) for m in cluster.members) if pid is not None]
+    rows: dict[str, dict[str, float]] = {}
     with (
         HsmClient(endpoints, cluster.client_tls()) as setup_client,
         setup_client.open_session("demo", demo["partition"]["co_password"], role="CO") as setup,
@@ -158,7 +188,7 @@ def run(
                     return 1
 
                 name = f"{ECDSA}, sign, {threads} threads, coalescing {'on' if coalesce else 'off'}"
-                rows[name] = rate(sign, threads, seconds)
+                rows[name] = measured(sign, threads, seconds, pids)
         with HsmClient(endpoints, cluster.client_tls()) as app:
             session = app.resume_partition(token, "demo", "CO")
             items = [DATA] * batch
@@ -170,11 +200,11 @@ def run(
                 return len(session.encrypt_many("stream-aes", items, mechanism="AES-GCM"))
 
             sign_many(0)
-            rows[f"{ECDSA}, sign_many x{batch}, {bulk_threads} threads"] = rate(
-                sign_many, bulk_threads, seconds
+            rows[f"{ECDSA}, sign_many x{batch}, {bulk_threads} threads"] = measured(
+                sign_many, bulk_threads, seconds, pids
             )
-            rows[f"{AES}, encrypt_many x{batch}, {bulk_threads} threads"] = rate(
-                encrypt_many, bulk_threads, seconds
+            rows[f"{AES}, encrypt_many x{batch}, {bulk_threads} threads"] = measured(
+                encrypt_many, bulk_threads, seconds, pids
             )
     finally:
         with HsmClient(endpoints, cluster.client_tls()) as app:
@@ -218,16 +248,23 @@ def main() -> None:
     else:
         print(
             "SoftHSMv2 2.6 in-process (python-pkcs11, 1 thread): "
-            + ", ".join(f"{k} {v:.0f}/s" for k, v in baseline.items())
+            + ", ".join(
+                f"{k} {v['ops_s']:.0f}/s ({v['ops_cpu_s']:.0f} per CPU-s)" for k, v in baseline.items()
+            )
         )
-    print(f"{'row':<72} {'ops/s':>8} {'/SoftHSM':>9}")
-    ratios: dict[str, float] = {}
+    # ops/CPU-s: operations per CPU-second of the client and the 3 members together (SoftHSM: of
+    # its one thread); unlike ops/s it hardly depends on what else loads the machine
+    print(f"{'row':<66} {'ops/s':>7} {'/SoftHSM':>8} {'ops/CPU-s':>9} {'/SoftHSM':>8} {'client CPU':>10}")
+    ratios: dict[str, dict[str, float]] = {}
     for name, value in result["rows"].items():
         base = None if isinstance(baseline, str) else baseline[ECDSA if name.startswith(ECDSA) else AES]
-        ratio = f"{value / base:.2f}x" if base else "-"
         if base:
-            ratios[name] = round(value / base, 3)
-        print(f"{name:<72} {value:>8.0f} {ratio:>9}")
+            ratios[name] = {k: round(value[k] / base[k], 3) for k in ("ops_s", "ops_cpu_s")}
+        shown = ratios.get(name, {})
+        print(
+            f"{name:<66} {value['ops_s']:>7.0f} {shown.get('ops_s', 0):>7.2f}x "
+            f"{value['ops_cpu_s']:>9.0f} {shown.get('ops_cpu_s', 0):>7.2f}x {value['client_cpu_share']:>10.0%}"
+        )
     result["ratios"] = ratios
     print(f"after: {result['load_after']}")
     if args.json:
