@@ -143,7 +143,8 @@ class _MemberStream:
 class Coalescer:
     """The transport's batching door for Sign, Verify, Encrypt and Decrypt (module docstring).
     `streamed` counts operations answered through a stream, `batches` the batches answered,
-    `resent` the operations sent again after their member failed under them."""
+    `resent` the operations sent again after their member failed under them, `lone` the ordinary
+    calls sent unary because nothing else was in flight."""
 
     def __init__(
         self,
@@ -160,6 +161,7 @@ class Coalescer:
         self.streamed = 0
         self.batches = 0
         self.resent = 0
+        self.lone = 0
         self._lock = threading.Lock()
         self._pending: deque[_Op] = deque()
         self._streams: dict[str, _MemberStream] = {}
@@ -177,6 +179,7 @@ class Coalescer:
             if self._unary or self._pending or any(s.inflight for s in self._streams.values()):
                 return True
             self._unary += 1
+            self.lone += 1
             return False
 
     def leave(self) -> None:
