@@ -19,6 +19,7 @@ from hsmnode.client._client import HsmClient
 from hsmnode.client._console import ConsoleClient
 from hsmnode.client._errors import (
     AlreadyExists,
+    BatchError,
     FailedPrecondition,
     HsmError,
     Internal,
@@ -78,6 +79,7 @@ __all__ = [
     "AuthChallenge",
     "AuthInfo",
     "BackupInfo",
+    "BatchError",
     "ChainCheck",
     "ClientInfo",
     "ClusterStatus",

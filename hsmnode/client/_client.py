@@ -74,12 +74,15 @@ class HsmClient:
         index_from: HsmClient | IndexTracker | None = None,
         cluster_id: str = "",
         refresh_interval: float = 10.0,
+        coalesce: bool | None = None,
     ) -> None:
         """`timeout`: each call's deadline in seconds, retries included. `discover`: learn the
         members from cluster status (and follow membership changes). `interceptors`: e.g. a
         FaultInjector. `probe_interval`: seconds a member that failed stays out of the rotation.
         `index_from`: share read-your-writes with another client (or an IndexTracker).
         `cluster_id`: the cluster meant; a member of another one refuses and is dropped.
+        `coalesce`: gather concurrent sign/verify/encrypt/decrypt calls into batches on one stream
+        per member (default: on, unless the environment sets HSMNODE_COALESCE=0).
         Raises ValueError for malformed endpoints or TLS material."""
         self.transport = Transport(
             endpoints,
@@ -91,6 +94,7 @@ class HsmClient:
             index_tracker=index_from.index_tracker if isinstance(index_from, HsmClient) else index_from,
             cluster_id=cluster_id,
             refresh_interval=refresh_interval,
+            coalesce=coalesce,
         )
 
     @classmethod

@@ -13,7 +13,9 @@ HsmError                      any failure; .code (grpc.StatusCode), .message
 │                             until then); `.request_id`: call again with it to learn the
 │                             outcome, never with a new one
 ├── Unavailable               no member could answer, and nothing was applied (after failover)
-└── Internal                  a bug on the member; report it
+├── Internal                  a bug on the member; report it
+└── BatchError                some operations of a sign_many/encrypt_many/... call failed:
+                              `.results` (per item: its result or its HsmError), `.errors`
 """
 
 from __future__ import annotations
@@ -100,12 +102,34 @@ _BY_CODE: dict[grpc.StatusCode, type[HsmError]] = {
 }
 
 
+class BatchError(HsmError):
+    """Some operations of a `*_many` call failed (the others succeeded). `results`: per item, in
+    the order given, its result or its HsmError; `errors`: {item index: HsmError}. Its code and
+    message are those of the first failed item's error, its message prefixed with the count."""
+
+    def __init__(self, results: list[Any]) -> None:
+        self.results = results
+        self.errors: dict[int, HsmError] = {i: r for i, r in enumerate(results) if isinstance(r, HsmError)}
+        first_index, first = next(iter(self.errors.items()))
+        super().__init__(
+            f"{len(self.errors)} of {len(results)} operations failed; item {first_index}: {first.message}",
+            first.code,
+        )
+        self.reason = first.reason
+
+
+def error_from_status(code: grpc.StatusCode, message: str, reason: str = "") -> HsmError:
+    """The HsmError of a status code and message (an RPC's, or one operation's in a batch)."""
+    cls = _BY_CODE.get(code, HsmError)
+    error = cls(message or code.name, code)
+    error.reason = reason
+    return error
+
+
 def error_from_rpc(exc: grpc.RpcError) -> HsmError:
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = exc.details() if hasattr(exc, "details") else str(exc)
-    cls = _BY_CODE.get(code, HsmError)
-    error = cls(details or code.name, code)
     # (key, value) pairs at run time, whatever the stubs say of RpcError's metadata
     trailing: Any = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
-    error.reason = next((str(v) for k, v in trailing or () if k == "x-hsm-refusal"), "")
-    return error
+    reason = next((str(v) for k, v in trailing or () if k == "x-hsm-refusal"), "")
+    return error_from_status(code, details or "", reason)

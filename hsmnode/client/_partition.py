@@ -4,7 +4,11 @@ Crypto operations go through the transport's `crypto` door (round robin over hea
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
 from hsmnode.client import _convert as convert
+from hsmnode.client._errors import BatchError, HsmError
 from hsmnode.client._grants import PartitionGrants
 from hsmnode.client._keyrings import KeyringAdministration
 from hsmnode.client._mofn import MofnAuthorization
@@ -18,6 +22,8 @@ from hsmnode.pb import (
     partition_backup_pb2,
     partition_backup_pb2_grpc,
 )
+
+T = TypeVar("T")
 
 
 class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants):
@@ -213,6 +219,49 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
     ) -> bytes:
         req = keys_pb2.DecryptRequest(key=key, mechanism=mechanism, ciphertext=ciphertext, iv=iv, aad=aad)
         return bytes(self._crypto(keys_pb2_grpc.KeysStub, "Decrypt", req).plaintext)
+
+    # bulk: many operations per message (CryptoStream), one key per call
+    def sign_many(self, key: str, data: Sequence[bytes], *, mechanism: str) -> list[bytes]:
+        """The signature of each item of `data`, in order, with `key`. Raises BatchError when any
+        item failed (`.results`: per item its signature or its HsmError; `.errors` by index)."""
+        requests = [keys_pb2.SignRequest(key=key, mechanism=mechanism, data=d) for d in data]
+        return self._many("Sign", requests, lambda r: bytes(r.signature))
+
+    def verify_many(self, key: str, items: Sequence[tuple[bytes, bytes]], *, mechanism: str) -> list[bool]:
+        """Per (data, signature) item, in order: whether the signature is valid. Raises BatchError
+        as `sign_many` does."""
+        requests = [
+            keys_pb2.VerifyRequest(key=key, mechanism=mechanism, data=d, signature=s) for d, s in items
+        ]
+        return self._many("Verify", requests, lambda r: bool(r.valid))
+
+    def encrypt_many(
+        self, key: str, data: Sequence[bytes], *, mechanism: str, aad: bytes = b""
+    ) -> list[Encrypted]:
+        """Each item of `data` encrypted with `key` (AES-GCM: an IV the HSM draws per item), in
+        order. Raises BatchError as `sign_many` does."""
+        requests = [keys_pb2.EncryptRequest(key=key, mechanism=mechanism, data=d, aad=aad) for d in data]
+        return self._many("Encrypt", requests, lambda r: Encrypted(bytes(r.ciphertext), bytes(r.iv)))
+
+    def decrypt_many(
+        self, key: str, items: Sequence[Encrypted], *, mechanism: str, aad: bytes = b""
+    ) -> list[bytes]:
+        """The plaintext of each Encrypted item, in order. Raises BatchError as `sign_many` does."""
+        requests = [
+            keys_pb2.DecryptRequest(key=key, mechanism=mechanism, ciphertext=e.ciphertext, iv=e.iv, aad=aad)
+            for e in items
+        ]
+        return self._many("Decrypt", requests, lambda r: bytes(r.plaintext))
+
+    def _many(self, method: str, requests: list[Any], result: Callable[[Any], T]) -> list[T]:
+        """Each request's result; BatchError (results and errors by item) when any failed."""
+        answers = [
+            a if isinstance(a, HsmError) else result(a)
+            for a in self.transport.crypto_many(method, requests, token=self.token)
+        ]
+        if any(isinstance(a, HsmError) for a in answers):
+            raise BatchError(answers)
+        return answers  # type: ignore[return-value]  # no HsmError among them
 
     def wrap_key(
         self, wrapping_key: str, key: str, *, mechanism: str = "AES-KWP", iv: bytes = b"", aad: bytes = b""

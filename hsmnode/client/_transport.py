@@ -8,15 +8,18 @@ nothing above this module opens a channel or reads gRPC metadata.
 
     call(stub, method, request, write=..., token=...)     unary RPC with failover
     crypto(stub, method, request, token=...)              a crypto operation (round robin)
+    crypto_many(method, requests, token=...)              many, batched (sign_many, ...)
     call_stream(stub, method, request, token=...)         server-streaming RPC (backup)
 
-Crypto operations all enter through `crypto`: a coalescing stream of crypto operations
-(many operations per RPC) replaces that one method without touching the sessions.
+Crypto operations all enter through `crypto`: with `coalesce` (the default), Sign, Verify,
+Encrypt and Decrypt issued while others are in flight are gathered into batches on one
+CryptoStream per member (`_coalesce.py`); a lone call goes unary.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 import uuid
@@ -25,6 +28,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from hsmnode.client._coalesce import KINDS, Coalescer
 from hsmnode.client._errors import HsmError, Unauthenticated, Unavailable, error_from_rpc
 from hsmnode.client._outcome import (
     APPLIED_INDEX_KEY,
@@ -35,7 +39,7 @@ from hsmnode.client._outcome import (
 )
 from hsmnode.client._profile import Tls, certificate_der
 from hsmnode.client._tls_probe import certificate_refused
-from hsmnode.pb import cluster_pb2, cluster_pb2_grpc
+from hsmnode.pb import cluster_pb2, cluster_pb2_grpc, keys_pb2_grpc
 
 SESSION_KEY = "x-hsm-session"
 MIN_INDEX_KEY = "x-hsm-min-index"
@@ -49,6 +53,13 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 _FAILOVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
+COALESCE_ENV = "HSMNODE_COALESCE"  # "0", "off", "false" or "no": ordinary crypto calls stay unary
+
+
+def coalesce_default() -> bool:
+    """Coalescing is on unless HSMNODE_COALESCE says 0/off/false/no."""
+    return os.environ.get(COALESCE_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
+
 
 # a generated stub class (e.g. keys_pb2_grpc.KeysStub): called with a channel
 Stub = Callable[[grpc.Channel], Any]
@@ -104,6 +115,11 @@ class Transport:
     Membership: with `discover`, the members are learned from cluster status after the first
     call and again every `refresh_interval` seconds; an answer from a removed member is never
     trusted. Every call sends the highest applied index seen (`index_tracker`).
+
+    Coalescing (`coalesce`, default on unless HSMNODE_COALESCE=0): Sign, Verify, Encrypt and
+    Decrypt called while other crypto calls are in flight travel in batches on one CryptoStream
+    per member (`_coalesce.py`: same answers and errors, failover of in-flight operations, the
+    same deadline); interceptors see unary calls only.
     Raises ValueError for malformed endpoints or TLS material.
     """
 
@@ -119,6 +135,7 @@ class Transport:
         index_tracker: IndexTracker | None = None,
         cluster_id: str = "",
         refresh_interval: float = 10.0,
+        coalesce: bool | None = None,
     ) -> None:
         if not endpoints or not all(isinstance(e, str) and e.rpartition(":")[2].isdigit() for e in endpoints):
             raise ValueError(f"endpoints must be a non-empty list of host:port, got {list(endpoints)!r}")
@@ -145,8 +162,11 @@ class Transport:
         self._refreshing = False
         self._listed_once: set[str] = set()  # addresses some cluster status listed as members
         self.index_tracker = index_tracker or IndexTracker()
+        self.coalesce = coalesce_default() if coalesce is None else coalesce
+        self.coalescer = Coalescer(self)
 
     def close(self) -> None:
+        self.coalescer.close()
         with self._lock:
             for channel in self._channels.values():
                 channel.close()
@@ -247,6 +267,22 @@ class Transport:
         healthy = [e for e in order if self._down_until.get(e, 0.0) <= now]
         return healthy + [e for e in order if e not in healthy]
 
+    def mark(self, endpoint: str, ok: bool) -> None:
+        """A member answered (`ok`: preferred, counted) or failed (out of the rotation for
+        `probe_interval`)."""
+        self._mark(endpoint, ok)
+
+    def drop(self, endpoint: str) -> bool:
+        """A member refused as removed or of another cluster: `_drop`."""
+        return self._drop(endpoint)
+
+    def note_index(self, index: int) -> None:
+        self.index_tracker.note(index)
+
+    def stream_metadata(self) -> list[tuple[str, str]]:
+        """What a CryptoStream carries: the cluster id (tokens and min_index travel per batch)."""
+        return [(CLUSTER_ID_KEY, self.cluster_id)] if self.cluster_id else []
+
     def _mark(self, endpoint: str, ok: bool) -> None:
         with self._lock:
             if ok:
@@ -278,8 +314,30 @@ class Transport:
 
     def crypto(self, stub_cls: Stub, method: str, request: Any, *, token: str) -> Any:
         """A crypto operation (sign, verify, encrypt, decrypt, digest, random): a read spread round
-        robin over healthy members. Raises as `call` does."""
-        return self.call(stub_cls, method, request, token=token, balance=True)
+        robin over healthy members; with `coalesce`, batched when other calls are in flight. Raises
+        as `call` does."""
+        if not self.coalesce or method not in KINDS:
+            return self.call(stub_cls, method, request, token=token, balance=True)
+        if self.coalescer.enter():
+            return self.coalescer.call(method, request, token, self._unary_crypto(method, token))
+        try:
+            return self.call(stub_cls, method, request, token=token, balance=True)
+        finally:
+            self.coalescer.leave()
+
+    def crypto_many(self, method: str, requests: Sequence[Any], *, token: str) -> list[Any]:
+        """Many Sign, Verify, Encrypt or Decrypt requests in batches (coalescing on or off): per
+        request, in order, its response message or its HsmError (never raised here). Every
+        operation's deadline is `timeout`, counted from the call."""
+        if method not in KINDS:
+            raise ValueError(f"{method} is not batched; batched are {', '.join(KINDS)}")
+        return self.coalescer.run(method, requests, token, self._unary_crypto(method, token))
+
+    def _unary_crypto(self, method: str, token: str) -> Callable[[Any], Any]:
+        def unary(request: Any) -> Any:
+            return self.call(keys_pb2_grpc.KeysStub, method, request, token=token, balance=True)
+
+        return unary
 
     def call(
         self,

@@ -100,7 +100,7 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler  # client streaming: hsmnode binds none (server/app.py `bind`)
+        return handler  # bidirectional (CryptoStream/Batch): not recorded per call here
 
     def record(
         self, service: str, method: str, request: Any, context: grpc.ServicerContext, started: float

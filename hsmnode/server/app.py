@@ -22,6 +22,7 @@ from hsmnode.pb import (
     authorization_pb2,
     cluster_pb2,
     console_pb2,
+    crypto_stream_pb2,
     debug_pb2,
     keyrings_pb2,
     keys_pb2,
@@ -36,6 +37,7 @@ from hsmnode.server.authorization import AuthorizationServicer
 from hsmnode.server.channels import ChannelGuard, Classifier, allowed
 from hsmnode.server.cluster import ClusterServicer
 from hsmnode.server.console import ConsoleServicer
+from hsmnode.server.crypto_stream import CryptoStreamServicer
 from hsmnode.server.debug import DebugServicer
 from hsmnode.server.keyrings import KeyringsServicer
 from hsmnode.server.keys import KeysServicer
@@ -64,6 +66,7 @@ SERVICE_NAMES = tuple(
         auth_pb2,
         authorization_pb2,
         cluster_pb2,
+        crypto_stream_pb2,
         debug_pb2,
         keyrings_pb2,
         keys_pb2,
@@ -156,11 +159,14 @@ def bind(
     handlers = {}
     for method in service.methods:
         allowed(f"{service.full_name}/{method.name}")
-        if method.client_streaming:
+        if method.client_streaming and not method.server_streaming:
             raise TypeError(f"{service.full_name}/{method.name}: client streaming is not bound by bind()")
-        # a server-streaming method returns an iterator from the same `rpc` wrapper (e.g. Cluster/Backup)
+        # a server-streaming method returns an iterator from the same `rpc` wrapper (e.g. Cluster/Backup);
+        # a bidirectional one checks its stream itself (rpc.open_stream: CryptoStream/Batch)
         factory = (
-            grpc.unary_stream_rpc_method_handler
+            grpc.stream_stream_rpc_method_handler
+            if method.client_streaming
+            else grpc.unary_stream_rpc_method_handler
             if method.server_streaming
             else grpc.unary_unary_rpc_method_handler
         )
@@ -240,6 +246,7 @@ def create_server(
         (AdminServicer(replicator, services.admin), _service(admin_pb2, "Admin")),
         (NtlsServicer(replicator, services.ntls), _service(ntls_pb2, "Ntls")),
         (KeysServicer(replicator, services.keys), _service(keys_pb2, "Keys")),
+        (CryptoStreamServicer(replicator, services.keys), _service(crypto_stream_pb2, "CryptoStream")),
         (
             AuthorizationServicer(replicator, services.mofn),
             _service(authorization_pb2, "Authorization"),

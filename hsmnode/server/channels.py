@@ -13,6 +13,7 @@ class of the presented certificate decides what a connection may call:
     hsmnode.pb.Admin                    x                       .              .
     hsmnode.pb.Ntls                     .                       x              .     (the client handshake)
     hsmnode.pb.Keys                     .                       x              .
+    hsmnode.pb.CryptoStream             .                       x              .     (Keys' crypto, batched)
     hsmnode.pb.Keyrings                 .                       x              .
     hsmnode.pb.Authorization            .                       x              .
     hsmnode.pb.PartitionBackup          .                       x              .     (partition backup, restore)
@@ -62,6 +63,7 @@ TABLE: dict[str, frozenset[CertificateClass]] = {
     "hsmnode.pb.Admin": frozenset({CA}),
     "hsmnode.pb.Ntls": frozenset({NTLS}),
     "hsmnode.pb.Keys": frozenset({NTLS}),
+    "hsmnode.pb.CryptoStream": frozenset({NTLS}),
     "hsmnode.pb.Keyrings": frozenset({NTLS}),
     "hsmnode.pb.Authorization": frozenset({NTLS}),
     "hsmnode.pb.PartitionBackup": frozenset({NTLS}),

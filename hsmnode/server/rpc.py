@@ -223,3 +223,17 @@ def _abort(
     context.set_trailing_metadata(_trailing(replicator, refusal))
     context.abort(code, message)
     raise AssertionError("context.abort returned")
+
+
+def open_stream(servicer: Servicer[Any], name: str, context: grpc.ServicerContext) -> Caller | None:
+    """What the `rpc` wrapper checks before a unary method, for a client-streaming method's start: a
+    removed member or another cluster's refuses, the channel table classifies the caller; a refusal
+    aborts the stream with the error table's status. Returns the TLS caller (None on the console)."""
+    _refuse_elsewhere(servicer, name, context, True)
+    try:
+        if servicer.channels is None:
+            raise DomainError(ErrorCode.INTERNAL, f"{name} is not bound to a channel")
+        peer = servicer.channels.check(name, context)
+    except DomainError as exc:
+        _abort(servicer.replicator, context, STATUS_FOR_CODE[exc.code], exc.message, exc.reason)
+    return Caller(peer.common_name, peer.fingerprint) if peer.fingerprint else None

@@ -7,7 +7,10 @@ garbage session, an administrator's session or a partition session, over the adm
 and the application's certificate; the local console's RPCs over the member's console socket.
 The membership RPCs (add/remove/join/adopt) are sent without a valid session only: with one
 they would reconfigure the cluster at addresses the fuzzer drew.
-The Debug service (tests only, off here) is left out.
+The Debug service (tests only, off here) is left out. A bidirectional RPC (CryptoStream/Batch)
+gets its drawn request as a one-message stream; the status of its answer and of each operation
+in it must be documented too (an operation may also answer DEADLINE_EXCEEDED: its own drawn
+`timeout_ms` passed before it ran).
 """
 
 from __future__ import annotations
@@ -187,11 +190,37 @@ def call(
         metadata.append((SESSION_KEY, session))
     if index:
         metadata.append((MIN_INDEX_KEY, index))
+    if method.client_streaming:
+        return call_stream(channel, method, request, metadata)
     try:
         stub(request, metadata=metadata, timeout=15)
         return grpc.StatusCode.OK, ""
     except grpc.RpcError as exc:
         return exc.code(), exc.details()
+
+
+def call_stream(
+    channel: grpc.Channel, method: d.MethodDescriptor, request: Message, metadata: list[tuple[str, str]]
+) -> Any:
+    """A bidirectional RPC with the request as its one message: the first undocumented status among
+    the call's, its answers' and their operations' (an operation may answer DEADLINE_EXCEEDED)."""
+    stub = channel.stream_stream(
+        f"/{method.containing_service.full_name}/{method.name}",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=GetMessageClass(method.output_type).FromString,
+    )
+    try:
+        answers = list(stub(iter([request]), metadata=metadata, timeout=15))
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details()
+    by_value = {s.value[0]: s for s in grpc.StatusCode}
+    allowed = DOCUMENTED | {grpc.StatusCode.DEADLINE_EXCEEDED}
+    for answer in answers:
+        for value, details in [(answer.code, answer.message), *((r.code, r.message) for r in answer.results)]:
+            status = by_value.get(value, grpc.StatusCode.UNKNOWN)
+            if status not in allowed:
+                return status, details
+    return grpc.StatusCode.OK, ""
 
 
 def secure_channel(cluster: DevCluster, app: bool) -> grpc.Channel:

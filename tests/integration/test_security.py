@@ -292,6 +292,7 @@ def test_cli_passwords_come_from_a_file_stdin_or_the_environment(single: DevClus
 APPLICATION_SERVICES = {
     "hsmnode.pb.Ntls",
     "hsmnode.pb.Keys",
+    "hsmnode.pb.CryptoStream",
     "hsmnode.pb.Keyrings",
     "hsmnode.pb.Authorization",
     "hsmnode.pb.PartitionBackup",

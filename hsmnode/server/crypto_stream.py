@@ -1,0 +1,272 @@
+"""CryptoStream servicer (crypto_stream.proto): many sign/verify/encrypt/decrypt operations per message.
+
+Not a side door: every operation runs through the same KeyService function as its unary Keys
+RPC (session token verified, the key's container authorized, usage flags, blocked keys, M-of-N
+gates, the member's lease, the key-usage audit record), with a `Call` of its own, and answers
+with the status and message the unary RPC would have answered. What the `rpc` wrapper does once
+per unary call happens here once per stream (a removed member or another cluster's refuses it)
+and once per batch (the certificate's channel, which sees a revocation at once; the min_index
+wait; the member removed since). The other operations of a batch are unaffected by one's error.
+
+Limits (named in the refusal; the SDK's coalescer stays below them):
+
+    MAX_BATCH_OPS    1024 operations per batch
+    MAX_BATCH_BYTES  2 MiB per batch (serialized CryptoBatch); a single operation's data is
+                     limited as in the unary RPCs (key_fields.MAX_DATA); a message above gRPC's
+                     own 4 MiB receive limit ends the stream (RESOURCE_EXHAUSTED) before this code
+    MAX_STREAMS      16 open streams per member (beyond: RESOURCE_EXHAUSTED, use the unary RPCs)
+    SEND_STALL       10 s: a client that reads no answer for that long is cut off (CANCELLED)
+    IDLE_LIMIT       60 s: a stream that sends no batch for that long is ended
+
+Each stream is served by one worker thread that reads a batch, runs it and hands the answer to
+gRPC before it reads the next: one answer at most waits for the client (a bounded send queue),
+and HTTP/2 flow control holds back a client that sends faster than the member answers. The
+watchdog (one thread per servicer) cancels a stream stuck in a send or idle past its limit, so
+a client that stops reading holds no member thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from hsmnode.pb import crypto_stream_pb2, crypto_stream_pb2_grpc
+from hsmnode.replication import ReplicationError
+from hsmnode.server.errors import STATUS_FOR_CODE, status_for_replication
+from hsmnode.server.rpc import (
+    MIN_INDEX_WAIT,
+    REMOVED,
+    Servicer,
+    Undecodable,
+    open_stream,
+)
+from hsmnode.service.call import Call, Caller
+from hsmnode.service.errors import DomainError, ErrorCode
+from hsmnode.service.keys import KeyService
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_OPS = 1024
+MAX_BATCH_BYTES = 2 * 1024 * 1024
+MAX_STREAMS = 16
+SEND_STALL = 10.0
+IDLE_LIMIT = 60.0
+METHOD = "hsmnode.pb.CryptoStream/Batch"
+
+
+def _code(status: grpc.StatusCode) -> int:
+    return int(status.value[0])
+
+
+class _Watch:
+    """Streams and the phase each is in ("send": an answer waits for the client; "read": waiting for
+    the client's next batch; "run": working) since when; the watchdog cancels those past a limit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: dict[int, tuple[grpc.ServicerContext, str, float]] = {}
+        self._ids = itertools.count(1)
+        self._thread: threading.Thread | None = None
+
+    def open(self, context: grpc.ServicerContext) -> int | None:
+        """A stream's number, or None when MAX_STREAMS are open."""
+        with self._lock:
+            if len(self._streams) >= MAX_STREAMS:
+                return None
+            sid = next(self._ids)
+            self._streams[sid] = (context, "read", time.monotonic())
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="crypto-stream-watch", daemon=True)
+                self._thread.start()
+            return sid
+
+    def phase(self, sid: int, phase: str) -> bool:
+        """Note the stream's new phase; False when the watchdog cut it off meanwhile."""
+        with self._lock:
+            entry = self._streams.get(sid)
+            if entry is None:
+                return False
+            self._streams[sid] = (entry[0], phase, time.monotonic())
+            return True
+
+    def close(self, sid: int) -> None:
+        with self._lock:
+            self._streams.pop(sid, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(min(SEND_STALL, IDLE_LIMIT) / 10)
+            now = time.monotonic()
+            with self._lock:
+                stuck = [
+                    (sid, context, phase)
+                    for sid, (context, phase, since) in self._streams.items()
+                    if (phase == "send" and now - since > SEND_STALL)
+                    or (phase == "read" and now - since > IDLE_LIMIT)
+                ]
+                for sid, _, _ in stuck:
+                    self._streams.pop(sid, None)
+            for sid, context, phase in stuck:
+                why = f"read no answer for {SEND_STALL:g}s" if phase == "send" else f"idle {IDLE_LIMIT:g}s"
+                log.warning("crypto stream %d cut off: the client %s", sid, why)
+                context.cancel()
+
+
+class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoStreamServicer):
+    """The member's CryptoStream: `Batch` answers each CryptoBatch with one CryptoResults."""
+
+    def __init__(self, replicator: Any, service: KeyService) -> None:
+        super().__init__(replicator, service)
+        self._watch = _Watch()
+
+    def Batch(  # noqa: N802
+        self, requests: Iterator[Any], context: grpc.ServicerContext
+    ) -> Iterator[crypto_stream_pb2.CryptoResults]:
+        peer = open_stream(self, "Batch", context)
+        sid = self._watch.open(context)
+        if sid is None:
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this member serves at most {MAX_STREAMS} crypto streams at once: "
+                "use the unary Keys RPCs, or another member",
+            )
+        stream_token = next((str(v) for k, v in context.invocation_metadata() if k == "x-hsm-session"), "")
+        try:
+            for batch in requests:
+                if not self._watch.phase(sid, "run"):
+                    return
+                answer = self._answer(batch, peer, stream_token, context)
+                if not self._watch.phase(sid, "send"):
+                    return
+                yield answer
+                if not self._watch.phase(sid, "read"):
+                    return  # cut off while its answer waited: the client stopped reading
+        finally:
+            self._watch.close(sid)
+
+    # --- one batch ----------------------------------------------------------------------
+
+    def _answer(
+        self, batch: Any, peer: Caller | None, stream_token: str, context: grpc.ServicerContext
+    ) -> crypto_stream_pb2.CryptoResults:
+        received = time.monotonic()
+        refused = self._refused(batch, context)
+        if refused is not None:
+            refused.applied_index = self.replicator.applied_index()
+            return refused
+        token = batch.session or stream_token
+        answer = crypto_stream_pb2.CryptoResults(batch_id=batch.batch_id)
+        results = answer.results
+        for op in batch.ops:
+            self._run(op, peer, token, received, results.add(id=op.id))
+        answer.applied_index = self.replicator.applied_index()
+        return answer
+
+    def _refused(self, batch: Any, context: grpc.ServicerContext) -> crypto_stream_pb2.CryptoResults | None:
+        """The whole batch's refusal, or None: undecodable, over a limit, a member removed since
+        the stream opened, a certificate revoked since, or behind the batch's min_index."""
+
+        def refuse(
+            status: grpc.StatusCode, message: str, refusal: str = ""
+        ) -> crypto_stream_pb2.CryptoResults:
+            return crypto_stream_pb2.CryptoResults(
+                batch_id=getattr(batch, "batch_id", 0), code=_code(status), message=message, refusal=refusal
+            )
+
+        if isinstance(batch, Undecodable):
+            return refuse(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the batch is not a valid {batch.type_name} message ({batch.problem}); "
+                "send that message type, encoded by a protobuf library",
+            )
+        if len(batch.ops) > MAX_BATCH_OPS:
+            return refuse(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"batch {batch.batch_id} holds {len(batch.ops)} operations; a batch holds at most "
+                f"{MAX_BATCH_OPS} (MAX_BATCH_OPS): split it",
+            )
+        size = batch.ByteSize()
+        if size > MAX_BATCH_BYTES:
+            return refuse(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"batch {batch.batch_id} is {size} bytes; a batch holds at most {MAX_BATCH_BYTES} bytes "
+                "(MAX_BATCH_BYTES): split it",
+            )
+        standing = self.standing
+        if standing is not None and standing.removed_from:
+            return refuse(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"this member was removed from cluster {standing.removed_from} and serves no clients: "
+                "use the cluster's other members",
+                REMOVED,
+            )
+        try:
+            if self.channels is None:
+                raise DomainError(ErrorCode.INTERNAL, "Batch is not bound to a channel")
+            self.channels.check("Batch", context)  # a registration revoked since the stream opened
+            if batch.min_index and not self.replicator.wait_applied(batch.min_index, MIN_INDEX_WAIT):
+                raise ReplicationError(
+                    "unavailable",
+                    f"this member has applied index {self.replicator.applied_index()}, behind the "
+                    f"requested {batch.min_index}; try another member",
+                )
+        except DomainError as exc:
+            return refuse(STATUS_FOR_CODE[exc.code], exc.message, exc.reason)
+        except ReplicationError as exc:
+            return refuse(status_for_replication(exc), exc.message)
+        return None
+
+    # --- one operation --------------------------------------------------------------------
+
+    def _run(self, op: Any, peer: Caller | None, token: str, received: float, result: Any) -> None:
+        """Run one operation into `result` (its CryptoResult in the answer): its answer or its status."""
+        deadline = received + op.timeout_ms / 1000 if op.timeout_ms else None
+        try:
+            if deadline is not None and time.monotonic() >= deadline:
+                result.code = _code(grpc.StatusCode.DEADLINE_EXCEEDED)
+                result.message = f"operation {op.id}: its deadline passed before this member ran it"
+                return
+            call = Call(method=METHOD, peer=peer, token=token, deadline=deadline)
+            self._execute(op, call, result)
+        except DomainError as exc:
+            result.code, result.message, result.refusal = (
+                _code(STATUS_FOR_CODE[exc.code]),
+                exc.message,
+                exc.reason,
+            )
+        except ReplicationError as exc:
+            result.code, result.message = _code(status_for_replication(exc)), exc.message
+        except Exception as exc:
+            log.exception("unexpected error in a CryptoStream operation")
+            result.code = _code(grpc.StatusCode.INTERNAL)
+            result.message = f"internal error: {type(exc).__name__}: {exc}"
+
+    def _execute(self, op: Any, call: Call, result: crypto_stream_pb2.CryptoResult) -> None:
+        """The unary RPC's service function, its answer in the result's oneof."""
+        kind = op.WhichOneof("op")
+        s = self._s
+        if kind == "sign":
+            r = op.sign
+            result.sign.signature = s.sign(call, r.key, r.mechanism, r.data)
+        elif kind == "verify":
+            r = op.verify
+            result.verify.valid = s.verify(call, r.key, r.mechanism, r.data, r.signature)
+        elif kind == "encrypt":
+            r = op.encrypt
+            result.encrypt.ciphertext, result.encrypt.iv = s.encrypt(
+                call, r.key, r.mechanism, r.data, r.aad, r.iv
+            )
+        elif kind == "decrypt":
+            r = op.decrypt
+            result.decrypt.plaintext = s.decrypt(call, r.key, r.mechanism, r.ciphertext, r.iv, r.aad)
+        else:
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"operation {op.id} carries no sign, verify, encrypt or decrypt request: set one",
+            )

@@ -1,0 +1,290 @@
+"""The CryptoStream (many crypto operations per message) and the SDK's coalescing transport:
+each operation answered with its own status, exactly as its unary RPC; batches above the limits
+refused whole; a client that stops reading cut off without stalling the member (issue 16)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+import pytest
+
+from hsmnode.client import (
+    BatchError,
+    HsmClient,
+    HsmError,
+    InvalidArgument,
+    NotFound,
+    PartitionSession,
+    PermissionDenied,
+    Unauthenticated,
+)
+from hsmnode.ops.devcluster import DevCluster
+from hsmnode.pb import crypto_stream_pb2, crypto_stream_pb2_grpc, keys_pb2
+from hsmnode.server import crypto_stream
+from tests.integration.helpers import eventually
+
+pytestmark = pytest.mark.cluster
+
+SIG = "ECDSA-SHA256"
+
+
+@pytest.fixture(scope="module")
+def keys(single: DevCluster) -> Iterator[tuple[PartitionSession, PartitionSession]]:
+    """A CO session on the demo partition with an EC key `s-ec` (sign, verify), an AES key `s-aes`
+    (encrypt, decrypt) and an EC key `s-verify-only`; the same session through a unary-only client."""
+    demo = single.demo()
+    assert demo is not None
+    endpoints = [m.grpc for m in single.members]
+    client = HsmClient(endpoints, single.client_tls(), coalesce=True)
+    unary = HsmClient(endpoints, single.client_tls(), coalesce=False)
+    session = client.open_session("demo", demo["partition"]["co_password"], role="CO")
+    session.generate_key("s-ec", "EC", "P-256", usage=["sign", "verify"])
+    session.generate_key("s-aes", "AES", 256, usage=["encrypt", "decrypt"])
+    session.generate_key("s-verify-only", "EC", "P-256", usage=["verify"])
+    plain = PartitionSession(unary, session.token, session.subject, session.role, session.expires_ms)
+    plain.keep = True
+    try:
+        yield session, plain
+    finally:
+        session.logout()
+        client.close()
+        unary.close()
+
+
+def _raw(single: DevCluster, session: PartitionSession) -> Any:
+    channel = session.transport.channel(single.members[0].grpc)
+    return crypto_stream_pb2_grpc.CryptoStreamStub(channel)
+
+
+def _one_batch(single: DevCluster, session: PartitionSession, batch: Any) -> Any:
+    call = _raw(single, session).Batch(iter([batch]), timeout=10)
+    (answer,) = list(call)
+    return answer
+
+
+def test_sign_from_16_threads_is_coalesced_into_batches_with_unary_answers(
+    keys: tuple[PartitionSession, PartitionSession],
+) -> None:
+    session, plain = keys
+    coalescer = session.transport.coalescer
+    streamed, batches = coalescer.streamed, coalescer.batches
+    messages = [f"m{i}".encode() for i in range(16 * 25)]
+    with ThreadPoolExecutor(16) as pool:
+        signatures = list(pool.map(lambda m: session.sign("s-ec", m, mechanism=SIG), messages))
+    assert all(plain.verify("s-ec", m, s, mechanism=SIG) for m, s in zip(messages, signatures, strict=True))
+    assert coalescer.streamed - streamed > len(messages) // 2  # most went through the stream
+    assert coalescer.batches - batches < coalescer.streamed - streamed  # several per batch
+    # a bad operation among them raises what the unary RPC raises
+    with ThreadPoolExecutor(16) as pool:
+        futures = [pool.submit(session.sign, "s-ec", b"x", mechanism=SIG) for _ in range(20)]
+        bad = pool.submit(session.sign, "no-such-key", b"x", mechanism=SIG)
+        assert all(f.result() for f in futures)
+        with pytest.raises(NotFound) as streamed_error:
+            bad.result()
+    with pytest.raises(NotFound) as unary_error:
+        plain.sign("no-such-key", b"x", mechanism=SIG)
+    assert streamed_error.value.message == unary_error.value.message
+    # closing the client's channels and streams: the next calls open them again
+    session.transport.close()
+    with ThreadPoolExecutor(16) as pool:
+        assert all(pool.map(lambda m: session.sign("s-ec", m, mechanism=SIG), messages[:64]))
+
+
+def test_each_operation_of_a_batch_answers_its_own_status_the_unary_one(
+    single: DevCluster, keys: tuple[PartitionSession, PartitionSession]
+) -> None:
+    session, plain = keys
+    ops = [
+        crypto_stream_pb2.CryptoOp(id=1, sign=keys_pb2.SignRequest(key="s-ec", mechanism=SIG, data=b"ok")),
+        crypto_stream_pb2.CryptoOp(id=2, sign=keys_pb2.SignRequest(key="nope", mechanism=SIG, data=b"x")),
+        crypto_stream_pb2.CryptoOp(
+            id=3, sign=keys_pb2.SignRequest(key="s-ec", mechanism="MD5-RSA", data=b"x")
+        ),
+        crypto_stream_pb2.CryptoOp(
+            id=4, sign=keys_pb2.SignRequest(key="s-ec", mechanism=SIG, data=b"x" * (64 * 1024 + 1))
+        ),
+        crypto_stream_pb2.CryptoOp(
+            id=5, sign=keys_pb2.SignRequest(key="s-verify-only", mechanism=SIG, data=b"x")
+        ),
+        crypto_stream_pb2.CryptoOp(id=6),  # no operation at all
+        crypto_stream_pb2.CryptoOp(  # another key in the same batch (mixed keys)
+            id=7, encrypt=keys_pb2.EncryptRequest(key="s-aes", mechanism="AES-GCM", data=b"secret")
+        ),
+    ]
+    answer = _one_batch(
+        single, session, crypto_stream_pb2.CryptoBatch(batch_id=9, session=session.token, ops=ops)
+    )
+    assert answer.batch_id == 9 and answer.code == 0 and answer.applied_index > 0
+    by_id = {r.id: r for r in answer.results}
+    assert sorted(by_id) == [1, 2, 3, 4, 5, 6, 7]
+    assert by_id[1].code == 0 and plain.verify("s-ec", b"ok", by_id[1].sign.signature, mechanism=SIG)
+    assert by_id[7].code == 0
+    assert plain.decrypt(
+        "s-aes", by_id[7].encrypt.ciphertext, mechanism="AES-GCM", iv=by_id[7].encrypt.iv
+    ) == (b"secret")
+    assert "carries no sign, verify, encrypt or decrypt" in by_id[6].message
+    assert by_id[6].code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    for op_id, (key, mechanism, data, error) in {
+        2: ("nope", SIG, b"x", NotFound),
+        3: ("s-ec", "MD5-RSA", b"x", InvalidArgument),
+        4: ("s-ec", SIG, b"x" * (64 * 1024 + 1), InvalidArgument),
+        5: ("s-verify-only", SIG, b"x", PermissionDenied),
+    }.items():
+        with pytest.raises(error) as unary:
+            plain.sign(key, data, mechanism=mechanism)
+        assert (by_id[op_id].code, by_id[op_id].message) == (unary.value.code.value[0], unary.value.message)
+
+
+def test_operations_without_a_session_are_refused_as_the_unary_rpc_refuses_them(
+    single: DevCluster, keys: tuple[PartitionSession, PartitionSession]
+) -> None:
+    session, plain = keys
+    op = crypto_stream_pb2.CryptoOp(id=1, sign=keys_pb2.SignRequest(key="s-ec", mechanism=SIG, data=b"x"))
+    for token in ("", session.token[:-4] + "AAAA"):
+        answer = _one_batch(
+            single, session, crypto_stream_pb2.CryptoBatch(batch_id=1, session=token, ops=[op])
+        )
+        with pytest.raises(Unauthenticated) as unary:
+            PartitionSession(plain.client, token, "", "", 0).sign("s-ec", b"x", mechanism=SIG)
+        assert (answer.results[0].code, answer.results[0].message) == (
+            grpc.StatusCode.UNAUTHENTICATED.value[0],
+            unary.value.message,
+        )
+
+
+def test_sign_many_and_encrypt_many_answer_per_item_and_raise_a_batch_error(
+    keys: tuple[PartitionSession, PartitionSession],
+) -> None:
+    session, plain = keys
+    data = [f"item {i}".encode() for i in range(600)]  # more than one batch
+    signatures = session.sign_many("s-ec", data, mechanism=SIG)
+    assert (
+        session.verify_many("s-ec", list(zip(data, signatures, strict=True)), mechanism=SIG) == [True] * 600
+    )
+    assert plain.verify("s-ec", data[599], signatures[599], mechanism=SIG)
+    sealed = session.encrypt_many("s-aes", data, mechanism="AES-GCM", aad=b"ctx")
+    assert len({e.iv for e in sealed}) == 600
+    assert session.decrypt_many("s-aes", sealed, mechanism="AES-GCM", aad=b"ctx") == data
+    with pytest.raises(BatchError) as info:
+        session.sign_many("s-ec", [b"a", b"", b"c"], mechanism=SIG)
+    error = info.value
+    assert list(error.errors) == [1] and isinstance(error.errors[1], InvalidArgument)
+    assert isinstance(error, HsmError) and error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "1 of 3 operations failed; item 1: data must not be empty" in str(error)
+    assert plain.verify("s-ec", b"c", error.results[2], mechanism=SIG)
+
+
+def test_a_batch_above_a_limit_is_refused_whole_and_the_stream_goes_on(
+    single: DevCluster, keys: tuple[PartitionSession, PartitionSession]
+) -> None:
+    session, _ = keys
+
+    def sign(i: int, size: int = 1) -> Any:
+        return crypto_stream_pb2.CryptoOp(
+            id=i, sign=keys_pb2.SignRequest(key="s-ec", mechanism=SIG, data=b"x" * size)
+        )
+
+    batches = [
+        crypto_stream_pb2.CryptoBatch(batch_id=1, session=session.token, ops=[sign(i) for i in range(1025)]),
+        crypto_stream_pb2.CryptoBatch(
+            batch_id=2, session=session.token, ops=[sign(i, 60 * 1024) for i in range(40)]
+        ),
+        crypto_stream_pb2.CryptoBatch(batch_id=3, session=session.token, ops=[sign(1)]),
+    ]
+    answers = list(_raw(single, session).Batch(iter(batches), timeout=20))
+    assert [a.batch_id for a in answers] == [1, 2, 3]
+    invalid = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert answers[0].code == invalid and not answers[0].results
+    assert "holds 1025 operations; a batch holds at most 1024 (MAX_BATCH_OPS)" in answers[0].message
+    assert answers[1].code == invalid and not answers[1].results
+    assert (
+        f"a batch holds at most {crypto_stream.MAX_BATCH_BYTES} bytes (MAX_BATCH_BYTES)" in answers[1].message
+    )
+    assert answers[2].code == 0 and answers[2].results[0].code == 0
+
+
+def test_a_client_that_stops_reading_is_cut_off_and_the_member_keeps_serving(
+    single: DevCluster,
+    keys: tuple[PartitionSession, PartitionSession],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    session, plain = keys
+    monkeypatch.setattr(crypto_stream, "SEND_STALL", 1.0)
+    big = keys_pb2.EncryptRequest(key="s-aes", mechanism="AES-GCM", data=b"z" * 60 * 1024)
+    batch = crypto_stream_pb2.CryptoBatch(
+        session=session.token, ops=[crypto_stream_pb2.CryptoOp(id=i, encrypt=big) for i in range(16)]
+    )
+    stop = threading.Event()
+
+    def forever() -> Iterator[Any]:
+        while not stop.is_set():
+            yield batch
+
+    caplog.set_level(logging.WARNING, logger=crypto_stream.__name__)
+    call = _raw(single, session).Batch(forever(), timeout=60)  # its answers are not read
+    try:
+        # while it is stuck, the member serves others
+        assert plain.sign("s-ec", b"still serving", mechanism=SIG)
+        eventually(
+            lambda: any("the client read no answer for 1s" in r.getMessage() for r in caplog.records),
+            what="the member cutting off the stream that stopped reading",
+        )
+        # the client learns it when it reads: the answers sent before, then CANCELLED
+        with pytest.raises(grpc.RpcError) as cut:
+            for _ in call:
+                pass
+        assert cut.value.code() is grpc.StatusCode.CANCELLED
+    finally:
+        stop.set()
+        call.cancel()
+    assert plain.sign("s-ec", b"after", mechanism=SIG)
+    assert session.sign_many("s-ec", [b"a", b"b"], mechanism=SIG)
+
+
+def test_a_member_that_refuses_streams_gets_the_operations_unary(
+    keys: tuple[PartitionSession, PartitionSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, plain = keys
+    monkeypatch.setattr(crypto_stream, "MAX_STREAMS", 0)
+    session.transport.close()  # a stream opened before the limit would still be served
+    # (the last test of the module: the client now sends this member unary calls for STREAMLESS_FOR)
+    signatures = session.sign_many("s-ec", [b"a", b"b", b"c"], mechanism=SIG)
+    assert all(
+        plain.verify("s-ec", m, s, mechanism=SIG) for m, s in zip([b"a", b"b", b"c"], signatures, strict=True)
+    )
+    with pytest.raises(BatchError) as info:
+        session.sign_many("s-ec", [b"a", b""], mechanism=SIG)
+    assert isinstance(info.value.errors[1], InvalidArgument)
+
+
+def test_a_batch_a_member_sits_on_is_sent_again_after_a_unary_attempts_wait(
+    single: DevCluster, keys: tuple[PartitionSession, PartitionSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session, plain = keys
+    held = threading.Event()
+    release = threading.Event()
+    answer = crypto_stream.CryptoStreamServicer._answer
+
+    def sit_on_the_first(self: Any, *args: Any) -> Any:
+        if not held.is_set():
+            held.set()
+            release.wait(10)  # a hung member, for this batch
+        return answer(self, *args)
+
+    monkeypatch.setattr(crypto_stream.CryptoStreamServicer, "_answer", sit_on_the_first)
+    with HsmClient([m.grpc for m in single.members], single.client_tls(), timeout=3.0) as client:
+        fresh = client.resume_partition(session.token, "demo", "CO")
+        try:
+            signatures = fresh.sign_many("s-ec", [b"p", b"q"], mechanism=SIG)
+        finally:
+            release.set()
+        assert held.is_set() and client.transport.coalescer.resent == 2
+    assert all(
+        plain.verify("s-ec", m, s, mechanism=SIG) for m, s in zip([b"p", b"q"], signatures, strict=True)
+    )

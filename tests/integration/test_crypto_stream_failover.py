@@ -1,0 +1,84 @@
+"""The coalescing transport through a member's death (issue 16): 16 threads sign through ordinary
+`session.sign` while the leader, with batches of theirs in flight, is SIGKILLed; every call is
+answered exactly once, with a valid signature, and the operations in flight there went to the
+other members."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from hsmnode.client import HsmClient, PartitionSession
+from hsmnode.ops.devcluster import DevCluster
+from tests.integration.helpers import eventually, leader_of
+
+pytestmark = [pytest.mark.cluster, pytest.mark.processes]
+
+THREADS = 16
+
+
+@pytest.fixture(scope="module")
+def session(trio: DevCluster) -> Iterator[PartitionSession]:
+    demo = trio.demo()
+    assert demo is not None
+    with HsmClient([m.grpc for m in trio.members], trio.client_tls(), timeout=15.0, coalesce=True) as client:
+        s = client.open_session("demo", demo["partition"]["co_password"], role="CO")
+        s.keep = True
+        s.generate_key("failover-ec", "EC", "P-256", usage=["sign"])
+        yield s
+
+
+def test_operations_in_flight_on_a_killed_member_are_answered_exactly_once_elsewhere(
+    trio: DevCluster, session: PartitionSession
+) -> None:
+    public = serialization.load_pem_public_key(session.export_public_key("failover-ec"))
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    coalescer = session.transport.coalescer
+    victim = trio.member(leader_of(trio))
+    stop = threading.Event()
+    issued = [0] * THREADS
+    answers: list[list[tuple[bytes, bytes | BaseException]]] = [[] for _ in range(THREADS)]
+
+    def signer(i: int) -> None:
+        n = 0
+        while not stop.is_set() or n < 20:
+            message = f"{i}:{n}".encode()
+            issued[i] += 1
+            try:
+                answers[i].append((message, session.sign("failover-ec", message, mechanism="ECDSA-SHA256")))
+            except BaseException as exc:
+                answers[i].append((message, exc))
+            n += 1
+
+    threads = [threading.Thread(target=signer, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    try:
+        eventually(lambda: coalescer.in_flight(victim.grpc) > 0, what="a batch in flight on the leader")
+        resent_at_kill = coalescer.resent
+        trio.kill(victim.id)
+        answered_at_kill = sum(len(a) for a in answers)
+        eventually(
+            lambda: sum(len(a) for a in answers) > answered_at_kill + 10 * THREADS,
+            30.0,
+            "signatures through the surviving members",
+        )
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not any(t.is_alive() for t in threads)
+    failed = [(m, a) for per in answers for m, a in per if isinstance(a, BaseException)]
+    assert failed == []
+    assert [len(a) for a in answers] == issued  # each call answered once
+    for per in answers:
+        for message, signature in per:
+            assert isinstance(signature, bytes)
+            public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+    assert coalescer.resent > resent_at_kill  # the killed member's operations were sent again
+    assert coalescer.streamed > sum(issued) // 2
+    assert coalescer.in_flight() == 0
