@@ -10,6 +10,8 @@ import base64
 import dataclasses
 from typing import Any
 
+from hsmnode.domain.objects import ObjectTable
+
 USAGES = ("sign", "verify", "encrypt", "decrypt", "wrap", "unwrap")
 
 
@@ -186,17 +188,22 @@ class Partition:
     policy: PartitionPolicy = dataclasses.field(default_factory=PartitionPolicy)
     activated: bool = False
     activated_at: int = 0  # ms, the proposer's clock: members that (re)started later have lost it
-    objects: dict[str, KeyObject] = dataclasses.field(default_factory=dict)
+    objects: ObjectTable[KeyObject] = dataclasses.field(default_factory=ObjectTable)
     cluster: bool = False  # the cluster partition: its PO is the cluster security officer
     authorization: PartitionAuthorization | None = None  # only partitions created to require it
     # DOMAIN.md §4: the owner's grants to other partitions' users: grantee -> permissions
     grants: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
-    def to_data(self) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        if not isinstance(self.objects, ObjectTable):  # built from a plain dict (tests, tools)
+            self.objects = ObjectTable(self.objects)
+
+    def to_data(self, objects: bool = True) -> dict[str, Any]:
+        """Plain data; without `objects`, the keys are left out (the state digest hashes them apart)."""
         return {
             "grants": {k: sorted(v) for k, v in sorted(self.grants.items())},
             "authorization": self.authorization.to_data() if self.authorization else None,
-            "objects": [self.objects[k].to_data() for k in sorted(self.objects)],
+            "objects": [self.objects[k].to_data() for k in sorted(self.objects)] if objects else [],
             "cluster": self.cluster,
             "name": self.name,
             "created_at": self.created_at,
@@ -216,7 +223,7 @@ class Partition:
                 **data,
                 "roles": {k: Credential.from_data(v) for k, v in data["roles"].items()},
                 "policy": PartitionPolicy.from_data(data["policy"]),
-                "objects": {o["id"]: KeyObject.from_data(o) for o in data.get("objects", [])},
+                "objects": ObjectTable((o["id"], KeyObject.from_data(o)) for o in data.get("objects", [])),
                 "authorization": PartitionAuthorization.from_data(data["authorization"])
                 if data.get("authorization")
                 else None,
@@ -233,15 +240,20 @@ class Keyring:
     id: str
     created_at: int
     roles: dict[str, Credential] = dataclasses.field(default_factory=dict)  # "KRSO" | "KRCO"
-    objects: dict[str, KeyObject] = dataclasses.field(default_factory=dict)
+    objects: ObjectTable[KeyObject] = dataclasses.field(default_factory=ObjectTable)
 
-    def to_data(self) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        if not isinstance(self.objects, ObjectTable):  # built from a plain dict (tests, tools)
+            self.objects = ObjectTable(self.objects)
+
+    def to_data(self, objects: bool = True) -> dict[str, Any]:
+        """Plain data; without `objects`, the keys are left out (the state digest hashes them apart)."""
         return {
             "label": self.label,
             "id": self.id,
             "created_at": self.created_at,
             "roles": {k: v.to_data() for k, v in sorted(self.roles.items())},
-            "objects": [self.objects[k].to_data() for k in sorted(self.objects)],
+            "objects": [self.objects[k].to_data() for k in sorted(self.objects)] if objects else [],
         }
 
     @classmethod
@@ -251,7 +263,7 @@ class Keyring:
             id=data["id"],
             created_at=data["created_at"],
             roles={k: Credential.from_data(v) for k, v in data["roles"].items()},
-            objects={o["id"]: KeyObject.from_data(o) for o in data["objects"]},
+            objects=ObjectTable((o["id"], KeyObject.from_data(o)) for o in data["objects"]),
         )
 
 

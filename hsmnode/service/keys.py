@@ -75,7 +75,7 @@ class KeyService:
                 check_activated(holder, started)  # held per member: lost when this member restarted
             key = holder.objects.get(ref)
             if key is None:
-                matches = [o for o in holder.objects.values() if o.label == ref]
+                matches = holder.objects.by_label(ref)  # O(1): the label index (domain/objects.py)
                 key = matches[0] if len(matches) == 1 else None
             return LocatedKey(**vars(key), container=container) if key else None
 
@@ -295,9 +295,12 @@ class KeyService:
         def keys(s: HsmState) -> list[KeyView]:
             authorize(s, claims.actor, "object.list", now, container)
             holder = s.container(container)
+            if holder is None:
+                return []
+            candidates = holder.objects.by_label(label) if label else holder.objects.values()
             return [
                 KeyView.of(k, container)
-                for k in (holder.objects.values() if holder else ())
+                for k in candidates
                 if (not label or k.label == label)
                 and (not key_type or k.key_type == key_type)
                 and (not object_id or k.id == object_id)
