@@ -19,13 +19,16 @@
 
 Servicer methods never see the gRPC context: they get the request and its `Call`
 (service/call.py: caller, session token, request id, deadline, method), built here
-once, pass the Call to their service, and raise; this wrapper answers.
+once, pass the Call to their service, and raise; this wrapper answers. The Call is also
+left for the thread's server interceptors (`last_call`: the request log reads the caller
+and the token from it instead of the gRPC context again).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +60,18 @@ REMOVED_MAY_SERVE = (*STATUS_METHODS, "AdoptCluster")
 R = TypeVar("R")
 T = TypeVar("T")
 S = TypeVar("S", bound="Servicer[Any]")
+
+
+_this_thread = threading.local()
+
+
+def last_call(clear: bool = False) -> Call | None:
+    """The Call the `rpc` wrapper built last on this thread (None if none since the last clear);
+    `clear`: forget it (an interceptor does so before each call it wraps)."""
+    call: Call | None = getattr(_this_thread, "call", None)
+    if clear:
+        _this_thread.call = None
+    return call
 
 
 @dataclass(frozen=True)
@@ -107,7 +122,7 @@ def rpc(method: Callable[[S, Any, Call], R]) -> Callable[[S, Any, grpc.ServicerC
         guarded = name not in STATUS_METHODS
         _refuse_elsewhere(servicer, name, context, guarded)
         try:
-            call = _call(servicer, name, request, context)
+            call = _this_thread.call = _call(servicer, name, request, context)
             _await_min_index(replicator, context, leased=guarded)
             response = method(servicer, request, call)
         except DomainError as exc:
