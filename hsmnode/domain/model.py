@@ -40,6 +40,14 @@ class KeyObject:
         d["public_der"] = base64.b64encode(self.public_der).decode()
         return d
 
+    def digest_fields(self) -> list[Any]:
+        """Every field in definition order as JSON values (bytes as hex, tuples as lists): what the
+        state digest hashes of a key (objects.py `object_hash`), cheaper than `to_data`."""
+        return [
+            v.hex() if isinstance(v, bytes) else list(v) if isinstance(v, tuple) else v
+            for v in (getattr(self, name) for name in _KEY_FIELDS)
+        ]
+
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> KeyObject:
         return cls(
@@ -50,6 +58,9 @@ class KeyObject:
                 "public_der": base64.b64decode(data["public_der"]),
             }
         )
+
+
+_KEY_FIELDS = tuple(f.name for f in dataclasses.fields(KeyObject))
 
 
 @dataclasses.dataclass

@@ -2,7 +2,7 @@
 
     ObjectTable (a dict: object id -> KeyObject)
       label index    label -> object ids with that label     `by_label(label)`: O(1)
-      content digest sum of sha256(canonical JSON of each key) mod 2**256, hashed lazily
+      content digest sum of sha256(JSON list of each key's fields) mod 2**256
 
 Both views are derived state: rebuilt from the objects whenever a table is built (a snapshot
 load, `Partition.from_data`), maintained by the dict's own mutators, never written to a
@@ -11,16 +11,15 @@ KeyObject changed in place would escape both views, so nothing in `domain/apply`
 
 The content digest is a sum, not a chained hash: it does not depend on insertion order, so a
 member that loaded a snapshot and one that applied the log reach the same value, and adding or
-removing one key costs one hash. A key's hash is computed when the digest is next asked for,
-not in apply (writes stay cheap; a status call pays for the keys written since the last one).
+removing one key costs one hash (a few µs, in apply). A table built from a snapshot hashes its
+keys when the digest is first asked for: a restart does not pay for it, the first status does.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, Protocol, TypeVar
-
-from hsmnode.domain.commands import canonical_json
 
 
 class Labelled(Protocol):
@@ -29,7 +28,7 @@ class Labelled(Protocol):
     @property
     def label(self) -> str: ...
 
-    def to_data(self) -> dict[str, Any]: ...
+    def digest_fields(self) -> list[Any]: ...
 
 
 K = TypeVar("K", bound=Labelled)
@@ -38,8 +37,9 @@ _MODULUS = 1 << 256
 
 
 def object_hash(key: Labelled) -> int:
-    """sha256 of the key's canonical JSON (its snapshot form), as an integer."""
-    return int.from_bytes(hashlib.sha256(canonical_json(key.to_data())).digest(), "big")
+    """sha256 of the JSON list of the key's fields (model.KeyObject.digest_fields), as an integer."""
+    encoded = json.dumps(key.digest_fields(), separators=(",", ":"), ensure_ascii=False).encode()
+    return int.from_bytes(hashlib.sha256(encoded).digest(), "big")
 
 
 class ObjectTable(dict[str, K]):
@@ -53,11 +53,12 @@ class ObjectTable(dict[str, K]):
         super().__init__()
         self._labels: dict[str, list[str]] = {}
         self._hashes: dict[str, int] = {}  # object id -> object_hash, for the keys already hashed
-        self._pending: set[str] = set()  # object ids added since the digest was last asked for
+        self._pending: set[str] = set()  # keys of a table built from a snapshot, not hashed yet
         self._sum = 0
         pairs = items.items() if isinstance(items, dict) else items
-        for object_id, key in pairs:
-            self[object_id] = key
+        for object_id, key in pairs:  # a table being built (a snapshot load): hashed when first asked
+            self._put(object_id, key)
+            self._pending.add(object_id)
 
     # --- the views ------------------------------------------------------------------------------
 
@@ -91,13 +92,19 @@ class ObjectTable(dict[str, K]):
         else:
             self._sum = (self._sum - self._hashes.pop(object_id)) % _MODULUS
 
-    def __setitem__(self, object_id: str, key: K) -> None:
+    def _put(self, object_id: str, key: K) -> None:
         old = dict.get(self, object_id)
         if old is not None:
             self._forget(object_id, old)
         dict.__setitem__(self, object_id, key)
         self._labels.setdefault(key.label, []).append(object_id)
-        self._pending.add(object_id)
+
+    def __setitem__(self, object_id: str, key: K) -> None:
+        """Add or replace a key (apply): hashed now, so a status call never pays for a burst of writes."""
+        self._put(object_id, key)
+        value = object_hash(key)
+        self._hashes[object_id] = value
+        self._sum = (self._sum + value) % _MODULUS
 
     def __delitem__(self, object_id: str) -> None:
         key = dict.__getitem__(self, object_id)

@@ -50,6 +50,10 @@ class Seen:
     result: Result
 
 
+def _seen_hash(request_id: str, seen: Seen) -> int:
+    return _sha_int([request_id, seen.command_type, seen.actor, seen.result.to_data()])
+
+
 class SeenTable(OrderedDict[str, Seen]):
     """The request-id memory (request id -> Seen, oldest first) with a lazily hashed content sum:
     every mutator keeps the sum (state digest) in step with the contents."""
@@ -67,6 +71,16 @@ class SeenTable(OrderedDict[str, Seen]):
             self._sum = (self._sum - self._hashes.pop(request_id)) % _MODULUS
 
     def __setitem__(self, request_id: str, seen: Seen) -> None:
+        """Remember a request's outcome (apply): hashed now, so a status call never pays for a burst."""
+        if request_id in self:
+            self._forget(request_id)
+        super().__setitem__(request_id, seen)
+        value = _seen_hash(request_id, seen)
+        self._hashes[request_id] = value
+        self._sum = (self._sum + value) % _MODULUS
+
+    def load(self, request_id: str, seen: Seen) -> None:
+        """Remember a request's outcome read from a snapshot: hashed when the digest is first asked for."""
         if request_id in self:
             self._forget(request_id)
         super().__setitem__(request_id, seen)
@@ -96,8 +110,7 @@ class SeenTable(OrderedDict[str, Seen]):
 
     def content_digest(self) -> list[Any]:
         for request_id in self._pending:
-            seen = self[request_id]
-            value = _sha_int([request_id, seen.command_type, seen.actor, seen.result.to_data()])
+            value = _seen_hash(request_id, self[request_id])
             self._hashes[request_id] = value
             self._sum = (self._sum + value) % _MODULUS
         self._pending.clear()
@@ -212,7 +225,7 @@ class HsmState:
         state.partitions = {p["name"]: Partition.from_data(p) for p in data["partitions"]}
         state.audit = AuditLog.from_data(data["audit"])
         for rid, command_type, actor, result in data["seen"]:
-            state.seen[rid] = Seen(command_type, actor, Result.from_data(result))
+            state.seen.load(rid, Seen(command_type, actor, Result.from_data(result)))
         return state
 
     def digest(self) -> str:
