@@ -77,7 +77,7 @@ class KeyService:
             if key is None:
                 matches = holder.objects.by_label(ref)  # O(1): the label index (domain/objects.py)
                 key = matches[0] if len(matches) == 1 else None
-            return LocatedKey(**vars(key), container=container) if key else None
+            return LocatedKey(key, container) if key else None
 
         key = self._ctx.read(find)
         if key is None:
@@ -106,7 +106,7 @@ class KeyService:
             raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key '{key.label}': {exc}") from None
 
     @staticmethod
-    def _mechanism(table: dict[str, tuple[str, str]], mechanism: str, key: KeyObject) -> None:
+    def _mechanism(table: dict[str, tuple[str, str]], mechanism: str, key: KeyObject | LocatedKey) -> None:
         if mechanism not in table:
             raise invalid(f"unknown mechanism {mechanism!r} (known: {', '.join(table)})")
         needed = table[mechanism][0]
@@ -311,7 +311,7 @@ class KeyService:
     def show(self, call: Call, key_ref: str) -> KeyView:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
         key = self._key(claims, key_ref, "object.list")
-        return KeyView.of(key, key.container)
+        return KeyView.of(key.key, key.container)
 
     # --- operations -------------------------------------------------------
 
