@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -104,6 +105,16 @@ def writes_during(
     return done
 
 
+def served_ms(log: Path, method: str, offset: int) -> list[float]:
+    """The member's own time for each `method` answer logged after byte `offset` of its log (the
+    request log's duration: handler only, without gRPC's queueing or the network)."""
+    pattern = re.compile(rf"hsmnode\.pb\.{method} OK ([0-9.]+) ms")
+    with log.open("rb") as f:
+        f.seek(offset)
+        text = f.read().decode(errors="replace")
+    return [float(m.group(1)) for m in pattern.finditer(text)]
+
+
 def report(name: str, latencies: list[float], writes: int, seconds: float) -> None:
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
@@ -182,11 +193,16 @@ def main() -> None:
                 f"{'call':<22} {'calls':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'writes/s':>9}  load"
             )
             with cluster.client(leader, timeout=10.0) as one:
-                calls = (("NodeStatus", one.node_status), ("cluster status", one.cluster_status))
-                for round_no, (name, ask) in enumerate(calls):
+                calls = (
+                    ("NodeStatus", "Cluster/NodeStatus", one.node_status),
+                    ("cluster status", "Cluster/Status", one.cluster_status),
+                )
+                for round_no, (name, method, ask) in enumerate(calls):
                     stop = threading.Event()
                     done = writes_during(cluster, token, args.writers, stop, f"w{round_no}-")
                     time.sleep(0.5)  # writes under way
+                    log = cluster.member(leader).log_path
+                    offset = log.stat().st_size
                     before = sum(done)
                     started = time.monotonic()
                     latencies = probe(ask, args.seconds, stop)
@@ -194,6 +210,9 @@ def main() -> None:
                     writes = sum(done) - before
                     stop.set()
                     report(name, latencies, writes, elapsed)
+                    served = served_ms(log, method, offset)
+                    if served:
+                        report(f"  served in {leader}", served, writes, elapsed)
                     time.sleep(0.5)
         finally:
             cluster.stop()
