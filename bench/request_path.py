@@ -185,6 +185,10 @@ def main() -> None:
                 remote["ECDSA P-256 sign"](i)()
             print(f"3 members on 127.0.0.1, mTLS gRPC, 1 op per call, {args.seconds:g}s per row")
             pids = [p for p in (cluster.pid_of(m) for m in members) if p]
+            idle_before, idle_started = sum(cpu_seconds(p) for p in pids), time.monotonic()
+            time.sleep(3.0)
+            idle = (sum(cpu_seconds(p) for p in pids) - idle_before) / (time.monotonic() - idle_started)
+            print(f"members idle (Raft heartbeats, watchers): {idle * 100:.1f}% of a core, all three")
             print(
                 f"{'operation':<18} {'threads':>7} {'raw 1 core/s':>13} {'cluster/s':>10} {'ratio':>7}"
                 f" {'raw µs':>7} {'member µs':>10} {'client µs':>10} {'CPU ratio':>9}  load"
