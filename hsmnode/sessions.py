@@ -16,6 +16,7 @@ import base64
 import binascii
 import dataclasses
 import enum
+import functools
 import hmac
 import json
 import secrets
@@ -29,6 +30,7 @@ from hsmnode.domain.principals import Principal, PrincipalKind
 TOKEN_PREFIX = "hsm1"
 APPLIANCE_TTL_MS = 60 * 60 * 1000  # one hour
 PARTITION_TTL_MS = 8 * 60 * 60 * 1000  # a working day
+VERIFIED_CACHE = 4096  # tokens whose verified claims a member keeps (TokenAuthority.verified_claims)
 
 
 class SessionKind(enum.StrEnum):
@@ -77,8 +79,9 @@ class Claims:
             self.kind,
         )
 
-    @property
+    @functools.cached_property
     def actor(self) -> str:
+        """The principal as the commands' `actor` string (computed once per Claims)."""
         return str(self.principal())
 
     @property
@@ -106,6 +109,8 @@ class TokenAuthority:
     def __init__(self, cluster_id: str, cluster_secret: bytes) -> None:
         self.cluster_id = cluster_id
         self._key = derive_key(cluster_secret, salt=b"hsmnode-session-v1", info=cluster_id.encode())
+        # token -> its verified claims (verified_claims): dict reads and writes are atomic under the GIL
+        self._verified: dict[str, Claims] = {}
 
     def issue(self, claims: Claims, request_id: str = "") -> str:
         """A token for `claims`. Issued for a request id, the nonce derives from it, so a repeat of the
@@ -129,6 +134,34 @@ class TokenAuthority:
         return hmac.compare_digest(mac, self.mac(data))
 
     def verify(self, token: str, fingerprint: str, now_ms: int) -> Claims:
+        """The claims of `token`, presented over a connection with certificate `fingerprint` at
+        `now_ms`. Raises DomainError UNAUTHENTICATED for a malformed, forged, foreign, expired
+        token or one issued to another certificate.
+
+        The token's signature and claims are checked once per token (`verified_claims`, cached);
+        expiry and the certificate binding on every call. What a token cannot know by itself
+        (logout, password change, lockout, revocation, role change: the epochs it carries) is
+        decided against replicated state on every call (domain/access.py), never cached here."""
+        claims = self.verified_claims(token)
+        if now_ms >= claims.expires_ms:
+            raise _unauth("session expired: log in or open a session again")
+        if not hmac.compare_digest(claims.fingerprint, fingerprint):
+            raise _unauth("session token was issued to another client certificate")
+        return claims
+
+    def verified_claims(self, token: str) -> Claims:
+        """The claims of a well-formed token of this cluster with a valid MAC: a pure function of the
+        token, so kept in a bounded cache (VERIFIED_CACHE tokens; a refusal is never cached).
+        Raises DomainError UNAUTHENTICATED otherwise."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._check(token)
+            if len(self._verified) >= VERIFIED_CACHE:
+                self._verified.clear()  # a working set of live sessions refills it at once
+            self._verified[token] = claims
+        return claims
+
+    def _check(self, token: str) -> Claims:
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
             raise _unauth("malformed session token: log in or open a session again")
@@ -146,8 +179,4 @@ class TokenAuthority:
             raise _unauth("malformed session token claims") from None
         if claims.cluster_id != self.cluster_id:
             raise _unauth(f"session token belongs to cluster {claims.cluster_id}, not {self.cluster_id}")
-        if now_ms >= claims.expires_ms:
-            raise _unauth("session expired: log in or open a session again")
-        if not hmac.compare_digest(claims.fingerprint, fingerprint):
-            raise _unauth("session token was issued to another client certificate")
         return claims

@@ -156,6 +156,9 @@ class Transport:
             root_certificates=tls.ca_pem, private_key=tls.key_pem, certificate_chain=tls.cert_pem
         )
         self._channels: dict[str, grpc.Channel] = {}
+        # (endpoint, stub class) -> stub: a stub builds a callable per method of its service, so it
+        # is built once per channel, not per call
+        self._stubs: dict[tuple[str, Stub], Any] = {}
         self._lock = threading.Lock()
         self._preferred = ""
         self._next_refresh = 0.0
@@ -171,6 +174,7 @@ class Transport:
             for channel in self._channels.values():
                 channel.close()
             self._channels.clear()
+            self._stubs.clear()
 
     @property
     def fingerprint(self) -> str:
@@ -188,11 +192,20 @@ class Transport:
                 self._channels[endpoint] = channel
             return channel
 
+    def stub(self, endpoint: str, stub_cls: Stub) -> Any:
+        """The `stub_cls` stub on the channel to `endpoint` (built on first use)."""
+        found = self._stubs.get((endpoint, stub_cls))
+        if found is None:
+            found = stub_cls(self.channel(endpoint))
+            with self._lock:
+                self._stubs[(endpoint, stub_cls)] = found
+        return found
+
     # --- members ------------------------------------------------------------------
 
     def _maybe_refresh(self) -> None:
         """Follow membership: learn the members from cluster status when a refresh is due."""
-        if not self.discover:
+        if not self.discover or time.monotonic() < self._next_refresh:  # the common case, without the lock
             return
         with self._lock:
             if self._refreshing or time.monotonic() < self._next_refresh:
@@ -204,12 +217,13 @@ class Transport:
         finally:
             self._refreshing = False
 
-    def cluster_status(self) -> Any:
-        """The ClusterStatusReply of a member with a leader (one without only when none has one)."""
+    def cluster_status(self, digest: bool = True) -> Any:
+        """The ClusterStatusReply of a member with a leader (one without only when none has one);
+        without `digest`, the members' state digests are left out (cheaper: discovery)."""
         return self.call(
             cluster_pb2_grpc.ClusterStub,
             "Status",
-            cluster_pb2.ClusterStatusRequest(),
+            cluster_pb2.ClusterStatusRequest(without_digest=not digest),
             accept=lambda answer: bool(answer.leader),
         )
 
@@ -218,7 +232,7 @@ class Transport:
         and no longer lists (an endpoint never listed, e.g. another name of a member, stays).
         Best effort: without such an answer the endpoints stay as they are."""
         try:
-            status = self.cluster_status()
+            status = self.cluster_status(digest=False)
         except HsmError:
             return
         listed = [m.address for m in status.members if m.address and m.listed]
@@ -405,7 +419,7 @@ class Transport:
     def _send(
         self, endpoint: str, stub_cls: Stub, method: str, request: Any, token: str, left: float
     ) -> tuple[Any, Any]:
-        rpc = getattr(stub_cls(self.channel(endpoint)), method)
+        rpc = getattr(self.stub(endpoint, stub_cls), method)
         timeout = min(left, max(1.0, self.timeout / 2))
         response, rpc_call = rpc.with_call(request, timeout=timeout, metadata=self._metadata(token))
         return response, rpc_call

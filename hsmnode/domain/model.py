@@ -11,6 +11,8 @@ import dataclasses
 import enum
 from typing import Any
 
+from hsmnode.domain.objects import ObjectTable
+
 USAGES = ("sign", "verify", "encrypt", "decrypt", "wrap", "unwrap")
 
 # The name the Raft log, snapshots, recorded results and backup files give a key's `extractable`
@@ -65,6 +67,14 @@ class KeyObject:
         d["public_der"] = base64.b64encode(self.public_der).decode()
         return d
 
+    def digest_fields(self) -> list[Any]:
+        """Every field in definition order as JSON values (bytes as hex, tuples as lists): what the
+        state digest hashes of a key (objects.py `object_hash`), cheaper than `to_data`."""
+        return [
+            v.hex() if isinstance(v, bytes) else list(v) if isinstance(v, tuple) else v
+            for v in (getattr(self, name) for name in _KEY_FIELDS)
+        ]
+
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> KeyObject:
         fields = dict(data)
@@ -77,6 +87,9 @@ class KeyObject:
                 "public_der": base64.b64decode(data["public_der"]),
             }
         )
+
+
+_KEY_FIELDS = tuple(f.name for f in dataclasses.fields(KeyObject))
 
 
 @dataclasses.dataclass
@@ -224,17 +237,22 @@ class Partition:
     policy: PartitionPolicy = dataclasses.field(default_factory=PartitionPolicy)
     activated: bool = False
     activated_at: int = 0  # ms, the proposer's clock: members that (re)started later have lost it
-    objects: dict[str, KeyObject] = dataclasses.field(default_factory=dict)
+    objects: ObjectTable[KeyObject] = dataclasses.field(default_factory=ObjectTable)
     cluster: bool = False  # the cluster partition: its PO is the cluster security officer
     authorization: PartitionAuthorization | None = None  # only partitions created to require it
     # DOMAIN.md §4: the owner's grants to other partitions' users: grantee -> permissions
     grants: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
-    def to_data(self) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        if not isinstance(self.objects, ObjectTable):  # built from a plain dict (tests, tools)
+            self.objects = ObjectTable(self.objects)
+
+    def to_data(self, objects: bool = True) -> dict[str, Any]:
+        """Plain data; without `objects`, the keys are left out (the state digest hashes them apart)."""
         return {
             "grants": {k: sorted(v) for k, v in sorted(self.grants.items())},
             "authorization": self.authorization.to_data() if self.authorization else None,
-            "objects": [self.objects[k].to_data() for k in sorted(self.objects)],
+            "objects": [self.objects[k].to_data() for k in sorted(self.objects)] if objects else [],
             "cluster": self.cluster,
             "name": self.name,
             "created_at": self.created_at,
@@ -254,7 +272,7 @@ class Partition:
                 **data,
                 "roles": {k: Credential.from_data(v) for k, v in data["roles"].items()},
                 "policy": PartitionPolicy.from_data(data["policy"]),
-                "objects": {o["id"]: KeyObject.from_data(o) for o in data.get("objects", [])},
+                "objects": ObjectTable((o["id"], KeyObject.from_data(o)) for o in data.get("objects", [])),
                 "authorization": PartitionAuthorization.from_data(data["authorization"])
                 if data.get("authorization")
                 else None,
@@ -271,15 +289,20 @@ class Keyring:
     id: str
     created_at: int
     roles: dict[str, Credential] = dataclasses.field(default_factory=dict)  # "KRSO" | "KRCO"
-    objects: dict[str, KeyObject] = dataclasses.field(default_factory=dict)
+    objects: ObjectTable[KeyObject] = dataclasses.field(default_factory=ObjectTable)
 
-    def to_data(self) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        if not isinstance(self.objects, ObjectTable):  # built from a plain dict (tests, tools)
+            self.objects = ObjectTable(self.objects)
+
+    def to_data(self, objects: bool = True) -> dict[str, Any]:
+        """Plain data; without `objects`, the keys are left out (the state digest hashes them apart)."""
         return {
             "label": self.label,
             "id": self.id,
             "created_at": self.created_at,
             "roles": {k: v.to_data() for k, v in sorted(self.roles.items())},
-            "objects": [self.objects[k].to_data() for k in sorted(self.objects)],
+            "objects": [self.objects[k].to_data() for k in sorted(self.objects)] if objects else [],
         }
 
     @classmethod
@@ -289,7 +312,7 @@ class Keyring:
             id=data["id"],
             created_at=data["created_at"],
             roles={k: Credential.from_data(v) for k, v in data["roles"].items()},
-            objects={o["id"]: KeyObject.from_data(o) for o in data["objects"]},
+            objects=ObjectTable((o["id"], KeyObject.from_data(o)) for o in data["objects"]),
         )
 
 

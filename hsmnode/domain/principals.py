@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import re
 
 from hsmnode.domain.errors import DomainError, ErrorCode
@@ -97,7 +98,10 @@ def cert(fingerprint: str) -> Principal:
     return Principal(PrincipalKind.CERT, fingerprint)
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the string; every call of a session repeats it
 def parse(actor: str) -> Principal:
+    """The Principal an actor string names (the table above). Raises DomainError UNAUTHENTICATED
+    for a string that names none."""
     if m := _USER.fullmatch(actor):
         name, epoch, role, role_epoch = m.groups()
         return Principal(

@@ -31,7 +31,8 @@ import grpc
 from hsmnode.crypto import certificate_fingerprint
 from hsmnode.observability.logs import fields
 from hsmnode.observability.metrics import MemberMetrics
-from hsmnode.server.rpc import SESSION_KEY
+from hsmnode.server.rpc import SESSION_KEY, last_call
+from hsmnode.service.call import Call
 from hsmnode.sessions import TokenAuthority
 
 log = logging.getLogger("hsmnode.request")
@@ -75,6 +76,7 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc]
 
             def unary(request: Any, context: grpc.ServicerContext) -> Any:
                 started = time.perf_counter()
+                last_call(clear=True)
                 try:
                     return inner(request, context)
                 finally:
@@ -90,6 +92,7 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc]
 
             def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 started = time.perf_counter()
+                last_call(clear=True)
                 try:
                     yield from inner_stream(request, context)
                 finally:
@@ -115,10 +118,13 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc]
             level = logging.DEBUG if service.startswith(QUIET_SERVICES) else logging.INFO
             if not log.isEnabledFor(level):
                 return
+            call = last_call()  # the rpc wrapper's, when it got that far: no second look at the context
             record = {
                 "request_id": str(getattr(request, "request_id", "") or ""),
-                "actor": self._actor(context),
-                "client": _client_name(context),
+                "actor": self._call_actor(call) if call is not None else self._actor(context),
+                "client": (call.peer.common_name if call.peer else "")
+                if call is not None
+                else _client_name(context),
                 "method": f"{service}/{method}",
                 "code": code,
                 "duration_ms": round(seconds * 1000, 3),
@@ -140,6 +146,12 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc]
             )
         except Exception:
             log.exception("recording %s/%s", service, method)
+
+    def _call_actor(self, call: Call) -> str:
+        if self._tokens is None or not call.token or call.peer is None:
+            return ""
+        actor, expires_ms = self._verified(call.token, call.peer.fingerprint)
+        return actor if int(time.time() * 1000) < expires_ms else ""
 
     def _actor(self, context: grpc.ServicerContext) -> str:
         if self._tokens is None:

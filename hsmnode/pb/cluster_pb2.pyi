@@ -107,8 +107,10 @@ class MemberChangeResponse(_message.Message):
     def __init__(self, members: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ClusterStatusRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("without_digest",)
+    WITHOUT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    without_digest: bool
+    def __init__(self, without_digest: _Optional[bool] = ...) -> None: ...
 
 class Member(_message.Message):
     __slots__ = ("id", "address", "role", "applied_index", "raft_address", "state_digest", "lag", "voter", "listed")
@@ -147,8 +149,10 @@ class ClusterStatusResponse(_message.Message):
     def __init__(self, cluster_id: _Optional[str] = ..., leader: _Optional[str] = ..., term: _Optional[int] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., removed_from: _Optional[str] = ...) -> None: ...
 
 class NodeStatusRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("without_digest",)
+    WITHOUT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    without_digest: bool
+    def __init__(self, without_digest: _Optional[bool] = ...) -> None: ...
 
 class NodeStatusResponse(_message.Message):
     __slots__ = ("id", "cluster_id", "address", "raft_address", "role", "term", "leader", "commit_index", "applied_index", "state_digest", "has_quorum", "ready", "replicated_cluster_id", "node_certificate", "members", "removed_from", "raft_configuration", "directory", "incarnation")

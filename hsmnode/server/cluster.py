@@ -69,12 +69,12 @@ class ClusterServicer(Servicer[ClusterService], cluster_pb2_grpc.ClusterServicer
     @rpc
     def NodeStatus(self, r: cluster_pb2.NodeStatusRequest, call: Call) -> cluster_pb2.NodeStatusResponse:  # noqa: N802
         _ = call.caller  # TLS callers only
-        return _node_status_pb(self._s.node_status())
+        return _node_status_pb(self._s.node_status(digest=not r.without_digest))
 
     @rpc
     def Status(self, r: cluster_pb2.ClusterStatusRequest, call: Call) -> cluster_pb2.ClusterStatusResponse:  # noqa: N802
         _ = call.caller  # TLS callers only
-        status = self._s.status()
+        status = self._s.status(with_digest=not r.without_digest)
         return cluster_pb2.ClusterStatusResponse(
             cluster_id=status.cluster_id,
             leader=status.leader,

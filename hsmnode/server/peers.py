@@ -36,13 +36,16 @@ class PeerClients:
             self._channels[address] = channel
         return cluster_pb2_grpc.ClusterStub(channel)
 
-    def node_statuses(self, addresses: list[str]) -> dict[str, cluster_pb2.NodeStatusResponse | None]:
-        """Ask each address for its NodeStatus in parallel; None for a member that does not answer."""
+    def node_statuses(
+        self, addresses: list[str], digest: bool = True
+    ) -> dict[str, cluster_pb2.NodeStatusResponse | None]:
+        """Ask each address for its NodeStatus in parallel (with its state digest unless not `digest`);
+        None for a member that does not answer."""
 
         def ask(address: str) -> cluster_pb2.NodeStatusResponse | None:
             try:
                 response: cluster_pb2.NodeStatusResponse = self._stub(address).NodeStatus(
-                    cluster_pb2.NodeStatusRequest(), timeout=PEER_STATUS_TIMEOUT
+                    cluster_pb2.NodeStatusRequest(without_digest=not digest), timeout=PEER_STATUS_TIMEOUT
                 )
                 return response
             except grpc.RpcError as exc:

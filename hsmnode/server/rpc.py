@@ -19,15 +19,18 @@
 
 Servicer methods never see the gRPC context: they get the request and its `Call`
 (service/call.py: caller, session token, request id, deadline, method), built here
-once, pass the Call to their service, and raise; this wrapper answers.
+once, pass the Call to their service, and raise; this wrapper answers. The Call is also
+left for the thread's server interceptors (`last_call`: the request log reads the caller
+and the token from it instead of the gRPC context again).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -54,9 +57,22 @@ STATUS_METHODS = ("NodeStatus", "Status")
 # what a removed member still answers: its status, and the cluster's request to join again
 REMOVED_MAY_SERVE = (*STATUS_METHODS, "AdoptCluster")
 
+Metadata = Sequence[tuple[str, Any]]  # a call's invocation metadata: (key, value) pairs
 R = TypeVar("R")
 T = TypeVar("T")
 S = TypeVar("S", bound="Servicer[Any]")
+
+
+_this_thread = threading.local()
+
+
+def last_call(clear: bool = False) -> Call | None:
+    """The Call the `rpc` wrapper built last on this thread (None if none since the last clear);
+    `clear`: forget it (an interceptor does so before each call it wraps)."""
+    call: Call | None = getattr(_this_thread, "call", None)
+    if clear:
+        _this_thread.call = None
+    return call
 
 
 @dataclass(frozen=True)
@@ -105,10 +121,11 @@ def rpc(method: Callable[[S, Any, Call], R]) -> Callable[[S, Any, grpc.ServicerC
     def handler(servicer: S, request: Any, context: grpc.ServicerContext) -> R:
         replicator = servicer.replicator
         guarded = name not in STATUS_METHODS
-        _refuse_elsewhere(servicer, name, context, guarded)
+        metadata = context.invocation_metadata()  # read once: gRPC builds it anew on every read
+        _refuse_elsewhere(servicer, name, context, metadata, guarded)
         try:
-            call = _call(servicer, name, request, context)
-            _await_min_index(replicator, context, leased=guarded)
+            call = _this_thread.call = _call(servicer, name, request, context, metadata)
+            _await_min_index(replicator, metadata, leased=guarded)
             response = method(servicer, request, call)
         except DomainError as exc:
             _abort(replicator, context, STATUS_FOR_CODE[exc.code], exc.message, exc.reason)
@@ -126,7 +143,7 @@ def rpc(method: Callable[[S, Any, Call], R]) -> Callable[[S, Any, grpc.ServicerC
 
 
 def _refuse_elsewhere(
-    servicer: Servicer[Any], name: str, context: grpc.ServicerContext, guarded: bool
+    servicer: Servicer[Any], name: str, context: grpc.ServicerContext, metadata: Metadata, guarded: bool
 ) -> None:
     """A removed member, or a member of another cluster than the client means, runs nothing."""
     replicator, standing = servicer.replicator, servicer.standing
@@ -143,7 +160,7 @@ def _refuse_elsewhere(
             "(hsmnode cluster join --node THIS-MEMBER --cluster ANOTHER-MEMBER)",
             REMOVED,
         )
-    wanted = _metadata(context, CLUSTER_ID_KEY)
+    wanted = _metadata(metadata, CLUSTER_ID_KEY)
     if guarded and wanted and servicer.cluster_id and wanted != servicer.cluster_id:
         _abort(
             replicator,
@@ -159,7 +176,9 @@ def _removed_from(servicer: Servicer[Any]) -> str:
     return servicer.standing.removed_from if servicer.standing is not None else ""
 
 
-def _call(servicer: Servicer[Any], name: str, request: Any, context: grpc.ServicerContext) -> Call:
+def _call(
+    servicer: Servicer[Any], name: str, request: Any, context: grpc.ServicerContext, metadata: Metadata
+) -> Call:
     """The channel check (which classifies the caller), the request decoded, then its Call."""
     if servicer.channels is None:  # never bound through the channel table: refuse everything
         raise DomainError(ErrorCode.INTERNAL, f"{name} is not bound to a channel")
@@ -174,15 +193,15 @@ def _call(servicer: Servicer[Any], name: str, request: Any, context: grpc.Servic
     return Call(
         method=f"{servicer.channels.service}/{name}",
         peer=Caller(peer.common_name, peer.fingerprint) if peer.fingerprint else None,
-        token=_metadata(context, SESSION_KEY),
+        token=_metadata(metadata, SESSION_KEY),
         request_id=str(getattr(request, "request_id", "")),
         deadline=None if left is None else time.monotonic() + left,
     )
 
 
-def _await_min_index(replicator: Replicator, context: grpc.ServicerContext, leased: bool) -> None:
+def _await_min_index(replicator: Replicator, metadata: Metadata, leased: bool) -> None:
     """Wait for min_index; a `leased` read (everything but status) also needs the member's lease."""
-    for key, value in context.invocation_metadata():
+    for key, value in metadata:
         if key != MIN_INDEX_KEY:
             continue
         try:
@@ -201,8 +220,8 @@ def _await_min_index(replicator: Replicator, context: grpc.ServicerContext, leas
             replicator.require_lease()
 
 
-def _metadata(context: grpc.ServicerContext, wanted: str) -> str:
-    for key, value in context.invocation_metadata():
+def _metadata(metadata: Metadata, wanted: str) -> str:
+    for key, value in metadata:
         if key == wanted:
             return str(value)
     return ""

@@ -5,10 +5,17 @@ Services take a `Call` first and read who is calling (`caller`), with which sess
 waits (`timeout`) from it; they never see gRPC. A use case run by the member itself
 (a scheduled backup, the reconciler) has no Call.
 
-Where later work hooks in: the caller's identity is classified once per certificate
-(server/channels.py caches it by PEM); a verified-token cache belongs next to
-`NodeContext.claims(call, ...)`, which reads `call.caller` and `call.token`; per-request
-logs and metrics read `method` and `request_id`.
+The caches behind a Call (issue 16), for any servicer that builds Calls (the `rpc` wrapper,
+a streaming servicer):
+- identity: `ChannelGuard.check(method, context)` (server/channels.py) gives the caller's
+  `Peer`; its certificate facts (fingerprint, common name, issued by the cluster CA) are
+  derived once per certificate (`Classifier`, keyed by the PEM bytes), while registration
+  (NTLS clients) is read from replicated state on every call, so revocation is immediate;
+- session: `NodeContext.claims(call, ...)` verifies `call.token` through
+  `TokenAuthority.verify` (sessions.py), whose MAC/JSON check runs once per token; expiry and
+  the certificate binding are checked on every call, and every epoch the token carries is
+  checked against replicated state on every call (domain/access.py);
+- per-request logs and metrics read `method` and `request_id` (and `rpc.last_call()`).
 """
 
 from __future__ import annotations

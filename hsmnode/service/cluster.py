@@ -108,7 +108,7 @@ class PeerAnswer(Protocol):
 class Peers(Protocol):
     """Asks other members for their status (server/peers.py, over mutual TLS)."""
 
-    def node_statuses(self, addresses: list[str]) -> Mapping[str, PeerAnswer | None]: ...
+    def node_statuses(self, addresses: list[str], digest: bool = True) -> Mapping[str, PeerAnswer | None]: ...
 
 
 class ClusterService:
@@ -145,10 +145,15 @@ class ClusterService:
                 return member.id
         return raft_address
 
-    def node_status(self) -> NodeStatus:
+    def node_status(self, digest: bool = True) -> NodeStatus:
+        """This member's status; its state digest (domain/state.py) unless not `digest` (then "")."""
         raft = self._ctx.replicator.status()
-        digest, replicated_id, directory = self._ctx.replicator.read(
-            lambda s: (s.digest(), s.cluster_id or "", sorted(raft for raft, _ in s.members.values()))
+        state_digest, replicated_id, directory = self._ctx.replicator.read(
+            lambda s: (
+                s.digest() if digest else "",
+                s.cluster_id or "",
+                sorted(raft for raft, _ in s.members.values()),
+            )
         )
         cfg = self._ctx.config
         return NodeStatus(
@@ -161,7 +166,7 @@ class ClusterService:
             leader=self.member_id_for_raft(raft.leader_address),
             commit_index=raft.commit_index,
             applied_index=raft.applied_index,
-            state_digest=digest,
+            state_digest=state_digest,
             has_quorum=raft.has_quorum,
             ready=raft.ready,
             replicated_cluster_id=replicated_id,
@@ -173,10 +178,11 @@ class ClusterService:
             incarnation=self._incarnation,
         )
 
-    def status(self) -> ClusterStatus:
+    def status(self, with_digest: bool = True) -> ClusterStatus:
         """Every member this one knows of, with what each answers (in parallel, briefly): the
-        directory's members, then Raft voters it no longer lists (a removal to complete)."""
-        me = self.node_status()
+        directory's members, then Raft voters it no longer lists (a removal to complete). Without
+        `with_digest`, every member's state digest is left empty (SDK discovery)."""
+        me = self.node_status(with_digest)
         config = set(me.raft_configuration)
         entries = [(m.id, m.grpc, m.raft, True) for m in self.members]
         listed = {raft for _, _, raft, _ in entries}
@@ -187,7 +193,9 @@ class ClusterService:
         for raft in sorted(config - listed):
             mid, grpc_address = departed.get(raft, (raft, ""))
             entries.append((mid, grpc_address, raft, False))
-        answers = self._peers.node_statuses([g for mid, g, _, _ in entries if mid != me.id and g])
+        answers = self._peers.node_statuses(
+            [g for mid, g, _, _ in entries if mid != me.id and g], with_digest
+        )
         found: list[tuple[str, str, str, str, int, str, bool]] = []
         for mid, grpc_address, raft, is_listed in entries:
             if mid == me.id:

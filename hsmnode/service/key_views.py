@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import Any
 
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.model import EXTRACTABLE_STORED_AS, KeyObject
@@ -45,11 +46,21 @@ class KeyView:
         )
 
 
-@dataclass
-class LocatedKey(KeyObject):
-    """A copy of a key together with the container it lives in (the session's, or a granting owner's)."""
+class LocatedKey:
+    """A key together with the container it lives in (the session's, or a granting owner's).
 
-    container: str = ""
+    `key` is the replicated state's own object, not a copy: apply replaces a key to change it and
+    never changes one in place (domain/objects.py), so it may be read after the state lock is
+    released. Its attributes read through (`located.label` is `located.key.label`)."""
+
+    __slots__ = ("key", "container")
+
+    def __init__(self, key: KeyObject, container: str) -> None:
+        self.key = key
+        self.container = container
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.key, name)
 
 
 def aad_for(container: str, object_id: str) -> bytes:

@@ -75,9 +75,9 @@ class KeyService:
                 check_activated(holder, started)  # held per member: lost when this member restarted
             key = holder.objects.get(ref)
             if key is None:
-                matches = [o for o in holder.objects.values() if o.label == ref]
+                matches = holder.objects.by_label(ref)  # O(1): the label index (domain/objects.py)
                 key = matches[0] if len(matches) == 1 else None
-            return LocatedKey(**vars(key), container=container) if key else None
+            return LocatedKey(key, container) if key else None
 
         key = self._ctx.read(find)
         if key is None:
@@ -106,7 +106,7 @@ class KeyService:
             raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key '{key.label}': {exc}") from None
 
     @staticmethod
-    def _mechanism(table: dict[str, tuple[str, str]], mechanism: str, key: KeyObject) -> None:
+    def _mechanism(table: dict[str, tuple[str, str]], mechanism: str, key: KeyObject | LocatedKey) -> None:
         if mechanism not in table:
             raise invalid(f"unknown mechanism {mechanism!r} (known: {', '.join(table)})")
         needed = table[mechanism][0]
@@ -311,9 +311,12 @@ class KeyService:
         def keys(s: HsmState) -> list[KeyView]:
             authorize(s, claims.actor, "object.list", now, container)
             holder = s.container(container)
+            if holder is None:
+                return []
+            candidates = holder.objects.by_label(label) if label else holder.objects.values()
             return [
                 KeyView.of(k, container)
-                for k in (holder.objects.values() if holder else ())
+                for k in candidates
                 if (not label or k.label == label)
                 and (not key_type or k.key_type == key_type)
                 and (not object_id or k.id == object_id)
@@ -324,7 +327,7 @@ class KeyService:
     def show(self, call: Call, key_ref: str) -> KeyView:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
         key = self._key(claims, key_ref, "object.list")
-        return KeyView.of(key, key.container)
+        return KeyView.of(key.key, key.container)
 
     # --- operations -------------------------------------------------------
 

@@ -69,3 +69,23 @@ def test_token_is_bound_to_the_client_certificate() -> None:
     authority = TokenAuthority("c-1", b"shared raft secret 123")
     with pytest.raises(DomainError, match="issued to another client certificate"):
         authority.verify(authority.issue(claims()), "e" * 64, NOW)
+
+
+def test_a_verified_token_is_kept_but_expiry_and_the_certificate_are_checked_on_every_call() -> None:
+    authority = TokenAuthority("c-1", b"shared raft secret 123")
+    token = authority.issue(claims())
+    assert authority.verify(token, FP, NOW) is authority.verify(token, FP, NOW)  # verified once, kept
+    with pytest.raises(DomainError, match="session expired"):
+        authority.verify(token, FP, NOW + 60_000)
+    with pytest.raises(DomainError, match="another client certificate"):
+        authority.verify(token, "e" * 64, NOW)
+
+
+def test_a_refused_token_is_never_kept() -> None:
+    authority = TokenAuthority("c-1", b"shared raft secret 123")
+    body, signature = authority.issue(claims()).rsplit(".", 1)
+    forged = f"{body}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    for _ in range(2):
+        with pytest.raises(DomainError, match="signature is invalid"):
+            authority.verify(forged, FP, NOW)
+    assert forged not in authority._verified

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
 
@@ -35,7 +36,7 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
     if not _OBJECT_ID.fullmatch(cmd.object_id) or cmd.object_id in holder.objects:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, f"object id {cmd.object_id!r} is malformed or taken")
     rules.check_key_label(cmd.label)
-    if any(o.label == cmd.label for o in holder.objects.values()):
+    if holder.objects.has_label(cmd.label):
         raise DomainError(
             ErrorCode.ALREADY_EXISTS,
             f"{cmd.container.replace(':', ' ', 1)} already holds a key labelled '{cmd.label}'",
@@ -188,7 +189,7 @@ def key_restore(state: HsmState, cmd: c.KeyRestore) -> Result:
         )
     gate(state, cmd.container, "generate")
     labels = [o.label for o in objects]
-    taken = sorted({o.label for o in part.objects.values()} & set(labels))
+    taken = sorted({label for label in labels if part.objects.has_label(label)})
     if taken or len(set(labels)) != len(labels):
         raise DomainError(
             ErrorCode.ALREADY_EXISTS,
@@ -225,8 +226,9 @@ def key_block(state: HsmState, cmd: c.KeyBlock) -> Result:
             ErrorCode.NOT_FOUND, f"no key {cmd.object_id!r} in {cmd.container.replace(':', ' ', 1)}"
         )
     gate(state, cmd.container, "block")
-    key = holder.objects[cmd.object_id]
-    key.blocked = cmd.blocked
+    key = holder.objects[cmd.object_id] = dataclasses.replace(
+        holder.objects[cmd.object_id], blocked=cmd.blocked
+    )
     return ok(
         audit=f"key '{key.label}' ({key.id}) in {cmd.container} {'blocked' if cmd.blocked else 'unblocked'}"
     )
