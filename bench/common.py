@@ -79,7 +79,9 @@ class BenchContext:
 
     def new_cluster(self, name: str, timings: DevTimings | None = None) -> DevCluster:
         """A fresh, started 3-member cluster with the demo set up; stopped by close()."""
-        cluster = DevCluster.create(self.work / name, base_port=free_base(), timings=timings or DevTimings())
+        cluster = DevCluster.create(
+            self.work / name, base_port=free_base(), timings=timings or DevTimings(), metrics=True
+        )
         self._clusters.append(cluster)
         cluster.start()
         cluster.wait_for_leader(timeout=30.0)

@@ -40,6 +40,7 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("bench.stream", "crypto through the coalescing stream (sign_many, encrypt_many, coalesced sign)"),
     ("bench.request_path", "the unary request path (CPU per call)"),
     ("bench.status", "NodeStatus at 10,000 keys while writes run"),
+    ("bench.raft_baseline", "replicated writes"),
     ("bench.writes", "replicated writes"),
     ("bench.failover", "leader-kill failover"),
 )

@@ -241,6 +241,8 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         finally:
             del self._SyncObj__sendAppendEntries
         if wanted:
+            self.counters["group_commits"] += 1  # entries per round: group_commit_entries / group_commits
+            self.counters["group_commit_entries"] += len(wanted)
             self._SyncObj__sendAppendEntries()
 
     def _election_gate(self) -> None:
