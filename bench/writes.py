@@ -181,6 +181,10 @@ def measure(cluster: DevCluster, seconds: float, threads: int, label: str) -> li
 def run(ctx: BenchContext) -> list[Row]:
     threads = max(ctx.threads)
     rows = measure(ctx.shared_cluster(), ctx.seconds, threads, "")
+    for engine in ("pysyncobj", "hsmnode"):  # bench.raft_baseline ran before, in the same run
+        raft = ctx.baselines.get(f"raft {engine} {threads}")
+        if raft and rows[1].value:
+            rows[1].note += f"; {rows[1].value / raft:.2f}x the Raft-only {engine} rate at {threads} threads"
     durable = ctx.new_cluster("durable", DevTimings(durable=True))
     try:
         rows += measure(durable, ctx.seconds, threads, " (durable: fsync, group commit)")
