@@ -75,13 +75,10 @@ proto-check: $(STAMP)
 	done; \
 	rm -rf $$tmp; echo "proto-check: generated code matches proto/"
 
-bench: $(STAMP) system-packages
-	$(BIN)/python bench/bench_replication.py
-	$(BIN)/python bench/crypto.py
-	$(BIN)/python bench/durable.py
-	$(BIN)/python bench/audit_cost.py
-	$(BIN)/python bench/failover.py
-	$(BIN)/python bench/pkcs11_sign.py
+# Every row of issue 16's table in one run, same-run baselines, table + JSON (bench/run.py):
+# ARGS="--seconds 5 --kills 12" or ARGS="--only writes failover". Installs SoftHSMv2 when root.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(ARGS)
 
 # The long membership soak of issue 10 on a fresh 5-member cluster (about 5 minutes):
 # 20 follower and 5 leader remove/re-add cycles under load, then two of five killed.

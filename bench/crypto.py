@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 
-from bench.bench_replication import free_base  # noqa: E402
+from bench.common import BenchContext, Row, free_base, timed  # noqa: E402
 from hsmnode.ops.devcluster import DevCluster  # noqa: E402
 
 DATA = os.urandom(1024)
@@ -60,6 +61,82 @@ def local_ops() -> dict[str, Callable[[], object]]:
         "ECDSA P-256 sign": lambda: ec_key.sign(DATA, ec.ECDSA(hashes.SHA256())),
         "AES-256-GCM encrypt 1 KiB": lambda: aes.encrypt(os.urandom(12), DATA, None),
     }
+
+
+# issue 16's rows: (name, baseline name in ctx.baselines, session call); the ratio is taken against
+# the baseline its acceptance names (RSA: raw cryptography on one core; ECDSA and AES: SoftHSMv2)
+ROWS: tuple[tuple[str, str, str, Callable[[Any], object]], ...] = (
+    (
+        "RSA-2048 PKCS#1 sign",
+        "RSA-2048 sign",
+        "raw",
+        lambda s: s.sign("rsa", DATA, mechanism="RSA-PKCS1-SHA256"),
+    ),
+    (
+        "ECDSA P-256 sign",
+        "ECDSA P-256 sign",
+        "SoftHSMv2",
+        lambda s: s.sign("ec", DATA, mechanism="ECDSA-SHA256"),
+    ),
+    (
+        "AES-256-GCM 1 KiB encrypt",
+        "AES-256-GCM 1 KiB",
+        "SoftHSMv2",
+        lambda s: s.encrypt("aes", DATA, mechanism="AES-GCM"),
+    ),
+)
+
+
+def crypto_keys(cluster: DevCluster) -> str:
+    """Create the rsa, ec and aes keys in the demo partition (once); a CO session token for them."""
+    demo = cluster.bootstrap_demo()
+    co = demo["partition"]["co_password"]
+    with cluster.app_client() as app:
+        setup = app.open_session("demo", co, role="CO")
+        setup.keep = True
+        labels = {k.label for k in setup.list_keys()}
+        for label, key_type, size, usage in (
+            ("rsa", "RSA", 2048, "sign"),
+            ("ec", "EC", "P-256", "sign"),
+            ("aes", "AES", 256, "encrypt"),
+        ):
+            if label not in labels:
+                setup.generate_key(label, key_type, size, usage=[usage])
+        return str(setup.token)
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    """Each operation through the shared cluster from each thread count (one client per thread,
+    round robin over the members), against ctx.baselines (bench.baselines runs first)."""
+    cluster = ctx.shared_cluster()
+    token = crypto_keys(cluster)
+    members = [m.id for m in cluster.members]
+    rows = []
+    for threads in ctx.threads:
+        clients = [cluster.app_client(members[i % len(members)]) for i in range(threads)]
+        try:
+            sessions = [c.resume_partition(token, "demo", "CO") for c in clients]
+            for name, op_name, against, call in ROWS:
+                t = timed(lambda i, call=call, ss=sessions: lambda: call(ss[i]), threads, ctx.seconds)
+                base = ctx.baselines.get(f"{against} {op_name}")
+                raw = ctx.baselines.get(f"raw {op_name}")
+                other = f"; {t.rate / raw:.3f}x raw 1 core" if raw and against != "raw" else ""
+                rows.append(
+                    Row(
+                        "crypto through hsmnode (unary calls)",
+                        f"{name}, {threads} threads",
+                        round(t.rate, 1),
+                        "ops/s",
+                        baseline=f"{against} {op_name}" if base else f"{against} baseline not measured",
+                        baseline_value=round(base, 1) if base else None,
+                        ratio=round(t.rate / base, 3) if base else None,
+                        note=f"p50 {t.p50_ms:.2f} ms, {t.failed} failed{other}",
+                    )
+                )
+        finally:
+            for c in clients:
+                c.close()
+    return rows
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_replication import free_base  # noqa: E402
+from bench.common import free_base  # noqa: E402
 from hsmnode.ops.devcluster import DevCluster  # noqa: E402
 from hsmnode.ops.drill import Drill, DrillOptions, print_report  # noqa: E402
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_replication import free_base  # noqa: E402
+from bench.common import free_base  # noqa: E402
 from hsmnode.ops.devcluster import DevCluster  # noqa: E402
 
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"

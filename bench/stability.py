@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_replication import free_base  # noqa: E402
+from bench.common import free_base  # noqa: E402
 from hsmnode.client import HsmError  # noqa: E402
 from hsmnode.ops.devcluster import DevCluster  # noqa: E402
 

@@ -248,7 +248,7 @@ def open_stream(servicer: Servicer[Any], name: str, context: grpc.ServicerContex
     """What the `rpc` wrapper checks before a unary method, for a client-streaming method's start: a
     removed member or another cluster's refuses, the channel table classifies the caller; a refusal
     aborts the stream with the error table's status. Returns the TLS caller (None on the console)."""
-    _refuse_elsewhere(servicer, name, context, True)
+    _refuse_elsewhere(servicer, name, context, context.invocation_metadata(), True)
     try:
         if servicer.channels is None:
             raise DomainError(ErrorCode.INTERNAL, f"{name} is not bound to a channel")

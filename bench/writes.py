@@ -1,0 +1,216 @@
+"""Replicated writes on a local 3-member cluster: AES-256 key creation and audit notes.
+
+Rows (issue 16): key creation from 16 threads (ops/s, p50, p99; goal ≥ 1,000/s, p50 ≤ 5 ms) against
+the same run's 1-thread key creation (its latency is one write's floor: proposal, one Raft round
+trip, apply, answer); an audit note from 16 threads; the same key creation on a durable cluster
+(`[raft] durable = true`: group-committed fsync before every acknowledgement), measured separately.
+
+Every thread has its own client of all members (as applications do), so writes arrive at the
+leader and at followers, which forward them.
+
+    .venv/bin/python -m bench.writes [--seconds 3] [--threads 16] [--durable]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.common import BenchContext, Row, Timing, scratch, timed
+from hsmnode.client import HsmClient
+from hsmnode.ops.devcluster import DevCluster, DevTimings
+
+GROUP = "replicated writes"
+GOAL_RATE = 1000.0
+GOAL_P50_MS = 5.0
+IDLE_SAMPLE = 1.0  # seconds of idle CPU measured before a timed run
+
+
+class WriteLoad:
+    """Sessions for key creation and audit notes on `cluster`, one client per thread."""
+
+    def __init__(self, cluster: DevCluster) -> None:
+        self.cluster = cluster
+        demo = cluster.bootstrap_demo()
+        co = demo["partition"]["co_password"]
+        with cluster.app_client() as app:
+            setup = app.open_session("demo", co, role="CO")
+            setup.keep = True
+            self.partition_token = setup.token
+        with cluster.client() as admin:
+            self.admin_token = admin.login("admin", demo["users"]["admin"]).token
+        self._clients: list[HsmClient] = []
+        self._labels = itertools.count()
+        self._run = uuid.uuid4().hex[:8]
+
+    def key_create(self, _i: int, member: str | None = None) -> Callable[[], object]:
+        client = self.cluster.app_client(member)
+        self._clients.append(client)
+        session = client.resume_partition(self.partition_token, "demo", "CO")
+        labels, run = self._labels, self._run
+        return lambda: session.generate_key(f"bench-{run}-{next(labels)}", "AES", 256, usage=["encrypt"])
+
+    def audit_note(self, _i: int) -> Callable[[], object]:
+        client = self.cluster.client()
+        self._clients.append(client)
+        session = client.resume(self.admin_token)
+        return lambda: session.audit_note("bench")
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+
+
+def _row(
+    name: str, t: Timing, threads: int, base: Timing | None = None, goal: bool = False, cpu: str = ""
+) -> Row:
+    met = (t.rate >= GOAL_RATE and t.p50_ms <= GOAL_P50_MS) if goal else None
+    return Row(
+        GROUP,
+        name,
+        round(t.rate, 1),
+        "ops/s",
+        baseline="1-thread key create, same cluster" if base else "",
+        baseline_value=round(base.rate, 1) if base else None,
+        ratio=round(t.rate / base.rate, 2) if base and base.rate else None,
+        goal=f"≥ {GOAL_RATE:.0f}/s, p50 ≤ {GOAL_P50_MS:g} ms" if goal else "",
+        met=met,
+        note=f"p50 {t.p50_ms:.2f} ms, p99 {t.p99_ms:.2f} ms, {t.ops} ops, {t.failed} failed"
+        + (f"; {cpu}" if cpu else ""),
+    )
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (0 when it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def group_commit(cluster: DevCluster) -> tuple[int, int]:
+    """Summed over the members' /metrics: (AppendEntries rounds that carried new commands, commands)."""
+    rounds = entries = 0
+    for m in cluster.members:
+        if not m.metrics:
+            continue
+        try:
+            with urllib.request.urlopen(f"http://{m.metrics}/metrics", timeout=5) as answer:
+                text = answer.read().decode()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith('hsmnode_raft_engine_events_total{event="group_commit'):
+                value = int(float(line.rsplit(" ", 1)[1]))
+                if '"group_commits"' in line:
+                    rounds += value
+                else:
+                    entries += value
+    return rounds, entries
+
+
+def cpu_per_write(cluster: DevCluster, run: Callable[[], Timing]) -> tuple[Timing, str]:
+    """Run the load; also the CPU each member and this client process spent per write (ms), the
+    figure that stays meaningful when other processes load the machine."""
+    leader = cluster.wait_for_leader().leader
+    pids = {m.id: cluster.pid_of(m.id) for m in cluster.members}
+    idle_from, idle = {m: cpu_seconds(p) for m, p in pids.items()}, time.monotonic()
+    time.sleep(IDLE_SAMPLE)  # background CPU (heartbeats, status pollers) is not the writes'
+    idle_rate = {m: (cpu_seconds(p) - idle_from[m]) / (time.monotonic() - idle) for m, p in pids.items()}
+    before = {m: cpu_seconds(p) for m, p in pids.items()}
+    rounds_before = group_commit(cluster)
+    started, mine = time.monotonic(), time.process_time()
+    t = run()
+    elapsed = time.monotonic() - started
+    rounds = [after - first for after, first in zip(group_commit(cluster), rounds_before, strict=True)]
+    spent = {m: max(0.0, cpu_seconds(p) - before[m] - idle_rate[m] * elapsed) for m, p in pids.items()}
+    client = time.process_time() - mine
+    ops = max(t.ops, 1)
+    parts = [f"{m}{'*' if m == leader else ''} {1000 * s / ops:.2f}" for m, s in sorted(spent.items())]
+    total = 1000 * (sum(spent.values()) + client) / ops
+    batch = f"; {rounds[1] / rounds[0]:.1f} commands per AppendEntries round" if rounds[0] else ""
+    return (
+        t,
+        f"CPU ms/write (idle subtracted): {', '.join(parts)}, client {1000 * client / ops:.2f}, "
+        f"total {total:.2f} (* leader){batch}",
+    )
+
+
+def measure(cluster: DevCluster, seconds: float, threads: int, label: str) -> list[Row]:
+    load = WriteLoad(cluster)
+    try:
+        timed(load.key_create, 1, min(0.5, seconds))  # warm-up: channels, sessions
+        one, one_cpu = cpu_per_write(cluster, lambda: timed(load.key_create, 1, seconds))
+        many, many_cpu = cpu_per_write(cluster, lambda: timed(load.key_create, threads, seconds))
+        rows = [
+            _row(f"AES-256 key create, 1 thread{label}", one, 1, cpu=one_cpu),
+            _row(
+                f"AES-256 key create, {threads} threads{label}",
+                many,
+                threads,
+                one,
+                goal=not label,
+                cpu=many_cpu,
+            ),
+        ]
+        if not label:
+            leader = cluster.wait_for_leader().leader
+            follower = next(m.id for m in cluster.members if m.id != leader)
+            for where, member in (("leader", leader), ("a follower", follower)):
+                t = timed(lambda i, m=member: load.key_create(i, m), threads, seconds)
+                rows.append(_row(f"AES-256 key create, {threads} threads, all to {where}", t, threads, one))
+            note = timed(load.audit_note, threads, seconds)
+            rows.append(_row(f"audit note, {threads} threads", note, threads, one))
+        return rows
+    finally:
+        load.close()
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    threads = max(ctx.threads)
+    rows = measure(ctx.shared_cluster(), ctx.seconds, threads, "")
+    for engine in ("pysyncobj", "hsmnode"):  # bench.raft_baseline ran before, in the same run
+        raft = ctx.baselines.get(f"raft {engine} {threads}")
+        if raft and rows[1].value:
+            rows[1].note += f"; {rows[1].value / raft:.2f}x the Raft-only {engine} rate at {threads} threads"
+    durable = ctx.new_cluster("durable", DevTimings(durable=True))
+    try:
+        rows += measure(durable, ctx.seconds, threads, " (durable: fsync, group commit)")
+    finally:
+        ctx.drop_cluster(durable)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--durable", action="store_true", help="also measure a durable cluster")
+    args = parser.parse_args()
+    with scratch() as work:
+        ctx = BenchContext(work, seconds=args.seconds, threads=(args.threads,))
+        try:
+            rows = run(ctx) if args.durable else measure(ctx.shared_cluster(), args.seconds, args.threads, "")
+        finally:
+            ctx.close()
+    for row in rows:
+        json.dump(row.to_dict(), sys.stdout, ensure_ascii=False)
+        print()
+
+
+if __name__ == "__main__":
+    main()
