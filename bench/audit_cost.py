@@ -19,8 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import free_base  # noqa: E402
-from bench.crypto import rate  # noqa: E402
+from bench.common import free_base, timed  # noqa: E402
 from hsmnode.client import HsmRoleSession  # noqa: E402
 from hsmnode.ops.devcluster import DevCluster  # noqa: E402
 
@@ -57,11 +56,11 @@ def main() -> None:
                     return lambda: sessions[i].sign("ec", DATA, mechanism="ECDSA-SHA256")
 
                 results: dict[str, list[float]] = {"none": [], "all": []}
-                rate(sign, args.threads, 1.0)  # warm up channels and key caches
+                timed(sign, args.threads, 1.0)  # warm up channels and key caches
                 for _ in range(args.rounds):
                     for level in ("none", "all"):
                         auditor.set_audit_config("key_usage", level)
-                        results[level].append(rate(sign, args.threads, args.seconds))
+                        results[level].append(timed(sign, args.threads, args.seconds).rate)
                 for c in clients:
                     c.close()
             records = sum(

@@ -11,6 +11,7 @@ and the ratio, so a figure means something on a loaded or slower machine.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import threading
@@ -171,6 +172,100 @@ def timed(make_op: Callable[[int], Callable[[], object]], threads: int, seconds:
 
 def load_average() -> tuple[float, float, float]:
     return os.getloadavg()
+
+
+def load_text() -> str:
+    """The 1, 5 and 15-minute load averages, e.g. "10.71 15.70 20.97"."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds a process used so far, all its threads (/proc/PID/stat fields 14
+    and 15, proc(5)); 0 when `pid` is None or the process is gone."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def member_pids(cluster: DevCluster) -> list[int]:
+    """The process ids of the cluster's running members."""
+    return [pid for pid in (cluster.pid_of(m.id) for m in cluster.members) if pid is not None]
+
+
+def idle_cpu(pids: list[int], seconds: float = 1.0) -> float:
+    """CPU seconds per second the processes `pids` use together while nothing is asked of them
+    (Raft heartbeats, watchers): what a per-operation CPU figure subtracts. Sleeps `seconds`."""
+    before, started = sum(cpu_seconds(p) for p in pids), time.monotonic()
+    time.sleep(seconds)
+    return (sum(cpu_seconds(p) for p in pids) - before) / (time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU seconds spent during a measured run: by the member processes (their idle CPU over the
+    run subtracted) and by this (client) process."""
+
+    members: float
+    client: float
+
+    @property
+    def total(self) -> float:
+        return self.members + self.client
+
+    def per_op_us(self, ops: int) -> tuple[float, float]:
+        """(members, client) CPU µs per operation."""
+        return self.members * 1e6 / max(ops, 1), self.client * 1e6 / max(ops, 1)
+
+    def ops_per_cpu_s(self, ops: int) -> float:
+        """Operations per CPU-second of members and client together: unlike ops/s it hardly moves
+        with what else loads the machine."""
+        return ops / max(self.total, 1e-9)
+
+
+def cpu_during(pids: list[int], measure: Callable[[], Timing], idle: float = 0.0) -> tuple[Timing, CpuUse]:
+    """Run `measure` (e.g. a `timed` call) and return its Timing with the CPU the processes `pids`
+    and this process spent meanwhile; `idle` (CPU s/s, from `idle_cpu`) is subtracted from the members'."""
+    members, client, started = sum(cpu_seconds(p) for p in pids), time.process_time(), time.monotonic()
+    t = measure()
+    elapsed = time.monotonic() - started
+    used = sum(cpu_seconds(p) for p in pids) - members - idle * elapsed
+    return t, CpuUse(max(0.0, used), time.process_time() - client)
+
+
+def print_rows(rows: list[Row]) -> None:
+    """What a module run alone prints: the runner's table, then the load average."""
+    from bench.run import render  # bench.run imports the modules; import it late
+
+    print(render(rows))
+    print(f"\nload average after: {load_text()}")
+
+
+def alone_parser(doc: str | None, seconds: float = 3.0) -> argparse.ArgumentParser:
+    """The argument parser of a module run alone: its docstring as help, and --seconds."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--seconds", type=float, default=seconds, help=f"per measured row (default {seconds:g})"
+    )
+    return parser
+
+
+def run_alone(
+    measure: Callable[[BenchContext], list[Row]], seconds: float, threads: tuple[int, ...] = (8, 16)
+) -> list[Row]:
+    """Run `measure` on a BenchContext of its own (scratch directory, clusters stopped at the end)
+    and print its rows as the runner's table; returns them."""
+    with scratch() as work:
+        ctx = BenchContext(work, seconds=seconds, threads=threads)
+        try:
+            rows = measure(ctx)
+        finally:
+            ctx.close()
+    print_rows(rows)
+    return rows
 
 
 @contextmanager

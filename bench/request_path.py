@@ -1,22 +1,21 @@
-"""The unary request path: ECDSA P-256 and RSA-2048 sign through a 3-member cluster, and where the time goes.
+"""The unary request path's CPU per call: ECDSA P-256 and RSA-2048 sign through a 3-member cluster,
+and where the time goes (issue 16).
 
-Starts a 3-member `hsmnode dev` cluster (member processes, mTLS gRPC) on `--base-port`,
-creates an EC P-256 and an RSA-2048 signing key in the demo partition, then for each thread
-count signs 1 KiB through ordinary `session.sign` (one call per operation, clients spread over
-the members) and prints ops/s beside the same run's baselines:
+On the run's shared cluster (ctx.shared_cluster(): member processes, mTLS gRPC), with bench.crypto's
+EC P-256 and RSA-2048 keys in the demo partition, for each thread count signs 1 KiB through ordinary
+`session.sign` (one call per operation, one client per thread, clients spread over the members) and
+reports operations per CPU-second of the three members and the client together (the members' idle
+CPU, Raft heartbeats and watchers, measured first and subtracted) against raw `cryptography`'s per
+CPU-second on one core (bench.baselines, same run): the ratio an idle machine would show, which the
+ops/s ratio (bench.crypto's rows) is not when other processes load the cores. The note gives the
+members' and the client's CPU µs per call and the ops/s.
 
-- raw `cryptography` on one core: the same sign in a loop in this process, one thread;
-- the ratio cluster / raw (issue 16's acceptance: RSA-2048 >= 0.8x raw on one core);
-- CPU per operation (µs, from /proc and process_time): raw, the members' (all three), the
-  client's, and raw / (members + client): the same ratio as if the machine were idle, which
-  the throughput ratio is not when other processes load the cores.
+`--profile DIR` (run alone) samples every member and this (client) process with py-spy (needs root
+or ptrace rights; `pip install py-spy`) during one extra ECDSA run, writes the collapsed stacks to
+DIR, and prints the top costs in microseconds of CPU per call: see bench/README.md, "Profiling the
+request path".
 
-`--profile DIR` samples every member and this (client) process with py-spy (needs root or
-ptrace rights; `pip install py-spy`) during one extra ECDSA run, writes the collapsed stacks
-to DIR, and prints the top costs in microseconds of CPU per call: see bench/README.md,
-"Profiling the request path".
-
-    .venv/bin/python bench/request_path.py [--base-port 9700] [--threads 8 16] [--seconds 5]
+    .venv/bin/python -m bench.request_path [--threads 8 16] [--seconds 5]
         [--profile /tmp/prof] [--profile-threads 16]
 """
 
@@ -28,62 +27,86 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import baselines
+from bench.common import (
+    BenchContext,
+    Row,
+    alone_parser,
+    cpu_during,
+    idle_cpu,
+    load_text,
+    member_pids,
+    run_alone,
+    timed,
+)
+from bench.crypto import crypto_keys
+from hsmnode.client import HsmClient, PartitionSession
+from hsmnode.ops.devcluster import DevCluster
 
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
-
-from hsmnode.ops.devcluster import DevCluster  # noqa: E402
-
+GROUP = "the unary request path (CPU per call)"
 DATA = os.urandom(1024)
 PROFILE_RATE = 250  # py-spy samples per second
+# (row name, bench.baselines' operation, key label, mechanism)
+OPERATIONS = (
+    ("ECDSA P-256 sign", "ECDSA P-256 sign", "ec", "ECDSA-SHA256"),
+    ("RSA-2048 PKCS#1 sign", "RSA-2048 sign", "rsa", "RSA-PKCS1-SHA256"),
+)
 
 
-def rate(make_op: Callable[[int], Callable[[], object]], threads: int, seconds: float) -> tuple[float, int]:
-    """(ops/s, ops) of `make_op(i)()` run in `threads` threads for `seconds`."""
-    counts = [0] * threads
-    stop = time.monotonic() + seconds
-
-    def worker(i: int) -> None:
-        op = make_op(i)
-        n = 0
-        while time.monotonic() < stop:
-            op()
-            n += 1
-        counts[i] = n
-
-    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    started = time.monotonic()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return sum(counts) / (time.monotonic() - started), sum(counts)
+def signers(cluster: DevCluster, token: str, threads: int) -> tuple[list[HsmClient], list[PartitionSession]]:
+    """(clients, sessions): one client per thread, round robin over the members, each resumed
+    into the demo partition with `token`."""
+    members = [m.id for m in cluster.members]
+    clients = [cluster.app_client(members[i % len(members)]) for i in range(threads)]
+    return clients, [c.resume_partition(token, "demo", "CO") for c in clients]
 
 
-def raw_ops() -> dict[str, Callable[[], object]]:
-    rsa_key = rsa.generate_private_key(65537, 2048)
-    ec_key = ec.generate_private_key(ec.SECP256R1())
-    return {
-        "RSA-2048 sign": lambda: rsa_key.sign(DATA, padding.PKCS1v15(), hashes.SHA256()),
-        "ECDSA P-256 sign": lambda: ec_key.sign(DATA, ec.ECDSA(hashes.SHA256())),
-    }
+def run(ctx: BenchContext) -> list[Row]:
+    """A row per operation and thread count: ops per CPU-second of members + client against raw."""
+    cluster = ctx.shared_cluster()
+    token = crypto_keys(cluster)
+    pids = member_pids(cluster)
+    idle = idle_cpu(pids, 0.5 if ctx.quick else 2.0)
+    rows = []
+    clients, sessions = signers(cluster, token, max(ctx.threads))
+    try:
+        for s in sessions:  # warm every channel
+            s.sign("ec", DATA, mechanism="ECDSA-SHA256")
+        for name, op, label, mechanism in OPERATIONS:
+            for threads in ctx.threads:
 
+                def make(i: int, label: str = label, mechanism: str = mechanism) -> Callable[[], object]:
+                    s = sessions[i]
+                    return lambda: s.sign(label, DATA, mechanism=mechanism)
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process used so far (/proc/PID/stat), all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+                t, cpu = cpu_during(pids, lambda make=make, n=threads: timed(make, n, ctx.seconds), idle)
+                member_us, client_us = cpu.per_op_us(t.ops)
+                per_cpu = cpu.ops_per_cpu_s(t.ops)
+                raw_cpu = ctx.baselines.get(f"raw {op} per CPU-s")
+                raw = ctx.baselines.get(f"raw {op}")
+                rows.append(
+                    Row(
+                        GROUP,
+                        f"{name}, {threads} threads, per CPU-second",
+                        round(per_cpu, 1),
+                        "ops/CPU-s",
+                        baseline=f"raw {op} per CPU-s" if raw_cpu else "raw not measured (bench.baselines)",
+                        baseline_value=round(raw_cpu, 1) if raw_cpu else None,
+                        ratio=round(per_cpu / raw_cpu, 3) if raw_cpu else None,
+                        note=f"CPU µs per call: members {member_us:.0f} + client {client_us:.0f}"
+                        f" (members' idle {idle * 100:.0f}% of a core subtracted); {t.rate:,.0f} ops/s"
+                        + (f" = {t.rate / raw:.3f}x raw 1 core" if raw else "")
+                        + f", {t.failed} failed",
+                    )
+                )
+    finally:
+        for c in clients:
+            c.close()
+    return rows
 
 
 # --- profile -------------------------------------------------------------------------------------
@@ -145,77 +168,6 @@ def summarize(files: list[Path], calls: int, top: int, title: str) -> None:
         print(f"  {'':>8} {n * per_call:>8.1f}  {name}")
 
 
-# --- run ----------------------------------------------------------------------------------------
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--base-port", type=int, default=9700)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--threads", type=int, nargs="+", default=[8, 16])
-    parser.add_argument("--ops", nargs="+", default=["ECDSA P-256 sign", "RSA-2048 sign"])
-    parser.add_argument("--profile", type=Path, default=None, help="write py-spy stacks here and summarize")
-    parser.add_argument("--profile-threads", type=int, default=16)
-    parser.add_argument("--top", type=int, default=25)
-    args = parser.parse_args()
-    raw = raw_ops()
-    with tempfile.TemporaryDirectory() as tmp:
-        cluster = DevCluster.create(Path(tmp) / "bench", base_port=args.base_port)
-        cluster.start()
-        try:
-            cluster.wait_for_leader()
-            demo = cluster.bootstrap_demo()
-            co = demo["partition"]["co_password"]
-            with cluster.app_client() as app, app.open_session("demo", co, role="CO") as setup:
-                setup.generate_key("rsa", "RSA", 2048, usage=["sign"])
-                setup.generate_key("ec", "EC", "P-256", usage=["sign"])
-                token = setup.token
-                setup.keep = True
-            members = [m.id for m in cluster.members]
-            most = max([*args.threads, args.profile_threads])
-            clients = [cluster.app_client(members[i % len(members)]) for i in range(most)]
-            sessions = [c.resume_partition(token, "demo", "CO") for c in clients]
-            remote: dict[str, Callable[[int], Callable[[], object]]] = {
-                "RSA-2048 sign": lambda i: (
-                    lambda: sessions[i].sign("rsa", DATA, mechanism="RSA-PKCS1-SHA256")
-                ),
-                "ECDSA P-256 sign": lambda i: lambda: sessions[i].sign("ec", DATA, mechanism="ECDSA-SHA256"),
-            }
-            for i in range(most):  # warm every channel
-                remote["ECDSA P-256 sign"](i)()
-            print(f"3 members on 127.0.0.1, mTLS gRPC, 1 op per call, {args.seconds:g}s per row")
-            pids = [p for p in (cluster.pid_of(m) for m in members) if p]
-            idle_before, idle_started = sum(cpu_seconds(p) for p in pids), time.monotonic()
-            time.sleep(3.0)
-            idle = (sum(cpu_seconds(p) for p in pids) - idle_before) / (time.monotonic() - idle_started)
-            print(f"members idle (Raft heartbeats, watchers): {idle * 100:.1f}% of a core, all three")
-            print(
-                f"{'operation':<18} {'threads':>7} {'raw 1 core/s':>13} {'cluster/s':>10} {'ratio':>7}"
-                f" {'raw µs':>7} {'member µs':>10} {'client µs':>10} {'CPU ratio':>9}  load"
-            )
-            for name in args.ops:
-                for threads in args.threads:
-                    before = time.process_time()
-                    base, n = rate(lambda _i, op=raw[name]: op, 1, min(args.seconds, 3.0))
-                    raw_us = (time.process_time() - before) * 1e6 / n
-                    members_before = sum(cpu_seconds(p) for p in pids)
-                    client_before = time.process_time()
-                    through, n = rate(remote[name], threads, args.seconds)
-                    client_us = (time.process_time() - client_before) * 1e6 / n
-                    member_us = (sum(cpu_seconds(p) for p in pids) - members_before) * 1e6 / n
-                    print(
-                        f"{name:<18} {threads:>7} {base:>13.0f} {through:>10.0f} {through / base:>6.3f}x"
-                        f" {raw_us:>7.0f} {member_us:>10.0f} {client_us:>10.0f}"
-                        f" {raw_us / (member_us + client_us):>8.3f}x  {load()}"
-                    )
-            if args.profile is not None:
-                profile(cluster, remote["ECDSA P-256 sign"], args)
-            for c in clients:
-                c.close()
-        finally:
-            cluster.stop()
-
-
 def profile(cluster: DevCluster, op: Callable[[int], Callable[[], object]], args: argparse.Namespace) -> None:
     out: Path = args.profile
     out.mkdir(parents=True, exist_ok=True)
@@ -226,12 +178,43 @@ def profile(cluster: DevCluster, op: Callable[[int], Callable[[], object]], args
     pids["client"] = os.getpid()
     spies = [spy(pid, files[name], seconds + 1) for name, pid in pids.items() if pid]
     time.sleep(0.5)  # py-spy attaches
-    ops_s, calls = rate(op, args.profile_threads, seconds)
+    t = timed(op, args.profile_threads, seconds)
+    ops_s, calls = t.rate, t.ops
     for s in spies:
         s.wait(60)
-    print(f"\nprofile: ECDSA P-256 sign, {args.profile_threads} threads, {ops_s:.0f} ops/s, load {load()}")
+    print(
+        f"\nprofile: ECDSA P-256 sign, {args.profile_threads} threads, {ops_s:.0f} ops/s, load {load_text()}"
+    )
     summarize([files[m.id] for m in cluster.members], calls, args.top, "members (all three)")
     summarize([files["client"]], calls, args.top, "client (this process)")
+
+
+# --- run alone ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = alone_parser(__doc__, seconds=5.0)
+    parser.add_argument("--threads", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--profile", type=Path, default=None, help="write py-spy stacks here and summarize")
+    parser.add_argument("--profile-threads", type=int, default=16)
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+
+    def measure(ctx: BenchContext) -> list[Row]:
+        rows = baselines.run(ctx) + run(ctx)
+        if args.profile is not None:
+            cluster = ctx.shared_cluster()
+            clients, sessions = signers(cluster, crypto_keys(cluster), args.profile_threads)
+            try:
+                profile(
+                    cluster, lambda i: lambda: sessions[i].sign("ec", DATA, mechanism="ECDSA-SHA256"), args
+                )
+            finally:
+                for c in clients:
+                    c.close()
+        return rows
+
+    run_alone(measure, args.seconds, tuple(args.threads))
 
 
 if __name__ == "__main__":

@@ -56,10 +56,13 @@ def run_modules(ctx: BenchContext, modules: Sequence[tuple[str, str]]) -> tuple[
         print(f"# {group} ({name}) ...", file=sys.stderr, flush=True)
         try:
             module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            rows.append(Row(group, "not built yet", None, "", note=f"{name} is not in this tree"))
+        except Exception as exc:
+            if isinstance(exc, ModuleNotFoundError) and exc.name == name:
+                rows.append(Row(group, "not built yet", None, "", note=f"{name} is not in this tree"))
+            else:  # a module that does not import fails like one that raises
+                ok = False
+                traceback.print_exc()
+                rows.append(Row(group, "FAILED", None, "", note=f"{type(exc).__name__}: {exc}"[:300]))
             continue
         run = getattr(module, "run", None)
         if run is None:

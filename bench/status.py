@@ -1,37 +1,37 @@
-"""NodeStatus latency on a member holding many keys while writes run (issue 16: p99 <= 20 ms at 10,000).
+"""NodeStatus latency on a member holding many keys while writes run (issue 16: p99 ≤ 20 ms at 10,000).
 
-Starts a 3-member `hsmnode dev` cluster on `--base-port`, creates `--keys` AES-256 keys in the
-demo partition (from `--fill-threads` threads; a partition holds at most 10,000), then for
-`--seconds` runs `--writers` threads creating and destroying keys while one thread asks one member (the leader, the busiest) for its
-NodeStatus, state digest included, back to back. Prints the NodeStatus latency p50/p99/max
-(ms), the writes per second meanwhile, how many NodeStatus calls ran, and the load average;
-the same for cluster status (Cluster/Status: this member's digest and the others', in parallel).
+On a cluster of its own (ctx.new_cluster("status"), dropped at the end) it creates `keys` AES-256
+keys in the demo partition (from FILL_THREADS threads; a partition holds at most 10,000; with
+ctx.quick only QUICK_KEYS), then for ctx.seconds runs WRITERS threads creating and destroying keys
+while one thread asks the leader (the busiest member) for its NodeStatus, state digest included,
+back to back; then the same for cluster status (Cluster/Status: this member's digest and the
+others', in parallel). Rows: NodeStatus p99 (goal ≤ 20 ms) and cluster status p99, each with p50,
+max, the calls, the writes per second meanwhile and the member's own p99 (its request log: handler
+only) in the note; and the state digest alone, in this process, after one more key (DIGEST_VERSION
+2, incremental) against the whole-snapshot digest it replaced (`full_digest`), measured here.
 
-    .venv/bin/python bench/status.py [--base-port 9700] [--keys 10000] [--seconds 10]
+    .venv/bin/python -m bench.status [--keys 10000] [--seconds 10] [--writers 4]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import BenchContext, Row, alone_parser, run_alone
+from hsmnode.client import HsmError, OutcomeUnknown, PartitionSession, Unavailable
+from hsmnode.ops.devcluster import DevCluster
 
-from hsmnode.client import HsmError, OutcomeUnknown, PartitionSession, Unavailable  # noqa: E402
-from hsmnode.ops.devcluster import DevCluster  # noqa: E402
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+GROUP = "NodeStatus at 10,000 keys while writes run"
+KEYS, QUICK_KEYS = 10_000, 200
+FILL_THREADS, WRITERS = 8, 4
+GOAL_P99_MS = 20.0  # issue 16: NodeStatus p99 ≤ 20 ms on a member holding 10,000 keys while writes run
 
 
 def create(session: PartitionSession, label: str) -> None:
@@ -115,18 +115,19 @@ def served_ms(log: Path, method: str, offset: int) -> list[float]:
     return [float(m.group(1)) for m in pattern.finditer(text)]
 
 
-def report(name: str, latencies: list[float], writes: int, seconds: float) -> None:
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(
-        f"{name:<22} {len(latencies):>6} {statistics.median(latencies):>8.1f} {p99:>8.1f} {latencies[-1]:>8.1f}"
-        f" {writes / seconds:>9.0f}  {load()}"
-    )
+def percentiles(latencies: list[float]) -> tuple[float, float, float]:
+    """(p50, p99, max) of `latencies` (any unit; NaN when empty)."""
+    if not latencies:
+        return float("nan"), float("nan"), float("nan")
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return ordered[len(ordered) // 2], p99, ordered[-1]
 
 
-def digest_in_process(keys: int) -> None:
+def digest_in_process(keys: int) -> tuple[float, float]:
     """The state digest alone, in this process: a state with `keys` keys, one more key applied, then
-    the digest (DIGEST_VERSION 2) against the first definition (`full_digest`, the whole snapshot)."""
+    the digest (DIGEST_VERSION 2) against the first definition (`full_digest`, the whole snapshot):
+    (incremental ms, whole-snapshot ms)."""
     from hsmnode.domain.model import KeyObject, Partition
     from hsmnode.domain.state import HsmState
 
@@ -160,62 +161,81 @@ def digest_in_process(keys: int) -> None:
     started = time.perf_counter()
     state.full_digest()
     full = time.perf_counter() - started
-    print(
-        f"in-process, {keys} keys: digest after one more key {incremental * 1000:.2f} ms; "
-        f"the whole-snapshot digest (before) {full * 1000:.0f} ms; load {load()}"
-    )
+    return incremental * 1000, full * 1000
+
+
+def run(
+    ctx: BenchContext, keys: int | None = None, writers: int = WRITERS, fill_threads: int = FILL_THREADS
+) -> list[Row]:
+    """The rows above; `keys` defaults to 10,000 (QUICK_KEYS with ctx.quick)."""
+    keys = keys or (QUICK_KEYS if ctx.quick else KEYS)
+    incremental, full = digest_in_process(keys)
+    rows = [
+        Row(
+            GROUP,
+            f"state digest after one more key, {keys:,} keys (in-process)",
+            round(incremental, 3),
+            "ms",
+            baseline="whole-snapshot digest (before)",
+            baseline_value=round(full, 1),
+            ratio=round(incremental / full, 4) if full else None,
+        )
+    ]
+    cluster = ctx.new_cluster("status")
+    try:
+        demo = cluster.bootstrap_demo()
+        with cluster.app_client() as app:
+            setup = app.open_session("demo", demo["partition"]["co_password"], role="CO")
+            setup.keep = True
+            token = str(setup.token)
+        fill_rate = fill(cluster, token, keys - writers, fill_threads, "k")
+        leader = cluster.wait_for_leader().leader
+        assert leader is not None  # wait_for_leader raises when there is none
+        with cluster.client(leader, timeout=10.0) as one:
+            calls: tuple[tuple[str, str, Callable[[], object], float | None], ...] = (
+                ("NodeStatus", "Cluster/NodeStatus", one.node_status, GOAL_P99_MS),
+                ("cluster status", "Cluster/Status", one.cluster_status, None),
+            )
+            for round_no, (name, method, ask, goal) in enumerate(calls):
+                stop = threading.Event()
+                done = writes_during(cluster, token, writers, stop, f"w{round_no}-")
+                time.sleep(0.5)  # writes under way
+                log = cluster.member(leader).log_path
+                offset = log.stat().st_size
+                before = sum(done)
+                started = time.monotonic()
+                latencies = probe(ask, ctx.seconds, stop)
+                elapsed = time.monotonic() - started
+                writes = sum(done) - before
+                stop.set()
+                p50, p99, most = percentiles(latencies)
+                served = percentiles(served_ms(log, method, offset))[1]
+                rows.append(
+                    Row(
+                        GROUP,
+                        f"{name} p99, leader holding {keys:,} keys, {writers} writer threads",
+                        round(p99, 2),
+                        "ms",
+                        goal=f"≤ {goal:g} ms" if goal is not None else "",
+                        met=(p99 <= goal) if goal is not None else None,
+                        note=f"p50 {p50:.2f} ms, max {most:.1f} ms, {len(latencies)} calls, "
+                        f"{writes / elapsed:.0f} writes/s meanwhile; served in {leader} p99 {served:.2f} ms; "
+                        f"keys created at {fill_rate:.0f}/s",
+                    )
+                )
+                time.sleep(0.5)
+    finally:
+        ctx.drop_cluster(cluster)
+    return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--base-port", type=int, default=9700)
-    parser.add_argument("--keys", type=int, default=10_000)
-    parser.add_argument("--fill-threads", type=int, default=8)
-    parser.add_argument("--writers", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser = alone_parser(__doc__, seconds=10.0)
+    parser.add_argument("--keys", type=int, default=KEYS)
+    parser.add_argument("--fill-threads", type=int, default=FILL_THREADS)
+    parser.add_argument("--writers", type=int, default=WRITERS)
     args = parser.parse_args()
-    digest_in_process(args.keys)
-    with tempfile.TemporaryDirectory() as tmp:
-        cluster = DevCluster.create(Path(tmp) / "bench", base_port=args.base_port)
-        cluster.start()
-        try:
-            status = cluster.wait_for_leader()
-            demo = cluster.bootstrap_demo()
-            co = demo["partition"]["co_password"]
-            with cluster.app_client() as app, app.open_session("demo", co, role="CO") as setup:
-                token = setup.token
-                setup.keep = True
-            rate = fill(cluster, token, args.keys - args.writers, args.fill_threads, "k")
-            print(f"created {args.keys} AES-256 keys at {rate:.0f}/s, load {load()}")
-            leader = cluster.wait_for_leader().leader or status.leader
-            print(f"NodeStatus and cluster status of {leader} (the leader), {args.writers} writer thread(s)")
-            print(
-                f"{'call':<22} {'calls':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'writes/s':>9}  load"
-            )
-            with cluster.client(leader, timeout=10.0) as one:
-                calls = (
-                    ("NodeStatus", "Cluster/NodeStatus", one.node_status),
-                    ("cluster status", "Cluster/Status", one.cluster_status),
-                )
-                for round_no, (name, method, ask) in enumerate(calls):
-                    stop = threading.Event()
-                    done = writes_during(cluster, token, args.writers, stop, f"w{round_no}-")
-                    time.sleep(0.5)  # writes under way
-                    log = cluster.member(leader).log_path
-                    offset = log.stat().st_size
-                    before = sum(done)
-                    started = time.monotonic()
-                    latencies = probe(ask, args.seconds, stop)
-                    elapsed = time.monotonic() - started
-                    writes = sum(done) - before
-                    stop.set()
-                    report(name, latencies, writes, elapsed)
-                    served = served_ms(log, method, offset)
-                    if served:
-                        report(f"  served in {leader}", served, writes, elapsed)
-                    time.sleep(0.5)
-        finally:
-            cluster.stop()
+    run_alone(lambda ctx: run(ctx, args.keys, args.writers, args.fill_threads), args.seconds)
 
 
 if __name__ == "__main__":

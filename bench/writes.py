@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
-from bench.common import BenchContext, Row, Timing, scratch, timed
+from bench.common import BenchContext, Row, Timing, cpu_seconds, scratch, timed
 from hsmnode.client import HsmClient
 from hsmnode.ops.devcluster import DevCluster, DevTimings
 
@@ -87,17 +85,6 @@ def _row(
         note=f"p50 {t.p50_ms:.2f} ms, p99 {t.p99_ms:.2f} ms, {t.ops} ops, {t.failed} failed"
         + (f"; {cpu}" if cpu else ""),
     )
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU seconds of a process so far (0 when it is gone)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def group_commit(cluster: DevCluster) -> tuple[int, int]:

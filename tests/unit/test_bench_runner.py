@@ -4,6 +4,7 @@ only: performance is measured by `make bench`, never timed here."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import types
@@ -12,8 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import BENCH_PORT_FIRST, BENCH_PORT_LAST, BenchContext, Row, free_base, timed
-from bench.run import main
+from bench.common import (
+    BENCH_PORT_FIRST,
+    BENCH_PORT_LAST,
+    BenchContext,
+    CpuUse,
+    Row,
+    cpu_during,
+    free_base,
+    timed,
+)
+from bench.run import MODULES, main
 
 GROUP_OK, GROUP_ABSENT, GROUP_BROKEN = "measured", "absent", "broken"
 
@@ -78,3 +88,18 @@ def test_bench_ports_come_from_their_own_block() -> None:
     base = free_base()
     assert BENCH_PORT_FIRST <= base <= BENCH_PORT_LAST
     assert free_base() == base  # deterministic on an unchanged machine
+
+
+def test_every_listed_module_exposes_run() -> None:
+    """`make bench` prints no "not built yet": each module of MODULES imports and has run(ctx)."""
+    for name, _group in MODULES:
+        module = importlib.import_module(name)
+        assert callable(getattr(module, "run", None)), f"{name} has no run(ctx)"
+
+
+def test_cpu_use_per_operation() -> None:
+    use = CpuUse(members=0.3, client=0.1)
+    assert use.per_op_us(200) == pytest.approx((1500.0, 500.0))
+    assert use.ops_per_cpu_s(200) == pytest.approx(500.0)
+    t, measured = cpu_during([], lambda: timed(lambda _i: lambda: sum(range(1000)), 1, 0.02))
+    assert t.ops > 0 and measured.members == 0.0 and measured.client > 0
