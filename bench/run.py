@@ -93,9 +93,8 @@ def _fmt(value: float | None) -> str:
 def render(rows: Sequence[Row]) -> str:
     """The table: one line per row, grouped, with the baseline, the ratio, the goal and the load."""
     lines = []
-    header = (
-        f"{'row':<58} {'value':>12} {'unit':<6} {'baseline':>10} {'ratio':>7} {'goal':<22} {'load':>5}  note"
-    )
+    width = max([58, *(len(row.name) for row in rows)])
+    header = f"{'row':<{width}} {'value':>12} {'unit':<9} {'baseline':>10} {'ratio':>7} {'goal':<22} {'load':>5}  note"
     group = None
     for row in rows:
         if row.group != group:
@@ -103,7 +102,7 @@ def render(rows: Sequence[Row]) -> str:
             lines += ["", f"== {group}", header]
         goal = row.goal + (" ok" if row.met else " MISSED" if row.met is False else "")
         lines.append(
-            f"{row.name:<58} {_fmt(row.value):>12} {row.unit:<6} {_fmt(row.baseline_value):>10} "
+            f"{row.name:<{width}} {_fmt(row.value):>12} {row.unit:<9} {_fmt(row.baseline_value):>10} "
             f"{(f'{row.ratio:.2f}x' if row.ratio is not None else '-'):>7} {goal:<22} "
             f"{(f'{row.load:.1f}' if row.load is not None else '-'):>5}  {row.note}"
         )

@@ -108,7 +108,7 @@ def run(ctx: BenchContext, batch: int | None = None) -> list[Row]:
                 return lambda: s.sign("stream-ec", DATA, mechanism="ECDSA-SHA256")
 
             measured = cpu_during(pids, lambda sign=sign: timed(sign, threads, ctx.seconds), idle)
-            name = f"{ECDSA}, sign, {threads} threads, coalescing {'on' if coalesce else 'off'}"
+            name = f"ECDSA P-256 ordinary sign, {threads} threads, coalescing {'on' if coalesce else 'off'}"
             rows.append(_row(ctx, name, ECDSA, GOAL_SIGN if coalesce else None, measured, 1))
     with HsmClient(endpoints, cluster.client_tls()) as app:
         session = app.resume_partition(token, "demo", "CO")
@@ -116,12 +116,12 @@ def run(ctx: BenchContext, batch: int | None = None) -> list[Row]:
         session.sign_many("stream-ec", items[:2], mechanism="ECDSA-SHA256")
         bulk: tuple[tuple[str, str, Callable[[], object]], ...] = (
             (
-                f"{ECDSA}, sign_many x{batch}, {BULK_THREADS} threads",
+                f"ECDSA P-256 sign_many x{batch}, {BULK_THREADS} threads",
                 ECDSA,
                 lambda: session.sign_many("stream-ec", items, mechanism="ECDSA-SHA256"),
             ),
             (
-                f"{AES} encrypt, encrypt_many x{batch}, {BULK_THREADS} threads",
+                f"{AES} encrypt_many x{batch}, {BULK_THREADS} threads",
                 AES,
                 lambda: session.encrypt_many("stream-aes", items, mechanism="AES-GCM"),
             ),
