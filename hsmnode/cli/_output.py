@@ -98,8 +98,14 @@ def emit_table(
 
 
 def read_input(path: str) -> bytes:
-    """The bytes of file `path`, or of stdin for "-"."""
-    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    """The bytes of file `path`, or of stdin for "-"; click.FileError (exit 1, no traceback) when
+    the file cannot be read."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise click.FileError(path, hint=exc.strerror) from None
 
 
 def write_output(path: str | None, data: bytes) -> None:
@@ -108,4 +114,7 @@ def write_output(path: str | None, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        Path(path).write_bytes(data)
+        try:
+            Path(path).write_bytes(data)
+        except OSError as exc:
+            raise click.FileError(path, hint=exc.strerror) from None

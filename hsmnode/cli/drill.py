@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from hsmnode.cli._options import OUT_FILE_NO_DASH
 from hsmnode.client import PROFILE_ENV, HsmError, ProfileError, default_profile_path
 
 
@@ -56,7 +57,7 @@ from hsmnode.client import PROFILE_ENV, HsmError, ProfileError, default_profile_
     "--plot",
     "plot_path",
     default=None,
-    type=click.Path(dir_okay=False),
+    type=OUT_FILE_NO_DASH,
     help="Draw latency and throughput to a PNG (needs matplotlib).",
 )
 def drill(

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from hsmnode.cli._command import ContainerCall, container_command, on_option
+from hsmnode.cli._options import IN_FILE, OUT_FILE
 from hsmnode.cli._output import Column, read_input, table, write_output
 from hsmnode.client import KeyInfo
 
@@ -67,6 +68,7 @@ def key_generate(
     "--in",
     "source",
     required=True,
+    type=IN_FILE,
     help="File with the key: a public key PEM (--public), an AES value, or a private key (PKCS#8 DER/PEM); - for stdin.",
 )
 @click.option(
@@ -138,7 +140,7 @@ def key_destroy(call: ContainerCall, key_ref: str) -> None:
     metavar="KEY",
     help="Export wrapped (AES-KWP) under KEY; without it, the public key (PEM).",
 )
-@click.option("--out", default=None, help="File to write (default: stdout).")
+@click.option("--out", default=None, type=OUT_FILE, help="File to write (default: stdout).")
 def key_export(call: ContainerCall, key_ref: str, wrapping: str | None, out: str | None) -> None:
     """Export a public key as PEM, or an exportable key wrapped under another."""
     s = call.session

@@ -18,7 +18,7 @@ from hsmnode.cli._command import (
     list_command,
     show_command,
 )
-from hsmnode.cli._options import password_option
+from hsmnode.cli._options import OUT_FILE_NO_DASH, password_option
 from hsmnode.cli._output import Column
 
 
@@ -121,9 +121,7 @@ def partition_activate(call: ClientCall, name: str, co_password: str, deactivate
 
 @container_command(partition, "backup", on="name")
 @click.argument("name")
-@click.option(
-    "--out", "out", required=True, type=click.Path(dir_okay=False), help="Where to write the backup."
-)
+@click.option("--out", "out", required=True, type=OUT_FILE_NO_DASH, help="Where to write the backup.")
 def partition_backup(call: ContainerCall, name: str, out: str) -> None:
     """CO session: back up every object of partition NAME (CU session: its public objects) into a file
     encrypted for this cluster; it restores only into a partition of the same cloning domain."""
