@@ -97,7 +97,7 @@ def key_import(
     data = read_input(source)
     s = call.session
     if public:
-        k = s.import_public_key(label, data, usage=list(usage))
+        k = s.import_public_key(label, data, usage=list(usage), key_type=key_type)
     elif wrapping:
         k = s.unwrap_key(
             wrapping, data, label=label, key_type=key_type, usage=list(usage), exportable=exportable
@@ -109,7 +109,7 @@ def key_import(
 
 @container_command(key, "list", on=on_option())
 @click.option("--label", default="")
-@click.option("--type", "key_type", default="")
+@click.option("--type", "key_type", default="", type=KEY_TYPES)
 @click.option("--id", "key_id", default="")
 def key_list(call: ContainerCall, label: str, key_type: str, key_id: str) -> None:
     """Find keys by label, id or type."""

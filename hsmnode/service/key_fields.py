@@ -21,6 +21,13 @@ def invalid(message: str) -> DomainError:
     return DomainError(ErrorCode.INVALID_ARGUMENT, message)
 
 
+def check_key_type(key_type: str) -> None:
+    """INVALID_ARGUMENT naming the known key types (domain/rules.KEY_TYPES) unless `key_type` is
+    one of them or empty (a filter or an expectation left open)."""
+    if key_type and key_type not in rules.KEY_TYPES:
+        raise invalid(f"unknown key type {key_type!r}: use one of {', '.join(rules.KEY_TYPES)}")
+
+
 def check_data(data: bytes, what: str = "data") -> None:
     if not data:
         raise invalid(f"{what} must not be empty")

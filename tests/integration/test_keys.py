@@ -300,6 +300,21 @@ def test_member_cut_off_from_the_others_refuses_crypto_once_its_lease_runs_out(c
 # --- bad input ----------------------------------------------------------------------------------
 
 
+def test_a_public_key_of_another_type_and_an_unknown_type_filter_are_refused(cluster: DevCluster) -> None:
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with cluster.app_client() as app, co_session(app, cluster) as co:
+        with pytest.raises(InvalidArgument, match="the PEM holds an EC public key, not RSA"):
+            co.import_public_key("typed-rsa", ec_pem, usage=["verify"], key_type="RSA")
+        assert co.list_keys(label="typed-rsa") == []
+        assert co.import_public_key("typed-ec", ec_pem, usage=["verify"], key_type="EC").key_type == "EC"
+        with pytest.raises(InvalidArgument, match="unknown key type 'FOO': use one of AES, RSA, EC, Ed25519"):
+            co.list_keys(key_type="FOO")
+
+
 def test_bad_crypto_input_gets_the_right_status_and_every_member_stays_up(cluster: DevCluster) -> None:
     with cluster.app_client() as app, co_session(app, cluster) as co:
         co.generate_key("ec", "EC", "P-256", usage=["sign", "verify"])

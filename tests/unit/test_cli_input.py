@@ -60,3 +60,9 @@ def test_an_unreadable_input_is_one_error_line(tmp_path: Path) -> None:
     with pytest.raises(click.FileError) as caught:
         read_input(str(tmp_path))  # a directory: the option types refuse it; read_input says so too
     assert caught.value.format_message().startswith(f"Could not open file {str(tmp_path)!r}: Is a directory")
+
+
+def test_an_unknown_key_type_filter_names_the_known_ones() -> None:
+    code, out = run("key", "list", "--on", "p", "--type", "FOO")
+    assert code == 2
+    assert "'FOO' is not one of 'AES', 'RSA', 'EC', 'Ed25519'" in out
