@@ -49,7 +49,7 @@ def status(call: ClientCall) -> None:
         click.echo(f"cluster {st.cluster_id}   leader {st.leader or '(none)'}   term {st.term}")
         table(st.members, MEMBER_COLUMNS)
 
-    call.emit(st.to_json(), human)
+    call.emit(st.to_dict(), human)
 
 
 @appliance_command(cluster, "add-member", timeout=MEMBERSHIP_TIMEOUT)
@@ -295,7 +295,7 @@ def backup(call: ApplianceCall, out: str) -> None:
         )
         click.echo(f"  {info.size_bytes} bytes; opens with the SMK whose check value is {info.smk_check}")
 
-    call.emit({**info.to_json(), "file": str(path)}, human)
+    call.emit({**info.to_dict(), "file": str(path)}, human)
 
 
 @cluster.command("restore")
