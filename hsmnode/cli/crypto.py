@@ -8,6 +8,7 @@ import click
 from hsmnode.cli._command import ContainerCall, container_command, on_option
 from hsmnode.cli._options import IN_FILE, IN_FILE_NO_DASH, OUT_FILE
 from hsmnode.cli._output import read_input, write_output
+from hsmnode.crypto.keys import GCM_IV_BYTES, GCM_TAG_BYTES
 
 
 @click.group()
@@ -70,6 +71,12 @@ def crypto_decrypt(
 ) -> None:
     """Decrypt what `crypto encrypt` produced."""
     blob = read_input(source)
+    if mechanism == "AES-GCM" and len(blob) < GCM_IV_BYTES + GCM_TAG_BYTES:
+        raise click.BadParameter(
+            f"{source} holds {len(blob)} bytes, fewer than AES-GCM's minimum of {GCM_IV_BYTES + GCM_TAG_BYTES} "
+            f"(a {GCM_IV_BYTES}-byte IV, then the ciphertext ending in a {GCM_TAG_BYTES}-byte tag, as `crypto encrypt` writes)",
+            param_hint="--in",
+        )
     iv, ciphertext = (blob[:12], blob[12:]) if mechanism == "AES-GCM" else (b"", blob)
     write_output(out, call.session.decrypt(key_ref, ciphertext, mechanism=mechanism, iv=iv, aad=aad.encode()))
 

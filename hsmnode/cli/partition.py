@@ -95,7 +95,10 @@ def partition_init(call: ClientCall, name: str, label: str, cloning_domain: str,
 def partition_role_init(call: ContainerCall, name: str, role: str, password: str) -> None:
     """PO session: initialize/reset the CO. CO session: initialize/reset the CU."""
     call.session.init_role(role.upper(), password)
-    click.echo(f"{role.upper()} of {name} initialized; it must change the password at first login")
+    click.echo(
+        f"{role.upper()} of {name} initialized; unless the partition policy must_change_initial_password "
+        f"is 0, it sets a new password before its first session (hsmnode session passwd {name} --role {role.lower()})"
+    )
 
 
 @container_command(partition, "policy", on="name", json=False)

@@ -28,6 +28,16 @@ def check_key_type(key_type: str) -> None:
         raise invalid(f"unknown key type {key_type!r}: use one of {', '.join(rules.KEY_TYPES)}")
 
 
+def check_ciphertext(mechanism: str, data: bytes) -> None:
+    """INVALID_ARGUMENT for a ciphertext that cannot be one of `mechanism`: empty, or for AES-GCM
+    shorter than its 16-byte tag."""
+    check_data(data, "ciphertext")
+    if mechanism == "AES-GCM" and len(data) < kc.GCM_TAG_BYTES:
+        raise invalid(
+            f"ciphertext is {len(data)} bytes, shorter than AES-GCM's {kc.GCM_TAG_BYTES}-byte tag (it ends every ciphertext)"
+        )
+
+
 def check_data(data: bytes, what: str = "data") -> None:
     if not data:
         raise invalid(f"{what} must not be empty")

@@ -32,7 +32,14 @@ from hsmnode.service.call import Call
 from hsmnode.service.context import KEY_SESSIONS, NodeContext
 from hsmnode.service.key_audit import KeyAudit
 from hsmnode.service.key_audit import target as _target
-from hsmnode.service.key_fields import check_data, check_key_type, fields, invalid, secret_fields
+from hsmnode.service.key_fields import (
+    check_ciphertext,
+    check_data,
+    check_key_type,
+    fields,
+    invalid,
+    secret_fields,
+)
 from hsmnode.service.key_views import KeyView, LocatedKey, aad_for, described_view
 from hsmnode.service.mofn import session_authorized
 from hsmnode.service.usage_audit import UsageLog
@@ -369,7 +376,7 @@ class KeyService:
     def decrypt(self, call: Call, key_ref: str, mechanism: str, data: bytes, iv: bytes, aad: bytes) -> bytes:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.decrypt", key_ref, mechanism) as use:
-            check_data(data, "ciphertext")
+            check_ciphertext(mechanism, data)
             key = self._usable(claims, key_ref, "decrypt")
             use.found(key)
             self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)

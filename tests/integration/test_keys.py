@@ -355,6 +355,10 @@ def test_bad_crypto_input_gets_the_right_status_and_every_member_stays_up(cluste
             co.decrypt("aes", tampered, mechanism="AES-GCM", iv=sealed.iv)
         with pytest.raises(InvalidArgument, match="authentication check"):
             co.decrypt("aes", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv, aad=b"other")
+        with pytest.raises(
+            InvalidArgument, match="ciphertext is 15 bytes, shorter than AES-GCM's 16-byte tag"
+        ):
+            co.decrypt("aes", sealed.ciphertext[:15], mechanism="AES-GCM", iv=sealed.iv)
         with pytest.raises(InvalidArgument, match="12-byte IV"):
             co.decrypt("aes", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv[:8])
         with pytest.raises(InvalidArgument, match="RSA-OAEP decryption failed"):

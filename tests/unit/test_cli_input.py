@@ -66,3 +66,12 @@ def test_an_unknown_key_type_filter_names_the_known_ones() -> None:
     code, out = run("key", "list", "--on", "p", "--type", "FOO")
     assert code == 2
     assert "'FOO' is not one of 'AES', 'RSA', 'EC', 'Ed25519'" in out
+
+
+def test_decrypting_a_file_shorter_than_iv_and_tag_names_the_minimum(tmp_path: Path) -> None:
+    short = tmp_path / "short.bin"
+    short.write_bytes(b"x" * 11)
+    code, out = run("crypto", "decrypt", "k", "--on", "p", "--in", str(short))
+    assert code == 2
+    assert "holds 11 bytes, fewer than AES-GCM's minimum of 28 (a 12-byte IV" in out
+    assert "must not be empty" not in out
