@@ -42,7 +42,15 @@ def check_data(data: bytes, what: str = "data") -> None:
     if not data:
         raise invalid(f"{what} must not be empty")
     if len(data) > MAX_DATA:
-        raise invalid(f"{what} is {len(data)} bytes; the limit is {MAX_DATA}")
+        raise invalid(
+            f"{what} is {len(data)} bytes; the limit is {MAX_DATA} per operation"
+            + (
+                ": to sign more, hash it first and sign the digest "
+                "(ECDSA-DIGEST, RSA-PSS-SHA256-DIGEST or RSA-PKCS1-DIGESTINFO)"
+                if what == "data"
+                else ""
+            )
+        )
 
 
 def secret_fields(

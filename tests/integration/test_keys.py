@@ -21,6 +21,7 @@ from hsmnode.client import (
     NotFound,
     PartitionSession,
     PermissionDenied,
+    ResourceExhausted,
     Unavailable,
 )
 from hsmnode.ops.devcluster import DevCluster
@@ -337,6 +338,8 @@ def test_bad_crypto_input_gets_the_right_status_and_every_member_stays_up(cluste
         with pytest.raises(InvalidArgument, match="the limit is 65536"):
             co.encrypt("aes", b"x" * (64 * 1024 + 1), mechanism="AES-GCM")
         assert co.sign("ec", b"x" * (64 * 1024), mechanism="ECDSA-SHA256")  # the limit itself is fine
+        with pytest.raises(ResourceExhausted, match=r"over the 4 MiB gRPC message limit .*\(ECDSA-DIGEST"):
+            co.sign("ec", b"x" * (5 * 1000 * 1000), mechanism="ECDSA-SHA256")
         with pytest.raises(InvalidArgument, match="RSA-OAEP cannot encrypt this much"):
             co.encrypt("rsa", b"x" * 1000, mechanism="RSA-OAEP-SHA256")
 
