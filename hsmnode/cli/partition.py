@@ -107,7 +107,8 @@ def partition_role_init(call: ContainerCall, name: str, role: str, password: str
 @click.argument("value", type=int)
 def partition_policy(call: ContainerCall, name: str, policy: str, value: int) -> None:
     """PO session: set a partition policy (max_failed_logins, must_change_initial_password,
-    activation_required, auto_activation, private_key_cloning, private_key_wrapping)."""
+    activation_required, auto_activation, private_key_cloning, private_key_wrapping,
+    online_authorization); VALUE is a number, 0 or 1 for the on/off ones."""
     call.session.set_policy(policy, value)
     click.echo(f"partition {name}: {policy} = {value}")
 

@@ -75,3 +75,23 @@ def test_decrypting_a_file_shorter_than_iv_and_tag_names_the_minimum(tmp_path: P
     assert code == 2
     assert "holds 11 bytes, fewer than AES-GCM's minimum of 28 (a 12-byte IV" in out
     assert "must not be empty" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["drill", "--duration", "-5"], "--duration"),
+        (["drill", "--fault-ratio", "2"], "--fault-ratio"),
+        (["dev", "--nodes", "0"], "--nodes"),
+    ],
+)
+def test_out_of_range_numbers_are_usage_errors(args: list[str], option: str) -> None:
+    code, out = run(*args)
+    assert code == 2 and option in out and "not in the range" in out
+
+
+def test_help_texts_agree_with_the_behaviour() -> None:
+    policy_help = run("partition", "policy", "--help")[1]
+    assert "online_authorization" in policy_help
+    dev_help = " ".join(run("dev", "--help")[1].split())
+    assert "on an existing DIR, grow or shrink it to N" in dev_help
