@@ -17,6 +17,42 @@ from hsmnode.client import PROFILE_ENV
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def check_endpoint(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """The callback of every HOST:PORT option (one value, several, or none): anything else is a
+    usage error naming the form (click.BadParameter, exit status 2)."""
+    for text in value if isinstance(value, tuple) else () if value is None else (value,):
+        host, _, port = str(text).rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise click.BadParameter(
+                f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:10300 or node1.example:50051)", ctx, param
+            )
+    return value
+
+
+class OutFile(click.Path):
+    """A file to write: "-" for stdout (when `allow_dash`), or a path that is not a directory, in a
+    directory that exists, so a wrong --out fails before any work is done."""
+
+    def __init__(self, allow_dash: bool = True) -> None:
+        super().__init__(dir_okay=False, allow_dash=allow_dash)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if path != "-":
+            parent = Path(os.fsdecode(path)).parent
+            if not parent.is_dir():
+                self.fail(f"{value}: directory {parent} does not exist (create it first)", param, ctx)
+        return path
+
+
+# every option that names a file to read (--in, --signature, --card ...) or to write (--out):
+# "-" is stdin/stdout where the command supports it
+IN_FILE = click.Path(exists=True, dir_okay=False, allow_dash=True)
+IN_FILE_NO_DASH = click.Path(exists=True, dir_okay=False)
+OUT_FILE = OutFile()
+OUT_FILE_NO_DASH = OutFile(allow_dash=False)
+
+
 def profile_params() -> list[click.Parameter]:
     """--profile FILE and --endpoint HOST:PORT (repeatable), in that order."""
     return [
@@ -30,6 +66,7 @@ def profile_params() -> list[click.Parameter]:
         click.Option(
             ["--endpoint", "endpoints"],
             multiple=True,
+            callback=check_endpoint,
             metavar="HOST:PORT",
             help="Talk to this member only (repeat for several); default: every member in the profile.",
         ),

@@ -30,9 +30,42 @@ def emit_fields(as_json: bool, data: dict[str, Any]) -> None:
 
     def human() -> None:
         for k, v in data.items():
-            click.echo(f"{k}: {v}")
+            click.echo(f"{k}: {text(v)}")
 
     emit(as_json, data, human)
+
+
+def text(value: Any) -> str:
+    """A field's value for the human view, never a Python literal:
+
+        ("demo-client", "ops")                    demo-client, ops
+        {"po_can_reset_co": True, "max": 3}       po_can_reset_co=on, max=3
+        ({"role": "CO", "locked": False, "must_change_password": True, "failed_logins": 0},)
+                                                  CO (must change password)
+        () / {}                                   -
+
+    A record in a list prints as its first value (its name) with, in parentheses, the flags that
+    are set and the other fields that are not zero or empty. Top-level scalars print as they are.
+    """
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_scalar(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_item(v) if isinstance(v, dict) else text(v) for v in value) or "-"
+    return str(value)
+
+
+def _scalar(value: Any) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else text(value)
+
+
+def _item(record: dict[str, Any]) -> str:
+    name, *rest = record.items()
+    notes = [
+        k.replace("_", " ") if v is True else f"{k.replace('_', ' ')} {text(v)}"
+        for k, v in rest
+        if v not in (0, "", (), [], {}, None)  # False == 0: an unset flag is left out
+    ]
+    return f"{name[1]} ({', '.join(notes)})" if notes else str(name[1])
 
 
 def fail(as_json: bool, code: str, message: str) -> NoReturn:
@@ -59,7 +92,7 @@ class Column:
 
     def cell(self, row: Any) -> str:
         raw = getattr(row, self.value) if isinstance(self.value, str) else self.value(row)
-        return self.pad(str(raw))
+        return self.pad(text(raw))
 
     def pad(self, text: str) -> str:
         if not self.width:
@@ -98,8 +131,14 @@ def emit_table(
 
 
 def read_input(path: str) -> bytes:
-    """The bytes of file `path`, or of stdin for "-"."""
-    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    """The bytes of file `path`, or of stdin for "-"; click.FileError (exit 1, no traceback) when
+    the file cannot be read."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise click.FileError(path, hint=exc.strerror) from None
 
 
 def write_output(path: str | None, data: bytes) -> None:
@@ -108,4 +147,7 @@ def write_output(path: str | None, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        Path(path).write_bytes(data)
+        try:
+            Path(path).write_bytes(data)
+        except OSError as exc:
+            raise click.FileError(path, hint=exc.strerror) from None

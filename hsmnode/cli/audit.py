@@ -9,12 +9,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
+import grpc
 
 from hsmnode.cli._cache import load_profile_for
 from hsmnode.cli._command import ApplianceCall, appliance_command
 from hsmnode.cli._output import Column, table
 from hsmnode.client import AuditRecord, HsmClient, HsmError, HsmRoleSession
 
+# a member that did not answer in time (listed as not checked); any other error (PERMISSION_DENIED
+# without the Auditor role, UNAUTHENTICATED) is the command's error
+NOT_REACHED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 CATEGORIES = ("key_management", "key_usage", "access")
 LEVELS = ("none", "failure", "success", "all")
 
@@ -52,9 +56,10 @@ def note(call: ApplianceCall, text: str, request_id: str | None) -> None:
 
 @contextmanager
 def _members(
-    call: ApplianceCall, only: tuple[str, ...]
+    call: ApplianceCall, only: tuple[str, ...], timeout: float | None = None
 ) -> Iterator[tuple[HsmRoleSession, list[tuple[str, HsmRoleSession]]]]:
-    """The Auditor's session on the cluster, and one per member (a member that cannot be reached fails its own calls)."""
+    """The Auditor's session on the cluster, and one per member (a member that cannot be reached
+    fails its own calls with Unavailable), each call with `timeout` seconds (default: the command's)."""
     auditor = call.session
     client, token = call.client, call.token
     tls = load_profile_for(call.profile).tls
@@ -70,7 +75,7 @@ def _members(
         for member_id, address in members:
             if only and member_id not in only:
                 continue
-            one = HsmClient([address], tls, timeout=client.timeout, discover=False)
+            one = HsmClient([address], tls, timeout=timeout or client.timeout, discover=False)
             opened.append(one)
             session = HsmRoleSession(one, token, "", "", 0)
             session.keep = True
@@ -87,10 +92,14 @@ def _members(
     "after_seq",
     default=0,
     show_default=True,
-    help="Only records after this sequence number (per chain).",
+    help="Only records after this sequence number (per chain); default: the newest records.",
 )
 @click.option(
-    "--limit", default=100, show_default=True, help="At most this many records per chain (max 1000)."
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="At most this many records in all, across the chains shown (the newest, or the first after --after).",
 )
 @click.option(
     "--chain",
@@ -101,26 +110,29 @@ def _members(
 )
 @click.option("--member", "only", multiple=True, metavar="ID", help="Key-usage chains of these members only.")
 def list_(call: ApplianceCall, after_seq: int, limit: int, chain: str, only: tuple[str, ...]) -> None:
-    """Audit records in order, each naming its chain and (key usage) the member that served it
-    (the Auditor: hsmnode login audit; hsmnode hsm login --auditor)."""
+    """Audit records in time order, each naming its chain and (key usage) the member that served it
+    (the Auditor: hsmnode login audit; hsmnode hsm login --auditor). --limit counts all chains
+    together: the newest LIMIT records (or, with --after, the first LIMIT after it)."""
     records: list[Any] = []
     total = 0
     totals: dict[str, int] = {}
     unreachable: list[str] = []
     with _members(call, only if chain != "cluster" else ()) as (auditor, members):
         if chain in ("all", "cluster"):
-            found, total = auditor.audit_list(after_seq=after_seq, limit=limit)
+            found, total = _page(auditor, "cluster", after_seq, limit)
             records += found
         if chain in ("all", "member"):
             for member_id, session in members:
                 try:
-                    found, totals[member_id] = session.audit_list(
-                        after_seq=after_seq, limit=limit, chain="member"
-                    )
-                except HsmError:
+                    found, totals[member_id] = _page(session, "member", after_seq, limit)
+                except HsmError as exc:
+                    if exc.code not in NOT_REACHED:
+                        raise
                     unreachable.append(member_id)
                     continue
                 records += found
+    records.sort(key=lambda r: r.timestamp_ms)
+    records = records[:limit] if after_seq else records[-limit:]
 
     def human() -> None:
         table(records, RECORD_COLUMNS, header=False)
@@ -144,18 +156,40 @@ def list_(call: ApplianceCall, after_seq: int, limit: int, chain: str, only: tup
     )
 
 
+def _page(session: HsmRoleSession, chain: str, after_seq: int, limit: int) -> tuple[list[AuditRecord], int]:
+    """Up to `limit` records of one chain after `after_seq`, or (after_seq 0) its newest `limit`;
+    and the chain's length."""
+    found, total = session.audit_list(after_seq=after_seq, limit=limit, chain=chain)
+    if not after_seq and total > limit:
+        found, total = session.audit_list(after_seq=total - limit, limit=limit, chain=chain)
+    return list(found), total
+
+
 @appliance_command(audit, "verify")
 @click.option("--member", "only", multiple=True, metavar="ID", help="Check these members only.")
-def verify(call: ApplianceCall, only: tuple[str, ...]) -> None:
+@click.option(
+    "--timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=1.0),
+    metavar="SECONDS",
+    help="Each member's deadline to recompute its chains (they grow with every record).",
+)
+def verify(call: ApplianceCall, only: tuple[str, ...], timeout: float) -> None:
     """Recompute the cluster chain and each member's key-usage chain on every member; exit 1 if a
     chain is broken or a member cannot be checked."""
     checks: list[dict[str, Any]] = []
-    with _members(call, only) as (_auditor, members):
+    with _members(call, only, timeout) as (_auditor, members):
         for member_id, session in members:
             try:
                 check = session.audit_verify()
             except HsmError as exc:
-                checks.append({"member": member_id, "reachable": False, "problem": exc.message})
+                if exc.code not in NOT_REACHED:
+                    raise
+                hint = (
+                    f" (deadline {timeout:g} s: try a longer --timeout)" if exc.code == NOT_REACHED[1] else ""
+                )
+                checks.append({"member": member_id, "reachable": False, "problem": exc.message + hint})
                 continue
             checks.append({"reachable": True, **dataclasses.asdict(check), "member": member_id})
     ok = bool(checks) and all(c["reachable"] and c["ok"] and c["member_ok"] for c in checks)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from hsmnode.cli._options import json_option
+from hsmnode.cli._options import IN_FILE_NO_DASH, json_option
 from hsmnode.cli._output import emit, emit_fields
 from hsmnode.crypto.cards import CardError, load_card, load_set, new_set
 
@@ -21,7 +21,7 @@ def cards_option() -> click.Option:
         ["--card", "cards"],
         multiple=True,
         required=True,
-        type=click.Path(dir_okay=False),
+        type=IN_FILE_NO_DASH,
         help="A card file (repeat M times).",
     )
 
@@ -31,7 +31,7 @@ def set_option() -> click.Option:
     return click.Option(
         ["--set", "set_file"],
         required=True,
-        type=click.Path(dir_okay=False),
+        type=IN_FILE_NO_DASH,
         help="The set.json of `card new-set`.",
     )
 

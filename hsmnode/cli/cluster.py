@@ -11,7 +11,13 @@ import click
 
 from hsmnode.cli._cache import appliance_token, load_profile_for
 from hsmnode.cli._command import ApplianceCall, ClientCall, appliance_command, client_command, reports_errors
-from hsmnode.cli._options import json_option, password_option, profile_options
+from hsmnode.cli._options import (
+    OUT_FILE_NO_DASH,
+    check_endpoint,
+    json_option,
+    password_option,
+    profile_options,
+)
 from hsmnode.cli._output import Column, emit, fail, table
 from hsmnode.client import remove_member as sdk_remove_member
 from hsmnode.ops.devcluster import DEFAULT_BASE_PORT
@@ -43,14 +49,26 @@ def status(call: ClientCall) -> None:
         click.echo(f"cluster {st.cluster_id}   leader {st.leader or '(none)'}   term {st.term}")
         table(st.members, MEMBER_COLUMNS)
 
-    call.emit(st.to_json(), human)
+    call.emit(st.to_dict(), human)
 
 
 @appliance_command(cluster, "add-member", timeout=MEMBERSHIP_TIMEOUT)
 @click.argument("member_id")
-@click.option("--raft", "raft", required=True, metavar="HOST:PORT", help="The new member's Raft address.")
 @click.option(
-    "--address", "address", required=True, metavar="HOST:PORT", help="The new member's gRPC address."
+    "--raft",
+    "raft",
+    required=True,
+    callback=check_endpoint,
+    metavar="HOST:PORT",
+    help="The new member's Raft address.",
+)
+@click.option(
+    "--address",
+    "address",
+    required=True,
+    callback=check_endpoint,
+    metavar="HOST:PORT",
+    help="The new member's gRPC address.",
 )
 def add_member(call: ApplianceCall, member_id: str, raft: str, address: str) -> None:
     """admin: add a member. Start it first with every current member as a [[peers]] entry and the
@@ -102,11 +120,19 @@ def _remove(member_id: str, profile: str | None, endpoints: tuple[str, ...], as_
 
 
 @cluster.command("join")
-@click.option("--node", "node", required=True, metavar="HOST:PORT", help="The joining node's gRPC endpoint.")
+@click.option(
+    "--node",
+    "node",
+    required=True,
+    callback=check_endpoint,
+    metavar="HOST:PORT",
+    help="The joining node's gRPC endpoint.",
+)
 @click.option(
     "--cluster",
     "cluster_endpoint",
     required=True,
+    callback=check_endpoint,
     metavar="HOST:PORT",
     help="A member of the cluster to join.",
 )
@@ -230,7 +256,7 @@ class _ByteProgress:
 @click.option(
     "--out",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=OUT_FILE_NO_DASH,
     help="The backup file to write (mode 0600); must not exist yet.",
 )
 def backup(call: ApplianceCall, out: str) -> None:
@@ -269,7 +295,7 @@ def backup(call: ApplianceCall, out: str) -> None:
         )
         click.echo(f"  {info.size_bytes} bytes; opens with the SMK whose check value is {info.smk_check}")
 
-    call.emit({**info.to_json(), "file": str(path)}, human)
+    call.emit({**info.to_dict(), "file": str(path)}, human)
 
 
 @cluster.command("restore")

@@ -3,12 +3,12 @@ member you talk to. Data comes from --in FILE or stdin ("-"), results go to --ou
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from hsmnode.cli._command import ContainerCall, container_command, on_option
+from hsmnode.cli._options import IN_FILE, IN_FILE_NO_DASH, OUT_FILE
 from hsmnode.cli._output import read_input, write_output
+from hsmnode.crypto.keys import GCM_IV_BYTES, GCM_TAG_BYTES
 
 
 @click.group()
@@ -19,8 +19,8 @@ def crypto() -> None:
 @container_command(crypto, "sign", on=on_option(), json=False)
 @click.argument("key_ref")
 @click.option("--mechanism", "-m", default="ECDSA-SHA256", show_default=True)
-@click.option("--in", "source", default="-", show_default=True)
-@click.option("--out", default=None)
+@click.option("--in", "source", default="-", show_default=True, type=IN_FILE)
+@click.option("--out", default=None, type=OUT_FILE)
 def crypto_sign(call: ContainerCall, key_ref: str, mechanism: str, source: str, out: str | None) -> None:
     """Sign data (RSA-PKCS1-SHA256, RSA-PSS-SHA256, ECDSA-SHA256/384, Ed25519, ...); writes the raw signature."""
     data = read_input(source)
@@ -30,12 +30,12 @@ def crypto_sign(call: ContainerCall, key_ref: str, mechanism: str, source: str, 
 @container_command(crypto, "verify", on=on_option())
 @click.argument("key_ref")
 @click.option("--mechanism", "-m", default="ECDSA-SHA256", show_default=True)
-@click.option("--in", "source", default="-", show_default=True)
-@click.option("--signature", required=True, help="File with the raw signature.")
+@click.option("--in", "source", default="-", show_default=True, type=IN_FILE)
+@click.option("--signature", required=True, type=IN_FILE_NO_DASH, help="File with the raw signature.")
 def crypto_verify(call: ContainerCall, key_ref: str, mechanism: str, source: str, signature: str) -> None:
     """Verify a signature; exit 1 if it does not verify."""
     data = read_input(source)
-    valid = call.session.verify(key_ref, data, Path(signature).read_bytes(), mechanism=mechanism)
+    valid = call.session.verify(key_ref, data, read_input(signature), mechanism=mechanism)
     call.emit({"valid": valid}, lambda: click.echo("signature valid" if valid else "signature INVALID"))
     if not valid:
         raise SystemExit(1)
@@ -44,9 +44,11 @@ def crypto_verify(call: ContainerCall, key_ref: str, mechanism: str, source: str
 @container_command(crypto, "encrypt", on=on_option(), json=False)
 @click.argument("key_ref")
 @click.option("--mechanism", "-m", default="AES-GCM", show_default=True)
-@click.option("--in", "source", default="-", show_default=True)
+@click.option("--in", "source", default="-", show_default=True, type=IN_FILE)
 @click.option("--aad", default="", help="Additional authenticated data (AES-GCM), as text.")
-@click.option("--out", default=None, help="Ciphertext file; for AES-GCM the 12-byte IV comes first.")
+@click.option(
+    "--out", default=None, type=OUT_FILE, help="Ciphertext file; for AES-GCM the 12-byte IV comes first."
+)
 def crypto_encrypt(
     call: ContainerCall, key_ref: str, mechanism: str, source: str, aad: str, out: str | None
 ) -> None:
@@ -59,21 +61,29 @@ def crypto_encrypt(
 @container_command(crypto, "decrypt", on=on_option(), json=False)
 @click.argument("key_ref")
 @click.option("--mechanism", "-m", default="AES-GCM", show_default=True)
-@click.option("--in", "source", default="-", show_default=True, help="As `crypto encrypt` wrote it.")
+@click.option(
+    "--in", "source", default="-", show_default=True, type=IN_FILE, help="As `crypto encrypt` wrote it."
+)
 @click.option("--aad", default="")
-@click.option("--out", default=None)
+@click.option("--out", default=None, type=OUT_FILE)
 def crypto_decrypt(
     call: ContainerCall, key_ref: str, mechanism: str, source: str, aad: str, out: str | None
 ) -> None:
     """Decrypt what `crypto encrypt` produced."""
     blob = read_input(source)
+    if mechanism == "AES-GCM" and len(blob) < GCM_IV_BYTES + GCM_TAG_BYTES:
+        raise click.BadParameter(
+            f"{source} holds {len(blob)} bytes, fewer than AES-GCM's minimum of {GCM_IV_BYTES + GCM_TAG_BYTES} "
+            f"(a {GCM_IV_BYTES}-byte IV, then the ciphertext ending in a {GCM_TAG_BYTES}-byte tag, as `crypto encrypt` writes)",
+            param_hint="--in",
+        )
     iv, ciphertext = (blob[:12], blob[12:]) if mechanism == "AES-GCM" else (b"", blob)
     write_output(out, call.session.decrypt(key_ref, ciphertext, mechanism=mechanism, iv=iv, aad=aad.encode()))
 
 
 @container_command(crypto, "digest", on=on_option(), json=False)
 @click.option("--mechanism", "-m", default="SHA256", show_default=True)
-@click.option("--in", "source", default="-", show_default=True)
+@click.option("--in", "source", default="-", show_default=True, type=IN_FILE)
 def crypto_digest(call: ContainerCall, mechanism: str, source: str) -> None:
     """Hash data inside the HSM; prints hex."""
     data = read_input(source)
@@ -82,7 +92,7 @@ def crypto_digest(call: ContainerCall, mechanism: str, source: str) -> None:
 
 @container_command(crypto, "random", on=on_option(), json=False)
 @click.argument("length", type=int)
-@click.option("--out", default=None)
+@click.option("--out", default=None, type=OUT_FILE)
 @click.option("--hex", "as_hex", is_flag=True, help="Print hex instead of raw bytes.")
 def crypto_random(call: ContainerCall, length: int, out: str | None, as_hex: bool) -> None:
     """LENGTH random bytes from the HSM."""

@@ -11,11 +11,17 @@ from typing import Any
 
 import click
 
+from hsmnode.cli._options import check_endpoint
 from hsmnode.envconfig import DEFAULT_GRPC_PORT, SECRET_FILES, EnvConfigError, config_from_env, member_hosts
 
 
 @click.command()
-@click.option("--endpoint", metavar="HOST:PORT", help="The member to ask (with --ca, --cert, --key).")
+@click.option(
+    "--endpoint",
+    callback=check_endpoint,
+    metavar="HOST:PORT",
+    help="The member to ask (with --ca, --cert, --key).",
+)
 @click.option("--ca", type=click.Path(exists=True, dir_okay=False))
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False))
 @click.option("--key", type=click.Path(exists=True, dir_okay=False))

@@ -33,7 +33,12 @@ def _stop_on_signals() -> threading.Event:
 
 @click.command()
 @click.option("--dir", "root", default="hsmnode-dev", show_default=True, type=click.Path(file_okay=False))
-@click.option("--nodes", default=None, type=int, help="Members of a new cluster (default 3).")
+@click.option(
+    "--nodes",
+    default=None,
+    type=click.IntRange(1, 9),
+    help="Members of a new cluster (default 3); on an existing DIR, grow or shrink it to N (one membership change at a time).",
+)
 @click.option(
     "--base-port",
     default=None,
@@ -181,9 +186,9 @@ def _print_ready(cluster: DevCluster, status: ClusterStatus, demo: dict[str, Any
         "Use it from another terminal:",
         f"  export HSMNODE_PROFILE={cluster.profile_path}",
         "  .venv/bin/hsmnode cluster status",
-        f"  .venv/bin/hsmnode login admin --password {users['admin']}",
+        "  .venv/bin/hsmnode login admin            (asks for the password; or --password-file FILE, --password-stdin)",
         "  .venv/bin/hsmnode user list",
-        f"  .venv/bin/hsmnode session open {part['name']} --role co --password {part['co_password']}",
+        f"  .venv/bin/hsmnode session open {part['name']} --role co   (asks for the CO password)",
         f"  .venv/bin/hsmnode key generate sig1 --type EC --size P-256 --usage sign --usage verify --on {part['name']}",
         f"  echo hello | .venv/bin/hsmnode crypto sign sig1 --on {part['name']} --out sig.bin",
         "PKCS#11 applications (pkcs11-tool, python-pkcs11, OpenSSL...): start the bridge in a third terminal,",

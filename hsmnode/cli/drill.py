@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from hsmnode.cli._options import OUT_FILE_NO_DASH
 from hsmnode.client import PROFILE_ENV, HsmError, ProfileError, default_profile_path
 
 
@@ -19,10 +20,13 @@ from hsmnode.client import PROFILE_ENV, HsmError, ProfileError, default_profile_
     default=None,
     help="Default: $HSMNODE_PROFILE or ./hsmnode-dev/profile.json.",
 )
-@click.option("--duration", default=20.0, show_default=True, help="Seconds of workload.")
+@click.option(
+    "--duration", default=20.0, show_default=True, type=click.FloatRange(min=1.0), help="Seconds of workload."
+)
 @click.option(
     "--rate",
     default=20.0,
+    type=click.FloatRange(min=0.0, min_open=True),
     show_default=True,
     help="Writes (keys, users) per second; signing runs beside them.",
 )
@@ -41,14 +45,40 @@ from hsmnode.client import PROFILE_ENV, HsmError, ProfileError, default_profile_
     show_default=True,
     help="leader, follower, a member id, several joined by + (leader+follower), or none.",
 )
-@click.option("--cycles", default=2, show_default=True, help="remove-readd: cycles of a follower.")
-@click.option("--leader-cycles", default=1, show_default=True, help="remove-readd: cycles of the leader.")
-@click.option("--at", "at", default=5.0, show_default=True, help="Seconds into the run to kill the member.")
-@click.option("--restart-after", default=5.0, show_default=True, help="Seconds after the kill to restart it.")
+@click.option(
+    "--cycles",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="remove-readd: cycles of a follower.",
+)
+@click.option(
+    "--leader-cycles",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="remove-readd: cycles of the leader.",
+)
+@click.option(
+    "--at",
+    "at",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Seconds into the run to kill the member.",
+)
+@click.option(
+    "--restart-after",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Seconds after the kill to restart it.",
+)
 @click.option(
     "--fault-ratio",
     default=0.0,
     show_default=True,
+    type=click.FloatRange(0.0, 1.0),
     help="Share of calls a client-side injector fails with UNAVAILABLE.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (with the latency timeline).")
@@ -56,7 +86,7 @@ from hsmnode.client import PROFILE_ENV, HsmError, ProfileError, default_profile_
     "--plot",
     "plot_path",
     default=None,
-    type=click.Path(dir_okay=False),
+    type=OUT_FILE_NO_DASH,
     help="Draw latency and throughput to a PNG (needs matplotlib).",
 )
 def drill(

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from hsmnode.cli._command import ContainerCall, container_command, on_option
+from hsmnode.cli._options import IN_FILE, OUT_FILE
 from hsmnode.cli._output import Column, read_input, table, write_output
 from hsmnode.client import KeyInfo
 
@@ -99,6 +100,7 @@ def key_generate(
     "--in",
     "source",
     required=True,
+    type=IN_FILE,
     help="File with the key: a public key PEM (--public), an AES value, or a private key (PKCS#8 DER/PEM); - for stdin.",
 )
 @click.option(
@@ -129,7 +131,7 @@ def key_import(
     data = read_input(source)
     s = call.session
     if public:
-        k = s.import_public_key(label, data, usage=list(usage))
+        k = s.import_public_key(label, data, usage=list(usage), key_type=key_type)
     elif wrapping:
         k = s.unwrap_key(
             wrapping, data, label=label, key_type=key_type, usage=list(usage), extractable=allowed
@@ -141,7 +143,7 @@ def key_import(
 
 @container_command(key, "list", on=on_option())
 @click.option("--label", default="")
-@click.option("--type", "key_type", default="")
+@click.option("--type", "key_type", default="", type=KEY_TYPES)
 @click.option("--id", "key_id", default="")
 def key_list(call: ContainerCall, label: str, key_type: str, key_id: str) -> None:
     """Find keys by label, id or type."""
@@ -172,7 +174,7 @@ def key_destroy(call: ContainerCall, key_ref: str) -> None:
     metavar="KEY",
     help="Export wrapped (AES-KWP) under KEY; without it, the public key (PEM).",
 )
-@click.option("--out", default=None, help="File to write (default: stdout).")
+@click.option("--out", default=None, type=OUT_FILE, help="File to write (default: stdout).")
 def key_export(call: ContainerCall, key_ref: str, wrapping: str | None, out: str | None) -> None:
     """Export a public key as PEM, or an extractable key wrapped under another."""
     s = call.session

@@ -18,7 +18,7 @@ from hsmnode.cli._command import (
     list_command,
     show_command,
 )
-from hsmnode.cli._options import password_option
+from hsmnode.cli._options import OUT_FILE_NO_DASH, password_option
 from hsmnode.cli._output import Column
 
 
@@ -95,7 +95,10 @@ def partition_init(call: ClientCall, name: str, label: str, cloning_domain: str,
 def partition_role_init(call: ContainerCall, name: str, role: str, password: str) -> None:
     """PO session: initialize/reset the CO. CO session: initialize/reset the CU."""
     call.session.init_role(role.upper(), password)
-    click.echo(f"{role.upper()} of {name} initialized; it must change the password at first login")
+    click.echo(
+        f"{role.upper()} of {name} initialized; unless the partition policy must_change_initial_password "
+        f"is 0, it sets a new password before its first session (hsmnode session passwd {name} --role {role.lower()})"
+    )
 
 
 @container_command(partition, "policy", on="name", json=False)
@@ -104,7 +107,8 @@ def partition_role_init(call: ContainerCall, name: str, role: str, password: str
 @click.argument("value", type=int)
 def partition_policy(call: ContainerCall, name: str, policy: str, value: int) -> None:
     """PO session: set a partition policy (max_failed_logins, must_change_initial_password,
-    activation_required, auto_activation, private_key_cloning, private_key_wrapping)."""
+    activation_required, auto_activation, private_key_cloning, private_key_wrapping,
+    online_authorization); VALUE is a number, 0 or 1 for the on/off ones."""
     call.session.set_policy(policy, value)
     click.echo(f"partition {name}: {policy} = {value}")
 
@@ -121,9 +125,7 @@ def partition_activate(call: ClientCall, name: str, co_password: str, deactivate
 
 @container_command(partition, "backup", on="name")
 @click.argument("name")
-@click.option(
-    "--out", "out", required=True, type=click.Path(dir_okay=False), help="Where to write the backup."
-)
+@click.option("--out", "out", required=True, type=OUT_FILE_NO_DASH, help="Where to write the backup.")
 def partition_backup(call: ContainerCall, name: str, out: str) -> None:
     """CO session: back up every object of partition NAME (CU session: its public objects) into a file
     encrypted for this cluster; it restores only into a partition of the same cloning domain."""

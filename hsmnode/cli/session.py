@@ -16,8 +16,9 @@ ROLES = click.Choice(["po", "co", "cu", "krso", "krco"], case_sensitive=False)
 
 SLOT_COLUMNS = [
     Column("KIND", "kind", 9),
-    Column("PARTITION", "partition", 20),
-    Column("LABEL", "label", 34),
+    Column("NAME", "partition", 20),
+    # a keyring's slot carries its id in `label`; its label is its name
+    Column("LABEL", lambda s: s.label if s.kind == "partition" else s.partition, 34),
     Column("INITIALIZED", lambda s: f"initialized={s.initialized}"),
 ]
 

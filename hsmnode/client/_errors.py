@@ -20,6 +20,7 @@ HsmError                      any failure; .code (grpc.StatusCode), .message
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import grpc
@@ -126,9 +127,27 @@ def error_from_status(code: grpc.StatusCode, message: str, reason: str = "") -> 
     return error
 
 
+# gRPC's own refusal of an oversize message ("Received message larger than max (5000024 vs. 4194304)")
+_TOO_LARGE = re.compile(r"larger than max \((\d+) vs\. (\d+)\)")
+DIGEST_MECHANISMS_HINT = "ECDSA-DIGEST, RSA-PSS-SHA256-DIGEST or RSA-PKCS1-DIGESTINFO"
+
+
+def _readable(code: grpc.StatusCode, details: str) -> str:
+    """gRPC transport texts a person cannot act on, rewritten to name the limit and the way round it."""
+    found = _TOO_LARGE.search(details) if code is grpc.StatusCode.RESOURCE_EXHAUSTED else None
+    if found is None:
+        return details
+    size, limit = int(found.group(1)), int(found.group(2))
+    return (
+        f"the message is {size} bytes, over the {limit // (1024 * 1024)} MiB gRPC message limit ({limit} bytes); "
+        f"an operation takes at most 64 KiB of data: to sign large data, hash it first and sign the digest "
+        f"with a digest-only mechanism ({DIGEST_MECHANISMS_HINT})"
+    )
+
+
 def error_from_rpc(exc: grpc.RpcError) -> HsmError:
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-    details = exc.details() if hasattr(exc, "details") else str(exc)
+    details = _readable(code, (exc.details() if hasattr(exc, "details") else str(exc)) or "")
     # (key, value) pairs at run time, whatever the stubs say of RpcError's metadata
     trailing: Any = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
     reason = next((str(v) for k, v in trailing or () if k == "x-hsm-refusal"), "")

@@ -86,10 +86,18 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
         return convert.key(self._call(keys_pb2_grpc.KeysStub, "Generate", req, write=True))
 
     def import_public_key(
-        self, label: str, pem: bytes, *, usage: list[str], request_id: str | None = None
+        self,
+        label: str,
+        pem: bytes,
+        *,
+        usage: list[str],
+        key_type: str = "",
+        request_id: str | None = None,
     ) -> KeyInfo:
+        """Import a public key (SubjectPublicKeyInfo PEM); with `key_type` (AES, RSA, EC, Ed25519),
+        a PEM holding another type is refused (INVALID_ARGUMENT) instead of stored as what it is."""
         req = keys_pb2.ImportPublicKeyRequest(
-            request_id=request_id_or_new(request_id), label=label, pem=pem, usage=usage
+            request_id=request_id_or_new(request_id), label=label, pem=pem, usage=usage, key_type=key_type
         )
         return convert.key(self._call(keys_pb2_grpc.KeysStub, "ImportPublic", req, write=True))
 

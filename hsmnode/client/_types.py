@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,8 +45,12 @@ class ClusterStatus:
     term: int
     members: tuple[MemberStatus, ...]
 
-    def to_json(self) -> dict[str, Any]:
-        """The stable JSON shape of `hsmnode cluster status --json`."""
+    def to_json(self) -> str:
+        """`hsmnode cluster status --json` as text (indented JSON); `to_dict()` is the dict."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON shape of `hsmnode cluster status --json`, as a dict."""
         return {
             "cluster_id": self.cluster_id,
             "leader": self.leader,
@@ -318,8 +323,12 @@ class BackupInfo:
     smk_check: str
     size_bytes: int
 
-    def to_json(self) -> dict[str, Any]:
-        """The shape of `hsmnode cluster backup --json`."""
+    def to_json(self) -> str:
+        """`hsmnode cluster backup --json` as text (indented JSON); `to_dict()` is the dict."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The shape of `hsmnode cluster backup --json`, as a dict."""
         return {
             "cluster_id": self.cluster_id,
             "index": self.index,

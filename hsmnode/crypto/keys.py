@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.keywrap import (
 )
 
 SMK_BYTES = 32
+GCM_IV_BYTES = 12  # NIST SP 800-38D: the IV AES-GCM takes here
+GCM_TAG_BYTES = 16  # the 128-bit tag that ends every AES-GCM ciphertext
 
 # (key type, size or curve) the HSM generates
 KEY_KINDS: dict[str, tuple[str, ...]] = {

@@ -77,6 +77,16 @@ class LoginTarget:
     keyring: Keyring | None = None
 
     def lock_message(self, now: int) -> str:
+        if (
+            self.role == PartitionRole.CU
+            and self.partition is not None
+            and self.credential.failed < self.threshold
+        ):
+            # locked by the CO's lockout (apply/login.py), not by its own failed logins
+            return (
+                f"{self.what} is locked because its CO was locked out (as on Luna, a CO lockout locks "
+                f"the CU too; the PO's reset of the CO does not unlock it): {self.unlock_hint}"
+            )
         if self.lock_ms and self.credential.locked_until:
             left = max(1, (self.credential.locked_until - now + 999) // 1000)
             return (
@@ -169,7 +179,8 @@ def login_target(state: HsmState, target: str) -> LoginTarget:
             threshold = PO_THRESHOLD
         elif role == PartitionRole.CO:
             hint = (
-                f"the PO must reset the CO credential (hsmnode partition role-init {name} --role co)"
+                f"the PO must reset the CO credential (hsmnode partition role-init {name} --role co); "
+                "the CU is locked with it until the CO resets the CU"
                 if state.hsm.policies.get("po_can_reset_co", True)
                 else "HSM policy po_can_reset_co is off, so the CO stays locked out"
             )

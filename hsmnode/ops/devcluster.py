@@ -406,5 +406,5 @@ class DevCluster:
             "dir": str(self.root),
             "profile": str(self.profile_path),
             "members": [{**manifest_entry(m), "log": str(m.log_path)} for m in self.members],
-            "status": status.to_json() if status else None,
+            "status": status.to_dict() if status else None,
         }

@@ -57,16 +57,18 @@ class GenerateKeyRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., size: _Optional[str] = ..., exportable: _Optional[bool] = ..., usage: _Optional[_Iterable[str]] = ..., partition: _Optional[str] = ..., extractable: _Optional[bool] = ...) -> None: ...
 
 class ImportPublicKeyRequest(_message.Message):
-    __slots__ = ("request_id", "label", "pem", "usage")
+    __slots__ = ("request_id", "label", "pem", "usage", "key_type")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     PEM_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    KEY_TYPE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     label: str
     pem: bytes
     usage: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., pem: _Optional[bytes] = ..., usage: _Optional[_Iterable[str]] = ...) -> None: ...
+    key_type: str
+    def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., pem: _Optional[bytes] = ..., usage: _Optional[_Iterable[str]] = ..., key_type: _Optional[str] = ...) -> None: ...
 
 class ImportKeyRequest(_message.Message):
     __slots__ = ("request_id", "label", "key_type", "material", "usage", "exportable", "extractable")

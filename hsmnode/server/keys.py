@@ -54,7 +54,7 @@ class KeysServicer(Servicer[KeyService], keys_pb2_grpc.KeysServicer):
 
     @rpc
     def ImportPublic(self, r: keys_pb2.ImportPublicKeyRequest, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802
-        return key_info(self._s.import_public(call, r.label, r.pem, list(r.usage)))
+        return key_info(self._s.import_public(call, r.label, r.pem, list(r.usage), r.key_type))
 
     @rpc
     def Import(self, r: keys_pb2.ImportKeyRequest, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802

@@ -22,11 +22,36 @@ def invalid(message: str) -> DomainError:
     return DomainError(ErrorCode.INVALID_ARGUMENT, message)
 
 
+def check_key_type(key_type: str) -> None:
+    """INVALID_ARGUMENT naming the known key types (domain/rules.KEY_TYPES) unless `key_type` is
+    one of them or empty (a filter or an expectation left open)."""
+    if key_type and key_type not in rules.KEY_TYPES:
+        raise invalid(f"unknown key type {key_type!r}: use one of {', '.join(rules.KEY_TYPES)}")
+
+
+def check_ciphertext(mechanism: str, data: bytes) -> None:
+    """INVALID_ARGUMENT for a ciphertext that cannot be one of `mechanism`: empty, or for AES-GCM
+    shorter than its 16-byte tag."""
+    check_data(data, "ciphertext")
+    if mechanism == "AES-GCM" and len(data) < kc.GCM_TAG_BYTES:
+        raise invalid(
+            f"ciphertext is {len(data)} bytes, shorter than AES-GCM's {kc.GCM_TAG_BYTES}-byte tag (it ends every ciphertext)"
+        )
+
+
 def check_data(data: bytes, what: str = "data") -> None:
     if not data:
         raise invalid(f"{what} must not be empty")
     if len(data) > MAX_DATA:
-        raise invalid(f"{what} is {len(data)} bytes; the limit is {MAX_DATA}")
+        raise invalid(
+            f"{what} is {len(data)} bytes; the limit is {MAX_DATA} per operation"
+            + (
+                ": to sign more, hash it first and sign the digest "
+                "(ECDSA-DIGEST, RSA-PSS-SHA256-DIGEST or RSA-PKCS1-DIGESTINFO)"
+                if what == "data"
+                else ""
+            )
+        )
 
 
 def secret_fields(

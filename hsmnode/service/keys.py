@@ -32,7 +32,14 @@ from hsmnode.service.call import Call
 from hsmnode.service.context import KEY_SESSIONS, NodeContext
 from hsmnode.service.key_audit import KeyAudit
 from hsmnode.service.key_audit import target as _target
-from hsmnode.service.key_fields import check_data, fields, invalid, secret_fields
+from hsmnode.service.key_fields import (
+    check_ciphertext,
+    check_data,
+    check_key_type,
+    fields,
+    invalid,
+    secret_fields,
+)
 from hsmnode.service.key_views import KeyView, LocatedKey, aad_for, described_view
 from hsmnode.service.mofn import session_authorized
 from hsmnode.service.usage_audit import UsageLog
@@ -169,14 +176,20 @@ class KeyService:
         label: str,
         pem: bytes,
         usage: list[str],
+        expected_type: str = "",
     ) -> KeyView:
+        """Store the public key of `pem` (SubjectPublicKeyInfo PEM); with `expected_type`, a PEM
+        holding another key type is INVALID_ARGUMENT naming both (what `--type` promised)."""
         claims = self._ctx.claims(call, *KEY_SESSIONS)
+        check_key_type(expected_type)
 
         def prepare() -> dict[str, Any]:
             try:
                 key_type, size, der = kc.public_from_pem(pem)
             except kc.KeyMaterialError as exc:
                 raise invalid(str(exc)) from None
+            if expected_type and key_type != expected_type:
+                raise invalid(f"the PEM holds an {key_type} public key, not {expected_type}")
             return fields(
                 self._smk,
                 claims.container,
@@ -305,6 +318,7 @@ class KeyService:
     ) -> list[KeyView]:
         """Keys of the session's container, or (owner) of a partition that granted this one read."""
         claims = self._ctx.claims(call, *KEY_SESSIONS)
+        check_key_type(key_type)
         now = self._ctx.clock_ms()
         container = f"partition:{owner}" if owner else claims.container
 
@@ -383,7 +397,7 @@ class KeyService:
     def decrypt(self, call: Call, key_ref: str, mechanism: str, data: bytes, iv: bytes, aad: bytes) -> bytes:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
         with self._audit.use(claims, "key.decrypt", key_ref, mechanism) as use:
-            check_data(data, "ciphertext")
+            check_ciphertext(mechanism, data)
             key = self._usable(claims, key_ref, "decrypt")
             use.found(key)
             self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)

@@ -129,6 +129,23 @@ def test_exports_refusals_and_key_use_are_in_the_audit_log_with_actor_key_partit
     assert all(m["ok"] and m["member_ok"] for m in by_member.values())
     assert by_member["node2"]["member_length"] >= 3
 
+    # --limit counts every chain together: the newest records of them all
+    newest = cli(trio, "audit", "list", "--limit", "3", "--json")
+    assert newest.returncode == 0, newest.stderr
+    three = json.loads(newest.stdout)["records"]
+    assert len(three) == 3
+    assert min(r["timestamp_ms"] for r in three) >= sorted(r["timestamp_ms"] for r in records)[-3]
+
+    # the appliance user audit without the Auditor role: a permission error, not "did not answer"
+    secret_file = tmp_path / "audit.pw"
+    assert cli(trio, "login", "audit", "--password-file", str(secret_file)).returncode == 0
+    denied = cli(trio, "audit", "list", "--chain", "member")
+    assert denied.returncode == 1 and denied.stderr.startswith("error: PERMISSION_DENIED: "), denied.stderr
+    assert "did not answer" not in denied.stderr
+    denied_verify = cli(trio, "audit", "verify", "--json")
+    assert denied_verify.returncode == 1
+    assert json.loads(denied_verify.stdout)["error"]["code"] == "PERMISSION_DENIED"
+
 
 def test_the_auditor_chooses_what_key_use_records(trio: DevCluster) -> None:
     co = co_on(trio, "node1")

@@ -21,6 +21,7 @@ from hsmnode.client import (
     NotFound,
     PartitionSession,
     PermissionDenied,
+    ResourceExhausted,
     Unavailable,
 )
 from hsmnode.ops.devcluster import DevCluster
@@ -330,6 +331,21 @@ def test_member_cut_off_from_the_others_refuses_crypto_once_its_lease_runs_out(c
 # --- bad input ----------------------------------------------------------------------------------
 
 
+def test_a_public_key_of_another_type_and_an_unknown_type_filter_are_refused(cluster: DevCluster) -> None:
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with cluster.app_client() as app, co_session(app, cluster) as co:
+        with pytest.raises(InvalidArgument, match="the PEM holds an EC public key, not RSA"):
+            co.import_public_key("typed-rsa", ec_pem, usage=["verify"], key_type="RSA")
+        assert co.list_keys(label="typed-rsa") == []
+        assert co.import_public_key("typed-ec", ec_pem, usage=["verify"], key_type="EC").key_type == "EC"
+        with pytest.raises(InvalidArgument, match="unknown key type 'FOO': use one of AES, RSA, EC, Ed25519"):
+            co.list_keys(key_type="FOO")
+
+
 def test_bad_crypto_input_gets_the_right_status_and_every_member_stays_up(cluster: DevCluster) -> None:
     with cluster.app_client() as app, co_session(app, cluster) as co:
         co.generate_key("ec", "EC", "P-256", usage=["sign", "verify"])
@@ -352,6 +368,8 @@ def test_bad_crypto_input_gets_the_right_status_and_every_member_stays_up(cluste
         with pytest.raises(InvalidArgument, match="the limit is 65536"):
             co.encrypt("aes", b"x" * (64 * 1024 + 1), mechanism="AES-GCM")
         assert co.sign("ec", b"x" * (64 * 1024), mechanism="ECDSA-SHA256")  # the limit itself is fine
+        with pytest.raises(ResourceExhausted, match=r"over the 4 MiB gRPC message limit .*\(ECDSA-DIGEST"):
+            co.sign("ec", b"x" * (5 * 1000 * 1000), mechanism="ECDSA-SHA256")
         with pytest.raises(InvalidArgument, match="RSA-OAEP cannot encrypt this much"):
             co.encrypt("rsa", b"x" * 1000, mechanism="RSA-OAEP-SHA256")
 
@@ -370,6 +388,10 @@ def test_bad_crypto_input_gets_the_right_status_and_every_member_stays_up(cluste
             co.decrypt("aes", tampered, mechanism="AES-GCM", iv=sealed.iv)
         with pytest.raises(InvalidArgument, match="authentication check"):
             co.decrypt("aes", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv, aad=b"other")
+        with pytest.raises(
+            InvalidArgument, match="ciphertext is 15 bytes, shorter than AES-GCM's 16-byte tag"
+        ):
+            co.decrypt("aes", sealed.ciphertext[:15], mechanism="AES-GCM", iv=sealed.iv)
         with pytest.raises(InvalidArgument, match="12-byte IV"):
             co.decrypt("aes", sealed.ciphertext, mechanism="AES-GCM", iv=sealed.iv[:8])
         with pytest.raises(InvalidArgument, match="RSA-OAEP decryption failed"):

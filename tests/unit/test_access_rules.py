@@ -9,6 +9,7 @@ from hsmnode.domain import permissions as perm
 from hsmnode.domain.access import authorize
 from hsmnode.domain.apply import apply
 from hsmnode.domain.errors import DomainError, ErrorCode
+from hsmnode.domain.result import Result
 from tests.unit.world import (
     FP_ADMIN_CERT,
     FP_CLIENT,
@@ -215,6 +216,54 @@ def test_co_lockout_at_policy_threshold_locks_co_and_cu_and_po_reset_unlocks_co(
     )
     w.ok(c.PartitionRoleInit, w.partition_session("pay", "PO"), name="pay", role="CO", password_hash="h")
     assert not roles["CO"].locked
+
+
+def attempt(w: World, target: str, success: bool) -> Result:
+    """A client's login to `target`, right or wrong, against the credential's current epoch."""
+    epoch = w.login_target_epoch(target)
+    return w.apply(c.RecordLogin, w.client(), target=target, success=success, verified_epoch=epoch)
+
+
+def test_lockout_messages_name_the_locked_role_and_the_way_out() -> None:
+    w = with_partition()
+    w.ok(
+        c.PartitionPolicySet,
+        w.partition_session("pay", "PO"),
+        name="pay",
+        policy="max_failed_logins",
+        value=3,
+    )
+    assert fail(w, w.client(), "partition:pay:CO") is ErrorCode.UNAUTHENTICATED
+    last_try = attempt(w, "partition:pay:CO", success=False)
+    assert "(1 attempt left before lockout)" in last_try.message
+    fail(w, w.client(), "partition:pay:CO")
+    # the CU had no failed login: it is locked because the CO was, and says so
+    cu = attempt(w, "partition:pay:CU", success=True)
+    assert cu.code is ErrorCode.RESOURCE_EXHAUSTED
+    assert "the CU of partition 'pay' is locked because its CO was locked out" in cu.message
+    assert "locked after" not in cu.message
+    assert "the CO must reset the CU credential (hsmnode partition role-init pay --role cu)" in cu.message
+
+
+def test_an_expired_partition_password_names_the_partition_command_only() -> None:
+    w = with_partition()
+    w.ok(
+        c.PartitionRoleInit, w.partition_session("pay", "CO"), name="pay", role="CU", password_hash="hash:cu1"
+    )
+    expired = attempt(w, "partition:pay:CU", success=True)
+    assert expired.code is ErrorCode.FAILED_PRECONDITION
+    assert "(hsmnode session passwd pay --role cu)" in expired.message
+    assert "login --new-password" not in expired.message
+
+
+def test_deleting_a_default_account_says_what_can_be_done() -> None:
+    w = with_users()
+    admin = w.apply(c.UserDelete, w.user("admin"), name="admin")
+    assert admin.code is ErrorCode.FAILED_PRECONDITION
+    assert "nor disabled; change its password instead (hsmnode user passwd admin)" in admin.message
+    assert "disable it" not in admin.message
+    monitor = w.apply(c.UserDelete, w.user("admin"), name="monitor")
+    assert "disable it instead (hsmnode user disable monitor)" in monitor.message
 
 
 def test_po_may_not_reset_co_when_hsm_policy_forbids() -> None:

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from hsmnode.cli._output import Column, table
+from hsmnode.cli._output import Column, emit_fields, table, text
+from hsmnode.cli.session import SLOT_COLUMNS
+from hsmnode.client import Slot
 
 
 @dataclass
@@ -66,3 +68,40 @@ def test_separators_indent_and_no_header(capsys: pytest.CaptureFixture[str]) -> 
         indent="  ",
     )
     assert capsys.readouterr().out == "  pay -> ops: read, create\n"
+
+
+def test_nested_values_print_readably_not_as_python_literals(capsys: pytest.CaptureFixture[str]) -> None:
+    roles = (
+        {"role": "CO", "locked": True, "must_change_password": False, "failed_logins": 3},
+        {"role": "CU", "locked": False, "must_change_password": True, "failed_logins": 0},
+        {"role": "PO", "locked": False, "must_change_password": False, "failed_logins": 0},
+    )
+    emit_fields(
+        False,
+        {
+            "roles": roles,
+            "policies": {"po_can_reset_co": True, "max_failed_logins": 3},
+            "clients": ("demo-client",),
+        }
+        | {"card_labels": (), "initialized": True},
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        "roles: CO (locked, failed logins 3), CU (must change password), PO",
+        "policies: po_can_reset_co=on, max_failed_logins=3",
+        "clients: demo-client",
+        "card_labels: -",
+        "initialized: True",
+    ]
+    assert text({"online_authorization": False}) == "online_authorization=off"
+
+
+def test_a_keyring_slot_shows_its_label_not_its_id(capsys: pytest.CaptureFixture[str]) -> None:
+    slots = [
+        Slot("pay", "Payments", True, False, False),
+        Slot("ops-ring", "9f3a0c", True, False, False, "keyring"),
+    ]
+    table(slots, SLOT_COLUMNS[:3], header=False)
+    assert [line.split() for line in capsys.readouterr().out.splitlines()] == [
+        ["partition", "pay", "Payments"],
+        ["keyring", "ops-ring", "ops-ring"],
+    ]

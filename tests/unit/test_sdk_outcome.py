@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from hsmnode.client import OutcomeUnknown, Unavailable
+from hsmnode.client import OutcomeUnknown, ResourceExhausted, Unavailable
 from hsmnode.client._errors import error_from_rpc
 from hsmnode.client._faults import InjectedError
 from hsmnode.client._outcome import APPLIED_INDEX_KEY, Attempts, provably_not_applied
@@ -68,3 +68,16 @@ def test_a_write_that_cannot_have_run_ends_in_unavailable() -> None:
 def test_a_members_refusal_reason_reaches_the_error() -> None:
     refused = Failed(grpc.StatusCode.FAILED_PRECONDITION, "removed", (("x-hsm-refusal", "removed"),))
     assert error_from_rpc(refused).reason == "removed"
+
+
+def test_an_oversize_message_names_the_limit_and_signing_a_digest() -> None:
+    raw = "SERVER: Received message larger than max (5000024 vs. 4194304)"
+    error = error_from_rpc(Failed(grpc.StatusCode.RESOURCE_EXHAUSTED, raw))
+    assert isinstance(error, ResourceExhausted)
+    assert error.message.startswith(
+        "the message is 5000024 bytes, over the 4 MiB gRPC message limit (4194304 bytes)"
+    )
+    assert "hash it first and sign the digest" in error.message and "ECDSA-DIGEST" in error.message
+    # another RESOURCE_EXHAUSTED (a lockout) keeps its own message
+    locked = "the CO of partition 'pay' is locked after 3 failed logins"
+    assert error_from_rpc(Failed(grpc.StatusCode.RESOURCE_EXHAUSTED, locked)).message == locked

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from hsmnode.client import AuditNote, AuditPage, AuditRecord, Encrypted, Grant, Slot, Slots
+import json
+
+from hsmnode.client import (
+    AuditNote,
+    AuditPage,
+    AuditRecord,
+    ClusterStatus,
+    Encrypted,
+    Grant,
+    MemberStatus,
+    Slot,
+    Slots,
+)
 
 
 def test_results_that_replaced_tuples_unpack_and_index_in_field_order() -> None:
@@ -25,3 +37,25 @@ def test_results_that_replaced_tuples_unpack_and_index_in_field_order() -> None:
 def test_results_compare_by_their_fields() -> None:
     assert Grant("pay", "app", ("read",)) in [Grant("pay", "app", ("read",))]
     assert Grant("pay", "app", ("read",)) != Grant("pay", "app", ("create",))
+
+
+def test_cluster_status_to_json_is_json_text_and_to_dict_the_dict() -> None:
+    status = ClusterStatus(
+        "c1",
+        "node1",
+        3,
+        (
+            MemberStatus(
+                id="node1",
+                address="127.0.0.1:1",
+                role="leader",
+                applied_index=5,
+                raft_address="127.0.0.1:2",
+                state_digest="ab",
+            ),
+        ),
+    )
+    text = status.to_json()
+    assert isinstance(text, str)  # the README prints it: JSON, not a Python dict
+    assert json.loads(text) == status.to_dict()
+    assert status.to_dict()["members"][0]["id"] == "node1"

@@ -160,7 +160,12 @@ def user_delete(state: HsmState, cmd: c.UserDelete) -> Result:
     if user.builtin:
         raise DomainError(
             ErrorCode.FAILED_PRECONDITION,
-            f"'{cmd.name}' is a default account and cannot be deleted (disable it)",
+            f"'{cmd.name}' is a default account and cannot be deleted: "
+            + (
+                "nor disabled; change its password instead (hsmnode user passwd admin)"
+                if cmd.name == "admin"
+                else f"disable it instead (hsmnode user disable {cmd.name})"
+            ),
         )
     if user.name == actor.name:
         raise DomainError(ErrorCode.FAILED_PRECONDITION, "a user cannot delete itself")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import (
+    LoginTarget,
     assigned_keyring,
     assigned_partition,
     authorize,
@@ -66,6 +67,18 @@ def _check_login_actor(state: HsmState, actor: str, target: str, now: int) -> No
         raise DomainError(ErrorCode.INVALID_ARGUMENT, f"unknown login target {target!r}")
 
 
+def _passwd_command(t: LoginTarget) -> str:
+    """The command that sets a new password for login target `t` (appliance users log in with
+    --new-password; partition and keyring roles change theirs over NTLS)."""
+    if t.partition is not None:
+        return f"hsmnode session passwd {t.partition.name} --role {t.role.lower()}"
+    if t.keyring is not None:
+        return f"hsmnode session passwd {t.keyring.label} --role {t.role.lower()}"
+    if t.target.startswith("user:"):
+        return f"hsmnode login {t.target[5:]} --new-password"
+    return "hsmnode login --new-password"
+
+
 def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
     _check_login_actor(state, cmd.actor, cmd.target, cmd.timestamp)
     # An appliance login with a wrong password gets one answer whether the user exists, is
@@ -116,14 +129,14 @@ def record_login(state: HsmState, cmd: c.RecordLogin) -> Result:
             raise DomainError(ErrorCode.UNAUTHENTICATED, WRONG_USER_OR_PASSWORD)
         left = t.threshold - cred.failed
         raise DomainError(
-            ErrorCode.UNAUTHENTICATED, f"wrong password for {t.what} ({left} attempts left before lockout)"
+            ErrorCode.UNAUTHENTICATED,
+            f"wrong password for {t.what} ({left} attempt{'' if left == 1 else 's'} left before lockout)",
         )
     cred.failed = 0
     if cred.must_change:
         raise DomainError(
             ErrorCode.FAILED_PRECONDITION,
-            f"the initial password of {t.what} has expired: set a new one first "
-            "(hsmnode login --new-password, or hsmnode session passwd)",
+            f"the initial password of {t.what} has expired: set a new one first ({_passwd_command(t)})",
         )
     session_epoch = 0
     if t.partition is not None:
