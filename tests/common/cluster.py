@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hsmnode.ops.devcluster import (
+    METRICS_PORT_OFFSET,
     RAFT_PORT_OFFSET,
     DevCluster,
     DevClusterError,
@@ -77,10 +78,12 @@ def cluster_kind(requested: str) -> str:
 
 
 def free_base_port(nodes: int) -> int:
-    """A base port with `nodes` free gRPC ports and `nodes` free Raft ports (base + 100) on 127.0.0.1."""
+    """A base port with `nodes` free gRPC ports, `nodes` free Raft ports (base + 100) and `nodes` free
+    metrics ports (base + 200: `hsmnode dev` serves /metrics there) on 127.0.0.1."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - RAFT_PORT_OFFSET - nodes)
-        ports = [base + i for i in range(nodes)] + [base + RAFT_PORT_OFFSET + i for i in range(nodes)]
+        base = random.randrange(20000, 60000 - METRICS_PORT_OFFSET - nodes)
+        offsets = (0, RAFT_PORT_OFFSET, METRICS_PORT_OFFSET)
+        ports = [base + offset + i for offset in offsets for i in range(nodes)]
         if ports_free(ports):
             return base
     raise RuntimeError("no free port range on 127.0.0.1")
