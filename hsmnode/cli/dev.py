@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,9 +23,31 @@ def _fail(exc: Exception, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _stop_on_signals() -> threading.Event:
-    """An event that SIGINT (Ctrl-C) or SIGTERM sets: the foreground loop's signal to stop."""
-    stop = threading.Event()
+class StopRequest:
+    """Set by SIGINT (Ctrl-C) or SIGTERM: the foreground loop's signal to stop.
+
+    A plain flag, no lock: a `threading.Event` set from a signal handler deadlocks when the signal is
+    handled while the main thread holds the Event's own lock (inside `Event.wait`, right after a timed
+    wait ran out), which a busy machine makes likely: `hsmnode dev` then hung on SIGTERM with one
+    thread in a futex wait and its members left running."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self) -> None:
+        self.requested = True
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, in 50 ms steps that end once a stop is requested; whether one was."""
+        deadline = time.monotonic() + seconds
+        while not self.requested and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.requested
+
+
+def _stop_on_signals() -> StopRequest:
+    """A stop request that SIGINT (Ctrl-C) or SIGTERM sets."""
+    stop = StopRequest()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     return stop

@@ -156,7 +156,7 @@ class DevCluster:
         log = open(m.log_path, "ab")  # noqa: SIM115 - the child owns it
         prefix = ["ip", "netns", "exec", self.netns[m.id]] if m.id in self.netns else []
         self._procs[m.id] = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "hsmnode", "serve", "--config", str(m.config_path)],
+            [*prefix, *self.serve_argv(m)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -165,6 +165,11 @@ class DevCluster:
         log.close()
         # another process (a drill) can find, kill and see the member through this file
         (m.dir / "node.pid").write_text(f"{self._procs[m.id].pid}\n")
+
+    def serve_argv(self, m: DevMember) -> list[str]:
+        """The command line that runs member `m` (`hsmnode serve --config ...`); the test suite's
+        launcher (tests/common/cluster.py) runs the same command with a lighter password hash."""
+        return [sys.executable, "-m", "hsmnode", "serve", "--config", str(m.config_path)]
 
     def stop_process(self, member: DevMember) -> None:
         """Stop a node that is not (or no longer) in `members`, e.g. one made by make_standalone."""

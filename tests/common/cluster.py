@@ -14,16 +14,21 @@ members, real `cryptography`. They differ only in where a member runs:
 `HSMNODE_TEST_CLUSTERS=processes` runs every cluster as processes (CI's second pass: each in-process
 test is then also run against member processes).
 
-In-process members hash passwords with scrypt at N=2^10 instead of 2^14 (`light_password_hashing`,
-on for tests/integration): the same scrypt through `cryptography`, at a sixteenth of the cost. A
-bootstrap alone hashes or checks about 40 passwords, and scrypt was over half of the CPU time of the
-SDK-level tests. Member processes always hash at the production cost (tests/unit pins it).
+Test members hash passwords with scrypt at N=2^10 instead of 2^14: the same scrypt through
+`cryptography`, at a sixteenth of the cost. A bootstrap alone hashes or checks about 30 passwords
+(about 2 s of a process cluster's set-up at N=2^14), and scrypt was over half of the CPU time of the
+SDK-level tests. In-process members get it from `light_password_hashing` (on for tests/integration),
+member processes from their command line (`ProcessCluster.serve_argv`: `hsmnode serve` with N set
+before it starts). A hash records its N, so any member verifies any hash. The production cost stays
+where a user meets it: `hsmnode dev` (tests/integration/test_cli.py), a member a drill restarts and a
+joiner re-executed after its join run `hsmnode serve` as it is, and tests/unit pins N=2^14.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hsmnode.ops.devcluster import (
+    METRICS_PORT_OFFSET,
     RAFT_PORT_OFFSET,
     DevCluster,
     DevClusterError,
@@ -72,13 +78,29 @@ def cluster_kind(requested: str) -> str:
 
 
 def free_base_port(nodes: int) -> int:
-    """A base port with `nodes` free gRPC ports and `nodes` free Raft ports (base + 100) on 127.0.0.1."""
+    """A base port with `nodes` free gRPC ports, `nodes` free Raft ports (base + 100) and `nodes` free
+    metrics ports (base + 200: `hsmnode dev` serves /metrics there) on 127.0.0.1."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - RAFT_PORT_OFFSET - nodes)
-        ports = [base + i for i in range(nodes)] + [base + RAFT_PORT_OFFSET + i for i in range(nodes)]
+        base = random.randrange(20000, 60000 - METRICS_PORT_OFFSET - nodes)
+        offsets = (0, RAFT_PORT_OFFSET, METRICS_PORT_OFFSET)
+        ports = [base + offset + i for offset in offsets for i in range(nodes)]
         if ports_free(ports):
             return base
     raise RuntimeError("no free port range on 127.0.0.1")
+
+
+# `python -m hsmnode ARGS` with scrypt at LIGHT_SCRYPT_N: hsmnode/__main__.py run as `-m` runs it
+_LIGHT_SERVE = (
+    f"import runpy, hsmnode.crypto; hsmnode.crypto.SCRYPT_N = {LIGHT_SCRYPT_N}; "
+    "runpy.run_module('hsmnode', run_name='__main__', alter_sys=True)"
+)
+
+
+class ProcessCluster(DevCluster):
+    """A `DevCluster` whose member processes hash passwords at LIGHT_SCRYPT_N (module docstring)."""
+
+    def serve_argv(self, m: DevMember) -> list[str]:
+        return [sys.executable, "-c", _LIGHT_SERVE, "serve", "--config", str(m.config_path)]
 
 
 class _MemberThread:
@@ -119,7 +141,7 @@ class _MemberThread:
             raise DevClusterError(f"in-process member {self.member.id} did not stop within {timeout}s")
 
 
-class InProcessCluster(DevCluster):
+class InProcessCluster(ProcessCluster):
     """A `DevCluster` whose members run as threads of this process (see the module docstring).
 
     A standalone node (`make_standalone`, a node about to join) runs as a process all the same: a
@@ -208,7 +230,7 @@ def create_cluster(
     compaction: int = 5000,
 ) -> DevCluster:
     """A new cluster's files in `root` (not started), of the given kind (see `cluster_kind`)."""
-    launcher = InProcessCluster if cluster_kind(kind) == IN_PROCESS else DevCluster
+    launcher = InProcessCluster if cluster_kind(kind) == IN_PROCESS else ProcessCluster
     return launcher.create(
         root,
         nodes=nodes,

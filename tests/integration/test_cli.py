@@ -1,4 +1,10 @@
-"""The CLI as a user meets it: `hsmnode dev` in the foreground, then `cluster status` and `audit` with --json."""
+"""The CLI as a user meets it: `hsmnode dev` in the foreground, then `cluster status` and `audit` with --json.
+
+The module's tests share one `hsmnode dev` cluster (`shared`, started on first use): they run in file
+order, the first on the fresh cluster (it checks the demo exactly, then stops and restarts it), the
+last (a standalone node joins) leaves a member behind that nothing after it may count on. Every
+process a test starts is stopped afterwards: `hsmnode dev` itself, and its members found through their
+pid files, whatever state the test left them in."""
 
 from __future__ import annotations
 
@@ -18,34 +24,125 @@ from tests.integration.conftest import free_base_port
 pytestmark = pytest.mark.cluster
 
 HSMNODE = [sys.executable, "-m", "hsmnode"]
+STARTED: list[tuple[Path, subprocess.Popen[str]]] = []  # (its --dir, process): every `hsmnode dev` started
 
 
 class Dev:
-    """`hsmnode dev --json` running in the background; reads the description it prints when ready."""
+    """`hsmnode dev --dir ROOT ARGS --json` running in the background; reads the description it prints
+    when ready. Its stderr goes to a file, readable while it runs."""
 
-    def __init__(self, root: Path, base_port: int) -> None:
-        self.proc = subprocess.Popen(
-            [*HSMNODE, "dev", "--dir", str(root), "--base-port", str(base_port), "--json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.started = time.monotonic()
+    def __init__(self, root: Path, *args: str) -> None:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        self.err_path = root.parent / f"{root.name}.dev-{len(STARTED)}.err"
+        with open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen(
+                [*HSMNODE, "dev", "--dir", str(root), *args, "--json"],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
+        STARTED.append((root, self.proc))
 
-    def ready(self) -> tuple[dict[str, object], float]:
+    def ready(self) -> dict[str, object]:
         assert self.proc.stdout is not None
         lines: list[str] = []
         for line in self.proc.stdout:
             lines.append(line)
             if line.rstrip() == "}":
-                return json.loads("".join(lines)), time.monotonic() - self.started
+                return json.loads("".join(lines))  # type: ignore[no-any-return]
         raise AssertionError(f"hsmnode dev exited before it was ready: {self.stop()}")
 
+    def stderr(self) -> str:
+        return self.err_path.read_text()
+
     def stop(self) -> str:
+        """SIGTERM, as Ctrl-C would; what it said on stderr. A dev that does not stop within 30 s fails
+        the test (after a SIGKILL)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        _out, err = self.proc.communicate(timeout=30)
-        return err
+        try:
+            self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise AssertionError(
+                f"hsmnode dev did not stop within 30 s of SIGTERM: {self.stderr()}"
+            ) from None
+        return self.stderr()
+
+
+def stop_leftovers(root: Path) -> None:
+    """SIGKILL every process of the cluster in `root` still running: members (and standalone nodes)
+    through their pid files, if the process's command line names `root`; every `hsmnode dev` this
+    module started on `root` that is still running."""
+    for pid_file in root.glob("*/node.pid"):
+        try:
+            pid = int(pid_file.read_text())
+            if str(root).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):  # gone already, or a stale pid file
+            continue
+    for where, proc in STARTED:
+        if where == root and proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+class SharedDev:
+    """The module's `hsmnode dev` cluster in ROOT (named `hsmnode-dev`, as the README's examples expect),
+    its gRPC ports from `base` (four free: one test grows it to four members)."""
+
+    def __init__(self, root: Path, base: int) -> None:
+        self.root, self.base = root, base
+        self.profile = root / "profile.json"
+        self.running: Dev | None = None
+        self.described: dict[str, object] = {}
+
+    def start(self, *args: str) -> dict[str, object]:
+        """Start `hsmnode dev ARGS` on ROOT (new or existing), wait until it is ready: its description."""
+        assert self.running is None, "the module's dev cluster is running already"
+        self.running = Dev(self.root, *args)
+        self.described = self.running.ready()
+        return self.described
+
+    def stop(self) -> tuple[str, int | None]:
+        """Stop the running `hsmnode dev`: (its stderr, its exit status)."""
+        assert self.running is not None
+        dev, self.running = self.running, None
+        return dev.stop(), dev.proc.returncode
+
+    def ensure(self) -> dict[str, object]:
+        """Running (started again on its base port if a test stopped it): the last description."""
+        if self.running is None or self.running.proc.poll() is not None:
+            self.running = None
+            self.start("--base-port", str(self.base))
+        return self.described
+
+    @property
+    def demo(self) -> dict[str, dict[str, str]]:
+        demo = self.described["demo"]
+        assert isinstance(demo, dict)
+        return demo
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDev]:
+    dev = SharedDev(tmp_path_factory.mktemp("cli") / "hsmnode-dev", free_base_port(4))
+    try:
+        yield dev
+    finally:
+        try:
+            if dev.running is not None:
+                dev.stop()
+        finally:
+            stop_leftovers(dev.root)
+
+
+@pytest.fixture
+def dev(shared: SharedDev) -> SharedDev:
+    """The module's dev cluster, running."""
+    shared.ensure()
+    return shared
 
 
 def run(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
@@ -60,18 +157,20 @@ def run(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def dev_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory for a test's own `hsmnode dev`: no process of it outlives the test."""
     root = tmp_path / "dev"
-    yield root
-    # whatever happened, no member of this cluster outlives the test
-    subprocess.run(["pkill", "-KILL", "-f", f"--config {root}"], check=False)
-
-
-def test_dev_starts_a_ready_cluster_and_brings_it_back_with_its_state(dev_dir: Path) -> None:
-    base = free_base_port(3)
-    dev = Dev(dev_dir, base)
     try:
-        described, seconds = dev.ready()
-        assert seconds < 10.0
+        yield root
+    finally:
+        stop_leftovers(root)
+
+
+@pytest.mark.timeout(300)  # a hang guard: ~35 CLI processes, each ~3 s at load 30
+def test_dev_starts_a_ready_cluster_and_brings_it_back_with_its_state(dev: SharedDev) -> None:
+    # the module's first test: the cluster is the one `hsmnode dev` just created, its demo untouched
+    described = dev.described
+    dev_dir = dev.root
+    try:
         status = described["status"]
         assert isinstance(status, dict)
         roles = sorted(m["role"] for m in status["members"])
@@ -121,62 +220,49 @@ def test_dev_starts_a_ready_cluster_and_brings_it_back_with_its_state(dev_dir: P
         assert opened.returncode == 0, opened.stderr
         assert json.loads(opened.stdout)["role"] == "CU"
     finally:
-        err = dev.stop()
+        err, code = dev.stop()
     assert "stopped." in err
-    assert dev.proc.returncode == 0
+    assert code == 0
 
-    again = Dev(dev_dir, base)
-    try:
-        described2, _ = again.ready()
-        assert described2["cluster_id"] == described["cluster_id"]
-        profile = dev_dir / "profile.json"
-        demo = described2["demo"]
-        assert isinstance(demo, dict)
-        assert run("login", "audit", "--password", demo["users"]["audit"], profile=profile).returncode == 0
-        elevated = run(
-            "hsm", "login", "--auditor", "--password", demo["hsm"]["auditor_password"], profile=profile
-        )
-        assert elevated.returncode == 0, elevated.stderr
-        # the CU session opened before the restart is still valid: state and epochs survived
-        assert run("session", "show", "demo", profile=profile).returncode == 0
-        listed = run("audit", "list", "--json", profile=profile)
-        assert listed.returncode == 0, listed.stderr
-        assert "kept across restarts" in [r["detail"] for r in json.loads(listed.stdout)["records"]]
-        verified = run("audit", "verify", "--json", profile=profile)
-        assert json.loads(verified.stdout)["ok"] is True
-    finally:
-        again.stop()
+    described2 = dev.start("--base-port", str(dev.base))  # it stays up for the module's next tests
+    assert described2["cluster_id"] == described["cluster_id"]
+    profile = dev_dir / "profile.json"
+    demo = described2["demo"]
+    assert isinstance(demo, dict)
+    assert run("login", "audit", "--password", demo["users"]["audit"], profile=profile).returncode == 0
+    elevated = run(
+        "hsm", "login", "--auditor", "--password", demo["hsm"]["auditor_password"], profile=profile
+    )
+    assert elevated.returncode == 0, elevated.stderr
+    # the CU session opened before the restart is still valid: state and epochs survived
+    assert run("session", "show", "demo", profile=profile).returncode == 0
+    listed = run("audit", "list", "--json", profile=profile)
+    assert listed.returncode == 0, listed.stderr
+    assert "kept across restarts" in [r["detail"] for r in json.loads(listed.stdout)["records"]]
+    verified = run("audit", "verify", "--json", profile=profile)
+    assert json.loads(verified.stdout)["ok"] is True
 
 
-def test_cli_password_prompt_reads_stdin_and_errors_are_one_line(dev_dir: Path) -> None:
-    dev = Dev(dev_dir, free_base_port(3))
-    try:
-        described, _ = dev.ready()
-        profile = dev_dir / "profile.json"
-        demo = described["demo"]
-        assert isinstance(demo, dict)
-        env = dict(os.environ, HSMNODE_PROFILE=str(profile))
-        piped = subprocess.run(
-            [*HSMNODE, "login", "monitor"],
-            input=demo["users"]["monitor"] + "\n",
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
-        assert piped.returncode == 0, piped.stderr
-        denied = run(
-            "user", "add", "mallory", "--role", "admin", "--password", "Mallory-pw-1", profile=profile
-        )
-        assert denied.returncode == 1
-        assert (
-            denied.stderr.strip()
-            == "error: PERMISSION_DENIED: user 'monitor' (role monitor) may not run user.add"
-        )
-        wrong = run("login", "admin", "--password", "Wrong-pass-1", profile=profile)
-        assert wrong.returncode == 1 and "UNAUTHENTICATED: wrong user name or password" in wrong.stderr
-    finally:
-        dev.stop()
+def test_cli_password_prompt_reads_stdin_and_errors_are_one_line(dev: SharedDev) -> None:
+    profile = dev.profile
+    env = dict(os.environ, HSMNODE_PROFILE=str(profile))
+    piped = subprocess.run(
+        [*HSMNODE, "login", "monitor"],
+        input=dev.demo["users"]["monitor"] + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert piped.returncode == 0, piped.stderr
+    denied = run("user", "add", "mallory", "--role", "admin", "--password", "Mallory-pw-1", profile=profile)
+    assert denied.returncode == 1
+    assert (
+        denied.stderr.strip()
+        == "error: PERMISSION_DENIED: user 'monitor' (role monitor) may not run user.add"
+    )
+    wrong = run("login", "admin", "--password", "Wrong-pass-1", profile=profile)
+    assert wrong.returncode == 1 and "UNAUTHENTICATED: wrong user name or password" in wrong.stderr
 
 
 def test_cli_errors_are_one_clear_line_and_exit_1(tmp_path: Path) -> None:
@@ -206,245 +292,219 @@ def test_dev_refuses_a_busy_port(dev_dir: Path) -> None:
     assert f"port(s) {base + 1} on 127.0.0.1 are in use" in result.stderr
 
 
-def test_readme_sdk_example_runs_as_written(tmp_path: Path) -> None:
-    """The README promises its SDK example runs against `make run`'s cluster: run it."""
+def test_readme_sdk_example_runs_as_written(dev: SharedDev) -> None:
+    """The README promises its SDK example runs against `make run`'s cluster (`hsmnode-dev` in the
+    working directory): run it."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme[readme.index("## SDK") :]
     snippet = section[
         section.index("```python") + len("```python") : section.index("```", section.index("```python") + 3)
     ]
-    root = tmp_path / "hsmnode-dev"
-    subprocess.run(["pkill", "-KILL", "-f", f"--config {root}"], check=False)
-    dev = Dev(root, free_base_port(3))
-    try:
-        dev.ready()
-        result = subprocess.run(
-            [sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=60
-        )
-        assert result.returncode == 0, result.stderr
-        assert (
-            '"cluster_id"' in result.stdout.replace("'", '"')
-            and "SessionInfo(partition='demo', role='CU'" in result.stdout
-        )
-    finally:
-        dev.stop()
-        subprocess.run(["pkill", "-KILL", "-f", f"--config {root}"], check=False)
+    assert dev.root.name == "hsmnode-dev"
+    result = subprocess.run(
+        [sys.executable, "-c", snippet], cwd=dev.root.parent, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        '"cluster_id"' in result.stdout.replace("'", '"')
+        and "SessionInfo(partition='demo', role='CU'" in result.stdout
+    )
 
 
-def test_cli_walkthrough_users_hsm_keys_keyrings_and_m_of_n(dev_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.timeout(300)  # a hang guard: ~35 CLI processes, each ~3 s at load 30
+def test_cli_walkthrough_users_hsm_keys_keyrings_and_m_of_n(dev: SharedDev, tmp_path: Path) -> None:
     """The README's CLI surface end to end, as a user types it (with --json where it exists)."""
-    dev = Dev(dev_dir, free_base_port(3))
-    try:
-        described, _ = dev.ready()
-        demo = described["demo"]
-        assert isinstance(demo, dict)
-        p = dev_dir / "profile.json"
+    demo = dev.demo
+    p = dev.profile
 
-        def ok(*args: str) -> str:
-            result = run(*args, profile=p)
-            assert result.returncode == 0, (args, result.stderr)
-            return result.stdout
+    def ok(*args: str) -> str:
+        result = run(*args, profile=p)
+        assert result.returncode == 0, (args, result.stderr)
+        return result.stdout
 
-        users, hsm, part = demo["users"], demo["hsm"], demo["partition"]
-        ok("login", "admin", "--password", users["admin"])
-        ok("user", "add", "carol", "--role", "operator", "--password", "Carol-pw-12")
-        assert "carol" in {u["name"] for u in json.loads(ok("user", "list", "--json"))}
-        ok("role", "add", "helpdesk", "--command", "user.list")
-        assert json.loads(ok("role", "show", "helpdesk", "--json"))["commands"] == ["user.list"]
-        ok("hsm", "login", "--password", hsm["so_password"])
-        ok("partition", "create", "vault", "--requires-authorization")
-        ok("hsm", "logout")
-        ok("client", "assign", "demo-client", "vault")
-        assert "vault" in json.loads(ok("client", "show", "demo-client", "--json"))["partitions"]
-        # keys and crypto in a CO session
-        ok("session", "open", "demo", "--role", "co", "--password", part["co_password"])
+    users, hsm, part = demo["users"], demo["hsm"], demo["partition"]
+    ok("login", "admin", "--password", users["admin"])
+    ok("user", "add", "carol", "--role", "operator", "--password", "Carol-pw-12")
+    assert "carol" in {u["name"] for u in json.loads(ok("user", "list", "--json"))}
+    ok("role", "add", "helpdesk", "--command", "user.list")
+    assert json.loads(ok("role", "show", "helpdesk", "--json"))["commands"] == ["user.list"]
+    ok("hsm", "login", "--password", hsm["so_password"])
+    ok("partition", "create", "vault", "--requires-authorization")
+    ok("hsm", "logout")
+    ok("client", "assign", "demo-client", "vault")
+    assert "vault" in json.loads(ok("client", "show", "demo-client", "--json"))["partitions"]
+    # keys and crypto in a CO session
+    ok("session", "open", "demo", "--role", "co", "--password", part["co_password"])
+    ok(
+        "key",
+        "generate",
+        "sig1",
+        "--type",
+        "EC",
+        "--size",
+        "P-256",
+        "--usage",
+        "sign",
+        "--usage",
+        "verify",
+        "--on",
+        "demo",
+    )
+    # issue 13's rename: --extractable, and --json answers both names for one release (the
+    # deprecated --exportable: tests/unit/test_extractable_rename.py)
+    made = json.loads(
         ok(
             "key",
             "generate",
-            "sig1",
-            "--type",
-            "EC",
-            "--size",
-            "P-256",
-            "--usage",
-            "sign",
-            "--usage",
-            "verify",
+            "wrap1",
             "--on",
             "demo",
+            "--type",
+            "AES",
+            "--size",
+            "256",
+            "--usage",
+            "wrap",
+            "--extractable",
+            "--json",
         )
-        # issue 13's rename: --extractable, and --json answers both names for one release (the
-        # deprecated --exportable: tests/unit/test_extractable_rename.py)
-        made = json.loads(
-            ok(
-                "key",
-                "generate",
-                "wrap1",
-                "--on",
-                "demo",
-                "--type",
-                "AES",
-                "--size",
-                "256",
-                "--usage",
-                "wrap",
-                "--extractable",
-                "--json",
-            )
-        )
-        assert (made["extractable"], made["exportable"]) == (True, True)
-        (tmp_path / "msg").write_bytes(b"hello")
+    )
+    assert (made["extractable"], made["exportable"]) == (True, True)
+    (tmp_path / "msg").write_bytes(b"hello")
+    ok(
+        "crypto",
+        "sign",
+        "sig1",
+        "--on",
+        "demo",
+        "--in",
+        str(tmp_path / "msg"),
+        "--out",
+        str(tmp_path / "sig"),
+    )
+    assert json.loads(
         ok(
             "crypto",
-            "sign",
+            "verify",
             "sig1",
             "--on",
             "demo",
             "--in",
             str(tmp_path / "msg"),
-            "--out",
+            "--signature",
             str(tmp_path / "sig"),
+            "--json",
         )
-        assert json.loads(
-            ok(
-                "crypto",
-                "verify",
-                "sig1",
-                "--on",
-                "demo",
-                "--in",
-                str(tmp_path / "msg"),
-                "--signature",
-                str(tmp_path / "sig"),
-                "--json",
-            )
-        ) == {"valid": True}
-        assert "BEGIN PUBLIC KEY" in ok("key", "export", "sig1", "--on", "demo")
-        assert len(ok("crypto", "random", "16", "--hex", "--on", "demo").strip()) == 32
-        # keyrings as the cluster SO
-        cpart = demo["cluster_partition"]
-        ok(
-            "session",
-            "open",
-            "cluster",
-            "--role",
-            "po",
-            "--client",
-            "cluster-so",
-            "--password",
-            cpart["po_password"],
-        )
-        assert [r["label"] for r in json.loads(ok("keyring", "list", "--json"))] == ["demo-ring"]
-        # M-of-N on the new partition
-        ok(
-            "partition",
-            "init",
-            "vault",
-            "--label",
-            "vault",
-            "--cloning-domain",
-            "d",
-            "--po-password",
-            "Vault-po-12",
-        )
-        ok("session", "open", "vault", "--role", "po", "--password", "Vault-po-12")
-        ok("partition", "role-init", "vault", "--role", "co", "--password", "Vault-co-00")
-        ok(
-            "session",
-            "passwd",
-            "vault",
-            "--role",
-            "co",
-            "--old-password",
-            "Vault-co-00",
-            "--new-password",
-            "Vault-co-11",
-        )
-        ok("session", "open", "vault", "--role", "co", "--password", "Vault-co-11")
-        ok(
-            "card",
-            "new-set",
-            "--count",
-            "3",
-            "--threshold",
-            "2",
-            "--label-prefix",
-            "vc",
-            "--out",
-            str(tmp_path / "cards"),
-        )
-        cards = [str(tmp_path / "cards" / f"vc-{i}.card") for i in (1, 2)]
-        ok(
-            "auth",
-            "associate",
-            "--on",
-            "vault",
-            "--set",
-            str(tmp_path / "cards" / "set.json"),
-            "--card",
-            cards[0],
-            "--card",
-            cards[1],
-            "--password",
-            "Vault-co-11",
-        )
-        assert json.loads(ok("auth", "show", "--on", "vault", "--json"))["state"] == "ASSOCIATED"
-        ok(
-            "auth",
-            "session-authorize",
-            "--on",
-            "vault",
-            "--card",
-            cards[0],
-            "--card",
-            cards[1],
-            "--password",
-            "Vault-co-11",
-        )
-        shown = json.loads(ok("auth", "show", "--on", "vault", "--json"))
-        assert shown["state"] == "ASSOCIATED" and shown["session_authorized"] is True
-        # the auditor reads the log, which names the cards
-        ok("login", "audit", "--password", users["audit"])
-        ok("hsm", "login", "--auditor", "--password", hsm["auditor_password"])
-        assert json.loads(ok("audit", "verify", "--json"))["ok"] is True
-        records = json.loads(ok("audit", "list", "--limit", "1000", "--json"))["records"]
-        assert any(r["command"] == "auth.change" and "with cards vc-1, vc-2" in r["detail"] for r in records)
-    finally:
-        dev.stop()
-
-
-def test_dev_grows_and_shrinks_an_existing_cluster_to_nodes(dev_dir: Path) -> None:
-    base = free_base_port(4)
-    first = Dev(dev_dir, base)
-    try:
-        first.ready()
-    finally:
-        first.stop()
-    grown = subprocess.Popen(
-        [*HSMNODE, "dev", "--dir", str(dev_dir), "--nodes", "4", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    ) == {"valid": True}
+    assert "BEGIN PUBLIC KEY" in ok("key", "export", "sig1", "--on", "demo")
+    assert len(ok("crypto", "random", "16", "--hex", "--on", "demo").strip()) == 32
+    # keyrings as the cluster SO
+    cpart = demo["cluster_partition"]
+    ok(
+        "session",
+        "open",
+        "cluster",
+        "--role",
+        "po",
+        "--client",
+        "cluster-so",
+        "--password",
+        cpart["po_password"],
     )
-    dev = Dev.__new__(Dev)
-    dev.proc, dev.started = grown, time.monotonic()
-    try:
-        described, _ = dev.ready()
-        status = described["status"]
-        assert isinstance(status, dict)
-        assert sorted(m["id"] for m in status["members"]) == ["node1", "node2", "node3", "node4"]
-        assert sorted(m["role"] for m in status["members"]).count("leader") == 1
-    finally:
-        err = dev.stop()
-    assert "added member node4" in err
+    assert [r["label"] for r in json.loads(ok("keyring", "list", "--json"))] == ["demo-ring"]
+    # M-of-N on the new partition
+    ok(
+        "partition",
+        "init",
+        "vault",
+        "--label",
+        "vault",
+        "--cloning-domain",
+        "d",
+        "--po-password",
+        "Vault-po-12",
+    )
+    ok("session", "open", "vault", "--role", "po", "--password", "Vault-po-12")
+    ok("partition", "role-init", "vault", "--role", "co", "--password", "Vault-co-00")
+    ok(
+        "session",
+        "passwd",
+        "vault",
+        "--role",
+        "co",
+        "--old-password",
+        "Vault-co-00",
+        "--new-password",
+        "Vault-co-11",
+    )
+    ok("session", "open", "vault", "--role", "co", "--password", "Vault-co-11")
+    ok(
+        "card",
+        "new-set",
+        "--count",
+        "3",
+        "--threshold",
+        "2",
+        "--label-prefix",
+        "vc",
+        "--out",
+        str(tmp_path / "cards"),
+    )
+    cards = [str(tmp_path / "cards" / f"vc-{i}.card") for i in (1, 2)]
+    ok(
+        "auth",
+        "associate",
+        "--on",
+        "vault",
+        "--set",
+        str(tmp_path / "cards" / "set.json"),
+        "--card",
+        cards[0],
+        "--card",
+        cards[1],
+        "--password",
+        "Vault-co-11",
+    )
+    assert json.loads(ok("auth", "show", "--on", "vault", "--json"))["state"] == "ASSOCIATED"
+    ok(
+        "auth",
+        "session-authorize",
+        "--on",
+        "vault",
+        "--card",
+        cards[0],
+        "--card",
+        cards[1],
+        "--password",
+        "Vault-co-11",
+    )
+    shown = json.loads(ok("auth", "show", "--on", "vault", "--json"))
+    assert shown["state"] == "ASSOCIATED" and shown["session_authorized"] is True
+    # the auditor reads the log, which names the cards
+    ok("login", "audit", "--password", users["audit"])
+    ok("hsm", "login", "--auditor", "--password", hsm["auditor_password"])
+    assert json.loads(ok("audit", "verify", "--json"))["ok"] is True
+    records = json.loads(ok("audit", "list", "--limit", "1000", "--json"))["records"]
+    assert any(r["command"] == "auth.change" and "with cards vc-1, vc-2" in r["detail"] for r in records)
 
 
-def test_a_standalone_dev_node_joins_the_dev_cluster_through_the_cli(dev_dir: Path) -> None:
-    base = free_base_port(3)
-    dev = Dev(dev_dir, base)
+def test_dev_grows_and_shrinks_an_existing_cluster_to_nodes(dev: SharedDev) -> None:
+    # the module's cluster exists (3 members): stopped, and started again with --nodes 4
+    dev.stop()
+    described = dev.start("--nodes", "4")
+    status = described["status"]
+    assert isinstance(status, dict)
+    assert sorted(m["id"] for m in status["members"]) == ["node1", "node2", "node3", "node4"]
+    assert sorted(m["role"] for m in status["members"]).count("leader") == 1
+    assert dev.running is not None
+    assert "added member node4" in dev.running.stderr()
+
+
+def test_a_standalone_dev_node_joins_the_dev_cluster_through_the_cli(dev: SharedDev) -> None:
+    # the module's last test: the joined member stays in the cluster's configuration
+    dev_dir = dev.root
     lone: subprocess.Popen[str] | None = None
     try:
-        described, _ = dev.ready()
         lone_port = free_base_port(1)  # once the cluster holds its ports
         lone = subprocess.Popen(
             [
@@ -462,9 +522,9 @@ def test_a_standalone_dev_node_joins_the_dev_cluster_through_the_cli(dev_dir: Pa
             stderr=subprocess.PIPE,
             text=True,
         )
-        demo = described["demo"]
-        assert isinstance(demo, dict)
-        profile = dev_dir / "profile.json"
+        STARTED.append((dev_dir, lone))
+        demo = dev.demo
+        profile = dev.profile
         assert lone.stdout is not None
         lines: list[str] = []
         for line in lone.stdout:
@@ -504,7 +564,7 @@ def test_a_standalone_dev_node_joins_the_dev_cluster_through_the_cli(dev_dir: Pa
             }
 
         deadline = time.monotonic() + 30.0
-        while listed() != {"node1", "node2", "node3", "lone"}:
+        while listed() != {*members, "lone"}:
             assert time.monotonic() < deadline, listed()
             time.sleep(0.2)
         # the cluster's admin logs in on the joined node
@@ -518,4 +578,3 @@ def test_a_standalone_dev_node_joins_the_dev_cluster_through_the_cli(dev_dir: Pa
             if lone.poll() is None:
                 lone.send_signal(signal.SIGTERM)
             lone.communicate(timeout=30)
-        dev.stop()

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from hsmnode.ops.devcluster import DevCluster, DevClusterError
+from hsmnode.ops.devcluster import DevClusterError
 from tests.common.cluster import (
     ENV_KIND,
     IN_PROCESS,
     PROCESSES,
     InProcessCluster,
+    ProcessCluster,
     cluster_kind,
     create_cluster,
 )
@@ -45,4 +46,4 @@ def test_create_cluster_makes_the_kind_and_an_in_process_member_cannot_be_killed
     with pytest.raises(DevClusterError, match="cannot SIGKILL in-process member node1: .* 'processes'"):
         inproc.kill("node1")
     procs = create_cluster(tmp_path / "b", kind=PROCESSES, nodes=1)
-    assert type(procs) is DevCluster
+    assert type(procs) is ProcessCluster

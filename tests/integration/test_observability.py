@@ -19,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hsmnode.ops.devcluster import METRICS_PORT_OFFSET, RAFT_PORT_OFFSET, DevCluster, DevTimings, ports_free
+from tests.common.cluster import ProcessCluster
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.cluster
@@ -38,7 +39,7 @@ def _free_base(nodes: int) -> int:
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     """3 members with metrics on, JSON logs and a snapshot every 40 entries, the dev demo set up."""
-    c = DevCluster.create(
+    c = ProcessCluster.create(
         tmp_path_factory.mktemp("observed") / "cluster",
         base_port=_free_base(3),
         timings=DevTimings(log_format="json", compaction_min_entries=40),  # the demo's entries: a snapshot
