@@ -144,12 +144,16 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         self._durable_ready = threading.Event()
         self._last_tick = now + 1.0  # the first tick comes after pysyncobj's start-up sleep
         self._compaction_held_since: float | None = None
+        self._hold_snapshot_start = False
         if options.durable:
             durable.install_durable_dumps()
         super().__init__(self_node, other_nodes, conf=conf, consumers=consumers, transportClass=HsmTransport)
         if options.durable:
             durable.make_meta_durable(self._SyncObj__raftLog)
-        serve_snapshots_while_compacting(self._SyncObj__serializer, conf.fullDumpFile)
+        serializer = self._SyncObj__serializer
+        serve_snapshots_while_compacting(serializer, conf.fullDumpFile)
+        start = serializer.serialize
+        serializer.serialize = lambda data, entry_id: self._serialize_unless_held(start, data, entry_id)
         self._durable_ready.set()
 
     # --- views ------------------------------------------------------------------
@@ -305,8 +309,11 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
             transport.send_now(node, message)
 
     def _SyncObj__tryLogCompaction(self) -> None:  # noqa: N802 - pysyncobj's private name
-        """pysyncobj's compaction step (reap a finished snapshot, install it, maybe start the next),
-        held while a connected member needs a snapshot: rules.hold_compaction says why."""
+        """pysyncobj's compaction step (reap a finished snapshot and install it, maybe start the next),
+        with no new snapshot started while a connected member needs one (rules.hold_compaction). A
+        finished snapshot is always reaped and installed at once: on a restart pysyncobj discards a
+        journal that does not start at the dump's index (syncobj.py:1489-1495), so a dump left
+        uninstalled would cost the member every entry after it if it crashed meanwhile."""
         now = monotonic()
         connected = self._SyncObj__connectedNodes
         next_index = self._SyncObj__raftNextIndex
@@ -329,8 +336,18 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
                 self.options.snapshot_hold,
             )
         self._compaction_held_since = decision.since
-        if not decision.hold:
+        forced = self._SyncObj__forceLogCompaction
+        self._hold_snapshot_start = decision.hold
+        try:
             SyncObj._SyncObj__tryLogCompaction(self)
+        finally:
+            self._hold_snapshot_start = False
+        if decision.hold and forced:
+            self._SyncObj__forceLogCompaction = True  # a forced compaction waits for the hold, not lost
+
+    def _serialize_unless_held(self, start: Any, data: Any, entry_id: Any) -> None:
+        if not self._hold_snapshot_start:
+            start(data, entry_id)
 
     def sync_pending(self) -> bool:
         """True when the journal holds entries not yet fsynced (durable mode)."""

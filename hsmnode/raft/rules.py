@@ -235,7 +235,8 @@ def hold_compaction(
     now: float,
     max_hold: float,
 ) -> CompactionHold:
-    """Should the leader hold its log compaction (neither start a snapshot nor install a finished one)?
+    """Should the leader hold its log compaction (start no new snapshot; one already written is still
+    installed)?
 
     Yes while a connected member needs a snapshot: its next index is at or below the leader's first
     log entry, so the leader sends it the dump file (or will at the next heartbeat). Compacting then

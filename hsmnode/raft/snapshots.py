@@ -12,8 +12,10 @@ the transfers in progress (serializer.py:53-57, syncobj.py:1423-1428).
 Reading the dump while the child writes the next one is safe: the child writes
 `<dump>.tmp` and renames it over the dump (serializer.py:84-93), and a transfer reads the
 file it opened. The transfer stays consistent with the leader's log because the engine
-holds compaction, and with it the install of the next snapshot, while a member needs one
-(`rules.hold_compaction`, `HsmSyncObj._SyncObj__tryLogCompaction`).
+starts no new snapshot while a member needs one (`rules.hold_compaction`,
+`HsmSyncObj._SyncObj__tryLogCompaction`); a snapshot already being written is still installed
+when done (never left uninstalled: a restart would then discard the journal), which restarts
+the transfer once, from the new dump.
 """
 
 from __future__ import annotations
