@@ -11,6 +11,9 @@ Hooks into pysyncobj 0.3.17 (private names, checked at import, hence the pin):
   request_vote passes the stickiness rule first; append_entries records leader contact
   and lease, and is rewritten by `rules.reconcile_append`; next_node_idx records the
   leader's lease proof;
+- `_SyncObj__tryLogCompaction`: held on the leader while a connected member needs a
+  snapshot (`rules.hold_compaction`), and the serializer sends the last snapshot while the
+  next one is written, so a transfer is neither stalled nor cut by compaction;
 - `before_send` (called by HsmTransport for every Raft message): stamps appends with the
   send time and the lease left, echoes the stamp in acknowledgements, marks a transfer's
   RequestVote, and in durable mode holds acknowledgements until the journal is fsynced.
@@ -38,6 +41,7 @@ from hsmnode.raft.rules import (
     Refusal,
     VoterView,
     follower_lease_until,
+    hold_compaction,
     ignore_vote_request,
     leader_lease_left,
     majority,
@@ -46,6 +50,7 @@ from hsmnode.raft.rules import (
     quorum_stamp,
     reconcile_append,
 )
+from hsmnode.raft.snapshots import serve_snapshots_while_compacting
 from hsmnode.raft.transport import HsmTransport, TransportLimits
 
 log = logging.getLogger("hsmnode.raft")
@@ -65,6 +70,7 @@ for _name in (
     "_SyncObj__setCurrentTerm",
     "_SyncObj__setState",
     "_SyncObj__sendAppendEntries",
+    "_SyncObj__tryLogCompaction",
 ):
     if not hasattr(SyncObj, _name):  # pragma: no cover
         raise ImportError(f"pysyncobj SyncObj has no {_name}")
@@ -78,13 +84,16 @@ FAST_ELECTION_JITTER = 0.1  # seconds: spread of the pre-vote after the leader's
 class EngineOptions:
     """Our layer's settings (seconds, bytes). `lease`: how long a member serves crypto
     without fresh proof; `startup_wait`: how long a started member waits to hear a leader
-    before it may ask for votes; `durable`: fsync before acknowledging."""
+    before it may ask for votes; `durable`: fsync before acknowledging; `snapshot_hold`: how
+    long the leader may put off compacting its log while a member receives a snapshot
+    (rules.hold_compaction)."""
 
     lease: float
     election_timeout_min: float
     startup_wait: float
     contact_window: float = 0.6  # "a live quorum": proof no older than this (2 x election_timeout_max)
     durable: bool = False
+    snapshot_hold: float = 60.0  # longest hold of the leader's compaction for a snapshot transfer
     limits: TransportLimits = TransportLimits()
 
 
@@ -135,11 +144,17 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         self._synced: tuple[int, int, int] | None = None
         self._durable_ready = threading.Event()
         self._last_tick = now + 1.0  # the first tick comes after pysyncobj's start-up sleep
+        self._compaction_held_since: float | None = None
+        self._hold_snapshot_start = False
         if options.durable:
             durable.install_durable_dumps()
         super().__init__(self_node, other_nodes, conf=conf, consumers=consumers, transportClass=HsmTransport)
         if options.durable:
             durable.make_meta_durable(self._SyncObj__raftLog)
+        serializer = self._SyncObj__serializer
+        serve_snapshots_while_compacting(serializer, conf.fullDumpFile)
+        start = serializer.serialize
+        serializer.serialize = lambda data, entry_id: self._serialize_unless_held(start, data, entry_id)
         self._durable_ready.set()
 
     # --- views ------------------------------------------------------------------
@@ -313,6 +328,47 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         transport = self._SyncObj__transport
         for node, message in held:
             transport.send_now(node, message)
+
+    def _SyncObj__tryLogCompaction(self) -> None:  # noqa: N802 - pysyncobj's private name
+        """pysyncobj's compaction step (reap a finished snapshot and install it, maybe start the next),
+        with no new snapshot started while a connected member needs one (rules.hold_compaction). A
+        finished snapshot is always reaped and installed at once: on a restart pysyncobj discards a
+        journal that does not start at the dump's index (syncobj.py:1489-1495), so a dump left
+        uninstalled would cost the member every entry after it if it crashed meanwhile."""
+        now = monotonic()
+        connected = self._SyncObj__connectedNodes
+        next_index = self._SyncObj__raftNextIndex
+        held_since = self._compaction_held_since
+        decision = hold_compaction(
+            self._SyncObj__raftState == LEADER,
+            int(self._SyncObj__raftLog[0][1]),
+            [next_index[n] for n in list(self._SyncObj__otherNodes) if n in connected and n in next_index],
+            held_since,
+            now,
+            self.options.snapshot_hold,
+        )
+        if decision.hold and held_since is None:
+            self.counters["compaction_holds"] += 1
+            log.info("%s: log compaction held while a member receives a snapshot", self.selfNode)
+        elif held_since is not None and not decision.hold and now - held_since >= self.options.snapshot_hold:
+            log.warning(
+                "%s: a member has not completed its snapshot transfer in %.0fs; compacting anyway",
+                self.selfNode,
+                self.options.snapshot_hold,
+            )
+        self._compaction_held_since = decision.since
+        forced = self._SyncObj__forceLogCompaction
+        self._hold_snapshot_start = decision.hold
+        try:
+            SyncObj._SyncObj__tryLogCompaction(self)
+        finally:
+            self._hold_snapshot_start = False
+        if decision.hold and forced:
+            self._SyncObj__forceLogCompaction = True  # a forced compaction waits for the hold, not lost
+
+    def _serialize_unless_held(self, start: Any, data: Any, entry_id: Any) -> None:
+        if not self._hold_snapshot_start:
+            start(data, entry_id)
 
     def sync_pending(self) -> bool:
         """True when the journal holds entries not yet fsynced (durable mode)."""

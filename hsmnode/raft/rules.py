@@ -214,3 +214,43 @@ def reconcile_append(
     keep_term = log.term_at(keep)
     assert keep_term is not None
     return AppendPlan(keep, keep_term, (), True, last - keep, skipped)
+
+
+# --- snapshot transfer and log compaction -------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompactionHold:
+    """`hold`: skip this tick's compaction step; `since`: when the current hold began (None: none)."""
+
+    hold: bool
+    since: float | None
+
+
+def hold_compaction(
+    is_leader: bool,
+    first_log_index: int,
+    next_index_of_connected: Iterable[int],
+    since: float | None,
+    now: float,
+    max_hold: float,
+) -> CompactionHold:
+    """Should the leader hold its log compaction (start no new snapshot; one already written is still
+    installed)?
+
+    Yes while a connected member needs a snapshot: its next index is at or below the leader's first
+    log entry, so the leader sends it the dump file (or will at the next heartbeat). Compacting then
+    would cut the transfer: pysyncobj sends no snapshot while it writes one and drops every transfer
+    in progress when a new snapshot is installed, so a transfer that outlasts the gap between two
+    compactions never completes (under sustained writes and a large state: a member that lost its
+    journal stayed behind for good). A hold lasts at most `max_hold` seconds; then compaction goes
+    ahead once and a new hold may begin, so a member that never completes a transfer cannot make the
+    leader's log grow without bound. Followers never hold (they send no snapshots)."""
+    waiting = is_leader and any(index <= first_log_index for index in next_index_of_connected)
+    if not waiting:
+        return CompactionHold(False, None)
+    if since is None:
+        return CompactionHold(True, now)
+    if now - since >= max_hold:
+        return CompactionHold(False, None)
+    return CompactionHold(True, since)
