@@ -41,7 +41,6 @@ from hsmnode.raft.rules import (
     Refusal,
     VoterView,
     follower_lease_until,
-    hold_compaction,
     ignore_vote_request,
     leader_lease_left,
     majority,
@@ -50,7 +49,7 @@ from hsmnode.raft.rules import (
     quorum_stamp,
     reconcile_append,
 )
-from hsmnode.raft.snapshots import serve_snapshots_while_compacting
+from hsmnode.raft.snapshots import CompactionHold
 from hsmnode.raft.transport import HsmTransport, TransportLimits
 
 log = logging.getLogger("hsmnode.raft")
@@ -116,7 +115,7 @@ class _JournalLog:
         return int(self._journal[offset][2])
 
 
-class HsmSyncObj(SyncObj):  # type: ignore[misc]
+class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
     """SyncObj with the rules of `hsmnode.raft.rules`. Same constructor as SyncObj plus `options`."""
 
     def __init__(
@@ -144,17 +143,12 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         self._synced: tuple[int, int, int] | None = None
         self._durable_ready = threading.Event()
         self._last_tick = now + 1.0  # the first tick comes after pysyncobj's start-up sleep
-        self._compaction_held_since: float | None = None
-        self._hold_snapshot_start = False
         if options.durable:
             durable.install_durable_dumps()
         super().__init__(self_node, other_nodes, conf=conf, consumers=consumers, transportClass=HsmTransport)
         if options.durable:
             durable.make_meta_durable(self._SyncObj__raftLog)
-        serializer = self._SyncObj__serializer
-        serve_snapshots_while_compacting(serializer, conf.fullDumpFile)
-        start = serializer.serialize
-        serializer.serialize = lambda data, entry_id: self._serialize_unless_held(start, data, entry_id)
+        self._install_snapshot_transfer(conf.fullDumpFile)
         self._durable_ready.set()
 
     # --- views ------------------------------------------------------------------
@@ -328,47 +322,6 @@ class HsmSyncObj(SyncObj):  # type: ignore[misc]
         transport = self._SyncObj__transport
         for node, message in held:
             transport.send_now(node, message)
-
-    def _SyncObj__tryLogCompaction(self) -> None:  # noqa: N802 - pysyncobj's private name
-        """pysyncobj's compaction step (reap a finished snapshot and install it, maybe start the next),
-        with no new snapshot started while a connected member needs one (rules.hold_compaction). A
-        finished snapshot is always reaped and installed at once: on a restart pysyncobj discards a
-        journal that does not start at the dump's index (syncobj.py:1489-1495), so a dump left
-        uninstalled would cost the member every entry after it if it crashed meanwhile."""
-        now = monotonic()
-        connected = self._SyncObj__connectedNodes
-        next_index = self._SyncObj__raftNextIndex
-        held_since = self._compaction_held_since
-        decision = hold_compaction(
-            self._SyncObj__raftState == LEADER,
-            int(self._SyncObj__raftLog[0][1]),
-            [next_index[n] for n in list(self._SyncObj__otherNodes) if n in connected and n in next_index],
-            held_since,
-            now,
-            self.options.snapshot_hold,
-        )
-        if decision.hold and held_since is None:
-            self.counters["compaction_holds"] += 1
-            log.info("%s: log compaction held while a member receives a snapshot", self.selfNode)
-        elif held_since is not None and not decision.hold and now - held_since >= self.options.snapshot_hold:
-            log.warning(
-                "%s: a member has not completed its snapshot transfer in %.0fs; compacting anyway",
-                self.selfNode,
-                self.options.snapshot_hold,
-            )
-        self._compaction_held_since = decision.since
-        forced = self._SyncObj__forceLogCompaction
-        self._hold_snapshot_start = decision.hold
-        try:
-            SyncObj._SyncObj__tryLogCompaction(self)
-        finally:
-            self._hold_snapshot_start = False
-        if decision.hold and forced:
-            self._SyncObj__forceLogCompaction = True  # a forced compaction waits for the hold, not lost
-
-    def _serialize_unless_held(self, start: Any, data: Any, entry_id: Any) -> None:
-        if not self._hold_snapshot_start:
-            start(data, entry_id)
 
     def sync_pending(self) -> bool:
         """True when the journal holds entries not yet fsynced (durable mode)."""
