@@ -143,11 +143,11 @@ def key_import(
 
 @container_command(key, "list", on=on_option())
 @click.option("--label", default="")
-@click.option("--type", "key_type", default="", type=KEY_TYPES)
+@click.option("--type", "key_type", default=None, type=KEY_TYPES)
 @click.option("--id", "key_id", default="")
-def key_list(call: ContainerCall, label: str, key_type: str, key_id: str) -> None:
+def key_list(call: ContainerCall, label: str, key_type: str | None, key_id: str) -> None:
     """Find keys by label, id or type."""
-    _emit_keys(call, call.session.list_keys(label=label, key_type=key_type, key_id=key_id), one=False)
+    _emit_keys(call, call.session.list_keys(label=label, key_type=key_type or "", key_id=key_id), one=False)
 
 
 @container_command(key, "show", on=on_option())

@@ -95,3 +95,9 @@ def test_help_texts_agree_with_the_behaviour() -> None:
     assert "online_authorization" in policy_help
     dev_help = " ".join(run("dev", "--help")[1].split())
     assert "on an existing DIR, grow or shrink it to N" in dev_help
+
+
+def test_key_list_without_a_type_filter_is_no_usage_error(tmp_path: Path) -> None:
+    """The filter is optional: no --type lists every type (a '' default once failed click's Choice)."""
+    code, out = run("key", "list", "--on", "p", "--profile", str(tmp_path / "none.json"))
+    assert code != 2 and "--type" not in out, out
