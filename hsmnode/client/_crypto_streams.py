@@ -202,12 +202,13 @@ class StreamPool:
                 return None
             if stream.told:
                 most = self._share()
-                if self.linger and len(self.pending) < most:
-                    self.lingering = most
+                want = min(most, len(self.pending) + self.returning)  # no waiting for parts not coming
+                if self.linger and len(self.pending) < want:
+                    self.lingering = want
                     stream.wake.wait(self.linger)
                     if not stream.told:
                         continue  # taken out meanwhile, which gave up its place
-                    if len(self.pending) < most:
+                    if len(self.pending) < want:
                         self.returning = 0  # not back in time: not waited for again
                 self.untell(stream)
                 taken = self._take(stream, most)

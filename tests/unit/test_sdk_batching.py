@@ -83,6 +83,15 @@ def test_a_told_stream_lingers_no_longer_than_its_linger_nor_waits_for_them_agai
     assert p.returning == 0
 
 
+def test_a_told_stream_does_not_wait_for_parts_no_caller_is_bringing() -> None:
+    p = pool(linger=60.0)
+    p.parts_out = 3  # bulk parts in flight; no ordinary caller coming back
+    alone = comes_back(p)
+    thread, taken = next_batch_in_thread(p, told_stream(p))
+    thread.join(10)
+    assert taken and taken[0] is not None and taken[0][2] == [alone]
+
+
 def test_a_batch_holds_one_session_token_and_at_most_max_ops() -> None:
     p = pool(linger=0.0, max_ops=2)
     a1, b1, a2, a3 = comes_back(p, "a"), comes_back(p, "b"), comes_back(p, "a"), comes_back(p, "a")
