@@ -208,8 +208,9 @@ class StreamPool:
                     stream.wake.wait(self.linger)
                     if not stream.told:
                         continue  # taken out meanwhile, which gave up its place
-                    if len(self.pending) < want:
-                        self.returning = 0  # not back in time: not waited for again
+                    late = want - len(self.pending)
+                    if late > 0:  # not back in time: not waited for again
+                        self.returning = max(0, self.returning - late)
                 self.untell(stream)
                 taken = self._take(stream, most)
                 if taken is not None:
