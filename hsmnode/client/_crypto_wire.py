@@ -87,9 +87,17 @@ def bodies(template: Any, **per_item: Sequence[bytes]) -> list[bytes]:
     list of data: bodies(SignRequest(key=k, mechanism=m), data=items)."""
     common = template.SerializeToString()
     columns = [(_tag(type(template), name, _LENGTH), values) for name, values in per_item.items()]
-    if len(columns) == 1:  # the usual case (sign_many, encrypt_many): one column
+    if len(columns) == 1:  # the usual case (sign_many, encrypt_many): one column, items often of one size
         tag, values = columns[0]
-        return [b"".join((common, tag, varint(len(v)), v)) if v else common for v in values]
+        heads: dict[int, bytes] = {}  # value length -> the body up to the value
+        bodies = []
+        for v in values:
+            n = len(v)
+            head = heads.get(n)
+            if head is None:
+                head = heads[n] = common + tag + varint(n) if n else common
+            bodies.append(head + v)
+        return bodies
     count = len(columns[0][1])
     out = []
     for i in range(count):

@@ -104,7 +104,9 @@ def test_a_batch_holds_one_session_token_and_at_most_max_ops() -> None:
 def test_a_batch_written_as_bytes_is_the_protobuf_librarys_crypto_batch() -> None:
     p = pool(linger=0.0)
     now = time.monotonic()
-    signs = wire.bodies(keys_pb2.SignRequest(key="ec", mechanism="ECDSA-SHA256"), data=[b"a" * 300, b"b"])
+    signs = wire.bodies(
+        keys_pb2.SignRequest(key="ec", mechanism="ECDSA-SHA256"), data=[b"a" * 300, b"b", b""]
+    )
     decrypts = wire.bodies(
         keys_pb2.DecryptRequest(key="aes", mechanism="AES-GCM", aad=b"ctx"),
         ciphertext=[b"c" * 20000, b"d"],
@@ -113,7 +115,7 @@ def test_a_batch_written_as_bytes_is_the_protobuf_librarys_crypto_batch() -> Non
     sign_call = Call("Sign", "tok", now + 2.5, signs)
     decrypt_call = Call("Decrypt", "tok", now + 5.0, decrypts)
     batch = crypto_stream_pb2.CryptoBatch.FromString(
-        p.encode(300, "tok", [Part(sign_call, [0, 1], 0), Part(decrypt_call, [1, 0], 0)], now)
+        p.encode(300, "tok", [Part(sign_call, [0, 1, 2], 0), Part(decrypt_call, [1, 0], 0)], now)
     )
     expected = crypto_stream_pb2.CryptoBatch(batch_id=300, session="tok", min_index=7)
     expected.ops.add(
@@ -122,6 +124,7 @@ def test_a_batch_written_as_bytes_is_the_protobuf_librarys_crypto_batch() -> Non
     expected.ops.add(
         id=1, timeout_ms=2500, sign=keys_pb2.SignRequest(key="ec", mechanism="ECDSA-SHA256", data=b"b")
     )
+    expected.ops.add(id=2, timeout_ms=2500, sign=keys_pb2.SignRequest(key="ec", mechanism="ECDSA-SHA256"))
     expected.ops.add(
         id=1 << 16,
         timeout_ms=5000,
@@ -136,7 +139,7 @@ def test_a_batch_written_as_bytes_is_the_protobuf_librarys_crypto_batch() -> Non
     )
     assert batch == expected
     # the unary RPC's request, when an operation falls back to it
-    assert wire.request("Decrypt", decrypts[1]) == expected.ops[2].decrypt
+    assert wire.request("Decrypt", decrypts[1]) == expected.ops[3].decrypt
     for method, field in wire.FIELDS.items():
         assert crypto_stream_pb2.CryptoOp.DESCRIPTOR.fields_by_name[field].message_type.name == (
             wire.REQUESTS[method].DESCRIPTOR.name
