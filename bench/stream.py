@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from bench import baselines
@@ -60,9 +61,16 @@ def stream_keys(cluster: DevCluster) -> str:
 
 
 def _row(
-    ctx: BenchContext, name: str, op: str, goal: float | None, measured: tuple[Timing, CpuUse], per_call: int
+    ctx: BenchContext,
+    name: str,
+    op: str,
+    goal: float | None,
+    measured: tuple[Timing, CpuUse],
+    per_call: int,
+    batching: str = "",
 ) -> Row:
-    """One row: `per_call` operations per timed call, against SoftHSMv2's ops/s and per CPU-s."""
+    """One row: `per_call` operations per timed call, against SoftHSMv2's ops/s and per CPU-s;
+    `batching` (what the coalescer did) joins the note."""
     t, cpu = measured
     ops = t.ops * per_call
     rate = t.rate * per_call
@@ -70,8 +78,10 @@ def _row(
     base_cpu = ctx.baselines.get(f"SoftHSMv2 {op} per CPU-s")
     per_cpu = cpu.ops_per_cpu_s(ops)
     ratio = round(rate / base, 3) if base else None
+    members_us, client_us = cpu.per_op_us(ops)
     cpu_note = (
-        f"{per_cpu:,.0f} per CPU-s (client + 3 members, client {cpu.client / max(cpu.total, 1e-9):.0%})"
+        f"{per_cpu:,.0f} per CPU-s (client + 3 members; CPU µs per operation: client {client_us:.0f}, "
+        f"members {members_us:.0f})"
     )
     if base_cpu:
         cpu_note += f" = {per_cpu / base_cpu:.2f}x SoftHSMv2's {base_cpu:,.0f} per CPU-s"
@@ -85,8 +95,26 @@ def _row(
         ratio=ratio,
         goal=f"≥ {goal}x SoftHSMv2" if goal is not None else "",
         met=(ratio >= goal) if goal is not None and ratio is not None else None,
-        note=f"p50 {t.p50_ms:.2f} ms per call, {t.failed} failed; {cpu_note}",
+        note=f"p50 {t.p50_ms:.2f} ms per call, {t.failed} failed; {cpu_note}{batching}",
     )
+
+
+def batching(
+    app: HsmClient, measure: Callable[[], tuple[Timing, CpuUse]]
+) -> tuple[tuple[Timing, CpuUse], str]:
+    """`measure()`, and what `app`'s coalescer did meanwhile: operations per batch on the streams,
+    ordinary calls sent unary because they came alone."""
+    co = app.transport.coalescer
+    streamed, batches, lone = co.streamed, co.batches, co.lone
+    measured = measure()
+    if co.batches == batches:
+        return measured, ""
+    per_batch = (co.streamed - streamed) / (co.batches - batches)
+    return measured, f"; {per_batch:.1f} operations per batch, {co.lone - lone} lone calls unary"
+
+
+def _same(call: Callable[[], object], _thread: int) -> Callable[[], object]:
+    return call
 
 
 def run(ctx: BenchContext, batch: int | None = None) -> list[Row]:
@@ -107,9 +135,11 @@ def run(ctx: BenchContext, batch: int | None = None) -> list[Row]:
             def sign(_i: int, s: Any = session) -> Callable[[], object]:
                 return lambda: s.sign("stream-ec", DATA, mechanism="ECDSA-SHA256")
 
-            measured = cpu_during(pids, lambda sign=sign: timed(sign, threads, ctx.seconds), idle)
+            measured, how = batching(
+                app, partial(cpu_during, pids, partial(timed, sign, threads, ctx.seconds), idle)
+            )
             name = f"ECDSA P-256 ordinary sign, {threads} threads, coalescing {'on' if coalesce else 'off'}"
-            rows.append(_row(ctx, name, ECDSA, GOAL_SIGN if coalesce else None, measured, 1))
+            rows.append(_row(ctx, name, ECDSA, GOAL_SIGN if coalesce else None, measured, 1, how))
     with HsmClient(endpoints, cluster.client_tls()) as app:
         session = app.resume_partition(token, "demo", "CO")
         items = [DATA] * batch
@@ -127,10 +157,9 @@ def run(ctx: BenchContext, batch: int | None = None) -> list[Row]:
             ),
         )
         for name, op, call in bulk:
-            measured = cpu_during(
-                pids, lambda call=call: timed(lambda _i: call, BULK_THREADS, ctx.seconds), idle
-            )
-            rows.append(_row(ctx, name, op, GOAL_MANY, measured, batch))
+            per_thread = partial(timed, partial(_same, call), BULK_THREADS, ctx.seconds)
+            measured, how = batching(app, partial(cpu_during, pids, per_thread, idle))
+            rows.append(_row(ctx, name, op, GOAL_MANY, measured, batch, how))
     return rows
 
 

@@ -1,14 +1,13 @@
 """Concurrent crypto calls coalesced into batches on one CryptoStream per member (crypto_stream.proto).
 
-    Coalescer.enter() / leave()        route one ordinary call: unary when nothing else is in
-                                       flight (a lone caller pays no batching), else the stream
-    Coalescer.call(method, request, token)        one operation through a batch
-    Coalescer.run(method, requests, token)        many (sign_many, ...): a result or an HsmError each
+    Coalescer.call(method, request, token)   one ordinary call: unary when nothing else is in
+                                             flight and no batch was answered in the last
+                                             LONE_AFTER s (a lone caller pays no batching),
+                                             else through a batch
+    Coalescer.run(method, bodies, token)     many (sign_many, ...): a response or an HsmError each
 
-Batching: operations wait in one queue; a batch leaves for a member as soon as that member has
-fewer than `max_inflight` batches in flight (no timer: an operation lingers exactly until a batch
-in flight returns), holding up to `max_ops` operations and `max_bytes` bytes of one session token.
-Members are taken round robin over the healthy ones.
+How waiting operations become batches: `_crypto_streams.py`. Each operation travels as its
+request's wire form (`_crypto_wire.py`), written once by its caller, never as a message copied.
 
 Outcome contract (`_outcome.py`): crypto operations are reads, so resending one is safe. An
 operation whose member fails (the stream breaks, the member dies, it answers UNAVAILABLE: lease
@@ -24,123 +23,40 @@ RPC instead, with its failover rules (and a timeout of its own).
 
 from __future__ import annotations
 
-import itertools
-import queue
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
+from hsmnode.client import _crypto_wire as wire
+from hsmnode.client._crypto_streams import (
+    LINGER,
+    MAX_BYTES,
+    MAX_INFLIGHT,
+    MAX_OPS,
+    OPEN,
+    OVERHEAD,
+    STREAMLESS_FOR,
+    UNARY,
+    Call,
+    MemberStream,
+    Part,
+    StreamPool,
+)
 from hsmnode.client._errors import HsmError, Unavailable, error_from_status
 from hsmnode.client._outcome import MEMBER_REFUSALS, refusal_of
-from hsmnode.pb import crypto_stream_pb2, crypto_stream_pb2_grpc
+from hsmnode.pb import crypto_stream_pb2
 
-# the Keys RPCs a batch carries, and their field in CryptoOp / CryptoResult
-KINDS = {"Sign": "sign", "Verify": "verify", "Encrypt": "encrypt", "Decrypt": "decrypt"}
-MAX_OPS = 64  # operations per batch (the member takes up to 1024): small enough to spread bulk calls
-MAX_BYTES = 1024 * 1024  # bytes per batch (the member takes up to 2 MiB)
-MAX_INFLIGHT = 1  # batches in flight per member (1: the largest batches; measured 1 > 2 > 4 at 16 threads)
-IDLE_CLOSE = 2.0  # s without work after which a member's stream is closed (it holds a member thread)
-STREAMLESS_FOR = 10.0  # s a member that refused a stream gets unary calls only
+KINDS = wire.FIELDS  # the Keys RPCs a batch carries -> their field in CryptoOp / CryptoResult
+LONE_AFTER = 0.005  # s after a batch's answer during which an ordinary call still joins a batch
 _POLL = 0.05  # s between a waiting caller's looks at its deadline and the queue (failover backoff)
 _REQUEUE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _STATUS = {s.value[0]: s for s in grpc.StatusCode}
+_FIRST = (0,)
 
 
-class _Waiter:
-    """What one caller waits on: the count of its operations not yet answered (changed under the
-    coalescer's lock) and a lock held until it reaches 0 (cheaper than a Condition per call)."""
-
-    __slots__ = ("done", "left")
-
-    def __init__(self, count: int) -> None:
-        self.done = threading.Lock()
-        self.done.acquire()
-        self.left = count
-
-
-class _Op:
-    __slots__ = (
-        "id",
-        "method",
-        "request",
-        "token",
-        "deadline",
-        "size",
-        "waiter",
-        "done",
-        "response",
-        "error",
-        "failures",
-        "unary",
-    )
-
-    def __init__(
-        self, op_id: int, method: str, request: Any, token: str, deadline: float, waiter: _Waiter
-    ) -> None:
-        self.id = op_id
-        self.method = method
-        self.request = request
-        self.token = token
-        self.deadline = deadline
-        self.size = request.ByteSize() + 16
-        self.waiter = waiter
-        self.done = False
-        self.response: Any = None
-        self.error: HsmError | None = None
-        self.failures = 0  # streams that failed under it
-        self.unary = False  # to be run through the unary RPC by its caller
-
-
-class _MemberStream:
-    """One open CryptoStream/Batch call to one member, and the batches in flight on it."""
-
-    def __init__(self, coalescer: Coalescer, endpoint: str) -> None:
-        self.endpoint = endpoint
-        self.inflight: dict[int, list[_Op]] = {}
-        self.sent_at: dict[int, float] = {}  # batch id -> time.monotonic() it was sent
-        self.open = True
-        self.closing = False  # closed by the client: what is in flight fails, nothing is resent
-        self._co = coalescer
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        transport = coalescer.transport
-        stub = crypto_stream_pb2_grpc.CryptoStreamStub(transport.channel(endpoint))
-        self.call = stub.Batch(self._requests(), metadata=transport.stream_metadata())
-        threading.Thread(target=self._read, name=f"crypto-stream-{endpoint}", daemon=True).start()
-
-    def send(self, batch: crypto_stream_pb2.CryptoBatch) -> None:
-        self._queue.put(batch)
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self.call.cancel()
-
-    def _requests(self) -> Iterator[crypto_stream_pb2.CryptoBatch]:
-        while True:
-            try:
-                batch = self._queue.get(timeout=IDLE_CLOSE)
-            except queue.Empty:
-                if self._co.idle(self):
-                    return
-                continue
-            if batch is None:
-                return
-            yield batch
-
-    def _read(self) -> None:
-        try:
-            for results in self.call:
-                self._co.answered(self, results)
-        except grpc.RpcError as exc:
-            self._co.broken(self, exc)
-        else:
-            self._co.broken(self, None)
-
-
-class Coalescer:
+class Coalescer(StreamPool):
     """The transport's batching door for Sign, Verify, Encrypt and Decrypt (module docstring).
     `streamed` counts operations answered through a stream, `batches` the batches answered,
     `resent` the operations sent again after their member failed under them, `lone` the ordinary
@@ -153,330 +69,273 @@ class Coalescer:
         max_ops: int = MAX_OPS,
         max_bytes: int = MAX_BYTES,
         max_inflight: int = MAX_INFLIGHT,
+        linger: float = LINGER,
     ) -> None:
-        self.transport = transport
-        self.max_ops = max_ops
-        self.max_bytes = max_bytes
-        self.max_inflight = max_inflight
+        super().__init__(
+            transport, max_ops=max_ops, max_bytes=max_bytes, max_inflight=max_inflight, linger=linger
+        )
         self.streamed = 0
         self.batches = 0
         self.resent = 0
         self.lone = 0
-        self._lock = threading.Lock()
-        self._pending: deque[_Op] = deque()
-        self._streams: dict[str, _MemberStream] = {}
-        self._ids = itertools.count(1)
-        self._rotation = 0
-        self._unary = 0
-        self._no_stream_until: dict[str, float] = {}  # members that refused a stream: unary for a while
-
-    # --- routing of ordinary calls ------------------------------------------------------------
-
-    def enter(self) -> bool:
-        """True: send this call through a batch (other calls are in flight); False: send it unary,
-        and call `leave()` when it is answered."""
-        with self._lock:
-            if self._unary or self._pending or any(s.inflight for s in self._streams.values()):
-                return True
-            self._unary += 1
-            self.lone += 1
-            return False
-
-    def leave(self) -> None:
-        with self._lock:
-            self._unary -= 1
+        self._unary = 0  # lone calls in flight
+        self._answered_at = 0.0  # time.monotonic() of the last batch answered
 
     # --- calls --------------------------------------------------------------------------------
 
-    def call(self, method: str, request: Any, token: str, unary: Callable[[Any], Any]) -> Any:
-        """One operation's response message (e.g. SignResponse), as the unary RPC answers it;
-        `unary(request)` runs it unary when the stream cannot. Raises the unary RPC's HsmError."""
-        answer = self.run(method, [request], token, unary)[0]
+    def call(self, method: str, request: Any, token: str) -> Any:
+        """One operation's response message (e.g. SignResponse), as the unary RPC answers it.
+        Raises the unary RPC's HsmError."""
+        body = request.SerializeToString()
+        now = time.monotonic()
+        call = Call(method, token, now + self.transport.timeout, (body,))
+        with self.lock:
+            lone = not (self._unary or self.pending or self.out) and now - self._answered_at > LONE_AFTER
+            if lone:
+                self._unary += 1
+                self.lone += 1
+            elif len(body) + OVERHEAD > self.max_bytes:
+                call.answers[0] = UNARY  # alone above a batch: the unary RPC answers it
+                call.left = 0
+            else:
+                self.pending.append(Part(call, _FIRST, len(body) + OVERHEAD))
+                if self.returning:
+                    self.returning -= 1
+                self.queued()
+        if lone:
+            try:
+                return self.transport.unary_crypto(method, request, token)
+            finally:
+                with self.lock:
+                    self._unary -= 1
+        if call.left:
+            self._wait(call)
+        answer = call.answers[0]
+        if answer is UNARY:
+            return self.transport.unary_crypto(method, request, token)
         if isinstance(answer, HsmError):
             raise answer
         return answer
 
-    def run(self, method: str, requests: Sequence[Any], token: str, unary: Callable[[Any], Any]) -> list[Any]:
-        """Per request, in order: its response message or its HsmError. Every operation's deadline
-        is the transport's timeout, counted from now."""
-        timeout = self.transport.timeout
-        deadline = time.monotonic() + timeout
-        waiter = _Waiter(len(requests))
-        ops = [_Op(next(self._ids), method, r, token, deadline, waiter) for r in requests]
-        with self._lock:
-            for op in ops:
-                if op.size > self.max_bytes:
-                    op.unary = op.done = True  # alone above a batch: the unary RPC answers it
-                    waiter.left -= 1
-                else:
-                    self._pending.append(op)
-            self._pump()
-            answered = waiter.left <= 0  # every operation was refused a stream at once
-        if not answered:
-            self._wait(ops, waiter, deadline)
-        answers: list[Any] = []
-        for op in ops:
-            if op.unary:
+    def run(self, method: str, bodies: Sequence[bytes], token: str) -> list[Any]:
+        """Per request body (`_crypto_wire.bodies`), in order: its response message or its
+        HsmError. Every operation's deadline is the transport's timeout, counted from now."""
+        call = Call(method, token, time.monotonic() + self.transport.timeout, bodies)
+        parts: list[Part] = []
+        index: list[int] = []
+        size = 0
+        for i, body in enumerate(bodies):
+            n = len(body) + OVERHEAD
+            if n > self.max_bytes:
+                call.answers[i] = UNARY  # alone above a batch: the unary RPC answers it
+                call.left -= 1
+                continue
+            if len(index) == self.max_ops or size + n > self.max_bytes:
+                parts.append(Part(call, index, size))
+                index, size = [], 0
+            index.append(i)
+            size += n
+        if index:
+            parts.append(Part(call, index, size))
+        with self.lock:
+            self.pending.extend(parts)
+            self.queued()
+        if call.left:
+            self._wait(call)
+        answers = call.answers
+        for i, answer in enumerate(answers):
+            if answer is UNARY:
                 try:
-                    answers.append(unary(op.request))
+                    answers[i] = self.transport.unary_crypto(method, wire.request(method, bodies[i]), token)
                 except HsmError as exc:
-                    answers.append(exc)
-            else:
-                answers.append(op.error if op.error is not None else op.response)
+                    answers[i] = exc
         return answers
 
-    def _wait(self, ops: list[_Op], waiter: _Waiter, deadline: float) -> None:
+    def _wait(self, call: Call) -> None:
+        done = call.done
         while True:
-            left = deadline - time.monotonic()
+            left = call.deadline - time.monotonic()
             if left <= 0:
                 break
-            if waiter.done.acquire(timeout=min(left, _POLL)):
+            if done.acquire(timeout=min(left, _POLL)):
                 return
-            with self._lock:
+            with self.lock:
                 stalled = self._stalled()
-                self._pump(retry=True)  # the backoff: members marked down are tried again now
+                self.kick(retry=True)  # the backoff: members marked down are tried again now
             for stream in stalled:
                 stream.call.cancel()
-        with self._lock:  # the deadline: what is still unanswered fails as a unary call would
-            late = [op for op in ops if not op.done]
-            for op in late:
-                op.done = True
-                op.error = Unavailable(
-                    f"no member answered {op.method} within {self.transport.timeout}s "
-                    f"({', '.join(self.transport.endpoints)})"
-                )
-            if late:
-                remaining = set(map(id, late))
-                self._pending = deque(op for op in self._pending if id(op) not in remaining)
+        with self.lock:  # the deadline: what is still unanswered fails as a unary call would
+            if call.left <= 0:
+                return
+            call.over = True
+            call.left = 0
+            answers = call.answers
+            for i, answer in enumerate(answers):
+                if answer is OPEN:
+                    answers[i] = Unavailable(
+                        f"no member answered {call.method} within {self.transport.timeout}s "
+                        f"({', '.join(self.transport.endpoints)})"
+                    )
 
     def in_flight(self, endpoint: str | None = None) -> int:
         """Operations sent and not answered yet (to `endpoint`, or to any member)."""
-        with self._lock:
+        with self.lock:
             return sum(
-                len(ops)
-                for stream in self._streams.values()
+                count
+                for stream in self.streams.values()
                 if endpoint is None or stream.endpoint == endpoint
-                for ops in stream.inflight.values()
+                for _, count, _ in stream.inflight.values()
             )
 
     def close(self) -> None:
         """Close every stream (what is in flight on them fails Unavailable); a later call opens them again."""
-        with self._lock:
-            streams = list(self._streams.values())
-            self._streams.clear()
+        with self.lock:
+            streams = list(self.streams.values())
+            self.streams.clear()
             for stream in streams:
                 stream.closing = True
+                self.untell(stream)
         for stream in streams:
             stream.close()
 
-    # --- batches (all under self._lock) -----------------------------------------------------
-
-    def _pump(self, *, retry: bool = False) -> None:
-        """Send batches while operations wait and a member has room. Only healthy members, unless
-        `retry` (a waiting caller's poll, every _POLL s) and none is: no resending in a busy loop."""
-        while self._pending:
-            stream = self._pick(retry)
-            if stream is None:
-                if self._streamless():
-                    finished: list[_Waiter] = []
-                    for op in self._pending:
-                        op.unary = True
-                        self._finish(op, finished)
-                    self._pending.clear()
-                    self._notify(finished)
-                return
-            head = self._pending[0]
-            ops: list[_Op] = []
-            size = 0
-            rest: deque[_Op] = deque()
-            while self._pending and len(ops) < self.max_ops:
-                op = self._pending.popleft()
-                if op.done:
-                    continue
-                if op.token != head.token or size + op.size > self.max_bytes:
-                    rest.append(op)
-                    if size + op.size > self.max_bytes:
-                        break
-                    continue
-                ops.append(op)
-                size += op.size
-            rest.extend(self._pending)
-            self._pending = rest
-            if not ops:
-                return
-            batch_id = next(self._ids)
-            now = time.monotonic()
-            batch = crypto_stream_pb2.CryptoBatch(
-                batch_id=batch_id, session=head.token, min_index=self.transport.index_tracker.index
-            )
-            for op in ops:
-                entry = batch.ops.add(id=op.id, timeout_ms=max(1, int((op.deadline - now) * 1000)))
-                getattr(entry, KINDS[op.method]).CopyFrom(op.request)
-            stream.inflight[batch_id] = ops
-            stream.sent_at[batch_id] = now
-            stream.send(batch)
-
-    def _pick(self, retry: bool) -> _MemberStream | None:
-        """The stream of a member with room for a batch (opened if need be): healthy members round
-        robin, the least loaded first; with `retry`, members marked down when none is healthy."""
-        now = time.monotonic()
-        takes = [e for e in self.transport.endpoints if self._no_stream_until.get(e, 0.0) <= now]
-        healthy = [e for e in self.transport.healthy_endpoints() if e in takes] or (takes if retry else [])
-        self._rotation = (self._rotation + 1) % max(1, len(healthy))
-        order = healthy[self._rotation :] + healthy[: self._rotation]
-        best: _MemberStream | None = None
-        for endpoint in order:
-            stream = self._streams.get(endpoint)
-            if stream is None or not stream.open:
-                stream = self._streams[endpoint] = _MemberStream(self, endpoint)
-            if len(stream.inflight) < self.max_inflight and (
-                best is None or len(stream.inflight) < len(best.inflight)
-            ):
-                best = stream
-                if not stream.inflight:
-                    break
-        return best
-
-    def _stalled(self) -> list[_MemberStream]:
+    def _stalled(self) -> list[MemberStream]:
         """Streams with a batch unanswered for longer than a unary attempt waits (half the timeout,
         at least 1 s: a hung or cut-off member): taken out, their operations sent elsewhere. The
         caller cancels them (outside the lock)."""
         limit = max(1.0, self.transport.timeout / 2)
         now = time.monotonic()
         stalled = [
-            s for s in self._streams.values() if any(now - sent > limit for sent in s.sent_at.values())
+            s for s in self.streams.values() if any(now - sent > limit for _, _, sent in s.inflight.values())
         ]
-        finished: list[_Waiter] = []
+        finished: list[Call] = []
         for stream in stalled:
-            stream.open = False
-            del self._streams[stream.endpoint]
             self.transport.mark(stream.endpoint, False)
-            ops = [op for batch in stream.inflight.values() for op in batch]
-            stream.inflight.clear()
-            stream.sent_at.clear()
-            self._requeue(ops, finished, failed=True)
-        self._notify(finished)
+            for parts in self.take_out(stream):
+                self._requeue(parts, finished, failed=True)
+        self.notify(finished)
         return stalled
-
-    def _streamless(self) -> bool:
-        """Does every member refuse streams now (the unary RPCs then answer)?"""
-        now = time.monotonic()
-        return all(self._no_stream_until.get(e, 0.0) > now for e in self.transport.endpoints)
 
     # --- answers (reader threads) -----------------------------------------------------------
 
-    def idle(self, stream: _MemberStream) -> bool:
-        """Close an idle stream: True when it has nothing in flight (it then takes no more)."""
-        with self._lock:
-            if stream.inflight:
-                return False
-            stream.open = False
-            if self._streams.get(stream.endpoint) is stream:
-                del self._streams[stream.endpoint]
-            return True
-
-    def answered(self, stream: _MemberStream, results: crypto_stream_pb2.CryptoResults) -> None:
+    def answered(self, stream: MemberStream, results: crypto_stream_pb2.CryptoResults) -> None:
         transport = self.transport
         transport.note_index(results.applied_index)
-        finished: list[_Waiter] = []
-        with self._lock:
-            ops = stream.inflight.pop(results.batch_id, [])
-            stream.sent_at.pop(results.batch_id, None)
+        finished: list[Call] = []
+        with self.lock:
+            sent = stream.inflight.pop(results.batch_id, None)
+            if sent is None:
+                return  # taken out meanwhile (stalled): its operations went elsewhere
+            parts, count, _ = sent
+            self.out -= 1
+            self.parts_out -= len(parts)
             if results.code:
                 status = _STATUS.get(results.code, grpc.StatusCode.UNKNOWN)
                 if results.refusal in MEMBER_REFUSALS:
                     transport.drop(stream.endpoint)
-                    self._requeue(ops, finished, failed=False)
+                    self._requeue(parts, finished, failed=False)
                 elif status in _REQUEUE:
                     transport.mark(stream.endpoint, False)
-                    self._requeue(ops, finished, failed=False)
+                    self._requeue(parts, finished, failed=False)
                 else:
-                    for each in ops:
-                        self._finish(each, finished, error=error_from_status(status, results.message))
+                    error = error_from_status(status, results.message)
+                    for part in parts:
+                        self.settle(part, part.index, error, finished)
             else:
-                transport.mark(stream.endpoint, True)
                 self.batches += 1
-                by_id = {each.id: each for each in ops}
-                for r in results.results:
-                    if r.id not in by_id:
-                        continue
-                    op = by_id.pop(r.id)
-                    if not r.code:
-                        self.streamed += 1
-                        self._finish(op, finished, response=getattr(r, KINDS[op.method]))
-                        continue
-                    status = _STATUS.get(r.code, grpc.StatusCode.UNKNOWN)
-                    if status in _REQUEUE:
-                        if status is grpc.StatusCode.UNAVAILABLE:
-                            transport.mark(stream.endpoint, False)
-                        self._requeue([op], finished, failed=False)
-                    else:
-                        self._finish(op, finished, error=error_from_status(status, r.message, r.refusal))
-                self._requeue(list(by_id.values()), finished, failed=False)  # unanswered: elsewhere
-            self._pump()
-        self._notify(finished)
+                settled = self._answer(stream, parts, results.results, finished)
+                self.streamed += settled
+                if settled < count:  # some asked to go elsewhere, or went unanswered
+                    self._requeue(parts, finished, failed=False)
+        woken = sum(len(c.answers) == 1 for c in finished)  # ordinary callers: back soon
+        self.notify(finished)  # the callers first: their next operations join the next batch
+        with self.lock:
+            self._answered_at = time.monotonic()
+            if self.linger:
+                self.returning += woken
+            self.kick()
 
-    def broken(self, stream: _MemberStream, exc: grpc.RpcError | None) -> None:
+    def _answer(self, stream: MemberStream, parts: list[Part], results: Any, finished: list[Call]) -> int:
+        """Settle each operation with its result: the number settled (answered or failed)."""
+        settled = 0
+        up = True
+        for r in results:
+            number = r.id
+            try:
+                part = parts[number >> 16]
+                i = part.index[number & 0xFFFF]
+            except IndexError:
+                continue
+            call = part.call
+            answers = call.answers
+            if answers[i] is not OPEN:
+                continue
+            code = r.code
+            if code:
+                status = _STATUS.get(code, grpc.StatusCode.UNKNOWN)
+                if status in _REQUEUE:  # left open: sent again (this member lost its lease, ...)
+                    up = up and status is not grpc.StatusCode.UNAVAILABLE
+                    continue
+                answers[i] = error_from_status(status, r.message, r.refusal)
+            else:
+                answers[i] = getattr(r, call.field)
+            settled += 1
+            call.left -= 1
+            if not call.left:
+                finished.append(call)
+        self.transport.mark(stream.endpoint, up)
+        return settled
+
+    def broken(self, stream: MemberStream, exc: grpc.RpcError | None) -> None:
         """The stream ended: its batches in flight go to other members (or unary, see the module)."""
-        finished: list[_Waiter] = []
-        with self._lock:
-            stream.open = False
-            if self._streams.get(stream.endpoint) is stream:
-                del self._streams[stream.endpoint]
-            ops = [op for batch in stream.inflight.values() for op in batch]
-            stream.inflight.clear()
-            stream.sent_at.clear()
+        finished: list[Call] = []
+        with self.lock:
+            batches = self.take_out(stream)
             code = exc.code() if exc is not None else None
             trailing = (
                 exc.trailing_metadata() if exc is not None and hasattr(exc, "trailing_metadata") else None
             )
             refusal = refusal_of(trailing)
             if stream.closing:
-                for op in ops:
-                    self._finish(op, finished, error=Unavailable("the client was closed"))
+                closed = Unavailable("the client was closed")
+                for parts in batches:
+                    for part in parts:
+                        self.settle(part, part.index, closed, finished)
             elif refusal in MEMBER_REFUSALS and self.transport.drop(stream.endpoint):
-                self._requeue(ops, finished, failed=False)
+                for parts in batches:
+                    self._requeue(parts, finished, failed=False)
             elif code is None or code in (*_REQUEUE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN):
                 if code is not None and code is not grpc.StatusCode.CANCELLED:
                     self.transport.mark(stream.endpoint, False)
-                self._requeue(ops, finished, failed=True)
+                for parts in batches:
+                    self._requeue(parts, finished, failed=True)
             else:  # the member takes no stream from us (UNIMPLEMENTED, too many streams, a refusal)
-                self._no_stream_until[stream.endpoint] = time.monotonic() + STREAMLESS_FOR
-                for op in ops:
-                    op.unary = True
-                    self._finish(op, finished)
-            self._pump()
-        self._notify(finished)
+                self.no_stream_until[stream.endpoint] = time.monotonic() + STREAMLESS_FOR
+                for parts in batches:
+                    for part in parts:
+                        self.settle(part, part.index, UNARY, finished)
+            self.kick()
+        self.notify(finished)
 
-    def _requeue(self, ops: list[_Op], finished: list[_Waiter], *, failed: bool) -> None:
+    def _requeue(self, parts: list[Part], finished: list[Call], *, failed: bool) -> None:
+        """The operations of `parts` not answered yet go to the front of the queue (their order
+        kept); with `failed` (their stream broke), to the unary RPC after as many failures as
+        there are members, and one more."""
         limit = len(self.transport.endpoints) + 1
-        for op in reversed(ops):
-            if op.done:
+        for part in reversed(parts):
+            call = part.call
+            if call.over:
                 continue
+            answers = call.answers
+            index = [i for i in part.index if answers[i] is OPEN]
+            if not index:
+                continue
+            if len(index) < len(part.index):
+                size = sum(len(call.bodies[i]) for i in index) + OVERHEAD * len(index)
+                part = Part(call, index, size, part.failures)
             if failed:
-                op.failures += 1
-                if op.failures > limit:
-                    op.unary = True
-                    self._finish(op, finished)
+                part.failures += 1
+                if part.failures > limit:
+                    self.settle(part, index, UNARY, finished)
                     continue
-            self.resent += 1
-            self._pending.appendleft(op)
-
-    @staticmethod
-    def _finish(
-        op: _Op, finished: list[_Waiter], *, response: Any = None, error: HsmError | None = None
-    ) -> None:
-        """Answer `op` (under self._lock); its waiter goes to `finished` when it was the last."""
-        if op.done:
-            return  # answered already (its deadline passed): exactly once
-        op.done = True
-        op.response = response
-        op.error = error
-        op.waiter.left -= 1
-        if op.waiter.left == 0:
-            finished.append(op.waiter)
-
-    @staticmethod
-    def _notify(finished: list[_Waiter]) -> None:
-        for waiter in finished:
-            waiter.done.release()
+            self.resent += len(index)
+            self.pending.appendleft(part)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from hsmnode.client import _convert as convert
+from hsmnode.client._crypto_wire import bodies
 from hsmnode.client._errors import BatchError, HsmError
 from hsmnode.client._grants import PartitionGrants
 from hsmnode.client._keyrings import KeyringAdministration
@@ -228,48 +229,55 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
         req = keys_pb2.DecryptRequest(key=key, mechanism=mechanism, ciphertext=ciphertext, iv=iv, aad=aad)
         return bytes(self._crypto(keys_pb2_grpc.KeysStub, "Decrypt", req).plaintext)
 
-    # bulk: many operations per message (CryptoStream), one key per call
+    # bulk: many operations per message (CryptoStream), one key per call; each request is written
+    # once as its wire form (_crypto_wire.bodies), not built as a message and copied into a batch
     def sign_many(self, key: str, data: Sequence[bytes], *, mechanism: str) -> list[bytes]:
         """The signature of each item of `data`, in order, with `key`. Raises BatchError when any
         item failed (`.results`: per item its signature or its HsmError; `.errors` by index)."""
-        requests = [keys_pb2.SignRequest(key=key, mechanism=mechanism, data=d) for d in data]
-        return self._many("Sign", requests, lambda r: bytes(r.signature))
+        requests = bodies(keys_pb2.SignRequest(key=key, mechanism=mechanism), data=data)
+        return self._many("Sign", requests, _signature)
 
     def verify_many(self, key: str, items: Sequence[tuple[bytes, bytes]], *, mechanism: str) -> list[bool]:
         """Per (data, signature) item, in order: whether the signature is valid. Raises BatchError
         as `sign_many` does."""
-        requests = [
-            keys_pb2.VerifyRequest(key=key, mechanism=mechanism, data=d, signature=s) for d, s in items
-        ]
-        return self._many("Verify", requests, lambda r: bool(r.valid))
+        requests = bodies(
+            keys_pb2.VerifyRequest(key=key, mechanism=mechanism),
+            data=[d for d, _ in items],
+            signature=[s for _, s in items],
+        )
+        return self._many("Verify", requests, _valid)
 
     def encrypt_many(
         self, key: str, data: Sequence[bytes], *, mechanism: str, aad: bytes = b""
     ) -> list[Encrypted]:
         """Each item of `data` encrypted with `key` (AES-GCM: an IV the HSM draws per item), in
         order. Raises BatchError as `sign_many` does."""
-        requests = [keys_pb2.EncryptRequest(key=key, mechanism=mechanism, data=d, aad=aad) for d in data]
-        return self._many("Encrypt", requests, lambda r: Encrypted(bytes(r.ciphertext), bytes(r.iv)))
+        requests = bodies(keys_pb2.EncryptRequest(key=key, mechanism=mechanism, aad=aad), data=data)
+        return self._many("Encrypt", requests, _encrypted)
 
     def decrypt_many(
         self, key: str, items: Sequence[Encrypted], *, mechanism: str, aad: bytes = b""
     ) -> list[bytes]:
         """The plaintext of each Encrypted item, in order. Raises BatchError as `sign_many` does."""
-        requests = [
-            keys_pb2.DecryptRequest(key=key, mechanism=mechanism, ciphertext=e.ciphertext, iv=e.iv, aad=aad)
-            for e in items
-        ]
-        return self._many("Decrypt", requests, lambda r: bytes(r.plaintext))
+        requests = bodies(
+            keys_pb2.DecryptRequest(key=key, mechanism=mechanism, aad=aad),
+            ciphertext=[e.ciphertext for e in items],
+            iv=[e.iv for e in items],
+        )
+        return self._many("Decrypt", requests, _plaintext)
 
-    def _many(self, method: str, requests: list[Any], result: Callable[[Any], T]) -> list[T]:
+    def _many(self, method: str, requests: list[bytes], result: Callable[[Any], T]) -> list[T]:
         """Each request's result; BatchError (results and errors by item) when any failed."""
-        answers = [
-            a if isinstance(a, HsmError) else result(a)
-            for a in self.transport.crypto_many(method, requests, token=self.token)
-        ]
-        if any(isinstance(a, HsmError) for a in answers):
+        answers = self.transport.crypto_many(method, requests, token=self.token)
+        failed = False
+        for i, a in enumerate(answers):
+            if isinstance(a, HsmError):
+                failed = True
+            else:
+                answers[i] = result(a)
+        if failed:
             raise BatchError(answers)
-        return answers  # type: ignore[return-value]  # no HsmError among them
+        return answers
 
     def wrap_key(
         self, wrapping_key: str, key: str, *, mechanism: str = "AES-KWP", iv: bytes = b"", aad: bytes = b""
@@ -298,3 +306,19 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
     def block_key(self, key: str, *, blocked: bool = True, request_id: str | None = None) -> None:
         req = keys_pb2.BlockKeyRequest(request_id=request_id_or_new(request_id), key=key, blocked=blocked)
         self._call(keys_pb2_grpc.KeysStub, "Block", req, write=True)
+
+
+def _signature(r: Any) -> bytes:
+    return bytes(r.signature)
+
+
+def _valid(r: Any) -> bool:
+    return bool(r.valid)
+
+
+def _encrypted(r: Any) -> Encrypted:
+    return Encrypted(bytes(r.ciphertext), bytes(r.iv))
+
+
+def _plaintext(r: Any) -> bytes:
+    return bytes(r.plaintext)

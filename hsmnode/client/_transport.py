@@ -330,28 +330,22 @@ class Transport:
         """A crypto operation (sign, verify, encrypt, decrypt, digest, random): a read spread round
         robin over healthy members; with `coalesce`, batched when other calls are in flight. Raises
         as `call` does."""
-        if not self.coalesce or method not in KINDS:
-            return self.call(stub_cls, method, request, token=token, balance=True)
-        if self.coalescer.enter():
-            return self.coalescer.call(method, request, token, self._unary_crypto(method, token))
-        try:
-            return self.call(stub_cls, method, request, token=token, balance=True)
-        finally:
-            self.coalescer.leave()
+        if self.coalesce and method in KINDS:
+            return self.coalescer.call(method, request, token)
+        return self.call(stub_cls, method, request, token=token, balance=True)
 
-    def crypto_many(self, method: str, requests: Sequence[Any], *, token: str) -> list[Any]:
-        """Many Sign, Verify, Encrypt or Decrypt requests in batches (coalescing on or off): per
-        request, in order, its response message or its HsmError (never raised here). Every
-        operation's deadline is `timeout`, counted from the call."""
+    def crypto_many(self, method: str, bodies: Sequence[bytes], *, token: str) -> list[Any]:
+        """Many Sign, Verify, Encrypt or Decrypt requests, each as its wire form
+        (`_crypto_wire.bodies`), in batches (coalescing on or off): per request, in order, its
+        response message or its HsmError (never raised here). Every operation's deadline is
+        `timeout`, counted from the call."""
         if method not in KINDS:
             raise ValueError(f"{method} is not batched; batched are {', '.join(KINDS)}")
-        return self.coalescer.run(method, requests, token, self._unary_crypto(method, token))
+        return self.coalescer.run(method, bodies, token)
 
-    def _unary_crypto(self, method: str, token: str) -> Callable[[Any], Any]:
-        def unary(request: Any) -> Any:
-            return self.call(keys_pb2_grpc.KeysStub, method, request, token=token, balance=True)
-
-        return unary
+    def unary_crypto(self, method: str, request: Any, token: str) -> Any:
+        """`method` of the Keys service as a unary RPC, balanced (what the coalescer falls back to)."""
+        return self.call(keys_pb2_grpc.KeysStub, method, request, token=token, balance=True)
 
     def call(
         self,

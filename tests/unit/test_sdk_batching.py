@@ -1,0 +1,146 @@
+"""How the SDK's coalescer forms batches (hsmnode/client/_crypto_streams.py) and writes them as
+bytes (_crypto_wire.py), without a member: a told stream takes half of the parts in play, waiting
+(at most its linger) for the callers the last answer woke; the bytes parse as the protobuf
+library's own CryptoBatch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from hsmnode.client import _crypto_wire as wire
+from hsmnode.client._crypto_streams import Call, Part, StreamPool
+from hsmnode.pb import crypto_stream_pb2, keys_pb2
+
+SIGN = keys_pb2.SignRequest(key="k", mechanism="ECDSA-SHA256", data=b"x")
+
+
+def pool(linger: float, max_ops: int = 64) -> StreamPool:
+    transport = SimpleNamespace(  # no member healthy: a test's stream is the only one told
+        endpoints=("m1",), healthy_endpoints=list, timeout=5.0, index_tracker=SimpleNamespace(index=7)
+    )
+    return StreamPool(transport, max_ops=max_ops, max_bytes=1 << 20, max_inflight=1, linger=linger)
+
+
+def told_stream(p: StreamPool) -> Any:
+    """What next_batch needs of a MemberStream, told to take a batch as StreamPool.kick tells one."""
+    stream = SimpleNamespace(
+        endpoint="m1", inflight={}, open=True, told=True, wake=threading.Condition(p.lock)
+    )
+    p.told = stream
+    p.out += 1
+    return stream
+
+
+def comes_back(p: StreamPool, token: str = "t") -> Part:
+    """An ordinary caller's next operation, queued as Coalescer.call queues it."""
+    part = Part(Call("Sign", token, time.monotonic() + 5, (SIGN.SerializeToString(),)), (0,), 40)
+    with p.lock:
+        p.pending.append(part)
+        if p.returning:
+            p.returning -= 1
+        p.queued()
+    return part
+
+
+def next_batch_in_thread(p: StreamPool, stream: Any) -> tuple[threading.Thread, list[Any]]:
+    taken: list[Any] = []
+
+    def take() -> None:
+        with p.lock:
+            taken.append(p.next_batch(stream))
+
+    thread = threading.Thread(target=take, daemon=True)
+    thread.start()
+    return thread, taken
+
+
+def test_a_told_stream_waits_for_half_the_parts_in_play_then_takes_them() -> None:
+    p = pool(linger=60.0)  # long: this test is about counts, never about time
+    p.parts_out, p.returning = 8, 8  # a batch of 8 in flight; an answer just woke 8 callers
+    stream = told_stream(p)
+    thread, taken = next_batch_in_thread(p, stream)
+    first = [comes_back(p) for _ in range(7)]
+    assert not taken  # 7 of the 8 it waits for
+    eighth = comes_back(p)
+    thread.join(10)
+    assert taken and taken[0] is not None
+    _, token, parts, _ = taken[0]
+    assert token == "t" and parts == [*first, eighth]
+    assert stream.inflight and p.out == 1 and p.parts_out == 16 and p.told is None
+
+
+def test_a_told_stream_lingers_no_longer_than_its_linger_nor_waits_for_them_again() -> None:
+    p = pool(linger=0.02)
+    p.parts_out, p.returning = 8, 8
+    stream = told_stream(p)
+    back = [comes_back(p) for _ in range(2)]  # six callers never come back
+    thread, taken = next_batch_in_thread(p, stream)
+    thread.join(10)
+    assert taken and taken[0] is not None and taken[0][2] == back
+    assert p.returning == 0
+
+
+def test_a_told_stream_does_not_wait_for_parts_no_caller_is_bringing() -> None:
+    p = pool(linger=60.0)
+    p.parts_out = 3  # bulk parts in flight; no ordinary caller coming back
+    alone = comes_back(p)
+    thread, taken = next_batch_in_thread(p, told_stream(p))
+    thread.join(10)
+    assert taken and taken[0] is not None and taken[0][2] == [alone]
+
+
+def test_a_batch_holds_one_session_token_and_at_most_max_ops() -> None:
+    p = pool(linger=0.0, max_ops=2)
+    a1, b1, a2, a3 = comes_back(p, "a"), comes_back(p, "b"), comes_back(p, "a"), comes_back(p, "a")
+    thread, taken = next_batch_in_thread(p, told_stream(p))
+    thread.join(10)
+    assert taken[0][1] == "a" and taken[0][2] == [a1, a2]
+    assert list(p.pending) == [b1, a3]  # the other token's part keeps its place
+
+
+def test_a_batch_written_as_bytes_is_the_protobuf_librarys_crypto_batch() -> None:
+    p = pool(linger=0.0)
+    now = time.monotonic()
+    signs = wire.bodies(
+        keys_pb2.SignRequest(key="ec", mechanism="ECDSA-SHA256"), data=[b"a" * 300, b"b", b""]
+    )
+    decrypts = wire.bodies(
+        keys_pb2.DecryptRequest(key="aes", mechanism="AES-GCM", aad=b"ctx"),
+        ciphertext=[b"c" * 20000, b"d"],
+        iv=[b"i" * 12, b""],  # empty: left out, as the library leaves out a default
+    )
+    sign_call = Call("Sign", "tok", now + 2.5, signs)
+    decrypt_call = Call("Decrypt", "tok", now + 5.0, decrypts)
+    batch = crypto_stream_pb2.CryptoBatch.FromString(
+        p.encode(300, "tok", [Part(sign_call, [0, 1, 2], 0), Part(decrypt_call, [1, 0], 0)], now)
+    )
+    expected = crypto_stream_pb2.CryptoBatch(batch_id=300, session="tok", min_index=7)
+    expected.ops.add(
+        id=0, timeout_ms=2500, sign=keys_pb2.SignRequest(key="ec", mechanism="ECDSA-SHA256", data=b"a" * 300)
+    )
+    expected.ops.add(
+        id=1, timeout_ms=2500, sign=keys_pb2.SignRequest(key="ec", mechanism="ECDSA-SHA256", data=b"b")
+    )
+    expected.ops.add(id=2, timeout_ms=2500, sign=keys_pb2.SignRequest(key="ec", mechanism="ECDSA-SHA256"))
+    expected.ops.add(
+        id=1 << 16,
+        timeout_ms=5000,
+        decrypt=keys_pb2.DecryptRequest(key="aes", mechanism="AES-GCM", aad=b"ctx", ciphertext=b"d"),
+    )
+    expected.ops.add(
+        id=1 << 16 | 1,
+        timeout_ms=5000,
+        decrypt=keys_pb2.DecryptRequest(
+            key="aes", mechanism="AES-GCM", aad=b"ctx", ciphertext=b"c" * 20000, iv=b"i" * 12
+        ),
+    )
+    assert batch == expected
+    # the unary RPC's request, when an operation falls back to it
+    assert wire.request("Decrypt", decrypts[1]) == expected.ops[3].decrypt
+    for method, field in wire.FIELDS.items():
+        assert crypto_stream_pb2.CryptoOp.DESCRIPTOR.fields_by_name[field].message_type.name == (
+            wire.REQUESTS[method].DESCRIPTOR.name
+        )
