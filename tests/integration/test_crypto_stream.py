@@ -300,6 +300,12 @@ def test_a_refusal_of_the_key_answers_every_operation_of_its_group_with_the_unar
     assert by_id[4].code == 0
 
 
+def _member_chain_length(single: DevCluster) -> int:
+    auditor = as_auditor(single)
+    with auditor.client:
+        return auditor.audit_list(limit=1, chain="member").total
+
+
 def _member_records(single: DevCluster, after_seq: int) -> list[Any]:
     auditor = as_auditor(single)
     with auditor.client:
@@ -310,9 +316,7 @@ def test_a_batch_is_audited_as_one_record_per_key_and_outcome_with_its_count_and
     single: DevCluster, keys: tuple[PartitionSession, PartitionSession]
 ) -> None:
     session, plain = keys
-    auditor = as_auditor(single)
-    with auditor.client:
-        start = auditor.audit_list(limit=1, chain="member").total
+    start = _member_chain_length(single)
     ops = [_op(i, **_sign("s-ec", f"m{i}".encode())) for i in range(5)]
     ops += [_op(10 + i, **_sign("s-ec", b"")) for i in range(2)]
     ops += [_op(20 + i, **_sign("s-blocked", b"x")) for i in range(3)]
@@ -336,6 +340,7 @@ def test_a_batch_is_audited_as_one_record_per_key_and_outcome_with_its_count_and
     assert ok.key == unary.key == plain.show_key("s-ec").id
     assert empty.key == "s-ec"  # refused before the key was looked up: named as given, as the unary RPC does
     assert ok.container == "partition:demo" and ok.member == "node1" and ok.actor == unary.actor
+    auditor = as_auditor(single)
     with auditor.client:
         check = auditor.audit_verify()
     assert check.ok and check.member_ok and check.member_length == start + 5
@@ -345,9 +350,7 @@ def test_no_answer_or_audit_record_of_a_batch_holds_plaintext_key_material(
     single: DevCluster, keys: tuple[PartitionSession, PartitionSession]
 ) -> None:
     session, plain = keys
-    auditor = as_auditor(single)
-    with auditor.client:
-        start = auditor.audit_list(limit=1, chain="member").total
+    start = _member_chain_length(single)
     sealed = plain.encrypt("s-known", b"payload", mechanism=GCM)
     ops = [
         _op(1, encrypt=keys_pb2.EncryptRequest(key="s-known", mechanism=GCM, data=b"payload")),
