@@ -195,7 +195,8 @@ class KeyUses:
         except DomainError as exc:  # not a key use yet: not audited, as in the unary RPC
             for i, (name, _, deadline) in enumerate(batch):
                 done.errors[i] = EXPIRED if deadline is not None and time.monotonic() >= deadline else exc
-                done.ops[name] = done.failed[name] = done.ops.get(name, 0) + 1
+                done.ops[name] = done.ops.get(name, 0) + 1
+            done.failed = dict(done.ops)
             return done
         groups: dict[tuple[str, str, str], list[int]] = {}
         for i, (name, request, _) in enumerate(batch):
@@ -228,7 +229,8 @@ class KeyUses:
         check, run, monotonic = op.check, op.run, time.monotonic
         key: LocatedKey | None = None
         tool: Any = None
-        refused: BaseException | None = None
+        refused: BaseException | None = None  # the key's refusal, for every operation of the group
+        refused_fault: tuple[bool, str, str] | None = None  # and how its records name it
         ok = 0
         # (the key was found, outcome, message) -> operations, for the records
         faults: dict[tuple[bool, str, str], int] = {}
@@ -248,16 +250,16 @@ class KeyUses:
                 try:
                     key = self._access.usable(claims, key_ref, op.usage)
                     tool = self._tool(op, key, mechanism)
-                except Exception as exc:  # every operation of the group answers it
-                    refused = exc
-                    if refusal(exc) is None:
+                except Exception as exc:
+                    refused, recorded = exc, refusal(exc)
+                    if recorded is None:  # an internal error: logged, answered, not recorded
                         log.exception("unexpected error preparing %s with key %r", op.command, key_ref)
+                    else:
+                        refused_fault = (key is not None, *recorded)
             if refused is not None:
                 errors[i] = refused
-                recorded = refusal(refused)
-                if recorded is not None:
-                    fault = (key is not None, *recorded)
-                    faults[fault] = faults.get(fault, 0) + 1
+                if refused_fault is not None:
+                    faults[refused_fault] = faults.get(refused_fault, 0) + 1
                 continue
             try:
                 answers[i] = run(tool, request)
