@@ -189,6 +189,7 @@ def audit_record(x: Any, chain: str) -> AuditRecord:
         x.key,
         x.member,
         x.chain or chain,
+        x.count or 1,
     )
 
 

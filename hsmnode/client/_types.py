@@ -99,7 +99,9 @@ class NodeStatus:
 
 @dataclass(frozen=True)
 class AuditRecord:
-    """One record of the cluster chain (`chain` "cluster") or of a member's key-usage chain ("member")."""
+    """One record of the cluster chain (`chain` "cluster") or of a member's key-usage chain ("member").
+    `count`: the events it stands for (1; a member records a CryptoStream batch's uses of one key
+    with one outcome as one record, detail "sign ×64 with key ...")."""
 
     seq: int
     timestamp_ms: int
@@ -115,6 +117,7 @@ class AuditRecord:
     key: str = ""
     member: str = ""
     chain: str = "cluster"
+    count: int = 1
 
 
 @dataclass(frozen=True)

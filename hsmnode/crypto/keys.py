@@ -1,4 +1,5 @@
-"""Key material: generation, wrapping under the cluster SMK, and the cryptographic operations.
+"""Key material: generation, wrapping under the cluster SMK, key wrapping (crypto/operations.py has
+the operations with a key: sign, verify, encrypt, decrypt).
 
 Everything here works on raw bytes: a secret key's value (AES) or a private key's
 PKCS#8 DER, and public keys as SubjectPublicKeyInfo DER. Only the service layer
@@ -7,15 +8,14 @@ calls it; the domain never sees plaintext key material.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import os
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import (
     InvalidUnwrap,
@@ -35,48 +35,6 @@ KEY_KINDS: dict[str, tuple[str, ...]] = {
     "Ed25519": ("255",),
 }
 _CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1}
-_HASHES = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512}
-# digest length -> hash, for a digest signed as it is (ECDSA-DIGEST)
-_BY_DIGEST_LENGTH: dict[int, type[hashes.HashAlgorithm]] = {
-    20: hashes.SHA1,
-    28: hashes.SHA224,
-    32: hashes.SHA256,
-    48: hashes.SHA384,
-    64: hashes.SHA512,
-}
-# DER DigestInfo prefixes (RFC 8017 §9.2 note 1): prefix + digest is what RSA-PKCS1-DIGESTINFO signs
-_DIGEST_INFO: dict[bytes, type[hashes.HashAlgorithm]] = {
-    bytes.fromhex("3021300906052b0e03021a05000414"): hashes.SHA1,
-    bytes.fromhex("302d300d06096086480165030402040500041c"): hashes.SHA224,
-    bytes.fromhex("3031300d060960864801650304020105000420"): hashes.SHA256,
-    bytes.fromhex("3041300d060960864801650304020205000430"): hashes.SHA384,
-    bytes.fromhex("3051300d060960864801650304020305000440"): hashes.SHA512,
-}
-
-# mechanism -> (key type it works with, hash name)
-SIGN_MECHANISMS: dict[str, tuple[str, str]] = {
-    "RSA-PKCS1-SHA256": ("RSA", "SHA256"),
-    "RSA-PKCS1-SHA384": ("RSA", "SHA384"),
-    "RSA-PKCS1-SHA512": ("RSA", "SHA512"),
-    "RSA-PSS-SHA256": ("RSA", "SHA256"),
-    "RSA-PSS-SHA384": ("RSA", "SHA384"),
-    "RSA-PSS-SHA512": ("RSA", "SHA512"),
-    "ECDSA-SHA256": ("EC", "SHA256"),
-    "ECDSA-SHA384": ("EC", "SHA384"),
-    "ECDSA-SHA512": ("EC", "SHA512"),
-    "Ed25519": ("Ed25519", ""),
-    # pre-hashed: the caller hashed the message (PKCS#11 CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_PSS)
-    "ECDSA-DIGEST": ("EC", ""),  # data: the digest (any length up to 64 bytes, used as X9.62 says)
-    "RSA-PKCS1-DIGESTINFO": ("RSA", ""),  # data: a DER DigestInfo, PKCS#1 v1.5 padded and signed
-    "RSA-PSS-SHA256-DIGEST": ("RSA", "SHA256"),  # data: the SHA-256 digest; MGF1-SHA256, salt 32
-    "RSA-PSS-SHA384-DIGEST": ("RSA", "SHA384"),
-    "RSA-PSS-SHA512-DIGEST": ("RSA", "SHA512"),
-}
-CIPHER_MECHANISMS: dict[str, tuple[str, str]] = {
-    "AES-GCM": ("AES", ""),
-    "RSA-OAEP-SHA256": ("RSA", "SHA256"),
-}
-DIGEST_MECHANISMS = ("SHA256", "SHA384", "SHA512")
 WRAP_MECHANISM = "AES-KWP"
 # key-wrapping mechanisms (the wrapping key is AES): AES-KWP (RFC 5649, the default) and AES-GCM
 # (PKCS#11 CKM_AES_GCM used for C_WrapKey: the caller's 12-byte IV, 128-bit tag, optional AAD),
@@ -221,146 +179,6 @@ def new_smk() -> bytes:
     return os.urandom(SMK_BYTES)
 
 
-# --- operations ------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1024)
-def _private(der: bytes):  # type: ignore[no-untyped-def]
-    """Parsed private keys, kept in memory only: parsing (RSA above all) costs more than signing."""
-    return serialization.load_der_private_key(der, password=None)
-
-
-@functools.lru_cache(maxsize=1024)
-def _public(der: bytes):  # type: ignore[no-untyped-def]
-    return serialization.load_der_public_key(der)
-
-
-def _prehashed(digest: bytes, hash_name: str = "") -> utils.Prehashed:
-    """The signature hash for a caller-supplied digest: named, or found from its length."""
-    algorithm = _HASHES[hash_name]() if hash_name else None
-    if algorithm is None:
-        found = _BY_DIGEST_LENGTH.get(len(digest))
-        if found is None:
-            raise KeyMaterialError(
-                f"a digest of {len(digest)} bytes matches no hash (SHA-1/224/256/384/512: 20/28/32/48/64 bytes)"
-            )
-        algorithm = found()
-    if len(digest) != algorithm.digest_size:
-        raise KeyMaterialError(
-            f"a {algorithm.name} digest is {algorithm.digest_size} bytes, not {len(digest)}"
-        )
-    return utils.Prehashed(algorithm)
-
-
-def _ecdsa_digest(data: bytes, curve_bits: int) -> tuple[bytes, utils.Prehashed]:
-    """A caller's ECDSA input fitted to the curve as ANSI X9.62 uses it: the leftmost curve-size
-    bits of a longer input; a shorter one is the same integer, so it is left-padded with zeros."""
-    if not 1 <= len(data) <= 64:
-        raise KeyMaterialError(f"an ECDSA digest is 1-64 bytes, not {len(data)}")
-    size = (curve_bits + 7) // 8
-    fitted = data[:size].rjust(size, b"\x00")
-    return fitted, _prehashed(fitted)
-
-
-def _digest_info(data: bytes) -> tuple[bytes, utils.Prehashed]:
-    """(digest, its hash) of a DER DigestInfo of SHA-1/224/256/384/512."""
-    for prefix, algorithm in _DIGEST_INFO.items():
-        if data.startswith(prefix) and len(data) == len(prefix) + algorithm.digest_size:
-            return data[len(prefix) :], utils.Prehashed(algorithm())
-    raise KeyMaterialError(
-        "RSA-PKCS1-DIGESTINFO signs a DER DigestInfo of a SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512 "
-        f"digest; these {len(data)} bytes are none"
-    )
-
-
-def _pss(hash_name: str, digest_salt: bool) -> padding.PSS:
-    salt = padding.PSS.DIGEST_LENGTH if digest_salt else padding.PSS.AUTO
-    return padding.PSS(mgf=padding.MGF1(_HASHES[hash_name]()), salt_length=salt)
-
-
-def sign(mechanism: str, private_der: bytes, data: bytes) -> bytes:
-    """Sign `data` (the message, or for the -DIGEST/-DIGESTINFO mechanisms what the caller hashed).
-    Raises KeyMaterialError when a pre-hashed input has the wrong shape."""
-    _, hash_name = SIGN_MECHANISMS[mechanism]
-    key = _private(private_der)
-    if mechanism == "ECDSA-DIGEST":
-        digest, prehashed = _ecdsa_digest(data, key.curve.key_size)
-        return key.sign(digest, ec.ECDSA(prehashed))  # type: ignore[no-any-return]
-    if mechanism == "RSA-PKCS1-DIGESTINFO":
-        digest, algorithm = _digest_info(data)
-        return key.sign(digest, padding.PKCS1v15(), algorithm)  # type: ignore[no-any-return]
-    if mechanism.endswith("-DIGEST"):  # RSA-PSS over a digest
-        return key.sign(data, _pss(hash_name, True), _prehashed(data, hash_name))  # type: ignore[no-any-return]
-    if mechanism.startswith("RSA-PKCS1"):
-        return key.sign(data, padding.PKCS1v15(), _HASHES[hash_name]())  # type: ignore[no-any-return]
-    if mechanism.startswith("RSA-PSS"):
-        return key.sign(data, _pss(hash_name, True), _HASHES[hash_name]())  # type: ignore[no-any-return]
-    if mechanism.startswith("ECDSA"):
-        return key.sign(data, ec.ECDSA(_HASHES[hash_name]()))  # type: ignore[no-any-return]
-    return key.sign(data)  # type: ignore[no-any-return]
-
-
-def verify(mechanism: str, public_der: bytes, data: bytes, signature: bytes) -> bool:
-    """True if `signature` is valid; KeyMaterialError when a pre-hashed input has the wrong shape."""
-    _, hash_name = SIGN_MECHANISMS[mechanism]
-    key = _public(public_der)
-    try:
-        if mechanism == "ECDSA-DIGEST":
-            digest, prehashed = _ecdsa_digest(data, key.curve.key_size)
-            key.verify(signature, digest, ec.ECDSA(prehashed))
-        elif mechanism == "RSA-PKCS1-DIGESTINFO":
-            digest, algorithm = _digest_info(data)
-            key.verify(signature, digest, padding.PKCS1v15(), algorithm)
-        elif mechanism.endswith("-DIGEST"):
-            key.verify(signature, data, _pss(hash_name, False), _prehashed(data, hash_name))
-        elif mechanism.startswith("RSA-PKCS1"):
-            key.verify(signature, data, padding.PKCS1v15(), _HASHES[hash_name]())
-        elif mechanism.startswith("RSA-PSS"):
-            key.verify(signature, data, _pss(hash_name, False), _HASHES[hash_name]())
-        elif mechanism.startswith("ECDSA"):
-            key.verify(signature, data, ec.ECDSA(_HASHES[hash_name]()))
-        else:
-            key.verify(signature, data)
-    except KeyMaterialError:
-        raise
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def encrypt(
-    mechanism: str, secret_or_public: bytes, data: bytes, aad: bytes, iv: bytes = b""
-) -> tuple[bytes, bytes]:
-    """(ciphertext, iv); AES-GCM uses the caller's 96-bit IV or draws a fresh one, RSA-OAEP has none."""
-    if mechanism == "AES-GCM":
-        if iv and len(iv) != 12:
-            raise KeyMaterialError(f"an AES-GCM IV is 12 bytes, not {len(iv)}")
-        iv = iv or os.urandom(12)
-        return AESGCM(secret_or_public).encrypt(iv, data, aad or None), iv
-    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-    try:
-        return _public(secret_or_public).encrypt(data, oaep), b""
-    except ValueError as exc:
-        raise KeyMaterialError(f"RSA-OAEP cannot encrypt this much data ({exc})") from None
-
-
-def decrypt(mechanism: str, secret_or_private: bytes, data: bytes, iv: bytes, aad: bytes) -> bytes:
-    if mechanism == "AES-GCM":
-        if len(iv) != 12:
-            raise KeyMaterialError("AES-GCM needs the 12-byte IV returned by encrypt")
-        try:
-            return AESGCM(secret_or_private).decrypt(iv, data, aad or None)
-        except InvalidTag:
-            raise KeyMaterialError(
-                "ciphertext failed its authentication check (wrong key, IV, AAD, or tampered)"
-            ) from None
-    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-    try:
-        return _private(secret_or_private).decrypt(data, oaep)  # type: ignore[no-any-return]
-    except ValueError:
-        raise KeyMaterialError("RSA-OAEP decryption failed (wrong key or malformed ciphertext)") from None
-
-
 def kwp_wrap(wrapping_secret: bytes, target_secret: bytes) -> bytes:
     return aes_key_wrap_with_padding(wrapping_secret, target_secret)
 
@@ -408,9 +226,3 @@ def kwp_unwrap(wrapping_secret: bytes, wrapped: bytes) -> bytes:
         raise KeyMaterialError(
             "the wrapped key does not unwrap under this key (wrong key or tampered)"
         ) from None
-
-
-def digest(mechanism: str, data: bytes) -> bytes:
-    h = hashes.Hash(_HASHES[mechanism]())
-    h.update(data)
-    return h.finalize()

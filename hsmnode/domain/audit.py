@@ -10,8 +10,10 @@
 Each record's hash is sha256 over the previous record's hash and the record's
 canonical bytes, so altering, dropping or reordering any record breaks the chain
 from that point on. The fields added after the first version (category, container,
-key, member) join the hashed body only when set, so records written before them
-verify unchanged.
+key, member, count) join the hashed body only when set, so records written before them
+verify unchanged. `count` is set on a member chain's record that stands for several key
+uses (one CryptoStream batch's uses of one key with one outcome, issue 16); a record
+without it stands for one event.
 
 Categories, as on an HSM's audit configuration (our choice, DOMAIN.md §6), each set
 by the Auditor to none | failure | success | all:
@@ -60,7 +62,7 @@ class AuditLevel(enum.StrEnum):
 CATEGORIES = tuple(category.value for category in AuditCategory)
 LEVELS = tuple(level.value for level in AuditLevel)
 DEFAULT_LEVEL = AuditLevel.ALL.value
-_LATER_FIELDS = ("category", "container", "key", "member")
+_LATER_FIELDS = ("category", "container", "key", "member", "count")
 
 
 def wants(config: dict[str, str], category: str, ok: bool) -> bool:
@@ -84,11 +86,15 @@ class AuditRecord:
     container: str = ""  # "partition:<name>" | "keyring:<label>"
     key: str = ""  # the key's object id
     member: str = ""  # the member that served the event (member chains; off-Raft key events)
+    count: int = 0  # the key uses a member chain's record stands for, when more than one (else 0)
 
     def to_data(self) -> dict[str, Any]:
         # every field is a scalar: a plain comprehension is ~20x faster than dataclasses.asdict,
         # which matters on the key-usage path (one record per sign)
-        return {name: getattr(self, name) for name in _FIELD_NAMES}
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
+        if self.count:  # only when set: the cluster chain's snapshot data stays as it was
+            data["count"] = self.count
+        return data
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> AuditRecord:
@@ -100,7 +106,7 @@ class AuditRecord:
         return record_hash(**fields)
 
 
-_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(AuditRecord))
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(AuditRecord) if f.name != "count")
 
 
 def hashed_body(
@@ -112,7 +118,7 @@ def hashed_body(
     command: str,
     outcome: str,
     detail: str,
-    **later: str,
+    **later: str | int,
 ) -> bytes:
     """The canonical bytes a record's hash covers (the later fields only when set)."""
     body_fields: dict[str, Any] = {

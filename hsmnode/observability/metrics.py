@@ -4,7 +4,8 @@ Names and units follow the Prometheus conventions (base units: seconds, bytes; `
 counters). Two kinds of source:
 
 - on the path of the event, cheap: requests and their latency (requests.py, one gRPC server
-  interceptor), apply duration and login outcomes (the replicated state's apply observer),
+  interceptor; a CryptoStream batch is one request, its operations counted by name and outcome
+  once per batch), apply duration and login outcomes (the replicated state's apply observer),
   snapshot duration (the Raft engine's serializer);
 - read at scrape time by `MemberCollector`, never updated on a request path: Raft term, leader
   flag, commit and applied index, lag, lease, quorum, the engine's decision counters, the
@@ -14,6 +15,7 @@ counters). Two kinds of source:
     family                                       type       labels
     hsmnode_grpc_requests_total                  counter    service, method, code
     hsmnode_grpc_request_duration_seconds        histogram  service, method
+    hsmnode_crypto_operations_total              counter    operation, outcome (ok | error)
     hsmnode_raft_apply_duration_seconds          histogram  -
     hsmnode_raft_snapshot_duration_seconds       histogram  -
     hsmnode_raft_snapshot_size_bytes             gauge      -
@@ -104,6 +106,12 @@ class MemberMetrics:
             buckets=REQUEST_BUCKETS,
             registry=self.registry,
         )
+        self.crypto_operations = Counter(
+            "hsmnode_crypto_operations",
+            "Operations of CryptoStream batches this member ran, by operation and outcome (ok, error)",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
         self.apply_seconds = Histogram(
             "hsmnode_raft_apply_duration_seconds",
             "Time to apply one committed Raft entry to the replicated state, in seconds",
@@ -131,6 +139,15 @@ class MemberMetrics:
     def observe_request(self, service: str, method: str, code: str, seconds: float) -> None:
         self.requests.labels(service, method, code).inc()
         self.request_seconds.labels(service, method).observe(seconds)
+
+    def observe_operations(self, by_operation: dict[str, int], failed: dict[str, int]) -> None:
+        """A CryptoStream batch's operations (by name: sign, verify, encrypt, decrypt) and failures."""
+        for operation, count in by_operation.items():
+            errors = failed.get(operation, 0)
+            if count > errors:
+                self.crypto_operations.labels(operation, "ok").inc(count - errors)
+            if errors:
+                self.crypto_operations.labels(operation, "error").inc(errors)
 
     def observe_apply(self, command: Any, result: Result, seconds: float) -> None:
         """The replicated state's apply observer (tick thread): duration and login verdicts."""

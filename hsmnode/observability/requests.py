@@ -14,7 +14,16 @@ The record (logger `hsmnode.request`, INFO; health and reflection calls at DEBUG
     message      for an error: the answer's message (what the client read; never a secret)
 
 Never in it: the token, the request or answer body (passwords, PINs, key material).
-Server-streaming calls (Cluster/Backup) are recorded when their stream ends.
+Server-streaming calls (Cluster/Backup) are recorded when their stream ends. The CryptoStream
+(bidirectional) is recorded per batch: one record per answered CryptoBatch, method
+hsmnode.pb.CryptoStream/Batch, `code` the batch's own status (OK unless refused whole),
+`duration_ms` from the batch's arrival to its answer, and
+
+    ops          the batch's operation count
+    failed       how many of them failed (each answered its own error)
+
+(the operations by name and outcome go to the metrics: hsmnode_crypto_operations_total); the
+stream itself gets a record when it ends with an error (refused, cut off).
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import grpc
 from hsmnode.crypto import certificate_fingerprint
 from hsmnode.observability.logs import fields
 from hsmnode.observability.metrics import MemberMetrics
-from hsmnode.server.rpc import SESSION_KEY, last_call
+from hsmnode.server.rpc import SESSION_KEY, last_batch, last_call
 from hsmnode.service.call import Call
 from hsmnode.sessions import TokenAuthority
 
@@ -39,6 +48,9 @@ log = logging.getLogger("hsmnode.request")
 
 QUIET_SERVICES = ("grpc.health.", "grpc.reflection.")  # probes and tools: DEBUG, not INFO
 UNOBSERVED = ("/grpc.health.v1.Health/Watch",)  # a stream that lasts as long as the client
+
+
+_STATUS_NAMES = {status.value[0]: status.name for status in grpc.StatusCode}
 
 
 def _split(full: str) -> tuple[str, str]:
@@ -103,7 +115,78 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler  # bidirectional (CryptoStream/Batch): not recorded per call here
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._batches(service, method, handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _batches(
+        self, service: str, method: str, inner: Any
+    ) -> Callable[[Iterator[Any], Any], Iterator[Any]]:
+        """A bidirectional stream (CryptoStream/Batch) recorded per answer, each from its request's
+        arrival; the stream itself only when it ends with an error."""
+
+        def stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+            started = arrived = time.perf_counter()
+
+            def timed() -> Iterator[Any]:
+                nonlocal arrived
+                for request in requests:
+                    arrived = time.perf_counter()
+                    last_call(clear=True)
+                    yield request
+
+            try:
+                for answer in inner(timed(), context):
+                    self.record_batch(service, method, answer, arrived)
+                    yield answer
+            finally:
+                status = context.code()  # type: ignore[attr-defined]
+                if status is not None and status != grpc.StatusCode.OK:
+                    self.record(service, method, None, context, started)
+
+        return stream
+
+    def record_batch(self, service: str, method: str, answer: Any, arrived: float) -> None:
+        """Metrics and the log record of one answered batch (see the module's docstring). Never raises."""
+        seconds = time.perf_counter() - arrived
+        try:
+            code = _STATUS_NAMES.get(answer.code, str(answer.code))
+            tally = last_batch()
+            if self._metrics is not None:
+                self._metrics.observe_request(service, method, code, seconds)
+                if tally is not None:
+                    self._metrics.observe_operations(tally.by_operation, tally.failed)
+            if not log.isEnabledFor(logging.INFO):
+                return
+            call = last_call()
+            record = {
+                "request_id": "",
+                "actor": self._call_actor(call) if call is not None else "",
+                "client": call.peer.common_name if call is not None and call.peer else "",
+                "method": f"{service}/{method}",
+                "code": code,
+                "duration_ms": round(seconds * 1000, 3),
+                "member": self._member,
+                "ops": tally.ops if tally is not None else 0,
+                "failed": sum(tally.failed.values()) if tally is not None else 0,
+            }
+            if answer.code:
+                record["message"] = answer.message
+            log.info(
+                "%s/%s %s %d ops %.1f ms",
+                service,
+                method,
+                code,
+                record["ops"],
+                seconds * 1000,
+                extra=fields(**record),
+            )
+        except Exception:
+            log.exception("recording a batch of %s/%s", service, method)
 
     def record(
         self, service: str, method: str, request: Any, context: grpc.ServicerContext, started: float

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hsmnode/pb/audit.proto\x12\nhsmnode.pb\"4\n\x10\x41uditNoteRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\".\n\x11\x41uditNoteResponse\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\t\"\xf7\x01\n\x0b\x41uditRecord\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x14\n\x0ctimestamp_ms\x18\x02 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12\x11\n\tprev_hash\x18\x08 \x01(\t\x12\x0c\n\x04hash\x18\t \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\n \x01(\t\x12\x11\n\tcontainer\x18\x0b \x01(\t\x12\x0b\n\x03key\x18\x0c \x01(\t\x12\x0e\n\x06member\x18\r \x01(\t\x12\r\n\x05\x63hain\x18\x0e \x01(\t\"C\n\x10\x41uditListRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\x12\r\n\x05\x63hain\x18\x03 \x01(\t\"\\\n\x11\x41uditListResponse\x12(\n\x07records\x18\x01 \x03(\x0b\x32\x17.hsmnode.pb.AuditRecord\x12\r\n\x05total\x18\x02 \x01(\x04\x12\x0e\n\x06member\x18\x03 \x01(\t\"\x14\n\x12\x41uditVerifyRequest\"\xc1\x01\n\x13\x41uditVerifyResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0e\n\x06length\x18\x02 \x01(\x04\x12\x11\n\thead_hash\x18\x03 \x01(\t\x12\x0f\n\x07problem\x18\x04 \x01(\t\x12\x0e\n\x06member\x18\x05 \x01(\t\x12\x11\n\tmember_ok\x18\x06 \x01(\x08\x12\x15\n\rmember_length\x18\x07 \x01(\x04\x12\x18\n\x10member_head_hash\x18\x08 \x01(\t\x12\x16\n\x0emember_problem\x18\t \x01(\t\"L\n\x15SetAuditConfigRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\r\n\x05level\x18\x03 \x01(\t\"\x18\n\x16ShowAuditConfigRequest\"q\n\x0b\x41uditConfig\x12\x33\n\x06levels\x18\x01 \x03(\x0b\x32#.hsmnode.pb.AuditConfig.LevelsEntry\x1a-\n\x0bLevelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xf0\x02\n\x05\x41udit\x12\x43\n\x04Note\x12\x1c.hsmnode.pb.AuditNoteRequest\x1a\x1d.hsmnode.pb.AuditNoteResponse\x12\x43\n\x04List\x12\x1c.hsmnode.pb.AuditListRequest\x1a\x1d.hsmnode.pb.AuditListResponse\x12I\n\x06Verify\x12\x1e.hsmnode.pb.AuditVerifyRequest\x1a\x1f.hsmnode.pb.AuditVerifyResponse\x12G\n\tSetConfig\x12!.hsmnode.pb.SetAuditConfigRequest\x1a\x17.hsmnode.pb.AuditConfig\x12I\n\nShowConfig\x12\".hsmnode.pb.ShowAuditConfigRequest\x1a\x17.hsmnode.pb.AuditConfigb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hsmnode/pb/audit.proto\x12\nhsmnode.pb\"4\n\x10\x41uditNoteRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\".\n\x11\x41uditNoteResponse\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x0c\n\x04hash\x18\x02 \x01(\t\"\x86\x02\n\x0b\x41uditRecord\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x14\n\x0ctimestamp_ms\x18\x02 \x01(\x03\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x05 \x01(\t\x12\x0f\n\x07outcome\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12\x11\n\tprev_hash\x18\x08 \x01(\t\x12\x0c\n\x04hash\x18\t \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\n \x01(\t\x12\x11\n\tcontainer\x18\x0b \x01(\t\x12\x0b\n\x03key\x18\x0c \x01(\t\x12\x0e\n\x06member\x18\r \x01(\t\x12\r\n\x05\x63hain\x18\x0e \x01(\t\x12\r\n\x05\x63ount\x18\x0f \x01(\r\"C\n\x10\x41uditListRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x04\x12\r\n\x05limit\x18\x02 \x01(\r\x12\r\n\x05\x63hain\x18\x03 \x01(\t\"\\\n\x11\x41uditListResponse\x12(\n\x07records\x18\x01 \x03(\x0b\x32\x17.hsmnode.pb.AuditRecord\x12\r\n\x05total\x18\x02 \x01(\x04\x12\x0e\n\x06member\x18\x03 \x01(\t\"\x14\n\x12\x41uditVerifyRequest\"\xc1\x01\n\x13\x41uditVerifyResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0e\n\x06length\x18\x02 \x01(\x04\x12\x11\n\thead_hash\x18\x03 \x01(\t\x12\x0f\n\x07problem\x18\x04 \x01(\t\x12\x0e\n\x06member\x18\x05 \x01(\t\x12\x11\n\tmember_ok\x18\x06 \x01(\x08\x12\x15\n\rmember_length\x18\x07 \x01(\x04\x12\x18\n\x10member_head_hash\x18\x08 \x01(\t\x12\x16\n\x0emember_problem\x18\t \x01(\t\"L\n\x15SetAuditConfigRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\r\n\x05level\x18\x03 \x01(\t\"\x18\n\x16ShowAuditConfigRequest\"q\n\x0b\x41uditConfig\x12\x33\n\x06levels\x18\x01 \x03(\x0b\x32#.hsmnode.pb.AuditConfig.LevelsEntry\x1a-\n\x0bLevelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\xf0\x02\n\x05\x41udit\x12\x43\n\x04Note\x12\x1c.hsmnode.pb.AuditNoteRequest\x1a\x1d.hsmnode.pb.AuditNoteResponse\x12\x43\n\x04List\x12\x1c.hsmnode.pb.AuditListRequest\x1a\x1d.hsmnode.pb.AuditListResponse\x12I\n\x06Verify\x12\x1e.hsmnode.pb.AuditVerifyRequest\x1a\x1f.hsmnode.pb.AuditVerifyResponse\x12G\n\tSetConfig\x12!.hsmnode.pb.SetAuditConfigRequest\x1a\x17.hsmnode.pb.AuditConfig\x12I\n\nShowConfig\x12\".hsmnode.pb.ShowAuditConfigRequest\x1a\x17.hsmnode.pb.AuditConfigb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,23 +38,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITNOTERESPONSE']._serialized_start=92
   _globals['_AUDITNOTERESPONSE']._serialized_end=138
   _globals['_AUDITRECORD']._serialized_start=141
-  _globals['_AUDITRECORD']._serialized_end=388
-  _globals['_AUDITLISTREQUEST']._serialized_start=390
-  _globals['_AUDITLISTREQUEST']._serialized_end=457
-  _globals['_AUDITLISTRESPONSE']._serialized_start=459
-  _globals['_AUDITLISTRESPONSE']._serialized_end=551
-  _globals['_AUDITVERIFYREQUEST']._serialized_start=553
-  _globals['_AUDITVERIFYREQUEST']._serialized_end=573
-  _globals['_AUDITVERIFYRESPONSE']._serialized_start=576
-  _globals['_AUDITVERIFYRESPONSE']._serialized_end=769
-  _globals['_SETAUDITCONFIGREQUEST']._serialized_start=771
-  _globals['_SETAUDITCONFIGREQUEST']._serialized_end=847
-  _globals['_SHOWAUDITCONFIGREQUEST']._serialized_start=849
-  _globals['_SHOWAUDITCONFIGREQUEST']._serialized_end=873
-  _globals['_AUDITCONFIG']._serialized_start=875
-  _globals['_AUDITCONFIG']._serialized_end=988
-  _globals['_AUDITCONFIG_LEVELSENTRY']._serialized_start=943
-  _globals['_AUDITCONFIG_LEVELSENTRY']._serialized_end=988
-  _globals['_AUDIT']._serialized_start=991
-  _globals['_AUDIT']._serialized_end=1359
+  _globals['_AUDITRECORD']._serialized_end=403
+  _globals['_AUDITLISTREQUEST']._serialized_start=405
+  _globals['_AUDITLISTREQUEST']._serialized_end=472
+  _globals['_AUDITLISTRESPONSE']._serialized_start=474
+  _globals['_AUDITLISTRESPONSE']._serialized_end=566
+  _globals['_AUDITVERIFYREQUEST']._serialized_start=568
+  _globals['_AUDITVERIFYREQUEST']._serialized_end=588
+  _globals['_AUDITVERIFYRESPONSE']._serialized_start=591
+  _globals['_AUDITVERIFYRESPONSE']._serialized_end=784
+  _globals['_SETAUDITCONFIGREQUEST']._serialized_start=786
+  _globals['_SETAUDITCONFIGREQUEST']._serialized_end=862
+  _globals['_SHOWAUDITCONFIGREQUEST']._serialized_start=864
+  _globals['_SHOWAUDITCONFIGREQUEST']._serialized_end=888
+  _globals['_AUDITCONFIG']._serialized_start=890
+  _globals['_AUDITCONFIG']._serialized_end=1003
+  _globals['_AUDITCONFIG_LEVELSENTRY']._serialized_start=958
+  _globals['_AUDITCONFIG_LEVELSENTRY']._serialized_end=1003
+  _globals['_AUDIT']._serialized_start=1006
+  _globals['_AUDIT']._serialized_end=1374
 # @@protoc_insertion_point(module_scope)

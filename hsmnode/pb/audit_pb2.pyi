@@ -23,7 +23,7 @@ class AuditNoteResponse(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., hash: _Optional[str] = ...) -> None: ...
 
 class AuditRecord(_message.Message):
-    __slots__ = ("seq", "timestamp_ms", "actor", "request_id", "command", "outcome", "detail", "prev_hash", "hash", "category", "container", "key", "member", "chain")
+    __slots__ = ("seq", "timestamp_ms", "actor", "request_id", "command", "outcome", "detail", "prev_hash", "hash", "category", "container", "key", "member", "chain", "count")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +38,7 @@ class AuditRecord(_message.Message):
     KEY_FIELD_NUMBER: _ClassVar[int]
     MEMBER_FIELD_NUMBER: _ClassVar[int]
     CHAIN_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
     seq: int
     timestamp_ms: int
     actor: str
@@ -52,7 +53,8 @@ class AuditRecord(_message.Message):
     key: str
     member: str
     chain: str
-    def __init__(self, seq: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., actor: _Optional[str] = ..., request_id: _Optional[str] = ..., command: _Optional[str] = ..., outcome: _Optional[str] = ..., detail: _Optional[str] = ..., prev_hash: _Optional[str] = ..., hash: _Optional[str] = ..., category: _Optional[str] = ..., container: _Optional[str] = ..., key: _Optional[str] = ..., member: _Optional[str] = ..., chain: _Optional[str] = ...) -> None: ...
+    count: int
+    def __init__(self, seq: _Optional[int] = ..., timestamp_ms: _Optional[int] = ..., actor: _Optional[str] = ..., request_id: _Optional[str] = ..., command: _Optional[str] = ..., outcome: _Optional[str] = ..., detail: _Optional[str] = ..., prev_hash: _Optional[str] = ..., hash: _Optional[str] = ..., category: _Optional[str] = ..., container: _Optional[str] = ..., key: _Optional[str] = ..., member: _Optional[str] = ..., chain: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class AuditListRequest(_message.Message):
     __slots__ = ("after_seq", "limit", "chain")

@@ -24,6 +24,7 @@ def _audit_record(r: AuditEntry, chain: str) -> audit_pb2.AuditRecord:
         key=r.key,
         member=r.member,
         chain=chain,
+        count=r.count or 1,
     )
 
 

@@ -1,12 +1,18 @@
 """CryptoStream servicer (crypto_stream.proto): many sign/verify/encrypt/decrypt operations per message.
 
-Not a side door: every operation runs through the same KeyService function as its unary Keys
-RPC (session token verified, the key's container authorized, usage flags, blocked keys, M-of-N
-gates, the member's lease, the key-usage audit record), with a `Call` of its own, and answers
-with the status and message the unary RPC would have answered. What the `rpc` wrapper does once
-per unary call happens here once per stream (a removed member or another cluster's refuses it)
-and once per batch (the certificate's channel, which sees a revocation at once; the min_index
-wait; the member removed since). The other operations of a batch are unaffected by one's error.
+Not a side door: a batch runs through KeyService.run_batch (service/key_use.py), the same checks
+as the unary Keys RPCs (session token verified, the key's container authorized, usage flags,
+blocked keys, M-of-N gates, the member's lease, the key-usage audit), run once per batch (the
+session) or once per key of the batch (the rest), and each operation answers with the status
+and message its unary RPC would have answered. What the `rpc` wrapper does once per unary call
+happens here once per stream (a removed member or another cluster's refuses it) and once per
+batch (the certificate's channel, which sees a revocation at once; the min_index wait; the
+member removed since). The other operations of a batch are unaffected by one's error; when the
+batch's key-usage records cannot be written, every operation answers UNAVAILABLE.
+
+This servicer only maps protobuf: it hands the service (operation name, request, deadline) per
+operation, and writes each answer or error into the operation's CryptoResult. The request log
+and metrics see one record per batch, with its operation count (rpc.remember_batch).
 
 Limits (named in the refusal; the SDK's coalescer stays below them):
 
@@ -31,7 +37,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -45,9 +51,11 @@ from hsmnode.server.rpc import (
     Servicer,
     Undecodable,
     open_stream,
+    remember_batch,
 )
 from hsmnode.service.call import Call, Caller
 from hsmnode.service.errors import DomainError, ErrorCode
+from hsmnode.service.key_use import BatchAnswers, BatchOp, Expired
 from hsmnode.service.keys import KeyService
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,54 @@ METHOD = "hsmnode.pb.CryptoStream/Batch"
 
 def _code(status: grpc.StatusCode) -> int:
     return int(status.value[0])
+
+
+_INVALID = _code(grpc.StatusCode.INVALID_ARGUMENT)
+_EXPIRED = _code(grpc.StatusCode.DEADLINE_EXCEEDED)
+_INTERNAL = _code(grpc.StatusCode.INTERNAL)
+
+
+def _signed(result: Any, signature: bytes) -> None:
+    result.sign.signature = signature
+
+
+def _verified(result: Any, valid: bool) -> None:
+    result.verify.valid = valid
+
+
+def _encrypted(result: Any, sealed: tuple[bytes, bytes]) -> None:
+    encrypt = result.encrypt
+    encrypt.ciphertext, encrypt.iv = sealed
+
+
+def _decrypted(result: Any, plaintext: bytes) -> None:
+    result.decrypt.plaintext = plaintext
+
+
+# an operation's answer into its CryptoResult's oneof, by the CryptoOp's oneof name
+_ANSWER: dict[str, Callable[[Any, Any], None]] = {
+    "sign": _signed,
+    "verify": _verified,
+    "encrypt": _encrypted,
+    "decrypt": _decrypted,
+}
+
+
+def _failed(result: Any, op_id: int, error: BaseException | Expired) -> None:
+    """An operation's error into its CryptoResult: the status and message its unary RPC answers."""
+    if isinstance(error, DomainError):
+        result.code, result.message, result.refusal = (
+            _code(STATUS_FOR_CODE[error.code]),
+            error.message,
+            error.reason,
+        )
+    elif isinstance(error, ReplicationError):
+        result.code, result.message = _code(status_for_replication(error)), error.message
+    elif isinstance(error, Expired):
+        result.code = _EXPIRED
+        result.message = f"operation {op_id}: its deadline passed before this member ran it"
+    else:
+        result.code, result.message = _INTERNAL, f"internal error: {type(error).__name__}: {error}"
 
 
 class _Watch:
@@ -160,11 +216,39 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
         if refused is not None:
             refused.applied_index = self.replicator.applied_index()
             return refused
-        token = batch.session or stream_token
+        call = Call(method=METHOD, peer=peer, token=batch.session or stream_token)
+        ops = batch.ops
+        work: list[BatchOp] = []
+        slots: list[int] = []  # per operation: its place in `work`, or -1 when it carries none
+        for op in ops:
+            name = op.WhichOneof("op")
+            if name is None:
+                slots.append(-1)
+                continue
+            slots.append(len(work))
+            timeout_ms = op.timeout_ms
+            work.append((name, getattr(op, name), received + timeout_ms / 1000 if timeout_ms else None))
+        try:
+            done = self._s.run_batch(call, work)
+        except ReplicationError as exc:  # its key-usage records could not be written: answer none
+            done = BatchAnswers([None] * len(work), dict.fromkeys(range(len(work)), exc))
+        except Exception as exc:
+            log.exception("unexpected error in a CryptoStream batch")
+            done = BatchAnswers([None] * len(work), dict.fromkeys(range(len(work)), exc))
+        remember_batch(call, len(ops), done.ops, done.failed)
         answer = crypto_stream_pb2.CryptoResults(batch_id=batch.batch_id)
-        results = answer.results
-        for op in batch.ops:
-            self._run(op, peer, token, received, results.add(id=op.id))
+        add = answer.results.add
+        answers, errors = done.answers, done.errors
+        for op, slot in zip(ops, slots, strict=True):
+            if slot < 0:
+                result = add(id=op.id, code=_INVALID)
+                result.message = (
+                    f"operation {op.id} carries no sign, verify, encrypt or decrypt request: set one"
+                )
+            elif errors and slot in errors:
+                _failed(add(id=op.id), op.id, errors[slot])
+            else:
+                _ANSWER[work[slot][0]](add(id=op.id), answers[slot])
         answer.applied_index = self.replicator.applied_index()
         return answer
 
@@ -221,52 +305,3 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
         except ReplicationError as exc:
             return refuse(status_for_replication(exc), exc.message)
         return None
-
-    # --- one operation --------------------------------------------------------------------
-
-    def _run(self, op: Any, peer: Caller | None, token: str, received: float, result: Any) -> None:
-        """Run one operation into `result` (its CryptoResult in the answer): its answer or its status."""
-        deadline = received + op.timeout_ms / 1000 if op.timeout_ms else None
-        try:
-            if deadline is not None and time.monotonic() >= deadline:
-                result.code = _code(grpc.StatusCode.DEADLINE_EXCEEDED)
-                result.message = f"operation {op.id}: its deadline passed before this member ran it"
-                return
-            call = Call(method=METHOD, peer=peer, token=token, deadline=deadline)
-            self._execute(op, call, result)
-        except DomainError as exc:
-            result.code, result.message, result.refusal = (
-                _code(STATUS_FOR_CODE[exc.code]),
-                exc.message,
-                exc.reason,
-            )
-        except ReplicationError as exc:
-            result.code, result.message = _code(status_for_replication(exc)), exc.message
-        except Exception as exc:
-            log.exception("unexpected error in a CryptoStream operation")
-            result.code = _code(grpc.StatusCode.INTERNAL)
-            result.message = f"internal error: {type(exc).__name__}: {exc}"
-
-    def _execute(self, op: Any, call: Call, result: crypto_stream_pb2.CryptoResult) -> None:
-        """The unary RPC's service function, its answer in the result's oneof."""
-        kind = op.WhichOneof("op")
-        s = self._s
-        if kind == "sign":
-            r = op.sign
-            result.sign.signature = s.sign(call, r.key, r.mechanism, r.data)
-        elif kind == "verify":
-            r = op.verify
-            result.verify.valid = s.verify(call, r.key, r.mechanism, r.data, r.signature)
-        elif kind == "encrypt":
-            r = op.encrypt
-            result.encrypt.ciphertext, result.encrypt.iv = s.encrypt(
-                call, r.key, r.mechanism, r.data, r.aad, r.iv
-            )
-        elif kind == "decrypt":
-            r = op.decrypt
-            result.decrypt.plaintext = s.decrypt(call, r.key, r.mechanism, r.ciphertext, r.iv, r.aad)
-        else:
-            raise DomainError(
-                ErrorCode.INVALID_ARGUMENT,
-                f"operation {op.id} carries no sign, verify, encrypt or decrypt request: set one",
-            )

@@ -72,7 +72,31 @@ def last_call(clear: bool = False) -> Call | None:
     call: Call | None = getattr(_this_thread, "call", None)
     if clear:
         _this_thread.call = None
+        _this_thread.batch = None
     return call
+
+
+@dataclass(frozen=True)
+class BatchTally:
+    """What a CryptoStream batch ran, for the request log and metrics: `ops` operations in all;
+    `by_operation` and `failed` by operation name (sign, verify, encrypt, decrypt)."""
+
+    ops: int
+    by_operation: dict[str, int]
+    failed: dict[str, int]
+
+
+def remember_batch(call: Call, ops: int, by_operation: dict[str, int], failed: dict[str, int]) -> None:
+    """Leave a CryptoStream batch's Call and tally for the thread's server interceptors (the request
+    log names the caller and counts the operations once per batch)."""
+    _this_thread.call = call
+    _this_thread.batch = BatchTally(ops, by_operation, failed)
+
+
+def last_batch() -> BatchTally | None:
+    """The tally `remember_batch` left on this thread since the last `last_call(clear=True)`."""
+    batch: BatchTally | None = getattr(_this_thread, "batch", None)
+    return batch
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 - key use (sign, verify, encrypt, decrypt), allowed or refused, goes to this member's
   key-usage chain (usage_audit.py), if the Auditor's `key_usage` category records it;
-  a use whose record cannot be written fails (no unaudited key use);
+  a use whose record cannot be written fails (no unaudited key use). A unary use is one
+  record; a CryptoStream batch is one record per (key, operation, mechanism, outcome,
+  message) with the count of uses it stands for (`Use.times`, detail "sign ×64 with key
+  'k' (ECDSA-SHA256)"), the batch's records written at once (key_use.py);
 - exports (public or wrapped), refused exports and refused unwraps go to the cluster
   chain as `audit.key` events (`key_management`); an export is served only once its
   record is committed.
@@ -10,7 +13,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from hsmnode.domain.audit import AuditCategory
 from hsmnode.domain.errors import DomainError
@@ -30,6 +34,36 @@ def target(claims: Claims, key_ref: str) -> tuple[str, str]:
     return claims.container, key_ref
 
 
+class Use(NamedTuple):
+    """One key-usage record to write: `times` uses of `command` ("key.sign") on `key` (its object id,
+    or the reference as given when the key was not found) with one outcome ("ok" or an error code);
+    the record's `count` (domain/audit.py)."""
+
+    command: str
+    container: str
+    key: str
+    outcome: str
+    detail: str
+    times: int = 1
+
+
+def use_detail(command: str, key_name: str, mechanism: str, why: str = "", count: int = 1) -> str:
+    """What a key-usage record says: "sign with key 'k' (ECDSA-SHA256)", "sign ×64 with key ...",
+    followed by ": <the refusal's message>" for a refusal."""
+    verb = command[4:] if count == 1 else f"{command[4:]} ×{count}"
+    return f"{verb} with key '{key_name}' ({mechanism})" + (f": {why}" if why else "")
+
+
+def refusal(exc: BaseException) -> tuple[str, str] | None:
+    """(outcome, message) a key-usage record gives an error: a DomainError's code, UNAVAILABLE for a
+    ReplicationError (the lease); None for anything else (an internal error: logged, not recorded)."""
+    if isinstance(exc, DomainError):
+        return str(exc.code), exc.message
+    if isinstance(exc, ReplicationError):
+        return "UNAVAILABLE", exc.message
+    return None
+
+
 class KeyAudit:
     def __init__(self, ctx: NodeContext, usage_log: UsageLog | None) -> None:
         self._ctx = ctx
@@ -39,21 +73,24 @@ class KeyAudit:
         """A context for one key use: recorded when it ends, allowed or refused."""
         return KeyUse(self, claims, command, key_ref, mechanism)
 
-    def record_use(
-        self, claims: Claims, command: str, container: str, key: str, outcome: str, detail: str
-    ) -> None:
-        """Append a key use to this member's key-usage chain, if the Auditor's configuration records it."""
-        if self._usage is None or not self._ctx.audit_wanted(AuditCategory.KEY_USAGE, outcome == "ok"):
+    def record_uses(self, claims: Claims, uses: Sequence[Use]) -> None:
+        """Append key uses to this member's key-usage chain, those the Auditor's configuration
+        records (key_usage: success, failure, all), in one write. Raises ReplicationError
+        ("unavailable") when the chain cannot be written: the uses must then not be served."""
+        if self._usage is None or not uses:
+            return
+        wanted = {
+            ok: self._ctx.audit_wanted(AuditCategory.KEY_USAGE, ok)
+            for ok in {use.outcome == "ok" for use in uses}
+        }
+        kept = [use for use in uses if wanted[use.outcome == "ok"]]
+        if not kept:
             return
         try:
-            self._usage.append(
-                timestamp=self._ctx.clock_ms(),
-                actor=claims.actor,
-                command=command,
-                container=container,
-                key=key,
-                outcome=outcome,
-                detail=detail[:1000],
+            self._usage.append_many(
+                self._ctx.clock_ms(),
+                claims.actor,
+                [use._replace(detail=use.detail[:1000]) for use in kept],
             )
         except OSError as exc:
             # no unaudited key use: the caller's operation fails and the SDK tries another member
@@ -106,20 +143,19 @@ class KeyUse:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is None:
-            outcome, why = "ok", ""
-        elif isinstance(exc, DomainError):
-            outcome, why = str(exc.code), exc.message
-        elif isinstance(exc, ReplicationError):
-            outcome, why = "UNAVAILABLE", exc.message
-        else:
+        recorded = ("ok", "") if exc is None else refusal(exc)
+        if recorded is None:
             return  # an internal error: logged by the rpc wrapper
-        detail = f"{self._command[4:]} with key '{self._label or self._key}' ({self._mechanism})"
-        self._audit.record_use(
+        outcome, why = recorded
+        self._audit.record_uses(
             self._claims,
-            self._command,
-            self._container,
-            self._key,
-            outcome,
-            detail + (f": {why}" if why else ""),
+            [
+                Use(
+                    self._command,
+                    self._container,
+                    self._key,
+                    outcome,
+                    use_detail(self._command, self._label or self._key, self._mechanism, why),
+                )
+            ],
         )

@@ -7,8 +7,12 @@ replicated state — no Raft round trip — after the session is authorized agai
 that state, and only while the member is within its leader lease (an isolated
 member must not keep honouring sessions the majority may have revoked).
 
-Audit (DOMAIN.md §6): key use (sign, verify, encrypt, decrypt), allowed or refused,
-goes to this member's key-usage chain (usage_audit.py); exports (wrapped or public)
+Key use (sign, verify, encrypt, decrypt), one operation or a CryptoStream batch, runs in
+key_use.py; the lookup and authorization of a key in key_access.py.
+
+Audit (DOMAIN.md §6): key use, allowed or refused, goes to this member's key-usage chain
+(usage_audit.py: a record per unary use, a record per key and outcome of a batch with the
+count of uses it stands for); exports (wrapped or public)
 and refused exports and unwraps go to the cluster chain as `audit.key` events, and
 an export whose record cannot be written is not served.
 """
@@ -16,32 +20,45 @@ an export whose record cannot be written is not served.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hsmnode.crypto import keys as kc
+from hsmnode.crypto import operations as ops
 from hsmnode.domain import commands as c
 from hsmnode.domain import mofn, rules
-from hsmnode.domain.access import authorize, check_activated
+from hsmnode.domain.access import authorize
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.model import KeyObject, KeyOrigin, ObjectClass, Partition
+from hsmnode.domain.model import KeyOrigin, ObjectClass
 from hsmnode.domain.result import Result
 from hsmnode.domain.rules import check_attributes
 from hsmnode.domain.state import HsmState
 from hsmnode.service.call import Call
 from hsmnode.service.context import KEY_SESSIONS, NodeContext
+from hsmnode.service.key_access import KeyAccess
 from hsmnode.service.key_audit import KeyAudit
 from hsmnode.service.key_audit import target as _target
 from hsmnode.service.key_fields import (
-    check_ciphertext,
     check_data,
     check_key_type,
     fields,
     invalid,
     secret_fields,
 )
-from hsmnode.service.key_views import KeyView, LocatedKey, aad_for, described_view
-from hsmnode.service.mofn import session_authorized
+from hsmnode.service.key_use import (
+    DECRYPT,
+    ENCRYPT,
+    SIGN,
+    VERIFY,
+    BatchAnswers,
+    BatchOp,
+    DecryptInput,
+    EncryptInput,
+    KeyUses,
+    SignInput,
+    VerifyInput,
+)
+from hsmnode.service.key_views import KeyView, LocatedKey, described_view
 from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import Claims, SessionKind
 
@@ -58,67 +75,8 @@ class KeyService:
         self._ctx = ctx
         self._smk = smk
         self._audit = KeyAudit(ctx, usage_log)
-
-    # --- sessions, lease, lookup --------------------------------------------
-
-    def _within_lease(self) -> None:
-        self._ctx.replicator.require_lease()
-
-    def _key(self, claims: Claims, key_ref: str, operation: str) -> LocatedKey:
-        """Authorize `operation` on the key's container (own, or granted) and find the key by id or label."""
-        now = self._ctx.clock_ms()
-        container, ref = _target(claims, key_ref)
-
-        started = self._ctx.started_ms
-
-        def find(s: HsmState) -> LocatedKey | None:
-            authorize(s, claims.actor, operation, now, container)
-            if operation == "crypto.use":
-                mofn.gate(s, container, "use", session_authorized=session_authorized(s, claims, container))
-            holder = s.container(container)
-            if holder is None:
-                return None
-            if isinstance(holder, Partition):
-                check_activated(holder, started)  # held per member: lost when this member restarted
-            key = holder.objects.get(ref)
-            if key is None:
-                matches = holder.objects.by_label(ref)  # O(1): the label index (domain/objects.py)
-                key = matches[0] if len(matches) == 1 else None
-            return LocatedKey(key, container) if key else None
-
-        key = self._ctx.read(find)
-        if key is None:
-            raise DomainError(ErrorCode.NOT_FOUND, f"no key {ref!r} in {container.replace(':', ' ', 1)}")
-        return key
-
-    def _usable(self, claims: Claims, key_ref: str, usage: str) -> LocatedKey:
-        self._within_lease()
-        key = self._key(claims, key_ref, "crypto.use")
-        if key.blocked:
-            raise DomainError(
-                ErrorCode.FAILED_PRECONDITION,
-                f"key '{key.label}' is blocked: it cannot be used even when authorized",
-            )
-        if usage not in key.usage:
-            raise DomainError(
-                ErrorCode.PERMISSION_DENIED,
-                f"key '{key.label}' lacks the usage flag '{usage}' (it has: {', '.join(key.usage) or 'none'})",
-            )
-        return key
-
-    def _material(self, claims: Claims, key: LocatedKey) -> bytes:
-        try:
-            return self._smk.unwrap(aad_for(key.container, key.id), key.wrapped)
-        except kc.KeyMaterialError as exc:
-            raise DomainError(ErrorCode.FAILED_PRECONDITION, f"key '{key.label}': {exc}") from None
-
-    @staticmethod
-    def _mechanism(table: dict[str, tuple[str, str]], mechanism: str, key: KeyObject | LocatedKey) -> None:
-        if mechanism not in table:
-            raise invalid(f"unknown mechanism {mechanism!r} (known: {', '.join(table)})")
-        needed = table[mechanism][0]
-        if key.key_type != needed:
-            raise invalid(f"key '{key.label}' is {key.key_type}; {mechanism} needs an {needed} key")
+        self._access = KeyAccess(ctx, smk)
+        self._uses = KeyUses(ctx, self._access, self._audit)
 
     # --- writes -----------------------------------------------------------
     #
@@ -254,10 +212,10 @@ class KeyService:
         def prepare() -> dict[str, Any]:
             try:
                 check_data(wrapped, "wrapped key")
-                wrapping = self._usable(claims, wrapping_ref, "unwrap")
+                wrapping = self._access.usable(claims, wrapping_ref, "unwrap")
                 try:
                     secret = kc.unwrap_secret(
-                        mechanism or kc.WRAP_MECHANISM, self._material(claims, wrapping), wrapped, iv, aad
+                        mechanism or kc.WRAP_MECHANISM, self._access.material(wrapping), wrapped, iv, aad
                     )
                 except kc.KeyMaterialError as exc:
                     raise invalid(f"wrapped key: {exc}") from None
@@ -291,7 +249,7 @@ class KeyService:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
-            key = self._key(claims, key_ref, "object.destroy")
+            key = self._access.locate(claims, key_ref, "object.destroy")
             return dict(container=key.container, object_id=key.id)
 
         self._ctx.once(c.KeyDestroy, claims.actor, call.request_id, call.timeout, prepare)
@@ -301,7 +259,7 @@ class KeyService:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def prepare() -> dict[str, Any]:
-            key = self._key(claims, key_ref, "object.list")
+            key = self._access.locate(claims, key_ref, "object.list")
             return dict(container=key.container, object_id=key.id, blocked=blocked)
 
         self._ctx.once(c.KeyBlock, claims.actor, call.request_id, call.timeout, prepare)
@@ -340,35 +298,16 @@ class KeyService:
 
     def show(self, call: Call, key_ref: str) -> KeyView:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
-        key = self._key(claims, key_ref, "object.list")
+        key = self._access.locate(claims, key_ref, "object.list")
         return KeyView.of(key.key, key.container)
 
     # --- operations -------------------------------------------------------
 
     def sign(self, call: Call, key_ref: str, mechanism: str, data: bytes) -> bytes:
-        claims = self._ctx.claims(call, *KEY_SESSIONS)
-        with self._audit.use(claims, "key.sign", key_ref, mechanism) as use:
-            check_data(data)
-            key = self._usable(claims, key_ref, "sign")
-            use.found(key)
-            self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
-            try:
-                return kc.sign(mechanism, self._material(claims, key), data)
-            except kc.KeyMaterialError as exc:
-                raise invalid(f"key '{key.label}', {mechanism}: {exc}") from None
+        return self._uses.one(call, SIGN, key_ref, mechanism, SignInput(data))  # type: ignore[no-any-return]
 
     def verify(self, call: Call, key_ref: str, mechanism: str, data: bytes, signature: bytes) -> bool:
-        claims = self._ctx.claims(call, *KEY_SESSIONS)
-        with self._audit.use(claims, "key.verify", key_ref, mechanism) as use:
-            check_data(data)
-            check_data(signature, "signature")
-            key = self._usable(claims, key_ref, "verify")
-            use.found(key)
-            self._mechanism(kc.SIGN_MECHANISMS, mechanism, key)
-            try:
-                return kc.verify(mechanism, key.public_der, data, signature)
-            except kc.KeyMaterialError as exc:
-                raise invalid(f"key '{key.label}', {mechanism}: {exc}") from None
+        return self._uses.one(call, VERIFY, key_ref, mechanism, VerifyInput(data, signature))  # type: ignore[no-any-return]
 
     def encrypt(
         self,
@@ -380,31 +319,16 @@ class KeyService:
         iv: bytes = b"",
     ) -> tuple[bytes, bytes]:
         """(ciphertext, iv): AES-GCM uses the caller's 12-byte IV, or draws one when `iv` is empty."""
-        claims = self._ctx.claims(call, *KEY_SESSIONS)
-        with self._audit.use(claims, "key.encrypt", key_ref, mechanism) as use:
-            check_data(data)
-            key = self._usable(claims, key_ref, "encrypt")
-            use.found(key)
-            self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
-            material = (
-                self._material(claims, key) if key.object_class == ObjectClass.SECRET else key.public_der
-            )
-            try:
-                return kc.encrypt(mechanism, material, data, aad, iv)
-            except kc.KeyMaterialError as exc:
-                raise invalid(f"key '{key.label}': {exc}") from None
+        return self._uses.one(call, ENCRYPT, key_ref, mechanism, EncryptInput(data, aad, iv))  # type: ignore[no-any-return]
 
     def decrypt(self, call: Call, key_ref: str, mechanism: str, data: bytes, iv: bytes, aad: bytes) -> bytes:
-        claims = self._ctx.claims(call, *KEY_SESSIONS)
-        with self._audit.use(claims, "key.decrypt", key_ref, mechanism) as use:
-            check_ciphertext(mechanism, data)
-            key = self._usable(claims, key_ref, "decrypt")
-            use.found(key)
-            self._mechanism(kc.CIPHER_MECHANISMS, mechanism, key)
-            try:
-                return kc.decrypt(mechanism, self._material(claims, key), data, iv, aad)
-            except kc.KeyMaterialError as exc:
-                raise invalid(f"key '{key.label}': {exc}") from None
+        return self._uses.one(call, DECRYPT, key_ref, mechanism, DecryptInput(data, iv, aad))  # type: ignore[no-any-return]
+
+    def run_batch(self, call: Call, batch: Sequence[BatchOp]) -> BatchAnswers:
+        """A CryptoStream batch: each operation answered as its unary RPC would answer it, the checks
+        per key run once per key (key_use.py). Raises ReplicationError when its key-usage records
+        cannot be written (then none of its answers may be given)."""
+        return self._uses.batch(call, batch)
 
     def wrap(
         self,
@@ -426,12 +350,12 @@ class KeyService:
                 raise invalid(
                     f"wrap mechanism {mechanism!r} is not supported (use {' or '.join(kc.WRAP_MECHANISMS)})"
                 )
-            wrapping = self._usable(claims, wrapping_ref, "wrap")
+            wrapping = self._access.usable(claims, wrapping_ref, "wrap")
             if wrapping.key_type != "AES":
                 raise invalid(
                     f"key '{wrapping.label}' is {wrapping.key_type}; {mechanism} wrapping needs an AES key"
                 )
-            target = self._key(claims, target_ref, "crypto.use")
+            target = self._access.locate(claims, target_ref, "crypto.use")
             if target.object_class == ObjectClass.PUBLIC:
                 raise invalid(f"key '{target.label}' is a public key: export it as PEM instead")
             self._ctx.read(lambda s: mofn.gate(s, target.container, "export"))
@@ -449,7 +373,7 @@ class KeyService:
                     )
             try:
                 wrapped = kc.wrap_secret(
-                    mechanism, self._material(claims, wrapping), self._material(claims, target), iv, aad
+                    mechanism, self._access.material(wrapping), self._access.material(target), iv, aad
                 )
             except kc.KeyMaterialError as exc:
                 raise invalid(f"key '{target.label}': {exc}") from None
@@ -461,7 +385,7 @@ class KeyService:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
 
         def run() -> tuple[LocatedKey, bytes]:
-            key = self._key(claims, key_ref, "object.list")
+            key = self._access.locate(claims, key_ref, "object.list")
             if not key.public_der:
                 raise invalid(
                     f"key '{key.label}' is a secret key: it has no public part (wrap it to export it)"
@@ -472,18 +396,18 @@ class KeyService:
 
     def digest(self, call: Call, mechanism: str, data: bytes) -> bytes:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
-        self._within_lease()
+        self._access.within_lease()
         self._ctx.read(
             lambda s: authorize(s, claims.actor, "crypto.use", self._ctx.clock_ms(), claims.container)
         )
-        if mechanism not in kc.DIGEST_MECHANISMS:
-            raise invalid(f"unknown digest {mechanism!r} (known: {', '.join(kc.DIGEST_MECHANISMS)})")
+        if mechanism not in ops.DIGEST_MECHANISMS:
+            raise invalid(f"unknown digest {mechanism!r} (known: {', '.join(ops.DIGEST_MECHANISMS)})")
         check_data(data)
-        return kc.digest(mechanism, data)
+        return ops.digest(mechanism, data)
 
     def random(self, call: Call, length: int) -> bytes:
         claims = self._ctx.claims(call, *KEY_SESSIONS)
-        self._within_lease()
+        self._access.within_lease()
         self._ctx.read(
             lambda s: authorize(s, claims.actor, "crypto.use", self._ctx.clock_ms(), claims.container)
         )

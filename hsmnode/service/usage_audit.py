@@ -8,8 +8,10 @@ naming the member. `audit list` and `audit verify` read it through the Audit ser
     data_dir/usage-audit.log     mode 0600, opened O_APPEND; never rewritten
     one line per record: {"hash": ..., "prev_hash": ..., "record": <the hashed body, canonical JSON>}
 
-A record reaches the page cache before the answer leaves (one write(2) per record,
-no fsync, like the Raft journal). A torn last line (a crash mid-write) is reported
+A record reaches the page cache before the answer leaves (one write(2) per unary use,
+one per CryptoStream batch for all its records; no fsync, like the Raft journal). A batch's
+record stands for `count` uses of one key with one outcome (the hashed body's `count`,
+present when above 1: records without it, older ones included, stand for one use). A torn last line (a crash mid-write) is reported
 by `verify`; the chain then continues after the last whole record.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +34,8 @@ from hsmnode.domain.audit import (
 )
 
 USAGE_LOG = "usage-audit.log"
+# what a record is written from: (command, container, key, outcome, detail, count)
+UsageEntry = tuple[str, str, str, str, str, int]
 _TAIL = 64 * 1024
 
 
@@ -81,29 +86,42 @@ class UsageLog:
         key: str,
         outcome: str,
         detail: str,
+        count: int = 1,
     ) -> int:
         """Append one record; its sequence number. The line is written before this returns."""
+        return self.append_many(timestamp, actor, [(command, container, key, outcome, detail, count)])
+
+    def append_many(self, timestamp: int, actor: str, uses: Sequence[UsageEntry]) -> int:
+        """Append a record per use (command, container, key, outcome, detail, count: how many uses the
+        record stands for, a CryptoStream batch's), all by `actor` at `timestamp`, with one write(2);
+        the last sequence number. Raises OSError when the file cannot be written (nothing is then
+        chained: the next append continues from the last written record)."""
+        lines = []
         with self._lock:
-            seq, prev = self._seq + 1, self._head
-            body = hashed_body(
-                seq=seq,
-                timestamp=timestamp,
-                actor=actor,
-                request_id="",
-                command=command,
-                outcome=outcome,
-                detail=detail,
-                category=AuditCategory.KEY_USAGE.value,
-                container=container,
-                key=key,
-                member=self.member,
-            )
-            digest = chain_hash(prev, body)
-            os.write(
-                self._fd,
-                b'{"hash":"%s","prev_hash":"%s","record":%s}\n' % (digest.encode(), prev.encode(), body),
-            )
-            self._seq, self._head = seq, digest
+            seq, head = self._seq, self._head
+            for command, container, key, outcome, detail, count in uses:
+                seq += 1
+                body = hashed_body(
+                    seq=seq,
+                    timestamp=timestamp,
+                    actor=actor,
+                    request_id="",
+                    command=command,
+                    outcome=outcome,
+                    detail=detail,
+                    category=AuditCategory.KEY_USAGE.value,
+                    container=container,
+                    key=key,
+                    member=self.member,
+                    count=count if count > 1 else 0,
+                )
+                digest = chain_hash(head, body)
+                lines.append(
+                    b'{"hash":"%s","prev_hash":"%s","record":%s}\n' % (digest.encode(), head.encode(), body)
+                )
+                head = digest
+            os.write(self._fd, b"".join(lines))
+            self._seq, self._head = seq, head
         return seq
 
     def _read(self) -> tuple[list[AuditRecord], str]:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from hsmnode.client import BatchError, HsmClient
 from hsmnode.ops.devcluster import METRICS_PORT_OFFSET, RAFT_PORT_OFFSET, DevCluster, DevTimings, ports_free
 from tests.common.cluster import ProcessCluster
 from tests.integration.helpers import eventually
@@ -325,6 +326,46 @@ def test_json_logs_of_a_cli_walkthrough_have_a_record_per_rpc_and_no_secret(
         text = member.log_path.read_text()
         leaked = sorted(s[:12] + "..." for s in secrets if s and s in text)
         assert not leaked, f"{member.id} logged secrets: {leaked}"
+
+
+def test_a_crypto_stream_batch_is_one_request_record_with_its_operation_count_and_counted_by_operation(
+    observed: DevCluster,
+) -> None:
+    demo = observed.demo()
+    assert demo is not None
+    member = observed.members[1]
+    before = scrape(observed, member.id)
+    with HsmClient([member.grpc], observed.client_tls(), discover=False) as client:
+        session = client.open_session("demo", demo["partition"]["co_password"], role="CO")
+        session.generate_key("obs-ec", "EC", "P-256", usage=["sign"])
+        session.sign_many("obs-ec", [b"a", b"b", b"c", b"d", b"e"], mechanism="ECDSA-SHA256")
+        with pytest.raises(BatchError):
+            session.sign_many("obs-ec", [b"f", b"", b"g"], mechanism="ECDSA-SHA256")
+        session.logout()
+
+    def batches() -> list[dict[str, Any]]:
+        return [
+            r
+            for r in log_records(observed, member.id)
+            if r["logger"] == "hsmnode.request" and r["method"] == "hsmnode.pb.CryptoStream/Batch"
+        ]
+
+    logged = eventually(lambda: batches() if len(batches()) >= 2 else None, what="two batch records")
+    assert [(r["code"], r["ops"], r["failed"]) for r in logged[-2:]] == [("OK", 5, 0), ("OK", 3, 1)]
+    assert all(r["actor"] == "partition:demo/CO" and r["client"] == "demo-client" for r in logged[-2:])
+    after = scrape(observed, member.id)
+    ops = "hsmnode_crypto_operations_total"
+    assert (
+        value(after, ops, operation="sign", outcome="ok") - value(before, ops, operation="sign", outcome="ok")
+        == 7
+    )
+    assert (
+        value(after, ops, operation="sign", outcome="error")
+        - value(before, ops, operation="sign", outcome="error")
+        == 1
+    )
+    batch_requests = requests_of(after, "Batch") - requests_of(before, "Batch")
+    assert batch_requests == 2
 
 
 def test_leader_kill_shows_a_term_change_and_lag_back_to_0_and_a_taken_metrics_port_refuses_start(

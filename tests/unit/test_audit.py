@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from hsmnode.domain.audit import GENESIS_HASH, AuditLog, verify_chain
 
@@ -144,3 +148,67 @@ def test_a_record_copied_from_another_member_is_detected(tmp_path: Path) -> None
     other.append(timestamp=1, actor="a", command="key.sign", container="", key="", outcome="ok", detail="")
     other.close()
     assert "another member" in UsageLog(tmp_path, "node1").verify().problem
+
+
+def test_a_batch_record_counts_its_uses_and_its_count_is_hashed(tmp_path: Path) -> None:
+    """A member records a CryptoStream batch's uses of one key with one outcome as one record with a
+    count (issue 16): written in one go, chained, and a changed count breaks the chain; a record of
+    one use carries no count, so its body is what it was before counts existed."""
+    from hsmnode.domain.audit import hashed_body
+    from hsmnode.service.usage_audit import UsageLog
+
+    log = UsageLog(tmp_path, "node1")
+    log.append(timestamp=1, actor="a", command="key.sign", container="p", key="k", outcome="ok", detail="one")
+    last = log.append_many(
+        2,
+        "a",
+        [
+            ("key.sign", "p", "k", "ok", "sign ×64 with key 'k' (ECDSA-SHA256)", 64),
+            (
+                "key.sign",
+                "p",
+                "k",
+                "INVALID_ARGUMENT",
+                "sign with key 'k' (ECDSA-SHA256): data must not be empty",
+                1,
+            ),
+        ],
+    )
+    records, total = log.records()
+    assert last == total == 3 and [r.count for r in records] == [0, 64, 0]
+    assert log.verify().ok
+    single = dict(
+        seq=1, timestamp=1, actor="a", request_id="", command="key.sign", outcome="ok", detail="one"
+    )
+    assert hashed_body(**single, count=0) == hashed_body(**single)
+    assert records[1].to_data()["count"] == 64 and "count" not in records[0].to_data()
+    path = tmp_path / "usage-audit.log"
+    path.write_text(path.read_text().replace('"count":64', '"count":65'))
+    check = log.verify()
+    assert not check.ok and "record 2" in check.problem and "altered" in check.problem
+    log.close()
+
+
+def test_a_batch_that_cannot_be_written_leaves_the_chain_where_it_was(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from hsmnode.service import usage_audit
+
+    log = usage_audit.UsageLog(tmp_path, "node1")
+    log.append(timestamp=1, actor="a", command="key.sign", container="p", key="k", outcome="ok", detail="one")
+
+    def disk_full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(usage_audit.os, "write", disk_full)
+        with pytest.raises(OSError):
+            log.append_many(2, "a", [("key.sign", "p", "k", "ok", "sign ×2 with key 'k' (Ed25519)", 2)])
+    assert (
+        log.append(
+            timestamp=3, actor="a", command="key.sign", container="p", key="k", outcome="ok", detail="x"
+        )
+        == 2
+    )
+    assert log.verify().ok and log.verify().length == 2
+    log.close()
