@@ -16,7 +16,9 @@ Hooks into pysyncobj 0.3.17 (private names, checked at import, hence the pin):
   next one is written, so a transfer is neither stalled nor cut by compaction;
 - `before_send` (called by HsmTransport for every Raft message): stamps appends with the
   send time and the lease left, echoes the stamp in acknowledgements, marks a transfer's
-  RequestVote, and in durable mode holds acknowledgements until the journal is fsynced.
+  RequestVote, and in durable mode holds acknowledgements until the journal is fsynced;
+- pre-vote answers name the leader; a member whose configuration does not list it (older than
+  the cluster's) contacts it until it does (`learning.LeaderLearning`).
 
 Message fields we add are ignored by plain pysyncobj; the message types we add are
 dropped by it (it dispatches on known types only).
@@ -36,6 +38,7 @@ from pysyncobj.monotonic import monotonic  # CLOCK_MONOTONIC_RAW: pysyncobj's de
 from pysyncobj.version import VERSION as PYSYNCOBJ_VERSION
 
 from hsmnode.raft import durable
+from hsmnode.raft.learning import LeaderLearning
 from hsmnode.raft.rules import (
     LogPosition,
     Refusal,
@@ -115,7 +118,7 @@ class _JournalLog:
         return int(self._journal[offset][2])
 
 
-class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
+class HsmSyncObj(CompactionHold, LeaderLearning, SyncObj):  # type: ignore[misc]
     """SyncObj with the rules of `hsmnode.raft.rules`. Same constructor as SyncObj plus `options`."""
 
     def __init__(
@@ -142,6 +145,7 @@ class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
         self._held_acks: list[tuple[Any, dict[str, Any]]] = []
         self._synced: tuple[int, int, int] | None = None
         self._durable_ready = threading.Event()
+        self._init_leader_learning()
         self._last_tick = now + 1.0  # the first tick comes after pysyncobj's start-up sleep
         if options.durable:
             durable.install_durable_dumps()
@@ -221,6 +225,7 @@ class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
             log.warning("%s: Raft tick thread stalled for %.3fs (CPU starvation?)", self.selfNode, gap)
         if self.options.durable and self._durable_ready.is_set():
             self._flush_durable()
+        self._forget_stale_learned(started)
         self._election_gate()
         was = self._SyncObj__raftState
         try:
@@ -367,10 +372,12 @@ class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
                     "term": message["term"],
                     "granted": answer is Refusal.GRANTED,
                     "current_term": term,
+                    "leader": self._leader_named(),
                 },
             )
             return None
         if kind == "pre_vote_response":
+            self._on_named_leader(node, message.get("leader"), now)
             theirs = int(message.get("current_term", 0))
             if theirs > term and self._SyncObj__raftState != LEADER:
                 self._SyncObj__setCurrentTerm(theirs, None)  # catch up on the term (no election)

@@ -31,6 +31,10 @@ Lease from proof (thesis §6.4.1, weakened to "bounded staleness"):
              measured on the leader's own clock from the moment of sending
     follower serves until  receipt + min(lease, what the leader said was left of its lease)
 
+Leader learning (hsmnode/raft/learning.py): a member answering a pre-vote names the leader it
+follows; a member whose configuration (older than the cluster's) does not list that leader
+contacts it (`leader_to_learn`) until its configuration does, or forgets it (`learned_to_forget`).
+
 Append rule (Raft, Figure 2, AppendEntries receiver step 3): "if an existing entry conflicts
 with a new one (same index but different terms), delete the existing entry and all that
 follow it" -- and only then. `reconcile_append` rewrites an incoming append so pysyncobj
@@ -40,7 +44,7 @@ logged "truncating already-applied log entries ... may have diverged" after lead
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -254,3 +258,33 @@ def hold_compaction(
     if now - since >= max_hold:
         return CompactionHold(False, None)
     return CompactionHold(True, since)
+
+
+# --- a member whose configuration is older than the cluster's -----------------------
+
+
+def leader_to_learn(named_leader: object, own_address: str, known: Collection[str]) -> str | None:
+    """The address to contact when a member of this member's configuration names, in its pre-vote
+    answer, a leader this member's configuration does not list (None: nothing to learn; also for
+    anything but a host:port). Why a configuration can be older than the cluster's, and what the
+    engine does then: hsmnode/raft/learning.py."""
+    if not isinstance(named_leader, str) or named_leader == own_address or named_leader in known:
+        return None
+    host, _, port = named_leader.rpartition(":")
+    if not host or not port.isdigit():
+        return None  # not a Raft address (host:port)
+    return named_leader
+
+
+def learned_to_forget(
+    learned: Mapping[str, float], configured: Collection[str], leader: str | None, now: float, grace: float
+) -> list[str]:
+    """Learned addresses (address -> when learned, seconds) to stop contacting: not in this member's
+    configuration, not its current leader, and learned at least `grace` seconds ago (a stale name:
+    the leader changed again, or the configuration caught up without it). An address the
+    configuration now lists stays, as an ordinary member."""
+    return sorted(
+        address
+        for address, since in learned.items()
+        if address not in configured and address != leader and now - since >= grace
+    )

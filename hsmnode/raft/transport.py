@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pysyncobj import pickle
+from pysyncobj.node import TCPNode
 from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
 from pysyncobj.transport import TCPTransport
 
@@ -206,14 +207,64 @@ class HsmTransport(TCPTransport):  # type: ignore[misc]
     def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:  # noqa: N803 - pysyncobj's names
         self._limits: TransportLimits = syncObj.transport_limits
         self.dropped_handshakes = 0
+        self.learned: set[str] = set()  # addresses contacted although the configuration does not list them
+        self._refusals_logged: set[str] = set()
         super().__init__(syncObj, selfNode, otherNodes)
         syncObj.addOnTickCallback(self._expire_connections)
 
     def addNode(self, node: Any) -> None:  # noqa: N802 - pysyncobj's name
+        if node.address in self.learned:
+            # the configuration now lists a learned member: keep its connection (pysyncobj would
+            # replace an outgoing one with a new, unconnected object and orphan the live one)
+            self.learned.discard(node.address)
+            return
         super().addNode(node)
         conn = self._connections.get(node)
         if conn is not None:
             harden(conn, self._limits)
+
+    def known_addresses(self) -> set[str]:
+        """Raft addresses this transport talks to: the configuration's and the learned ones."""
+        return set(self._nodeAddrToNode)
+
+    def learn(self, address: str) -> None:
+        """Contact `address` as a member although the configuration does not list it (rules.leader_to_learn)."""
+        if address in self._nodeAddrToNode:
+            return
+        self.learned.add(address)
+        super().addNode(TCPNode(address))
+        conn = self._connections.get(TCPNode(address))
+        if conn is not None:
+            harden(conn, self._limits)
+
+    def forget(self, address: str) -> None:
+        """Stop contacting a learned address the configuration does not list (rules.learned_to_forget)."""
+        if address in self.learned:
+            self.learned.discard(address)
+            node = TCPNode(address)
+            connected = self._syncObj.isNodeConnected(node)
+            self.dropNode(node)  # pops the connection first: its disconnect reports no node
+            if connected:
+                self._onNodeDisconnected(node)
+
+    def _onIncomingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802 - pysyncobj's name
+        if (
+            isinstance(message, str)
+            and message != "readonly"
+            and (conn.sendRandKey or not self._syncObj.encryptor)  # the member's address, not the key
+            and message not in self._nodeAddrToNode
+            and len(self._refusals_logged) < 16
+            and message not in self._refusals_logged
+        ):
+            # pysyncobj drops it silently (transport.py:353-358): say once per address why
+            self._refusals_logged.add(message)
+            log.info(
+                "%s: Raft connection from %s refused: not in this member's configuration (a removed "
+                "member, or one added since this member's configuration)",
+                self._selfNode,
+                message,
+            )
+        super()._onIncomingMessageReceived(conn, message)
 
     def _onNewIncomingConnection(self, conn: Any) -> None:  # noqa: N802 - pysyncobj's name
         harden(conn, self._limits)

@@ -84,20 +84,27 @@ class Member:
 
 
 class Cluster:
-    def __init__(self, root: Path, n: int, durable: bool = False, **options: Any) -> None:
+    def __init__(
+        self, root: Path, n: int, durable: bool = False, addresses: list[str] | None = None, **options: Any
+    ) -> None:
         self.root = root
         self.durable = durable
         self.options = options
-        self.addresses = [f"127.0.0.1:{p}" for p in free_ports(n)]
+        self.addresses = addresses or [f"127.0.0.1:{p}" for p in free_ports(n)]
         self.members: dict[str, Member] = {}
         for address in self.addresses:
             self.start(address)
 
-    def start(self, address: str) -> Member:
+    def data_dir(self, address: str) -> Path:
+        return self.root / address.replace(":", "_")
+
+    def start(self, address: str, others: list[str] | None = None) -> Member:
+        """Start a member; `others` is its configuration (default: every address but its own)."""
         log.info("harness: starting %s", address)
-        data = self.root / address.replace(":", "_")
+        data = self.data_dir(address)
         data.mkdir(parents=True, exist_ok=True)
-        others = [a for a in self.addresses if a != address]
+        if others is None:
+            others = [a for a in self.addresses if a != address]
         member = Member(address, others, data, self.durable, **dict(self.options))
         self.members[address] = member
         return member

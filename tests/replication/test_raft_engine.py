@@ -1,5 +1,6 @@
 """HsmSyncObj in-process: fsync before every acknowledgement (durable mode), PreVote keeps a
-restarted member from deposing the leader, the lease follows proof. Real engine and sockets."""
+restarted member from deposing the leader, the lease follows proof, a member whose configuration
+is older than the leader learns it. Real engine and sockets."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from pysyncobj.transport import TCPTransport
 
 from hsmnode.raft import durable
-from tests.replication.raft_harness import EventLog, cluster, wait_for
+from tests.replication.raft_harness import EventLog, cluster, free_ports, wait_for
 
 # pysyncobj's journal leaves its .meta file to the garbage collector (journal.py getMeta)
 pytestmark = [pytest.mark.cluster, pytest.mark.filterwarnings("ignore::ResourceWarning")]
@@ -142,3 +143,67 @@ def test_followers_keep_their_lease_through_an_election(tmp_path: Path) -> None:
         assert new is not None
         assert min(lowest) > 0, "a follower lapsed during the election"
         assert wait_for(lambda: new.obj.lease_left() > 0.8, 5)  # proven by its new majority
+
+
+def membership_change(change: Any, address: str) -> None:
+    """Run a pysyncobj membership change (addNodeToCluster / removeNodeFromCluster) to SUCCESS."""
+    outcome: list[Any] = []
+    change(address, callback=lambda _result, error: outcome.append(error))
+    assert wait_for(lambda: outcome, 10) == [0], f"membership change for {address}: {outcome}"
+
+
+def lead(c: Any, address: str) -> None:
+    """Hand leadership to `address` (pysyncobj's transferLeadership, retried until it is caught up)."""
+
+    def moved() -> bool:
+        current = next((m for m in c.members.values() if m.is_leader()), None)
+        if current is not None and current.address != address:
+            current.obj.transferLeadership(address)
+        return bool(current is not None and current.address == address)
+
+    assert wait_for(moved, 15, period=0.3), f"{address} never became leader"
+
+
+# issue 12: the lost-journal member of tests/fault/test_restarts.py stayed without a leader whenever the
+# cluster's newest member led: its dump (or node.toml) predates that member, and pysyncobj refuses a
+# connection from, and never dials, an address outside the configuration (hsmnode/raft/learning.py)
+# newest: the new leader's address against the member's (above: it dials the member; below: dialled)
+@pytest.mark.parametrize(("lose", "newest"), [("journal", "above"), ("all Raft files", "below")])
+def test_a_member_whose_configuration_predates_the_leader_learns_it_and_catches_up(
+    tmp_path: Path, lose: str, newest: str
+) -> None:
+    addresses = [f"127.0.0.1:{p}" for p in sorted(free_ports(4))]
+    new = addresses[-1] if newest == "above" else addresses[0]
+    first = [a for a in addresses if a != new]
+    with cluster(tmp_path, 3, addresses=first) as c:
+        leader = settled(c)
+        for i in range(30):
+            leader.register.put(f"a{i}", i, sync=True, timeout=5)
+        for member in c.members.values():
+            member.obj.forceLogCompaction()
+        assert wait_for(lambda: all((c.data_dir(a) / "dump").exists() for a in first), 10)
+        gone, victim = [a for a in first if a != leader.address]
+        membership_change(leader.obj.removeNodeFromCluster, gone)
+        c.stop(gone)
+        membership_change(leader.obj.addNodeToCluster, new)
+        c.start(new, others=[leader.address, victim])
+        lead(c, new)
+        for i in range(30):
+            c.members[new].register.put(f"b{i}", i, sync=True, timeout=5)
+
+        c.stop(victim)
+        lost = ("journal",) if lose == "journal" else ("journal", "dump")
+        for path in c.data_dir(victim).iterdir():
+            if path.name.startswith(lost):
+                path.unlink()
+        # its dump (journal case) and its configuration from before the removal and the addition
+        back = c.start(victim, others=[leader.address, gone])
+
+        assert wait_for(lambda: back.obj.isReady() and back.register.data.get("b29") == 29, 20), (
+            f"{victim} did not catch up: {back.status()}"
+        )
+        assert {str(n) for n in back.obj.otherNodes} == {leader.address, new}
+        assert back.obj.counters["leaders_learned"] >= 1
+        assert wait_for(lambda: not back.obj._SyncObj__transport.learned, 5)  # an ordinary member now
+        c.members[new].register.put("c", 1, sync=True, timeout=5)
+        assert wait_for(lambda: back.register.data.get("c") == 1, 5)

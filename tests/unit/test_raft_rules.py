@@ -1,4 +1,5 @@
-"""The vote, lease and append rules of hsmnode/raft/rules.py, row by row (Raft thesis §9.6, §4.2.3, §6.4.1; Figure 2)."""
+"""The vote, lease, append and leader-learning rules of hsmnode/raft/rules.py, row by row (Raft thesis
+§9.6, §4.2.3, §6.4.1; Figure 2; hsmnode/raft/learning.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from hsmnode.raft.rules import (
     follower_lease_until,
     ignore_vote_request,
     leader_lease_left,
+    leader_to_learn,
+    learned_to_forget,
     may_campaign,
     prevote,
     quorum_stamp,
@@ -190,3 +193,44 @@ def test_an_unverified_old_term_tail_is_dropped_only_past_what_was_applied() -> 
 def test_a_compacted_prev_passes_unchanged() -> None:
     log = ListLog([5, 5, 5], first=100)
     assert not reconcile_append(log, 50, 1, entries((51, 1)), 5, 101).rewritten
+
+
+SELF, OLD, NEW = "127.0.0.1:9902", "127.0.0.1:9901", "127.0.0.1:9904"
+
+# the leader a member of the configuration names, what this member's transport knows, expected
+LEARN_TABLE = [
+    (NEW, {OLD}, NEW),  # added after this member's configuration: contact it
+    (OLD, {OLD}, None),  # already configured
+    (NEW, {OLD, NEW}, None),  # already learned (or configured since)
+    (SELF, {OLD}, None),  # this member itself
+    (None, {OLD}, None),  # the answering member follows no leader
+    ("", {OLD}, None),
+    ("not-an-address", {OLD}, None),
+    ("127.0.0.1:port", {OLD}, None),
+    (["127.0.0.1:9904"], {OLD}, None),  # not a string at all
+]
+
+
+@pytest.mark.parametrize(("named", "known", "expected"), LEARN_TABLE)
+def test_a_member_contacts_a_named_leader_its_configuration_does_not_list(
+    named: object, known: set[str], expected: str | None
+) -> None:
+    assert leader_to_learn(named, SELF, known) == expected
+
+
+# learned (address -> when), configured, current leader, now -> addresses to forget (grace 5 s)
+FORGET_TABLE = [
+    ({NEW: 0.0}, {OLD}, NEW, 60.0, []),  # the leader this member follows: kept however long
+    ({NEW: 0.0}, {OLD}, None, 4.9, []),  # within the grace: still dialling, identifying
+    ({NEW: 0.0}, {OLD}, None, 5.0, [NEW]),  # neither leader nor configured after the grace
+    ({NEW: 0.0}, {OLD}, OLD, 9.0, [NEW]),  # another (configured) member leads now
+    ({NEW: 0.0}, {OLD, NEW}, OLD, 9.0, []),  # the configuration lists it now: an ordinary member
+    ({NEW: 0.0, "127.0.0.1:9903": 3.0}, {OLD}, None, 6.0, [NEW]),
+]
+
+
+@pytest.mark.parametrize(("learned", "configured", "leader", "now", "expected"), FORGET_TABLE)
+def test_a_learned_leader_is_forgotten_once_neither_leader_nor_configured_after_the_grace(
+    learned: dict[str, float], configured: set[str], leader: str | None, now: float, expected: list[str]
+) -> None:
+    assert learned_to_forget(learned, configured, leader, now, grace=5.0) == expected
