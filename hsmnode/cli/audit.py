@@ -114,7 +114,7 @@ def list_(call: ApplianceCall, after_seq: int, limit: int, chain: str, only: tup
     (the Auditor: hsmnode login audit; hsmnode hsm login --auditor). --limit counts all chains
     together: the newest LIMIT records (or, with --after, the first LIMIT after it)."""
     records: list[Any] = []
-    total = 0
+    total: int | None = None  # the cluster chain's length; None when --chain member did not read it
     totals: dict[str, int] = {}
     unreachable: list[str] = []
     with _members(call, only if chain != "cluster" else ()) as (auditor, members):
@@ -138,7 +138,8 @@ def list_(call: ApplianceCall, after_seq: int, limit: int, chain: str, only: tup
         table(records, RECORD_COLUMNS, header=False)
         shown = ", ".join(f"{m} {n}" for m, n in totals.items())
         click.echo(
-            f"({len(records)} records; cluster chain {total}"
+            f"({len(records)} records"
+            + (f"; cluster chain {total}" if total is not None else "")
             + (f"; key-usage chains: {shown}" if shown else "")
             + ")"
         )

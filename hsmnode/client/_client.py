@@ -98,16 +98,19 @@ class HsmClient:
         )
 
     @classmethod
-    def from_profile(cls, path: str | Path, *, timeout: float = 5.0, identity: str = "admin") -> HsmClient:
+    def from_profile(
+        cls, path: str | Path, *, timeout: float = 5.0, identity: str = "admin", **options: Any
+    ) -> HsmClient:
         """identity "admin" uses the profile's admin certificate; "client" its default NTLS client
-        certificate; any other name one of the profile's named NTLS clients."""
+        certificate; any other name one of the profile's named NTLS clients. `options`: the
+        constructor's other keywords (coalesce, discover, interceptors, ...)."""
         profile = load_profile(path)
         tls = (
             profile.tls
             if identity == "admin"
             else profile.client_tls(None if identity == "client" else identity)
         )
-        return cls(profile.endpoints, tls, timeout=timeout, cluster_id=profile.cluster_id)
+        return cls(profile.endpoints, tls, timeout=timeout, cluster_id=profile.cluster_id, **options)
 
     def __enter__(self) -> Self:
         return self

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from hsmnode.client import KeyInfo, PartitionSession
     from hsmnode.pkcs11.state import Connection
 
-MAX_BUFFERED = 64 * 1024
+MAX_BUFFERED = 64 * 1024 + 16  # the service's limit per operation (64 KiB), and an AES-GCM tag
 
 
 class Operations:

@@ -31,26 +31,30 @@ def check_key_type(key_type: str) -> None:
 
 def check_ciphertext(mechanism: str, data: bytes) -> None:
     """INVALID_ARGUMENT for a ciphertext that cannot be one of `mechanism`: empty, or for AES-GCM
-    shorter than its 16-byte tag."""
-    check_data(data, "ciphertext")
-    if mechanism == "AES-GCM" and len(data) < kc.GCM_TAG_BYTES:
+    shorter than its 16-byte tag, or longer than the largest plaintext (MAX_DATA) and its tag: what
+    this HSM encrypts, it decrypts."""
+    gcm = mechanism == "AES-GCM"
+    check_data(data, "ciphertext", limit=MAX_DATA + (kc.GCM_TAG_BYTES if gcm else 0))
+    if gcm and len(data) < kc.GCM_TAG_BYTES:
         raise invalid(
             f"ciphertext is {len(data)} bytes, shorter than AES-GCM's {kc.GCM_TAG_BYTES}-byte tag (it ends every ciphertext)"
         )
 
 
-def check_data(data: bytes, what: str = "data") -> None:
+SIGN_HINT = (
+    "to sign more, hash it first and sign the digest "
+    "(ECDSA-DIGEST, RSA-PSS-SHA256-DIGEST or RSA-PKCS1-DIGESTINFO)"
+)
+
+
+def check_data(data: bytes, what: str = "data", *, limit: int = MAX_DATA, hint: str = "") -> None:
+    """INVALID_ARGUMENT for empty input or input above `limit` bytes (MAX_DATA, 64 KiB, per
+    operation); `hint` (e.g. SIGN_HINT) follows the size refusal."""
     if not data:
         raise invalid(f"{what} must not be empty")
-    if len(data) > MAX_DATA:
+    if len(data) > limit:
         raise invalid(
-            f"{what} is {len(data)} bytes; the limit is {MAX_DATA} per operation"
-            + (
-                ": to sign more, hash it first and sign the digest "
-                "(ECDSA-DIGEST, RSA-PSS-SHA256-DIGEST or RSA-PKCS1-DIGESTINFO)"
-                if what == "data"
-                else ""
-            )
+            f"{what} is {len(data)} bytes; the limit is {limit} per operation" + (f": {hint}" if hint else "")
         )
 
 

@@ -39,7 +39,7 @@ from hsmnode.service.call import Call
 from hsmnode.service.context import KEY_SESSIONS, NodeContext
 from hsmnode.service.key_access import KeyAccess, check_mechanism
 from hsmnode.service.key_audit import KeyAudit, Use, refusal, target, use_detail
-from hsmnode.service.key_fields import check_ciphertext, check_data, invalid
+from hsmnode.service.key_fields import SIGN_HINT, check_ciphertext, check_data, invalid
 from hsmnode.service.key_views import LocatedKey
 from hsmnode.sessions import Claims
 
@@ -92,7 +92,7 @@ class Operation:
 
 
 def _check_signature(mechanism: str, r: Any) -> None:
-    check_data(r.data)
+    check_data(r.data, hint=SIGN_HINT)
     check_data(r.signature, "signature")
 
 
@@ -100,7 +100,7 @@ SIGN = Operation(
     "key.sign",
     "sign",
     ops.SIGN_MECHANISMS,
-    lambda mechanism, r: check_data(r.data),
+    lambda mechanism, r: check_data(r.data, hint=SIGN_HINT),
     lambda access, key, mechanism: ops.signer(mechanism, access.material(key)),
     lambda sign, r: sign(r.data),
     True,

@@ -136,6 +136,13 @@ def test_exports_refusals_and_key_use_are_in_the_audit_log_with_actor_key_partit
     assert len(three) == 3
     assert min(r["timestamp_ms"] for r in three) >= sorted(r["timestamp_ms"] for r in records)[-3]
 
+    # --chain member reads no cluster chain, so it names no cluster total (it is not 0)
+    members_only = cli(trio, "audit", "list", "--chain", "member", "--json")
+    assert members_only.returncode == 0, members_only.stderr
+    listing = json.loads(members_only.stdout)
+    assert listing["total"] is None and listing["member_totals"]["node2"] >= 3
+    assert "cluster chain" not in cli(trio, "audit", "list", "--chain", "member").stdout
+
     # the appliance user audit without the Auditor role: a permission error, not "did not answer"
     secret_file = tmp_path / "audit.pw"
     assert cli(trio, "login", "audit", "--password-file", str(secret_file)).returncode == 0

@@ -368,6 +368,15 @@ def test_bad_crypto_input_gets_the_right_status_and_every_member_stays_up(cluste
         with pytest.raises(InvalidArgument, match="the limit is 65536"):
             co.encrypt("aes", b"x" * (64 * 1024 + 1), mechanism="AES-GCM")
         assert co.sign("ec", b"x" * (64 * 1024), mechanism="ECDSA-SHA256")  # the limit itself is fine
+        largest = b"x" * (64 * 1024)  # what it encrypts at the limit, it decrypts (ciphertext + 16-byte tag)
+        sealed, iv = co.encrypt("aes", largest, mechanism="AES-GCM")
+        assert (
+            len(sealed) == len(largest) + 16
+            and co.decrypt("aes", sealed, iv=iv, mechanism="AES-GCM") == largest
+        )
+        with pytest.raises(InvalidArgument, match="the limit is 65552") as refused:
+            co.decrypt("aes", sealed + b"x", iv=iv, mechanism="AES-GCM")
+        assert "hash it first" not in str(refused.value)
         with pytest.raises(ResourceExhausted, match=r"over the 4 MiB gRPC message limit .*\(ECDSA-DIGEST"):
             co.sign("ec", b"x" * (5 * 1000 * 1000), mechanism="ECDSA-SHA256")
         with pytest.raises(InvalidArgument, match="RSA-OAEP cannot encrypt this much"):
