@@ -191,10 +191,15 @@ class DevCluster:
         member = self.member(member_id)
         try:
             pid = int((member.dir / "node.pid").read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
         except (OSError, ValueError):
             return None
-        return pid if str(member.config_path).encode() in cmdline else None
+        configs = [b for a, b in zip(args, args[1:], strict=False) if a == "--config"]
+        configs += [a.removeprefix("--config=") for a in args if a.startswith("--config=")]
+        # a member started by hand may name its config relative to its own working directory
+        wanted = member.config_path.resolve()
+        return pid if any((cwd / c).resolve() == wanted for c in configs) else None
 
     def running(self, member_id: str) -> bool:
         proc = self._procs.get(member_id)

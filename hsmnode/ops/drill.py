@@ -206,8 +206,13 @@ class Drill:
             os.kill(pid, signal.SIGKILL)
             self.o.progress(f"[{time.monotonic() - self._t0:5.1f}s] SIGKILL {target} (pid {pid})")
         else:
+            why = (
+                "no live process of it found (its node.pid names none running its node.toml)"
+                if self.local
+                else "not a local dev cluster"
+            )
             self.o.progress(
-                f"[{time.monotonic() - self._t0:5.1f}s] kill member {target} now (not a local dev cluster)"
+                f"[{time.monotonic() - self._t0:5.1f}s] kill member {target} now yourself ({why})"
             )
 
     def _recover(self, target: str) -> None:
