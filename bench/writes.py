@@ -9,6 +9,7 @@ Every thread has its own client of all members (as applications do), so writes a
 leader and at followers, which forward them.
 
     .venv/bin/python -m bench.writes [--seconds 3] [--threads 16] [--durable]
+        [--profile /tmp/prof]   # py-spy per process during one more 16-thread run (root; pip install py-spy)
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
-from bench.common import BenchContext, Row, Timing, cpu_seconds, scratch, timed
+from bench.common import BenchContext, Row, Timing, cpu_seconds, load_text, scratch, timed
 from hsmnode.client import HsmClient
 from hsmnode.ops.devcluster import DevCluster, DevTimings
 
@@ -180,6 +183,34 @@ def run(ctx: BenchContext) -> list[Row]:
     return rows
 
 
+def profile(cluster: DevCluster, seconds: float, threads: int, out: Path, top: int) -> None:
+    """One more key-creation run from `threads` threads while py-spy samples each member and this
+    process (`--gil`: Python CPU only); prints the busiest functions per process in CPU µs per write."""
+    from bench.request_path import spy, summarize  # the same sampler and summary as the request path
+
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = max(seconds, 5.0)
+    leader = cluster.wait_for_leader().leader
+    pids = {m.id: cluster.pid_of(m.id) for m in cluster.members} | {"client": os.getpid()}
+    files = {name: out / f"{name}.txt" for name in pids}
+    load = WriteLoad(cluster)
+    try:
+        timed(load.key_create, threads, 0.5)  # warm-up: channels, sessions
+        spies = [spy(pid, files[name], seconds + 1) for name, pid in pids.items() if pid]
+        time.sleep(0.5)  # py-spy attaches
+        t = timed(load.key_create, threads, seconds)
+        for s in spies:
+            s.wait(60)
+    finally:
+        load.close()
+    print(
+        f"\nprofile: AES-256 key create, {threads} threads, {t.rate:.0f}/s p50 {t.p50_ms:.1f} ms, load {load_text()}"
+    )
+    for name in pids:
+        role = "leader" if name == leader else "client" if name == "client" else "follower"
+        summarize([files[name]], t.ops, top, f"{name} ({role})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -187,11 +218,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--durable", action="store_true", help="also measure a durable cluster")
+    parser.add_argument("--profile", type=Path, default=None, help="write py-spy stacks here and summarize")
+    parser.add_argument("--top", type=int, default=25, help="functions listed per process (--profile)")
     args = parser.parse_args()
     with scratch() as work:
         ctx = BenchContext(work, seconds=args.seconds, threads=(args.threads,))
         try:
             rows = run(ctx) if args.durable else measure(ctx.shared_cluster(), args.seconds, args.threads, "")
+            if args.profile is not None:
+                profile(ctx.shared_cluster(), args.seconds, args.threads, args.profile, args.top)
         finally:
             ctx.close()
     for row in rows:

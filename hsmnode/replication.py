@@ -331,6 +331,12 @@ class Replicator:
                 self.consumer.applied.wait(min(remaining, 0.01))
         return True
 
+    def leader_address(self) -> str | None:
+        """The Raft address of the leader this member knows (itself when it leads), None for none.
+        Cheap (one attribute read, no getStatus()): the rpc wrapper asks it on every write's answer."""
+        leader = self._obj._getLeader()
+        return None if leader is None else str(leader)
+
     def status(self) -> RaftStatus:
         s = self._obj.getStatus()
         leader = s["leader"]
