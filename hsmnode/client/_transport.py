@@ -30,7 +30,7 @@ import grpc
 
 from hsmnode.client._coalesce import KINDS, Coalescer
 from hsmnode.client._errors import HsmError, Unauthenticated, Unavailable, error_from_rpc
-from hsmnode.client._leader import LeaderHint
+from hsmnode.client._hints import IndexTracker, LeaderHint
 from hsmnode.client._outcome import (
     APPLIED_INDEX_KEY,
     MEMBER_REFUSALS,
@@ -75,29 +75,6 @@ def request_id_or_new(request_id: str | None) -> str:
     return request_id or new_request_id()
 
 
-class IndexTracker:
-    """The highest applied Raft index seen: what read-your-writes asks members to have applied.
-
-    One client keeps its own; clients that must see each other's writes share one:
-
-        admin = HsmClient(endpoints, admin_tls)
-        app = HsmClient(endpoints, app_tls, index_from=admin)   # reads what admin wrote
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._index = 0
-
-    @property
-    def index(self) -> int:
-        return self._index
-
-    def note(self, index: int) -> None:
-        with self._lock:
-            if index > self._index:
-                self._index = index
-
-
 class Carrier(Protocol):
     """What a session is opened through (an HsmClient): it hands the session its transport."""
 
@@ -109,7 +86,7 @@ class Transport:
     """Channels to every member in `endpoints`, presenting one TLS client certificate.
 
     Failover: a call goes to the member that last answered (a write to the leader the last write's
-    answer named, `_leader.py`; crypto round robin over healthy members); on UNAVAILABLE, a deadline, or a member's refusal as removed or of another cluster
+    answer named, `_hints.py`; crypto round robin over healthy members); on UNAVAILABLE, a deadline, or a member's refusal as removed or of another cluster
     (`x-hsm-refusal`) it goes to the next member, and it keeps trying with backoff (50 ms
     doubling to 500 ms) until the call's own deadline (`timeout`, seconds).
 

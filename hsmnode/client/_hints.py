@@ -1,4 +1,6 @@
-"""Where the SDK sends a write first: the leader, as the members' answers name it.
+"""What the members' answers tell the SDK beyond the answer: how far the cluster applied (the
+highest applied Raft index seen: read-your-writes) and where the SDK sends a write first (the
+leader, as the answers name it).
 
 Every answer to a write carries `x-hsm-leader`, the client address of the leader the answering
 member knows (server/rpc.py). A write sent to the leader is proposed there; sent to a follower,
@@ -14,10 +16,34 @@ does that), so a client whose endpoints name the members otherwise keeps its ord
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 LEADER_KEY = "x-hsm-leader"
+
+
+class IndexTracker:
+    """The highest applied Raft index seen: what read-your-writes asks members to have applied.
+
+    One client keeps its own; clients that must see each other's writes share one:
+
+        admin = HsmClient(endpoints, admin_tls)
+        app = HsmClient(endpoints, app_tls, index_from=admin)   # reads what admin wrote
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index = 0
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    def note(self, index: int) -> None:
+        with self._lock:
+            if index > self._index:
+                self._index = index
 
 
 class LeaderHint:
