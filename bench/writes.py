@@ -103,9 +103,13 @@ def _row(
     )
 
 
-def group_commit(cluster: DevCluster) -> tuple[int, int]:
-    """Summed over the members' /metrics: (AppendEntries rounds that carried new commands, commands)."""
-    rounds = entries = 0
+EVENTS = ("group_commits", "group_commit_entries", "append_entries_sent", "acknowledgements_sent")
+
+
+def engine_events(cluster: DevCluster) -> dict[str, int]:
+    """Summed over the members' /metrics: the Raft engine's counts of EVENTS (AppendEntries rounds
+    that carried new commands, those commands, AppendEntries and acknowledgements sent)."""
+    counts = dict.fromkeys(EVENTS, 0)
     for m in cluster.members:
         if not m.metrics:
             continue
@@ -115,13 +119,11 @@ def group_commit(cluster: DevCluster) -> tuple[int, int]:
         except OSError:
             continue
         for line in text.splitlines():
-            if line.startswith('hsmnode_raft_engine_events_total{event="group_commit'):
-                value = int(float(line.rsplit(" ", 1)[1]))
-                if '"group_commits"' in line:
-                    rounds += value
-                else:
-                    entries += value
-    return rounds, entries
+            if line.startswith('hsmnode_raft_engine_events_total{event="'):
+                event = line.split('"', 2)[1]
+                if event in counts:
+                    counts[event] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
 
 
 def cpu_per_write(cluster: DevCluster, run: Callable[[], Timing]) -> tuple[Timing, str]:
@@ -132,18 +134,26 @@ def cpu_per_write(cluster: DevCluster, run: Callable[[], Timing]) -> tuple[Timin
     idle_from, idle = {m: cpu_seconds(p) for m, p in pids.items()}, time.monotonic()
     time.sleep(IDLE_SAMPLE)  # background CPU (heartbeats, status pollers) is not the writes'
     idle_rate = {m: (cpu_seconds(p) - idle_from[m]) / (time.monotonic() - idle) for m, p in pids.items()}
+    events_before = engine_events(cluster)  # (the scrapes' CPU is not counted)
     before = {m: cpu_seconds(p) for m, p in pids.items()}
-    rounds_before = group_commit(cluster)
     started, mine = time.monotonic(), time.process_time()
     t = run()
     elapsed = time.monotonic() - started
-    rounds = [after - first for after, first in zip(group_commit(cluster), rounds_before, strict=True)]
     spent = {m: max(0.0, cpu_seconds(p) - before[m] - idle_rate[m] * elapsed) for m, p in pids.items()}
     client = time.process_time() - mine
+    events = {k: v - events_before[k] for k, v in engine_events(cluster).items()}
     ops = max(t.ops, 1)
     parts = [f"{m}{'*' if m == leader else ''} {1000 * s / ops:.2f}" for m, s in sorted(spent.items())]
     total = 1000 * (sum(spent.values()) + client) / ops
-    batch = f"; {rounds[1] / rounds[0]:.1f} commands per AppendEntries round" if rounds[0] else ""
+    batch = (
+        f"; {events['group_commit_entries'] / events['group_commits']:.1f} commands per AppendEntries round"
+        if events["group_commits"]
+        else ""
+    )
+    batch += (
+        f"; Raft messages per write: {events['append_entries_sent'] / ops:.2f} AppendEntries, "
+        f"{events['acknowledgements_sent'] / ops:.2f} acknowledgements"
+    )
     return (
         t,
         f"CPU ms/write (idle subtracted): {', '.join(parts)}, client {1000 * client / ops:.2f}, "

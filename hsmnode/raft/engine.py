@@ -142,6 +142,7 @@ class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
         self._held_acks: list[tuple[Any, dict[str, Any]]] = []
         self._synced: tuple[int, int, int] | None = None
         self._durable_ready = threading.Event()
+        self._append_due = False  # the leader's AppendEntries deferred to this tick's drain
         self._last_tick = now + 1.0  # the first tick comes after pysyncobj's start-up sleep
         if options.durable:
             durable.install_durable_dumps()
@@ -223,10 +224,16 @@ class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
             self._flush_durable()
         self._election_gate()
         was = self._SyncObj__raftState
+        self._append_due = False
+        if was == LEADER:
+            self._SyncObj__sendAppendEntries = self._send_unless_drain_follows
         try:
             super()._onTick(timeToWait)
         finally:
             self._campaign_transfer = False
+            self.__dict__.pop("_SyncObj__sendAppendEntries", None)
+            if self._append_due:  # deferred, and no drain sent it (see _send_unless_drain_follows)
+                self._send_appends()
         if was == LEADER and self._SyncObj__raftState != LEADER:
             log.warning(
                 "%s: stepped down at term %d (no majority answered within leader_fallback, or a higher term)",
@@ -244,15 +251,37 @@ class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
         sends appends) defers it to one call covering them all. Same entries, same order, same
         commit rule; only fewer, larger messages (bench/README.md, "Where a write's time goes")."""
         wanted: list[bool] = []
+        outer = self.__dict__.get("_SyncObj__sendAppendEntries")
         self._SyncObj__sendAppendEntries = lambda: wanted.append(True)
         try:
             super()._checkCommandsToApply()
         finally:
-            del self._SyncObj__sendAppendEntries
+            if outer is None:
+                del self._SyncObj__sendAppendEntries
+            else:
+                self._SyncObj__sendAppendEntries = outer
         if wanted:
             self.counters["group_commits"] += 1  # entries per round: group_commit_entries / group_commits
             self.counters["group_commit_entries"] += len(wanted)
-            self._SyncObj__sendAppendEntries()
+        if wanted or self._append_due:
+            self._send_appends()
+
+    def _send_unless_drain_follows(self) -> None:
+        """The leader's tick sends AppendEntries after applying (the new commit index) and on the
+        heartbeat timer, then drains the command queue, which sends again for the new entries. When
+        commands are queued, the first send is deferred to the drain's: one AppendEntries per
+        follower carries the commit index and the new entries, and one acknowledgement comes back,
+        instead of two of each. Same messages' content, later in the same tick; with nothing queued it
+        sends at once, and a deferred send the drain did not make goes out at the tick's end."""
+        if self._SyncObj__raftState == LEADER and len(self._SyncObj__commandsQueue._FastQueue__queue):
+            self._append_due = True
+            self.counters["appends_deferred"] += 1
+        else:
+            self._send_appends()
+
+    def _send_appends(self) -> None:
+        self._append_due = False
+        SyncObj._SyncObj__sendAppendEntries(self)
 
     def _election_gate(self) -> None:
         if self._SyncObj__raftState == LEADER or self.selfNode is None:
@@ -482,11 +511,13 @@ class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
         """Annotate an outgoing Raft message; False when it is held (durable acknowledgements)."""
         kind = message.get("type")
         if kind == "append_entries":
+            self.counters["append_entries_sent"] += 1
             now = monotonic()
             message["lease_sent"] = now
             message["lease_left"] = leader_lease_left(now, self._leader_stamp(now), self.options.lease)
             self._heard_leader_at = now
         elif kind == "next_node_idx":
+            self.counters["acknowledgements_sent"] += 1
             message["lease_echo"] = self._echo.get(node)
             if self.options.durable and (self._held_acks or self.sync_pending()):
                 self._held_acks.append((node, message))
