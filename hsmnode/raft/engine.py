@@ -4,7 +4,8 @@ gates, annotates and reorders its messages.
 
 Hooks into pysyncobj 0.3.17 (private names, checked at import, hence the pin):
 - `_onTick`: before pysyncobj's tick, the durable flush (fsync, then held acks) and the
-  election gate: an expired election timer starts a pre-vote round instead of an
+  election gate; group commit (`group_commit.py`) around it and in `_checkCommandsToApply`;
+  the gate: an expired election timer starts a pre-vote round instead of an
   election; pysyncobj campaigns only for a term a majority pre-granted, or on the current
   leader's TimeoutNow (leadership transfer);
 - `_SyncObj__onMessageReceived`: pre_vote / pre_vote_response / term_notice are ours;
@@ -24,6 +25,7 @@ dropped by it (it dispatches on known types only).
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -36,6 +38,7 @@ from pysyncobj.monotonic import monotonic  # CLOCK_MONOTONIC_RAW: pysyncobj's de
 from pysyncobj.version import VERSION as PYSYNCOBJ_VERSION
 
 from hsmnode.raft import durable
+from hsmnode.raft.group_commit import GroupCommit
 from hsmnode.raft.rules import (
     LogPosition,
     Refusal,
@@ -115,7 +118,7 @@ class _JournalLog:
         return int(self._journal[offset][2])
 
 
-class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
+class HsmSyncObj(CompactionHold, GroupCommit, SyncObj):  # type: ignore[misc]
     """SyncObj with the rules of `hsmnode.raft.rules`. Same constructor as SyncObj plus `options`."""
 
     def __init__(
@@ -142,7 +145,6 @@ class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
         self._held_acks: list[tuple[Any, dict[str, Any]]] = []
         self._synced: tuple[int, int, int] | None = None
         self._durable_ready = threading.Event()
-        self._append_due = False  # the leader's AppendEntries deferred to this tick's drain
         self._last_tick = now + 1.0  # the first tick comes after pysyncobj's start-up sleep
         if options.durable:
             durable.install_durable_dumps()
@@ -224,64 +226,16 @@ class HsmSyncObj(CompactionHold, SyncObj):  # type: ignore[misc]
             self._flush_durable()
         self._election_gate()
         was = self._SyncObj__raftState
-        self._append_due = False
-        if was == LEADER:
-            self._SyncObj__sendAppendEntries = self._send_unless_drain_follows
         try:
-            super()._onTick(timeToWait)
+            self._group_commit_tick(functools.partial(super()._onTick, timeToWait), was == LEADER)
         finally:
             self._campaign_transfer = False
-            self.__dict__.pop("_SyncObj__sendAppendEntries", None)
-            if self._append_due:  # deferred, and no drain sent it (see _send_unless_drain_follows)
-                self._send_appends()
         if was == LEADER and self._SyncObj__raftState != LEADER:
             log.warning(
                 "%s: stepped down at term %d (no majority answered within leader_fallback, or a higher term)",
                 self.selfNode,
                 self._SyncObj__raftCurrentTerm,
             )
-
-    def _checkCommandsToApply(self) -> None:  # noqa: N802 - pysyncobj's name
-        """Group commit: append every queued command, then send one AppendEntries per follower.
-
-        With `appendEntriesUseBatch=False`, pysyncobj sends AppendEntries to every follower after
-        each command it appends: 16 concurrent writes cost 16 pickled, Fernet-sealed messages per
-        follower and 16 acknowledgements back, all on the tick thread. Shadowing the private
-        send method for the duration of the drain (an instance attribute; only the tick thread
-        sends appends) defers it to one call covering them all. Same entries, same order, same
-        commit rule; only fewer, larger messages (bench/README.md, "Where a write's time goes")."""
-        wanted: list[bool] = []
-        outer = self.__dict__.get("_SyncObj__sendAppendEntries")
-        self._SyncObj__sendAppendEntries = lambda: wanted.append(True)
-        try:
-            super()._checkCommandsToApply()
-        finally:
-            if outer is None:
-                del self._SyncObj__sendAppendEntries
-            else:
-                self._SyncObj__sendAppendEntries = outer
-        if wanted:
-            self.counters["group_commits"] += 1  # entries per round: group_commit_entries / group_commits
-            self.counters["group_commit_entries"] += len(wanted)
-        if wanted or self._append_due:
-            self._send_appends()
-
-    def _send_unless_drain_follows(self) -> None:
-        """The leader's tick sends AppendEntries after applying (the new commit index) and on the
-        heartbeat timer, then drains the command queue, which sends again for the new entries. When
-        commands are queued, the first send is deferred to the drain's: one AppendEntries per
-        follower carries the commit index and the new entries, and one acknowledgement comes back,
-        instead of two of each. Same messages' content, later in the same tick; with nothing queued it
-        sends at once, and a deferred send the drain did not make goes out at the tick's end."""
-        if self._SyncObj__raftState == LEADER and len(self._SyncObj__commandsQueue._FastQueue__queue):
-            self._append_due = True
-            self.counters["appends_deferred"] += 1
-        else:
-            self._send_appends()
-
-    def _send_appends(self) -> None:
-        self._append_due = False
-        SyncObj._SyncObj__sendAppendEntries(self)
 
     def _election_gate(self) -> None:
         if self._SyncObj__raftState == LEADER or self.selfNode is None:
