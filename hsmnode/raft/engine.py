@@ -145,6 +145,7 @@ class HsmSyncObj(CompactionHold, GroupCommit, SyncObj):  # type: ignore[misc]
         self._held_acks: list[tuple[Any, dict[str, Any]]] = []
         self._synced: tuple[int, int, int] | None = None
         self._durable_ready = threading.Event()
+        self._init_group_commit()
         self._last_tick = now + 1.0  # the first tick comes after pysyncobj's start-up sleep
         if options.durable:
             durable.install_durable_dumps()

@@ -34,11 +34,20 @@ _LEADER = 2  # pysyncobj's _RAFT_STATE.LEADER
 
 
 class GroupCommit:
-    """The leader's batching of AppendEntries (module docstring)."""
+    """The leader's batching of AppendEntries (module docstring).
+
+    pysyncobj pickles every instance attribute set after `SyncObj.__init__` into its snapshots, so
+    `_init_group_commit` runs before it, and the send shadow is off while a snapshot is started
+    (`_SyncObj__tryLogCompaction`): a bound method in a dump fails it."""
 
     counters: Counter[str]
-    _append_due = False  # a send deferred to this tick's drain (rule 2)
-    _entries_unsent = False  # entries appended since the last AppendEntries (rule 3)
+    _append_due: bool  # a send deferred to this tick's drain (rule 2)
+    _entries_unsent: bool  # entries appended since the last AppendEntries (rule 3)
+
+    def _init_group_commit(self) -> None:
+        """Before SyncObj.__init__ (see the class docstring)."""
+        self._append_due = False
+        self._entries_unsent = False
 
     def _group_commit_tick(self, tick: Callable[[], None], leading: bool) -> None:
         """Run pysyncobj's tick (`tick`) with rule 2 in force on a leader; a send deferred and not
@@ -52,6 +61,16 @@ class GroupCommit:
             self.__dict__.pop("_SyncObj__sendAppendEntries", None)
             if self._append_due:
                 self._send_appends()
+
+    def _SyncObj__tryLogCompaction(self) -> None:  # noqa: N802 - pysyncobj's private name
+        """pysyncobj's compaction step without the tick's send shadow in `__dict__` (it would be
+        pickled into the snapshot, and a bound method of the SyncObj cannot be)."""
+        shadow = self.__dict__.pop("_SyncObj__sendAppendEntries", None)
+        try:
+            super()._SyncObj__tryLogCompaction()  # type: ignore[misc]
+        finally:
+            if shadow is not None:
+                self._SyncObj__sendAppendEntries = shadow
 
     def _checkCommandsToApply(self) -> None:  # noqa: N802 - pysyncobj's name
         """Rule 1 (and 3): drain the command queue with pysyncobj's per-command send held back, then
