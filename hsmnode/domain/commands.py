@@ -97,9 +97,13 @@ def _to_json(value: Any) -> Any:
     return value
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(data: Any) -> bytes:
-    """The one canonical JSON form used for commands, audit records and digests."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The one canonical JSON form used for commands, audit records and digests (json.dumps with
+    sorted keys, no spaces, UTF-8; one encoder built once: json.dumps builds one per call)."""
+    return _CANONICAL.encode(data).encode("utf-8")
 
 
 def encode(cmd: Command) -> bytes:
