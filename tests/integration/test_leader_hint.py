@@ -9,17 +9,9 @@ import pytest
 
 from hsmnode.client import HsmClient, PartitionSession
 from hsmnode.ops.devcluster import DevCluster
-from tests.integration.helpers import leader_of
+from tests.integration.helpers import co_session, leader_of
 
 pytestmark = pytest.mark.cluster
-
-
-def _session(cluster: DevCluster, app: HsmClient) -> PartitionSession:
-    demo = cluster.demo()
-    assert demo is not None
-    session = app.open_session("demo", demo["partition"]["co_password"], role="CO")
-    session.keep = True
-    return session
 
 
 def _writes_answered_by(app: HsmClient, session: PartitionSession, prefix: str, n: int) -> dict[str, int]:
@@ -35,7 +27,7 @@ def test_writes_go_to_the_leader_the_answers_name(cluster: DevCluster) -> None:
     # the leader listed last: a client without the hint would write to a follower
     endpoints = [cluster.member(i).grpc for i in [*followers, leader]]
     with HsmClient(endpoints, cluster.client_tls()) as app:
-        session = _session(cluster, app)  # a write: its answer names the leader
+        session = co_session(cluster, app)  # a write: its answer names the leader
         assert app.transport.leader.endpoint == cluster.member(leader).grpc
         assert _writes_answered_by(app, session, "to-leader", 5) == {cluster.member(leader).grpc: 5}
 
@@ -44,7 +36,7 @@ def test_a_stale_hint_costs_nothing_but_is_corrected(cluster: DevCluster) -> Non
     leader = leader_of(cluster)
     follower = next(m.id for m in cluster.members if m.id != leader)
     with HsmClient([m.grpc for m in cluster.members], cluster.client_tls()) as app:
-        session = _session(cluster, app)
+        session = co_session(cluster, app)
         app.transport.leader.endpoint = cluster.member(follower).grpc  # as if the leader had moved
         key = session.generate_key("stale-hint", "AES", 256, usage=["encrypt"])
         assert app.transport.leader.endpoint == cluster.member(leader).grpc
@@ -56,7 +48,7 @@ def test_a_stale_hint_costs_nothing_but_is_corrected(cluster: DevCluster) -> Non
 def test_after_the_leader_dies_the_hint_moves_to_the_new_leader(cluster: DevCluster) -> None:
     first = leader_of(cluster)
     with HsmClient([m.grpc for m in cluster.members], cluster.client_tls(), timeout=10.0) as app:
-        session = _session(cluster, app)
+        session = co_session(cluster, app)
         session.generate_key("before", "AES", 256, usage=["encrypt"])
         assert app.transport.leader.endpoint == cluster.member(first).grpc
         cluster.kill(first)
