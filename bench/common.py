@@ -27,8 +27,9 @@ from hsmnode.ops.devcluster import METRICS_PORT_OFFSET, RAFT_PORT_OFFSET, DevClu
 # Bench clusters take base ports from this range, first free block first: below the range the tests
 # draw from at random (20000-60000) and the kernel's ephemeral ports (32768+), above the hand-run
 # base ports of `hsmnode dev` (7400) and the ones the team's sessions use (9100-10100).
-BENCH_PORT_FIRST = 15000
-BENCH_PORT_LAST = 19700
+# HSMNODE_BENCH_BASE_PORT moves the range (e.g. to keep concurrent bench runs apart).
+BENCH_PORT_FIRST = int(os.environ.get("HSMNODE_BENCH_BASE_PORT", "15000"))
+BENCH_PORT_LAST = BENCH_PORT_FIRST + 4700
 BENCH_PORT_STEP = 300  # a block: gRPC base+i, Raft base+100+i, metrics base+200+i
 
 

@@ -5,10 +5,13 @@ the same run's 1-thread key creation (its latency is one write's floor: proposal
 trip, apply, answer); an audit note from 16 threads; the same key creation on a durable cluster
 (`[raft] durable = true`: group-committed fsync before every acknowledgement), measured separately.
 
-Every thread has its own client of all members (as applications do), so writes arrive at the
-leader and at followers, which forward them.
+Every thread has its own client of all members (as applications do), made and warmed once
+(TLS, discovery) and kept across the runs; the SDK sends writes to the leader the members' answers
+name (`x-hsm-leader`), so they reach the leader directly; the "all to a follower" row measures the
+forwarding path (a client of that member alone).
 
     .venv/bin/python -m bench.writes [--seconds 3] [--threads 16] [--durable]
+        [--profile /tmp/prof]   # py-spy per process during one more 16-thread run (root; pip install py-spy)
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
-from bench.common import BenchContext, Row, Timing, cpu_seconds, scratch, timed
+from bench.common import BenchContext, Row, Timing, cpu_seconds, load_text, scratch, timed
 from hsmnode.client import HsmClient
 from hsmnode.ops.devcluster import DevCluster, DevTimings
 
@@ -45,25 +50,36 @@ class WriteLoad:
             self.partition_token = setup.token
         with cluster.client() as admin:
             self.admin_token = admin.login("admin", demo["users"]["admin"]).token
-        self._clients: list[HsmClient] = []
+        # thread i's clients, kept across runs as an application keeps its client: a run measures
+        # writes, not TLS handshakes and the discovery of a new client's first call
+        self._clients: dict[tuple[str, int, str | None], HsmClient] = {}
         self._labels = itertools.count()
         self._run = uuid.uuid4().hex[:8]
 
-    def key_create(self, _i: int, member: str | None = None) -> Callable[[], object]:
-        client = self.cluster.app_client(member)
-        self._clients.append(client)
-        session = client.resume_partition(self.partition_token, "demo", "CO")
+    def _client(self, kind: str, i: int, member: str | None = None) -> HsmClient:
+        client = self._clients.get((kind, i, member))
+        if client is None:
+            client = self.cluster.app_client(member) if kind == "app" else self.cluster.client(member)
+            self._clients[(kind, i, member)] = client
+        return client
+
+    def key_create(self, i: int, member: str | None = None) -> Callable[[], object]:
+        session = self._client("app", i, member).resume_partition(self.partition_token, "demo", "CO")
         labels, run = self._labels, self._run
         return lambda: session.generate_key(f"bench-{run}-{next(labels)}", "AES", 256, usage=["encrypt"])
 
-    def audit_note(self, _i: int) -> Callable[[], object]:
-        client = self.cluster.client()
-        self._clients.append(client)
-        session = client.resume(self.admin_token)
+    def audit_note(self, i: int) -> Callable[[], object]:
+        session = self._client("admin", i).resume(self.admin_token)
         return lambda: session.audit_note("bench")
 
+    def warm(self, threads: int, members: list[str | None]) -> None:
+        """One call per thread's client of each kind (TLS, discovery) before anything is measured."""
+        for member in members:
+            timed(lambda i, m=member: self.key_create(i, m), threads, 0.3)
+        timed(self.audit_note, threads, 0.3)
+
     def close(self) -> None:
-        for client in self._clients:
+        for client in self._clients.values():
             client.close()
         self._clients.clear()
 
@@ -87,9 +103,13 @@ def _row(
     )
 
 
-def group_commit(cluster: DevCluster) -> tuple[int, int]:
-    """Summed over the members' /metrics: (AppendEntries rounds that carried new commands, commands)."""
-    rounds = entries = 0
+EVENTS = ("group_commits", "group_commit_entries", "append_entries_sent", "acknowledgements_sent")
+
+
+def engine_events(cluster: DevCluster) -> dict[str, int]:
+    """Summed over the members' /metrics: the Raft engine's counts of EVENTS (AppendEntries rounds
+    that carried new commands, those commands, AppendEntries and acknowledgements sent)."""
+    counts = dict.fromkeys(EVENTS, 0)
     for m in cluster.members:
         if not m.metrics:
             continue
@@ -99,13 +119,11 @@ def group_commit(cluster: DevCluster) -> tuple[int, int]:
         except OSError:
             continue
         for line in text.splitlines():
-            if line.startswith('hsmnode_raft_engine_events_total{event="group_commit'):
-                value = int(float(line.rsplit(" ", 1)[1]))
-                if '"group_commits"' in line:
-                    rounds += value
-                else:
-                    entries += value
-    return rounds, entries
+            if line.startswith('hsmnode_raft_engine_events_total{event="'):
+                event = line.split('"', 2)[1]
+                if event in counts:
+                    counts[event] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
 
 
 def cpu_per_write(cluster: DevCluster, run: Callable[[], Timing]) -> tuple[Timing, str]:
@@ -116,18 +134,26 @@ def cpu_per_write(cluster: DevCluster, run: Callable[[], Timing]) -> tuple[Timin
     idle_from, idle = {m: cpu_seconds(p) for m, p in pids.items()}, time.monotonic()
     time.sleep(IDLE_SAMPLE)  # background CPU (heartbeats, status pollers) is not the writes'
     idle_rate = {m: (cpu_seconds(p) - idle_from[m]) / (time.monotonic() - idle) for m, p in pids.items()}
+    events_before = engine_events(cluster)  # (the scrapes' CPU is not counted)
     before = {m: cpu_seconds(p) for m, p in pids.items()}
-    rounds_before = group_commit(cluster)
     started, mine = time.monotonic(), time.process_time()
     t = run()
     elapsed = time.monotonic() - started
-    rounds = [after - first for after, first in zip(group_commit(cluster), rounds_before, strict=True)]
     spent = {m: max(0.0, cpu_seconds(p) - before[m] - idle_rate[m] * elapsed) for m, p in pids.items()}
     client = time.process_time() - mine
+    events = {k: v - events_before[k] for k, v in engine_events(cluster).items()}
     ops = max(t.ops, 1)
     parts = [f"{m}{'*' if m == leader else ''} {1000 * s / ops:.2f}" for m, s in sorted(spent.items())]
     total = 1000 * (sum(spent.values()) + client) / ops
-    batch = f"; {rounds[1] / rounds[0]:.1f} commands per AppendEntries round" if rounds[0] else ""
+    batch = (
+        f"; {events['group_commit_entries'] / events['group_commits']:.1f} commands per AppendEntries round"
+        if events["group_commits"]
+        else ""
+    )
+    batch += (
+        f"; Raft messages per write: {events['append_entries_sent'] / ops:.2f} AppendEntries, "
+        f"{events['acknowledgements_sent'] / ops:.2f} acknowledgements"
+    )
     return (
         t,
         f"CPU ms/write (idle subtracted): {', '.join(parts)}, client {1000 * client / ops:.2f}, "
@@ -138,7 +164,9 @@ def cpu_per_write(cluster: DevCluster, run: Callable[[], Timing]) -> tuple[Timin
 def measure(cluster: DevCluster, seconds: float, threads: int, label: str) -> list[Row]:
     load = WriteLoad(cluster)
     try:
-        timed(load.key_create, 1, min(0.5, seconds))  # warm-up: channels, sessions
+        leader = cluster.wait_for_leader().leader
+        follower = next(m.id for m in cluster.members if m.id != leader)
+        load.warm(threads, [None, leader, follower] if not label else [None])
         one, one_cpu = cpu_per_write(cluster, lambda: timed(load.key_create, 1, seconds))
         many, many_cpu = cpu_per_write(cluster, lambda: timed(load.key_create, threads, seconds))
         rows = [
@@ -153,8 +181,6 @@ def measure(cluster: DevCluster, seconds: float, threads: int, label: str) -> li
             ),
         ]
         if not label:
-            leader = cluster.wait_for_leader().leader
-            follower = next(m.id for m in cluster.members if m.id != leader)
             for where, member in (("leader", leader), ("a follower", follower)):
                 t = timed(lambda i, m=member: load.key_create(i, m), threads, seconds)
                 rows.append(_row(f"AES-256 key create, {threads} threads, all to {where}", t, threads, one))
@@ -180,6 +206,65 @@ def run(ctx: BenchContext) -> list[Row]:
     return rows
 
 
+def profile(cluster: DevCluster, seconds: float, threads: int, out: Path, top: int) -> None:
+    """One more key-creation run from `threads` threads while py-spy samples each member and this
+    process (`--gil`: Python CPU only); prints the busiest functions per process in CPU µs per write."""
+    from bench.request_path import spy, summarize  # the same sampler and summary as the request path
+
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = max(seconds, 5.0)
+    leader = cluster.wait_for_leader().leader
+    pids = {m.id: cluster.pid_of(m.id) for m in cluster.members} | {"client": os.getpid()}
+    files = {name: out / f"{name}.txt" for name in pids}
+    load = WriteLoad(cluster)
+    try:
+        load.warm(threads, [None])
+        spies = [spy(pid, files[name], seconds + 1) for name, pid in pids.items() if pid]
+        time.sleep(0.5)  # py-spy attaches
+        t = timed(load.key_create, threads, seconds)
+        for s in spies:
+            s.wait(60)
+    finally:
+        load.close()
+    print(
+        f"\nprofile: AES-256 key create, {threads} threads, {t.rate:.0f}/s p50 {t.p50_ms:.1f} ms, load {load_text()}"
+    )
+    for name in pids:
+        role = "leader" if name == leader else "client" if name == "client" else "follower"
+        summarize([files[name]], t.ops, top, f"{name} ({role})")
+
+
+def thread_cpu(cluster: DevCluster, seconds: float, threads: int) -> None:
+    """One more key-creation run from `threads` threads; prints each member's CPU per write (µs) by
+    thread group as the kernel counts it (bench/thread_cpu.py: root and py-spy needed)."""
+    from bench.thread_cpu import ThreadCpu
+
+    leader = cluster.wait_for_leader().leader
+    load = WriteLoad(cluster)
+    try:
+        load.warm(threads, [None])
+        pids = {m.id: cluster.pid_of(m.id) for m in cluster.members}
+        counters = {m: ThreadCpu(pid) for m, pid in pids.items() if pid}
+        client = time.process_time()
+        t = timed(load.key_create, threads, seconds)
+        client = time.process_time() - client
+    finally:
+        load.close()
+    print(
+        f"\nCPU µs per write by thread, {threads} threads, {t.rate:.0f}/s p50 {t.p50_ms:.1f} ms, load {load_text()}"
+    )
+    for member, counter in counters.items():
+        spent = counter.spent()
+        role = "leader" if member == leader else "follower"
+        parts = sorted(spent.items(), key=lambda kv: -kv[1])
+        total = sum(spent.values())
+        print(
+            f"  {member} ({role}) {1e6 * total / max(t.ops, 1):.0f}: "
+            + ", ".join(f"{name} {1e6 * cpu / max(t.ops, 1):.0f}" for name, cpu in parts if cpu > 0)
+        )
+    print(f"  client (this process) {1e6 * client / max(t.ops, 1):.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -187,11 +272,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--durable", action="store_true", help="also measure a durable cluster")
+    parser.add_argument("--profile", type=Path, default=None, help="write py-spy stacks here and summarize")
+    parser.add_argument("--top", type=int, default=25, help="functions listed per process (--profile)")
+    parser.add_argument(
+        "--thread-cpu", action="store_true", help="CPU per write by thread in each member (root, py-spy)"
+    )
     args = parser.parse_args()
     with scratch() as work:
         ctx = BenchContext(work, seconds=args.seconds, threads=(args.threads,))
         try:
             rows = run(ctx) if args.durable else measure(ctx.shared_cluster(), args.seconds, args.threads, "")
+            if args.thread_cpu:
+                thread_cpu(ctx.shared_cluster(), args.seconds, args.threads)
+            if args.profile is not None:
+                profile(ctx.shared_cluster(), args.seconds, args.threads, args.profile, args.top)
         finally:
             ctx.close()
     for row in rows:

@@ -278,11 +278,14 @@ class Replicator:
 
     # --- writes -----------------------------------------------------------
 
-    def propose(self, cmd: Command, timeout: float) -> Result:
-        """Replicate `cmd` and return its Result as applied on this member."""
+    def propose(self, cmd: Command, timeout: float, payload: bytes | None = None) -> Result:
+        """Replicate `cmd` and return its Result as applied on this member. `payload`: `cmd.encode()`
+        when the caller has it already."""
         self._require_leader()
         try:
-            result: Result = self.consumer.apply(cmd.encode(), sync=True, timeout=timeout)
+            result: Result = self.consumer.apply(
+                cmd.encode() if payload is None else payload, sync=True, timeout=timeout
+            )
         except SyncObjException as exc:
             raise _translate(exc.errorCode) from None
         return result
@@ -296,8 +299,9 @@ class Replicator:
             raise _translate(exc.errorCode) from None
 
     def _require_leader(self) -> None:
-        status = self._obj.getStatus()
-        if status["leader"] is None or not status["has_quorum"] or not self._obj.live_quorum():
+        # the three facts read directly: getStatus() builds a dict of every peer's indexes (every write)
+        obj = self._obj
+        if obj._getLeader() is None or not obj.hasQuorum or not obj.live_quorum():
             raise ReplicationError(
                 "unavailable",
                 "this member has no leader with a quorum (election in progress or cluster partitioned)",
@@ -330,6 +334,12 @@ class Replicator:
                     return False
                 self.consumer.applied.wait(min(remaining, 0.01))
         return True
+
+    def leader_address(self) -> str | None:
+        """The Raft address of the leader this member knows (itself when it leads), None for none.
+        Cheap (one attribute read, no getStatus()): the rpc wrapper asks it on every write's answer."""
+        leader = self._obj._getLeader()
+        return None if leader is None else str(leader)
 
     def status(self) -> RaftStatus:
         s = self._obj.getStatus()

@@ -30,6 +30,7 @@ import grpc
 
 from hsmnode.client._coalesce import KINDS, Coalescer
 from hsmnode.client._errors import HsmError, Unauthenticated, Unavailable, error_from_rpc
+from hsmnode.client._hints import IndexTracker, LeaderHint
 from hsmnode.client._outcome import (
     APPLIED_INDEX_KEY,
     MEMBER_REFUSALS,
@@ -74,29 +75,6 @@ def request_id_or_new(request_id: str | None) -> str:
     return request_id or new_request_id()
 
 
-class IndexTracker:
-    """The highest applied Raft index seen: what read-your-writes asks members to have applied.
-
-    One client keeps its own; clients that must see each other's writes share one:
-
-        admin = HsmClient(endpoints, admin_tls)
-        app = HsmClient(endpoints, app_tls, index_from=admin)   # reads what admin wrote
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._index = 0
-
-    @property
-    def index(self) -> int:
-        return self._index
-
-    def note(self, index: int) -> None:
-        with self._lock:
-            if index > self._index:
-                self._index = index
-
-
 class Carrier(Protocol):
     """What a session is opened through (an HsmClient): it hands the session its transport."""
 
@@ -107,8 +85,8 @@ class Carrier(Protocol):
 class Transport:
     """Channels to every member in `endpoints`, presenting one TLS client certificate.
 
-    Failover: a call goes to the member that last answered (crypto round robin over healthy
-    members); on UNAVAILABLE, a deadline, or a member's refusal as removed or of another cluster
+    Failover: a call goes to the member that last answered (a write to the leader the last write's
+    answer named, `_hints.py`; crypto round robin over healthy members); on UNAVAILABLE, a deadline, or a member's refusal as removed or of another cluster
     (`x-hsm-refusal`) it goes to the next member, and it keeps trying with backoff (50 ms
     doubling to 500 ms) until the call's own deadline (`timeout`, seconds).
 
@@ -165,6 +143,7 @@ class Transport:
         self._refreshing = False
         self._listed_once: set[str] = set()  # addresses some cluster status listed as members
         self.index_tracker = index_tracker or IndexTracker()
+        self.leader = LeaderHint()
         self.coalesce = coalesce_default() if coalesce is None else coalesce
         self.coalescer = Coalescer(self)
 
@@ -265,9 +244,10 @@ class Transport:
         now = time.monotonic()
         return [e for e in self.endpoints if self._down_until.get(e, 0.0) <= now]
 
-    def _order(self, balance: bool) -> list[str]:
-        """Members to try: round robin over healthy ones when balancing, else the last good one first;
-        members that failed recently go last (they are probed again after `probe_interval`)."""
+    def _order(self, balance: bool, write: bool = False) -> list[str]:
+        """Members to try: round robin over healthy ones when balancing, else the last good one first
+        (a `write`: the hinted leader first); members that failed recently go last (they are probed
+        again after `probe_interval`)."""
         endpoints = self.endpoints
         n = len(endpoints)
         with self._lock:
@@ -277,6 +257,8 @@ class Transport:
             else:
                 start = endpoints.index(self._preferred) if self._preferred in endpoints else 0
         order = [endpoints[(start + k) % n] for k in range(n)]
+        if write:
+            order = self.leader.first(order)
         now = time.monotonic()
         healthy = [e for e in order if self._down_until.get(e, 0.0) <= now]
         return healthy + [e for e in order if e not in healthy]
@@ -309,6 +291,8 @@ class Transport:
     # --- metadata -----------------------------------------------------------------
 
     def _note_index(self, metadata: Any) -> None:
+        """The applied index (read-your-writes) and the leader's endpoint (writes) an answer names."""
+        self.leader.note(metadata, self.endpoints)
         for key, value in metadata or ():
             if key == APPLIED_INDEX_KEY:
                 try:
@@ -374,7 +358,7 @@ class Transport:
         fallback: Any = None
         round_no = 0
         while True:
-            for endpoint in self._order(balance and round_no == 0):
+            for endpoint in self._order(balance and round_no == 0, write):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break

@@ -52,11 +52,7 @@ class Command:
         return encode(self)
 
     def body(self) -> dict[str, Any]:
-        return {
-            logged_name(f): _to_json(getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if f.name not in ("actor", "request_id", "timestamp")
-        }
+        return {logged: _to_json(getattr(self, name)) for name, logged, _ in _plan(type(self)).fields}
 
 
 def stored_as(name: str) -> Any:
@@ -101,9 +97,13 @@ def _to_json(value: Any) -> Any:
     return value
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(data: Any) -> bytes:
-    """The one canonical JSON form used for commands, audit records and digests."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The one canonical JSON form used for commands, audit records and digests (json.dumps with
+    sorted keys, no spaces, UTF-8; one encoder built once: json.dumps builds one per call)."""
+    return _CANONICAL.encode(data).encode("utf-8")
 
 
 def encode(cmd: Command) -> bytes:
@@ -154,21 +154,18 @@ def decode(payload: bytes) -> Command:
     body = data["body"]
     if not isinstance(body, dict):
         raise CommandDecodeError(f"{type_name}: body must be a JSON object")
-    hints = _hints(cls)
-    # logged name -> the field
-    fields = {logged_name(f): f for f in dataclasses.fields(cls)}
-    expected = set(fields) - {"actor", "request_id", "timestamp"}
-    unknown = sorted(set(body) - expected)
-    if unknown:
+    plan = _plan(cls)
+    if not plan.expected.issuperset(body):
+        unknown = sorted(set(body) - plan.expected)
         raise CommandDecodeError(f"{type_name}: unknown field(s): {', '.join(unknown)}")
     # A field added later carries a default: entries written before it decode with the default.
-    missing = sorted(n for n in expected - set(body) if fields[n].default is dataclasses.MISSING)
-    if missing:
+    if not plan.required.issubset(body):
+        missing = sorted(plan.required - set(body))
         raise CommandDecodeError(f"{type_name}: missing field(s): {', '.join(missing)}")
     kwargs = {
-        fields[name].name: _from_json(f"{type_name}.{name}", body[name], hints[fields[name].name])
-        for name in expected
-        if name in body
+        name: convert(f"{type_name}.{logged}", body[logged])
+        for name, logged, convert in plan.fields
+        if logged in body
     }
     return cls(actor=actor, request_id=request_id, timestamp=timestamp, **kwargs)
 
@@ -180,13 +177,39 @@ def validate_request_id(request_id: str) -> None:
         )
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+Converter = Callable[[str, Any], Any]  # (the field's name in messages, its JSON value) -> the value
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """How a command class's body is encoded and decoded, worked out once per class (apply decodes
+    every entry on every member: the dataclass fields and type hints are not looked up per entry).
+    `fields`: (field name, logged name, converter) of the body; `expected`: every logged name;
+    `required`: those without a default."""
+
+    fields: tuple[tuple[str, str, Converter], ...]
+    expected: frozenset[str]
+    required: frozenset[str]
+
+
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        body = [f for f in dataclasses.fields(cls) if f.name not in ("actor", "request_id", "timestamp")]
+        plan = _PLANS[cls] = _Plan(
+            fields=tuple((f.name, logged_name(f), _converter(hints[f.name])) for f in body),
+            expected=frozenset(logged_name(f) for f in body),
+            required=frozenset(
+                logged_name(f)
+                for f in body
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            ),
+        )
+    return plan
 
 
 def _check(name: str, value: Any, kind: type) -> Any:
@@ -197,29 +220,53 @@ def _check(name: str, value: Any, kind: type) -> Any:
     return value
 
 
-def _from_json(name: str, value: Any, hint: Any) -> Any:
+def _converter(hint: Any) -> Converter:
+    """The function that checks and converts a JSON value to a field of type `hint`: str, int, bool,
+    bytes (base64 text), `X | None`, `tuple[X, ...]`. Raises TypeError for another type (a
+    programming error, found when the class is first encoded or decoded)."""
     origin = typing.get_origin(hint)
     if origin is types.UnionType or origin is typing.Union:
         options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
         (inner,) = [o for o in options if o is not type(None)]
-        return _from_json(name, value, inner)
+        convert_inner = _converter(inner)
+        nullable = type(None) in options
+
+        def optional(name: str, value: Any) -> Any:
+            return None if value is None and nullable else convert_inner(name, value)
+
+        return optional
     if origin is tuple:
         (inner, _ellipsis) = typing.get_args(hint)
-        if not isinstance(value, list):
-            raise CommandDecodeError(f"{name} must be a list, got {type(value).__name__}")
-        return tuple(_from_json(f"{name}[{i}]", v, inner) for i, v in enumerate(value))
+        convert_item = _converter(inner)
+
+        def items(name: str, value: Any) -> Any:
+            if not isinstance(value, list):
+                raise CommandDecodeError(f"{name} must be a list, got {type(value).__name__}")
+            return tuple(convert_item(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+        return items
     if hint is bytes:
-        if not isinstance(value, str):
-            raise CommandDecodeError(f"{name} must be base64 text, got {type(value).__name__}")
-        try:
-            return base64.b64decode(value.encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError):
-            raise CommandDecodeError(f"{name} is not valid base64") from None
-    if hint in (str, int, bool):
-        return _check(name, value, hint)
-    raise TypeError(f"unsupported command field type {hint!r} for {name}")  # a programming error
+        return _from_base64
+    if hint is str:
+        return _str
+    if hint in (int, bool):
+        return lambda name, value: _check(name, value, hint)
+    raise TypeError(f"unsupported command field type {hint!r}")
+
+
+def _str(name: str, value: Any) -> Any:
+    if type(value) is str:  # the common case, without _check's two isinstance calls
+        return value
+    return _check(name, value, str)
+
+
+def _from_base64(name: str, value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise CommandDecodeError(f"{name} must be base64 text, got {type(value).__name__}")
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise CommandDecodeError(f"{name} is not valid base64") from None
 
 
 # --- the commands -----------------------------------------------------------

@@ -70,9 +70,20 @@ class KeyObject:
     def digest_fields(self) -> list[Any]:
         """Every field in definition order as JSON values (bytes as hex, tuples as lists): what the
         state digest hashes of a key (objects.py `object_hash`), cheaper than `to_data`."""
-        return [
-            v.hex() if isinstance(v, bytes) else list(v) if isinstance(v, tuple) else v
-            for v in (getattr(self, name) for name in _KEY_FIELDS)
+        return [  # written out (apply hashes every key it stores); test_state_digest checks the order
+            self.id,
+            self.label,
+            self.key_type,
+            self.size,
+            self.object_class,
+            self.extractable,
+            list(self.usage),
+            self.wrapped.hex(),
+            self.public_der.hex(),
+            self.origin,
+            self.created_at,
+            self.created_by,
+            self.blocked,
         ]
 
     @classmethod
@@ -87,9 +98,6 @@ class KeyObject:
                 "public_der": base64.b64decode(data["public_der"]),
             }
         )
-
-
-_KEY_FIELDS = tuple(f.name for f in dataclasses.fields(KeyObject))
 
 
 @dataclasses.dataclass

@@ -34,11 +34,12 @@ class Labelled(Protocol):
 K = TypeVar("K", bound=Labelled)
 
 _MODULUS = 1 << 256
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # built once, not per key
 
 
 def object_hash(key: Labelled) -> int:
     """sha256 of the JSON list of the key's fields (model.KeyObject.digest_fields), as an integer."""
-    encoded = json.dumps(key.digest_fields(), separators=(",", ":"), ensure_ascii=False).encode()
+    encoded = _ENCODER.encode(key.digest_fields()).encode()
     return int.from_bytes(hashlib.sha256(encoded).digest(), "big")
 
 

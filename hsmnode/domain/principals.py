@@ -99,9 +99,11 @@ def cert(fingerprint: str) -> Principal:
 
 
 @functools.lru_cache(maxsize=4096)  # a pure function of the string; every call of a session repeats it
+@functools.lru_cache(maxsize=4096)
 def parse(actor: str) -> Principal:
     """The Principal an actor string names (the table above). Raises DomainError UNAUTHENTICATED
-    for a string that names none."""
+    for a string that names none. Memoized: a pure function of the string, and a Principal is
+    frozen (apply parses the actor of every command, every session repeats its own)."""
     if m := _USER.fullmatch(actor):
         name, epoch, role, role_epoch = m.groups()
         return Principal(

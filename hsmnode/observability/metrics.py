@@ -93,6 +93,8 @@ class MemberMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # (service, method, code) -> the labelled request counter and duration histogram
+        self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.requests = Counter(
             "hsmnode_grpc_requests",
             "gRPC requests answered by this member, by service, method and status code",
@@ -137,8 +139,13 @@ class MemberMetrics:
         )
 
     def observe_request(self, service: str, method: str, code: str, seconds: float) -> None:
-        self.requests.labels(service, method, code).inc()
-        self.request_seconds.labels(service, method).observe(seconds)
+        key = (service, method, code)
+        children = self._request_children.get(key)
+        if children is None:  # prometheus_client's labels() takes a lock and builds the key each call
+            children = (self.requests.labels(*key), self.request_seconds.labels(service, method))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_operations(self, by_operation: dict[str, int], failed: dict[str, int]) -> None:
         """A CryptoStream batch's operations (by name: sign, verify, encrypt, decrypt) and failures."""

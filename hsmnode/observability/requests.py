@@ -47,6 +47,7 @@ from hsmnode.sessions import TokenAuthority
 log = logging.getLogger("hsmnode.request")
 
 QUIET_SERVICES = ("grpc.health.", "grpc.reflection.")  # probes and tools: DEBUG, not INFO
+_SOURCE = __file__  # the pathname of every request record
 UNOBSERVED = ("/grpc.health.v1.Health/Watch",)  # a stream that lasts as long as the client
 
 
@@ -218,14 +219,19 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc]
                 record["message"] = (
                     details.decode(errors="replace") if isinstance(details, bytes) else str(details or "")
                 )
-            log.log(
-                level,
-                "%s/%s %s %.1f ms",
-                service,
-                method,
-                code,
-                seconds * 1000,
-                extra=fields(**record),
+            # the record built and handled directly: Logger.log would also walk the stack for the
+            # caller's file and line, which no format of ours prints (a third of the record's cost)
+            log.handle(
+                log.makeRecord(
+                    log.name,
+                    level,
+                    _SOURCE,
+                    0,
+                    "%s/%s %s %.1f ms",
+                    (service, method, code, seconds * 1000),
+                    None,
+                    extra=fields(**record),
+                )
             )
         except Exception:
             log.exception("recording %s/%s", service, method)

@@ -4,7 +4,8 @@ gates, annotates and reorders its messages.
 
 Hooks into pysyncobj 0.3.17 (private names, checked at import, hence the pin):
 - `_onTick`: before pysyncobj's tick, the durable flush (fsync, then held acks) and the
-  election gate: an expired election timer starts a pre-vote round instead of an
+  election gate; group commit (`group_commit.py`) around it and in `_checkCommandsToApply`;
+  the gate: an expired election timer starts a pre-vote round instead of an
   election; pysyncobj campaigns only for a term a majority pre-granted, or on the current
   leader's TimeoutNow (leadership transfer);
 - `_SyncObj__onMessageReceived`: pre_vote / pre_vote_response / term_notice are ours;
@@ -26,6 +27,7 @@ dropped by it (it dispatches on known types only).
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -38,6 +40,7 @@ from pysyncobj.monotonic import monotonic  # CLOCK_MONOTONIC_RAW: pysyncobj's de
 from pysyncobj.version import VERSION as PYSYNCOBJ_VERSION
 
 from hsmnode.raft import durable
+from hsmnode.raft.group_commit import GroupCommit
 from hsmnode.raft.learning import LeaderLearning
 from hsmnode.raft.rules import (
     LogPosition,
@@ -118,7 +121,7 @@ class _JournalLog:
         return int(self._journal[offset][2])
 
 
-class HsmSyncObj(CompactionHold, LeaderLearning, SyncObj):  # type: ignore[misc]
+class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, SyncObj):  # type: ignore[misc]
     """SyncObj with the rules of `hsmnode.raft.rules`. Same constructor as SyncObj plus `options`."""
 
     def __init__(
@@ -146,6 +149,7 @@ class HsmSyncObj(CompactionHold, LeaderLearning, SyncObj):  # type: ignore[misc]
         self._synced: tuple[int, int, int] | None = None
         self._durable_ready = threading.Event()
         self._init_leader_learning()
+        self._init_group_commit()
         self._last_tick = now + 1.0  # the first tick comes after pysyncobj's start-up sleep
         if options.durable:
             durable.install_durable_dumps()
@@ -229,7 +233,7 @@ class HsmSyncObj(CompactionHold, LeaderLearning, SyncObj):  # type: ignore[misc]
         self._election_gate()
         was = self._SyncObj__raftState
         try:
-            super()._onTick(timeToWait)
+            self._group_commit_tick(functools.partial(super()._onTick, timeToWait), was == LEADER)
         finally:
             self._campaign_transfer = False
         if was == LEADER and self._SyncObj__raftState != LEADER:
@@ -238,26 +242,6 @@ class HsmSyncObj(CompactionHold, LeaderLearning, SyncObj):  # type: ignore[misc]
                 self.selfNode,
                 self._SyncObj__raftCurrentTerm,
             )
-
-    def _checkCommandsToApply(self) -> None:  # noqa: N802 - pysyncobj's name
-        """Group commit: append every queued command, then send one AppendEntries per follower.
-
-        With `appendEntriesUseBatch=False`, pysyncobj sends AppendEntries to every follower after
-        each command it appends: 16 concurrent writes cost 16 pickled, Fernet-sealed messages per
-        follower and 16 acknowledgements back, all on the tick thread. Shadowing the private
-        send method for the duration of the drain (an instance attribute; only the tick thread
-        sends appends) defers it to one call covering them all. Same entries, same order, same
-        commit rule; only fewer, larger messages (bench/README.md, "Where a write's time goes")."""
-        wanted: list[bool] = []
-        self._SyncObj__sendAppendEntries = lambda: wanted.append(True)
-        try:
-            super()._checkCommandsToApply()
-        finally:
-            del self._SyncObj__sendAppendEntries
-        if wanted:
-            self.counters["group_commits"] += 1  # entries per round: group_commit_entries / group_commits
-            self.counters["group_commit_entries"] += len(wanted)
-            self._SyncObj__sendAppendEntries()
 
     def _election_gate(self) -> None:
         if self._SyncObj__raftState == LEADER or self.selfNode is None:
@@ -489,11 +473,13 @@ class HsmSyncObj(CompactionHold, LeaderLearning, SyncObj):  # type: ignore[misc]
         """Annotate an outgoing Raft message; False when it is held (durable acknowledgements)."""
         kind = message.get("type")
         if kind == "append_entries":
+            self.counters["append_entries_sent"] += 1
             now = monotonic()
             message["lease_sent"] = now
             message["lease_left"] = leader_lease_left(now, self._leader_stamp(now), self.options.lease)
             self._heard_leader_at = now
         elif kind == "next_node_idx":
+            self.counters["acknowledgements_sent"] += 1
             message["lease_echo"] = self._echo.get(node)
             if self.options.durable and (self._held_acks or self.sync_pending()):
                 self._held_acks.append((node, message))

@@ -263,6 +263,7 @@ def create_server(
     for servicer, descriptor in bound:
         servicer.standing = standing
         servicer.cluster_id = cluster_id
+        servicer.leader_endpoint = services.cluster.leader_endpoint
         bind(server, servicer, descriptor, classifier)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -9,6 +9,11 @@
   except for the status RPCs, which describe exactly such members;
 - `x-hsm-applied-index` (trailing metadata): this member's applied Raft index,
   on every answer, success or error;
+- `x-hsm-leader` (trailing metadata, on every answer to a write: a request with a
+  `request_id`): the client address of the leader this member knows, itself when it
+  leads; absent when it knows none. A hint: the SDK sends its next writes there
+  first (no forward to the leader, no wait for its commit index) and falls back
+  to the other members as before;
 - `x-hsm-cluster-id` (request metadata): the cluster the client means; a member
   of another cluster refuses (FAILED_PRECONDITION) with `x-hsm-refusal:
   foreign-cluster`, a removed member with `x-hsm-refusal: removed` (its Status
@@ -48,6 +53,7 @@ log = logging.getLogger(__name__)
 SESSION_KEY = "x-hsm-session"
 MIN_INDEX_KEY = "x-hsm-min-index"
 APPLIED_INDEX_KEY = "x-hsm-applied-index"
+LEADER_KEY = "x-hsm-leader"
 CLUSTER_ID_KEY = "x-hsm-cluster-id"
 REFUSAL_KEY = "x-hsm-refusal"
 REMOVED = "removed"
@@ -130,6 +136,8 @@ class Servicer(Generic[T]):
     cluster_id: str = ""
     channels: ChannelGuard | None = None
     standing: Standing | None = None
+    # the leader's client address as this member knows it ("" for none): answers to writes carry it
+    leader_endpoint: Callable[[], str] | None = None
 
     def __init__(self, replicator: Replicator, service: T) -> None:
         self.replicator = replicator
@@ -147,20 +155,26 @@ def rpc(method: Callable[[S, Any, Call], R]) -> Callable[[S, Any, grpc.ServicerC
         guarded = name not in STATUS_METHODS
         metadata = context.invocation_metadata()  # read once: gRPC builds it anew on every read
         _refuse_elsewhere(servicer, name, context, metadata, guarded)
+        hint = servicer.leader_endpoint if getattr(request, "request_id", "") else None
         try:
             call = _this_thread.call = _call(servicer, name, request, context, metadata)
             _await_min_index(replicator, metadata, leased=guarded)
             response = method(servicer, request, call)
         except DomainError as exc:
-            _abort(replicator, context, STATUS_FOR_CODE[exc.code], exc.message, exc.reason)
+            _abort(replicator, context, STATUS_FOR_CODE[exc.code], exc.message, exc.reason, hint)
         except ReplicationError as exc:
-            _abort(replicator, context, status_for_replication(exc), exc.message)
+            _abort(replicator, context, status_for_replication(exc), exc.message, "", hint)
         except Exception as exc:
             log.exception("unexpected error in %s", method.__qualname__)
             _abort(
-                replicator, context, grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+                replicator,
+                context,
+                grpc.StatusCode.INTERNAL,
+                f"internal error: {type(exc).__name__}: {exc}",
+                "",
+                hint,
             )
-        context.set_trailing_metadata(_trailing(replicator, REMOVED if _removed_from(servicer) else ""))
+        context.set_trailing_metadata(_trailing(replicator, REMOVED if _removed_from(servicer) else "", hint))
         return response
 
     return handler
@@ -251,9 +265,17 @@ def _metadata(metadata: Metadata, wanted: str) -> str:
     return ""
 
 
-def _trailing(replicator: Replicator, refusal: str) -> tuple[tuple[str, str], ...]:
-    applied = (APPLIED_INDEX_KEY, str(replicator.applied_index()))
-    return (applied, (REFUSAL_KEY, refusal)) if refusal else (applied,)
+def _trailing(
+    replicator: Replicator, refusal: str, leader: Callable[[], str] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """The applied index; the refusal reason if any; with `leader` (a write), the leader's address."""
+    pairs = [(APPLIED_INDEX_KEY, str(replicator.applied_index()))]
+    if refusal:
+        pairs.append((REFUSAL_KEY, refusal))
+    endpoint = leader() if leader is not None else ""
+    if endpoint:
+        pairs.append((LEADER_KEY, endpoint))
+    return tuple(pairs)
 
 
 def _abort(
@@ -262,8 +284,9 @@ def _abort(
     code: grpc.StatusCode,
     message: str,
     refusal: str = "",
+    leader: Callable[[], str] | None = None,
 ) -> NoReturn:
-    context.set_trailing_metadata(_trailing(replicator, refusal))
+    context.set_trailing_metadata(_trailing(replicator, refusal, leader))
     context.abort(code, message)
     raise AssertionError("context.abort returned")
 

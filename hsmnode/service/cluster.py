@@ -137,6 +137,18 @@ class ClusterService:
             MemberAddress(mid, grpc_address, raft) for mid, (raft, grpc_address) in sorted(directory.items())
         ]
 
+    def leader_endpoint(self) -> str:
+        """The client (gRPC) address of the leader this member knows, from the member directory
+        (this member's own advertised address when it leads); "" when it knows no leader or the
+        directory does not list it."""
+        raft = self._ctx.replicator.leader_address()
+        if raft is None:
+            return ""
+        cfg = self._ctx.config
+        if raft == cfg.raft_address:
+            return cfg.grpc_advertise
+        return next((m.grpc for m in self.members if m.raft == raft), "")
+
     def member_id_for_raft(self, raft_address: str | None) -> str:
         if raft_address is None:
             return ""

@@ -84,7 +84,8 @@ class NodeContext:
         """Replicate and return the applied Result; a refusal becomes a DomainError.
 
         A command over MAX_COMMAND_BYTES is refused here, before it reaches any journal."""
-        size = len(cmd.encode())
+        payload = cmd.encode()
+        size = len(payload)
         if size > MAX_COMMAND_BYTES:
             raise DomainError(
                 ErrorCode.INVALID_ARGUMENT,
@@ -92,7 +93,7 @@ class NodeContext:
                 "bytes: send smaller values",
             )
         result = self.replicator.propose(
-            cmd, timeout=min(timeout or DEFAULT_WRITE_TIMEOUT, DEFAULT_WRITE_TIMEOUT)
+            cmd, timeout=min(timeout or DEFAULT_WRITE_TIMEOUT, DEFAULT_WRITE_TIMEOUT), payload=payload
         )
         return answer(result)
 

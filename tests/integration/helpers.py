@@ -9,7 +9,15 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from hsmnode.client import ApplianceSession, AuditNote, HsmError, HsmRoleSession, NodeStatus
+from hsmnode.client import (
+    ApplianceSession,
+    AuditNote,
+    HsmClient,
+    HsmError,
+    HsmRoleSession,
+    NodeStatus,
+    PartitionSession,
+)
 from hsmnode.ops.devcluster import DevCluster
 
 T = TypeVar("T")
@@ -35,6 +43,15 @@ def eventually(fn: Callable[[], T | None], timeout: float = 15.0, what: str = "c
 def node_status(cluster: DevCluster, member_id: str) -> NodeStatus:
     with cluster.client(member_id, timeout=2.0) as client:
         return client.node_status()
+
+
+def co_session(cluster: DevCluster, client: HsmClient) -> PartitionSession:
+    """The demo partition's CO session through `client`, kept open (no logout when it is left)."""
+    demo = cluster.demo()
+    assert demo is not None
+    session = client.open_session("demo", demo["partition"]["co_password"], role="CO")
+    session.keep = True
+    return session
 
 
 def converged(cluster: DevCluster, member_ids: list[str], timeout: float = 20.0) -> str:

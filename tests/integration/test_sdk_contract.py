@@ -18,21 +18,13 @@ from hsmnode.client import (
     IndexTracker,
     InvalidArgument,
     OutcomeUnknown,
-    PartitionSession,
     Unavailable,
 )
 from hsmnode.ops.devcluster import DevCluster, DevMember
 from tests.integration.conftest import free_base_port
+from tests.integration.helpers import co_session
 
 pytestmark = pytest.mark.cluster
-
-
-def co_session(cluster: DevCluster, client: HsmClient) -> PartitionSession:
-    demo = cluster.demo()
-    assert demo is not None
-    session = client.open_session("demo", demo["partition"]["co_password"], role="CO")
-    session.keep = True
-    return session
 
 
 def test_a_write_whose_every_answer_is_lost_raises_outcome_unknown_with_its_request_id(

@@ -34,6 +34,16 @@ def key(n: int, label: str = "", blocked: bool = False) -> KeyObject:
     )
 
 
+def test_a_keys_digest_fields_are_all_its_fields_in_definition_order() -> None:
+    """digest_fields is written out for speed: a field added to KeyObject must be added there too."""
+    k = key(1, blocked=True)
+    generic = [
+        v.hex() if isinstance(v, bytes) else list(v) if isinstance(v, tuple) else v
+        for v in (getattr(k, f.name) for f in dataclasses.fields(KeyObject))
+    ]
+    assert k.digest_fields() == generic
+
+
 def rebuilt(table: ObjectTable) -> ObjectTable:
     return ObjectTable(list(table.items()))
 

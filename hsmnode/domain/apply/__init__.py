@@ -159,7 +159,7 @@ def _record(state: HsmState, cmd: c.Command, result: Result) -> AuditRecord:
 def _remember(state: HsmState, cmd: c.Command, result: Result) -> None:
     if result.code is ErrorCode.UNAVAILABLE:
         return  # transient by definition: a retry with the same request_id is evaluated anew
-    stored = dataclasses.replace(result, internal_trace="")
+    stored = dataclasses.replace(result, internal_trace="") if result.internal_trace else result
     state.seen[cmd.request_id] = Seen(cmd.TYPE, cmd.actor, stored)
     while len(state.seen) > DEDUP_CAPACITY:
         state.seen.popitem(last=False)

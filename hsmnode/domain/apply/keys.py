@@ -24,6 +24,7 @@ from hsmnode.domain.rules import check_attributes
 from hsmnode.domain.state import HsmState
 
 MAX_OBJECTS = 10_000
+_ORIGINS = frozenset(origin.value for origin in KeyOrigin)
 _OBJECT_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -41,7 +42,7 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
             ErrorCode.ALREADY_EXISTS,
             f"{cmd.container.replace(':', ' ', 1)} already holds a key labelled '{cmd.label}'",
         )
-    if cmd.origin not in tuple(KeyOrigin):
+    if cmd.origin not in _ORIGINS:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, f"unknown key origin {cmd.origin!r}")
     check_attributes(
         cmd.key_type, cmd.size, cmd.object_class, cmd.usage, bool(cmd.wrapped), bool(cmd.public_der)
