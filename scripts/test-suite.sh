@@ -14,7 +14,7 @@ shift 2
 counts=$(mktemp)
 trap 'rm -f "$counts"' EXIT
 
-HSMNODE_SUITE_COUNTS=$counts "$python" -m pytest -q -n "$workers" --dist loadgroup --no-loadscope-reorder \
+HSMNODE_SUITE_COUNTS=$counts "$python" -m pytest -q -n "$workers" --dist loadfile --no-loadscope-reorder \
   --suite-phase=parallel "$@"
 parallel=$?
 HSMNODE_SUITE_COUNTS=$counts "$python" -m pytest -q --suite-phase=serial "$@"

@@ -2,16 +2,15 @@
 
 `make test` runs the suite in two phases (scripts/test-suite.sh):
 
-- `--suite-phase=parallel` under pytest-xdist (`-n N --dist loadgroup`): every test not marked `serial`.
+- `--suite-phase=parallel` under pytest-xdist (`-n N --dist loadfile`): every test not marked `serial`.
   The tests mostly wait (elections, heartbeats, process start-up), so several run at once on 2 cores.
-  Tests that share a cluster (a module- or package-scoped fixture they ask for) run on one worker, in
-  their module's order; the others are spread one by one.
+  A module runs whole on one worker, in its order (its tests may share a cluster and build on each
+  other's state), the longest modules first (LONGEST_FIRST).
 - `--suite-phase=serial` without xdist: the tests marked `serial`, alone on the machine. They observe
   timing (no leader change or term change across restarts, a lease running out within its length,
   a handshake deadline), which the load of the other workers would disturb.
 
-Without `--suite-phase` (`pytest`, `make unit`, `make chaos`) every selected test runs, as before; under
-a bare `pytest -n N` the `serial` tests at least stay on one worker.
+Without `--suite-phase` (`pytest`, `make unit`, `make chaos`) every selected test runs, as before.
 """
 
 from __future__ import annotations
@@ -28,7 +27,21 @@ import pytest
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 PHASES = ("all", "parallel", "serial")
-SHARED_SCOPES = ("class", "module", "package", "session")
+
+# The modules that take longest (a quiet 2-core machine: about 30 s and more each): the parallel phase
+# starts them first, so that no worker is left with one long module once the others have finished
+# (pytest-xdist's loadfile hands out whole modules in the order the workers collected them). Only the
+# order depends on this list.
+LONGEST_FIRST = (
+    "tests/integration/test_cli.py",
+    "tests/integration/test_membership_changes.py",
+    "tests/integration/test_join.py",
+    "tests/integration/test_membership_load.py",
+    "tests/integration/test_ha.py",
+    "tests/fault/test_fuzz.py",
+    "tests/integration/test_observability.py",
+    "tests/integration/test_replication.py",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,37 +54,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _shared_fixture_group(item: pytest.Item) -> str | None:
-    """The scope a test shares set-up with (its module, class or package), if it asks for a fixture of
-    wider than function scope (directly or through its fixtures); autouse fixtures do not count."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return None
-    asked = [*info.argnames, *(n for m in item.iter_markers("usefixtures") for n in m.args)]
-    seen: set[str] = set()
-    widest: tuple[int, str] | None = None
-    while asked:
-        name = asked.pop()
-        if name in seen or name not in info.name2fixturedefs:
-            continue
-        seen.add(name)
-        fixturedef = info.name2fixturedefs[name][-1]
-        asked.extend(fixturedef.argnames)
-        scope = fixturedef.scope
-        if scope not in SHARED_SCOPES:
-            continue
-        rank = SHARED_SCOPES.index(scope)
-        if scope == "class":
-            group = item.nodeid.rsplit("::", 1)[0]
-        elif scope == "module":
-            group = item.nodeid.split("::", 1)[0]
-        else:  # a package's or the session's fixture: one instance for every test under where it is defined
-            group = fixturedef.baseid or "session"
-        if widest is None or rank > widest[0]:
-            widest = (rank, group)
-    return None if widest is None else widest[1]
-
-
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """The serial phase does not import a test module whose text never names the `serial` mark (most
     of them: collecting the whole suite costs seconds of CPU)."""
@@ -82,7 +64,6 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return "mark.serial" not in collection_path.read_text(encoding="utf-8") or None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     phase = config.getoption("--suite-phase")
     if phase != "all":
@@ -92,11 +73,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        for item in items:
-            group = "serial" if item.get_closest_marker("serial") else _shared_fixture_group(item)
-            if group is not None:
-                item.add_marker(pytest.mark.xdist_group(group))
+    if phase == "parallel":
+        first = {module: rank for rank, module in enumerate(LONGEST_FIRST)}
+        items.sort(
+            key=lambda i: first.get(i.nodeid.split("::", 1)[0], len(first))
+        )  # stable: module order kept
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
