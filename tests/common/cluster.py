@@ -77,16 +77,63 @@ def cluster_kind(requested: str) -> str:
     return PROCESSES if forced == PROCESSES else requested
 
 
+# The suite's ports: HSMNODE_TEST_BASE_PORT (default 10000) up to 73 stripes of 300 ports above it. A
+# stripe holds 10 base ports, 10 apart: base + i is member i's gRPC port, base + 100 + i its Raft port,
+# base + 200 + i its metrics port, i < 10 (add_member grows a cluster upwards from its base). The default
+# range stays below Linux's ephemeral ports (32768-60999): there a client's source port could take a
+# member's port between the check and the member's bind. Each pytest-xdist worker takes every n-th
+# stripe, so two workers never hand out the same ports; within a worker the bases are handed out in
+# turn from a random start (another run on this machine rarely starts where this one does), and a base
+# whose ports are taken (by anything) is skipped.
+ENV_BASE_PORT = "HSMNODE_TEST_BASE_PORT"
+DEFAULT_TEST_BASE_PORT = 10000
+_BASES_PER_STRIPE = 10
+_STRIPE = METRICS_PORT_OFFSET + 100
+_STRIPES = 73
+_next_base: list[int] = []  # this process's candidates, in the order they are handed out
+
+
+def xdist_worker() -> tuple[int, int]:
+    """(this worker's index, the number of workers) under pytest-xdist; (0, 1) in a plain run."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return (int(worker.removeprefix("gw")), count) if worker.startswith("gw") else (0, 1)
+
+
+def _candidate_bases() -> list[int]:
+    first = int(os.environ.get(ENV_BASE_PORT) or DEFAULT_TEST_BASE_PORT)
+    index, count = xdist_worker()
+    if not 1024 <= first <= 65535 - _STRIPES * _STRIPE:
+        raise ValueError(f"{ENV_BASE_PORT}={first}: choose a port from 1024 to {65535 - _STRIPES * _STRIPE}")
+    if count > _STRIPES:
+        raise ValueError(f"{count} pytest-xdist workers: the port range has stripes for {_STRIPES}")
+    bases = [
+        first + stripe * _STRIPE + j * _BASES_PER_STRIPE
+        for stripe in range(index, _STRIPES, count)
+        for j in range(_BASES_PER_STRIPE)
+    ]
+    start = random.randrange(len(bases))
+    return bases[start:] + bases[:start]
+
+
 def free_base_port(nodes: int) -> int:
     """A base port with `nodes` free gRPC ports, `nodes` free Raft ports (base + 100) and `nodes` free
-    metrics ports (base + 200: `hsmnode dev` serves /metrics there) on 127.0.0.1."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - METRICS_PORT_OFFSET - nodes)
-        offsets = (0, RAFT_PORT_OFFSET, METRICS_PORT_OFFSET)
-        ports = [base + offset + i for offset in offsets for i in range(nodes)]
-        if ports_free(ports):
+    metrics ports (base + 200: `hsmnode dev` serves /metrics there) on 127.0.0.1, from this worker's
+    share of the suite's ports (see above); the next call hands out the next base.
+
+    Raises ValueError for more than 10 members or a bad HSMNODE_TEST_BASE_PORT, RuntimeError when no
+    base of this worker's share is free."""
+    if not 1 <= nodes <= _BASES_PER_STRIPE:
+        raise ValueError(f"{nodes} members: a test cluster's base port has room for 1 to {_BASES_PER_STRIPE}")
+    if not _next_base:
+        _next_base.extend(_candidate_bases())
+    offsets = (0, RAFT_PORT_OFFSET, METRICS_PORT_OFFSET)
+    for _ in range(len(_next_base)):
+        base = _next_base.pop(0)
+        _next_base.append(base)
+        if ports_free([base + offset + i for offset in offsets for i in range(nodes)]):
             return base
-    raise RuntimeError("no free port range on 127.0.0.1")
+    raise RuntimeError(f"no free base port among this worker's {len(_next_base)} on 127.0.0.1")
 
 
 # `python -m hsmnode ARGS` with scrypt at LIGHT_SCRYPT_N: hsmnode/__main__.py run as `-m` runs it

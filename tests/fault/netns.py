@@ -8,7 +8,9 @@
 `cut(member)` takes the member's port on the Raft bridge down: it loses every other member
 (a real partition, no RST: its TCP connections just stop) while the test still reaches its
 gRPC port and sees what it serves. `heal(member)` brings it back. Everything is made with
-`ip` and removed on exit, also when the test fails. K is random, so runs do not collide.
+`ip` and removed on exit, also when the test fails. K is drawn from this pytest-xdist worker's share
+of 10-249 (every n-th value) among those no address of the root namespace uses, so neither two workers
+of a run nor (mostly) two runs collide; the names carry K.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from tests.common.cluster import xdist_worker
 
 
 def _ip(*args: str) -> None:
@@ -72,11 +76,24 @@ class Topology:
         _ip("-n", self.hub, "link", "set", f"{self.tag}rb{i}", "up")
 
 
+def _free_subnet() -> int:
+    """A K of this worker's share whose 10.77.K.0/24 and 10.78.K.0/24 no root-namespace address uses."""
+    index, count = xdist_worker()
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show"], check=True, capture_output=True, text=True)
+    used = {int(word.split(".")[2]) for word in shown.stdout.split() if word.startswith(("10.77.", "10.78."))}
+    free = [k for k in range(10 + index, 250, count) if k not in used]
+    if not free:
+        raise RuntimeError(f"no free 10.77.K/10.78.K subnet for pytest-xdist worker {index} of {count}")
+    return random.choice(free)
+
+
 @contextmanager
 def topology(members: int) -> Iterator[Topology]:
-    tag = f"h{random.randrange(16**4):04x}"
-    topo = Topology(tag=tag, subnet=random.randrange(10, 250), members=members, hub=f"{tag}hub")
+    subnet = _free_subnet()
+    tag = f"h{subnet:02x}{random.randrange(16**2):02x}"  # interface names: 15 characters at most
+    topo = Topology(tag=tag, subnet=subnet, members=members, hub=f"{tag}hub")
     root_veth = f"{tag}c0"
+    made_root_veth = False  # another run's interface of the same name is not ours to delete
     try:
         _ip("netns", "add", topo.hub)
         topo.names.append(topo.hub)
@@ -86,6 +103,7 @@ def topology(members: int) -> Iterator[Topology]:
             _ip("-n", topo.hub, "link", "set", bridge, "up")
         # the root namespace on the client bridge
         _ip("link", "add", root_veth, "type", "veth", "peer", "name", f"{tag}cb0", "netns", topo.hub)
+        made_root_veth = True
         _ip("addr", "add", f"10.78.{topo.subnet}.254/24", "dev", root_veth)
         _ip("link", "set", root_veth, "up")
         _ip("-n", topo.hub, "link", "set", f"{tag}cb0", "master", "brc", "up")
@@ -102,6 +120,7 @@ def topology(members: int) -> Iterator[Topology]:
                 _ip("-n", topo.hub, "link", "set", outer, "master", bridge, "up")
         yield topo
     finally:
-        subprocess.run(["ip", "link", "del", root_veth], capture_output=True)
+        if made_root_veth:
+            subprocess.run(["ip", "link", "del", root_veth], capture_output=True)
         for ns in reversed(topo.names):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -24,7 +24,7 @@ from hsmnode.client import HsmError, OutcomeUnknown, Unavailable
 from hsmnode.ops.devcluster import DevCluster
 from tests.integration.helpers import converged, eventually, node_status
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.serial]
 
 
 @dataclass

@@ -24,7 +24,7 @@ from tests.integration.conftest import free_base_port
 from tests.integration.helpers import as_admin, converged, eventually, node_status, notes_on
 from tests.integration.helpers import token as login_token
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.serial]
 WHY_NOT = netns_unavailable()
 LEASE = 2.0  # the default [raft] lease
 GRANULARITY = 0.2

@@ -13,7 +13,7 @@ from hsmnode.ops.devcluster import DevCluster
 from tests.fault.conftest import rss_bytes
 from tests.integration.helpers import as_admin, converged
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.serial]
 
 FLOOD = 100 * 1024 * 1024
 HANDSHAKE_DEADLINE = 3.0  # the default [raft] handshake_deadline

@@ -17,7 +17,7 @@ from hsmnode.replication import RAFT_FILE_PREFIXES
 from tests.fault.conftest import Watcher, Writer
 from tests.integration.helpers import converged, eventually, leader_of, node_status
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.serial]
 
 
 def settle(cluster: DevCluster) -> tuple[str, int]:

@@ -71,7 +71,9 @@ def test_no_member_stores_secret_or_private_key_bytes_in_plaintext(cluster: DevC
     assert demo is not None
     wrapping_value = os.urandom(32)  # a wrapping key whose value the test knows, imported in plaintext
     secrets: dict[str, list[bytes]] = {"wrap": [wrapping_value]}
-    with cluster.app_client() as app:
+    # RSA-3072/4096 generation takes seconds of CPU on a busy machine: past the SDK's default 5 s a
+    # Generate whose outcome is known (every member answers in the end) would fail as OutcomeUnknown
+    with cluster.app_client(timeout=30.0) as app:
         with app.open_session("demo", demo["partition"]["po_password"], role="PO") as po:
             po.set_policy("private_key_cloning", 0)
             po.set_policy("private_key_wrapping", 1)

@@ -292,6 +292,7 @@ def test_aes_gcm_wrapping_happens_in_the_member_and_unwraps_outside_with_the_wra
 
 
 @pytest.mark.processes
+@pytest.mark.serial
 def test_member_cut_off_from_the_others_refuses_crypto_once_its_lease_runs_out(cluster: DevCluster) -> None:
     with cluster.app_client("node3", timeout=2.0) as alone:
         co = co_session(alone, cluster)

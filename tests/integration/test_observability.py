@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -19,8 +18,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hsmnode.client import BatchError, HsmClient
-from hsmnode.ops.devcluster import METRICS_PORT_OFFSET, RAFT_PORT_OFFSET, DevCluster, DevTimings, ports_free
-from tests.common.cluster import ProcessCluster
+from hsmnode.ops.devcluster import DevCluster, DevTimings
+from tests.common.cluster import ProcessCluster, free_base_port
 from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.cluster
@@ -28,21 +27,12 @@ pytestmark = pytest.mark.cluster
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def _free_base(nodes: int) -> int:
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - METRICS_PORT_OFFSET - nodes)
-        offsets = (0, RAFT_PORT_OFFSET, METRICS_PORT_OFFSET)
-        if ports_free([base + o + i for o in offsets for i in range(nodes)]):
-            return base
-    raise RuntimeError("no free port range on 127.0.0.1")
-
-
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     """3 members with metrics on, JSON logs and a snapshot every 40 entries, the dev demo set up."""
     c = ProcessCluster.create(
         tmp_path_factory.mktemp("observed") / "cluster",
-        base_port=_free_base(3),
+        base_port=free_base_port(3),
         timings=DevTimings(log_format="json", compaction_min_entries=40),  # the demo's entries: a snapshot
         metrics=True,
     )

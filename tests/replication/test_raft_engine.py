@@ -101,6 +101,7 @@ def test_durable_mode_fsyncs_every_entry_before_it_is_acknowledged(
     assert sum(counters) < 3 * 100, "one fsync per entry per member: no group commit"
 
 
+@pytest.mark.serial
 def test_a_restarted_follower_does_not_raise_the_term(tmp_path: Path) -> None:
     with cluster(tmp_path, 3) as c:
         leader = settled(c)
@@ -119,6 +120,7 @@ def test_a_restarted_follower_does_not_raise_the_term(tmp_path: Path) -> None:
         assert set(terms.values()) == {term}, f"term was {term} on the leader, now {terms}"
 
 
+@pytest.mark.serial
 def test_the_leaders_lease_needs_acknowledgements_and_lapses_without_them(tmp_path: Path) -> None:
     with cluster(tmp_path, 3, lease=0.6) as c:
         leader = c.leader()
@@ -129,6 +131,7 @@ def test_the_leaders_lease_needs_acknowledgements_and_lapses_without_them(tmp_pa
         assert leader.obj.lease_left() == 0
 
 
+@pytest.mark.serial
 def test_followers_keep_their_lease_through_an_election(tmp_path: Path) -> None:
     """Crypto on the followers does not stop while they elect a new leader: the last proof holds."""
     with cluster(tmp_path, 3, lease=1.0) as c:

@@ -168,8 +168,13 @@ def test_the_kubernetes_header_creates_the_secret_with_every_key() -> None:
 
 
 def test_the_commands_the_manifests_run_exist() -> None:
+    import click
+
     from hsmnode.cli.main import cli
 
-    assert {"serve", "health", "deploy-secrets"} <= set(cli.commands)
-    assert "--config-from-env" in {o for p in cli.commands["serve"].params for o in p.opts}
-    assert "--from-env" in {o for p in cli.commands["health"].params for o in p.opts}
+    ctx = click.Context(cli)
+    assert {"serve", "health", "deploy-secrets"} <= set(cli.list_commands(ctx))
+    serve, health = cli.get_command(ctx, "serve"), cli.get_command(ctx, "health")
+    assert serve is not None and health is not None
+    assert "--config-from-env" in {o for p in serve.params for o in p.opts}
+    assert "--from-env" in {o for p in health.params for o in p.opts}
