@@ -11,6 +11,7 @@ from hsmnode.cli._cache import load_sessions, save_sessions
 from hsmnode.cli._command import ClientCall, ContainerCall, client_command, container_command
 from hsmnode.cli._options import password_option
 from hsmnode.cli._output import Column, table
+from hsmnode.client import Unauthenticated
 
 ROLES = click.Choice(["po", "co", "cu", "krso", "krco"], case_sensitive=False)
 
@@ -84,12 +85,18 @@ def show(call: ContainerCall, name: str) -> None:
 @container_command(session, "close", on="name", json=False)
 @click.argument("name")
 def close(call: ContainerCall, name: str) -> None:
-    """Log out: this client's sessions of that role on NAME end on every member."""
-    call.session.logout()
+    """Log out: this client's sessions of that role on NAME end on every member. A cached session
+    that had already ended (expired, logged out elsewhere, password changed) is dropped from the
+    profile all the same."""
+    try:
+        call.session.logout()
+        said = f"session on {name} closed"
+    except Unauthenticated as exc:
+        said = f"session on {name} had already ended ({exc.message}); removed from the profile"
     sessions = load_sessions(call.profile)
     sessions.get("partitions", {}).pop(name, None)
     save_sessions(call.profile, sessions)
-    click.echo(f"session on {name} closed")
+    click.echo(said)
 
 
 @client_command(session, "passwd", identity="client", client_option=True, json=False)

@@ -32,6 +32,11 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
     and the keyring (`_keyrings.py`), M-of-N (`_mofn.py`) and grant (`_grants.py`) calls."""
 
     def logout(self, *, request_id: str | None = None) -> None:
+        """End this session, and with it every session this client certificate holds in the same
+        role on this partition or keyring, on every member (the role's session epoch moves, as
+        PKCS#11 `C_Logout` logs out all of an application's sessions: v2.40 §5.6). A write: a
+        repeated `request_id` answers its first result. Raises Unauthenticated when the members no
+        longer accept this session's token (expired, already ended by a password change)."""
         self._call(
             ntls_pb2_grpc.NtlsStub,
             "CloseSession",

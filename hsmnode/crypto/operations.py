@@ -237,11 +237,17 @@ def encryptor(mechanism: str, secret_or_public: bytes) -> Encryptor:
         return gcm
     public = _public(secret_or_public)
 
+    # RFC 8017 §7.1.1: at most k - 2*hLen - 2 bytes (SHA-256: k - 66; 190 bytes for RSA-2048)
+    limit = public.key_size // 8 - 2 * hashes.SHA256.digest_size - 2
+
     def oaep(data: bytes, aad: bytes, iv: bytes) -> tuple[bytes, bytes]:
-        try:
-            return public.encrypt(data, _OAEP), b""
-        except ValueError as exc:
-            raise KeyMaterialError(f"RSA-OAEP cannot encrypt this much data ({exc})") from None
+        if len(data) > limit:
+            raise KeyMaterialError(
+                f"RSA-OAEP cannot encrypt this much data: {len(data)} bytes; with SHA-256 and this "
+                f"{public.key_size}-bit key it takes at most {limit} bytes (RFC 8017 §7.1.1): encrypt a "
+                "data key with it and the data under AES-GCM"
+            )
+        return public.encrypt(data, _OAEP), b""
 
     return oaep
 

@@ -236,6 +236,17 @@ def test_dev_starts_a_ready_cluster_and_brings_it_back_with_its_state(dev: Share
     assert elevated.returncode == 0, elevated.stderr
     # the CU session opened before the restart is still valid: state and epochs survived
     assert run("session", "show", "demo", profile=profile).returncode == 0
+    # closing a cached session the members no longer accept (here: its token spoiled, as after
+    # expiry) still drops it from the profile
+    cache = dev_dir / "profile.sessions.json"
+    sessions = json.loads(cache.read_text())
+    token = sessions["partitions"]["demo"]["token"]
+    sessions["partitions"]["demo"]["token"] = token[:-4] + ("AAAA" if token[-4:] != "AAAA" else "BBBB")
+    cache.write_text(json.dumps(sessions))
+    again = run("session", "close", "demo", profile=profile)
+    assert again.returncode == 0, again.stderr
+    assert "had already ended" in again.stdout
+    assert "demo" not in json.loads(cache.read_text()).get("partitions", {})
     listed = run("audit", "list", "--json", profile=profile)
     assert listed.returncode == 0, listed.stderr
     assert "kept across restarts" in [r["detail"] for r in json.loads(listed.stdout)["records"]]

@@ -7,6 +7,7 @@ import hashlib
 import os
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from hsmnode.crypto import keys as kc
 from hsmnode.crypto import operations as ops
@@ -68,7 +69,10 @@ def test_rsa_oaep_encrypts_with_the_public_key_and_decrypts_with_the_private_one
     key = KEYS["RSA"]
     ciphertext, iv = ops.encryptor("RSA-OAEP-SHA256", key.public_der)(b"secret", b"", b"")
     assert iv == b"" and ops.decryptor("RSA-OAEP-SHA256", key.secret)(ciphertext, b"", b"") == b"secret"
-    with pytest.raises(kc.KeyMaterialError, match="cannot encrypt this much"):
-        ops.encryptor("RSA-OAEP-SHA256", key.public_der)(b"x" * 300, b"", b"")
+    bits = serialization.load_der_public_key(key.public_der).key_size  # type: ignore[union-attr]
+    limit = bits // 8 - 66  # RFC 8017 §7.1.1 with SHA-256
+    assert ops.encryptor("RSA-OAEP-SHA256", key.public_der)(b"x" * limit, b"", b"")[0]
+    with pytest.raises(kc.KeyMaterialError, match=f"{limit + 1} bytes; .* at most {limit} bytes"):
+        ops.encryptor("RSA-OAEP-SHA256", key.public_der)(b"x" * (limit + 1), b"", b"")
     with pytest.raises(kc.KeyMaterialError, match="decryption failed"):
         ops.decryptor("RSA-OAEP-SHA256", key.secret)(b"x" * 256, b"", b"")
