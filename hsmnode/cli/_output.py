@@ -42,11 +42,13 @@ def text(value: Any) -> str:
         {"po_can_reset_co": True, "max": 3}       po_can_reset_co=on, max=3
         ({"role": "CO", "locked": False, "must_change_password": True, "failed_logins": 0},)
                                                   CO (must change password)
-        () / {}                                   -
+        () / {} / None                            -
 
     A record in a list prints as its first value (its name) with, in parentheses, the flags that
     are set and the other fields that are not zero or empty. Top-level scalars print as they are.
     """
+    if value is None:
+        return "-"
     if isinstance(value, dict):
         return ", ".join(f"{k}={_scalar(v)}" for k, v in value.items()) or "-"
     if isinstance(value, (list, tuple)):

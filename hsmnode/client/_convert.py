@@ -41,7 +41,7 @@ def cluster_status(r: Any) -> ClusterStatus:
                 m.applied_index,
                 m.raft_address,
                 m.state_digest,
-                m.lag,
+                None if m.role == "unreachable" else m.lag,
                 m.voter,
                 m.listed,
             )

@@ -33,7 +33,8 @@ class MemberStatus:
     applied_index: int
     raft_address: str
     state_digest: str
-    lag: int = 0
+    # applied entries behind the most advanced member that answered; None: this member did not answer
+    lag: int | None = 0
     voter: bool = True  # in the answering member's Raft configuration
     listed: bool = True  # in the member directory (False: a Raft voter whose removal is to complete)
 

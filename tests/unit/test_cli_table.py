@@ -105,3 +105,28 @@ def test_a_keyring_slot_shows_its_label_not_its_id(capsys: pytest.CaptureFixture
         ["partition", "pay", "Payments"],
         ["keyring", "ops-ring", "ops-ring"],
     ]
+
+
+def test_a_member_that_did_not_answer_has_no_lag_in_the_sdk_the_table_or_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hsmnode.cli.cluster import MEMBER_COLUMNS
+    from hsmnode.client._convert import cluster_status
+    from hsmnode.pb import cluster_pb2
+
+    answer = cluster_pb2.ClusterStatusResponse(
+        cluster_id="c",
+        leader="node1",
+        term=3,
+        members=[
+            cluster_pb2.Member(id="node1", address="a:1", role="leader", applied_index=40, lag=0),
+            cluster_pb2.Member(id="node2", address="a:2", role="follower", applied_index=38, lag=2),
+            cluster_pb2.Member(id="node3", address="a:3", role="unreachable", applied_index=0, lag=0),
+        ],
+    )
+    status = cluster_status(answer)
+    assert [m.lag for m in status.members] == [0, 2, None]
+    assert [m["lag"] for m in status.to_dict()["members"]] == [0, 2, None]
+    table(status.members, MEMBER_COLUMNS)
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.split()[-2:] == ["0", "-"] and "unreachable" in last
