@@ -136,14 +136,14 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
 
     # The frozen set of replicated methods: apply, barrier. See the module docstring.
 
-    @replicated  # type: ignore[misc,unused-ignore]
+    @replicated  # type: ignore[misc,untyped-decorator,unused-ignore]
     def apply(self, payload: bytes) -> Result:
         result = self.apply_payload(payload)
         with self.applied:
             self.applied.notify_all()
         return result
 
-    @replicated  # type: ignore[misc,unused-ignore]
+    @replicated  # type: ignore[misc,untyped-decorator,unused-ignore]
     def barrier(self) -> None:
         self._note_index()
 

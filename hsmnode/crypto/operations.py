@@ -237,8 +237,8 @@ def encryptor(mechanism: str, secret_or_public: bytes) -> Encryptor:
         return gcm
     public = _public(secret_or_public)
 
-    # RFC 8017 §7.1.1: at most k - 2*hLen - 2 bytes (SHA-256: k - 66; 190 bytes for RSA-2048)
-    limit = public.key_size // 8 - 2 * hashes.SHA256.digest_size - 2
+    # RFC 8017 §7.1.1: at most k - 2*hLen - 2 bytes (SHA-256, hLen 32: k - 66; 190 bytes for RSA-2048)
+    limit = public.key_size // 8 - 66
 
     def oaep(data: bytes, aad: bytes, iv: bytes) -> tuple[bytes, bytes]:
         if len(data) > limit:

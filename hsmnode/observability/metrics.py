@@ -56,7 +56,8 @@ from prometheus_client.registry import Collector
 
 from hsmnode.domain.access import is_locked
 from hsmnode.domain.errors import ErrorCode
-from hsmnode.domain.state import HsmState, Result
+from hsmnode.domain.result import Result
+from hsmnode.domain.state import HsmState
 from hsmnode.replication import DUMP_FILE, RaftRole, Replicator
 
 log = logging.getLogger(__name__)

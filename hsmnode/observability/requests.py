@@ -59,7 +59,7 @@ def _split(full: str) -> tuple[str, str]:
     return service, method
 
 
-class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc]
+class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc,unused-ignore]
     """Wraps each method handler once: times the call, reads its status code from the context,
     feeds `metrics` and logs the record. `tokens` (the member's TokenAuthority) names the actor."""
 
@@ -273,8 +273,8 @@ def _client_name(context: grpc.ServicerContext) -> str:
         auth = context.auth_context()
     except Exception:
         return ""
-    names = auth.get("x509_common_name") or []
-    return names[0].decode(errors="replace") if names else ""
+    first = next(iter(auth.get("x509_common_name") or []), b"")
+    return first.decode(errors="replace") if isinstance(first, bytes) else ""
 
 
 @functools.lru_cache(maxsize=1024)

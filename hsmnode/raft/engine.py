@@ -124,6 +124,8 @@ class _JournalLog:
 class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, SyncObj):  # type: ignore[misc]
     """SyncObj with the rules of `hsmnode.raft.rules`. Same constructor as SyncObj plus `options`."""
 
+    _SyncObj__raftElectionDeadline: float  # pysyncobj's: monotonic time of the next election timeout
+
     def __init__(
         self, self_node: str, other_nodes: list[str], conf: Any, consumers: list[Any], options: EngineOptions
     ) -> None:

@@ -81,28 +81,29 @@ class CompactionHold:
         journal that does not start at the dump's index (syncobj.py:1489-1495), so a dump left
         uninstalled would cost the member every entry after it if it crashed meanwhile."""
         now = monotonic()
-        connected = self._SyncObj__connectedNodes
-        next_index = self._SyncObj__raftNextIndex
+        node: Any = self  # pysyncobj is untyped: its attributes, read through Any
+        connected = node._SyncObj__connectedNodes
+        next_index = node._SyncObj__raftNextIndex
         held_since = self._compaction_held_since
         decision = hold_compaction(
-            self._SyncObj__raftState == _LEADER,
-            int(self._SyncObj__raftLog[0][1]),
-            [next_index[n] for n in list(self._SyncObj__otherNodes) if n in connected and n in next_index],
+            node._SyncObj__raftState == _LEADER,
+            int(node._SyncObj__raftLog[0][1]),
+            [next_index[n] for n in list(node._SyncObj__otherNodes) if n in connected and n in next_index],
             held_since,
             now,
-            self.options.snapshot_hold,
+            node.options.snapshot_hold,
         )
         if decision.hold and held_since is None:
-            self.counters["compaction_holds"] += 1
-            log.info("%s: log compaction held while a member receives a snapshot", self.selfNode)
-        elif held_since is not None and not decision.hold and now - held_since >= self.options.snapshot_hold:
+            node.counters["compaction_holds"] += 1
+            log.info("%s: log compaction held while a member receives a snapshot", node.selfNode)
+        elif held_since is not None and not decision.hold and now - held_since >= node.options.snapshot_hold:
             log.warning(
                 "%s: a member has not completed its snapshot transfer in %.0fs; compacting anyway",
-                self.selfNode,
-                self.options.snapshot_hold,
+                node.selfNode,
+                node.options.snapshot_hold,
             )
         self._compaction_held_since = decision.since
-        forced = self._SyncObj__forceLogCompaction
+        forced = node._SyncObj__forceLogCompaction
         self._hold_snapshot_start = decision.hold
         try:
             super()._SyncObj__tryLogCompaction()  # type: ignore[misc]

@@ -93,6 +93,7 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
     opened_at: float
     connecting_since: float | None
     frames: int
+    recvLastTimestamp: float  # pysyncobj's (TcpConnection): the last received Fernet timestamp
 
     def _init_hardening(self, limits: TransportLimits) -> None:
         self._limits = limits
