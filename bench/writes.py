@@ -103,7 +103,14 @@ def _row(
     )
 
 
-EVENTS = ("group_commits", "group_commit_entries", "append_entries_sent", "acknowledgements_sent")
+EVENTS = (
+    "group_commits",
+    "group_commit_entries",
+    "append_entries_sent",
+    "acknowledgements_sent",
+    "entries_sent",
+    "appends_reconciled",
+)
 
 
 def engine_events(cluster: DevCluster) -> dict[str, int]:

@@ -11,7 +11,8 @@ Hooks into pysyncobj 0.3.17 (private names, checked at import, hence the pin):
 - `_SyncObj__onMessageReceived`: pre_vote / pre_vote_response / term_notice are ours;
   request_vote passes the stickiness rule first; append_entries records leader contact
   and lease, and is rewritten by `rules.reconcile_append`; next_node_idx records the
-  leader's lease proof;
+  leader's lease proof, and a successful one no longer moves the follower's next index
+  back behind entries in flight (`group_commit.py`);
 - `_SyncObj__tryLogCompaction`: held on the leader while a connected member needs a
   snapshot (`rules.hold_compaction`), and the serializer sends the last snapshot while the
   next one is written, so a transfer is neither stalled nor cut by compaction;
@@ -329,7 +330,10 @@ class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, SyncObj):  # type:
                 message.get("type") if isinstance(message, dict) else message,
             )
         if message is not None:
+            sent_to = self._sent_ahead(node, message)
             SyncObj._SyncObj__onMessageReceived(self, node, message)
+            if sent_to is not None:
+                self._keep_next_index(node, sent_to)
 
     def _inspect(self, node: Any, message: Any) -> Any:
         kind = message.get("type") if isinstance(message, dict) else None
@@ -476,6 +480,7 @@ class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, SyncObj):  # type:
         kind = message.get("type")
         if kind == "append_entries":
             self.counters["append_entries_sent"] += 1
+            self.counters["entries_sent"] += len(message.get("entries") or ())
             now = monotonic()
             message["lease_sent"] = now
             message["lease_left"] = leader_lease_left(now, self._leader_stamp(now), self.options.lease)
