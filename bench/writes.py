@@ -159,7 +159,9 @@ def cpu_per_write(cluster: DevCluster, run: Callable[[], Timing]) -> tuple[Timin
     )
     batch += (
         f"; Raft messages per write: {events['append_entries_sent'] / ops:.2f} AppendEntries, "
-        f"{events['acknowledgements_sent'] / ops:.2f} acknowledgements"
+        f"{events['acknowledgements_sent'] / ops:.2f} acknowledgements, "
+        f"{events['entries_sent'] / ops:.2f} entries sent ({events['appends_reconciled']} appends with "
+        "entries a follower held already)"
     )
     return (
         t,
