@@ -6,7 +6,7 @@ sends appends).
 pysyncobj 0.3.17 with `appendEntriesUseBatch=False` sends AppendEntries to every follower after
 each command it appends, again after applying (the new commit index) and on the heartbeat timer:
 16 concurrent writes cost 16 pickled, Fernet-sealed messages per follower, then as many again,
-each acknowledged, all on the tick thread. Three rules cut that, none of which changes an entry,
+each acknowledged, all on the tick thread. Four rules cut that, none of which changes an entry,
 its order, the commit rule or durability (bench/README.md, "Where a write's time goes"):
 
 1. the drain (`_checkCommandsToApply`) appends every queued command, then sends once;
@@ -17,19 +17,18 @@ its order, the commit rule or durability (bench/README.md, "Where a write's time
    wait in the log instead of going out as another round: the next acknowledgement commits, the
    apply after it sends them with the new commit index (or the next drain does), and the heartbeat
    timer sends them in any case. A round carries one round trip's worth of writes, not one tick's;
-   a lone write (nothing in flight) goes out at once.
-
-A fourth rule stops entries being sent again: pysyncobj sets a follower's next index to what a
-*successful* acknowledgement says (syncobj.py:1079-1082), so an acknowledgement of one round, arriving
-while the next is in flight, moved it back and the next AppendEntries carried the in-flight entries
-again (at 16 threads 10.4 entries sent per write for 2 followers; the followers skip the duplicates,
-after decrypting and unpickling them). As in Raft, a success now only moves the next index forward
-(`_keep_next_index`); a refusal (`reset`) still sets it, which is how a follower that lost entries in
-flight (a dropped connection) gets them again.
+   a lone write (nothing in flight) goes out at once;
+4. an entry goes to each follower once: pysyncobj sets a follower's next index to what a
+   *successful* acknowledgement says (syncobj.py:1079-1082), so an acknowledgement of one round,
+   arriving while the next is in flight, moved it back and the next AppendEntries carried the entries
+   again (at 16 threads 10.4 entries sent per write for 2 followers; the followers skip the
+   duplicates, after decrypting and unpickling them). As in Raft, a success now only moves the next
+   index forward (`_keep_next_index`); a refusal (`reset`) still sets it, which is how a follower
+   that lost entries in flight (a dropped connection) gets them again.
 
 Every deferred send is made before the tick ends. Counters: `group_commits` (rounds that carried
 new entries), `group_commit_entries` (entries drained), `entries_held` (rule 3), `appends_deferred`
-(rule 2).
+(rule 2), `next_index_kept` (rule 4); the engine counts `entries_sent`.
 """
 
 from __future__ import annotations
