@@ -153,8 +153,7 @@ def bind(
     server: grpc.Server, servicer: Servicer[Any], service: ServiceDescriptor, classifier: Classifier
 ) -> None:
     """Register every method of `service` (from its proto descriptor) on `server`: requests decoded
-    by `safe_deserializer` (or the servicer's `request_deserializers`; answers serialized by the
-    servicer's `response_serializers` where it has one), calls checked against the channel table by the `rpc` wrapper.
+    by `safe_deserializer` (or the servicer's `request_deserializers`), calls checked against the channel table by the `rpc` wrapper.
 
     Raises KeyError when a method has no row in the channel table (a member must not start so)."""
     handlers = {}
@@ -176,9 +175,7 @@ def bind(
             request_deserializer=servicer.request_deserializers.get(method.name, safe_deserializer)(
                 message_factory.GetMessageClass(method.input_type)
             ),
-            response_serializer=servicer.response_serializers.get(
-                method.name, message_factory.GetMessageClass(method.output_type).SerializeToString
-            ),
+            response_serializer=message_factory.GetMessageClass(method.output_type).SerializeToString,
         )
     servicer.channels = ChannelGuard(service.full_name, classifier)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))

@@ -11,8 +11,7 @@ member removed since). The other operations of a batch are unaffected by one's e
 batch's key-usage records cannot be written, every operation answers UNAVAILABLE.
 
 This servicer only maps protobuf: it hands the service (operation name, request, deadline) per
-operation, and writes each answer or error as the operation's CryptoResult (answers as bytes:
-crypto_results.py). The request log
+operation, and writes each answer or error into the operation's CryptoResult. The request log
 and metrics see one record per batch, with its operation count (rpc.remember_batch).
 
 Limits (named in the refusal; the SDK's coalescer stays below them):
@@ -38,16 +37,14 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 
 from hsmnode.pb import crypto_stream_pb2, crypto_stream_pb2_grpc
 from hsmnode.replication import ReplicationError
-from hsmnode.server import crypto_results
 from hsmnode.server.channels import Peer
-from hsmnode.server.crypto_results import Results, WireResults
 from hsmnode.server.errors import STATUS_FOR_CODE, status_for_replication
 from hsmnode.server.rpc import (
     MIN_INDEX_WAIT,
@@ -81,6 +78,32 @@ def _code(status: grpc.StatusCode) -> int:
 _INVALID = _code(grpc.StatusCode.INVALID_ARGUMENT)
 _EXPIRED = _code(grpc.StatusCode.DEADLINE_EXCEEDED)
 _INTERNAL = _code(grpc.StatusCode.INTERNAL)
+
+
+def _signed(result: Any, signature: bytes) -> None:
+    result.sign.signature = signature
+
+
+def _verified(result: Any, valid: bool) -> None:
+    result.verify.valid = valid
+
+
+def _encrypted(result: Any, sealed: tuple[bytes, bytes]) -> None:
+    encrypt = result.encrypt
+    encrypt.ciphertext, encrypt.iv = sealed
+
+
+def _decrypted(result: Any, plaintext: bytes) -> None:
+    result.decrypt.plaintext = plaintext
+
+
+# an operation's answer into its CryptoResult's oneof, by the CryptoOp's oneof name
+_ANSWER: dict[str, Callable[[Any, Any], None]] = {
+    "sign": _signed,
+    "verify": _verified,
+    "encrypt": _encrypted,
+    "decrypt": _decrypted,
+}
 
 
 def _failed(result: Any, op_id: int, error: BaseException | Expired) -> None:
@@ -163,8 +186,6 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
 
     # a batch's wire size comes with it (MAX_BATCH_BYTES without re-encoding: ~1-2 µs per operation)
     request_deserializers = {"Batch": sized_deserializer}  # noqa: RUF012
-    # its answers come written as bytes (crypto_results.py), or as a message when refused whole
-    response_serializers = {"Batch": crypto_results.serialize}  # noqa: RUF012
 
     def __init__(self, replicator: Any, service: KeyService) -> None:
         super().__init__(replicator, service)
@@ -172,7 +193,7 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
 
     def Batch(  # noqa: N802
         self, requests: Iterator[Any], context: grpc.ServicerContext
-    ) -> Iterator[crypto_stream_pb2.CryptoResults | WireResults]:
+    ) -> Iterator[crypto_stream_pb2.CryptoResults]:
         peer = open_stream(self, "Batch", context)
         caller = Caller(peer.common_name, peer.fingerprint) if peer.fingerprint else None
         sid = self._watch.open(context)
@@ -200,8 +221,8 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
 
     def _answer(
         self, received: Received | Undecodable, peer: Peer, caller: Caller | None, stream_token: str
-    ) -> crypto_stream_pb2.CryptoResults | WireResults:
-        """One batch's CryptoResults (written as bytes when it was run: crypto_results.py). `received`: the batch and its wire size (or what could not be
+    ) -> crypto_stream_pb2.CryptoResults:
+        """One batch's CryptoResults. `received`: the batch and its wire size (or what could not be
         decoded); `peer`: the stream's connection as classified when it opened; `caller` its Call.peer."""
         now = time.monotonic()
         refused = self._refused(received, peer)
@@ -214,9 +235,7 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
         ops = batch.ops
         work: list[BatchOp] = []
         slots: list[int] = []  # per operation: its place in `work`, or -1 when it carries none
-        ids: list[int] = []
         for op in ops:
-            ids.append(op.id)
             name = op.WhichOneof("op")
             if name is None:
                 slots.append(-1)
@@ -232,24 +251,21 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
             log.exception("unexpected error in a CryptoStream batch")
             done = BatchAnswers([None] * len(work), dict.fromkeys(range(len(work)), exc))
         remember_batch(call, len(ops), done.ops, done.failed)
-        results = Results(batch.batch_id)
-        answered, answers, errors = results.answered, done.answers, done.errors
-        for op_id, slot in zip(ids, slots, strict=True):
+        answer = crypto_stream_pb2.CryptoResults(batch_id=batch.batch_id)
+        add = answer.results.add
+        answers, errors = done.answers, done.errors
+        for op, slot in zip(ops, slots, strict=True):
             if slot < 0:
-                results.result(
-                    crypto_stream_pb2.CryptoResult(
-                        id=op_id,
-                        code=_INVALID,
-                        message=f"operation {op_id} carries no sign, verify, encrypt or decrypt request: set one",
-                    )
+                result = add(id=op.id, code=_INVALID)
+                result.message = (
+                    f"operation {op.id} carries no sign, verify, encrypt or decrypt request: set one"
                 )
             elif errors and slot in errors:
-                result = crypto_stream_pb2.CryptoResult(id=op_id)
-                _failed(result, op_id, errors[slot])
-                results.result(result)
+                _failed(add(id=op.id), op.id, errors[slot])
             else:
-                answered(work[slot][0], op_id, answers[slot])
-        return results.done(self.replicator.applied_index())
+                _ANSWER[work[slot][0]](add(id=op.id), answers[slot])
+        answer.applied_index = self.replicator.applied_index()
+        return answer
 
     def _refused(
         self, received: Received | Undecodable, peer: Peer

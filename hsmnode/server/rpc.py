@@ -140,8 +140,6 @@ class Servicer(Generic[T]):
     leader_endpoint: Callable[[], str] | None = None
     # method name -> its request deserializer's factory, where not `safe_deserializer` (server/app.py bind)
     request_deserializers: dict[str, Callable[[Any], Callable[[bytes], Any]]] = {}  # noqa: RUF012
-    # method name -> its response serializer, where not the response message's SerializeToString
-    response_serializers: dict[str, Callable[[Any], bytes]] = {}  # noqa: RUF012
 
     def __init__(self, replicator: Replicator, service: T) -> None:
         self.replicator = replicator
