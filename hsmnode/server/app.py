@@ -153,7 +153,8 @@ def bind(
     server: grpc.Server, servicer: Servicer[Any], service: ServiceDescriptor, classifier: Classifier
 ) -> None:
     """Register every method of `service` (from its proto descriptor) on `server`: requests decoded
-    by `safe_deserializer` (or the servicer's `request_deserializers`), calls checked against the channel table by the `rpc` wrapper.
+    by `safe_deserializer` (or the servicer's `request_deserializers`), calls checked against the
+    channel table by the `rpc` wrapper.
 
     Raises KeyError when a method has no row in the channel table (a member must not start so)."""
     handlers = {}
