@@ -2,8 +2,11 @@
 run's baselines (bench.baselines: raw `cryptography` on one core, SoftHSMv2 in-process).
 
 RSA-2048 PKCS#1 sign, ECDSA P-256 sign and AES-256-GCM encrypt of 1 KiB from each thread count, one
-client per thread, round robin over the members; ratio against raw (RSA: issue 16's goal ≥ 0.8x) or
-SoftHSMv2 (ECDSA, AES), the other ratio in the note.
+client per thread, round robin over the members; ratio against raw (RSA) or SoftHSMv2 (ECDSA, AES),
+the other ratio in the note. These rows carry no goal: each call here is its own RPC, which is what a
+client gets with one client per thread. Issue 16's goals are measured through the SDK's default path
+(one client, many threads, calls coalesced into CryptoStream batches): bench/stream.py, RSA's
+≥ 0.8x raw included.
 
     .venv/bin/python -m bench.crypto [--seconds 3] [--threads 8 16]
 """
@@ -20,8 +23,9 @@ from hsmnode.ops.devcluster import DevCluster
 
 GROUP = "crypto through hsmnode (unary calls)"
 DATA = os.urandom(1024)
-RSA_GOAL = 0.8  # issue 16: RSA-2048 sign ≥ 0.8x raw `cryptography` on one core
 
+
+UNARY_NOTE = "; no goal here: issue 16's goals are on the coalesced rows (bench.stream)"
 
 # issue 16's rows: (name, baseline name in ctx.baselines, session call); the ratio is taken against
 # the baseline its acceptance names (RSA: raw cryptography on one core; ECDSA and AES: SoftHSMv2)
@@ -82,7 +86,6 @@ def run(ctx: BenchContext) -> list[Row]:
                 raw = ctx.baselines.get(f"raw {op_name}")
                 other = f"; {t.rate / raw:.3f}x raw 1 core" if raw and against != "raw" else ""
                 ratio = round(t.rate / base, 3) if base else None
-                goal = against == "raw"
                 rows.append(
                     Row(
                         GROUP,
@@ -92,9 +95,7 @@ def run(ctx: BenchContext) -> list[Row]:
                         baseline=f"{against} {op_name}" if base else f"{against} baseline not measured",
                         baseline_value=round(base, 1) if base else None,
                         ratio=ratio,
-                        goal=f"≥ {RSA_GOAL}x raw" if goal else "",
-                        met=(ratio >= RSA_GOAL) if goal and ratio is not None else None,
-                        note=f"p50 {t.p50_ms:.2f} ms, {t.failed} failed{other}",
+                        note=f"p50 {t.p50_ms:.2f} ms, {t.failed} failed{other}{UNARY_NOTE}",
                     )
                 )
         finally:

@@ -37,6 +37,7 @@ from hsmnode.client._crypto_streams import (
     MAX_OPS,
     OPEN,
     OVERHEAD,
+    PART_OPS,
     STREAMLESS_FOR,
     UNARY,
     Call,
@@ -67,6 +68,7 @@ class Coalescer(StreamPool):
         transport: Any,
         *,
         max_ops: int = MAX_OPS,
+        part_ops: int = PART_OPS,
         max_bytes: int = MAX_BYTES,
         max_inflight: int = MAX_INFLIGHT,
         linger: float = LINGER,
@@ -74,6 +76,7 @@ class Coalescer(StreamPool):
         super().__init__(
             transport, max_ops=max_ops, max_bytes=max_bytes, max_inflight=max_inflight, linger=linger
         )
+        self.part_ops = min(part_ops, max_ops)
         self.streamed = 0
         self.batches = 0
         self.resent = 0
@@ -130,7 +133,7 @@ class Coalescer(StreamPool):
                 call.answers[i] = UNARY  # alone above a batch: the unary RPC answers it
                 call.left -= 1
                 continue
-            if len(index) == self.max_ops or size + n > self.max_bytes:
+            if len(index) == self.part_ops or size + n > self.max_bytes:
                 parts.append(Part(call, index, size))
                 index, size = [], 0
             index.append(i)

@@ -96,6 +96,7 @@ class MemberMetrics:
         self.registry = CollectorRegistry()
         # (service, method, code) -> the labelled request counter and duration histogram
         self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._operation_children: dict[tuple[str, str], Any] = {}
         self.requests = Counter(
             "hsmnode_grpc_requests",
             "gRPC requests answered by this member, by service, method and status code",
@@ -153,9 +154,18 @@ class MemberMetrics:
         for operation, count in by_operation.items():
             errors = failed.get(operation, 0)
             if count > errors:
-                self.crypto_operations.labels(operation, "ok").inc(count - errors)
+                self._operations(operation, "ok").inc(count - errors)
             if errors:
-                self.crypto_operations.labels(operation, "error").inc(errors)
+                self._operations(operation, "error").inc(errors)
+
+    def _operations(self, operation: str, outcome: str) -> Any:
+        """crypto_operations' child for these labels (cached: labels() locks and builds a key each call)."""
+        child = self._operation_children.get((operation, outcome))
+        if child is None:
+            child = self._operation_children[(operation, outcome)] = self.crypto_operations.labels(
+                operation, outcome
+            )
+        return child
 
     def observe_apply(self, command: Any, result: Result, seconds: float) -> None:
         """The replicated state's apply observer (tick thread): duration and login verdicts."""

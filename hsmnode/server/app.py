@@ -153,7 +153,8 @@ def bind(
     server: grpc.Server, servicer: Servicer[Any], service: ServiceDescriptor, classifier: Classifier
 ) -> None:
     """Register every method of `service` (from its proto descriptor) on `server`: requests decoded
-    by `safe_deserializer`, calls checked against the channel table by the `rpc` wrapper.
+    by `safe_deserializer` (or the servicer's `request_deserializers`), calls checked against the
+    channel table by the `rpc` wrapper.
 
     Raises KeyError when a method has no row in the channel table (a member must not start so)."""
     handlers = {}
@@ -172,7 +173,9 @@ def bind(
         )
         handlers[method.name] = factory(
             getattr(servicer, method.name),
-            request_deserializer=safe_deserializer(message_factory.GetMessageClass(method.input_type)),
+            request_deserializer=servicer.request_deserializers.get(method.name, safe_deserializer)(
+                message_factory.GetMessageClass(method.input_type)
+            ),
             response_serializer=message_factory.GetMessageClass(method.output_type).SerializeToString,
         )
     servicer.channels = ChannelGuard(service.full_name, classifier)

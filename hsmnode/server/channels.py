@@ -138,6 +138,17 @@ class Classifier:
         fingerprint, common_name, issued = self._facts(pem)
         if issued:
             return Peer(CA, fingerprint, common_name)
+        return self._registered(fingerprint, common_name)
+
+    def reclassify(self, peer: Peer) -> Peer:
+        """`peer` (classified on this connection before) as it stands now: a connection's certificate
+        does not change, its class does only when a registration is revoked (NTLS), so only that is
+        looked up again. Raises what `classify` raises for a registration revoked since."""
+        if peer.cls is NTLS:
+            return self._registered(peer.fingerprint, peer.common_name)
+        return peer
+
+    def _registered(self, fingerprint: str, common_name: str) -> Peer:
         name = self._registered_name(fingerprint)
         if name is None:
             raise DomainError(
@@ -156,8 +167,15 @@ class ChannelGuard:
         self._classifier = classifier
 
     def check(self, method: str, context: grpc.ServicerContext) -> Peer:
+        return self._allowed(method, self._classifier.classify(context))
+
+    def recheck(self, method: str, peer: Peer) -> Peer:
+        """`check` again for a connection classified as `peer` before (a stream's later message):
+        the same answer, without reading the connection's certificate again (Classifier.reclassify)."""
+        return self._allowed(method, self._classifier.reclassify(peer))
+
+    def _allowed(self, method: str, peer: Peer) -> Peer:
         full = f"{self.service}/{method}"
-        peer = self._classifier.classify(context)
         classes = allowed(full)
         if peer.cls not in classes:
             takes = " or ".join(str(c) for c in sorted(classes))

@@ -44,14 +44,17 @@ import grpc
 
 from hsmnode.pb import crypto_stream_pb2, crypto_stream_pb2_grpc
 from hsmnode.replication import ReplicationError
+from hsmnode.server.channels import Peer
 from hsmnode.server.errors import STATUS_FOR_CODE, status_for_replication
 from hsmnode.server.rpc import (
     MIN_INDEX_WAIT,
     REMOVED,
+    Received,
     Servicer,
     Undecodable,
     open_stream,
     remember_batch,
+    sized_deserializer,
 )
 from hsmnode.service.call import Call, Caller
 from hsmnode.service.errors import DomainError, ErrorCode
@@ -143,13 +146,17 @@ class _Watch:
             return sid
 
     def phase(self, sid: int, phase: str) -> bool:
-        """Note the stream's new phase; False when the watchdog cut it off meanwhile."""
-        with self._lock:
-            entry = self._streams.get(sid)
-            if entry is None:
-                return False
-            self._streams[sid] = (entry[0], phase, time.monotonic())
-            return True
+        """Note the stream's new phase; False when the watchdog cut it off meanwhile. Without the
+        lock (three times per batch): only the stream's own thread replaces its entry, the watchdog
+        only removes it (under the lock, then cancels the stream), and a dict item's get and set
+        are atomic; an entry set back just after the watchdog's removal ends the stream at its next
+        phase (the cancelled call's read or send fails) and is removed by `close`."""
+        streams = self._streams
+        entry = streams.get(sid)
+        if entry is None:
+            return False
+        streams[sid] = (entry[0], phase, time.monotonic())
+        return True
 
     def close(self, sid: int) -> None:
         with self._lock:
@@ -162,7 +169,7 @@ class _Watch:
             with self._lock:
                 stuck = [
                     (sid, context, phase)
-                    for sid, (context, phase, since) in self._streams.items()
+                    for sid, (context, phase, since) in list(self._streams.items())  # phase() sets unlocked
                     if (phase == "send" and now - since > SEND_STALL)
                     or (phase == "read" and now - since > IDLE_LIMIT)
                 ]
@@ -177,6 +184,9 @@ class _Watch:
 class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoStreamServicer):
     """The member's CryptoStream: `Batch` answers each CryptoBatch with one CryptoResults."""
 
+    # a batch's wire size comes with it (MAX_BATCH_BYTES without re-encoding: ~1-2 µs per operation)
+    request_deserializers = {"Batch": sized_deserializer}  # noqa: RUF012
+
     def __init__(self, replicator: Any, service: KeyService) -> None:
         super().__init__(replicator, service)
         self._watch = _Watch()
@@ -185,6 +195,7 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
         self, requests: Iterator[Any], context: grpc.ServicerContext
     ) -> Iterator[crypto_stream_pb2.CryptoResults]:
         peer = open_stream(self, "Batch", context)
+        caller = Caller(peer.common_name, peer.fingerprint) if peer.fingerprint else None
         sid = self._watch.open(context)
         if sid is None:
             context.abort(
@@ -197,7 +208,7 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
             for batch in requests:
                 if not self._watch.phase(sid, "run"):
                     return
-                answer = self._answer(batch, peer, stream_token, context)
+                answer = self._answer(batch, peer, caller, stream_token)
                 if not self._watch.phase(sid, "send"):
                     return
                 yield answer
@@ -209,14 +220,18 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
     # --- one batch ----------------------------------------------------------------------
 
     def _answer(
-        self, batch: Any, peer: Caller | None, stream_token: str, context: grpc.ServicerContext
+        self, received: Received | Undecodable, peer: Peer, caller: Caller | None, stream_token: str
     ) -> crypto_stream_pb2.CryptoResults:
-        received = time.monotonic()
-        refused = self._refused(batch, context)
+        """One batch's CryptoResults. `received`: the batch and its wire size (or what could not be
+        decoded); `peer`: the stream's connection as classified when it opened; `caller` its Call.peer."""
+        now = time.monotonic()
+        refused = self._refused(received, peer)
         if refused is not None:
             refused.applied_index = self.replicator.applied_index()
             return refused
-        call = Call(method=METHOD, peer=peer, token=batch.session or stream_token)
+        assert isinstance(received, Received)
+        batch = received.message
+        call = Call(method=METHOD, peer=caller, token=batch.session or stream_token)
         ops = batch.ops
         work: list[BatchOp] = []
         slots: list[int] = []  # per operation: its place in `work`, or -1 when it carries none
@@ -227,7 +242,7 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
                 continue
             slots.append(len(work))
             timeout_ms = op.timeout_ms
-            work.append((name, getattr(op, name), received + timeout_ms / 1000 if timeout_ms else None))
+            work.append((name, getattr(op, name), now + timeout_ms / 1000 if timeout_ms else None))
         try:
             done = self._s.run_batch(call, work)
         except ReplicationError as exc:  # its key-usage records could not be written: answer none
@@ -252,9 +267,12 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
         answer.applied_index = self.replicator.applied_index()
         return answer
 
-    def _refused(self, batch: Any, context: grpc.ServicerContext) -> crypto_stream_pb2.CryptoResults | None:
+    def _refused(
+        self, received: Received | Undecodable, peer: Peer
+    ) -> crypto_stream_pb2.CryptoResults | None:
         """The whole batch's refusal, or None: undecodable, over a limit, a member removed since
-        the stream opened, a certificate revoked since, or behind the batch's min_index."""
+        the stream opened, a registration revoked since, or behind the batch's min_index."""
+        batch: Any = received.message if isinstance(received, Received) else received
 
         def refuse(
             status: grpc.StatusCode, message: str, refusal: str = ""
@@ -263,10 +281,10 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
                 batch_id=getattr(batch, "batch_id", 0), code=_code(status), message=message, refusal=refusal
             )
 
-        if isinstance(batch, Undecodable):
+        if isinstance(received, Undecodable):
             return refuse(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"the batch is not a valid {batch.type_name} message ({batch.problem}); "
+                f"the batch is not a valid {received.type_name} message ({received.problem}); "
                 "send that message type, encoded by a protobuf library",
             )
         if len(batch.ops) > MAX_BATCH_OPS:
@@ -275,7 +293,7 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
                 f"batch {batch.batch_id} holds {len(batch.ops)} operations; a batch holds at most "
                 f"{MAX_BATCH_OPS} (MAX_BATCH_OPS): split it",
             )
-        size = batch.ByteSize()
+        size = received.size
         if size > MAX_BATCH_BYTES:
             return refuse(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -293,7 +311,7 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
         try:
             if self.channels is None:
                 raise DomainError(ErrorCode.INTERNAL, "Batch is not bound to a channel")
-            self.channels.check("Batch", context)  # a registration revoked since the stream opened
+            self.channels.recheck("Batch", peer)  # a registration revoked since the stream opened
             if batch.min_index and not self.replicator.wait_applied(batch.min_index, MIN_INDEX_WAIT):
                 raise ReplicationError(
                     "unavailable",

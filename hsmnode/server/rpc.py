@@ -42,7 +42,7 @@ from typing import Any, Generic, NoReturn, TypeVar
 import grpc
 
 from hsmnode.replication import ReplicationError, Replicator
-from hsmnode.server.channels import ChannelGuard
+from hsmnode.server.channels import ChannelGuard, Peer
 from hsmnode.server.errors import STATUS_FOR_CODE, status_for_replication
 from hsmnode.service.call import Call, Caller
 from hsmnode.service.errors import DomainError, ErrorCode
@@ -138,6 +138,8 @@ class Servicer(Generic[T]):
     standing: Standing | None = None
     # the leader's client address as this member knows it ("" for none): answers to writes carry it
     leader_endpoint: Callable[[], str] | None = None
+    # method name -> its request deserializer's factory, where not `safe_deserializer` (server/app.py bind)
+    request_deserializers: dict[str, Callable[[Any], Callable[[bytes], Any]]] = {}  # noqa: RUF012
 
     def __init__(self, replicator: Replicator, service: T) -> None:
         self.replicator = replicator
@@ -291,10 +293,11 @@ def _abort(
     raise AssertionError("context.abort returned")
 
 
-def open_stream(servicer: Servicer[Any], name: str, context: grpc.ServicerContext) -> Caller | None:
+def open_stream(servicer: Servicer[Any], name: str, context: grpc.ServicerContext) -> Peer:
     """What the `rpc` wrapper checks before a unary method, for a client-streaming method's start: a
     removed member or another cluster's refuses, the channel table classifies the caller; a refusal
-    aborts the stream with the error table's status. Returns the TLS caller (None on the console)."""
+    aborts the stream with the error table's status. Returns the connection's Peer (its later
+    messages are checked with `servicer.channels.recheck(name, peer)`)."""
     _refuse_elsewhere(servicer, name, context, context.invocation_metadata(), True)
     try:
         if servicer.channels is None:
@@ -302,4 +305,24 @@ def open_stream(servicer: Servicer[Any], name: str, context: grpc.ServicerContex
         peer = servicer.channels.check(name, context)
     except DomainError as exc:
         _abort(servicer.replicator, context, STATUS_FOR_CODE[exc.code], exc.message, exc.reason)
-    return Caller(peer.common_name, peer.fingerprint) if peer.fingerprint else None
+    return peer
+
+
+@dataclass(frozen=True)
+class Received:
+    """A decoded request and the size of its wire form in bytes (`sized_deserializer`)."""
+
+    message: Any
+    size: int
+
+
+def sized_deserializer(message_cls: Any) -> Callable[[bytes], Any]:
+    """`safe_deserializer`, with the message's wire size: a `Received`, or an `Undecodable` (a
+    CryptoStream batch's byte limit is checked against what came, without re-encoding it)."""
+    parse = safe_deserializer(message_cls)
+
+    def sized(data: bytes) -> Any:
+        message = parse(data)
+        return message if isinstance(message, Undecodable) else Received(message, len(data))
+
+    return sized

@@ -90,3 +90,25 @@ def test_a_member_refuses_to_start_when_a_method_lacks_a_row(monkeypatch: pytest
     with pytest.raises(KeyError, match=r"hsmnode.pb.Keys/\w+ has no row in the channel table"):
         bind(server, KeysServicer(None, None), keys, None)  # type: ignore[arg-type]
     server.stop(None)
+
+
+def test_a_streams_later_messages_see_a_revoked_registration_without_the_certificate() -> None:
+    """ChannelGuard.recheck (a CryptoStream batch): the class a connection was given stands, but an
+    NTLS client's registration is looked up again; a revoked one is refused as `check` refuses it."""
+    registered = {"fp-ntls": "app-1"}
+    classifier = channels.Classifier(b"", lambda fp: registered.get(fp))
+    stream = channels.ChannelGuard("hsmnode.pb.CryptoStream", classifier)
+    cluster = channels.ChannelGuard("hsmnode.pb.Cluster", classifier)
+    ntls = channels.Peer(channels.NTLS, "fp-ntls", "app-host", "app-1")
+    ca = channels.Peer(channels.CA, "fp-ca", "admin")
+    assert stream.recheck("Batch", ntls) == ntls
+    assert cluster.recheck("Status", ca) == ca  # a cluster-CA certificate has no registration
+    with pytest.raises(channels.DomainError) as wrong_class:
+        stream.recheck("Batch", ca)
+    assert wrong_class.value.code == channels.ErrorCode.PERMISSION_DENIED
+    registered.clear()  # the registration revoked since the stream opened
+    with pytest.raises(channels.DomainError) as revoked:
+        stream.recheck("Batch", ntls)
+    assert revoked.value.code == channels.ErrorCode.UNAUTHENTICATED
+    assert "its registration was revoked" in revoked.value.message
+    assert cluster.recheck("Status", ca) == ca
