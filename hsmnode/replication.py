@@ -42,6 +42,7 @@ from hsmnode.domain.result import Result
 from hsmnode.domain.state import HsmState
 from hsmnode.raft.durable import FsyncUnavailable, check_fsync
 from hsmnode.raft.engine import EngineOptions, HsmSyncObj
+from hsmnode.raft.together import propose_together
 from hsmnode.raft.transport import TransportLimits
 
 log = logging.getLogger(__name__)
@@ -289,6 +290,27 @@ class Replicator:
         except SyncObjException as exc:
             raise _translate(exc.errorCode) from None
         return result
+
+    def propose_many(self, payloads: list[bytes], timeouts: list[float]) -> list[Result | ReplicationError]:
+        """Replicate several encoded commands together and return, per command in order, its Result
+        as applied on this member or the ReplicationError `propose` would have raised for it.
+
+        One Raft entry per command, as `propose` (no new command type: members of an older version
+        apply every entry): all are queued before any is awaited (pysyncobj's `callback=`), so the
+        tick thread's group commit carries them in one AppendEntries round. `timeouts[i]` (s) bounds
+        the wait for command i, counted from this call; one that has not committed by then is an
+        unknown outcome ("Timeout"), as in `propose`. Raises ReplicationError("unavailable") before
+        queueing anything when this member has no leader with a quorum."""
+        self._require_leader()
+        answered = propose_together(self.consumer.apply, payloads, timeouts)
+        return [
+            _translate("Timeout")
+            if outcome is None
+            else outcome[0]
+            if outcome[1] == FAIL_REASON.SUCCESS
+            else _translate(outcome[1])
+            for outcome in answered
+        ]
 
     def barrier(self, timeout: float) -> None:
         """Return once everything committed before this call is applied here (linearizable read)."""
