@@ -110,7 +110,9 @@ def test_without_a_session_each_request_answers_unauthenticated(
     assert session.list_keys(label="b-no-session-1") == []
 
 
-def test_a_repeated_request_id_answers_its_first_result(single: DevCluster, session: PartitionSession) -> None:
+def test_a_repeated_request_id_answers_its_first_result(
+    single: DevCluster, session: PartitionSession
+) -> None:
     stub = _stub(single, session)
     first = _request("b-once")
     answer, _ = _batch(stub, session.token, first, _request("b-once", request_id=first.request_id))
