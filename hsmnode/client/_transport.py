@@ -9,11 +9,14 @@ nothing above this module opens a channel or reads gRPC metadata.
     call(stub, method, request, write=..., token=...)     unary RPC with failover
     crypto(stub, method, request, token=...)              a crypto operation (round robin)
     crypto_many(method, requests, token=...)              many, batched (sign_many, ...)
+    generate(request, token=...)                          Keys/Generate, coalesced (GenerateBatch)
     call_stream(stub, method, request, token=...)         server-streaming RPC (backup)
 
 Crypto operations all enter through `crypto`: with `coalesce` (the default), Sign, Verify,
 Encrypt and Decrypt issued while others are in flight are gathered into batches on one
-CryptoStream per member (`_coalesce.py`); a lone call goes unary.
+CryptoStream per member (`_coalesce.py`); a lone call goes unary. Key generations likewise
+(`generate`): issued while other writes of this client are in flight, they travel to the leader
+in Keys/GenerateBatch calls (`_write_batch.py`, `_write_send.py`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from hsmnode.client._outcome import (
 )
 from hsmnode.client._profile import Tls, certificate_der
 from hsmnode.client._tls_probe import certificate_refused
+from hsmnode.client._write_send import BatchedGenerate
 from hsmnode.pb import cluster_pb2, cluster_pb2_grpc, keys_pb2_grpc
 
 SESSION_KEY = "x-hsm-session"
@@ -54,7 +58,7 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 _FAILOVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
-COALESCE_ENV = "HSMNODE_COALESCE"  # "0", "off", "false" or "no": ordinary crypto calls stay unary
+COALESCE_ENV = "HSMNODE_COALESCE"  # "0", "off", "false" or "no": ordinary crypto calls and writes stay unary
 
 
 def coalesce_default() -> bool:
@@ -97,7 +101,9 @@ class Transport:
     Coalescing (`coalesce`, default on unless HSMNODE_COALESCE=0): Sign, Verify, Encrypt and
     Decrypt called while other crypto calls are in flight travel in batches on one CryptoStream
     per member (`_coalesce.py`: same answers and errors, failover of in-flight operations, the
-    same deadline); interceptors see unary calls only.
+    same deadline); interceptors see unary calls only. Key generations called while other writes
+    are in flight travel in Keys/GenerateBatch calls to the leader (`_write_send.py`: the same
+    answers, errors, request ids, failover and deadline as the unary Generate).
     Raises ValueError for malformed endpoints or TLS material.
     """
 
@@ -146,6 +152,7 @@ class Transport:
         self.leader = LeaderHint()
         self.coalesce = coalesce_default() if coalesce is None else coalesce
         self.coalescer = Coalescer(self)
+        self.writes = BatchedGenerate(self)
 
     def close(self) -> None:
         self.coalescer.close()
@@ -327,6 +334,30 @@ class Transport:
             raise ValueError(f"{method} is not batched; batched are {', '.join(KINDS)}")
         return self.coalescer.run(method, bodies, token)
 
+    def generate(self, request: Any, *, token: str) -> Any:
+        """Keys/Generate for `request` (a GenerateKeyRequest with its request_id): with `coalesce`,
+        batched with the other writes in flight (`_write_send.py`). Raises as `call` does."""
+        if self.coalesce:
+            return self.writes.generate(request, token)
+        return self.call(keys_pb2_grpc.KeysStub, "Generate", request, write=True, token=token)
+
+    def write_order(self) -> list[str]:
+        """The members a write tries, in order (the hinted leader first)."""
+        return self._order(False, write=True)
+
+    def send(self, endpoint: str, stub_cls: Stub, method: str, request: Any, token: str, left: float) -> Any:
+        """One attempt of `method` at `endpoint` within `left` s: (response, call). Raises grpc.RpcError."""
+        return self._send(endpoint, stub_cls, method, request, token, left)
+
+    def answered_by(self, endpoint: str, trailing: Any) -> None:
+        """A member answered an attempt made through `send`: note its metadata, prefer it."""
+        self._note_index(trailing)
+        self._mark(endpoint, True)
+
+    def judge(self, endpoint: str, exc: grpc.RpcError, attempts: Attempts) -> None:
+        """A failed attempt made through `send`, sorted as `call` sorts its own (`_judge`)."""
+        self._judge(endpoint, exc, attempts)
+
     def unary_crypto(self, method: str, request: Any, token: str) -> Any:
         """`method` of the Keys service as a unary RPC, balanced (what the coalescer falls back to)."""
         return self.call(keys_pb2_grpc.KeysStub, method, request, token=token, balance=True)
@@ -341,6 +372,8 @@ class Transport:
         token: str = "",
         balance: bool = False,
         accept: Callable[[Any], bool] | None = None,
+        deadline: float | None = None,
+        maybe_applied: bool = False,
     ) -> Any:
         """One RPC with failover until the deadline (`timeout`; the outcome contract of
         `_outcome.py`). `write`: the request carries a request_id, so an attempt whose outcome is
@@ -350,11 +383,14 @@ class Transport:
 
         A member that refuses this client's certificate at the TLS handshake is not retried; when
         every member refuses it, the call fails with Unauthenticated.
+        `deadline` (time.monotonic()): the call's own, when it started earlier (a write a batch
+        did not settle); `maybe_applied`: an earlier attempt may have applied it.
         Raises OutcomeUnknown, Unavailable, Unauthenticated or the HsmError of the member's answer.
         """
         self._maybe_refresh()
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + self.timeout if deadline is None else deadline
         attempts = Attempts(method, write, getattr(request, "request_id", ""))
+        attempts.maybe_applied = maybe_applied
         fallback: Any = None
         round_no = 0
         while True:
