@@ -87,7 +87,7 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
             usage=usage,
             partition=partition,
         )
-        return convert.key(self.transport.generate(req, token=self.token))
+        return convert.key(self.transport.writes.generate(req, self.token))
 
     def import_public_key(
         self,

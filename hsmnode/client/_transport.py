@@ -9,14 +9,13 @@ nothing above this module opens a channel or reads gRPC metadata.
     call(stub, method, request, write=..., token=...)     unary RPC with failover
     crypto(stub, method, request, token=...)              a crypto operation (round robin)
     crypto_many(method, requests, token=...)              many, batched (sign_many, ...)
-    generate(request, token=...)                          Keys/Generate, coalesced (GenerateBatch)
+    writes.generate(request, token)                       Keys/Generate, coalesced (GenerateBatch)
     call_stream(stub, method, request, token=...)         server-streaming RPC (backup)
 
 Crypto operations all enter through `crypto`: with `coalesce` (the default), Sign, Verify,
 Encrypt and Decrypt issued while others are in flight are gathered into batches on one
-CryptoStream per member (`_coalesce.py`); a lone call goes unary. Key generations likewise
-(`generate`): issued while other writes of this client are in flight, they travel to the leader
-in Keys/GenerateBatch calls (`_write_batch.py`, `_write_send.py`).
+CryptoStream per member (`_coalesce.py`); a lone call goes unary. Key generations likewise go
+in Keys/GenerateBatch calls to the leader (`writes.generate`, `_write_send.py`).
 """
 
 from __future__ import annotations
@@ -101,9 +100,7 @@ class Transport:
     Coalescing (`coalesce`, default on unless HSMNODE_COALESCE=0): Sign, Verify, Encrypt and
     Decrypt called while other crypto calls are in flight travel in batches on one CryptoStream
     per member (`_coalesce.py`: same answers and errors, failover of in-flight operations, the
-    same deadline); interceptors see unary calls only. Key generations called while other writes
-    are in flight travel in Keys/GenerateBatch calls to the leader (`_write_send.py`: the same
-    answers, errors, request ids, failover and deadline as the unary Generate).
+    same deadline); interceptors see unary calls only. So do key generations (`writes`).
     Raises ValueError for malformed endpoints or TLS material.
     """
 
@@ -334,29 +331,13 @@ class Transport:
             raise ValueError(f"{method} is not batched; batched are {', '.join(KINDS)}")
         return self.coalescer.run(method, bodies, token)
 
-    def generate(self, request: Any, *, token: str) -> Any:
-        """Keys/Generate for `request` (a GenerateKeyRequest with its request_id): with `coalesce`,
-        batched with the other writes in flight (`_write_send.py`). Raises as `call` does."""
-        if self.coalesce:
-            return self.writes.generate(request, token)
-        return self.call(keys_pb2_grpc.KeysStub, "Generate", request, write=True, token=token)
-
     def write_order(self) -> list[str]:
-        """The members a write tries, in order (the hinted leader first)."""
-        return self._order(False, write=True)
-
-    def send(self, endpoint: str, stub_cls: Stub, method: str, request: Any, token: str, left: float) -> Any:
-        """One attempt of `method` at `endpoint` within `left` s: (response, call). Raises grpc.RpcError."""
-        return self._send(endpoint, stub_cls, method, request, token, left)
+        return self._order(False, write=True)  # the members a write tries, the hinted leader first
 
     def answered_by(self, endpoint: str, trailing: Any) -> None:
         """A member answered an attempt made through `send`: note its metadata, prefer it."""
         self._note_index(trailing)
         self._mark(endpoint, True)
-
-    def judge(self, endpoint: str, exc: grpc.RpcError, attempts: Attempts) -> None:
-        """A failed attempt made through `send`, sorted as `call` sorts its own (`_judge`)."""
-        self._judge(endpoint, exc, attempts)
 
     def unary_crypto(self, method: str, request: Any, token: str) -> Any:
         """`method` of the Keys service as a unary RPC, balanced (what the coalescer falls back to)."""
@@ -401,9 +382,9 @@ class Transport:
                 if endpoint in attempts.refused or endpoint not in self.endpoints:
                     continue
                 try:
-                    response, rpc_call = self._send(endpoint, stub_cls, method, request, token, left)
+                    response, rpc_call = self.send(endpoint, stub_cls, method, request, token, left)
                 except grpc.RpcError as exc:
-                    self._judge(endpoint, exc, attempts)
+                    self.judge(endpoint, exc, attempts)
                     continue
                 trailing = rpc_call.trailing_metadata()
                 self._note_index(trailing)
@@ -430,15 +411,16 @@ class Transport:
             raise self._refusal()
         raise attempts.failure(self.endpoints, self.timeout)
 
-    def _send(
+    def send(
         self, endpoint: str, stub_cls: Stub, method: str, request: Any, token: str, left: float
     ) -> tuple[Any, Any]:
+        """One attempt of `method` at `endpoint` within `left` s: (response, call). Raises grpc.RpcError."""
         rpc = getattr(self.stub(endpoint, stub_cls), method)
         timeout = min(left, max(1.0, self.timeout / 2))
         response, rpc_call = rpc.with_call(request, timeout=timeout, metadata=self._metadata(token))
         return response, rpc_call
 
-    def _judge(self, endpoint: str, exc: grpc.RpcError, attempts: Attempts) -> None:
+    def judge(self, endpoint: str, exc: grpc.RpcError, attempts: Attempts) -> None:
         """Sort a failed attempt: fail over (noting whether it may have been applied), or raise."""
         trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
         self._note_index(trailing)

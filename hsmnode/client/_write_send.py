@@ -49,10 +49,11 @@ class BatchedGenerate:
             return self._sending.get(endpoint, 0) if endpoint else sum(self._sending.values())
 
     def generate(self, request: Any, token: str) -> Any:
-        """One GenerateKeyRequest's KeyInfo (protobuf), as Keys/Generate answers it. Raises its HsmError."""
+        """One GenerateKeyRequest's KeyInfo (protobuf), as Keys/Generate answers it: batched with the
+        other writes in flight, unary without the transport's `coalesce`. Raises its HsmError."""
         transport = self._transport
         first = transport.write_order()[0]
-        if self._no_batch.get(first, 0.0) > time.monotonic():
+        if not transport.coalesce or self._no_batch.get(first, 0.0) > time.monotonic():
             return self._unary(Write(request, token, time.monotonic() + transport.timeout), False)
         write = Write(request, token, time.monotonic() + transport.timeout)
         return self.batcher.call(write, self._unary)

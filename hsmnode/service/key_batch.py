@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from hsmnode.domain import commands as c
 from hsmnode.domain.errors import DomainError, ErrorCode
@@ -29,9 +29,6 @@ from hsmnode.service.call import ANSWER_MARGIN, Call
 from hsmnode.service.context import KEY_SESSIONS, NodeContext, answer, encoded
 from hsmnode.service.key_views import KeyView, described_view
 from hsmnode.sessions import Claims
-
-if TYPE_CHECKING:
-    from hsmnode.service.keys import KeyService
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +52,8 @@ class Generation:
 
 # per request: the key created, or the error its unary Generate would have raised
 Answer = KeyView | Exception
+# KeyService.generation: (claims, label, key_type, size, extractable, usage, owner) -> its `prepare`
+Preparation = Callable[[Claims, str, str, str, bool, list[str], str], Callable[[], dict[str, Any]]]
 
 
 def _timeout(deadline: float | None, call: Call) -> float | None:
@@ -68,9 +67,9 @@ def _created(result: Result) -> KeyView:
 
 
 def generate_batch(
-    ctx: NodeContext, keys: KeyService, call: Call, requests: Sequence[Generation | Exception]
+    ctx: NodeContext, generation: Preparation, call: Call, requests: Sequence[Generation | Exception]
 ) -> list[Answer]:
-    """Per request, in order, its KeyView or its error (DomainError, ReplicationError; an unexpected
+    """`generation`: KeyService.generation (the unary RPC's checks and key). Per request, in order, its KeyView or its error (DomainError, ReplicationError; an unexpected
     exception is logged and returned). An Exception in `requests` (the request failed to parse) is
     its own answer. Never raises."""
     answers: list[Answer | None] = [None] * len(requests)
@@ -100,7 +99,7 @@ def generate_batch(
                 c.KeyCreate,
                 claims.actor,
                 request.request_id,
-                keys.generation(
+                generation(
                     claims,
                     request.label,
                     request.key_type,

@@ -147,7 +147,7 @@ class KeyService:
 
     def generate_batch(self, call: Call, requests: Sequence[Generation | Exception]) -> list[Answer]:
         """GenerateBatch: per request its KeyView or the error `generate` raises for it (key_batch.py)."""
-        return generate_batch(self._ctx, self, call, requests)
+        return generate_batch(self._ctx, self.generation, call, requests)
 
     def import_public(
         self,
