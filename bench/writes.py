@@ -25,7 +25,6 @@ import argparse
 import itertools
 import json
 import os
-import statistics
 import sys
 import threading
 import time
@@ -34,7 +33,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import BenchContext, Row, Timing, cpu_seconds, load_text, scratch, timed
+from bench.common import BenchContext, Row, Timing, cpu_seconds, load_text, scratch, timed, timing
 from hsmnode.client import HsmClient
 from hsmnode.ops.devcluster import DevCluster, DevTimings
 
@@ -234,17 +233,7 @@ def paced(
     ready.wait()
     for w in workers:
         w.join()
-    elapsed = max(time.perf_counter() - window[0], seconds)
-    flat = sorted(x for mine in latencies for x in mine)
-    if not flat:
-        return Timing(0.0, float("nan"), float("nan"), 0, sum(failures))
-    return Timing(
-        len(flat) / elapsed,
-        statistics.median(flat) * 1000,
-        flat[min(len(flat) - 1, int(len(flat) * 0.99))] * 1000,
-        len(flat),
-        sum(failures),
-    )
+    return timing(latencies, failures, max(time.perf_counter() - window[0], seconds))
 
 
 def batching(load: WriteLoad, run: Callable[[], Timing]) -> tuple[Timing, str]:
