@@ -22,16 +22,22 @@ def propose_together(
     apply: Callable[..., Any], payloads: Sequence[bytes], timeouts: Sequence[float]
 ) -> list[Outcome]:
     """`apply(payload, callback=...)` for every payload, then wait for each outcome until its own
-    timeout (s, counted from this call). Returns per payload, in order, (result, fail reason) or
+    timeout (s, counted from this call; the waiter is woken once, when all are answered, or at a
+    timeout). Returns per payload, in order, (result, fail reason) or
     None for one still unanswered (its outcome unknown: it may commit later)."""
     done = threading.Condition()
     outcomes: list[Outcome] = [None] * len(payloads)
+    remaining = [len(payloads)]
+    awaited = [-1]  # the index the waiter waits for
 
     def finished(index: int) -> Callable[[Any, Any], None]:
         def callback(result: Any, error: Any) -> None:  # on the tick thread: never blocks
             with done:
                 outcomes[index] = (result, error)
-                done.notify_all()
+                remaining[0] -= 1
+                # one wake-up per batch as a rule (each is a GIL hand-off away from the tick thread)
+                if not remaining[0] or index == awaited[0]:
+                    done.notify()
 
         return callback
 
@@ -41,6 +47,7 @@ def propose_together(
     with done:
         for index in sorted(range(len(payloads)), key=timeouts.__getitem__):
             deadline = started + timeouts[index]
+            awaited[0] = index
             while outcomes[index] is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
