@@ -332,6 +332,7 @@ class Transport:
         return self.coalescer.run(method, bodies, token)
 
     def write_order(self) -> list[str]:
+        self._maybe_refresh()  # batched writes follow membership as `call` does
         return self._order(False, write=True)  # the members a write tries, the hinted leader first
 
     def answered_by(self, endpoint: str, trailing: Any) -> None:

@@ -8,7 +8,8 @@ that need a proposal are all queued before any is awaited (`NodeContext.propose_
 entry each as for the unary RPC (old members apply every entry), so group commit carries them in
 one AppendEntries round; each waits until its own deadline.
 
-A request id repeated inside the batch is proposed once and its later occurrences answer its
+A request whose deadline passed before its turn (the batch's earlier requests took the time: large
+RSA keys) is not run: UNAVAILABLE, not applied. A request id repeated inside the batch is proposed once and its later occurrences answer its
 result (as a repeat sent after the first would), unless the first occurrence failed before its
 proposal: then the later one runs on its own, as a retry would.
 """
@@ -93,6 +94,14 @@ def generate_batch(
             continue
         if request.request_id in proposed:
             repeats.append((index, proposed[request.request_id]))
+            continue
+        deadline = request.deadline if request.deadline is not None else call.deadline
+        if deadline is not None and time.monotonic() >= deadline:  # its caller stopped waiting
+            answers[index] = ReplicationError(
+                "unavailable",
+                "the request's deadline passed before this member ran it: not applied; "
+                "retry with the same request_id",
+            )
             continue
         try:
             found = ctx.first_or_prepared(

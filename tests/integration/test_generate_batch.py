@@ -138,3 +138,16 @@ def test_a_batch_above_the_limit_is_refused_whole(single: DevCluster, session: P
     # at the limit it is served
     answer, _ = _batch(stub, session.token, *requests[:MAX_BATCH])
     assert all(r.code == 0 for r in answer.results) and len(answer.results) == MAX_BATCH
+
+
+def test_a_request_whose_time_ran_out_before_its_turn_is_not_run(
+    single: DevCluster, session: PartitionSession
+) -> None:
+    stub = _stub(single, session)
+    # the first request (an RSA-4096 key) takes longer than the second's 1 ms
+    slow, late = _request("b-slow", "RSA", "4096", usage=["sign"]), _request("b-late")
+    answer, _ = _batch(stub, session.token, slow, late, timeout_ms=[0, 1])
+    first, second = answer.results
+    assert first.code == 0
+    assert second.code == grpc.StatusCode.UNAVAILABLE.value[0] and "not applied" in second.message
+    assert session.list_keys(label="b-late") == []

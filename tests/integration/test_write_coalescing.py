@@ -142,6 +142,23 @@ def test_coalesce_off_sends_unary_writes(trio: DevCluster) -> None:
         assert len(_labels(session, "plain-")) == 4
 
 
+def test_a_batch_sent_to_a_follower_is_served_and_the_hint_corrected(trio: DevCluster) -> None:
+    leader = leader_of(trio)
+    follower = next(m.id for m in trio.members if m.id != leader)
+    with HsmClient([m.grpc for m in trio.members], trio.client_tls(), timeout=15.0) as c:
+        session = co_session(trio, c)
+        c.transport.leader.endpoint = trio.member(follower).grpc  # as if the leader had moved
+        answers = _in_threads(
+            8,
+            lambda i: [
+                session.generate_key(f"stale-{i}-{n}", "AES", 256, usage=["encrypt"]) for n in range(3)
+            ],
+        )
+        assert not [a for a in answers if isinstance(a, BaseException)]
+        assert c.transport.leader.endpoint == trio.member(leader).grpc
+        assert len(_labels(session, "stale-")) == 24
+
+
 @pytest.mark.processes
 def test_writes_in_flight_through_a_leader_kill_are_answered_exactly_once(cluster: DevCluster) -> None:
     with HsmClient([m.grpc for m in cluster.members], cluster.client_tls(), timeout=20.0) as client:
