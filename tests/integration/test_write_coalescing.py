@@ -89,6 +89,20 @@ def test_each_caller_gets_its_own_key_or_error_and_each_key_is_created_once(trio
         }
 
 
+def test_threads_repeating_one_request_id_get_the_one_key(trio: DevCluster) -> None:
+    with HsmClient([m.grpc for m in trio.members], trio.client_tls(), timeout=15.0) as client:
+        session = co_session(trio, client)
+        answers = _in_threads(
+            THREADS,
+            lambda i: session.generate_key(
+                "w-same-id", "AES", 256, usage=["encrypt"], request_id="w-same-id-1"
+            ),
+        )
+        assert not [a for a in answers if isinstance(a, BaseException)]
+        assert len({a.id for a in answers}) == 1
+        assert [k.id for k in session.list_keys(label="w-same-id")] == [answers[0].id]
+
+
 def test_lost_batch_answers_are_resent_with_the_same_request_ids(trio: DevCluster) -> None:
     """Half the batches run but their answers are lost: each write is sent again alone with its
     request id and answers its first result, so nothing is created twice."""
