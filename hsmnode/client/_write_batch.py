@@ -31,7 +31,7 @@ from typing import Any
 from hsmnode.client._errors import HsmError
 
 MAX_BATCH = 64  # writes per batch the SDK sends (a member takes up to 256)
-MAX_INFLIGHT = 2  # batches in flight per client
+MAX_INFLIGHT = 1  # batches in flight per client (2 measured: smaller batches, 10-25% more CPU per write)
 LINGER = 0.0005  # s a gatherer waits at most for more writes (only when others are in flight)
 _GRACE = 2.0  # s past its deadline a queued write still waits before giving up on its batch
 
