@@ -292,24 +292,18 @@ class Replicator:
         return result
 
     def propose_many(self, payloads: list[bytes], timeouts: list[float]) -> list[Result | ReplicationError]:
-        """Replicate several encoded commands together and return, per command in order, its Result
-        as applied on this member or the ReplicationError `propose` would have raised for it.
-
-        One Raft entry per command, as `propose` (no new command type: members of an older version
-        apply every entry): all are queued before any is awaited (pysyncobj's `callback=`), so the
-        tick thread's group commit carries them in one AppendEntries round. `timeouts[i]` (s) bounds
-        the wait for command i, counted from this call; one that has not committed by then is an
-        unknown outcome ("Timeout"), as in `propose`. Raises ReplicationError("unavailable") before
-        queueing anything when this member has no leader with a quorum."""
+        """Per encoded command, in order: its Result as applied here, or the ReplicationError `propose`
+        would raise. One Raft entry each (no new command type), all queued before any is awaited
+        (raft/together.py), so group commit sends them in one round; `timeouts[i]` (s) bounds command
+        i's wait. Raises ReplicationError("unavailable") before queueing without a leader with a quorum."""
         self._require_leader()
-        answered = propose_together(self.consumer.apply, payloads, timeouts)
         return [
             _translate("Timeout")
-            if outcome is None
-            else outcome[0]
-            if outcome[1] == FAIL_REASON.SUCCESS
-            else _translate(outcome[1])
-            for outcome in answered
+            if found is None
+            else found[0]
+            if found[1] == FAIL_REASON.SUCCESS
+            else _translate(found[1])
+            for found in propose_together(self.consumer.apply, payloads, timeouts)
         ]
 
     def barrier(self, timeout: float) -> None:
