@@ -158,7 +158,11 @@ def timed(make_op: Callable[[int], Callable[[], object]], threads: int, seconds:
     ready.wait()
     for w in workers:
         w.join()
-    elapsed = max(time.perf_counter() - window[0], seconds)
+    return timing(latencies, failures, max(time.perf_counter() - window[0], seconds))
+
+
+def timing(latencies: list[list[float]], failures: list[int], elapsed: float) -> Timing:
+    """The Timing of per-thread latencies (s) and failure counts over `elapsed` s."""
     flat = sorted(x for mine in latencies for x in mine)
     if not flat:
         return Timing(0.0, float("nan"), float("nan"), 0, sum(failures))

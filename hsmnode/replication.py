@@ -42,6 +42,7 @@ from hsmnode.domain.result import Result
 from hsmnode.domain.state import HsmState
 from hsmnode.raft.durable import FsyncUnavailable, check_fsync
 from hsmnode.raft.engine import EngineOptions, HsmSyncObj
+from hsmnode.raft.together import propose_together
 from hsmnode.raft.transport import TransportLimits
 
 log = logging.getLogger(__name__)
@@ -289,6 +290,21 @@ class Replicator:
         except SyncObjException as exc:
             raise _translate(exc.errorCode) from None
         return result
+
+    def propose_many(self, payloads: list[bytes], timeouts: list[float]) -> list[Result | ReplicationError]:
+        """Per encoded command, in order: its Result as applied here, or the ReplicationError `propose`
+        would raise. One Raft entry each (no new command type), all queued before any is awaited
+        (raft/together.py), so group commit sends them in one round; `timeouts[i]` (s) bounds command
+        i's wait. Raises ReplicationError("unavailable") before queueing without a leader with a quorum."""
+        self._require_leader()
+        return [
+            _translate("Timeout")
+            if found is None
+            else found[0]
+            if found[1] == FAIL_REASON.SUCCESS
+            else _translate(found[1])
+            for found in propose_together(self.consumer.apply, payloads, timeouts)
+        ]
 
     def barrier(self, timeout: float) -> None:
         """Return once everything committed before this call is applied here (linearizable read)."""

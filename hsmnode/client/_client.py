@@ -83,7 +83,8 @@ class HsmClient:
         `index_from`: share read-your-writes with another client (or an IndexTracker).
         `cluster_id`: the cluster meant; a member of another one refuses and is dropped.
         `coalesce`: gather concurrent sign/verify/encrypt/decrypt calls into batches on one stream
-        per member (default: on, unless the environment sets HSMNODE_COALESCE=0).
+        per member, and concurrent generate_key calls into GenerateBatch calls to the leader
+        (default: on, unless the environment sets HSMNODE_COALESCE=0).
         Raises ValueError for malformed endpoints or TLS material."""
         self.transport = Transport(
             endpoints,

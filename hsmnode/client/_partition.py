@@ -77,7 +77,10 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
     ) -> KeyInfo:
         """Generate a key here, or in `partition` when its owner granted this partition `create`.
         `extractable` (CKA_EXTRACTABLE, default False): the key may be wrapped off the HSM;
-        `exportable` is its deprecated name (DeprecationWarning; ValueError if both differ)."""
+        `exportable` is its deprecated name (DeprecationWarning; ValueError if both differ).
+        Called from many threads on one client, the calls are coalesced into batched calls to the
+        leader (Keys/GenerateBatch) unless the client was made with `coalesce=False`; each call
+        keeps its own request id, answer, error and deadline."""
         allowed = convert.extractable(extractable, exportable)
         req = keys_pb2.GenerateKeyRequest(
             request_id=request_id_or_new(request_id),
@@ -89,7 +92,7 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
             usage=usage,
             partition=partition,
         )
-        return convert.key(self._call(keys_pb2_grpc.KeysStub, "Generate", req, write=True))
+        return convert.key(self.transport.writes.generate(req, self.token))
 
     def import_public_key(
         self,

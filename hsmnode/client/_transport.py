@@ -9,11 +9,13 @@ nothing above this module opens a channel or reads gRPC metadata.
     call(stub, method, request, write=..., token=...)     unary RPC with failover
     crypto(stub, method, request, token=...)              a crypto operation (round robin)
     crypto_many(method, requests, token=...)              many, batched (sign_many, ...)
+    writes.generate(request, token)                       Keys/Generate, coalesced (GenerateBatch)
     call_stream(stub, method, request, token=...)         server-streaming RPC (backup)
 
 Crypto operations all enter through `crypto`: with `coalesce` (the default), Sign, Verify,
 Encrypt and Decrypt issued while others are in flight are gathered into batches on one
-CryptoStream per member (`_coalesce.py`); a lone call goes unary.
+CryptoStream per member (`_coalesce.py`); a lone call goes unary. Key generations likewise go
+in Keys/GenerateBatch calls to the leader (`writes.generate`, `_write_send.py`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from hsmnode.client._outcome import (
 )
 from hsmnode.client._profile import Tls, certificate_der
 from hsmnode.client._tls_probe import certificate_refused
+from hsmnode.client._write_send import BatchedGenerate
 from hsmnode.pb import cluster_pb2, cluster_pb2_grpc, keys_pb2_grpc
 
 SESSION_KEY = "x-hsm-session"
@@ -54,7 +57,7 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 _FAILOVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
-COALESCE_ENV = "HSMNODE_COALESCE"  # "0", "off", "false" or "no": ordinary crypto calls stay unary
+COALESCE_ENV = "HSMNODE_COALESCE"  # "0", "off", "false" or "no": ordinary crypto calls and writes stay unary
 
 
 def coalesce_default() -> bool:
@@ -97,7 +100,7 @@ class Transport:
     Coalescing (`coalesce`, default on unless HSMNODE_COALESCE=0): Sign, Verify, Encrypt and
     Decrypt called while other crypto calls are in flight travel in batches on one CryptoStream
     per member (`_coalesce.py`: same answers and errors, failover of in-flight operations, the
-    same deadline); interceptors see unary calls only.
+    same deadline); interceptors see unary calls only. So do key generations (`writes`).
     Raises ValueError for malformed endpoints or TLS material.
     """
 
@@ -146,6 +149,7 @@ class Transport:
         self.leader = LeaderHint()
         self.coalesce = coalesce_default() if coalesce is None else coalesce
         self.coalescer = Coalescer(self)
+        self.writes = BatchedGenerate(self)
 
     def close(self) -> None:
         self.coalescer.close()
@@ -327,6 +331,15 @@ class Transport:
             raise ValueError(f"{method} is not batched; batched are {', '.join(KINDS)}")
         return self.coalescer.run(method, bodies, token)
 
+    def write_order(self) -> list[str]:
+        self._maybe_refresh()  # batched writes follow membership as `call` does
+        return self._order(False, write=True)  # the members a write tries, the hinted leader first
+
+    def answered_by(self, endpoint: str, trailing: Any) -> None:
+        """A member answered an attempt made through `send`: note its metadata, prefer it."""
+        self._note_index(trailing)
+        self._mark(endpoint, True)
+
     def unary_crypto(self, method: str, request: Any, token: str) -> Any:
         """`method` of the Keys service as a unary RPC, balanced (what the coalescer falls back to)."""
         return self.call(keys_pb2_grpc.KeysStub, method, request, token=token, balance=True)
@@ -341,6 +354,8 @@ class Transport:
         token: str = "",
         balance: bool = False,
         accept: Callable[[Any], bool] | None = None,
+        deadline: float | None = None,
+        maybe_applied: bool = False,
     ) -> Any:
         """One RPC with failover until the deadline (`timeout`; the outcome contract of
         `_outcome.py`). `write`: the request carries a request_id, so an attempt whose outcome is
@@ -350,11 +365,14 @@ class Transport:
 
         A member that refuses this client's certificate at the TLS handshake is not retried; when
         every member refuses it, the call fails with Unauthenticated.
+        `deadline` (time.monotonic()): the call's own, when it started earlier (a write a batch
+        did not settle); `maybe_applied`: an earlier attempt may have applied it.
         Raises OutcomeUnknown, Unavailable, Unauthenticated or the HsmError of the member's answer.
         """
         self._maybe_refresh()
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + self.timeout if deadline is None else deadline
         attempts = Attempts(method, write, getattr(request, "request_id", ""))
+        attempts.maybe_applied = maybe_applied
         fallback: Any = None
         round_no = 0
         while True:
@@ -365,9 +383,9 @@ class Transport:
                 if endpoint in attempts.refused or endpoint not in self.endpoints:
                     continue
                 try:
-                    response, rpc_call = self._send(endpoint, stub_cls, method, request, token, left)
+                    response, rpc_call = self.send(endpoint, stub_cls, method, request, token, left)
                 except grpc.RpcError as exc:
-                    self._judge(endpoint, exc, attempts)
+                    self.judge(endpoint, exc, attempts)
                     continue
                 trailing = rpc_call.trailing_metadata()
                 self._note_index(trailing)
@@ -394,15 +412,16 @@ class Transport:
             raise self._refusal()
         raise attempts.failure(self.endpoints, self.timeout)
 
-    def _send(
+    def send(
         self, endpoint: str, stub_cls: Stub, method: str, request: Any, token: str, left: float
     ) -> tuple[Any, Any]:
+        """One attempt of `method` at `endpoint` within `left` s: (response, call). Raises grpc.RpcError."""
         rpc = getattr(self.stub(endpoint, stub_cls), method)
         timeout = min(left, max(1.0, self.timeout / 2))
         response, rpc_call = rpc.with_call(request, timeout=timeout, metadata=self._metadata(token))
         return response, rpc_call
 
-    def _judge(self, endpoint: str, exc: grpc.RpcError, attempts: Attempts) -> None:
+    def judge(self, endpoint: str, exc: grpc.RpcError, attempts: Attempts) -> None:
         """Sort a failed attempt: fail over (noting whether it may have been applied), or raise."""
         trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
         self._note_index(trailing)

@@ -23,7 +23,9 @@ hsmnode.pb.CryptoStream/Batch, `code` the batch's own status (OK unless refused 
     failed       how many of them failed (each answered its own error)
 
 (the operations by name and outcome go to the metrics: hsmnode_crypto_operations_total); the
-stream itself gets a record when it ends with an error (refused, cut off).
+stream itself gets a record when it ends with an error (refused, cut off). A batched write
+(Keys/GenerateBatch, unary) is one record too, with `ops` (its requests) and `failed` (those
+answered with an error); `request_id` is "" (each request carries its own).
 """
 
 from __future__ import annotations
@@ -218,6 +220,10 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc,unused-ignor
                 "duration_ms": round(seconds * 1000, 3),
                 "member": self._member,
             }
+            tally = last_batch()  # a batched write (Keys/GenerateBatch): its request count
+            if tally is not None:
+                record["ops"] = tally.ops
+                record["failed"] = sum(tally.failed.values())
             if code != "OK":
                 details = context.details()  # type: ignore[attr-defined]
                 record["message"] = (

@@ -56,6 +56,34 @@ class GenerateKeyRequest(_message.Message):
     extractable: bool
     def __init__(self, request_id: _Optional[str] = ..., label: _Optional[str] = ..., key_type: _Optional[str] = ..., size: _Optional[str] = ..., exportable: _Optional[bool] = ..., usage: _Optional[_Iterable[str]] = ..., partition: _Optional[str] = ..., extractable: _Optional[bool] = ...) -> None: ...
 
+class GenerateKeyBatch(_message.Message):
+    __slots__ = ("requests", "timeout_ms")
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[GenerateKeyRequest]
+    timeout_ms: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, requests: _Optional[_Iterable[_Union[GenerateKeyRequest, _Mapping]]] = ..., timeout_ms: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class GenerateKeyResult(_message.Message):
+    __slots__ = ("request_id", "code", "message", "refusal", "key")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    code: int
+    message: str
+    refusal: str
+    key: KeyInfo
+    def __init__(self, request_id: _Optional[str] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., refusal: _Optional[str] = ..., key: _Optional[_Union[KeyInfo, _Mapping]] = ...) -> None: ...
+
+class GenerateKeyResults(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[GenerateKeyResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[GenerateKeyResult, _Mapping]]] = ...) -> None: ...
+
 class ImportPublicKeyRequest(_message.Message):
     __slots__ = ("request_id", "label", "pem", "usage", "key_type")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]

@@ -39,6 +39,11 @@ class KeysStub:
                 request_serializer=hsmnode_dot_pb_dot_keys__pb2.GenerateKeyRequest.SerializeToString,
                 response_deserializer=hsmnode_dot_pb_dot_keys__pb2.KeyInfo.FromString,
                 _registered_method=True)
+        self.GenerateBatch = channel.unary_unary(
+                '/hsmnode.pb.Keys/GenerateBatch',
+                request_serializer=hsmnode_dot_pb_dot_keys__pb2.GenerateKeyBatch.SerializeToString,
+                response_deserializer=hsmnode_dot_pb_dot_keys__pb2.GenerateKeyResults.FromString,
+                _registered_method=True)
         self.ImportPublic = channel.unary_unary(
                 '/hsmnode.pb.Keys/ImportPublic',
                 request_serializer=hsmnode_dot_pb_dot_keys__pb2.ImportPublicKeyRequest.SerializeToString,
@@ -121,6 +126,18 @@ class KeysServicer:
 
     def Generate(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GenerateBatch(self, request, context):
+        """Many key generations in one call (the SDK coalesces concurrent generate_key calls into it):
+        each request answers exactly what Generate answers for it (its own status, message, refusal
+        and KeyInfo; a repeated request_id its first result), in order; the others are unaffected by
+        one's error. Session token in `x-hsm-session` as Generate. A batch of more than 256 requests
+        is refused whole (INVALID_ARGUMENT naming the limit). A member before this RPC answers
+        UNIMPLEMENTED: send the requests to Generate one by one.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -230,6 +247,11 @@ def add_KeysServicer_to_server(servicer, server):
                     request_deserializer=hsmnode_dot_pb_dot_keys__pb2.GenerateKeyRequest.FromString,
                     response_serializer=hsmnode_dot_pb_dot_keys__pb2.KeyInfo.SerializeToString,
             ),
+            'GenerateBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GenerateBatch,
+                    request_deserializer=hsmnode_dot_pb_dot_keys__pb2.GenerateKeyBatch.FromString,
+                    response_serializer=hsmnode_dot_pb_dot_keys__pb2.GenerateKeyResults.SerializeToString,
+            ),
             'ImportPublic': grpc.unary_unary_rpc_method_handler(
                     servicer.ImportPublic,
                     request_deserializer=hsmnode_dot_pb_dot_keys__pb2.ImportPublicKeyRequest.FromString,
@@ -333,6 +355,33 @@ class Keys:
             '/hsmnode.pb.Keys/Generate',
             hsmnode_dot_pb_dot_keys__pb2.GenerateKeyRequest.SerializeToString,
             hsmnode_dot_pb_dot_keys__pb2.KeyInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenerateBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hsmnode.pb.Keys/GenerateBatch',
+            hsmnode_dot_pb_dot_keys__pb2.GenerateKeyBatch.SerializeToString,
+            hsmnode_dot_pb_dot_keys__pb2.GenerateKeyResults.FromString,
             options,
             channel_credentials,
             insecure,

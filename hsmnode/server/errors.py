@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from hsmnode.replication import ReplicationError
-from hsmnode.service.errors import ErrorCode
+from hsmnode.service.errors import DomainError, ErrorCode
 
 STATUS_FOR_CODE: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
@@ -30,3 +30,13 @@ STATUS_FOR_REPLICATION: dict[str, grpc.StatusCode] = {
 
 def status_for_replication(exc: ReplicationError) -> grpc.StatusCode:
     return STATUS_FOR_REPLICATION.get(exc.kind, grpc.StatusCode.UNAVAILABLE)
+
+
+def status_of(error: BaseException) -> tuple[grpc.StatusCode, str, str]:
+    """The status, message and refusal reason (x-hsm-refusal) the `rpc` wrapper answers for `error`
+    raised by a use case: for one operation of a batch that answers each on its own."""
+    if isinstance(error, DomainError):
+        return STATUS_FOR_CODE[error.code], error.message, error.reason
+    if isinstance(error, ReplicationError):
+        return status_for_replication(error), error.message, ""
+    return grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}: {error}", ""

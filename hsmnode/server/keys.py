@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from hsmnode.pb import keys_pb2, keys_pb2_grpc
-from hsmnode.server.rpc import Servicer, rpc
+from hsmnode.server.errors import status_of
+from hsmnode.server.rpc import Servicer, remember_batch, rpc
 from hsmnode.service.call import Call
 from hsmnode.service.errors import DomainError, ErrorCode
+from hsmnode.service.key_batch import MAX_BATCH, Generation
 from hsmnode.service.key_views import KeyView
 from hsmnode.service.keys import KeyService
 
@@ -51,6 +55,56 @@ class KeysServicer(Servicer[KeyService], keys_pb2_grpc.KeysServicer):
         return key_info(
             self._s.generate(call, r.label, r.key_type, r.size, extractable(r), list(r.usage), r.partition)
         )
+
+    @rpc
+    def GenerateBatch(  # noqa: N802
+        self, r: keys_pb2.GenerateKeyBatch, call: Call
+    ) -> keys_pb2.GenerateKeyResults:
+        """Each request answered as Generate answers it (service/key_batch.py); more than MAX_BATCH
+        requests are refused whole. The request log sees one record with the request count."""
+        count = len(r.requests)
+        if count > MAX_BATCH:
+            raise DomainError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"the batch holds {count} requests; a GenerateBatch holds at most {MAX_BATCH}: split it",
+            )
+        received = time.monotonic()
+        timeouts = list(r.timeout_ms)
+        requests: list[Generation | Exception] = []
+        for index, g in enumerate(r.requests):
+            ms = timeouts[index] if index < len(timeouts) else 0
+            deadline = received + ms / 1000 if ms else None
+            if deadline is not None and call.deadline is not None:
+                deadline = min(deadline, call.deadline)
+            try:
+                requests.append(
+                    Generation(
+                        g.request_id,
+                        g.label,
+                        g.key_type,
+                        g.size,
+                        extractable(g),
+                        list(g.usage),
+                        g.partition,
+                        deadline,
+                    )
+                )
+            except DomainError as exc:
+                requests.append(exc)
+        answers = self._s.generate_batch(call, requests)
+        results = keys_pb2.GenerateKeyResults()
+        failed = 0
+        for g, found in zip(r.requests, answers, strict=True):
+            if isinstance(found, Exception):
+                failed += 1
+                status, message, refusal = status_of(found)
+                results.results.add(
+                    request_id=g.request_id, code=status.value[0], message=message, refusal=refusal
+                )
+            else:
+                results.results.add(request_id=g.request_id, key=key_info(found))
+        remember_batch(call, count, {"generate": count}, {"generate": failed} if failed else {})
+        return results
 
     @rpc
     def ImportPublic(self, r: keys_pb2.ImportPublicKeyRequest, call: Call) -> keys_pb2.KeyInfo:  # noqa: N802

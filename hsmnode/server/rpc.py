@@ -10,7 +10,7 @@
 - `x-hsm-applied-index` (trailing metadata): this member's applied Raft index,
   on every answer, success or error;
 - `x-hsm-leader` (trailing metadata, on every answer to a write: a request with a
-  `request_id`): the client address of the leader this member knows, itself when it
+  `request_id`, or a batch of them: BATCHED_WRITES): the client address of the leader this member knows, itself when it
   leads; absent when it knows none. A hint: the SDK sends its next writes there
   first (no forward to the leader, no wait for its commit index) and falls back
   to the other members as before;
@@ -62,6 +62,8 @@ MIN_INDEX_WAIT = 1.0
 STATUS_METHODS = ("NodeStatus", "Status")
 # what a removed member still answers: its status, and the cluster's request to join again
 REMOVED_MAY_SERVE = (*STATUS_METHODS, "AdoptCluster")
+# writes whose request ids are inside the request (one per write it carries): answered with x-hsm-leader too
+BATCHED_WRITES = frozenset({"GenerateBatch"})
 
 Metadata = Sequence[tuple[str, Any]]  # a call's invocation metadata: (key, value) pairs
 R = TypeVar("R")
@@ -157,7 +159,8 @@ def rpc(method: Callable[[S, Any, Call], R]) -> Callable[[S, Any, grpc.ServicerC
         guarded = name not in STATUS_METHODS
         metadata = context.invocation_metadata()  # read once: gRPC builds it anew on every read
         _refuse_elsewhere(servicer, name, context, metadata, guarded)
-        hint = servicer.leader_endpoint if getattr(request, "request_id", "") else None
+        write = name in BATCHED_WRITES or bool(getattr(request, "request_id", ""))
+        hint = servicer.leader_endpoint if write else None
         try:
             call = _this_thread.call = _call(servicer, name, request, context, metadata)
             _await_min_index(replicator, metadata, leased=guarded)

@@ -52,6 +52,25 @@ def answer(result: Result) -> Result:
     return result
 
 
+def write_timeout(timeout: float | None) -> float:
+    """How long a write waits for its commit (s): the client's time left, at most DEFAULT_WRITE_TIMEOUT."""
+    return min(timeout or DEFAULT_WRITE_TIMEOUT, DEFAULT_WRITE_TIMEOUT)
+
+
+def encoded(cmd: Command) -> bytes:
+    """`cmd`'s Raft payload. Raises DomainError INVALID_ARGUMENT for a command over MAX_COMMAND_BYTES
+    (refused before it reaches any journal)."""
+    payload = cmd.encode()
+    size = len(payload)
+    if size > MAX_COMMAND_BYTES:
+        raise DomainError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"the {cmd.TYPE} command would be {size} bytes; a command holds at most {MAX_COMMAND_BYTES} "
+            "bytes: send smaller values",
+        )
+    return payload
+
+
 def sub_request_id(request_id: str, tag: str) -> str:
     """A derived idempotency key for the n-th command one request proposes."""
     derived = f"{request_id}/{tag}"
@@ -84,26 +103,36 @@ class NodeContext:
         """Replicate and return the applied Result; a refusal becomes a DomainError.
 
         A command over MAX_COMMAND_BYTES is refused here, before it reaches any journal."""
-        payload = cmd.encode()
-        size = len(payload)
-        if size > MAX_COMMAND_BYTES:
-            raise DomainError(
-                ErrorCode.INVALID_ARGUMENT,
-                f"the {cmd.TYPE} command would be {size} bytes; a command holds at most {MAX_COMMAND_BYTES} "
-                "bytes: send smaller values",
-            )
-        result = self.replicator.propose(
-            cmd, timeout=min(timeout or DEFAULT_WRITE_TIMEOUT, DEFAULT_WRITE_TIMEOUT), payload=payload
-        )
+        result = self.replicator.propose(cmd, timeout=write_timeout(timeout), payload=encoded(cmd))
         return answer(result)
+
+    def propose_many(self, payloads: list[bytes], timeouts: list[float | None]) -> list[Result | Exception]:
+        """Replicate several commands together (`encoded` payloads; one Raft entry each, all queued
+        before any is awaited: one group-commit round) and return per command, in order, its applied
+        Result or the DomainError / ReplicationError `propose` would have raised for it."""
+        try:
+            results = self.replicator.propose_many(payloads, [write_timeout(t) for t in timeouts])
+        except ReplicationError as exc:  # no leader with a quorum: none was queued
+            return [exc] * len(payloads)
+        answers: list[Result | Exception] = []
+        for result in results:
+            if isinstance(result, Result) and not result.ok:
+                assert result.code is not None
+                answers.append(DomainError(result.code, result.message))
+            else:
+                answers.append(result)
+        return answers
 
     def submit(
         self, cls: type[C], actor: str, request_id: str, timeout: float | None, **fields: Any
     ) -> Result:
         """Validate the client's request_id, stamp the time, build `cls` and propose it."""
+        return self.propose(self.stamped(cls, actor, request_id, **fields), timeout)
+
+    def stamped(self, cls: type[C], actor: str, request_id: str, **fields: Any) -> C:
+        """`cls` built with the client's request_id (validated) and this member's time."""
         validate_request_id(request_id)
-        cmd = cls(actor=actor, request_id=request_id, timestamp=self.clock_ms(), **fields)
-        return self.propose(cmd, timeout)
+        return cls(actor=actor, request_id=request_id, timestamp=self.clock_ms(), **fields)
 
     # --- idempotency (DESIGN.md §3.5) ------------------------------------------
 
@@ -135,18 +164,28 @@ class NodeContext:
         is judged again against the request's first result, because the first attempt may
         have been applied while the check ran (its answer lost, the client retrying).
         Raises DomainError for a refused command (first or now)."""
+        found = self.first_or_prepared(cls, actor, request_id, prepare)
+        if isinstance(found, Result):
+            return answer(found)
+        return self.submit(cls, actor, request_id, timeout, **found)
+
+    def first_or_prepared(
+        self, cls: type[C], actor: str, request_id: str, prepare: Callable[[], dict[str, Any]]
+    ) -> Result | dict[str, Any]:
+        """`once` up to the proposal: the request's first Result (success or refusal, not raised)
+        when this member applied it, else the fields `prepare` minted. Raises DomainError for an
+        invalid request id or a failed check (not judged as a repeat: see `once`)."""
         validate_request_id(request_id)
         first = self.prior(request_id, cls, actor)
-        if first is None:
-            try:
-                fields = prepare()
-            except DomainError:
-                first = self.prior(request_id, cls, actor)
-                if first is None:
-                    raise
         if first is not None:
-            return answer(first)
-        return self.submit(cls, actor, request_id, timeout, **fields)
+            return first
+        try:
+            return prepare()
+        except DomainError:
+            first = self.prior(request_id, cls, actor)
+            if first is None:
+                raise
+            return first
 
     # --- sessions ---------------------------------------------------------
 

@@ -38,6 +38,7 @@ from hsmnode.service.context import KEY_SESSIONS, NodeContext
 from hsmnode.service.key_access import KeyAccess
 from hsmnode.service.key_audit import KeyAudit
 from hsmnode.service.key_audit import target as _target
+from hsmnode.service.key_batch import Answer, Generation, generate_batch
 from hsmnode.service.key_fields import (
     check_data,
     check_key_type,
@@ -101,6 +102,22 @@ class KeyService:
         """Generate a key in the session's container, or (owner) in a partition that granted create;
         a label "partition:OWNER/LABEL" names that partition too (DOMAIN.md §4)."""
         claims = self._ctx.claims(call, *KEY_SESSIONS)
+        return self._create(
+            claims, call, self.generation(claims, label, key_type, size, extractable, usage, owner)
+        )
+
+    def generation(
+        self,
+        claims: Claims,
+        label: str,
+        key_type: str,
+        size: str,
+        extractable: bool,
+        usage: list[str],
+        owner: str = "",
+    ) -> Callable[[], dict[str, Any]]:
+        """`generate`'s `prepare` for `ctx.once`: the checks against the request, then a new key
+        wrapped under the SMK, as KeyCreate fields (also GenerateBatch's, key_batch.py)."""
         if not owner and label.startswith(rules.GRANT_REFERENCE) and "/" in label:
             owner, _, label = label[len(rules.GRANT_REFERENCE) :].partition("/")
         container = f"partition:{owner}" if owner else claims.container
@@ -126,7 +143,11 @@ class KeyService:
                 KeyOrigin.GENERATED.value,
             )
 
-        return self._create(claims, call, prepare)
+        return prepare
+
+    def generate_batch(self, call: Call, requests: Sequence[Generation | Exception]) -> list[Answer]:
+        """GenerateBatch: per request its KeyView or the error `generate` raises for it (key_batch.py)."""
+        return generate_batch(self._ctx, self.generation, call, requests)
 
     def import_public(
         self,

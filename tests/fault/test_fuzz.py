@@ -7,7 +7,8 @@ garbage session, an administrator's session or a partition session, over the adm
 and the application's certificate; the local console's RPCs over the member's console socket.
 The membership RPCs (add/remove/join/adopt) are sent without a valid session only: with one
 they would reconfigure the cluster at addresses the fuzzer drew.
-The Debug service (tests only, off here) is left out. A bidirectional RPC (CryptoStream/Batch)
+The Debug service (tests only, off here) is left out. A batched write (Keys/GenerateBatch) must
+answer each of its requests with a documented status too. A bidirectional RPC (CryptoStream/Batch)
 gets its drawn request as a one-message stream; the status of its answer and of each operation
 in it must be documented too (an operation may also answer DEADLINE_EXCEEDED: its own drawn
 `timeout_ms` passed before it ran).
@@ -193,10 +194,22 @@ def call(
     if method.client_streaming:
         return call_stream(channel, method, request, metadata)
     try:
-        stub(request, metadata=metadata, timeout=15)
-        return grpc.StatusCode.OK, ""
+        answer = stub(request, metadata=metadata, timeout=15)
     except grpc.RpcError as exc:
         return exc.code(), exc.details()
+    return per_request(answer)
+
+
+def per_request(answer: Message) -> Any:
+    """A batched write's answer (Keys/GenerateBatch: a status per request): the first undocumented
+    status among its requests', else OK."""
+    by_value = {s.value[0]: s for s in grpc.StatusCode}
+    for result in getattr(answer, "results", ()):
+        if isinstance(result, Message) and hasattr(result, "code"):
+            status = by_value.get(result.code, grpc.StatusCode.UNKNOWN)
+            if status not in DOCUMENTED:
+                return status, result.message
+    return grpc.StatusCode.OK, ""
 
 
 def call_stream(

@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hsmnode.client import BatchError, HsmClient
 from hsmnode.ops.devcluster import DevCluster, DevTimings
+from hsmnode.pb import keys_pb2, keys_pb2_grpc
 from tests.common.cluster import ProcessCluster, free_base_port
 from tests.integration.helpers import eventually
 
@@ -356,6 +358,41 @@ def test_a_crypto_stream_batch_is_one_request_record_with_its_operation_count_an
     )
     batch_requests = requests_of(after, "Batch") - requests_of(before, "Batch")
     assert batch_requests == 2
+
+
+def test_a_generate_batch_is_one_request_record_with_its_request_count(observed: DevCluster) -> None:
+    demo = observed.demo()
+    assert demo is not None
+    member = observed.members[1]
+    with HsmClient([member.grpc], observed.client_tls(), discover=False) as client:
+        session = client.open_session("demo", demo["partition"]["co_password"], role="CO")
+        stub = keys_pb2_grpc.KeysStub(client.transport.channel(member.grpc))
+        batch = keys_pb2.GenerateKeyBatch(
+            requests=[
+                keys_pb2.GenerateKeyRequest(
+                    request_id=f"obs-batch-{n}",
+                    label=f"obs-b-{n}",
+                    key_type="AES",
+                    size=size,
+                    usage=["encrypt"],
+                )
+                for n, size in enumerate(["256", "100", "128"])
+            ]
+        )
+        answer = stub.GenerateBatch(batch, timeout=10, metadata=[("x-hsm-session", session.token)])
+        assert [r.code for r in answer.results] == [0, grpc.StatusCode.INVALID_ARGUMENT.value[0], 0]
+        session.logout()
+
+    def batches() -> list[dict[str, Any]]:
+        return [
+            r
+            for r in log_records(observed, member.id)
+            if r["logger"] == "hsmnode.request" and r["method"] == "hsmnode.pb.Keys/GenerateBatch"
+        ]
+
+    (logged,) = eventually(lambda: batches() or None, what="the batch's record")
+    assert (logged["code"], logged["ops"], logged["failed"], logged["request_id"]) == ("OK", 3, 1, "")
+    assert logged["actor"] == "partition:demo/CO" and logged["client"] == "demo-client"
 
 
 def test_leader_kill_shows_a_term_change_and_lag_back_to_0_and_a_taken_metrics_port_refuses_start(
