@@ -42,9 +42,9 @@ def test_all_are_queued_before_any_is_awaited_and_answered_in_order() -> None:
 def test_one_never_answered_is_none_at_its_own_timeout_and_the_others_answer() -> None:
     tick = TickThread(drop=frozenset({b"b"}))
     started = time.monotonic()
-    outcomes = propose_together(tick.apply, [b"a", b"b", b"c"], [5.0, 0.2, 5.0])
+    outcomes = propose_together(tick.apply, [b"a", b"b", b"c"], [60.0, 0.2, 60.0])
     assert outcomes == [(b"A", 0), None, (b"C", 0)]
-    assert time.monotonic() - started < 4.0  # the others did not wait for their own timeouts
+    assert time.monotonic() - started < 30.0  # the others did not wait for their own timeouts
 
 
 def test_a_callback_run_at_once_counts() -> None:
