@@ -133,8 +133,12 @@ def check_port_free(address: str, what: str) -> None:
 
 
 class Node:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, pid_file: Path | None = None) -> None:
+        """`pid_file`: where to write this process's pid once its ports are bound (`hsmnode serve
+        --config F` names `node.pid` beside F, which `hsmnode dev` and `hsmnode drill` read to find
+        a member however it was started)."""
         self.config = config
+        self._pid_file = pid_file
         self._stop = threading.Event()
         self._exit_code = 0
         self._smk_check = ""
@@ -247,6 +251,11 @@ class Node:
             replicator.close()
             raise
         server.start()
+        if self._pid_file is not None:
+            try:
+                self._pid_file.write_text(f"{os.getpid()}\n")
+            except OSError as exc:
+                log.warning("cannot write the pid file %s: %s", self._pid_file, exc)
         log.info(
             "node %s of cluster %s: gRPC %s, Raft %s, metrics %s, data %s",
             cfg.node_id,

@@ -111,6 +111,13 @@ def dev(
                 raise DevClusterError(
                     f"{cluster.root} holds a cluster on {cluster.members[0].grpc}; --base-port applies to new clusters only"
                 )
+            running = {m.id: pid for m in cluster.members if (pid := cluster.pid_of(m.id)) is not None}
+            if running:
+                raise DevClusterError(
+                    f"{cluster.root} is already running: "
+                    + ", ".join(f"{mid} (pid {pid})" for mid, pid in running.items())
+                    + "; use it as it is, or stop it first (Ctrl-C where it runs, or kill those pids)"
+                )
             click.echo(f"reusing cluster {cluster.cluster_id} in {cluster.root}", err=True)
         else:
             cluster = DevCluster.create(

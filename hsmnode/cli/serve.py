@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -45,7 +46,8 @@ def serve(config_path: str | None, from_env: bool, log_level: str, log_format: s
     from hsmnode.membership import apply_override
 
     config = apply_override(config)  # a join leaves the cluster's identity in the data dir
-    node = Node(config)
+    # beside its config: how `hsmnode dev` and `hsmnode drill` find a member started by hand
+    node = Node(config, pid_file=None if from_env else Path(str(config_path)).parent / "node.pid")
     try:
         code = node.run()
     except StartupError as exc:

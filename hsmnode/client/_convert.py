@@ -38,7 +38,7 @@ def cluster_status(r: Any) -> ClusterStatus:
                 m.id,
                 m.address,
                 m.role,
-                m.applied_index,
+                None if m.role == "unreachable" else m.applied_index,
                 m.raft_address,
                 m.state_digest,
                 None if m.role == "unreachable" else m.lag,

@@ -30,7 +30,7 @@ class MemberStatus:
     id: str
     address: str
     role: str
-    applied_index: int
+    applied_index: int | None  # None: this member did not answer
     raft_address: str
     state_digest: str
     # applied entries behind the most advanced member that answered; None: this member did not answer

@@ -205,12 +205,15 @@ class Drill:
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
             self.o.progress(f"[{time.monotonic() - self._t0:5.1f}s] SIGKILL {target} (pid {pid})")
-        else:
-            why = (
-                "no live process of it found (its node.pid names none running its node.toml)"
-                if self.local
-                else "not a local dev cluster"
+        elif self.local is not None:
+            # never report a kill that did not happen (a member started some other way than
+            # `hsmnode dev` or `hsmnode serve --config`, or already dead)
+            raise DrillError(
+                f"cannot kill member {target}: no live process of it found (its node.pid names none "
+                f"running its node.toml); nothing was killed"
             )
+        else:
+            why = "not a local dev cluster"
             self.o.progress(
                 f"[{time.monotonic() - self._t0:5.1f}s] kill member {target} now yourself ({why})"
             )

@@ -392,6 +392,7 @@ def test_a_generate_batch_is_one_request_record_with_its_request_count(observed:
 
     (logged,) = eventually(lambda: batches() or None, what="the batch's record")
     assert (logged["code"], logged["ops"], logged["failed"], logged["request_id"]) == ("OK", 3, 1, "")
+    assert "Keys/GenerateBatch OK 3 ops" in logged["message"]  # the text line carries the count too
     assert logged["actor"] == "partition:demo/CO" and logged["client"] == "demo-client"
 
 
