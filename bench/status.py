@@ -2,21 +2,30 @@
 
 On a cluster of its own (ctx.new_cluster("status"), dropped at the end) it creates `keys` AES-256
 keys in the demo partition (from FILL_THREADS threads; a partition holds at most 10,000; with
-ctx.quick only QUICK_KEYS), then for ctx.seconds runs WRITERS threads creating and destroying keys
-while one thread asks the leader (the busiest member) for its NodeStatus, state digest included,
-back to back; then the same for cluster status (Cluster/Status: this member's digest and the
-others', in parallel). Rows: NodeStatus p99 (goal ≤ 20 ms) and cluster status p99, each with p50,
-max, the calls, the writes per second meanwhile and the member's own p99 (its request log: handler
-only) in the note; and the state digest alone, in this process, after one more key (DIGEST_VERSION
-2, incremental) against the whole-snapshot digest it replaced (`full_digest`), measured here.
+ctx.quick only QUICK_KEYS), then, in four rounds of ctx.seconds each, runs WRITERS threads creating
+and destroying keys while the leader (the busiest member) is asked back to back for its NodeStatus,
+state digest included, then for cluster status (Cluster/Status: this member's digest and the
+others', in parallel), each asked
+
+- from a prober process of its own (`python -m bench.status --probe ...`): what a monitoring client
+  (`hsmnode cluster status`, a metrics poller) sees. The goal row (≤ 20 ms);
+- from a thread of the bench process, beside the writer threads and their gRPC threads: the same
+  call waits there for that process's GIL too (bench/README.md shows the difference).
+
+Each row gives p50, max, the calls, the writes per second meanwhile and the member's own p99 (its
+request log: handler only) in the note. One more row: the state digest alone, in this process,
+after one more key (DIGEST_VERSION 2, incremental) against the whole-snapshot digest it replaced
+(`full_digest`), measured here.
 
     .venv/bin/python -m bench.status [--keys 10000] [--seconds 10] [--writers 4]
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -70,13 +79,49 @@ def fill(cluster: DevCluster, token: str, keys: int, threads: int, prefix: str) 
     return keys / (time.monotonic() - started)
 
 
-def probe(ask: Callable[[], object], seconds: float, stop: threading.Event) -> list[float]:
+def probe(ask: Callable[[], object], seconds: float, stop: threading.Event | None = None) -> list[float]:
+    """Call `ask` back to back for `seconds`: each call's latency in ms."""
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not stop.is_set():
+    while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
         started = time.perf_counter()
         ask()
         latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def probe_main(root: Path, member: str, which: str, seconds: float) -> None:
+    """The separate prober (`python -m bench.status --probe ROOT MEMBER node|cluster SECONDS`): one
+    warm-up call, "ready" on a line, then `which` status of `member` back to back for `seconds`; the
+    latencies (ms) as one JSON list on the last line."""
+    cluster = DevCluster.open(root)
+    with cluster.client(member, timeout=10.0) as one:
+        ask = one.node_status if which == "node" else one.cluster_status
+        ask()
+        print("ready", flush=True)
+        print(json.dumps(probe(ask, seconds)), flush=True)
+
+
+def probe_in_own_process(
+    cluster: DevCluster, member: str, which: str, seconds: float, ready: Callable[[], None]
+) -> list[float]:
+    """`probe_main` in a child process (its own interpreter and GIL, like `hsmnode cluster status` or a
+    metrics poller); `ready` is called once the child measures."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.status", "--probe", str(cluster.root), member, which, str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],  # where `bench` is a package
+    )
+    assert child.stdout is not None
+    try:
+        line = child.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"the status prober did not start: {line!r}")
+        ready()
+        latencies: list[float] = json.loads(child.stdout.readline())
+    finally:
+        child.wait(timeout=seconds + 30)
     return latencies
 
 
@@ -193,34 +238,44 @@ def run(
         leader = cluster.wait_for_leader().leader
         assert leader is not None  # wait_for_leader raises when there is none
         with cluster.client(leader, timeout=10.0) as one:
-            calls: tuple[tuple[str, str, Callable[[], object], float | None], ...] = (
-                ("NodeStatus", "Cluster/NodeStatus", one.node_status, GOAL_P99_MS),
-                ("cluster status", "Cluster/Status", one.cluster_status, None),
+            rounds: tuple[tuple[str, str, str, bool, float | None], ...] = (
+                ("NodeStatus", "Cluster/NodeStatus", "node", True, GOAL_P99_MS),
+                ("NodeStatus", "Cluster/NodeStatus", "node", False, None),
+                ("cluster status", "Cluster/Status", "cluster", True, None),
+                ("cluster status", "Cluster/Status", "cluster", False, None),
             )
-            for round_no, (name, method, ask, goal) in enumerate(calls):
+            for round_no, (name, method, which, own_process, goal) in enumerate(rounds):
                 stop = threading.Event()
                 done = writes_during(cluster, token, writers, stop, f"w{round_no}-")
                 time.sleep(0.5)  # writes under way
                 log = cluster.member(leader).log_path
                 offset = log.stat().st_size
-                before = sum(done)
-                started = time.monotonic()
-                latencies = probe(ask, ctx.seconds, stop)
-                elapsed = time.monotonic() - started
-                writes = sum(done) - before
+                window: list[float] = []
+
+                def begin(window: list[float] = window, done: list[int] = done) -> None:
+                    window[:] = [sum(done), time.monotonic()]
+
+                if own_process:
+                    latencies = probe_in_own_process(cluster, leader, which, ctx.seconds, begin)
+                else:
+                    begin()
+                    ask = one.node_status if which == "node" else one.cluster_status
+                    latencies = probe(ask, ctx.seconds, stop)
+                writes = (sum(done) - window[0]) / (time.monotonic() - window[1])
                 stop.set()
                 p50, p99, most = percentiles(latencies)
                 served = percentiles(served_ms(log, method, offset))[1]
+                where = "a prober process of its own" if own_process else "a thread of the writers' process"
                 rows.append(
                     Row(
                         GROUP,
-                        f"{name} p99, leader holding {keys:,} keys, {writers} writer threads",
+                        f"{name} p99 from {where}, leader holding {keys:,} keys, {writers} writer threads",
                         round(p99, 2),
                         "ms",
                         goal=f"≤ {goal:g} ms" if goal is not None else "",
                         met=(p99 <= goal) if goal is not None else None,
                         note=f"p50 {p50:.2f} ms, max {most:.1f} ms, {len(latencies)} calls, "
-                        f"{writes / elapsed:.0f} writes/s meanwhile; served in {leader} p99 {served:.2f} ms; "
+                        f"{writes:.0f} writes/s meanwhile; served in {leader} p99 {served:.2f} ms; "
                         f"keys created at {fill_rate:.0f}/s",
                     )
                 )
@@ -231,6 +286,10 @@ def run(
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--probe"]:  # the separate prober (probe_in_own_process)
+        root, member, which, seconds = sys.argv[2:6]
+        probe_main(Path(root), member, which, float(seconds))
+        return
     parser = alone_parser(__doc__, seconds=10.0)
     parser.add_argument("--keys", type=int, default=KEYS)
     parser.add_argument("--fill-threads", type=int, default=FILL_THREADS)

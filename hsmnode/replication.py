@@ -42,6 +42,7 @@ from hsmnode.domain.result import Result
 from hsmnode.domain.state import HsmState
 from hsmnode.raft.durable import FsyncUnavailable, check_fsync
 from hsmnode.raft.engine import EngineOptions, HsmSyncObj
+from hsmnode.raft.snapshots import freeze_long_lived
 from hsmnode.raft.together import propose_together
 from hsmnode.raft.transport import TransportLimits
 
@@ -190,6 +191,7 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
         with self.lock:
             self.state = state
             self.state_index = 0  # unknown until the next entry applies (pysyncobj sets its index later)
+        freeze_long_lived()  # a loaded state leaves the garbage collector's walks (raft/snapshots.py)
 
 
 def _preview(payload: Any, limit: int = 300) -> str:

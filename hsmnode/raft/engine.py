@@ -5,6 +5,8 @@ gates, annotates and reorders its messages.
 Hooks into pysyncobj 0.3.17 (private names, checked at import, hence the pin):
 - `_onTick`: before pysyncobj's tick, the durable flush (fsync, then held acks) and the
   election gate; group commit (`group_commit.py`) around it and in `_checkCommandsToApply`;
+  after it, every FREEZE_EVERY applied entries, the state frozen out of the garbage
+  collector's walks (`snapshots.freeze_long_lived`);
   the gate: an expired election timer starts a pre-vote round instead of an
   election; pysyncobj campaigns only for a term a majority pre-granted, or on the current
   leader's TimeoutNow (leadership transfer);
@@ -56,7 +58,7 @@ from hsmnode.raft.rules import (
     quorum_stamp,
     reconcile_append,
 )
-from hsmnode.raft.snapshots import CompactionHold
+from hsmnode.raft.snapshots import CompactionHold, freeze_long_lived
 from hsmnode.raft.transport import HsmTransport, TransportLimits
 
 log = logging.getLogger("hsmnode.raft")
@@ -84,6 +86,8 @@ for _name in (
 FOLLOWER, CANDIDATE, LEADER = 0, 1, 2
 TERM_NOTICE_PERIOD = 1.0  # seconds between two term notices to the same stale leader
 FAST_ELECTION_JITTER = 0.1  # seconds: spread of the pre-vote after the leader's connection dropped
+FREEZE_EVERY = 1000  # applied entries between two gc freezes (snapshots.freeze_long_lived): a full
+# collection then walks at most ~1,000 commands' objects (~7,000), not the whole state
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, SyncObj):  # type:
         self._init_leader_learning()
         self._init_group_commit()
         self._last_tick = now + 1.0  # the first tick comes after pysyncobj's start-up sleep
+        # the applied index at the last periodic gc freeze; the first tick freezes what start-up made
+        self._frozen_at = -FREEZE_EVERY
         if options.durable:
             durable.install_durable_dumps()
         super().__init__(self_node, other_nodes, conf=conf, consumers=consumers, transportClass=HsmTransport)
@@ -245,6 +251,11 @@ class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, SyncObj):  # type:
                 self.selfNode,
                 self._SyncObj__raftCurrentTerm,
             )
+        applied = self._SyncObj__raftLastApplied
+        if applied - self._frozen_at >= FREEZE_EVERY:  # between ticks: no lock held, no message half-read
+            self._frozen_at = applied
+            freeze_long_lived()
+            self.counters["gc_freezes"] += 1
 
     def _election_gate(self) -> None:
         if self._SyncObj__raftState == LEADER or self.selfNode is None:

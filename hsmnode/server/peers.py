@@ -6,7 +6,6 @@ Members authenticate to each other with their node certificates over mutual TLS.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
@@ -23,7 +22,6 @@ class PeerClients:
             root_certificates=ca_pem, private_key=key_pem, certificate_chain=cert_pem
         )
         self._channels: dict[str, grpc.Channel] = {}
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="peer-status")
 
     def _stub(self, address: str) -> cluster_pb2_grpc.ClusterStub:
         channel = self._channels.get(address)
@@ -40,21 +38,26 @@ class PeerClients:
         self, addresses: list[str], digest: bool = True
     ) -> dict[str, cluster_pb2.NodeStatusResponse | None]:
         """Ask each address for its NodeStatus in parallel (with its state digest unless not `digest`);
-        None for a member that does not answer."""
+        None for a member that does not answer within PEER_STATUS_TIMEOUT seconds.
 
-        def ask(address: str) -> cluster_pb2.NodeStatusResponse | None:
+        The calls go out together as gRPC futures from the calling thread, which then waits for each:
+        no pool thread to wake per peer and again per answer. On a busy member every thread that wakes
+        waits for the GIL (up to its 5 ms switch interval behind the tick thread and the write
+        handlers), so those hand-offs were most of cluster status's time (issue 16)."""
+        request = cluster_pb2.NodeStatusRequest(without_digest=not digest)
+        calls = {
+            address: self._stub(address).NodeStatus.future(request, timeout=PEER_STATUS_TIMEOUT)
+            for address in addresses
+        }
+        answers: dict[str, cluster_pb2.NodeStatusResponse | None] = {}
+        for address, call in calls.items():
             try:
-                response: cluster_pb2.NodeStatusResponse = self._stub(address).NodeStatus(
-                    cluster_pb2.NodeStatusRequest(without_digest=not digest), timeout=PEER_STATUS_TIMEOUT
-                )
-                return response
+                answers[address] = call.result()
             except grpc.RpcError as exc:
                 log.debug("member %s did not answer NodeStatus: %s", address, exc.code())
-                return None
-
-        return dict(zip(addresses, self._pool.map(ask, addresses), strict=True))
+                answers[address] = None
+        return answers
 
     def close(self) -> None:
         for channel in self._channels.values():
             channel.close()
-        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -130,7 +130,10 @@ class ClusterService:
     @property
     def members(self) -> list[MemberAddress]:
         """The replicated member directory (the node's config until the cluster is bootstrapped)."""
-        directory = self._ctx.read(lambda s: dict(s.members))
+        return self._members_of(self._ctx.read(lambda s: dict(s.members)))
+
+    def _members_of(self, directory: Mapping[str, tuple[str, str]]) -> list[MemberAddress]:
+        """`members` from a copy of the state's directory (member id -> (Raft, gRPC address))."""
         if not directory:
             return list(self._configured)
         return [
@@ -149,24 +152,25 @@ class ClusterService:
             return cfg.grpc_advertise
         return next((m.grpc for m in self.members if m.raft == raft), "")
 
-    def member_id_for_raft(self, raft_address: str | None) -> str:
+    def member_id_for_raft(self, raft_address: str | None, members: list[MemberAddress] | None = None) -> str:
+        """The id of the member at `raft_address` in `members` (default: the directory); the address
+        itself when none is, "" for None."""
         if raft_address is None:
             return ""
-        for member in self.members:
+        for member in self.members if members is None else members:
             if member.raft == raft_address:
                 return member.id
         return raft_address
 
     def node_status(self, digest: bool = True) -> NodeStatus:
-        """This member's status; its state digest (domain/state.py) unless not `digest` (then "")."""
+        """This member's status; its state digest (domain/state.py) unless not `digest` (then "").
+        One short read under the state lock (the digest costs one hash per key changed since the last
+        status), so a status waits behind at most one apply."""
         raft = self._ctx.replicator.status()
         state_digest, replicated_id, directory = self._ctx.replicator.read(
-            lambda s: (
-                s.digest() if digest else "",
-                s.cluster_id or "",
-                sorted(raft for raft, _ in s.members.values()),
-            )
+            lambda s: (s.digest() if digest else "", s.cluster_id or "", dict(s.members))
         )
+        members = self._members_of(directory)
         cfg = self._ctx.config
         return NodeStatus(
             id=cfg.node_id,
@@ -175,7 +179,7 @@ class ClusterService:
             raft_address=cfg.raft_address,
             role=raft.role,
             term=raft.term,
-            leader=self.member_id_for_raft(raft.leader_address),
+            leader=self.member_id_for_raft(raft.leader_address, members),
             commit_index=raft.commit_index,
             applied_index=raft.applied_index,
             state_digest=state_digest,
@@ -183,10 +187,10 @@ class ClusterService:
             ready=raft.ready,
             replicated_cluster_id=replicated_id,
             node_certificate=self._ctx.node_cert_pem.decode(),
-            members=len(self.members),
+            members=len(members),
             removed_from=self._standing.removed_from,
             raft_configuration=tuple(sorted(self._ctx.replicator.raft_configuration())),
-            directory=tuple(directory),
+            directory=tuple(sorted(raft for raft, _ in directory.values())),
             incarnation=self._incarnation,
         )
 

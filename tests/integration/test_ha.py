@@ -125,3 +125,30 @@ def test_crypto_is_spread_over_members_and_a_restarted_member_rejoins_the_rotati
             return app.answered.get(victim.grpc, 0) > before
 
         eventually(served_again, 20.0, f"{victim.id} back in the rotation")
+
+
+@pytest.mark.processes
+def test_cluster_status_lists_a_killed_member_unreachable_and_the_others_answering_with_one_digest(
+    cluster: DevCluster,
+) -> None:
+    """Cluster status asks every other member at once (server/peers.py: gRPC futures from the handler's
+    thread): one that does not answer is listed unreachable, the others with their role and digest;
+    restarted, it answers again."""
+    victim = next(m for m in cluster.members if m.id != leader_of(cluster))
+    others = [m.id for m in cluster.members if m.id != victim.id]
+    cluster.kill(victim.id)
+    with cluster.client(others[0]) as one:
+
+        def seen(victim_up: bool) -> dict[str, tuple[str, str]] | None:
+            members = {m.id: (m.role, m.state_digest) for m in one.cluster_status().members}
+            answering = [members[i] for i in others + ([victim.id] if victim_up else [])]
+            in_raft = all(role in ("leader", "follower") for role, _ in answering)
+            one_digest = len({digest for _, digest in answering}) == 1 and all(d for _, d in answering)
+            listed_down = victim_up or members[victim.id] == ("unreachable", "")
+            return members if in_raft and one_digest and listed_down else None
+
+        eventually(
+            lambda: seen(victim_up=False), 20.0, f"{victim.id} listed unreachable, the others agreeing"
+        )
+        cluster.start(victim.id)
+        eventually(lambda: seen(victim_up=True), 30.0, f"{victim.id} answering again with the same digest")
