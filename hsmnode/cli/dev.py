@@ -95,8 +95,9 @@ def dev(
 ) -> None:
     """Create (or reuse) a local cluster in DIR, start its members and stay in the foreground.
 
-    Ctrl-C or SIGTERM stops every member. Running it again on the same DIR brings
-    the same cluster back with its state.
+    Ctrl-C or SIGTERM stops every member (also one restarted by hand with `hsmnode serve
+    --config DIR/<member>/node.toml`). Running it again on the same DIR brings the same
+    cluster back with its state; while its members still run, it is refused (exit 2).
     """
     path = Path(root)
     if standalone is not None:
