@@ -33,7 +33,7 @@ def wait_for(check: object, timeout: float) -> bool:
 
 
 def test_a_member_started_by_hand_is_found_refused_twice_and_stopped_with_the_cluster(tmp_path: Path) -> None:
-    root = tmp_path / "hsmnode-dev"
+    root = tmp_path / "c"  # short: the console socket path must stay under 107 bytes
     cluster = DevCluster.create(root, nodes=1, base_port=free_base_port(1))
     log = open(tmp_path / "hand.log", "ab")  # noqa: SIM115 - the child writes it
     # as a user would: from the cluster's directory, naming the config relative to it
