@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -38,6 +40,20 @@ def eventually(fn: Callable[[], T | None], timeout: float = 15.0, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
         time.sleep(0.05)
+
+
+def stopped(pid: int) -> float:
+    """SIGSTOP process `pid` and wait until the kernel has stopped it (state T in /proc/<pid>/stat):
+    the time.monotonic() after which it answers nothing more. Raises AssertionError if it is not
+    stopped within 15 s."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def state() -> bool:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+    eventually(state, what=f"process {pid} stopped")
+    return time.monotonic()
 
 
 def node_status(cluster: DevCluster, member_id: str) -> NodeStatus:
