@@ -63,7 +63,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check hsmnode tests bench
 	$(BIN)/ruff format --check hsmnode tests bench
 	$(BIN)/mypy hsmnode/domain hsmnode/client hsmnode/service hsmnode/server hsmnode/cli hsmnode/pkcs11 hsmnode/ops \
-		hsmnode/raft hsmnode/backup hsmnode/observability hsmnode/replication.py hsmnode/node.py \
+		hsmnode/crypto hsmnode/raft hsmnode/backup hsmnode/observability hsmnode/replication.py hsmnode/node.py \
 		hsmnode/sessions.py hsmnode/membership.py hsmnode/config.py hsmnode/envconfig.py
 
 fmt: $(STAMP)

@@ -15,6 +15,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -128,10 +129,10 @@ def load_card(path: Path) -> CardFile:
 def load_set(path: Path) -> CardSetFile:
     data = _load(path)
     try:
+        listed: Any = data["cards"]
         cards = [
-            (str(c["label"]), _key(path, c["public_key"], f"card {c['label']!r} public_key"))
-            for c in data["cards"]
-        ]  # type: ignore[attr-defined,index]
+            (str(c["label"]), _key(path, c["public_key"], f"card {c['label']!r} public_key")) for c in listed
+        ]
         return CardSetFile(str(data["set_id"]), int(str(data["threshold"])), cards)
     except (KeyError, TypeError) as exc:
         raise CardError(f"{path}: malformed set description ({exc})") from None

@@ -21,22 +21,26 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hsmnode.crypto.keys import GCM_IV_BYTES, KeyMaterialError
 
-_HASHES = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512}
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "SHA256": hashes.SHA256,
+    "SHA384": hashes.SHA384,
+    "SHA512": hashes.SHA512,
+}
 # digest length -> hash, for a digest signed as it is (ECDSA-DIGEST)
-_BY_DIGEST_LENGTH: dict[int, type[hashes.HashAlgorithm]] = {
-    20: hashes.SHA1,
-    28: hashes.SHA224,
-    32: hashes.SHA256,
-    48: hashes.SHA384,
-    64: hashes.SHA512,
+_BY_DIGEST_LENGTH: dict[int, hashes.HashAlgorithm] = {
+    20: hashes.SHA1(),
+    28: hashes.SHA224(),
+    32: hashes.SHA256(),
+    48: hashes.SHA384(),
+    64: hashes.SHA512(),
 }
 # DER DigestInfo prefixes (RFC 8017 §9.2 note 1): prefix + digest is what RSA-PKCS1-DIGESTINFO signs
-_DIGEST_INFO: dict[bytes, type[hashes.HashAlgorithm]] = {
-    bytes.fromhex("3021300906052b0e03021a05000414"): hashes.SHA1,
-    bytes.fromhex("302d300d06096086480165030402040500041c"): hashes.SHA224,
-    bytes.fromhex("3031300d060960864801650304020105000420"): hashes.SHA256,
-    bytes.fromhex("3041300d060960864801650304020205000430"): hashes.SHA384,
-    bytes.fromhex("3051300d060960864801650304020305000440"): hashes.SHA512,
+_DIGEST_INFO: dict[bytes, hashes.HashAlgorithm] = {
+    bytes.fromhex("3021300906052b0e03021a05000414"): hashes.SHA1(),
+    bytes.fromhex("302d300d06096086480165030402040500041c"): hashes.SHA224(),
+    bytes.fromhex("3031300d060960864801650304020105000420"): hashes.SHA256(),
+    bytes.fromhex("3041300d060960864801650304020205000430"): hashes.SHA384(),
+    bytes.fromhex("3051300d060960864801650304020305000440"): hashes.SHA512(),
 }
 
 # mechanism -> (key type it works with, hash name)
@@ -85,7 +89,7 @@ def _prehashed(digest: bytes, hash_name: str = "") -> utils.Prehashed:
             raise KeyMaterialError(
                 f"a digest of {len(digest)} bytes matches no hash (SHA-1/224/256/384/512: 20/28/32/48/64 bytes)"
             )
-        algorithm = found()
+        algorithm = found
     if len(digest) != algorithm.digest_size:
         raise KeyMaterialError(
             f"a {algorithm.name} digest is {algorithm.digest_size} bytes, not {len(digest)}"
@@ -107,7 +111,7 @@ def _digest_info(data: bytes) -> tuple[bytes, utils.Prehashed]:
     """(digest, its hash) of a DER DigestInfo of SHA-1/224/256/384/512."""
     for prefix, algorithm in _DIGEST_INFO.items():
         if data.startswith(prefix) and len(data) == len(prefix) + algorithm.digest_size:
-            return data[len(prefix) :], utils.Prehashed(algorithm())
+            return data[len(prefix) :], utils.Prehashed(algorithm)
     raise KeyMaterialError(
         "RSA-PKCS1-DIGESTINFO signs a DER DigestInfo of a SHA-1, SHA-224, SHA-256, SHA-384 or SHA-512 "
         f"digest; these {len(data)} bytes are none"
@@ -154,16 +158,16 @@ def signer(mechanism: str, private_der: bytes) -> Signer:
         return sign_digest_info
     if mechanism.endswith("-DIGEST"):  # RSA-PSS over a digest
         pss = _pss(hash_name, True)
-        return lambda data: sign(data, pss, _prehashed(data, hash_name))  # type: ignore[no-any-return]
+        return lambda data: sign(data, pss, _prehashed(data, hash_name))
     if mechanism.startswith("RSA-PKCS1"):
         pkcs1, algorithm = padding.PKCS1v15(), _HASHES[hash_name]()
-        return lambda data: sign(data, pkcs1, algorithm)  # type: ignore[no-any-return]
+        return lambda data: sign(data, pkcs1, algorithm)
     if mechanism.startswith("RSA-PSS"):
         pss, algorithm = _pss(hash_name, True), _HASHES[hash_name]()
-        return lambda data: sign(data, pss, algorithm)  # type: ignore[no-any-return]
+        return lambda data: sign(data, pss, algorithm)
     if mechanism.startswith("ECDSA"):
         ecdsa = ec.ECDSA(_HASHES[hash_name]())
-        return lambda data: sign(data, ecdsa)  # type: ignore[no-any-return]
+        return lambda data: sign(data, ecdsa)
     return sign  # type: ignore[no-any-return]  # Ed25519
 
 
