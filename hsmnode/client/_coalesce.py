@@ -18,7 +18,7 @@ is answered exactly once: its own result or error (the same HsmError subclass an
 the unary RPC), or Unavailable at its deadline (the transport's `timeout`, counted from the
 call). An operation whose stream failed more often than there are members, or that no member
 takes on a stream (UNIMPLEMENTED, too many streams, a channel refusal), runs through the unary
-RPC instead, with its failover rules (and a timeout of its own).
+RPC instead, with its failover rules, within what is left of its deadline.
 """
 
 from __future__ import annotations
@@ -107,22 +107,24 @@ class Coalescer(StreamPool):
                 self.queued()
         if lone:
             try:
-                return self.transport.unary_crypto(method, request, token)
+                return self.transport.unary_crypto(method, request, token, call.deadline)
             finally:
                 with self.lock:
                     self._unary -= 1
         if call.left:
             self._wait(call)
         answer = call.answers[0]
-        if answer is UNARY:
-            return self.transport.unary_crypto(method, request, token)
+        if answer is UNARY:  # its deadline, not a fresh one: the call has waited meanwhile
+            return self.transport.unary_crypto(method, request, token, call.deadline)
         if isinstance(answer, HsmError):
             raise answer
         return answer
 
     def run(self, method: str, bodies: Sequence[bytes], token: str) -> list[Any]:
         """Per request body (`_crypto_wire.bodies`), in order: its response message or its
-        HsmError. Every operation's deadline is the transport's timeout, counted from now."""
+        HsmError. Every operation's deadline is the transport's timeout, counted from now: those
+        the streams leave to the unary RPC (above a batch's size, or failed on every member) keep
+        it, so the whole call ends within the timeout and one attempt's overshoot."""
         call = Call(method, token, time.monotonic() + self.transport.timeout, bodies)
         parts: list[Part] = []
         index: list[int] = []
@@ -149,7 +151,9 @@ class Coalescer(StreamPool):
         for i, answer in enumerate(answers):
             if answer is UNARY:
                 try:
-                    answers[i] = self.transport.unary_crypto(method, wire.request(method, bodies[i]), token)
+                    answers[i] = self.transport.unary_crypto(
+                        method, wire.request(method, bodies[i]), token, call.deadline
+                    )
                 except HsmError as exc:
                     answers[i] = exc
         return answers

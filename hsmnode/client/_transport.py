@@ -340,9 +340,12 @@ class Transport:
         self._note_index(trailing)
         self._mark(endpoint, True)
 
-    def unary_crypto(self, method: str, request: Any, token: str) -> Any:
-        """`method` of the Keys service as a unary RPC, balanced (what the coalescer falls back to)."""
-        return self.call(keys_pb2_grpc.KeysStub, method, request, token=token, balance=True)
+    def unary_crypto(self, method: str, request: Any, token: str, deadline: float | None = None) -> Any:
+        """`method` of the Keys service as a unary RPC, balanced (what the coalescer falls back to);
+        `deadline` (time.monotonic()): the operation's own when it was queued earlier, else now + timeout."""
+        return self.call(
+            keys_pb2_grpc.KeysStub, method, request, token=token, balance=True, deadline=deadline
+        )
 
     def call(
         self,
