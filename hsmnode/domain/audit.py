@@ -170,18 +170,39 @@ class AuditLog:
         detail: str,
         **later: str,
     ) -> AuditRecord:
-        record = chained(
-            len(self._records) + 1,
-            self.head,
+        """Chain the next record (seq and prev_hash from the log) and return it. The body is built
+        here rather than through `chained` (once per applied command on every member: each keyword
+        hop repacked the fields); the bytes hashed are `hashed_body`'s."""
+        records = self._records
+        seq = len(records) + 1
+        prev_hash = records[-1].hash if records else GENESIS_HASH
+        body: dict[str, Any] = {
+            "seq": seq,
+            "timestamp": timestamp,
+            "actor": actor,
+            "request_id": request_id,
+            "command": command,
+            "outcome": outcome,
+            "detail": detail,
+        }
+        for name, value in later.items():
+            if name not in _LATER_FIELDS:
+                raise TypeError(f"unknown audit field {name!r}")
+            if value:
+                body[name] = value
+        record = AuditRecord(
+            seq=seq,
+            prev_hash=prev_hash,
+            hash=chain_hash(prev_hash, canonical_json(body)),
             timestamp=timestamp,
             actor=actor,
             request_id=request_id,
             command=command,
             outcome=outcome,
             detail=detail,
-            **later,
+            **later,  # type: ignore[arg-type]
         )
-        self._records.append(record)
+        records.append(record)
         return record
 
     def records(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRecord]:
