@@ -72,24 +72,17 @@ def partition_state() -> tuple[Any, str]:
         cluster_id="c-bench",
         default_password_hashes=("h:a", "h:o", "h:m", "h:u"),
     )
-    b.ok(
-        c.ChangePassword,
-        cert,
-        target="user:admin",
-        password_hash="h:admin",
-        verified_epoch=b.state.users["admin"].credential.epoch,
-    )
-    admin = f"user:admin#{b.state.users['admin'].credential.epoch}"
+
+    def own_password(name: str) -> str:
+        """Set user `name`'s own password (the factory one must change); its actor string."""
+        epoch = b.state.users[name].credential.epoch
+        b.ok(c.ChangePassword, cert, target=f"user:{name}", password_hash=f"h:{name}", verified_epoch=epoch)
+        return f"user:{name}#{b.state.users[name].credential.epoch}"
+
+    admin = own_password("admin")
     b.ok(c.UserSetPassword, admin, name="audit", password_hash="h:audit")
     b.ok(c.UserSetEnabled, admin, name="audit", enabled=True)
-    b.ok(
-        c.ChangePassword,
-        cert,
-        target="user:audit",
-        password_hash="h:audit2",
-        verified_epoch=b.state.users["audit"].credential.epoch,
-    )
-    audit = f"user:audit#{b.state.users['audit'].credential.epoch}"
+    audit = own_password("audit")
     b.ok(c.HsmInit, admin, label="hsm", so_password_hash="h:so")
     b.ok(c.AuditorInit, audit, password_hash="h:au")
     assert b.state.hsm.so is not None

@@ -170,38 +170,23 @@ class AuditLog:
         detail: str,
         **later: str,
     ) -> AuditRecord:
-        """Chain the next record (seq and prev_hash from the log) and return it. The body is built
-        here rather than through `chained` (once per applied command on every member: each keyword
-        hop repacked the fields); the bytes hashed are `hashed_body`'s."""
+        """Chain the next record (seq and prev_hash from the log) and return it. Hashes
+        `hashed_body` directly rather than through `chained` and `record_hash` (once per applied
+        command on every member: each keyword hop repacked the fields)."""
         records = self._records
         seq = len(records) + 1
         prev_hash = records[-1].hash if records else GENESIS_HASH
-        body: dict[str, Any] = {
-            "seq": seq,
+        fields: dict[str, Any] = {
             "timestamp": timestamp,
             "actor": actor,
             "request_id": request_id,
             "command": command,
             "outcome": outcome,
             "detail": detail,
+            **later,
         }
-        for name, value in later.items():
-            if name not in _LATER_FIELDS:
-                raise TypeError(f"unknown audit field {name!r}")
-            if value:
-                body[name] = value
-        record = AuditRecord(
-            seq=seq,
-            prev_hash=prev_hash,
-            hash=chain_hash(prev_hash, canonical_json(body)),
-            timestamp=timestamp,
-            actor=actor,
-            request_id=request_id,
-            command=command,
-            outcome=outcome,
-            detail=detail,
-            **later,  # type: ignore[arg-type]
-        )
+        digest = chain_hash(prev_hash, hashed_body(seq=seq, **fields))
+        record = AuditRecord(seq=seq, prev_hash=prev_hash, hash=digest, **fields)
         records.append(record)
         return record
 
