@@ -170,18 +170,24 @@ class AuditLog:
         detail: str,
         **later: str,
     ) -> AuditRecord:
-        record = chained(
-            len(self._records) + 1,
-            self.head,
-            timestamp=timestamp,
-            actor=actor,
-            request_id=request_id,
-            command=command,
-            outcome=outcome,
-            detail=detail,
+        """Chain the next record (seq and prev_hash from the log) and return it. Hashes
+        `hashed_body` directly rather than through `chained` and `record_hash` (once per applied
+        command on every member: each keyword hop repacked the fields)."""
+        records = self._records
+        seq = len(records) + 1
+        prev_hash = records[-1].hash if records else GENESIS_HASH
+        fields: dict[str, Any] = {
+            "timestamp": timestamp,
+            "actor": actor,
+            "request_id": request_id,
+            "command": command,
+            "outcome": outcome,
+            "detail": detail,
             **later,
-        )
-        self._records.append(record)
+        }
+        digest = chain_hash(prev_hash, hashed_body(seq=seq, **fields))
+        record = AuditRecord(seq=seq, prev_hash=prev_hash, hash=digest, **fields)
+        records.append(record)
         return record
 
     def records(self, after_seq: int = 0, limit: int | None = None) -> list[AuditRecord]:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from hsmnode.domain.errors import CommandDecodeError
+from hsmnode.domain.jsonform import compact_encoder
 from hsmnode.domain.model import EXTRACTABLE_STORED_AS
 
 ENCODING_VERSION = 1
@@ -52,7 +53,7 @@ class Command:
         return encode(self)
 
     def body(self) -> dict[str, Any]:
-        return {logged: _to_json(getattr(self, name)) for name, logged, _ in _plan(type(self)).fields}
+        return {logged: _to_json(getattr(self, name)) for name, logged, _, _ in _plan(type(self)).fields}
 
 
 def stored_as(name: str) -> Any:
@@ -97,13 +98,14 @@ def _to_json(value: Any) -> Any:
     return value
 
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_CANONICAL = compact_encoder(sort_keys=True)
 
 
 def canonical_json(data: Any) -> bytes:
     """The one canonical JSON form used for commands, audit records and digests (json.dumps with
-    sorted keys, no spaces, UTF-8; one encoder built once: json.dumps builds one per call)."""
-    return _CANONICAL.encode(data).encode("utf-8")
+    sorted keys, no spaces, UTF-8; one C encoder built once: json.dumps builds one per call,
+    jsonform.py)."""
+    return _CANONICAL(data).encode("utf-8")
 
 
 def encode(cmd: Command) -> bytes:
@@ -128,16 +130,16 @@ def decode(payload: bytes) -> Command:
     if len(payload) > MAX_COMMAND_BYTES:
         raise CommandDecodeError(f"command is {len(payload)} bytes; the limit is {MAX_COMMAND_BYTES}")
     try:
-        data = json.loads(bytes(payload).decode("utf-8"))
+        data = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CommandDecodeError(f"command bytes are not UTF-8 JSON: {exc}") from None
     if not isinstance(data, dict):
         raise CommandDecodeError("command must be a JSON object")
-    unknown = sorted(set(data) - _ENVELOPE_KEYS)
-    if unknown:
-        raise CommandDecodeError(f"unknown command field(s): {', '.join(unknown)}")
-    missing = sorted(_ENVELOPE_KEYS - set(data))
-    if missing:
+    if data.keys() != _ENVELOPE_KEYS:  # one comparison on the way every entry takes
+        unknown = sorted(set(data) - _ENVELOPE_KEYS)
+        if unknown:
+            raise CommandDecodeError(f"unknown command field(s): {', '.join(unknown)}")
+        missing = sorted(_ENVELOPE_KEYS - set(data))
         raise CommandDecodeError(f"command lacks field(s): {', '.join(missing)}")
     if data["v"] != ENCODING_VERSION or isinstance(data["v"], bool):
         raise CommandDecodeError(
@@ -163,9 +165,7 @@ def decode(payload: bytes) -> Command:
         missing = sorted(plan.required - set(body))
         raise CommandDecodeError(f"{type_name}: missing field(s): {', '.join(missing)}")
     kwargs = {
-        name: convert(f"{type_name}.{logged}", body[logged])
-        for name, logged, convert in plan.fields
-        if logged in body
+        name: convert(label, body[logged]) for name, logged, convert, label in plan.fields if logged in body
     }
     return cls(actor=actor, request_id=request_id, timestamp=timestamp, **kwargs)
 
@@ -184,10 +184,10 @@ Converter = Callable[[str, Any], Any]  # (the field's name in messages, its JSON
 class _Plan:
     """How a command class's body is encoded and decoded, worked out once per class (apply decodes
     every entry on every member: the dataclass fields and type hints are not looked up per entry).
-    `fields`: (field name, logged name, converter) of the body; `expected`: every logged name;
-    `required`: those without a default."""
+    `fields`: (field name, logged name, converter, "<type>.<logged name>" for messages) of the body;
+    `expected`: every logged name; `required`: those without a default."""
 
-    fields: tuple[tuple[str, str, Converter], ...]
+    fields: tuple[tuple[str, str, Converter, str], ...]
     expected: frozenset[str]
     required: frozenset[str]
 
@@ -201,7 +201,15 @@ def _plan(cls: type) -> _Plan:
         hints = typing.get_type_hints(cls)
         body = [f for f in dataclasses.fields(cls) if f.name not in ("actor", "request_id", "timestamp")]
         plan = _PLANS[cls] = _Plan(
-            fields=tuple((f.name, logged_name(f), _converter(hints[f.name])) for f in body),
+            fields=tuple(
+                (
+                    f.name,
+                    logged_name(f),
+                    _converter(hints[f.name]),
+                    f"{getattr(cls, 'TYPE', '')}.{logged_name(f)}",
+                )
+                for f in body
+            ),
             expected=frozenset(logged_name(f) for f in body),
             required=frozenset(
                 logged_name(f)
@@ -242,6 +250,8 @@ def _converter(hint: Any) -> Converter:
         def items(name: str, value: Any) -> Any:
             if not isinstance(value, list):
                 raise CommandDecodeError(f"{name} must be a list, got {type(value).__name__}")
+            if inner is str and all(type(v) is str for v in value):  # the common case: no names built
+                return tuple(value)
             return tuple(convert_item(f"{name}[{i}]", v) for i, v in enumerate(value))
 
         return items

@@ -18,8 +18,9 @@ keys when the digest is first asked for: a restart does not pay for it, the firs
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any, Protocol, TypeVar
+
+from hsmnode.domain.jsonform import compact_encoder
 
 
 class Labelled(Protocol):
@@ -34,12 +35,12 @@ class Labelled(Protocol):
 K = TypeVar("K", bound=Labelled)
 
 _MODULUS = 1 << 256
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # built once, not per key
+_ENCODER = compact_encoder(sort_keys=False)  # built once, not per key (jsonform.py)
 
 
 def object_hash(key: Labelled) -> int:
     """sha256 of the JSON list of the key's fields (model.KeyObject.digest_fields), as an integer."""
-    encoded = _ENCODER.encode(key.digest_fields()).encode()
+    encoded = _ENCODER(key.digest_fields()).encode()
     return int.from_bytes(hashlib.sha256(encoded).digest(), "big")
 
 
