@@ -197,7 +197,8 @@ class ClusterService:
     def status(self, with_digest: bool = True) -> ClusterStatus:
         """Every member this one knows of, with what each answers (in parallel, briefly): the
         directory's members, then Raft voters it no longer lists (a removal to complete). Without
-        `with_digest`, every member's state digest is left empty (SDK discovery)."""
+        `with_digest`, every member's state digest is left empty (SDK discovery). The leader is ""
+        when this member is not connected to a majority (Raft: no quorum, no leader it can vouch for)."""
         me = self.node_status(with_digest)
         config = set(me.raft_configuration)
         entries = [(m.id, m.grpc, m.raft, True) for m in self.members]
@@ -237,7 +238,10 @@ class ClusterService:
             )
             for mid, grpc_address, raft, role, applied, digest, is_listed in found
         )
-        return ClusterStatus(me.cluster_id, me.leader, me.term, members, me.removed_from)
+        # a member cut off from the majority knows no current leader: the one it names may be dead
+        # (a follower keeps the last leader it heard until an election it cannot win)
+        leader = me.leader if me.has_quorum else ""
+        return ClusterStatus(me.cluster_id, leader, me.term, members, me.removed_from)
 
     # --- membership (the mechanics: membership.py) ------------------------------
 

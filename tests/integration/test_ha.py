@@ -152,3 +152,26 @@ def test_cluster_status_lists_a_killed_member_unreachable_and_the_others_answeri
         )
         cluster.start(victim.id)
         eventually(lambda: seen(victim_up=True), 30.0, f"{victim.id} answering again with the same digest")
+
+
+@pytest.mark.processes
+def test_cluster_status_names_no_leader_when_the_majority_is_lost(cluster: DevCluster) -> None:
+    """Leader and a follower killed: the survivor, cut off from the majority, still remembers the
+    dead leader (Raft keeps it until an election), but cluster status names none; with them back,
+    it names the leader again."""
+    leader = leader_of(cluster)
+    survivor = next(m.id for m in cluster.members if m.id != leader)
+    dead = [m.id for m in cluster.members if m.id != survivor]
+    for member_id in dead:
+        cluster.kill(member_id)
+    with cluster.client(survivor, timeout=5.0) as one:
+
+        def status_without_leader() -> bool:
+            st = one.cluster_status()
+            roles = {m.id: m.role for m in st.members}
+            return st.leader == "" and all(roles[d] == "unreachable" for d in dead)
+
+        eventually(status_without_leader, 20.0, "cluster status with no leader and two members unreachable")
+        for member_id in dead:
+            cluster.start(member_id)
+        eventually(lambda: one.cluster_status().leader != "", 30.0, "a leader named again")
