@@ -39,7 +39,11 @@ def pkcs11() -> None:
     "--socket", "socket_path", type=click.Path(dir_okay=False), default=None, help="Unix socket path."
 )
 @click.option(
-    "--timeout", type=float, default=5.0, show_default=True, help="Seconds per cluster call (with failover)."
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=3600.0),
+    default=5.0,
+    show_default=True,
+    help="Seconds per cluster call (with failover).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log every refused call (CKR code and cause).")
 @reports_errors

@@ -85,7 +85,8 @@ class HsmClient:
         `coalesce`: gather concurrent sign/verify/encrypt/decrypt calls into batches on one stream
         per member, and concurrent generate_key calls into GenerateBatch calls to the leader
         (default: on, unless the environment sets HSMNODE_COALESCE=0).
-        Raises ValueError for malformed endpoints or TLS material."""
+        Raises ValueError for malformed endpoints or TLS material, or a timeout that is not a finite
+        number of seconds above 0."""
         self.transport = Transport(
             endpoints,
             tls,

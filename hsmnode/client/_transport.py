@@ -21,6 +21,7 @@ in Keys/GenerateBatch calls to the leader (`writes.generate`, `_write_send.py`).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import threading
 import time
@@ -120,6 +121,8 @@ class Transport:
     ) -> None:
         if not endpoints or not all(isinstance(e, str) and e.rpartition(":")[2].isdigit() for e in endpoints):
             raise ValueError(f"endpoints must be a non-empty list of host:port, got {list(endpoints)!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf:
+            raise ValueError(f"timeout must be a finite number of seconds above 0, got {timeout!r}")
         tls.check()
         self.endpoints = tuple(dict.fromkeys(endpoints))
         self.discover = discover and len(self.endpoints) > 1

@@ -87,6 +87,9 @@ def test_bad_client_construction_fails_at_once_with_a_clear_error(cluster: DevCl
         HsmClient([], tls)
     with pytest.raises(ValueError, match="non-empty list of host:port"):
         HsmClient(["no-port-here"], tls)
+    for timeout in (float("inf"), float("nan"), 0, -1.0):  # inf and NaN once waited forever
+        with pytest.raises(ValueError, match="finite number of seconds above 0"):
+            HsmClient([cluster.members[0].grpc], tls, timeout=timeout)
     other = crypto.issue_certificate(crypto.create_ca("x"), "x")
     with pytest.raises(ValueError, match="do not match"):
         HsmClient([cluster.members[0].grpc], Tls(tls.ca_pem, tls.cert_pem, other.key_pem))
