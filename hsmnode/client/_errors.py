@@ -141,7 +141,8 @@ def _readable(code: grpc.StatusCode, details: str) -> str:
     return (
         f"the message is {size} bytes, over the {limit // (1024 * 1024)} MiB gRPC message limit ({limit} bytes); "
         f"an operation takes at most 64 KiB of data: to sign large data, hash it first and sign the digest "
-        f"with a digest-only mechanism ({DIGEST_MECHANISMS_HINT})"
+        f"with a digest-only mechanism ({DIGEST_MECHANISMS_HINT}); to encrypt it, encrypt it locally with "
+        f"a data key of your own and encrypt that key here (envelope encryption)"
     )
 
 

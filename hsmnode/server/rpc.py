@@ -292,8 +292,20 @@ def _abort(
     leader: Callable[[], str] | None = None,
 ) -> NoReturn:
     context.set_trailing_metadata(_trailing(replicator, refusal, leader))
-    context.abort(code, message)
+    context.abort(code, status_message(message))
     raise AssertionError("context.abort returned")
+
+
+MAX_STATUS_MESSAGE = 1024  # characters of a status message: it travels in the grpc-message header
+
+
+def status_message(message: str) -> str:
+    """`message` cut to MAX_STATUS_MESSAGE characters, saying so. The status travels percent-encoded
+    in a header, and gRPC refuses headers above 8 KiB, so a message echoing a 10,000-character key
+    name reached the client as "received metadata size exceeds soft limit" instead of the refusal."""
+    if len(message) <= MAX_STATUS_MESSAGE:
+        return message
+    return f"{message[: MAX_STATUS_MESSAGE - 40]}… ({len(message)} characters, cut)"
 
 
 def open_stream(servicer: Servicer[Any], name: str, context: grpc.ServicerContext) -> Peer:

@@ -132,6 +132,19 @@ def test_unknown_partition_role_and_oversize_password_are_invalid(single: DevClu
     still_up(single)
 
 
+def test_a_huge_name_is_refused_with_its_message_cut_not_a_transport_error(single: DevCluster) -> None:
+    """A refusal echoing a 10,000-character name once overflowed gRPC's 8 KiB header limit
+    ("received metadata size exceeds soft limit"): the status message is cut, the refusal stays."""
+    with single.app_client() as app:
+        demo = single.demo()
+        assert demo is not None
+        co = app.open_session("demo", demo["partition"]["co_password"], role="CO")
+        with pytest.raises(NotFound) as refused:
+            co.sign("k" * 10_000, b"data", mechanism="ECDSA-SHA256")
+        assert "characters, cut)" in refused.value.message and len(refused.value.message) <= 1024
+    still_up(single)
+
+
 def test_the_last_member_cannot_be_removed(single: DevCluster) -> None:
     demo = single.demo()
     assert demo is not None

@@ -70,7 +70,7 @@ def test_a_members_refusal_reason_reaches_the_error() -> None:
     assert error_from_rpc(refused).reason == "removed"
 
 
-def test_an_oversize_message_names_the_limit_and_signing_a_digest() -> None:
+def test_an_oversize_message_names_the_limit_signing_a_digest_and_envelope_encryption() -> None:
     raw = "SERVER: Received message larger than max (5000024 vs. 4194304)"
     error = error_from_rpc(Failed(grpc.StatusCode.RESOURCE_EXHAUSTED, raw))
     assert isinstance(error, ResourceExhausted)
@@ -78,6 +78,7 @@ def test_an_oversize_message_names_the_limit_and_signing_a_digest() -> None:
         "the message is 5000024 bytes, over the 4 MiB gRPC message limit (4194304 bytes)"
     )
     assert "hash it first and sign the digest" in error.message and "ECDSA-DIGEST" in error.message
+    assert "to encrypt it, encrypt it locally with a data key" in error.message  # not only signing
     # another RESOURCE_EXHAUSTED (a lockout) keeps its own message
     locked = "the CO of partition 'pay' is locked after 3 failed logins"
     assert error_from_rpc(Failed(grpc.StatusCode.RESOURCE_EXHAUSTED, locked)).message == locked
