@@ -259,12 +259,16 @@ class HsmClient:
     def open_session(
         self, partition: str, password: str, *, role: str = "CO", request_id: str | None = None
     ) -> PartitionSession:
-        """Open a session on a partition (role PO, CO or CU) or a keyring (role KRSO or KRCO)."""
+        """Open a session on a partition (role PO, CO or CU) or a keyring (role KRSO or KRCO); the
+        role's case does not matter."""
         r = self.transport.call(
             ntls_pb2_grpc.NtlsStub,
             "OpenSession",
             ntls_pb2.OpenSessionRequest(
-                request_id=request_id_or_new(request_id), partition=partition, role=role, password=password
+                request_id=request_id_or_new(request_id),
+                partition=partition,
+                role=role.upper(),
+                password=password,
             ),
             write=True,
         )

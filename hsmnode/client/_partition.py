@@ -69,13 +69,14 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
         key_type: str,
         size: str | int,
         *,
-        usage: list[str],
+        usage: list[str] | str,
         extractable: bool | None = None,
         partition: str = "",
         request_id: str | None = None,
         exportable: bool | None = None,
     ) -> KeyInfo:
         """Generate a key here, or in `partition` when its owner granted this partition `create`.
+        `usage`: the flags, e.g. ["sign", "verify"]; one flag may be given as a string.
         `extractable` (CKA_EXTRACTABLE, default False): the key may be wrapped off the HSM;
         `exportable` is its deprecated name (DeprecationWarning; ValueError if both differ).
         Called from many threads on one client, the calls are coalesced into batched calls to the
@@ -89,7 +90,7 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
             size=str(size),
             extractable=allowed,
             exportable=allowed,  # for members before issue 13's rename (one release)
-            usage=usage,
+            usage=[usage] if isinstance(usage, str) else usage,
             partition=partition,
         )
         return convert.key(self.transport.writes.generate(req, self.token))

@@ -145,6 +145,19 @@ def test_a_huge_name_is_refused_with_its_message_cut_not_a_transport_error(singl
     still_up(single)
 
 
+def test_a_lowercase_role_and_a_single_usage_flag_as_a_string_are_taken(single: DevCluster) -> None:
+    """The CLI spells roles in lower case; the SDK takes them so too. `usage="encrypt"` once read as
+    the flags e, n, c, r, y, p, t."""
+    with single.app_client() as app:
+        demo = single.demo()
+        assert demo is not None
+        co = app.open_session("demo", demo["partition"]["co_password"], role="co")
+        assert co.role == "CO"
+        key = co.generate_key("one-usage-flag", "AES", 256, usage="encrypt")
+        assert key.usage == ("encrypt",)
+    still_up(single)
+
+
 def test_the_last_member_cannot_be_removed(single: DevCluster) -> None:
     demo = single.demo()
     assert demo is not None
