@@ -116,7 +116,10 @@ def test_reflection_and_scheduled_backups_are_off_unless_configured(tmp_path: Pa
             VALID + '\n[server]\nreflection = true\n\n[backup]\ninterval = 3600\nkeep = 3\ndir = "bk"\n',
         )
     )
-    assert on.reflection is True
+    assert on.reflection is True and on.switch_interval_ms is None
+    assert (
+        load_config(write(tmp_path, VALID + "\n[server]\nswitch_interval_ms = 1\n")).switch_interval_ms == 1.0
+    )
     assert (on.backup.interval, on.backup.keep, on.backup.dir) == (3600.0, 3, (tmp_path / "bk").resolve())
 
 
@@ -124,6 +127,8 @@ def test_reflection_and_scheduled_backups_are_off_unless_configured(tmp_path: Pa
     "extra, message",
     [
         ("[server]\nreflection = 1\n", "server.reflection must be bool"),
+        ("[server]\nswitch_interval_ms = 0\n", "server.switch_interval_ms must be 0.1-100 ms, got 0"),
+        ('[server]\nswitch_interval_ms = "1"\n', "server.switch_interval_ms must be a number"),
         ("[backup]\ninterval = -5\n", "backup.interval must be >= 0 seconds"),
         ("[backup]\nkeep = 0\n", "backup.keep must be at least 1"),
         ("[backup]\nevery = 5\n", "unknown key(s) backup.every"),
