@@ -2,22 +2,26 @@
 
 On a cluster of its own (ctx.new_cluster("status"), dropped at the end) it creates `keys` AES-256
 keys in the demo partition (from FILL_THREADS threads; a partition holds at most 10,000; with
-ctx.quick only QUICK_KEYS), then, in four rounds of ctx.seconds each, runs WRITERS threads creating
+ctx.quick only QUICK_KEYS), then, in five rounds of ctx.seconds each, runs writer threads creating
 and destroying keys while the leader (the busiest member) is asked back to back for its NodeStatus,
-state digest included, then for cluster status (Cluster/Status: this member's digest and the
-others', in parallel), each asked
+state digest included, or for cluster status (Cluster/Status: this member's digest and the others',
+in parallel). The writes run flat out (WRITERS threads, each writing again as soon as it is
+answered: the 2 cores saturate) or, in one NodeStatus round, paced at PACED_RATE writes/s offered
+(PACED_WRITERS threads, open loop: what a monitored appliance sees, whose clients do not share its
+CPUs). Each status is asked
 
 - from a prober process of its own (`python -m bench.status --probe ...`): what a monitoring client
-  (`hsmnode cluster status`, a metrics poller) sees. The goal row (≤ 20 ms);
+  (`hsmnode cluster status`, a metrics poller) sees. The flat-out row carries the goal (≤ 20 ms);
 - from a thread of the bench process, beside the writer threads and their gRPC threads: the same
   call waits there for that process's GIL too (bench/README.md shows the difference).
 
-Each row gives p50, max, the calls, the writes per second meanwhile and the member's own p99 (its
-request log: handler only) in the note. One more row: the state digest alone, in this process,
-after one more key (DIGEST_VERSION 2, incremental) against the whole-snapshot digest it replaced
-(`full_digest`), measured here.
+Each row gives p50, max, the calls, the writes per second answered meanwhile and the member's own
+p99 (its request log: handler only) in the note, and for the prober process how long its threads
+waited for a CPU per call (the machine's load on the prober's side). One more row: the state digest
+alone, in this process, after one more key (DIGEST_VERSION 2, incremental) against the
+whole-snapshot digest it replaced (`full_digest`), measured here.
 
-    .venv/bin/python -m bench.status [--keys 10000] [--seconds 10] [--writers 4]
+    .venv/bin/python -m bench.status [--keys 10000] [--seconds 10] [--writers 4] [--switch-interval-ms 1]
 """
 
 from __future__ import annotations
