@@ -173,3 +173,13 @@ def test_durable_and_transport_limits_load(tmp_path: Path) -> None:
     assert (
         cfg.durable and cfg.max_frame_bytes == 4194304 and cfg.handshake_deadline == 1.5 and cfg.lease == 2.5
     )
+
+
+def test_a_dev_cluster_writes_the_switch_interval_only_when_set(tmp_path: Path) -> None:
+    from hsmnode.ops.devfiles import DevMember, DevTimings, node_toml
+
+    member = DevMember("node1", "127.0.0.1:7001", "127.0.0.1:7101", tmp_path)
+    peer = DevMember("node2", "127.0.0.1:7002", "127.0.0.1:7102", tmp_path / "n2")
+    for timings, expected in ((DevTimings(), None), (DevTimings(switch_interval_ms=0.5), 0.5)):
+        cfg = load_config(write(tmp_path, node_toml(member, "c-1", [peer], timings, fault=False)))
+        assert cfg.switch_interval_ms == expected
