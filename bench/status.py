@@ -2,22 +2,26 @@
 
 On a cluster of its own (ctx.new_cluster("status"), dropped at the end) it creates `keys` AES-256
 keys in the demo partition (from FILL_THREADS threads; a partition holds at most 10,000; with
-ctx.quick only QUICK_KEYS), then, in four rounds of ctx.seconds each, runs WRITERS threads creating
+ctx.quick only QUICK_KEYS), then, in five rounds of ctx.seconds each, runs writer threads creating
 and destroying keys while the leader (the busiest member) is asked back to back for its NodeStatus,
-state digest included, then for cluster status (Cluster/Status: this member's digest and the
-others', in parallel), each asked
+state digest included, or for cluster status (Cluster/Status: this member's digest and the others',
+in parallel). The writes run flat out (WRITERS threads, each writing again as soon as it is
+answered: the 2 cores saturate) or, in one NodeStatus round, paced at PACED_RATE writes/s offered
+(PACED_WRITERS threads, open loop: what a monitored appliance sees, whose clients do not share its
+CPUs). Each status is asked
 
 - from a prober process of its own (`python -m bench.status --probe ...`): what a monitoring client
-  (`hsmnode cluster status`, a metrics poller) sees. The goal row (≤ 20 ms);
+  (`hsmnode cluster status`, a metrics poller) sees. The flat-out row carries the goal (≤ 20 ms);
 - from a thread of the bench process, beside the writer threads and their gRPC threads: the same
   call waits there for that process's GIL too (bench/README.md shows the difference).
 
-Each row gives p50, max, the calls, the writes per second meanwhile and the member's own p99 (its
-request log: handler only) in the note. One more row: the state digest alone, in this process,
-after one more key (DIGEST_VERSION 2, incremental) against the whole-snapshot digest it replaced
-(`full_digest`), measured here.
+Each row gives p50, max, the calls, the writes per second answered meanwhile and the member's own
+p99 (its request log: handler only) in the note, and for the prober process how long its threads
+waited for a CPU per call (the machine's load on the prober's side). One more row: the state digest
+alone, in this process, after one more key (DIGEST_VERSION 2, incremental) against the
+whole-snapshot digest it replaced (`full_digest`), measured here.
 
-    .venv/bin/python -m bench.status [--keys 10000] [--seconds 10] [--writers 4]
+    .venv/bin/python -m bench.status [--keys 10000] [--seconds 10] [--writers 4] [--switch-interval-ms 1]
 """
 
 from __future__ import annotations
@@ -36,10 +40,14 @@ from pathlib import Path
 from bench.common import BenchContext, Row, alone_parser, run_alone
 from hsmnode.client import HsmError, OutcomeUnknown, PartitionSession, Unavailable
 from hsmnode.ops.devcluster import DevCluster
+from hsmnode.ops.devfiles import DevTimings
 
 GROUP = "NodeStatus at 10,000 keys while writes run"
 KEYS, QUICK_KEYS = 10_000, 200
 FILL_THREADS, WRITERS = 8, 4
+# the paced row: writes offered at a steady rate well within the cluster's capacity (a monitored
+# appliance whose clients do not share its CPUs), against the flat-out rows that saturate 2 cores
+PACED_RATE, PACED_WRITERS = 200.0, 8
 GOAL_P99_MS = 20.0  # issue 16: NodeStatus p99 ≤ 20 ms on a member holding 10,000 keys while writes run
 
 
@@ -90,23 +98,40 @@ def probe(ask: Callable[[], object], seconds: float, stop: threading.Event | Non
     return latencies
 
 
+def run_queue_seconds() -> float:
+    """How long this process's threads, all together, have waited for a CPU while runnable (the
+    kernel's schedstat, /proc/self/task/*/schedstat field 2, ns); 0.0 where the kernel has none."""
+    total = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            total += int(Path(f"/proc/self/task/{task}/schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def probe_main(root: Path, member: str, which: str, seconds: float) -> None:
     """The separate prober (`python -m bench.status --probe ROOT MEMBER node|cluster SECONDS`): one
-    warm-up call, "ready" on a line, then `which` status of `member` back to back for `seconds`; the
-    latencies (ms) as one JSON list on the last line."""
+    warm-up call, "ready" on a line, then `which` status of `member` back to back for `seconds`; on
+    the last line one JSON object: `latencies` (ms) and `cpu_wait_ms`, the time its threads waited
+    for a CPU meanwhile (what the machine's load adds on the prober's side)."""
     cluster = DevCluster.open(root)
     with cluster.client(member, timeout=10.0) as one:
         ask = one.node_status if which == "node" else one.cluster_status
         ask()
         print("ready", flush=True)
-        print(json.dumps(probe(ask, seconds)), flush=True)
+        waited = run_queue_seconds()
+        latencies = probe(ask, seconds)
+        waited = run_queue_seconds() - waited
+        print(json.dumps({"latencies": latencies, "cpu_wait_ms": waited * 1000}), flush=True)
 
 
 def probe_in_own_process(
     cluster: DevCluster, member: str, which: str, seconds: float, ready: Callable[[], None]
-) -> list[float]:
+) -> tuple[list[float], float]:
     """`probe_main` in a child process (its own interpreter and GIL, like `hsmnode cluster status` or a
-    metrics poller); `ready` is called once the child measures."""
+    metrics poller); `ready` is called once the child measures. (latencies in ms, the child's wait
+    for a CPU in ms)."""
     child = subprocess.Popen(
         [sys.executable, "-m", "bench.status", "--probe", str(cluster.root), member, which, str(seconds)],
         stdout=subprocess.PIPE,
@@ -119,31 +144,63 @@ def probe_in_own_process(
         if line.strip() != "ready":
             raise RuntimeError(f"the status prober did not start: {line!r}")
         ready()
-        latencies: list[float] = json.loads(child.stdout.readline())
+        answer = json.loads(child.stdout.readline())
     finally:
         child.wait(timeout=seconds + 30)
-    return latencies
+    return answer["latencies"], answer["cpu_wait_ms"]
 
 
 def writes_during(
-    cluster: DevCluster, token: str, writers: int, stop: threading.Event, prefix: str
+    cluster: DevCluster,
+    token: str,
+    writers: int,
+    stop: threading.Event,
+    prefix: str,
+    rate: float | None = None,
 ) -> list[int]:
+    """Start `writers` threads (a client each) creating and destroying keys until `stop`: flat out
+    (`rate` None: each thread's next write as soon as its last is answered), or paced at `rate`
+    writes per second offered in all (open loop: write n is due at start + n / rate, whoever is
+    free takes the next one; a cluster that falls behind serves fewer, and the caller reports the
+    rate served). Returns the list the threads count their answered writes in (one slot each)."""
     done = [0] * writers
+    due = iter(range(1 << 62))  # the paced schedule's next write
+    lock = threading.Lock()
+    started = [0.0]  # the schedule starts once every writer has its session (no burst to catch up)
+    ready = threading.Barrier(writers, action=lambda: started.__setitem__(0, time.monotonic()))
+
+    def wait_turn() -> None:
+        if rate is None:
+            return
+        with lock:
+            n = next(due)
+        delay = started[0] + n / rate - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
 
     def writer(i: int) -> None:
         with cluster.app_client() as app:
             session = app.resume_partition(token, "demo", "CO")
+            try:
+                ready.wait(timeout=60.0)
+            except threading.BrokenBarrierError:
+                print(f"writer {i}: the other writers did not start", file=sys.stderr)
+                return
             n = 0
             while not stop.is_set():
+                label = f"{prefix}{i}-{n}"
                 try:  # create and destroy: the partition stays at its size (at most MAX_OBJECTS keys)
-                    create(session, f"{prefix}{i}-{n}")
-                    session.destroy_key(f"{prefix}{i}-{n}", request_id=uuid.uuid4().hex)
+                    wait_turn()
+                    create(session, label)
+                    done[i] += 1
+                    wait_turn()
+                    session.destroy_key(label, request_id=uuid.uuid4().hex)
+                    done[i] += 1
                 except HsmError as exc:
                     if not stop.is_set():  # else the cluster stopping under it
                         print(f"writer {i}: {exc}", file=sys.stderr)
                     return
                 n += 1
-                done[i] = 2 * n  # writes
 
     for i in range(writers):
         threading.Thread(target=writer, args=(i,), daemon=True).start()
@@ -210,9 +267,14 @@ def digest_in_process(keys: int) -> tuple[float, float]:
 
 
 def run(
-    ctx: BenchContext, keys: int | None = None, writers: int = WRITERS, fill_threads: int = FILL_THREADS
+    ctx: BenchContext,
+    keys: int | None = None,
+    writers: int = WRITERS,
+    fill_threads: int = FILL_THREADS,
+    switch_interval_ms: float | None = None,
 ) -> list[Row]:
-    """The rows above; `keys` defaults to 10,000 (QUICK_KEYS with ctx.quick)."""
+    """The rows above; `keys` defaults to 10,000 (QUICK_KEYS with ctx.quick); `switch_interval_ms`:
+    the members' GIL switch interval (server.switch_interval_ms; None: Python's 5 ms)."""
     keys = keys or (QUICK_KEYS if ctx.quick else KEYS)
     incremental, full = digest_in_process(keys)
     rows = [
@@ -227,26 +289,30 @@ def run(
             note=f"{full / incremental:,.0f}x faster than the whole-snapshot digest" if incremental else "",
         )
     ]
-    cluster = ctx.new_cluster("status")
+    cluster = ctx.new_cluster("status", DevTimings(switch_interval_ms=switch_interval_ms))
     try:
         demo = cluster.bootstrap_demo()
         with cluster.app_client() as app:
             setup = app.open_session("demo", demo["partition"]["co_password"], role="CO")
             setup.keep = True
             token = str(setup.token)
-        fill_rate = fill(cluster, token, keys - writers, fill_threads, "k")
+        # each writer holds at most one key of its own at a time: the partition stays within `keys`
+        fill_rate = fill(cluster, token, keys - max(writers, PACED_WRITERS), fill_threads, "k")
         leader = cluster.wait_for_leader().leader
         assert leader is not None  # wait_for_leader raises when there is none
         with cluster.client(leader, timeout=10.0) as one:
-            rounds: tuple[tuple[str, str, str, bool, float | None], ...] = (
-                ("NodeStatus", "Cluster/NodeStatus", "node", True, GOAL_P99_MS),
-                ("NodeStatus", "Cluster/NodeStatus", "node", False, None),
-                ("cluster status", "Cluster/Status", "cluster", True, None),
-                ("cluster status", "Cluster/Status", "cluster", False, None),
+            # (row, method, which, own process, goal, paced rate: None flat out)
+            rounds: tuple[tuple[str, str, str, bool, float | None, float | None], ...] = (
+                ("NodeStatus", "Cluster/NodeStatus", "node", True, GOAL_P99_MS, None),
+                ("NodeStatus", "Cluster/NodeStatus", "node", True, None, PACED_RATE),
+                ("NodeStatus", "Cluster/NodeStatus", "node", False, None, None),
+                ("cluster status", "Cluster/Status", "cluster", True, None, None),
+                ("cluster status", "Cluster/Status", "cluster", False, None, None),
             )
-            for round_no, (name, method, which, own_process, goal) in enumerate(rounds):
+            for round_no, (name, method, which, own_process, goal, rate) in enumerate(rounds):
                 stop = threading.Event()
-                done = writes_during(cluster, token, writers, stop, f"w{round_no}-")
+                threads = writers if rate is None else PACED_WRITERS
+                done = writes_during(cluster, token, threads, stop, f"w{round_no}-", rate)
                 time.sleep(0.5)  # writes under way
                 log = cluster.member(leader).log_path
                 offset = log.stat().st_size
@@ -255,8 +321,12 @@ def run(
                 def begin(window: list[float] = window, done: list[int] = done) -> None:
                     window[:] = [sum(done), time.monotonic()]
 
+                cpu_wait = ""
                 if own_process:
-                    latencies = probe_in_own_process(cluster, leader, which, ctx.seconds, begin)
+                    latencies, waited = probe_in_own_process(cluster, leader, which, ctx.seconds, begin)
+                    cpu_wait = (
+                        f"; the prober waited {waited / max(1, len(latencies)):.1f} ms per call for a CPU"
+                    )
                 else:
                     begin()
                     ask = one.node_status if which == "node" else one.cluster_status
@@ -266,17 +336,22 @@ def run(
                 p50, p99, most = percentiles(latencies)
                 served = percentiles(served_ms(log, method, offset))[1]
                 where = "a prober process of its own" if own_process else "a thread of the writers' process"
+                meanwhile = (
+                    f"{writers} writer threads flat out"
+                    if rate is None
+                    else f"writes paced at {rate:g}/s offered ({threads} threads)"
+                )
                 rows.append(
                     Row(
                         GROUP,
-                        f"{name} p99 from {where}, leader holding {keys:,} keys, {writers} writer threads",
+                        f"{name} p99 from {where}, leader holding {keys:,} keys, {meanwhile}",
                         round(p99, 2),
                         "ms",
                         goal=f"≤ {goal:g} ms" if goal is not None else "",
                         met=(p99 <= goal) if goal is not None else None,
                         note=f"p50 {p50:.2f} ms, max {most:.1f} ms, {len(latencies)} calls, "
-                        f"{writes:.0f} writes/s meanwhile; served in {leader} p99 {served:.2f} ms; "
-                        f"keys created at {fill_rate:.0f}/s",
+                        f"{writes:.0f} writes/s answered meanwhile; served in {leader} p99 {served:.2f} ms; "
+                        f"keys created at {fill_rate:.0f}/s{cpu_wait}",
                     )
                 )
                 time.sleep(0.5)
@@ -294,8 +369,16 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=KEYS)
     parser.add_argument("--fill-threads", type=int, default=FILL_THREADS)
     parser.add_argument("--writers", type=int, default=WRITERS)
+    parser.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        help="the members' GIL switch interval (server.switch_interval_ms; default Python's 5 ms)",
+    )
     args = parser.parse_args()
-    run_alone(lambda ctx: run(ctx, args.keys, args.writers, args.fill_threads), args.seconds)
+    run_alone(
+        lambda ctx: run(ctx, args.keys, args.writers, args.fill_threads, args.switch_interval_ms),
+        args.seconds,
+    )
 
 
 if __name__ == "__main__":

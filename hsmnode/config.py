@@ -30,6 +30,8 @@
 
     [server]
     reflection = false               # gRPC server reflection (grpcurl); `hsmnode dev` turns it on
+    switch_interval_ms = 5.0         # optional; how long a busy thread keeps the GIL while another
+                                     # waits (sys.setswitchinterval; default Python's, 5 ms)
 
     [metrics]
     listen = "127.0.0.1:9464"        # optional; Prometheus /metrics of this member (default: off)
@@ -123,6 +125,8 @@ class NodeConfig:
     console_socket: Path | None = None  # the local console's unix socket; None: no console
     metrics_listen: str | None = None  # host:port of the Prometheus listener; None: no metrics
     log_format: str = "text"  # text | json (hsmnode/observability/logs.py)
+    # the member process's GIL switch interval in ms (sys.setswitchinterval); None: Python's (5 ms)
+    switch_interval_ms: float | None = None
 
     def raft_password(self) -> str:
         if self.raft_password_override is not None:
@@ -157,7 +161,7 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "handshake_deadline": ((int, float), False),
     },
     "tls": {"ca": (str, True), "cert": (str, True), "key": (str, True)},
-    "server": {"reflection": (bool, False)},
+    "server": {"reflection": (bool, False), "switch_interval_ms": ((int, float), False)},
     "backup": {"interval": ((int, float), False), "keep": (int, False), "dir": (str, False)},
     "debug": {"fault_injection": (bool, False)},
     "console": {"socket": (str, False), "enabled": (bool, False)},
@@ -165,6 +169,7 @@ _SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "log": {"format": (str, False)},
 }
 LOG_FORMATS = ("text", "json")
+SWITCH_INTERVAL_MS = (0.1, 100.0)  # server.switch_interval_ms's range
 _PEER_KEYS = {"id", "raft", "grpc"}
 UNIX_SOCKET_PATH_MAX = 107
 
@@ -285,6 +290,12 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
             f"{where}: raft.max_frame_bytes ({max_frame}) must be at least {MIN_FRAME_BYTES}: pysyncobj sends "
             "64 KiB batches and snapshot chunks, so a smaller limit would cut members off"
         )
+    switch = values["server"].get("switch_interval_ms")
+    if switch is not None and not SWITCH_INTERVAL_MS[0] <= switch <= SWITCH_INTERVAL_MS[1]:
+        raise ConfigError(
+            f"{where}: server.switch_interval_ms must be {SWITCH_INTERVAL_MS[0]:g}-{SWITCH_INTERVAL_MS[1]:g} ms, "
+            f"got {switch!r}"
+        )
     handshake = float(raft.get("handshake_deadline", 3.0))
     if handshake <= 0:
         raise ConfigError(f"{where}: raft.handshake_deadline must be > 0 seconds")
@@ -341,6 +352,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> NodeConfig:
         smk_file=resolve(node["smk_file"]) if "smk_file" in node else resolve(node["data_dir"]) / "smk.key",
         lease=lease,
         reflection=bool(values["server"].get("reflection", False)),
+        switch_interval_ms=float(switch) if switch is not None else None,
         backup=schedule,
         durable=bool(raft.get("durable", False)),
         max_frame_bytes=max_frame,

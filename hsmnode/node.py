@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -160,6 +161,9 @@ class Node:
         or on a thread that lives until `run` returns (an in-process member of the test suite):
         pysyncobj's tick thread stops when the thread that constructed it exits."""
         cfg = self.config
+        if cfg.switch_interval_ms is not None:  # process-wide: every member this process runs
+            sys.setswitchinterval(cfg.switch_interval_ms / 1000)
+            log.info("GIL switch interval %g ms (server.switch_interval_ms)", cfg.switch_interval_ms)
         prepare_data_dir(cfg)
         tls = load_tls(cfg)
         smk = load_smk(cfg)

@@ -41,6 +41,7 @@ class DevTimings:
     durable: bool = False  # a dev cluster trades power-loss durability for speed; deploy/ turns it on
     max_frame_bytes: int | None = None  # the Raft frame limit; None: the member's default
     log_format: str = "text"  # every member's [log] format: text | json
+    switch_interval_ms: float | None = None  # every member's [server] switch_interval_ms; None: Python's
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def node_toml(
         "",
         "[server]",
         "reflection = true",
+        *([f"switch_interval_ms = {timings.switch_interval_ms:g}"] if timings.switch_interval_ms else []),
         "",
         *(["[metrics]", f'listen = "{member.metrics}"', ""] if member.metrics else []),
         "[log]",

@@ -116,7 +116,10 @@ def test_reflection_and_scheduled_backups_are_off_unless_configured(tmp_path: Pa
             VALID + '\n[server]\nreflection = true\n\n[backup]\ninterval = 3600\nkeep = 3\ndir = "bk"\n',
         )
     )
-    assert on.reflection is True
+    assert on.reflection is True and on.switch_interval_ms is None
+    assert (
+        load_config(write(tmp_path, VALID + "\n[server]\nswitch_interval_ms = 1\n")).switch_interval_ms == 1.0
+    )
     assert (on.backup.interval, on.backup.keep, on.backup.dir) == (3600.0, 3, (tmp_path / "bk").resolve())
 
 
@@ -124,6 +127,8 @@ def test_reflection_and_scheduled_backups_are_off_unless_configured(tmp_path: Pa
     "extra, message",
     [
         ("[server]\nreflection = 1\n", "server.reflection must be bool"),
+        ("[server]\nswitch_interval_ms = 0\n", "server.switch_interval_ms must be 0.1-100 ms, got 0"),
+        ('[server]\nswitch_interval_ms = "1"\n', "server.switch_interval_ms must be a number"),
         ("[backup]\ninterval = -5\n", "backup.interval must be >= 0 seconds"),
         ("[backup]\nkeep = 0\n", "backup.keep must be at least 1"),
         ("[backup]\nevery = 5\n", "unknown key(s) backup.every"),
@@ -168,3 +173,13 @@ def test_durable_and_transport_limits_load(tmp_path: Path) -> None:
     assert (
         cfg.durable and cfg.max_frame_bytes == 4194304 and cfg.handshake_deadline == 1.5 and cfg.lease == 2.5
     )
+
+
+def test_a_dev_cluster_writes_the_switch_interval_only_when_set(tmp_path: Path) -> None:
+    from hsmnode.ops.devfiles import DevMember, DevTimings, node_toml
+
+    member = DevMember("node1", "127.0.0.1:7001", "127.0.0.1:7101", tmp_path)
+    peer = DevMember("node2", "127.0.0.1:7002", "127.0.0.1:7102", tmp_path / "n2")
+    for timings, expected in ((DevTimings(), None), (DevTimings(switch_interval_ms=0.5), 0.5)):
+        cfg = load_config(write(tmp_path, node_toml(member, "c-1", [peer], timings, fault=False)))
+        assert cfg.switch_interval_ms == expected
