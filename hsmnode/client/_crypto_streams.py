@@ -38,6 +38,7 @@ An operation's id in its batch is (part number << 16 | position in the part).
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 import time
 from collections import deque
@@ -166,7 +167,9 @@ class StreamPool:
         self.lingering = 0  # parts the told stream waits for (0: it does not wait)
         self.no_stream_until: dict[str, float] = {}  # members that refused a stream: unary for a while
         self._ids = itertools.count(1)
-        self._rotation = 0
+        # where the round robin starts: a random member, so that clients started alike do not all
+        # pipeline their batches on the same member
+        self._rotation = random.randrange(64)
         self.pipelined = 0  # batches sent behind another on the same member (_pick)
 
     def answered(self, stream: MemberStream, results: crypto_stream_pb2.CryptoResults) -> None:
