@@ -14,7 +14,7 @@ against bench.baselines' SoftHSMv2 2.6 figures (python-pkcs11, one thread) or, f
 `cryptography` on one core, measured earlier in the same run (`ctx.baselines`). Each row's note also gives operations per CPU-second of the client and
 the three members together against SoftHSMv2's per CPU-second: the figure the load hardly moves.
 
-    .venv/bin/python -m bench.stream [--seconds 3] [--threads 16] [--batch 256]
+    .venv/bin/python -m bench.stream [--seconds 3] [--threads 16] [--batch 256] [--rows ecdsa,rsa,bulk]
 """
 
 from __future__ import annotations
@@ -115,12 +115,16 @@ def batching(
     """`measure()`, and what `app`'s coalescer did meanwhile: operations per batch on the streams,
     ordinary calls sent unary because they came alone."""
     co = app.transport.coalescer
-    streamed, batches, lone = co.streamed, co.batches, co.lone
+    streamed, batches, lone, pipelined = co.streamed, co.batches, co.lone, co.pipelined
     measured = measure()
     if co.batches == batches:
         return measured, ""
     per_batch = (co.streamed - streamed) / (co.batches - batches)
-    return measured, f"; {per_batch:.1f} operations per batch, {co.lone - lone} lone calls unary"
+    behind = (co.pipelined - pipelined) / (co.batches - batches)
+    return measured, (
+        f"; {per_batch:.1f} operations per batch ({behind:.0%} pipelined behind another on its member), "
+        f"{co.lone - lone} lone calls unary"
+    )
 
 
 def _same(call: Callable[[], object], _thread: int) -> Callable[[], object]:
@@ -141,8 +145,17 @@ def _rsa_row(
     return _row(ctx, name, RSA, GOAL_RSA, measured, 1, how, against="raw")
 
 
-def run(ctx: BenchContext, batch: int | None = None) -> list[Row]:
-    """The rows above on ctx.shared_cluster(); `batch` items per bulk call (default 256, 32 quick)."""
+ROWS = (
+    "off",
+    "ecdsa",
+    "rsa",
+    "bulk",
+)  # --rows: coalescing off, coalesced ECDSA, coalesced RSA, the bulk rows
+
+
+def run(ctx: BenchContext, batch: int | None = None, rows_wanted: tuple[str, ...] = ROWS) -> list[Row]:
+    """The rows above on ctx.shared_cluster(); `batch` items per bulk call (default 256, 32 quick);
+    `rows_wanted` a subset of ROWS."""
     batch = batch or (QUICK_BATCH if ctx.quick else BATCH)
     threads = max(ctx.threads)
     cluster = ctx.shared_cluster()
@@ -152,6 +165,8 @@ def run(ctx: BenchContext, batch: int | None = None) -> list[Row]:
     idle = idle_cpu(pids, 0.5 if ctx.quick else 1.0)
     rows = []
     for coalesce in (False, True):
+        if not ({"ecdsa", "rsa"} if coalesce else {"off"}) & set(rows_wanted):
+            continue
         with HsmClient(endpoints, cluster.client_tls(), coalesce=coalesce) as app:
             session = app.resume_partition(token, "demo", "CO")
             session.sign("stream-ec", DATA, mechanism="ECDSA-SHA256")  # channels open, members learned
@@ -159,13 +174,18 @@ def run(ctx: BenchContext, batch: int | None = None) -> list[Row]:
             def sign(_i: int, s: Any = session) -> Callable[[], object]:
                 return lambda: s.sign("stream-ec", DATA, mechanism="ECDSA-SHA256")
 
-            measured, how = batching(
-                app, partial(cpu_during, pids, partial(timed, sign, threads, ctx.seconds), idle)
-            )
-            name = f"ECDSA P-256 ordinary sign, {threads} threads, coalescing {'on' if coalesce else 'off'}"
-            rows.append(_row(ctx, name, ECDSA, GOAL_SIGN if coalesce else None, measured, 1, how))
-            if coalesce:
+            if "ecdsa" in rows_wanted or not coalesce:
+                measured, how = batching(
+                    app, partial(cpu_during, pids, partial(timed, sign, threads, ctx.seconds), idle)
+                )
+                name = (
+                    f"ECDSA P-256 ordinary sign, {threads} threads, coalescing {'on' if coalesce else 'off'}"
+                )
+                rows.append(_row(ctx, name, ECDSA, GOAL_SIGN if coalesce else None, measured, 1, how))
+            if coalesce and "rsa" in rows_wanted:
                 rows.append(_rsa_row(ctx, app, session, pids, threads, idle))
+    if "bulk" not in rows_wanted:
+        return rows
     with HsmClient(endpoints, cluster.client_tls()) as app:
         session = app.resume_partition(token, "demo", "CO")
         items = [DATA] * batch
@@ -193,8 +213,20 @@ def main() -> None:
     parser = alone_parser(__doc__)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help=f"which rows, comma-separated, of {','.join(ROWS)} (default all; the baselines always run)",
+    )
     args = parser.parse_args()
-    run_alone(lambda ctx: baselines.run(ctx) + run(ctx, batch=args.batch), args.seconds, (args.threads,))
+    wanted = tuple(r for r in args.rows.split(",") if r)
+    if not set(wanted) <= set(ROWS):
+        parser.error(f"--rows takes {', '.join(ROWS)}; got {args.rows}")
+    run_alone(
+        lambda ctx: baselines.run(ctx) + run(ctx, batch=args.batch, rows_wanted=wanted),
+        args.seconds,
+        (args.threads,),
+    )
 
 
 if __name__ == "__main__":

@@ -233,6 +233,9 @@ class Coalescer(StreamPool):
             if sent is None:
                 return  # taken out meanwhile (stalled): its operations went elsewhere
             parts, count, _ = sent
+            if results.busy_us:  # 0: refused whole, or a member from before busy_us
+                per_op = results.busy_us / 1e6 / max(1, count)
+                stream.per_op = per_op if not stream.per_op else 0.75 * stream.per_op + 0.25 * per_op
             self.out -= 1
             self.parts_out -= len(parts)
             if results.code:

@@ -10,8 +10,14 @@ bytes) and settles their answers; this module turns waiting parts into batches:
     StreamPool.encode(...)           a taken batch as CryptoBatch bytes (`_crypto_wire.py`)
 
 Batch forming, measured with bench/stream.py at 16 threads (bench/README "coalesced crypto"):
-- a stream is told when it has fewer than `max_inflight` batches in flight (1) and no other
-  stream is told already; members are taken round robin over the healthy ones;
+- a stream is told when no other stream is told already: one whose member has a small batch
+  (PIPELINE_OPS) of cheap operations in flight (PIPELINE_PER_OP of member CPU per operation, from
+  the busy_us its answers carry) gets a second behind it (`max_inflight`, 2): the member's
+  stream thread then finds the next batch waiting as it sends an answer, and at 16 threads one
+  member and the client do the work (ECDSA: ~95% of batches pipelined, ~20-30% less CPU per
+  operation than spread over the members, bench/README "Coalesced crypto"); else one with no
+  batch in flight, round robin over the healthy members (costly operations such as RSA, and
+  bulk calls' large batches, spread over the members' cores);
 - a batch takes 1/SHARES (2) of the parts in play: waiting, in flight, and coming back (the
   callers the last answers woke, whose next operations are on their way): two batches in
   flight of half the callers each, the one being answered while the other runs. Per batch a
@@ -32,6 +38,7 @@ An operation's id in its batch is (part number << 16 | position in the part).
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 import time
 from collections import deque
@@ -46,7 +53,9 @@ from hsmnode.pb import crypto_stream_pb2
 MAX_OPS = 256  # operations per batch (the member takes up to 1024)
 PART_OPS = 64  # operations per part of a bulk call: small enough to spread a call over the members
 MAX_BYTES = 1024 * 1024  # bytes per batch (the member takes up to 2 MiB)
-MAX_INFLIGHT = 1  # batches in flight per member (2 measured no better at 16 threads)
+MAX_INFLIGHT = 2  # batches in flight per member: a second only when pipelining (see _pick)
+PIPELINE_OPS = 32  # a batch of at most this many operations may have another sent behind it...
+PIPELINE_PER_OP = 0.0004  # ...by a member spending at most this CPU (s) per operation (busy_us, EWMA)
 SHARES = 2  # a batch takes 1/SHARES of the parts in play (waiting, in flight, coming back)
 LINGER = 0.001  # s at most a told stream waits for the callers an answer woke to come back
 IDLE_CLOSE = 2.0  # s without work after which a member's stream is closed (it holds a member thread)
@@ -100,6 +109,7 @@ class MemberStream:
         self.open = True
         self.closing = False  # closed by the client: what is in flight fails, nothing is resent
         self.told = False  # told to take waiting parts (it holds a place among the batches out)
+        self.per_op = 0.0  # member CPU s per operation of its batches (busy_us, EWMA; 0: not known)
         self.wake = threading.Condition(pool.lock)
         self._pool = pool
         transport = pool.transport
@@ -157,7 +167,10 @@ class StreamPool:
         self.lingering = 0  # parts the told stream waits for (0: it does not wait)
         self.no_stream_until: dict[str, float] = {}  # members that refused a stream: unary for a while
         self._ids = itertools.count(1)
-        self._rotation = 0
+        # where the round robin starts: a random member, so that clients started alike do not all
+        # pipeline their batches on the same member
+        self._rotation = random.randrange(64)
+        self.pipelined = 0  # batches sent behind another on the same member (_pick)
 
     def answered(self, stream: MemberStream, results: crypto_stream_pb2.CryptoResults) -> None:
         raise NotImplementedError
@@ -281,8 +294,11 @@ class StreamPool:
         return b"".join(pieces)
 
     def _pick(self, retry: bool) -> MemberStream | None:
-        """The stream of a member with room for a batch (opened if need be): healthy members round
-        robin, the least loaded first; with `retry`, members marked down when none is healthy."""
+        """The stream of a member with room for a batch (opened if need be), healthy members round
+        robin (with `retry`, members marked down when none is healthy): one with a small batch in
+        flight (PIPELINE_OPS) of cheap operations (PIPELINE_PER_OP), where the batch's fixed cost
+        dominates and a second batch behind it keeps one member busy (module docstring), else one
+        with none in flight."""
         now = time.monotonic()
         takes = [e for e in self.transport.endpoints if self.no_stream_until.get(e, 0.0) <= now]
         healthy = [e for e in self.transport.healthy_endpoints() if e in takes] or (takes if retry else [])
@@ -293,12 +309,17 @@ class StreamPool:
             stream = self.streams.get(endpoint)
             if stream is None or not stream.open:
                 stream = self.streams[endpoint] = MemberStream(self, endpoint)
-            if len(stream.inflight) < self.max_inflight and (
-                best is None or len(stream.inflight) < len(best.inflight)
+            busy = len(stream.inflight)
+            if (
+                busy
+                and busy < self.max_inflight
+                and 0 < stream.per_op <= PIPELINE_PER_OP
+                and all(count <= PIPELINE_OPS for _, count, _ in stream.inflight.values())
             ):
+                self.pipelined += 1
+                return stream  # pipelined behind short batches: its worker stays busy, no other wakes
+            if not busy and best is None:
                 best = stream
-                if not stream.inflight:
-                    break
         return best
 
     def take_out(self, stream: MemberStream) -> list[list[Part]]:

@@ -56,17 +56,19 @@ class CryptoResult(_message.Message):
     def __init__(self, id: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., refusal: _Optional[str] = ..., sign: _Optional[_Union[_keys_pb2.SignResponse, _Mapping]] = ..., verify: _Optional[_Union[_keys_pb2.VerifyResponse, _Mapping]] = ..., encrypt: _Optional[_Union[_keys_pb2.EncryptResponse, _Mapping]] = ..., decrypt: _Optional[_Union[_keys_pb2.DecryptResponse, _Mapping]] = ...) -> None: ...
 
 class CryptoResults(_message.Message):
-    __slots__ = ("batch_id", "code", "message", "results", "applied_index", "refusal")
+    __slots__ = ("batch_id", "code", "message", "results", "applied_index", "refusal", "busy_us")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    BUSY_US_FIELD_NUMBER: _ClassVar[int]
     batch_id: int
     code: int
     message: str
     results: _containers.RepeatedCompositeFieldContainer[CryptoResult]
     applied_index: int
     refusal: str
-    def __init__(self, batch_id: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., results: _Optional[_Iterable[_Union[CryptoResult, _Mapping]]] = ..., applied_index: _Optional[int] = ..., refusal: _Optional[str] = ...) -> None: ...
+    busy_us: int
+    def __init__(self, batch_id: _Optional[int] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., results: _Optional[_Iterable[_Union[CryptoResult, _Mapping]]] = ..., applied_index: _Optional[int] = ..., refusal: _Optional[str] = ..., busy_us: _Optional[int] = ...) -> None: ...

@@ -223,7 +223,9 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
         self, received: Received | Undecodable, peer: Peer, caller: Caller | None, stream_token: str
     ) -> crypto_stream_pb2.CryptoResults:
         """One batch's CryptoResults. `received`: the batch and its wire size (or what could not be
-        decoded); `peer`: the stream's connection as classified when it opened; `caller` its Call.peer."""
+        decoded); `peer`: the stream's connection as classified when it opened; `caller` its Call.peer.
+        Its busy_us: this thread's CPU time running it (the SDK's pipelining weighs it)."""
+        busy = time.thread_time()
         now = time.monotonic()
         refused = self._refused(received, peer)
         if refused is not None:
@@ -265,6 +267,7 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
             else:
                 _ANSWER[work[slot][0]](add(id=op.id), answers[slot])
         answer.applied_index = self.replicator.applied_index()
+        answer.busy_us = min(0xFFFFFFFF, int((time.thread_time() - busy) * 1e6))
         return answer
 
     def _refused(

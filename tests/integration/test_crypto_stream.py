@@ -130,6 +130,7 @@ def test_each_operation_of_a_batch_answers_its_own_status_the_unary_one(
         single, session, crypto_stream_pb2.CryptoBatch(batch_id=9, session=session.token, ops=ops)
     )
     assert answer.batch_id == 9 and answer.code == 0 and answer.applied_index > 0
+    assert answer.busy_us > 0  # the member's CPU for the batch, which the SDK's pipelining weighs
     by_id = {r.id: r for r in answer.results}
     assert sorted(by_id) == [1, 2, 3, 4, 5, 6, 7]
     assert by_id[1].code == 0 and plain.verify("s-ec", b"ok", by_id[1].sign.signature, mechanism=SIG)

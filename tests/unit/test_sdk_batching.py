@@ -144,3 +144,37 @@ def test_a_batch_written_as_bytes_is_the_protobuf_librarys_crypto_batch() -> Non
         assert crypto_stream_pb2.CryptoOp.DESCRIPTOR.fields_by_name[field].message_type.name == (
             wire.REQUESTS[method].DESCRIPTOR.name
         )
+
+
+def streams_of(**members: tuple[list[int], float]) -> StreamPool:
+    """A pool over members named like m1, m2 (all healthy), each with batches in flight of these
+    operation counts and the member CPU per operation its answers reported (busy_us, EWMA)."""
+    transport = SimpleNamespace(
+        endpoints=tuple(members), healthy_endpoints=lambda: list(members), timeout=5.0
+    )
+    p = StreamPool(transport, max_ops=256, max_bytes=1 << 20, max_inflight=2, linger=0.001)
+    for name, (counts, per_op) in members.items():
+        inflight = {i: ([], count, 0.0) for i, count in enumerate(counts)}
+        p.streams[name] = SimpleNamespace(endpoint=name, open=True, inflight=inflight, per_op=per_op)  # type: ignore[assignment]
+    return p
+
+
+def test_a_small_batch_of_cheap_operations_gets_the_next_batch_behind_it_on_its_member() -> None:
+    for _ in range(3):  # whichever member the rotation looks at first
+        p = streams_of(m1=([8], 0.0001), m2=([], 0.0001), m3=([], 0.0))
+        assert p._pick(retry=False).endpoint == "m1"  # type: ignore[union-attr]
+        assert p.pipelined == 1
+
+
+def test_the_next_batch_goes_to_an_idle_member_behind_costly_large_full_or_unknown_batches() -> None:
+    for busy in (
+        ([8], 0.001),  # costly operations (RSA): spread over the members
+        ([64], 0.0001),  # a large batch (sign_many's): spread
+        ([8, 8], 0.0001),  # max_inflight batches already
+        ([8], 0.0),  # no answer yet: the member's cost is not known
+    ):
+        p = streams_of(m1=busy, m2=([], 0.0001))
+        assert p._pick(retry=False).endpoint == "m2"  # type: ignore[union-attr]
+        assert p.pipelined == 0
+    p = streams_of(m1=([8], 0.001), m2=([8], 0.001))
+    assert p._pick(retry=False) is None  # no room: the batch waits for an answer
