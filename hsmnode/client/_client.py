@@ -7,6 +7,7 @@ transport.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -87,6 +88,8 @@ class HsmClient:
         (default: on, unless the environment sets HSMNODE_COALESCE=0).
         Raises ValueError for malformed endpoints or TLS material, or a timeout that is not a finite
         number of seconds above 0."""
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf:
+            raise ValueError(f"timeout must be a finite number of seconds above 0, got {timeout!r}")
         self.transport = Transport(
             endpoints,
             tls,

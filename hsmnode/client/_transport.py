@@ -21,7 +21,6 @@ in Keys/GenerateBatch calls to the leader (`writes.generate`, `_write_send.py`).
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import threading
 import time
@@ -121,8 +120,6 @@ class Transport:
     ) -> None:
         if not endpoints or not all(isinstance(e, str) and e.rpartition(":")[2].isdigit() for e in endpoints):
             raise ValueError(f"endpoints must be a non-empty list of host:port, got {list(endpoints)!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf:
-            raise ValueError(f"timeout must be a finite number of seconds above 0, got {timeout!r}")
         tls.check()
         self.endpoints = tuple(dict.fromkeys(endpoints))
         self.discover = discover and len(self.endpoints) > 1
@@ -344,8 +341,8 @@ class Transport:
         self._mark(endpoint, True)
 
     def unary_crypto(self, method: str, request: Any, token: str, deadline: float | None = None) -> Any:
-        """`method` of the Keys service as a unary RPC, balanced (what the coalescer falls back to);
-        `deadline` (time.monotonic()): the operation's own when it was queued earlier, else now + timeout."""
+        """`method` of the Keys service as a unary RPC, balanced (the coalescer's fallback), by
+        `deadline` (time.monotonic(); None: now + timeout)."""
         return self.call(
             keys_pb2_grpc.KeysStub, method, request, token=token, balance=True, deadline=deadline
         )
