@@ -181,7 +181,8 @@ class Coalescer(StreamPool):
                 if answer is OPEN:
                     answers[i] = Unavailable(
                         f"no member answered {call.method} within {self.transport.timeout}s "
-                        f"({', '.join(self.transport.endpoints)})"
+                        f"({', '.join(self.transport.endpoints)}): each was down, cut off or too busy "
+                        "to answer in time (fewer operations at once, or a longer timeout)"
                     )
 
     def in_flight(self, endpoint: str | None = None) -> int:
