@@ -7,9 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from hsmnode.client import (
     ApplianceSession,
@@ -54,6 +55,21 @@ def stopped(pid: int) -> float:
 
     eventually(state, what=f"process {pid} stopped")
     return time.monotonic()
+
+
+def answered_more(answers: Sequence[Sequence[Any]], more: int, timeout: float, what: str) -> None:
+    """Wait until the worker threads' answer lists (one per thread, appended to) hold more than
+    `more` answers beyond those they hold now. Raises AssertionError after `timeout` s."""
+    now = sum(len(a) for a in answers)
+    eventually(lambda: sum(len(a) for a in answers) > now + more, timeout, what)
+
+
+def stop_workers(stop: threading.Event, threads: Sequence[threading.Thread], timeout: float) -> bool:
+    """Set `stop`, join every thread for up to `timeout` s each: True when all have ended."""
+    stop.set()
+    for t in threads:
+        t.join(timeout)
+    return not any(t.is_alive() for t in threads)
 
 
 def node_status(cluster: DevCluster, member_id: str) -> NodeStatus:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hsmnode.client import HsmClient, PartitionSession
 from hsmnode.ops.devcluster import DevCluster
-from tests.integration.helpers import eventually, leader_of, stopped
+from tests.integration.helpers import answered_more, eventually, leader_of, stop_workers, stopped
 
 pytestmark = [pytest.mark.cluster, pytest.mark.processes]
 
@@ -79,17 +79,10 @@ def test_operations_in_flight_on_a_killed_member_are_answered_exactly_once_elsew
 
         eventually(stuck, what="a batch in flight on the stopped leader that it cannot have answered")
         trio.kill(victim.id)
-        answered_at_kill = sum(len(a) for a in answers)
-        eventually(
-            lambda: sum(len(a) for a in answers) > answered_at_kill + 10 * THREADS,
-            30.0,
-            "signatures through the surviving members",
-        )
+        answered_more(answers, 10 * THREADS, 30.0, "signatures through the surviving members")
     finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
-    assert not any(t.is_alive() for t in threads)
+        ended = stop_workers(stop, threads, 30)
+    assert ended
     failed = [(m, a) for per in answers for m, a in per if isinstance(a, BaseException)]
     assert failed == []
     assert [len(a) for a in answers] == issued  # each call answered once

@@ -14,7 +14,7 @@ import pytest
 from hsmnode.client import AlreadyExists, FaultInjector, HsmClient, InvalidArgument, PartitionSession
 from hsmnode.client._faults import InjectedError
 from hsmnode.ops.devcluster import DevCluster
-from tests.integration.helpers import co_session, eventually, leader_of, stopped
+from tests.integration.helpers import answered_more, co_session, eventually, leader_of, stop_workers, stopped
 
 pytestmark = pytest.mark.cluster
 
@@ -207,17 +207,10 @@ def test_writes_in_flight_through_a_leader_kill_are_answered_exactly_once(cluste
                 lambda: writes.in_flight(victim.grpc) > 0, what="a batch in flight on the stopped leader"
             )
             cluster.kill(victim.id)
-            answered = sum(len(a) for a in answers)
-            eventually(
-                lambda: sum(len(a) for a in answers) > answered + 3 * THREADS,
-                60.0,
-                "writes through the new leader",
-            )
+            answered_more(answers, 3 * THREADS, 60.0, "writes through the new leader")
         finally:
-            stop.set()
-            for t in threads:
-                t.join(60)
-        assert not any(t.is_alive() for t in threads)
+            ended = stop_workers(stop, threads, 60)
+        assert ended
         failed = [(label, a) for per in answers for label, a in per if isinstance(a, BaseException)]
         assert failed == []
         acknowledged = {label: key.id for per in answers for label, key in per}
