@@ -16,9 +16,11 @@ from hsmnode.cli._command import ContainerCall, container_command, on_option
 from hsmnode.cli._options import IN_FILE, OUT_FILE
 from hsmnode.cli._output import Column, read_input, table, write_output
 from hsmnode.client import KeyInfo
+from hsmnode.client._partition import ONLY_SIZE
 
 USAGE_HELP = "Usage flag: sign, verify, encrypt, decrypt, wrap, unwrap (repeat)."
 KEY_TYPES = click.Choice(["AES", "RSA", "EC", "Ed25519"])
+SIZES = {"AES": "128 or 256", "RSA": "2048, 3072 or 4096", "EC": "P-256 or P-384"}
 
 KEY_COLUMNS = [
     Column("ID", "id", sep="  "),
@@ -75,19 +77,23 @@ def key() -> None:
 @container_command(key, "generate", on=on_option())
 @click.argument("label")
 @click.option("--type", "key_type", required=True, type=KEY_TYPES)
-@click.option("--size", required=True, help="AES 128/256, RSA 2048/3072/4096, EC P-256/P-384, Ed25519 255.")
+@click.option(
+    "--size", help="AES 128/256, RSA 2048/3072/4096, EC P-256/P-384; Ed25519: 255, may be left out."
+)
 @click.option("--usage", multiple=True, required=True, help=USAGE_HELP)
 @extractable_options
 def key_generate(
     call: ContainerCall,
     label: str,
     key_type: str,
-    size: str,
+    size: str | None,
     usage: tuple[str, ...],
     extractable: bool | None,
     exportable: bool,
 ) -> None:
     """Generate a key inside the HSM (the member wraps it under the cluster SMK)."""
+    if size is None and key_type not in ONLY_SIZE:
+        raise click.UsageError(f"--size is needed for an {key_type} key ({SIZES[key_type]})")
     allowed = extractable_of(extractable, exportable)
     k = call.session.generate_key(label, key_type, size, usage=list(usage), extractable=allowed)
     _emit_keys(call, [k], one=True)

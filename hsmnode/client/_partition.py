@@ -26,6 +26,22 @@ from hsmnode.pb import (
 
 T = TypeVar("T")
 
+# key types with a single size, which generate_key may leave out (domain/rules.py KEY_TYPES)
+ONLY_SIZE = {"Ed25519": "255"}
+
+
+def key_size(key_type: str, size: str | int | None) -> str:
+    """`size` as the member reads it; None is the type's only size (Ed25519: "255"). Raises
+    ValueError naming the sizes when None is given for a type with several."""
+    if size is not None:
+        return str(size)
+    if key_type in ONLY_SIZE:
+        return ONLY_SIZE[key_type]
+    raise ValueError(
+        f"a {key_type} key needs a size: AES 128/256, RSA 2048/3072/4096, EC P-256/P-384 "
+        "(only Ed25519 may leave it out)"
+    )
+
 
 class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants):
     """A session on one partition (PO, CO, CU) or keyring (KRSO, KRCO): keys and crypto operations,
@@ -67,7 +83,7 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
         self,
         label: str,
         key_type: str,
-        size: str | int,
+        size: str | int | None = None,
         *,
         usage: list[str] | str,
         extractable: bool | None = None,
@@ -76,6 +92,8 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
         exportable: bool | None = None,
     ) -> KeyInfo:
         """Generate a key here, or in `partition` when its owner granted this partition `create`.
+        `size`: AES 128/256, RSA 2048/3072/4096, EC P-256/P-384; may be left out for Ed25519 (255,
+        its only size); ValueError when left out for another type.
         `usage`: the flags, e.g. ["sign", "verify"]; one flag may be given as a string.
         `extractable` (CKA_EXTRACTABLE, default False): the key may be wrapped off the HSM;
         `exportable` is its deprecated name (DeprecationWarning; ValueError if both differ).
@@ -87,7 +105,7 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
             request_id=request_id_or_new(request_id),
             label=label,
             key_type=key_type,
-            size=str(size),
+            size=key_size(key_type, size),
             extractable=allowed,
             exportable=allowed,  # for members before issue 13's rename (one release)
             usage=[usage] if isinstance(usage, str) else usage,

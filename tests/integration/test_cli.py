@@ -361,6 +361,13 @@ def test_cli_walkthrough_users_hsm_keys_keyrings_and_m_of_n(dev: SharedDev, tmp_
         "--on",
         "demo",
     )
+    # Ed25519 has one size, so --size may be left out; other types need it
+    ed = json.loads(
+        ok("key", "generate", "ed1", "--on", "demo", "--type", "Ed25519", "--usage", "sign", "--json")
+    )
+    assert (ed["key_type"], ed["size"]) == ("Ed25519", "255")
+    no_size = run("key", "generate", "aes0", "--on", "demo", "--type", "AES", "--usage", "encrypt", profile=p)
+    assert no_size.returncode == 2 and "--size is needed for an AES key (128 or 256)" in no_size.stderr
     # issue 13's rename: --extractable, and --json answers both names for one release (the
     # deprecated --exportable: tests/unit/test_extractable_rename.py)
     made = json.loads(
