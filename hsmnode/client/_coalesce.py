@@ -12,8 +12,8 @@ request's wire form (`_crypto_wire.py`), written once by its caller, never as a 
 Outcome contract (`_outcome.py`): crypto operations are reads, so resending one is safe. An
 operation whose member fails (the stream breaks, the member dies, it answers UNAVAILABLE: lease
 lost, behind min_index) goes back to the queue and to another member, as does one whose batch
-went unanswered for as long as a unary attempt waits (half the timeout, at least 1 s: a hung or
-cut-off member); a member refusing as removed or of another cluster is dropped. Every operation
+went unanswered for as long as a unary attempt waits (half the timeout, see `attempt_timeout`: a
+hung or cut-off member); a member refusing as removed or of another cluster is dropped. Every operation
 is answered exactly once: its own result or error (the same HsmError subclass and message as
 the unary RPC), or Unavailable at its deadline (the transport's `timeout`, counted from the
 call). An operation whose stream failed more often than there are members, or that no member
@@ -46,7 +46,7 @@ from hsmnode.client._crypto_streams import (
     StreamPool,
 )
 from hsmnode.client._errors import HsmError, Unavailable, error_from_status
-from hsmnode.client._outcome import MEMBER_REFUSALS, refusal_of
+from hsmnode.client._outcome import MEMBER_REFUSALS, attempt_timeout, refusal_of
 from hsmnode.pb import crypto_stream_pb2
 
 KINDS = wire.FIELDS  # the Keys RPCs a batch carries -> their field in CryptoOp / CryptoResult
@@ -207,10 +207,10 @@ class Coalescer(StreamPool):
             stream.close()
 
     def _stalled(self) -> list[MemberStream]:
-        """Streams with a batch unanswered for longer than a unary attempt waits (half the timeout,
-        at least 1 s: a hung or cut-off member): taken out, their operations sent elsewhere. The
-        caller cancels them (outside the lock)."""
-        limit = max(1.0, self.transport.timeout / 2)
+        """Streams with a batch unanswered for longer than a unary attempt waits (`attempt_timeout`:
+        a hung or cut-off member): taken out, their operations sent elsewhere. The caller cancels
+        them (outside the lock)."""
+        limit = attempt_timeout(self.transport.timeout, len(self.transport.endpoints))
         now = time.monotonic()
         stalled = [
             s for s in self.streams.values() if any(now - sent > limit for _, _, sent in s.inflight.values())

@@ -70,3 +70,11 @@ def provably_not_applied(exc: grpc.RpcError, trailing: Any) -> bool:
         return True
     details = (exc.details() or "").lower()
     return any(hint in details for hint in NOT_SENT)
+
+
+def attempt_timeout(timeout: float, members: int) -> float:
+    """How long (s) one attempt at one member may take within a call's `timeout` (s), the client
+    knowing `members` members: half of it, so a hung or cut-off member leaves the call time for
+    another. With one member, at least 1 s (another attempt could only go to the same member). It
+    was at least 1 s always, so with `timeout` ≤ 2 s one hung member took a call's whole deadline."""
+    return timeout / 2 if members > 1 else max(1.0, timeout / 2)

@@ -37,6 +37,7 @@ from hsmnode.client._outcome import (
     APPLIED_INDEX_KEY,
     MEMBER_REFUSALS,
     Attempts,
+    attempt_timeout,
     provably_not_applied,
     refusal_of,
 )
@@ -420,7 +421,7 @@ class Transport:
     ) -> tuple[Any, Any]:
         """One attempt of `method` at `endpoint` within `left` s: (response, call). Raises grpc.RpcError."""
         rpc = getattr(self.stub(endpoint, stub_cls), method)
-        timeout = min(left, max(1.0, self.timeout / 2))
+        timeout = min(left, attempt_timeout(self.timeout, len(self.endpoints)))
         response, rpc_call = rpc.with_call(request, timeout=timeout, metadata=self._metadata(token))
         return response, rpc_call
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 
 from hsmnode import crypto
 from hsmnode.client import FaultInjector, HsmClient, ProfileError, Tls
 from hsmnode.ops.devcluster import DevCluster
-from tests.integration.helpers import drill, eventually, leader_of
+from tests.integration.helpers import drill, eventually, leader_of, stopped
 
 pytestmark = pytest.mark.cluster
 
@@ -178,3 +181,32 @@ def test_cluster_status_names_no_leader_when_the_majority_is_lost(cluster: DevCl
         for member_id in dead:
             cluster.start(member_id)
         eventually(lambda: one.cluster_status().leader != "", 30.0, "a leader named again")
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("coalesce", [False, True], ids=["unary", "coalesced"])
+def test_a_hung_member_leaves_a_one_second_call_time_for_another_member(
+    cluster: DevCluster, coalesce: bool
+) -> None:
+    # An attempt at one member waits half the call's timeout. It used to wait at least 1 s, so with
+    # timeout=1 a hung (SIGSTOPped) member took the whole deadline and the call failed (a new user).
+    demo = cluster.demo()
+    assert demo is not None
+    victim = next(m for m in cluster.members if m.id != leader_of(cluster))
+    with HsmClient([m.grpc for m in cluster.members], cluster.client_tls(), timeout=10.0) as setup:
+        session = setup.open_session("demo", demo["partition"]["co_password"], role="CO")
+        session.keep = True
+        session.generate_key("hung", "EC", "P-256", usage=["sign"])
+        token = session.token
+    pid = cluster.pid_of(victim.id)
+    assert pid is not None
+    stopped(pid)
+    try:
+        order = [victim.grpc] + [m.grpc for m in cluster.members if m.id != victim.id]
+        with HsmClient(order, cluster.client_tls(), timeout=1.0, discover=False, coalesce=coalesce) as app:
+            hung_first = app.resume_partition(token)
+            signatures = [hung_first.sign("hung", b"m", mechanism="ECDSA-SHA256") for _ in range(6)]
+            assert all(signatures)
+            assert app.answered.get(victim.grpc, 0) == 0
+    finally:
+        os.kill(pid, signal.SIGCONT)
