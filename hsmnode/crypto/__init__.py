@@ -7,8 +7,12 @@ join this module with the issues that need them.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
 import ipaddress
+import os
 import secrets
+import threading
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -176,37 +180,58 @@ def random_id(prefix: str) -> str:
 # scrypt (RFC 7914) with a per-credential random salt, encoded as
 # "scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>". The proposing member hashes; only
 # the encoded hash enters a command, the Raft log and snapshots.
+#
+# Computed by hashlib.scrypt (OpenSSL's EVP_PBE_scrypt, the same bytes as cryptography's Scrypt),
+# which releases the GIL: cryptography 48's Scrypt holds it for the whole ~100 ms derivation, so
+# every login stalled its member's Raft and gRPC threads that long (measured: a 122 ms gap in a
+# 1 ms sleeper thread, against 9 ms with hashlib), and concurrent logins ran one at a time.
+# Derivations at once are bounded by the CPUs: 24 logins all deriving together (16 MiB each) share
+# the cores and finish together, late, so all time out; bounded, the first are answered first.
 
 SCRYPT_N = 2**14
 SCRYPT_R = 8
 SCRYPT_P = 1
+_SCRYPT_MAXMEM = 64 * 1024 * 1024  # bytes; N=2^14, r=8 needs 16 MiB (128 * r * N)
+_SCRYPT_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))  # derivations at once
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, wait: float | None = None) -> bytes:
+    """The 32-byte scrypt key of `password` (UTF-8), once one of the CPU-bounded slots is free
+    within `wait` s (None: however long it takes). Raises TimeoutError when none was, ValueError
+    for parameters OpenSSL refuses (n not a power of 2, memory above 64 MiB)."""
+    if not _SCRYPT_SLOTS.acquire(timeout=wait):
+        raise TimeoutError(f"no scrypt slot free within {wait:.2f} s")
+    try:
+        return hashlib.scrypt(
+            password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM, dklen=32
+        )
+    finally:
+        _SCRYPT_SLOTS.release()
 
 
 def hash_password(password: str) -> str:
+    """A fresh encoded scrypt hash of `password` (random 16-byte salt), the format above."""
     import base64
 
-    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
     salt = secrets.token_bytes(16)
-    digest = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(password.encode("utf-8"))
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     b64 = base64.b64encode
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
 
 
-def verify_password(password: str, encoded: str) -> bool:
+def verify_password(password: str, encoded: str, *, wait: float | None = None) -> bool:
+    """True when `password` matches the encoded scrypt hash (compared in constant time); False for
+    a wrong password or a hash that is not in the format above. `wait` (s): how long to wait for
+    a derivation slot (other logins on this member); TimeoutError past it, nothing derived."""
     import base64
-
-    from cryptography.exceptions import InvalidKey
-    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
     try:
         algo, n, r, p, salt, digest = encoded.split("$")
         if algo != "scrypt":
             return False
-        kdf = Scrypt(salt=base64.b64decode(salt), length=32, n=int(n), r=int(r), p=int(p))
-        kdf.verify(password.encode("utf-8"), base64.b64decode(digest))
-        return True
-    except (ValueError, InvalidKey):
+        derived = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p), wait)
+        return hmac.compare_digest(derived, base64.b64decode(digest))
+    except (ValueError, OverflowError):  # binascii.Error is a ValueError
         return False
 
 

@@ -21,6 +21,19 @@ from hsmnode.sessions import APPLIANCE_TTL_MS, Claims, SessionKind
 _DUMMY_HASH = crypto.hash_password("hsmnode-no-such-user")
 
 
+def verify(password: str, encoded: str, timeout: float | None) -> bool:
+    """crypto.verify_password within the call's `timeout` (s): a member busy deriving other logins'
+    passwords for all of it answers UNAVAILABLE (nothing judged, nothing counted; the SDK tries
+    another member) instead of deriving a password no one waits for any more."""
+    try:
+        return crypto.verify_password(password, encoded, wait=timeout)
+    except TimeoutError:
+        raise DomainError(
+            ErrorCode.UNAVAILABLE,
+            "this member is busy checking other logins' passwords: try again, or another member",
+        ) from None
+
+
 @dataclass(frozen=True)
 class Session:
     token: str
@@ -88,7 +101,7 @@ class LoginService:
         Returns the credential's epoch, for the command the password authorizes."""
         self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
         found = self.credential(target)
-        if found is None or not password or not crypto.verify_password(password, found[0]):
+        if found is None or not password or not verify(password, found[0], timeout):
             self._ctx.submit(
                 c.RecordLogin,
                 actor,
@@ -126,7 +139,7 @@ class LoginService:
         self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
         found = self.credential(target)
         digest, epoch = found if found else (_DUMMY_HASH, 0)
-        success = crypto.verify_password(password, digest) and found is not None
+        success = verify(password, digest, timeout) and found is not None
         if first is not None:
             if success:
                 return first
@@ -152,10 +165,10 @@ class LoginService:
         self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
         found = self.credential(target)
         if first is not None:
-            if found is not None and crypto.verify_password(new, found[0]):
+            if found is not None and verify(new, found[0], timeout):
                 return int(first.value["epoch"])
             request_id = sub_request_id(request_id, f"again-{uuid.uuid4().hex[:12]}")
-        if found is None or not crypto.verify_password(old, found[0]):
+        if found is None or not verify(old, found[0], timeout):
             self._ctx.submit(
                 c.RecordLogin,
                 actor,
