@@ -29,13 +29,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.serializer import SERIALIZER_STATE
 from pysyncobj.syncobj import SyncObjException
 
 from hsmnode.domain.apply import apply as apply_command
+from hsmnode.domain.batch import encode_batch, is_batch, pack, split_batch
 from hsmnode.domain.commands import Command, decode
 from hsmnode.domain.errors import CommandDecodeError, ErrorCode
 from hsmnode.domain.result import Result
@@ -139,7 +140,7 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
     # The frozen set of replicated methods: apply, barrier. See the module docstring.
 
     @replicated  # type: ignore[misc,untyped-decorator,unused-ignore]
-    def apply(self, payload: bytes) -> Result:
+    def apply(self, payload: bytes) -> Result | list[Result]:
         result = self.apply_payload(payload)
         with self.applied:
             self.applied.notify_all()
@@ -154,8 +155,21 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
             with self.lock:
                 self.state_index = int(self._syncObj.raftLastApplied) + 1
 
-    def apply_payload(self, payload: bytes) -> Result:
-        """Decode and apply one log entry. Never raises."""
+    def apply_payload(self, payload: bytes) -> Result | list[Result]:
+        """Decode and apply one log entry: a command's Result, or for a batch entry (domain/batch.py)
+        each of its commands' Results in order, each command applied exactly as its own entry would be
+        (a malformed batch: one INVALID_ARGUMENT Result, nothing applied). Never raises."""
+        if is_batch(payload):
+            try:
+                commands = split_batch(payload)
+            except CommandDecodeError as exc:
+                log.error("refused undecodable batch entry %r: %s", _preview(payload), exc.message)
+                return Result.error(ErrorCode.INVALID_ARGUMENT, exc.message)
+            return [self.apply_command_bytes(command) for command in commands]
+        return self.apply_command_bytes(payload)
+
+    def apply_command_bytes(self, payload: bytes) -> Result:
+        """Decode and apply one command (a plain entry, or one command of a batch entry). Never raises."""
         try:
             cmd = decode(payload)
         except CommandDecodeError as exc:
@@ -245,6 +259,7 @@ class Replicator:
             except FsyncUnavailable as exc:
                 raise OSError(str(exc)) from None
         self.consumer = ReplicatedState(initial_state)
+        self._count_lock = threading.Lock()
         conf = SyncObjConf(
             password=settings.password,
             appendEntriesUseBatch=False,
@@ -293,19 +308,40 @@ class Replicator:
             raise _translate(exc.errorCode) from None
         return result
 
-    def propose_many(self, payloads: list[bytes], timeouts: list[float]) -> list[Result | ReplicationError]:
+    def propose_many(
+        self, payloads: list[bytes], timeouts: list[float], batch: bool = True
+    ) -> list[Result | ReplicationError]:
         """Per encoded command, in order: its Result as applied here, or the ReplicationError `propose`
-        would raise. One Raft entry each (no new command type), all queued before any is awaited
-        (raft/together.py), so group commit sends them in one round; `timeouts[i]` (s) bounds command
-        i's wait. Raises ReplicationError("unavailable") before queueing without a leader with a quorum."""
+        would raise. All queued before any is awaited (raft/together.py), so group commit sends them in
+        one round; `timeouts[i]` (s) bounds command i's wait. With `batch` and a leader whose every
+        voter reads batch entries (raft/features.py), consecutive commands share one Raft entry
+        (domain/batch.py, within its size limits): one entry's Raft work for many commands, each
+        still its own Result; else one entry each. Raises ReplicationError("unavailable") before
+        queueing without a leader with a quorum."""
         self._require_leader()
+        if batch and len(payloads) > 1 and self._obj.reads_everywhere("batch"):
+            groups = pack([len(p) for p in payloads])
+        else:
+            groups = [[i] for i in range(len(payloads))]
+        entries = [payloads[g[0]] if len(g) == 1 else encode_batch([payloads[i] for i in g]) for g in groups]
+        batched = [len(g) for g in groups if len(g) > 1]
+        if batched:
+            with self._count_lock:  # these two counters are ours, not the tick thread's
+                self._obj.counters["batch_entries"] += len(batched)
+                self._obj.counters["batched_commands"] += sum(batched)
+        entry_of = [0] * len(payloads)
+        slot = [0] * len(payloads)  # the command's place within its entry
+        for e, group in enumerate(groups):
+            for place, command in enumerate(group):
+                entry_of[command], slot[command] = e, place
+        found = propose_together(self.consumer.apply, entries, timeouts, entry_of)
         return [
             _translate("Timeout")
-            if found is None
-            else found[0]
-            if found[1] == FAIL_REASON.SUCCESS
-            else _translate(found[1])
-            for found in propose_together(self.consumer.apply, payloads, timeouts)
+            if outcome is None
+            else _translate(outcome[1])
+            if outcome[1] != FAIL_REASON.SUCCESS
+            else _one_of(outcome[0], slot[i], len(groups[entry_of[i]]))
+            for i, outcome in enumerate(found)
         ]
 
     def barrier(self, timeout: float) -> None:
@@ -446,7 +482,8 @@ class Replicator:
 
     def raft_counters(self) -> dict[str, int]:
         """Counts of the Raft layer's decisions (pre-vote rounds and refusals, ignored votes,
-        elections started, fsyncs, reconciled appends) since start."""
+        elections started, fsyncs, reconciled appends, batch entries proposed here and the commands
+        they held) since start."""
         return dict(self._obj.counters)
 
     def metrics_view(self) -> dict[str, int]:
@@ -486,6 +523,16 @@ class Replicator:
 
     def close(self) -> None:
         self._obj.destroy_synchronous()
+
+
+def _one_of(applied: Any, place: int, count: int) -> Result:
+    """Command `place`'s Result from its entry's: a batch entry answers a list (one per command), a
+    plain entry or a refused batch frame one Result (for every command of it)."""
+    if isinstance(applied, list):
+        if len(applied) == count:
+            return cast(Result, applied[place])
+        return Result.error(ErrorCode.INTERNAL, f"a batch entry of {count} commands answered {len(applied)}")
+    return cast(Result, applied)
 
 
 def _translate(code: Any) -> ReplicationError:
