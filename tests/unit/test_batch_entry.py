@@ -182,3 +182,27 @@ def test_pack_keeps_order_and_the_limits(
     for group in groups:
         framed = len(batch.encode_batch([b"x" * sizes[i] for i in group]))
         assert len(group) == 1 or framed <= max_bytes
+
+
+def test_commands_in_batch_entries_count_toward_log_compaction(
+    two: tuple[ReplicatedState, ReplicatedState, World],
+) -> None:
+    _, member, w = two
+
+    class Engine:
+        raftLastApplied = 7
+        forced = 0
+
+        def forceLogCompaction(self) -> None:  # noqa: N802 - pysyncobj's name
+            self.forced += 1
+
+    engine = Engine()
+    member._syncObj = engine
+    member.compact_after = 5
+    as_batch(member, [key_create(w, n) for n in range(1, 4)])
+    assert engine.forced == 0  # 3 commands batched since the last snapshot
+    as_batch(member, [key_create(w, n) for n in range(4, 6)])
+    assert engine.forced == 1  # 5: the log is compacted by commands too
+    member._serialize()  # a snapshot starts
+    as_batch(member, [key_create(w, n) for n in range(6, 10)])
+    assert engine.forced == 1
