@@ -49,7 +49,11 @@ class PeerFeatures:
         if self._SyncObj__raftState != _LEADER:
             return False
         reads = self._reads
-        return all(feature in reads.get(node, ()) for node in list(self._SyncObj__otherNodes))
+        try:
+            voters = list(self._SyncObj__otherNodes)
+        except RuntimeError:  # a membership change on the tick thread, this very moment: ask again later
+            return False
+        return all(feature in reads.get(node, ()) for node in voters)
 
     # SyncObj's private state, read above (set by SyncObj.__init__)
     _SyncObj__raftState: int
