@@ -93,7 +93,8 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
                 log.error("refused undecodable batch entry %r: %s", _preview(payload), exc.message)
                 return Result.error(ErrorCode.INVALID_ARGUMENT, exc.message)
             self._count_batched(len(commands))
-            return [self.apply_command_bytes(command) for command in commands]
+            with self.lock:  # readers see a batch entry whole or not at all (read_indexed: state at an index)
+                return [self.apply_command_bytes(command) for command in commands]
         return self.apply_command_bytes(payload)
 
     def _count_batched(self, commands: int) -> None:
