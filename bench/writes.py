@@ -139,6 +139,8 @@ EVENTS = (
     "acknowledgements_sent",
     "entries_sent",
     "appends_reconciled",
+    "batch_entries",
+    "batched_commands",
 )
 
 
@@ -186,6 +188,8 @@ def cpu_per_write(cluster: DevCluster, run: Callable[[], Timing]) -> tuple[Timin
         if events["group_commits"]
         else ""
     )
+    if events["batch_entries"]:
+        batch += f"; {events['batched_commands'] / events['batch_entries']:.1f} commands per batch entry"
     batch += (
         f"; Raft messages per write: {events['append_entries_sent'] / ops:.2f} AppendEntries, "
         f"{events['acknowledgements_sent'] / ops:.2f} acknowledgements, "

@@ -1,4 +1,5 @@
-"""The pysyncobj adapter: `propose(command) -> Result`, Raft status, snapshot hooks.
+"""The pysyncobj adapter: `propose(command) -> Result`, Raft status, snapshot hooks; the state
+machine it replicates is `ReplicatedState` (hsmnode/replicated_state.py).
 
 Hazards this file exists to contain (notes-pysyncobj-grpc.md §1, §3, §8):
 - exactly one replicated entry point, `apply(payload: bytes)`, plus the no-op
@@ -29,22 +30,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj.serializer import SERIALIZER_STATE
 from pysyncobj.syncobj import SyncObjException
 
-from hsmnode.domain.apply import apply as apply_command
-from hsmnode.domain.commands import Command, decode
-from hsmnode.domain.errors import CommandDecodeError, ErrorCode
+from hsmnode.domain.batch import encode_batch, pack
+from hsmnode.domain.commands import Command
+from hsmnode.domain.errors import ErrorCode
 from hsmnode.domain.result import Result
 from hsmnode.domain.state import HsmState
 from hsmnode.raft.durable import FsyncUnavailable, check_fsync
 from hsmnode.raft.engine import EngineOptions, HsmSyncObj
-from hsmnode.raft.snapshots import freeze_long_lived
 from hsmnode.raft.together import propose_together
 from hsmnode.raft.transport import TransportLimits
+from hsmnode.replicated_state import ReplicatedState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,102 +104,6 @@ class RaftStatus:
     ready: bool
 
 
-class _SnapshotRef:
-    """What `_serialize` hands to pysyncobj: converted to plain data only when pickled.
-
-    pysyncobj forks a child to write the dump and pickles there, so the deep
-    conversion runs in the child on a copy-on-write image of the state, off the
-    tick thread, and the dump holds only dict/list/str/int (DESIGN.md §3.4).
-    The child must not take the state lock: another thread may hold it at fork time.
-    """
-
-    __slots__ = ("_state",)
-
-    def __init__(self, state: HsmState) -> None:
-        self._state = state
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (dict, (self._state.to_data(),))
-
-
-class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
-    """The consumer pysyncobj replicates: the HSM state behind one apply(bytes)."""
-
-    def __init__(self, initial: HsmState | None = None) -> None:
-        super().__init__()
-        self.lock = threading.RLock()
-        self.applied = threading.Condition(threading.Lock())
-        # a restored cluster's members start from the backup's state (hsmnode/backup/seed.py)
-        self.state = initial if initial is not None else HsmState()
-        # the Raft index of the last command applied to `state` (under `lock`): a consistent read
-        # knows which index it saw. pysyncobj advances its own applied index only after apply returns.
-        self.state_index = 0
-        # called after each applied command with (command, result, seconds): the member's metrics
-        self.observer: Callable[[Command, Result, float], None] | None = None
-
-    # The frozen set of replicated methods: apply, barrier. See the module docstring.
-
-    @replicated  # type: ignore[misc,untyped-decorator,unused-ignore]
-    def apply(self, payload: bytes) -> Result:
-        result = self.apply_payload(payload)
-        with self.applied:
-            self.applied.notify_all()
-        return result
-
-    @replicated  # type: ignore[misc,untyped-decorator,unused-ignore]
-    def barrier(self) -> None:
-        self._note_index()
-
-    def _note_index(self) -> None:
-        if self._syncObj is not None:  # during apply pysyncobj's applied index is this entry's - 1
-            with self.lock:
-                self.state_index = int(self._syncObj.raftLastApplied) + 1
-
-    def apply_payload(self, payload: bytes) -> Result:
-        """Decode and apply one log entry. Never raises."""
-        try:
-            cmd = decode(payload)
-        except CommandDecodeError as exc:
-            log.error("refused undecodable command %r: %s", _preview(payload), exc.message)
-            return Result.error(ErrorCode.INVALID_ARGUMENT, exc.message)
-        except Exception:
-            log.exception("unexpected error decoding command %r", _preview(payload))
-            return Result.error(ErrorCode.INTERNAL, "internal error decoding the command")
-        started = time.perf_counter()
-        try:
-            with self.lock:
-                result = apply_command(self.state, cmd)
-                self._note_index()
-        except Exception:
-            log.critical(
-                "apply raised outside the state machine for command %r", _preview(payload), exc_info=True
-            )
-            return Result.error(ErrorCode.INTERNAL, f"internal error applying {cmd.TYPE}")
-        if result.internal_trace:
-            log.error("apply failed for command %r:\n%s", _preview(payload), result.internal_trace)
-        if self.observer is not None:
-            try:
-                self.observer(cmd, result, time.perf_counter() - started)
-            except Exception:  # metrics never stop apply
-                log.exception("apply observer failed")
-        return result
-
-    def _serialize(self) -> _SnapshotRef:
-        return _SnapshotRef(self.state)
-
-    def _deserialize(self, data: Any) -> None:
-        state = HsmState.from_data(data)
-        with self.lock:
-            self.state = state
-            self.state_index = 0  # unknown until the next entry applies (pysyncobj sets its index later)
-        freeze_long_lived()  # a loaded state leaves the garbage collector's walks (raft/snapshots.py)
-
-
-def _preview(payload: Any, limit: int = 300) -> str:
-    text = repr(payload)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 @dataclass(frozen=True)
 class RaftSettings:
     self_address: str
@@ -245,6 +150,8 @@ class Replicator:
             except FsyncUnavailable as exc:
                 raise OSError(str(exc)) from None
         self.consumer = ReplicatedState(initial_state)
+        self.consumer.compact_after = settings.compaction_min_entries
+        self._count_lock = threading.Lock()
         conf = SyncObjConf(
             password=settings.password,
             appendEntriesUseBatch=False,
@@ -293,19 +200,40 @@ class Replicator:
             raise _translate(exc.errorCode) from None
         return result
 
-    def propose_many(self, payloads: list[bytes], timeouts: list[float]) -> list[Result | ReplicationError]:
+    def propose_many(
+        self, payloads: list[bytes], timeouts: list[float], batch: bool = True
+    ) -> list[Result | ReplicationError]:
         """Per encoded command, in order: its Result as applied here, or the ReplicationError `propose`
-        would raise. One Raft entry each (no new command type), all queued before any is awaited
-        (raft/together.py), so group commit sends them in one round; `timeouts[i]` (s) bounds command
-        i's wait. Raises ReplicationError("unavailable") before queueing without a leader with a quorum."""
+        would raise. All queued before any is awaited (raft/together.py), so group commit sends them in
+        one round; `timeouts[i]` (s) bounds command i's wait. With `batch` and a leader whose every
+        voter reads batch entries (raft/features.py), consecutive commands share one Raft entry
+        (domain/batch.py, within its size limits): one entry's Raft work for many commands, each
+        still its own Result; else one entry each. Raises ReplicationError("unavailable") before
+        queueing without a leader with a quorum."""
         self._require_leader()
+        if batch and len(payloads) > 1 and self._obj.reads_everywhere("batch"):
+            groups = pack([len(p) for p in payloads])
+        else:
+            groups = [[i] for i in range(len(payloads))]
+        entries = [payloads[g[0]] if len(g) == 1 else encode_batch([payloads[i] for i in g]) for g in groups]
+        batched = [len(g) for g in groups if len(g) > 1]
+        if batched:
+            with self._count_lock:  # these two counters are ours, not the tick thread's
+                self._obj.counters["batch_entries"] += len(batched)
+                self._obj.counters["batched_commands"] += sum(batched)
+        entry_of = [0] * len(payloads)
+        slot = [0] * len(payloads)  # the command's place within its entry
+        for e, group in enumerate(groups):
+            for place, command in enumerate(group):
+                entry_of[command], slot[command] = e, place
+        found = propose_together(self.consumer.apply, entries, timeouts, entry_of)
         return [
             _translate("Timeout")
-            if found is None
-            else found[0]
-            if found[1] == FAIL_REASON.SUCCESS
-            else _translate(found[1])
-            for found in propose_together(self.consumer.apply, payloads, timeouts)
+            if outcome is None
+            else _translate(outcome[1])
+            if outcome[1] != FAIL_REASON.SUCCESS
+            else _one_of(outcome[0], slot[i], len(groups[entry_of[i]]))
+            for i, outcome in enumerate(found)
         ]
 
     def barrier(self, timeout: float) -> None:
@@ -446,7 +374,8 @@ class Replicator:
 
     def raft_counters(self) -> dict[str, int]:
         """Counts of the Raft layer's decisions (pre-vote rounds and refusals, ignored votes,
-        elections started, fsyncs, reconciled appends) since start."""
+        elections started, fsyncs, reconciled appends, batch entries proposed here and the commands
+        they held) since start."""
         return dict(self._obj.counters)
 
     def metrics_view(self) -> dict[str, int]:
@@ -486,6 +415,16 @@ class Replicator:
 
     def close(self) -> None:
         self._obj.destroy_synchronous()
+
+
+def _one_of(applied: Any, place: int, count: int) -> Result:
+    """Command `place`'s Result from its entry's: a batch entry answers a list (one per command), a
+    plain entry or a refused batch frame one Result (for every command of it)."""
+    if isinstance(applied, list):
+        if len(applied) == count:
+            return cast(Result, applied[place])
+        return Result.error(ErrorCode.INTERNAL, f"a batch entry of {count} commands answered {len(applied)}")
+    return cast(Result, applied)
 
 
 def _translate(code: Any) -> ReplicationError:

@@ -22,7 +22,8 @@ Hooks into pysyncobj 0.3.17 (private names, checked at import, hence the pin):
   send time and the lease left, echoes the stamp in acknowledgements, marks a transfer's
   RequestVote, and in durable mode holds acknowledgements until the journal is fsynced;
 - pre-vote answers name the leader; a member whose configuration does not list it (older than
-  the cluster's) contacts it until it does (`learning.LeaderLearning`).
+  the cluster's) contacts it until it does (`learning.LeaderLearning`);
+- acknowledgements say which entry formats the member reads (`features.PeerFeatures`).
 
 Message fields we add are ignored by plain pysyncobj; the message types we add are
 dropped by it (it dispatches on known types only).
@@ -43,6 +44,7 @@ from pysyncobj.monotonic import monotonic  # CLOCK_MONOTONIC_RAW: pysyncobj's de
 from pysyncobj.version import VERSION as PYSYNCOBJ_VERSION
 
 from hsmnode.raft import durable
+from hsmnode.raft.features import PeerFeatures
 from hsmnode.raft.group_commit import GroupCommit
 from hsmnode.raft.learning import LeaderLearning
 from hsmnode.raft.rules import (
@@ -126,7 +128,7 @@ class _JournalLog:
         return int(self._journal[offset][2])
 
 
-class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, SyncObj):  # type: ignore[misc]
+class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, PeerFeatures, SyncObj):  # type: ignore[misc]
     """SyncObj with the rules of `hsmnode.raft.rules`. Same constructor as SyncObj plus `options`."""
 
     _SyncObj__raftElectionDeadline: float  # pysyncobj's: monotonic time of the next election timeout
@@ -157,6 +159,7 @@ class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, SyncObj):  # type:
         self._durable_ready = threading.Event()
         self._init_leader_learning()
         self._init_group_commit()
+        self._init_features()
         self._last_tick = now + 1.0  # the first tick comes after pysyncobj's start-up sleep
         # the applied index at the last periodic gc freeze; the first tick freezes what start-up made
         self._frozen_at = -FREEZE_EVERY
@@ -411,6 +414,7 @@ class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, SyncObj):  # type:
         if kind == "append_entries":
             return self._on_append(node, message, now, term)
         if kind == "next_node_idx":
+            self._heard_reads(node, message)
             echo = message.get("lease_echo")
             if (
                 echo is not None
@@ -499,6 +503,7 @@ class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, SyncObj):  # type:
         elif kind == "next_node_idx":
             self.counters["acknowledgements_sent"] += 1
             message["lease_echo"] = self._echo.get(node)
+            self._advertise(message)
             if self.options.durable and (self._held_acks or self.sync_pending()):
                 self._held_acks.append((node, message))
                 return False

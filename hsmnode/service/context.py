@@ -107,9 +107,10 @@ class NodeContext:
         return answer(result)
 
     def propose_many(self, payloads: list[bytes], timeouts: list[float | None]) -> list[Result | Exception]:
-        """Replicate several commands together (`encoded` payloads; one Raft entry each, all queued
-        before any is awaited: one group-commit round) and return per command, in order, its applied
-        Result or the DomainError / ReplicationError `propose` would have raised for it."""
+        """Replicate several commands together (`encoded` payloads, all queued before any is awaited:
+        one group-commit round; as batch entries, several commands in one Raft entry, once every voter
+        reads them: Replicator.propose_many) and return per command, in order, its applied Result or
+        the DomainError / ReplicationError `propose` would have raised for it."""
         try:
             results = self.replicator.propose_many(payloads, [write_timeout(t) for t in timeouts])
         except ReplicationError as exc:  # no leader with a quorum: none was queued

@@ -4,9 +4,10 @@ Each request gets exactly what `KeyService.generate` answers for it: the same ch
 same `prepare` (a new key wrapped under the SMK), the same request-id contract (`NodeContext.
 first_or_prepared`: a request id this member applied answers its first result), the same
 refusals decided in apply (authorization, labels). What differs is the waiting: the requests
-that need a proposal are all queued before any is awaited (`NodeContext.propose_many`), one Raft
-entry each as for the unary RPC (old members apply every entry), so group commit carries them in
-one AppendEntries round; each waits until its own deadline.
+that need a proposal are all queued before any is awaited (`NodeContext.propose_many`) as batch
+entries (several KeyCreate commands in one Raft entry, each applied as its own entry would be:
+hsmnode/domain/batch.py; one entry each while a voter of an older version does not read them), so
+group commit carries them in one AppendEntries round; each waits until its own deadline.
 
 A request whose deadline passed before its turn (the batch's earlier requests took the time: large
 RSA keys) is not run: UNAVAILABLE, not applied. A request id repeated inside the batch is proposed once and its later occurrences answer its

@@ -267,3 +267,20 @@ def test_a_leader_under_writes_compacts_its_log(tmp_path: Path) -> None:
         assert wait_for(lambda: leader.obj._SyncObj__raftLog[0][1] > first_index + 100, 20), (
             "the leader's log was never compacted"
         )
+
+
+def test_the_leader_batches_entries_only_while_every_follower_says_it_reads_them(tmp_path: Path) -> None:
+    """raft/features.py over real acknowledgements: a follower that stops saying it reads batch
+    entries (as a member of the previous version never says) closes the leader's gate at its next
+    acknowledgement; saying it again reopens it."""
+    with cluster(tmp_path, 3) as c:
+        leader = settled(c)
+        assert wait_for(lambda: leader.obj.reads_everywhere("batch"), 5)
+        follower = next(m for m in c.members.values() if m is not leader)
+        assert not follower.obj.reads_everywhere("batch")  # only a leader batches
+        follower.obj._advertise = lambda message: None  # acknowledgements without "reads"
+        try:
+            assert wait_for(lambda: not leader.obj.reads_everywhere("batch"), 5)
+        finally:
+            del follower.obj._advertise
+        assert wait_for(lambda: leader.obj.reads_everywhere("batch"), 5)

@@ -60,3 +60,12 @@ def test_answers_after_one_timed_out_wake_the_waiter_without_waiting_for_their_t
     outcomes = propose_together(tick.apply, [b"a", b"b", b"c"], [30.0, 0.1, 30.0])
     assert outcomes == [(b"A", 0), None, (b"C", 0)]
     assert time.monotonic() - started < 10.0
+
+
+def test_commands_sharing_an_entry_each_get_its_outcome_and_wait_until_their_own_timeout() -> None:
+    tick = TickThread(drop=frozenset({b"y"}), delay=0.05)
+    started = time.monotonic()
+    # commands 0, 1, 3 share entry b"x"; command 2 is alone in entry b"y" (never answered)
+    outcomes = propose_together(tick.apply, [b"x", b"y", b"z"], [30.0, 30.0, 0.1, 30.0], [0, 0, 1, 0])
+    assert outcomes == [(b"X", 0), (b"X", 0), None, (b"X", 0)]
+    assert time.monotonic() - started < 10.0

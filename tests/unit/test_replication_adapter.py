@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hsmnode import replication
+from hsmnode import replicated_state
 from hsmnode.domain import commands as c
 from hsmnode.domain.errors import ErrorCode
 from hsmnode.replication import ReplicatedState
@@ -66,7 +66,7 @@ def test_state_machine_failure_outside_handlers_is_contained(monkeypatch: pytest
     def broken(state: object, cmd: c.Command) -> None:
         raise MemoryError("simulated")
 
-    monkeypatch.setattr(replication, "apply_command", broken)
+    monkeypatch.setattr(replicated_state, "apply_command", broken)
     assert consumer.apply_payload(note("x")).code is ErrorCode.INTERNAL
 
 
