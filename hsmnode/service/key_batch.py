@@ -85,6 +85,13 @@ def generate_batch(
     pending: list[int] = []
     payloads: list[bytes] = []
     timeouts: list[float | None] = []
+    known = (  # the batch's repeats of applied requests, in one read of the state
+        ctx.first_results(
+            c.KeyCreate, claims.actor, [r.request_id for r in requests if isinstance(r, Generation)]
+        )
+        if claims is not None
+        else {}
+    )
     for index, request in enumerate(requests):
         if isinstance(request, Exception):
             answers[index] = request
@@ -117,6 +124,7 @@ def generate_batch(
                     request.usage,
                     request.owner,
                 ),
+                known,
             )
             if isinstance(found, Result):
                 answers[index] = _created(answer(found))
