@@ -1,25 +1,29 @@
 """What a key creation hands to Raft (service/key_fields.py) and the generation's attribute check
-(service/keys.py): fresh version-4 object ids, and a refusal raised on every call, never remembered."""
+(service/keys.py): fresh version-4 object ids (and the SDK's request ids, made alike), and a
+refusal raised on every call, never remembered."""
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 
 import pytest
 
+from hsmnode.client._transport import new_request_id
 from hsmnode.crypto import keys as kc
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.service.key_fields import fields, new_object_id
 from hsmnode.service.keys import _generable
 
 
-def test_object_ids_are_fresh_version_4_uuids_in_hex() -> None:
-    ids = {new_object_id() for _ in range(1000)}
+@pytest.mark.parametrize("new_id", [new_object_id, new_request_id], ids=["object id", "SDK request id"])
+def test_ids_are_fresh_version_4_uuids_in_hex(new_id: Callable[[], str]) -> None:
+    ids = {new_id() for _ in range(1000)}
     assert len(ids) == 1000
-    for object_id in ids:
-        parsed = uuid.UUID(object_id)
-        assert (parsed.hex, parsed.version, parsed.variant) == (object_id, 4, uuid.RFC_4122)
+    for made in ids:
+        parsed = uuid.UUID(made)
+        assert (parsed.hex, parsed.version, parsed.variant) == (made, 4, uuid.RFC_4122)
 
 
 def test_key_create_fields_carry_a_new_object_id_and_the_secret_wrapped_for_it() -> None:

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from typing import Any
 
 import pytest
 
 from hsmnode.client._errors import AlreadyExists
-from hsmnode.client._transport import new_request_id
 from hsmnode.client._write_batch import Fallback, Wake, Write, WriteBatcher
 
 
@@ -186,11 +184,3 @@ def test_a_wake_set_from_another_thread_ends_a_blocked_wait() -> None:
     wake = Wake()
     threading.Timer(0.01, wake.set).start()
     assert wake.wait(5.0)
-
-
-def test_request_ids_are_version_4_uuids_in_hex() -> None:
-    ids = {new_request_id() for _ in range(1000)}
-    assert len(ids) == 1000
-    for request_id in ids:
-        parsed = uuid.UUID(request_id)
-        assert (parsed.hex, parsed.version, parsed.variant) == (request_id, 4, uuid.RFC_4122)
