@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from hsmnode.domain import commands as c
 from hsmnode.domain.errors import DomainError, ErrorCode
@@ -36,10 +35,10 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 256  # requests per GenerateBatch; a larger batch is refused whole
 
 
-@dataclass(frozen=True)
-class Generation:
+class Generation(NamedTuple):
     """One request of a batch, as `KeyService.generate` takes it; `deadline`: the time.monotonic()
-    by which its caller stops waiting (None: the batch call's)."""
+    by which its caller stops waiting (None: the batch call's). A NamedTuple, not a frozen
+    dataclass: one per request of every batch, built at a quarter of the cost."""
 
     request_id: str
     label: str
