@@ -52,10 +52,12 @@ class BatchedGenerate:
         """One GenerateKeyRequest's KeyInfo (protobuf), as Keys/Generate answers it: batched with the
         other writes in flight, unary without the transport's `coalesce`. Raises its HsmError."""
         transport = self._transport
-        first = transport.write_order()[0]
-        if not transport.coalesce or self._no_batch.get(first, 0.0) > time.monotonic():
-            return self._unary(Write(request, token, time.monotonic() + transport.timeout), False)
         write = Write(request, token, time.monotonic() + transport.timeout)
+        # the members' order is worked out only while one refuses batches (`_send` works it out per batch)
+        if not transport.coalesce or (
+            self._no_batch and self._no_batch.get(transport.write_order()[0], 0.0) > time.monotonic()
+        ):
+            return self._unary(write, False)
         return self.batcher.call(write, self._unary)
 
     def _unary(self, write: Write, maybe_applied: bool) -> Any:

@@ -16,22 +16,23 @@ from hsmnode.service.keys import KeyService
 KeyCreateRequest = keys_pb2.GenerateKeyRequest | keys_pb2.ImportKeyRequest | keys_pb2.UnwrapKeyRequest
 
 
-def key_info(k: KeyView) -> keys_pb2.KeyInfo:
-    return keys_pb2.KeyInfo(
-        id=k.id,
-        label=k.label,
-        key_type=k.key_type,
-        size=k.size,
-        object_class=k.object_class,
-        extractable=k.extractable,
-        exportable=k.extractable,  # deprecated field 6: answered with the same value for one release
-        usage=list(k.usage),
-        public_der=k.public_der,
-        origin=k.origin,
-        created_at_ms=k.created_at,
-        container=k.container,
-        blocked=k.blocked,
-    )
+def key_info(k: KeyView, into: keys_pb2.KeyInfo | None = None) -> keys_pb2.KeyInfo:
+    """`k` as a KeyInfo; `into`: filled in place (a GenerateBatch result's own `key`: no copy)."""
+    info = keys_pb2.KeyInfo() if into is None else into
+    info.id = k.id
+    info.label = k.label
+    info.key_type = k.key_type
+    info.size = k.size
+    info.object_class = k.object_class
+    info.extractable = k.extractable
+    info.exportable = k.extractable  # deprecated field 6: answered with the same value for one release
+    info.usage.extend(k.usage)
+    info.public_der = k.public_der
+    info.origin = k.origin
+    info.created_at_ms = k.created_at
+    info.container = k.container
+    info.blocked = k.blocked
+    return info
 
 
 def extractable(r: KeyCreateRequest) -> bool:
@@ -102,7 +103,7 @@ class KeysServicer(Servicer[KeyService], keys_pb2_grpc.KeysServicer):
                     request_id=g.request_id, code=status.value[0], message=message, refusal=refusal
                 )
             else:
-                results.results.add(request_id=g.request_id, key=key_info(found))
+                key_info(found, into=results.results.add(request_id=g.request_id).key)
         remember_batch(call, count, {"generate": count}, {"generate": failed} if failed else {})
         return results
 

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -170,14 +170,35 @@ class NodeContext:
             return answer(found)
         return self.submit(cls, actor, request_id, timeout, **found)
 
+    def first_results(self, cls: type[Command], actor: str, request_ids: Iterable[str]) -> dict[str, Result]:
+        """`prior` for many request ids in one read of the state (a batch of writes): request id ->
+        first result, for those this member applied as a `cls` command by `actor`."""
+
+        def firsts(s: HsmState) -> dict[str, Result]:
+            found: dict[str, Result] = {}
+            for request_id in request_ids:
+                seen = s.prior(request_id) if request_id else None
+                if seen is not None and seen[0] == cls.TYPE and seen[1] == actor:
+                    found[request_id] = seen[2]
+            return found
+
+        return self.read(firsts)
+
     def first_or_prepared(
-        self, cls: type[C], actor: str, request_id: str, prepare: Callable[[], dict[str, Any]]
+        self,
+        cls: type[C],
+        actor: str,
+        request_id: str,
+        prepare: Callable[[], dict[str, Any]],
+        known: dict[str, Result] | None = None,
     ) -> Result | dict[str, Any]:
         """`once` up to the proposal: the request's first Result (success or refusal, not raised)
-        when this member applied it, else the fields `prepare` minted. Raises DomainError for an
-        invalid request id or a failed check (not judged as a repeat: see `once`)."""
+        when this member applied it, else the fields `prepare` minted. `known`: the first results
+        `first_results` read just before for a batch of request ids including this one (else the
+        state is read here). Raises DomainError for an invalid request id or a failed check (not
+        judged as a repeat: see `once`)."""
         validate_request_id(request_id)
-        first = self.prior(request_id, cls, actor)
+        first = known.get(request_id) if known is not None else self.prior(request_id, cls, actor)
         if first is not None:
             return first
         try:

