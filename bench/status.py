@@ -27,7 +27,7 @@ alone, in this process, after one more key (DIGEST_VERSION 2, incremental) again
 whole-snapshot digest it replaced (`full_digest`), measured here.
 
     .venv/bin/python -m bench.status [--keys 10000] [--seconds 10] [--writers 4] [--switch-interval-ms 1]
-                                     [--paced-rate 200]
+                                     [--paced-rate 200] [--trace DIR]
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ FILL_THREADS, WRITERS = 8, 4
 # the paced row: writes offered at a steady rate well within the cluster's capacity (a monitored
 # appliance whose clients do not share its CPUs), against the flat-out rows that saturate 2 cores
 PACED_RATE, PACED_WRITERS = 200.0, 8
+TRACE_ENV = "HSMNODE_STATUS_TRACE"  # bench/status_trace/sitecustomize.py: the members' stamps go there
 GOAL_P99_MS = 20.0  # issue 16: NodeStatus p99 ≤ 20 ms on a member holding 10,000 keys while writes run
 
 
@@ -101,6 +102,24 @@ def probe(ask: Callable[[], object], seconds: float, stop: threading.Event | Non
         started = time.perf_counter()
         ask()
         latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def probe_traced(ask: Callable[[], object], seconds: float, directory: Path) -> list[float]:
+    """`probe` that also writes each call's (sent, returned, this process's run-queue wait) in seconds
+    of time.monotonic() to DIRECTORY/prober-PID.jsonl, for `python -m bench.status_trace`."""
+    latencies: list[float] = []
+    stamps: list[tuple[float, float, float]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        queued = run_queue_seconds()
+        started = time.monotonic()
+        ask()
+        ended = time.monotonic()
+        stamps.append((started, ended, run_queue_seconds() - queued))
+        latencies.append((ended - started) * 1000)
+    with (directory / f"prober-{os.getpid()}.jsonl").open("w") as f:
+        f.writelines(json.dumps(s) + "\n" for s in stamps)
     return latencies
 
 
@@ -174,7 +193,8 @@ def probe_main(root: Path, member: str, which: str, seconds: float) -> None:
         ask()
         print("ready", flush=True)
         waited, used = run_queue_seconds(), time.process_time()
-        latencies = probe(ask, seconds)
+        trace = os.environ.get(TRACE_ENV)
+        latencies = probe(ask, seconds) if not trace else probe_traced(ask, seconds, Path(trace))
         waited, used = run_queue_seconds() - waited, time.process_time() - used
         print(json.dumps({"latencies": latencies, "cpu_wait_ms": waited * 1000, "cpu_s": used}), flush=True)
 
@@ -450,12 +470,24 @@ def main() -> None:
         help="the members' GIL switch interval (server.switch_interval_ms; default Python's 5 ms)",
     )
     parser.add_argument(
+        "--trace",
+        type=Path,
+        metavar="DIR",
+        help="stamp each NodeStatus call's stages in the members and the prober, with the members' events, "
+        "into DIR (then: python -m bench.status_trace DIR)",
+    )
+    parser.add_argument(
         "--paced-rate",
         type=float,
         default=PACED_RATE,
         help=f"writes per second offered in the paced row (default {PACED_RATE:g})",
     )
     args = parser.parse_args()
+    if args.trace is not None:  # the members and the prober inherit the environment
+        args.trace.mkdir(parents=True, exist_ok=True)
+        os.environ[TRACE_ENV] = str(args.trace.resolve())
+        tracer = str(Path(__file__).resolve().parent / "status_trace")
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [tracer, os.environ.get("PYTHONPATH")]))
     run_alone(
         lambda ctx: run(
             ctx, args.keys, args.writers, args.fill_threads, args.switch_interval_ms, args.paced_rate
