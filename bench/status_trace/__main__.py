@@ -9,13 +9,15 @@ record of it (DIR/member-PID.jsonl, sitecustomize.py: the one whose server-loop 
 the call) and prints p50 / p99 / max, the stage means of the slowest share of calls against the rest
 (ms), and the share of each kind calling overlapping one of the leader's events (collections,
 ticks, applies, drains, compaction, the snapshot fork, gc freezes, the sleeper's late wake-ups).
-`--calls` lists every slow call with the leader's events during it. bench/README.md, "NodeStatus
+`--calls` lists every slow call with the leader's events during it. (The cluster-status rounds
+match the NodeStatus calls of the fan-out instead: on the peer that answered most of them.) bench/README.md, "NodeStatus
 tail (stop 23)", shows what it found on a loaded machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,9 @@ def load(path: Path) -> list[Any]:
 
 
 def overlapping(events: list[Any], start: float, end: float) -> list[Any]:
-    return [r for r in events if r[0] in EVENTS and r[2] >= start and r[1] <= end]
+    """The records of `events` (sorted by start) of a kind in EVENTS that overlap [start, end]."""
+    last = bisect.bisect_right(events, end, key=lambda r: r[1])
+    return [r for r in events[max(0, last - 2000) : last] if r[0] in EVENTS and r[2] >= start]
 
 
 def report(
@@ -84,10 +88,12 @@ def report(
             f"{sum(d[key] for d in rest) / max(1, len(rest)) * 1000:8.2f}"
         )
     print("  share of calls overlapping a leader event, slowest / all:")
+    events = sorted((r for r in events if r[0] in EVENTS), key=lambda r: r[1])
+    seen = [{r[0] for r in overlapping(events, d["s"], d["e"])} for d in matched]
     for kind in EVENTS:
-        kinds = [d for d in matched if any(r[0] == kind for r in overlapping(events, d["s"], d["e"]))]
-        in_slow = sum(1 for d in kinds if d["e"] - d["s"] >= cut)
-        print(f"    {kind:8s} {in_slow / len(slow):.2f} / {len(kinds) / n:.3f}")
+        hits = [d for d, kinds in zip(matched, seen, strict=True) if kind in kinds]
+        in_slow = sum(1 for d in hits if d["e"] - d["s"] >= cut)
+        print(f"    {kind:8s} {in_slow / len(slow):.2f} / {len(hits) / n:.3f}")
     if every:
         for d in sorted(slow, key=lambda d: d["s"]):
             parts = " ".join(
