@@ -16,12 +16,18 @@ CPUs). Each status is asked
   call waits there for that process's GIL too (bench/README.md shows the difference).
 
 Each row gives p50, max, the calls, the writes per second answered meanwhile and the member's own
-p99 (its request log: handler only) in the note, and for the prober process how long its threads
-waited for a CPU per call (the machine's load on the prober's side). One more row: the state digest
+p99 (its request log: handler only) in the note, for the prober process how long its threads
+waited for a CPU per call (the machine's load on the prober's side), and where the machine's CPU
+went meanwhile, in cores: the members (the leader among them), the writers' process, the prober
+process and the rest of the machine (its other users). The prober-process NodeStatus rows carry a
+same-run baseline: the same prober on the same cluster just before, with no writes (what the
+machine, gRPC and TLS give at that moment; the goal row's note repeats its p50, CPU wait and cores).
+bench/README.md, "NodeStatus tail (stop 23)", says why. One more row: the state digest
 alone, in this process, after one more key (DIGEST_VERSION 2, incremental) against the
 whole-snapshot digest it replaced (`full_digest`), measured here.
 
     .venv/bin/python -m bench.status [--keys 10000] [--seconds 10] [--writers 4] [--switch-interval-ms 1]
+                                     [--paced-rate 200] [--trace DIR]
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import BenchContext, Row, alone_parser, run_alone
+from bench.common import BenchContext, Row, alone_parser, cpu_seconds, member_pids, run_alone
 from hsmnode.client import HsmError, OutcomeUnknown, PartitionSession, Unavailable
 from hsmnode.ops.devcluster import DevCluster
 from hsmnode.ops.devfiles import DevTimings
@@ -48,6 +54,7 @@ FILL_THREADS, WRITERS = 8, 4
 # the paced row: writes offered at a steady rate well within the cluster's capacity (a monitored
 # appliance whose clients do not share its CPUs), against the flat-out rows that saturate 2 cores
 PACED_RATE, PACED_WRITERS = 200.0, 8
+TRACE_ENV = "HSMNODE_STATUS_TRACE"  # bench/status_trace/sitecustomize.py: the members' stamps go there
 GOAL_P99_MS = 20.0  # issue 16: NodeStatus p99 ≤ 20 ms on a member holding 10,000 keys while writes run
 
 
@@ -98,6 +105,24 @@ def probe(ask: Callable[[], object], seconds: float, stop: threading.Event | Non
     return latencies
 
 
+def probe_traced(ask: Callable[[], object], seconds: float, directory: Path) -> list[float]:
+    """`probe` that also writes each call's (sent, returned, this process's run-queue wait) in seconds
+    of time.monotonic() to DIRECTORY/prober-PID.jsonl, for `python -m bench.status_trace`."""
+    latencies: list[float] = []
+    stamps: list[tuple[float, float, float]] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        queued = run_queue_seconds()
+        started = time.monotonic()
+        ask()
+        ended = time.monotonic()
+        stamps.append((started, ended, run_queue_seconds() - queued))
+        latencies.append((ended - started) * 1000)
+    with (directory / f"prober-{os.getpid()}.jsonl").open("w") as f:
+        f.writelines(json.dumps(s) + "\n" for s in stamps)
+    return latencies
+
+
 def run_queue_seconds() -> float:
     """How long this process's threads, all together, have waited for a CPU while runnable (the
     kernel's schedstat, /proc/self/task/*/schedstat field 2, ns); 0.0 where the kernel has none."""
@@ -110,28 +135,76 @@ def run_queue_seconds() -> float:
     return total / 1e9
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the machine's CPUs spent busy so far, all together (/proc/stat's first line: user,
+    nice, system, irq and softirq time; idle, iowait and steal left out, proc(5)); 0.0 where there is
+    none."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        user, nice, system, _idle, _iowait, irq, softirq, _steal = fields
+    except (OSError, ValueError):
+        return 0.0
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+class CoresUsed:
+    """Where the machine's CPU went during one measured window, in cores (CPU seconds per second):
+    the members (the leader among them), this process (the writer threads and their gRPC threads,
+    and the in-process prober), the prober process, and the rest of the machine (every other
+    process: on a shared machine, other users). `start` at the window's start, `stop` at its end
+    with the prober process's CPU seconds (0 for the in-process prober)."""
+
+    def __init__(self, cluster: DevCluster, leader: str) -> None:
+        self._leader = cluster.pid_of(leader)
+        self._pids = member_pids(cluster)
+        self._started = self._members = self._leader_cpu = self._bench = self._machine = 0.0
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._members = sum(cpu_seconds(p) for p in self._pids)
+        self._leader_cpu = cpu_seconds(self._leader)
+        self._bench = time.process_time()
+        self._machine = machine_busy_seconds()
+
+    def stop(self, prober_cpu_s: float) -> str:
+        """The window's figures as a note: "cores meanwhile: members 1.10 (leader 0.70), ..."."""
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        members = (sum(cpu_seconds(p) for p in self._pids) - self._members) / elapsed
+        leader = (cpu_seconds(self._leader) - self._leader_cpu) / elapsed
+        bench = (time.process_time() - self._bench) / elapsed
+        prober = prober_cpu_s / elapsed
+        machine = (machine_busy_seconds() - self._machine) / elapsed
+        rest = max(0.0, machine - members - bench - prober)
+        return (
+            f"cores meanwhile: members {members:.2f} (leader {leader:.2f}), writers' process {bench:.2f}, "
+            f"prober process {prober:.2f}, rest of the machine {rest:.2f}, of {os.cpu_count()}"
+        )
+
+
 def probe_main(root: Path, member: str, which: str, seconds: float) -> None:
     """The separate prober (`python -m bench.status --probe ROOT MEMBER node|cluster SECONDS`): one
     warm-up call, "ready" on a line, then `which` status of `member` back to back for `seconds`; on
-    the last line one JSON object: `latencies` (ms) and `cpu_wait_ms`, the time its threads waited
-    for a CPU meanwhile (what the machine's load adds on the prober's side)."""
+    the last line one JSON object: `latencies` (ms), `cpu_wait_ms`, the time its threads waited
+    for a CPU meanwhile (what the machine's load adds on the prober's side), and `cpu_s`, the CPU
+    seconds it used meanwhile."""
     cluster = DevCluster.open(root)
     with cluster.client(member, timeout=10.0) as one:
         ask = one.node_status if which == "node" else one.cluster_status
         ask()
         print("ready", flush=True)
-        waited = run_queue_seconds()
-        latencies = probe(ask, seconds)
-        waited = run_queue_seconds() - waited
-        print(json.dumps({"latencies": latencies, "cpu_wait_ms": waited * 1000}), flush=True)
+        waited, used = run_queue_seconds(), time.process_time()
+        trace = os.environ.get(TRACE_ENV)
+        latencies = probe(ask, seconds) if not trace else probe_traced(ask, seconds, Path(trace))
+        waited, used = run_queue_seconds() - waited, time.process_time() - used
+        print(json.dumps({"latencies": latencies, "cpu_wait_ms": waited * 1000, "cpu_s": used}), flush=True)
 
 
 def probe_in_own_process(
     cluster: DevCluster, member: str, which: str, seconds: float, ready: Callable[[], None]
-) -> tuple[list[float], float]:
+) -> tuple[list[float], float, float]:
     """`probe_main` in a child process (its own interpreter and GIL, like `hsmnode cluster status` or a
     metrics poller); `ready` is called once the child measures. (latencies in ms, the child's wait
-    for a CPU in ms)."""
+    for a CPU in ms, the child's CPU seconds while it measured)."""
     child = subprocess.Popen(
         [sys.executable, "-m", "bench.status", "--probe", str(cluster.root), member, which, str(seconds)],
         stdout=subprocess.PIPE,
@@ -147,7 +220,7 @@ def probe_in_own_process(
         answer = json.loads(child.stdout.readline())
     finally:
         child.wait(timeout=seconds + 30)
-    return answer["latencies"], answer["cpu_wait_ms"]
+    return answer["latencies"], answer["cpu_wait_ms"], answer["cpu_s"]
 
 
 def writes_during(
@@ -272,9 +345,11 @@ def run(
     writers: int = WRITERS,
     fill_threads: int = FILL_THREADS,
     switch_interval_ms: float | None = None,
+    paced_rate: float = PACED_RATE,
 ) -> list[Row]:
     """The rows above; `keys` defaults to 10,000 (QUICK_KEYS with ctx.quick); `switch_interval_ms`:
-    the members' GIL switch interval (server.switch_interval_ms; None: Python's 5 ms)."""
+    the members' GIL switch interval (server.switch_interval_ms; None: Python's 5 ms); `paced_rate`:
+    the writes per second offered in the paced row."""
     keys = keys or (QUICK_KEYS if ctx.quick else KEYS)
     incremental, full = digest_in_process(keys)
     rows = [
@@ -300,11 +375,17 @@ def run(
         fill_rate = fill(cluster, token, keys - max(writers, PACED_WRITERS), fill_threads, "k")
         leader = cluster.wait_for_leader().leader
         assert leader is not None  # wait_for_leader raises when there is none
+        # the same-run baseline of the prober-process rows: NodeStatus with no writes (the floor this
+        # machine gives now: its other users, the prober, gRPC and TLS, the handler)
+        cores = CoresUsed(cluster, leader)
+        floor, floor_wait, floor_cpu = probe_in_own_process(cluster, leader, "node", ctx.seconds, cores.start)
+        floor_note = cores.stop(floor_cpu)
+        floor_p50, floor_p99, _ = percentiles(floor)
         with cluster.client(leader, timeout=10.0) as one:
             # (row, method, which, own process, goal, paced rate: None flat out)
             rounds: tuple[tuple[str, str, str, bool, float | None, float | None], ...] = (
                 ("NodeStatus", "Cluster/NodeStatus", "node", True, GOAL_P99_MS, None),
-                ("NodeStatus", "Cluster/NodeStatus", "node", True, None, PACED_RATE),
+                ("NodeStatus", "Cluster/NodeStatus", "node", True, None, paced_rate),
                 ("NodeStatus", "Cluster/NodeStatus", "node", False, None, None),
                 ("cluster status", "Cluster/Status", "cluster", True, None, None),
                 ("cluster status", "Cluster/Status", "cluster", False, None, None),
@@ -320,18 +401,22 @@ def run(
 
                 def begin(window: list[float] = window, done: list[int] = done) -> None:
                     window[:] = [sum(done), time.monotonic()]
+                    cores.start()
 
                 cpu_wait = ""
                 if own_process:
-                    latencies, waited = probe_in_own_process(cluster, leader, which, ctx.seconds, begin)
+                    latencies, waited, prober_cpu = probe_in_own_process(
+                        cluster, leader, which, ctx.seconds, begin
+                    )
                     cpu_wait = (
                         f"; the prober waited {waited / max(1, len(latencies)):.1f} ms per call for a CPU"
                     )
                 else:
                     begin()
                     ask = one.node_status if which == "node" else one.cluster_status
-                    latencies = probe(ask, ctx.seconds, stop)
+                    latencies, prober_cpu = probe(ask, ctx.seconds, stop), 0.0
                 writes = (sum(done) - window[0]) / (time.monotonic() - window[1])
+                used = cores.stop(prober_cpu)
                 stop.set()
                 p50, p99, most = percentiles(latencies)
                 served = percentiles(served_ms(log, method, offset))[1]
@@ -341,17 +426,27 @@ def run(
                     if rate is None
                     else f"writes paced at {rate:g}/s offered ({threads} threads)"
                 )
+                baseline = own_process and which == "node"
                 rows.append(
                     Row(
                         GROUP,
                         f"{name} p99 from {where}, leader holding {keys:,} keys, {meanwhile}",
                         round(p99, 2),
                         "ms",
+                        baseline="the same with no writes (this cluster, just before)" if baseline else "",
+                        baseline_value=round(floor_p99, 2) if baseline else None,
+                        ratio=round(p99 / floor_p99, 2) if baseline and floor_p99 else None,
                         goal=f"≤ {goal:g} ms" if goal is not None else "",
                         met=(p99 <= goal) if goal is not None else None,
                         note=f"p50 {p50:.2f} ms, max {most:.1f} ms, {len(latencies)} calls, "
                         f"{writes:.0f} writes/s answered meanwhile; served in {leader} p99 {served:.2f} ms; "
-                        f"keys created at {fill_rate:.0f}/s{cpu_wait}",
+                        f"keys created at {fill_rate:.0f}/s{cpu_wait}; {used}"
+                        + (
+                            f"; with no writes p50 {floor_p50:.2f} ms, the prober waited "
+                            f"{floor_wait / max(1, len(floor)):.1f} ms per call for a CPU, {floor_note}"
+                            if goal is not None
+                            else ""
+                        ),
                     )
                 )
                 time.sleep(0.5)
@@ -374,9 +469,29 @@ def main() -> None:
         type=float,
         help="the members' GIL switch interval (server.switch_interval_ms; default Python's 5 ms)",
     )
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        metavar="DIR",
+        help="stamp each NodeStatus call's stages in the members and the prober, with the members' events, "
+        "into DIR (then: python -m bench.status_trace DIR)",
+    )
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=PACED_RATE,
+        help=f"writes per second offered in the paced row (default {PACED_RATE:g})",
+    )
     args = parser.parse_args()
+    if args.trace is not None:  # the members and the prober inherit the environment
+        args.trace.mkdir(parents=True, exist_ok=True)
+        os.environ[TRACE_ENV] = str(args.trace.resolve())
+        tracer = str(Path(__file__).resolve().parent / "status_trace")
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [tracer, os.environ.get("PYTHONPATH")]))
     run_alone(
-        lambda ctx: run(ctx, args.keys, args.writers, args.fill_threads, args.switch_interval_ms),
+        lambda ctx: run(
+            ctx, args.keys, args.writers, args.fill_threads, args.switch_interval_ms, args.paced_rate
+        ),
         args.seconds,
     )
 
