@@ -6,28 +6,25 @@ ctx.quick only QUICK_KEYS), then, in five rounds of ctx.seconds each, runs write
 and destroying keys while the leader (the busiest member) is asked back to back for its NodeStatus,
 state digest included, or for cluster status (Cluster/Status: this member's digest and the others',
 in parallel). The writes run flat out (WRITERS threads, each writing again as soon as it is
-answered: the 2 cores saturate) or, in one NodeStatus round, paced at PACED_RATE writes/s offered
-(PACED_WRITERS threads, open loop: what a monitored appliance sees, whose clients do not share its
-CPUs). Each status is asked
+answered: the 2 cores saturate) or, in one NodeStatus round, paced at half the rate the flat-out
+NodeStatus round answered (or `--paced-rate`; PACED_WRITERS threads, open loop: what a monitored
+appliance sees, whose clients do not share its CPUs). Each status is asked
 
 - from a prober process of its own (`python -m bench.status --probe ...`): what a monitoring client
-  (`hsmnode cluster status`, a metrics poller) sees. The flat-out row carries the goal (≤ 20 ms);
-- from a thread of the bench process, beside the writer threads and their gRPC threads: the same
-  call waits there for that process's GIL too (bench/README.md shows the difference).
+  (`hsmnode cluster status`, a metrics poller) sees. The paced row carries the goal (≤ 20 ms): on 2
+  cores shared by 3 members, the writers and the prober, the flat-out row measures how long the
+  scheduler keeps a mostly sleeping process from a CPU (bench/README.md, "NodeStatus tail (stop 23)");
+- from a thread of the bench process, beside the writer threads: it waits for that process's GIL too.
 
-Each row gives p50, max, the calls, the writes per second answered meanwhile and the member's own
-p99 (its request log: handler only) in the note, for the prober process how long its threads
-waited for a CPU per call (the machine's load on the prober's side), and where the machine's CPU
-went meanwhile, in cores: the members (the leader among them), the writers' process, the prober
-process and the rest of the machine (its other users). The prober-process NodeStatus rows carry a
-same-run baseline: the same prober on the same cluster just before, with no writes (what the
-machine, gRPC and TLS give at that moment; the goal row's note repeats its p50, CPU wait and cores).
-bench/README.md, "NodeStatus tail (stop 23)", says why. One more row: the state digest
-alone, in this process, after one more key (DIGEST_VERSION 2, incremental) against the
-whole-snapshot digest it replaced (`full_digest`), measured here.
+Each row's note: p50, max, the calls, the writes per second answered meanwhile, the member's own p99
+(its request log: handler only), for the prober process its threads' wait for a CPU per call, and
+where the machine's CPU went, in cores (members, leader, writers' process, prober, the rest). The
+prober-process NodeStatus rows carry a same-run baseline: the same prober just before, with no
+writes. One more row: the state digest alone, in this process, after one more key (incremental)
+against the whole-snapshot digest it replaced (`full_digest`).
 
     .venv/bin/python -m bench.status [--keys 10000] [--seconds 10] [--writers 4] [--switch-interval-ms 1]
-                                     [--paced-rate 200] [--trace DIR]
+                                     [--paced-rate R] [--trace DIR]
 """
 
 from __future__ import annotations
@@ -51,9 +48,9 @@ from hsmnode.ops.devfiles import DevTimings
 GROUP = "NodeStatus at 10,000 keys while writes run"
 KEYS, QUICK_KEYS = 10_000, 200
 FILL_THREADS, WRITERS = 8, 4
-# the paced row: writes offered at a steady rate well within the cluster's capacity (a monitored
-# appliance whose clients do not share its CPUs), against the flat-out rows that saturate 2 cores
-PACED_RATE, PACED_WRITERS = 200.0, 8
+# the paced row: writes offered at a steady rate within the cluster's capacity (a monitored appliance
+# whose clients do not share its CPUs): PACED_SHARE of the flat-out NodeStatus round's answered rate
+PACED_SHARE, PACED_WRITERS = 0.5, 8
 TRACE_ENV = "HSMNODE_STATUS_TRACE"  # bench/status_trace/sitecustomize.py: the members' stamps go there
 GOAL_P99_MS = 20.0  # issue 16: NodeStatus p99 ≤ 20 ms on a member holding 10,000 keys while writes run
 
@@ -345,11 +342,11 @@ def run(
     writers: int = WRITERS,
     fill_threads: int = FILL_THREADS,
     switch_interval_ms: float | None = None,
-    paced_rate: float = PACED_RATE,
+    paced_rate: float | None = None,
 ) -> list[Row]:
     """The rows above; `keys` defaults to 10,000 (QUICK_KEYS with ctx.quick); `switch_interval_ms`:
     the members' GIL switch interval (server.switch_interval_ms; None: Python's 5 ms); `paced_rate`:
-    the writes per second offered in the paced row."""
+    the writes per second offered in the paced row (None: PACED_SHARE of the flat-out round's)."""
     keys = keys or (QUICK_KEYS if ctx.quick else KEYS)
     incremental, full = digest_in_process(keys)
     rows = [
@@ -382,15 +379,18 @@ def run(
         floor_note = cores.stop(floor_cpu)
         floor_p50, floor_p99, _ = percentiles(floor)
         with cluster.client(leader, timeout=10.0) as one:
-            # (row, method, which, own process, goal, paced rate: None flat out)
-            rounds: tuple[tuple[str, str, str, bool, float | None, float | None], ...] = (
-                ("NodeStatus", "Cluster/NodeStatus", "node", True, GOAL_P99_MS, None),
-                ("NodeStatus", "Cluster/NodeStatus", "node", True, None, paced_rate),
-                ("NodeStatus", "Cluster/NodeStatus", "node", False, None, None),
-                ("cluster status", "Cluster/Status", "cluster", True, None, None),
-                ("cluster status", "Cluster/Status", "cluster", False, None, None),
+            # (row, method, which, own process, goal, paced: False flat out); the flat-out round first,
+            # its answered rate sets the paced round's
+            rounds: tuple[tuple[str, str, str, bool, float | None, bool], ...] = (
+                ("NodeStatus", "Cluster/NodeStatus", "node", True, None, False),
+                ("NodeStatus", "Cluster/NodeStatus", "node", True, GOAL_P99_MS, True),
+                ("NodeStatus", "Cluster/NodeStatus", "node", False, None, False),
+                ("cluster status", "Cluster/Status", "cluster", True, None, False),
+                ("cluster status", "Cluster/Status", "cluster", False, None, False),
             )
-            for round_no, (name, method, which, own_process, goal, rate) in enumerate(rounds):
+            flat_out_rate, share = 0.0, "" if paced_rate else f", {PACED_SHARE:g}x the flat-out rate"
+            for round_no, (name, method, which, own_process, goal, paced) in enumerate(rounds):
+                rate = (paced_rate or max(1.0, round(PACED_SHARE * flat_out_rate))) if paced else None
                 stop = threading.Event()
                 threads = writers if rate is None else PACED_WRITERS
                 done = writes_during(cluster, token, threads, stop, f"w{round_no}-", rate)
@@ -416,6 +416,7 @@ def run(
                     ask = one.node_status if which == "node" else one.cluster_status
                     latencies, prober_cpu = probe(ask, ctx.seconds, stop), 0.0
                 writes = (sum(done) - window[0]) / (time.monotonic() - window[1])
+                flat_out_rate = flat_out_rate or writes
                 used = cores.stop(prober_cpu)
                 stop.set()
                 p50, p99, most = percentiles(latencies)
@@ -424,7 +425,7 @@ def run(
                 meanwhile = (
                     f"{writers} writer threads flat out"
                     if rate is None
-                    else f"writes paced at {rate:g}/s offered ({threads} threads)"
+                    else f"writes paced at {rate:g}/s offered ({threads} threads{share})"
                 )
                 baseline = own_process and which == "node"
                 rows.append(
@@ -479,8 +480,7 @@ def main() -> None:
     parser.add_argument(
         "--paced-rate",
         type=float,
-        default=PACED_RATE,
-        help=f"writes per second offered in the paced row (default {PACED_RATE:g})",
+        help=f"writes per second offered in the paced row (default {PACED_SHARE:g}x the flat-out row's)",
     )
     args = parser.parse_args()
     if args.trace is not None:  # the members and the prober inherit the environment
