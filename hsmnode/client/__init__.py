@@ -34,6 +34,7 @@ from hsmnode.client._errors import (
 from hsmnode.client._faults import FaultInjector
 from hsmnode.client._hints import IndexTracker
 from hsmnode.client._membership import remove_member
+from hsmnode.client._outcome import new_request_id
 from hsmnode.client._partition import PartitionSession
 from hsmnode.client._profile import (
     PROFILE_ENV,
@@ -43,7 +44,6 @@ from hsmnode.client._profile import (
     default_profile_path,
     load_profile,
 )
-from hsmnode.client._transport import new_request_id
 from hsmnode.client._types import (
     AuditNote,
     AuditPage,

@@ -9,8 +9,8 @@ from typing import Any, BinaryIO
 
 from hsmnode.client import _convert as convert
 from hsmnode.client._errors import Internal
+from hsmnode.client._outcome import request_id_or_new
 from hsmnode.client._session import Session
-from hsmnode.client._transport import request_id_or_new
 from hsmnode.client._types import (
     AuditNote,
     AuditPage,

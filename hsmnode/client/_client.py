@@ -17,9 +17,10 @@ import grpc
 from hsmnode.client import _convert as convert
 from hsmnode.client._appliance import ApplianceSession
 from hsmnode.client._hints import IndexTracker
+from hsmnode.client._outcome import request_id_or_new
 from hsmnode.client._partition import PartitionSession
 from hsmnode.client._profile import Tls, load_profile
-from hsmnode.client._transport import Stub, Transport, request_id_or_new
+from hsmnode.client._transport import Stub, Transport
 from hsmnode.client._types import ClusterStatus, NodeStatus, Slots
 from hsmnode.pb import (
     auth_pb2,

@@ -27,8 +27,8 @@ import grpc
 from hsmnode.client._convert import auth_info
 from hsmnode.client._errors import Unavailable, error_from_rpc
 from hsmnode.client._mofn import CardSetSpec, card_set_message, card_signatures
-from hsmnode.client._outcome import Attempts, provably_not_applied
-from hsmnode.client._transport import Stub, request_id_or_new
+from hsmnode.client._outcome import Attempts, provably_not_applied, request_id_or_new
+from hsmnode.client._transport import Stub
 from hsmnode.client._types import AuthChallenge, AuthInfo
 from hsmnode.pb import console_pb2, console_pb2_grpc
 

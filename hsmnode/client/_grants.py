@@ -4,8 +4,8 @@ named "partition:OWNER/KEY" in every key argument of a session."""
 
 from __future__ import annotations
 
+from hsmnode.client._outcome import request_id_or_new
 from hsmnode.client._session import Session
-from hsmnode.client._transport import request_id_or_new
 from hsmnode.client._types import Grant
 from hsmnode.pb import authorization_pb2, authorization_pb2_grpc
 

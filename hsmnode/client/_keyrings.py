@@ -5,8 +5,8 @@ session sets its keyring's KRCO credential."""
 from __future__ import annotations
 
 from hsmnode.client import _convert as convert
+from hsmnode.client._outcome import request_id_or_new
 from hsmnode.client._session import Session
-from hsmnode.client._transport import request_id_or_new
 from hsmnode.client._types import KeyringInfo
 from hsmnode.pb import keyrings_pb2, keyrings_pb2_grpc
 

@@ -21,8 +21,8 @@ from hsmnode.client._errors import (
     ResourceExhausted,
     Unavailable,
 )
+from hsmnode.client._outcome import new_request_id
 from hsmnode.client._profile import Tls
-from hsmnode.client._transport import new_request_id
 
 # refusal reasons of RemoveMember (hsmnode/service/membership.py)
 ASK_ANOTHER_MEMBER = "ask-another-member"

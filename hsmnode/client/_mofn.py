@@ -5,8 +5,8 @@ authorization state (or only its own session's, SESSION_AUTHORIZED)."""
 from __future__ import annotations
 
 from hsmnode.client import _convert as convert
+from hsmnode.client._outcome import request_id_or_new
 from hsmnode.client._session import Session
-from hsmnode.client._transport import request_id_or_new
 from hsmnode.client._types import AuthChallenge, AuthInfo
 from hsmnode.pb import authorization_pb2, authorization_pb2_grpc
 

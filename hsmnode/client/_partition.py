@@ -13,7 +13,7 @@ from hsmnode.client._errors import BatchError, HsmError
 from hsmnode.client._grants import PartitionGrants
 from hsmnode.client._keyrings import KeyringAdministration
 from hsmnode.client._mofn import MofnAuthorization
-from hsmnode.client._transport import request_id_or_new
+from hsmnode.client._outcome import request_id_or_new
 from hsmnode.client._types import Encrypted, KeyInfo, SessionInfo
 from hsmnode.pb import (
     keys_pb2,

@@ -69,18 +69,6 @@ def coalesce_default() -> bool:
 Stub = Callable[[grpc.Channel], Any]
 
 
-def new_request_id() -> str:
-    """A fresh request id: 32 hex characters of a random (version 4, RFC 4122 variant) UUID, as
-    `uuid.uuid4().hex` gives, at a third of its cost (its constructor checks; every write makes one)."""
-    raw = bytearray(os.urandom(16))
-    raw[6], raw[8] = raw[6] & 0x0F | 0x40, raw[8] & 0x3F | 0x80
-    return raw.hex()
-
-
-def request_id_or_new(request_id: str | None) -> str:
-    return request_id or new_request_id()
-
-
 class Carrier(Protocol):
     """What a session is opened through (an HsmClient): it hands the session its transport."""
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from hsmnode.client._transport import new_request_id
+from hsmnode.client._outcome import new_request_id
 from hsmnode.crypto import keys as kc
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.service.key_fields import fields, new_object_id
