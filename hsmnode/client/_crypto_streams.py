@@ -25,7 +25,11 @@ Batch forming, measured with bench/stream.py at 16 threads (bench/README "coales
   operation; two keep a member and the client busy at once;
 - the told stream lingers (at most `linger`, 1 ms) until that many parts wait: without it, a
   batch leaves with whoever came back first and batches stay small (4-5 operations at 16
-  threads over 3 members, against 7-8);
+  threads over 3 members, against 7-8); three times as long (COSTLY_LINGER) on a stream whose
+  member spends more than PIPELINE_PER_OP per operation (RSA-2048: ~0.6-1 ms): such a batch keeps
+  a member busy for milliseconds, the other batch in flight keeps the cores busy meanwhile, and
+  the callers that signing members slow down still join it (RSA-2048 from 16 threads: ~7 per batch
+  against ~6.5, bench/README "RSA coalesced");
 - at most `max_ops` operations and `max_bytes` bytes of one session token per batch. A bulk call's
   parts (PART_OPS, 64) are smaller than a batch (MAX_OPS, 256): when few parts wait they spread over
   the members, when many wait a batch takes up to four. A member's cost per batch is ~0.5-1 ms of
@@ -58,6 +62,7 @@ PIPELINE_OPS = 32  # a batch of at most this many operations may have another se
 PIPELINE_PER_OP = 0.0004  # ...by a member spending at most this CPU (s) per operation (busy_us, EWMA)
 SHARES = 2  # a batch takes 1/SHARES of the parts in play (waiting, in flight, coming back)
 LINGER = 0.001  # s at most a told stream waits for the callers an answer woke to come back
+COSTLY_LINGER = 3  # times LINGER for a stream whose member spends more than PIPELINE_PER_OP per operation
 IDLE_CLOSE = 2.0  # s without work after which a member's stream is closed (it holds a member thread)
 STREAMLESS_FOR = 10.0  # s a member that refused a stream gets unary calls only
 OVERHEAD = 16  # bytes a CryptoOp adds to its request's body (id, tags, lengths, timeout)
@@ -224,7 +229,8 @@ class StreamPool:
                 want = min(most, len(self.pending) + self.returning)  # no waiting for parts not coming
                 if self.linger and len(self.pending) < want:
                     self.lingering = want
-                    stream.wake.wait(self.linger)
+                    costly = stream.per_op > PIPELINE_PER_OP
+                    stream.wake.wait(self.linger * COSTLY_LINGER if costly else self.linger)
                     if not stream.told:
                         continue  # taken out meanwhile, which gave up its place
                     late = want - len(self.pending)

@@ -224,7 +224,8 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
     ) -> crypto_stream_pb2.CryptoResults:
         """One batch's CryptoResults. `received`: the batch and its wire size (or what could not be
         decoded); `peer`: the stream's connection as classified when it opened; `caller` its Call.peer.
-        Its busy_us: this thread's CPU time running it (the SDK's pipelining weighs it)."""
+        Its busy_us: the CPU time this thread and the key-use helpers spent running it (the SDK's
+        pipelining weighs it)."""
         busy = time.thread_time()
         now = time.monotonic()
         refused = self._refused(received, peer)
@@ -267,7 +268,8 @@ class CryptoStreamServicer(Servicer[KeyService], crypto_stream_pb2_grpc.CryptoSt
             else:
                 _ANSWER[work[slot][0]](add(id=op.id), answers[slot])
         answer.applied_index = self.replicator.applied_index()
-        answer.busy_us = min(0xFFFFFFFF, int((time.thread_time() - busy) * 1e6))
+        busy_s = time.thread_time() - busy + done.helper_cpu
+        answer.busy_us = min(0xFFFFFFFF, int(busy_s * 1e6))
         return answer
 
     def _refused(

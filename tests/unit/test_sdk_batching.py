@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from hsmnode.client import _crypto_wire as wire
-from hsmnode.client._crypto_streams import Call, Part, StreamPool
+from hsmnode.client._crypto_streams import COSTLY_LINGER, PIPELINE_PER_OP, Call, Part, StreamPool
 from hsmnode.pb import crypto_stream_pb2, keys_pb2
 
 SIGN = keys_pb2.SignRequest(key="k", mechanism="ECDSA-SHA256", data=b"x")
@@ -24,10 +24,11 @@ def pool(linger: float, max_ops: int = 64) -> StreamPool:
     return StreamPool(transport, max_ops=max_ops, max_bytes=1 << 20, max_inflight=1, linger=linger)
 
 
-def told_stream(p: StreamPool) -> Any:
-    """What next_batch needs of a MemberStream, told to take a batch as StreamPool.kick tells one."""
+def told_stream(p: StreamPool, per_op: float = 0.0) -> Any:
+    """What next_batch needs of a MemberStream, told to take a batch as StreamPool.kick tells one;
+    `per_op`: its member's CPU seconds per operation (0: not known yet)."""
     stream = SimpleNamespace(
-        endpoint="m1", inflight={}, open=True, told=True, wake=threading.Condition(p.lock)
+        endpoint="m1", inflight={}, open=True, told=True, wake=threading.Condition(p.lock), per_op=per_op
     )
     p.told = stream
     p.out += 1
@@ -81,6 +82,35 @@ def test_a_told_stream_lingers_no_longer_than_its_linger_nor_waits_for_them_agai
     thread.join(10)
     assert taken and taken[0] is not None and taken[0][2] == back
     assert p.returning == 0
+
+
+class WaitsNoted:
+    """A stream's Condition that notes how long each wait may last (and waits that long)."""
+
+    def __init__(self, wake: threading.Condition) -> None:
+        self.wake = wake
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return self.wake.wait(timeout)
+
+    def notify(self) -> None:
+        self.wake.notify()
+
+
+def test_a_stream_whose_member_spends_more_than_pipeline_per_op_lingers_costly_linger_times_longer() -> None:
+    cheap, costly = PIPELINE_PER_OP / 2, PIPELINE_PER_OP * 2  # per_op 0: not known yet, as cheap
+    for per_op, linger in ((0.0, 0.01), (cheap, 0.01), (costly, 0.01 * COSTLY_LINGER)):
+        p = pool(linger=0.01)
+        p.parts_out, p.returning = 8, 8
+        stream = told_stream(p, per_op)
+        noted = stream.wake = WaitsNoted(stream.wake)
+        comes_back(p)  # seven callers never come back
+        thread, taken = next_batch_in_thread(p, stream)
+        thread.join(10)
+        assert taken and taken[0] is not None
+        assert noted.waits[0] == linger, per_op
 
 
 def test_a_told_stream_does_not_wait_for_parts_no_caller_is_bringing() -> None:
