@@ -13,7 +13,7 @@ appliance sees, whose clients do not share its CPUs). Each status is asked
 - from a prober process of its own (`python -m bench.status --probe ...`): what a monitoring client
   (`hsmnode cluster status`, a metrics poller) sees. The paced row carries the goal (≤ 20 ms): on 2
   cores shared by 3 members, the writers and the prober, the flat-out row measures how long the
-  scheduler keeps a mostly sleeping process from a CPU (bench/README.md, "NodeStatus tail (stop 23)");
+  scheduler keeps a mostly sleeping process from a CPU (bench/findings/status.md, "NodeStatus tail");
 - from a thread of the bench process, beside the writer threads: it waits for that process's GIL too.
 
 Each row's note: p50, max, the calls, the writes per second answered meanwhile, the member's own p99

@@ -10,7 +10,7 @@ the call) and prints p50 / p99 / max, the stage means of the slowest share of ca
 (ms), and the share of each kind calling overlapping one of the leader's events (collections,
 ticks, applies, drains, compaction, the snapshot fork, gc freezes, the sleeper's late wake-ups).
 `--calls` lists every slow call with the leader's events during it. (The cluster-status rounds
-match the NodeStatus calls of the fan-out instead: on the peer that answered most of them.) bench/README.md, "NodeStatus
+match the NodeStatus calls of the fan-out instead: on the peer that answered most of them.) bench/findings/status.md, "NodeStatus
 tail (stop 23)", shows what it found on a loaded machine.
 """
 

@@ -1,4 +1,4 @@
-"""Stage stamps and events of a member serving NodeStatus (`bench.status --trace DIR`; bench/README.md,
+"""Stage stamps and events of a member serving NodeStatus (`bench.status --trace DIR`; bench/findings/status.md,
 "NodeStatus tail (stop 23)"). Not part of hsmnode: Python imports this file at start-up in every
 process whose PYTHONPATH holds bench/status_trace, and it acts only in member processes (`hsmnode
 serve`) with HSMNODE_STATUS_TRACE naming a directory.

@@ -9,13 +9,13 @@ bytes) and settles their answers; this module turns waiting parts into batches:
                                      takes: it sleeps until told, then takes a batch
     StreamPool.encode(...)           a taken batch as CryptoBatch bytes (`_crypto_wire.py`)
 
-Batch forming, measured with bench/stream.py at 16 threads (bench/README "coalesced crypto"):
+Batch forming, measured with bench/stream.py at 16 threads (bench/findings/crypto.md):
 - a stream is told when no other stream is told already: one whose member has a small batch
   (PIPELINE_OPS) of cheap operations in flight (PIPELINE_PER_OP of member CPU per operation, from
   the busy_us its answers carry) gets a second behind it (`max_inflight`, 2): the member's
   stream thread then finds the next batch waiting as it sends an answer, and at 16 threads one
   member and the client do the work (ECDSA: ~95% of batches pipelined, ~20-30% less CPU per
-  operation than spread over the members, bench/README "Coalesced crypto"); else one with no
+  operation than spread over the members, bench/findings/crypto.md); else one with no
   batch in flight, round robin over the healthy members (costly operations such as RSA, and
   bulk calls' large batches, spread over the members' cores);
 - a batch takes 1/SHARES (2) of the parts in play: waiting, in flight, and coming back (the
@@ -29,13 +29,13 @@ Batch forming, measured with bench/stream.py at 16 threads (bench/README "coales
   member spends more than PIPELINE_PER_OP per operation (RSA-2048: ~0.6-1 ms): such a batch keeps
   a member busy for milliseconds, the other batch in flight keeps the cores busy meanwhile, and
   the callers that signing members slow down still join it (RSA-2048 from 16 threads: ~7 per batch
-  against ~6.5, bench/README "RSA coalesced");
+  against ~6.5, bench/findings/crypto.md, "RSA coalesced");
 - at most `max_ops` operations and `max_bytes` bytes of one session token per batch. A bulk call's
   parts (PART_OPS, 64) are smaller than a batch (MAX_OPS, 256): when few parts wait they spread over
   the members, when many wait a batch takes up to four. A member's cost per batch is ~0.5-1 ms of
   CPU whatever it holds (gRPC's stream hand-offs, the request log, the key-usage record, the key's
   checks), so at 64 operations per batch AES-GCM 1 KiB spent ~35% more CPU per operation than at
-  256 (bench/README "Coalesced crypto").
+  256 (bench/findings/crypto.md).
 An operation's id in its batch is (part number << 16 | position in the part).
 """
 

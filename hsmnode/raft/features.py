@@ -14,7 +14,7 @@ attributes set after its constructor into snapshots).
 What the gate cannot cover: an entry already in the log reaches any member that later replays it
 (a member downgraded, or one of an older version added, before those entries were compacted away).
 So downgrading a member, or adding one of an older version, is not supported once batch entries
-were proposed (bench/README.md, "Writes as one Raft entry per batch").
+were proposed (bench/findings/writes-batches.md, "Writes as one Raft entry per batch").
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ pysyncobj 0.3.17 with `appendEntriesUseBatch=False` sends AppendEntries to every
 each command it appends, again after applying (the new commit index) and on the heartbeat timer:
 16 concurrent writes cost 16 pickled, Fernet-sealed messages per follower, then as many again,
 each acknowledged, all on the tick thread. Four rules cut that, none of which changes an entry,
-its order, the commit rule or durability (bench/README.md, "Where a write's time goes"):
+its order, the commit rule or durability (bench/findings/writes.md, "Where a write's time goes"):
 
 1. the drain (`_checkCommandsToApply`) appends every queued command, then sends once;
 2. a send after apply or on the heartbeat timer waits for the same tick's drain when commands
