@@ -1,13 +1,12 @@
 """The CryptoStream (many crypto operations per message) and the SDK's coalescing transport:
-each operation answered with its own status, exactly as its unary RPC; batches above the limits
-refused whole; a client that stops reading cut off without stalling the member (issue 16)."""
+each operation answered with its own status, exactly as its unary RPC, and audited as one record
+per key and outcome (issue 16). Batches above the limits, clients that stop reading and members
+that refuse streams or sit on a batch: test_crypto_stream_limits.py."""
 
 from __future__ import annotations
 
 import errno
-import logging
 import os
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,7 +16,6 @@ import pytest
 
 from hsmnode.client import (
     BatchError,
-    HsmClient,
     HsmError,
     InvalidArgument,
     NotFound,
@@ -26,55 +24,19 @@ from hsmnode.client import (
     Unauthenticated,
 )
 from hsmnode.ops.devcluster import DevCluster
-from hsmnode.pb import crypto_stream_pb2, crypto_stream_pb2_grpc, keys_pb2, keys_pb2_grpc
-from hsmnode.server import crypto_stream
+from hsmnode.pb import crypto_stream_pb2, keys_pb2, keys_pb2_grpc
 from hsmnode.service.usage_audit import UsageLog
-from tests.integration.helpers import as_auditor, eventually
+from tests.integration.crypto_stream_support import GCM, KNOWN_AES, SIG, crypto_stream_keys, one_batch
+from tests.integration.helpers import as_auditor
 
 pytestmark = pytest.mark.cluster
-
-SIG = "ECDSA-SHA256"
-GCM = "AES-GCM"
-# an AES key whose value the test knows (imported), to look for it where it must never be
-KNOWN_AES = bytes(range(100, 132))
 
 
 @pytest.fixture(scope="module")
 def keys(single: DevCluster) -> Iterator[tuple[PartitionSession, PartitionSession]]:
-    """A CO session on the demo partition with an EC key `s-ec` (sign, verify), an AES key `s-aes`
-    (encrypt, decrypt), an EC key `s-verify-only`, a blocked EC key `s-blocked` (sign) and the
-    imported AES key `s-known` (KNOWN_AES); the same session through a unary-only client."""
-    demo = single.demo()
-    assert demo is not None
-    endpoints = [m.grpc for m in single.members]
-    client = HsmClient(endpoints, single.client_tls(), coalesce=True)
-    unary = HsmClient(endpoints, single.client_tls(), coalesce=False)
-    session = client.open_session("demo", demo["partition"]["co_password"], role="CO")
-    session.generate_key("s-ec", "EC", "P-256", usage=["sign", "verify"])
-    session.generate_key("s-aes", "AES", 256, usage=["encrypt", "decrypt"])
-    session.generate_key("s-verify-only", "EC", "P-256", usage=["verify"])
-    session.generate_key("s-blocked", "EC", "P-256", usage=["sign"])
-    session.block_key("s-blocked")
-    session.import_key("s-known", "AES", KNOWN_AES, usage=["encrypt", "decrypt"])
-    plain = PartitionSession(unary, session.token, session.subject, session.role, session.expires_ms)
-    plain.keep = True
-    try:
-        yield session, plain
-    finally:
-        session.logout()
-        client.close()
-        unary.close()
-
-
-def _raw(single: DevCluster, session: PartitionSession) -> Any:
-    channel = session.transport.channel(single.members[0].grpc)
-    return crypto_stream_pb2_grpc.CryptoStreamStub(channel)
-
-
-def _one_batch(single: DevCluster, session: PartitionSession, batch: Any) -> Any:
-    call = _raw(single, session).Batch(iter([batch]), timeout=10)
-    (answer,) = list(call)
-    return answer
+    """crypto_stream_support.crypto_stream_keys: (coalescing CO session, the same session unary-only)."""
+    with crypto_stream_keys(single) as sessions:
+        yield sessions
 
 
 def test_sign_from_16_threads_is_coalesced_into_batches_with_unary_answers(
@@ -126,7 +88,7 @@ def test_each_operation_of_a_batch_answers_its_own_status_the_unary_one(
             id=7, encrypt=keys_pb2.EncryptRequest(key="s-aes", mechanism="AES-GCM", data=b"secret")
         ),
     ]
-    answer = _one_batch(
+    answer = one_batch(
         single, session, crypto_stream_pb2.CryptoBatch(batch_id=9, session=session.token, ops=ops)
     )
     assert answer.batch_id == 9 and answer.code == 0 and answer.applied_index > 0
@@ -157,7 +119,7 @@ def test_operations_without_a_session_are_refused_as_the_unary_rpc_refuses_them(
     session, plain = keys
     op = crypto_stream_pb2.CryptoOp(id=1, sign=keys_pb2.SignRequest(key="s-ec", mechanism=SIG, data=b"x"))
     for token in ("", session.token[:-4] + "AAAA"):
-        answer = _one_batch(
+        answer = one_batch(
             single, session, crypto_stream_pb2.CryptoBatch(batch_id=1, session=token, ops=[op])
         )
         with pytest.raises(Unauthenticated) as unary:
@@ -254,7 +216,7 @@ def test_a_batch_mixing_keys_and_bad_operations_answers_each_operation_as_its_un
         _op(13, **_sign("s-ec", b"c", mechanism="ECDSA-DIGEST")),  # a 1-byte digest: signed as X9.62 says
         _op(14, **_sign("s-ec", b"d" * 65, mechanism="ECDSA-DIGEST")),  # too long a digest: its own error
     ]
-    answer = _one_batch(
+    answer = one_batch(
         single, session, crypto_stream_pb2.CryptoBatch(batch_id=3, session=session.token, ops=ops)
     )
     by_id = _assert_as_unary(plain, ops, answer)
@@ -286,7 +248,7 @@ def test_a_refusal_of_the_key_answers_every_operation_of_its_group_with_the_unar
         _op(10, **_sign("s-ec", b"x", mechanism="MD5-RSA")),
         _op(11, **_sign("s-verify-only", b"z")),
     ]
-    answer = _one_batch(
+    answer = one_batch(
         single, session, crypto_stream_pb2.CryptoBatch(batch_id=4, session=session.token, ops=ops)
     )
     by_id = _assert_as_unary(plain, ops, answer)
@@ -322,7 +284,7 @@ def test_a_batch_is_audited_as_one_record_per_key_and_outcome_with_its_count_and
     ops += [_op(10 + i, **_sign("s-ec", b"")) for i in range(2)]
     ops += [_op(20 + i, **_sign("s-blocked", b"x")) for i in range(3)]
     ops += [_op(30, **_sign("s-verify-only", b"x"))]
-    _one_batch(single, session, crypto_stream_pb2.CryptoBatch(batch_id=5, session=session.token, ops=ops))
+    one_batch(single, session, crypto_stream_pb2.CryptoBatch(batch_id=5, session=session.token, ops=ops))
     plain.sign("s-ec", b"one", mechanism=SIG)  # a unary use: one record, as before
     records = _member_records(single, start)
     assert [(r.command, r.outcome, r.count) for r in records] == [
@@ -367,7 +329,7 @@ def test_no_answer_or_audit_record_of_a_batch_holds_plaintext_key_material(
         ),
         _op(4, **_sign("s-known", b"x")),  # an AES key has no usage flag 'sign'
     ]
-    answer = _one_batch(
+    answer = one_batch(
         single, session, crypto_stream_pb2.CryptoBatch(batch_id=6, session=session.token, ops=ops)
     )
     assert [r.code for r in answer.results][:2] == [0, 0] and answer.results[
@@ -390,7 +352,7 @@ def test_a_batch_whose_key_usage_records_cannot_be_written_answers_no_operation(
 
     monkeypatch.setattr(UsageLog, "append_many", disk_full)
     ops = [_op(1, **_sign("s-ec", b"a")), _op(2, **_sign("s-ec", b"")), _op(3, **_sign("no-such-key", b"x"))]
-    answer = _one_batch(
+    answer = one_batch(
         single, session, crypto_stream_pb2.CryptoBatch(batch_id=7, session=session.token, ops=ops)
     )
     unavailable = grpc.StatusCode.UNAVAILABLE.value[0]
@@ -404,120 +366,9 @@ def test_a_batch_whose_key_usage_records_cannot_be_written_answers_no_operation(
     assert (unary.value.code(), unary.value.details()) == (grpc.StatusCode.UNAVAILABLE, refused)
     monkeypatch.undo()
     assert (
-        _one_batch(
+        one_batch(
             single, session, crypto_stream_pb2.CryptoBatch(batch_id=8, session=session.token, ops=ops[:1])
         )
         .results[0]
         .sign.signature
-    )
-
-
-def test_a_batch_above_a_limit_is_refused_whole_and_the_stream_goes_on(
-    single: DevCluster, keys: tuple[PartitionSession, PartitionSession]
-) -> None:
-    session, _ = keys
-
-    def sign(i: int, size: int = 1) -> Any:
-        return crypto_stream_pb2.CryptoOp(
-            id=i, sign=keys_pb2.SignRequest(key="s-ec", mechanism=SIG, data=b"x" * size)
-        )
-
-    batches = [
-        crypto_stream_pb2.CryptoBatch(batch_id=1, session=session.token, ops=[sign(i) for i in range(1025)]),
-        crypto_stream_pb2.CryptoBatch(
-            batch_id=2, session=session.token, ops=[sign(i, 60 * 1024) for i in range(40)]
-        ),
-        crypto_stream_pb2.CryptoBatch(batch_id=3, session=session.token, ops=[sign(1)]),
-    ]
-    answers = list(_raw(single, session).Batch(iter(batches), timeout=20))
-    assert [a.batch_id for a in answers] == [1, 2, 3]
-    invalid = grpc.StatusCode.INVALID_ARGUMENT.value[0]
-    assert answers[0].code == invalid and not answers[0].results
-    assert "holds 1025 operations; a batch holds at most 1024 (MAX_BATCH_OPS)" in answers[0].message
-    assert answers[1].code == invalid and not answers[1].results
-    assert (
-        f"a batch holds at most {crypto_stream.MAX_BATCH_BYTES} bytes (MAX_BATCH_BYTES)" in answers[1].message
-    )
-    assert answers[2].code == 0 and answers[2].results[0].code == 0
-
-
-def test_a_client_that_stops_reading_is_cut_off_and_the_member_keeps_serving(
-    single: DevCluster,
-    keys: tuple[PartitionSession, PartitionSession],
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    session, plain = keys
-    monkeypatch.setattr(crypto_stream, "SEND_STALL", 1.0)
-    big = keys_pb2.EncryptRequest(key="s-aes", mechanism="AES-GCM", data=b"z" * 60 * 1024)
-    batch = crypto_stream_pb2.CryptoBatch(
-        session=session.token, ops=[crypto_stream_pb2.CryptoOp(id=i, encrypt=big) for i in range(16)]
-    )
-    stop = threading.Event()
-
-    def forever() -> Iterator[Any]:
-        while not stop.is_set():
-            yield batch
-
-    caplog.set_level(logging.WARNING, logger=crypto_stream.__name__)
-    call = _raw(single, session).Batch(forever(), timeout=60)  # its answers are not read
-    try:
-        # while it is stuck, the member serves others
-        assert plain.sign("s-ec", b"still serving", mechanism=SIG)
-        eventually(
-            lambda: any("the client read no answer for 1s" in r.getMessage() for r in caplog.records),
-            what="the member cutting off the stream that stopped reading",
-        )
-        # the client learns it when it reads: the answers sent before, then CANCELLED
-        with pytest.raises(grpc.RpcError) as cut:
-            for _ in call:
-                pass
-        assert cut.value.code() is grpc.StatusCode.CANCELLED
-    finally:
-        stop.set()
-        call.cancel()
-    assert plain.sign("s-ec", b"after", mechanism=SIG)
-    assert session.sign_many("s-ec", [b"a", b"b"], mechanism=SIG)
-
-
-def test_a_member_that_refuses_streams_gets_the_operations_unary(
-    keys: tuple[PartitionSession, PartitionSession], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    session, plain = keys
-    monkeypatch.setattr(crypto_stream, "MAX_STREAMS", 0)
-    session.transport.close()  # a stream opened before the limit would still be served
-    # (the last test of the module: the client now sends this member unary calls for STREAMLESS_FOR)
-    signatures = session.sign_many("s-ec", [b"a", b"b", b"c"], mechanism=SIG)
-    assert all(
-        plain.verify("s-ec", m, s, mechanism=SIG) for m, s in zip([b"a", b"b", b"c"], signatures, strict=True)
-    )
-    with pytest.raises(BatchError) as info:
-        session.sign_many("s-ec", [b"a", b""], mechanism=SIG)
-    assert isinstance(info.value.errors[1], InvalidArgument)
-
-
-def test_a_batch_a_member_sits_on_is_sent_again_after_a_unary_attempts_wait(
-    single: DevCluster, keys: tuple[PartitionSession, PartitionSession], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    session, plain = keys
-    held = threading.Event()
-    release = threading.Event()
-    answer = crypto_stream.CryptoStreamServicer._answer
-
-    def sit_on_the_first(self: Any, *args: Any) -> Any:
-        if not held.is_set():
-            held.set()
-            release.wait(10)  # a hung member, for this batch
-        return answer(self, *args)
-
-    monkeypatch.setattr(crypto_stream.CryptoStreamServicer, "_answer", sit_on_the_first)
-    with HsmClient([m.grpc for m in single.members], single.client_tls(), timeout=3.0) as client:
-        fresh = client.resume_partition(session.token, "demo", "CO")
-        try:
-            signatures = fresh.sign_many("s-ec", [b"p", b"q"], mechanism=SIG)
-        finally:
-            release.set()
-        assert held.is_set() and client.transport.coalescer.resent == 2
-    assert all(
-        plain.verify("s-ec", m, s, mechanism=SIG) for m, s in zip([b"p", b"q"], signatures, strict=True)
     )
