@@ -119,7 +119,8 @@ def encode(cmd: Command) -> bytes:
 
 
 def decode(payload: bytes) -> Command:
-    """Bytes → command, or `CommandDecodeError` naming exactly what is wrong."""
+    """Bytes → command, or `CommandDecodeError` naming exactly what is wrong. Knows the types
+    registered so far: import hsmnode.domain.commands (it imports every command module)."""
     if not isinstance(payload, bytes | bytearray):
         raise CommandDecodeError(f"command payload must be bytes, not {type(payload).__name__}")
     if len(payload) > MAX_COMMAND_BYTES:
