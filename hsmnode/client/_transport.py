@@ -21,6 +21,7 @@ in Keys/GenerateBatch calls to the leader (`writes.generate`, `_write_send.py`).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -44,6 +45,8 @@ from hsmnode.client._profile import Tls, certificate_der
 from hsmnode.client._tls_probe import certificate_refused
 from hsmnode.client._write_send import BatchedGenerate
 from hsmnode.pb import cluster_pb2, cluster_pb2_grpc, keys_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 SESSION_KEY = "x-hsm-session"
 MIN_INDEX_KEY = "x-hsm-min-index"
@@ -178,7 +181,9 @@ class Transport:
     # --- members ------------------------------------------------------------------
 
     def _maybe_refresh(self) -> None:
-        """Follow membership: learn the members from cluster status when a refresh is due."""
+        """Follow membership: when a refresh is due, learn the members from cluster status on a
+        thread of its own. Not in the caller's call: a member answering Status waits for a hung
+        one, so an inline refresh took a short-timeout call's whole deadline every refresh_interval."""
         if not self.discover or time.monotonic() < self._next_refresh:  # the common case, without the lock
             return
         with self._lock:
@@ -186,8 +191,13 @@ class Transport:
                 return
             self._refreshing = True
             self._next_refresh = time.monotonic() + self.refresh_interval
+        threading.Thread(target=self._refresh_in_background, name="hsm-refresh", daemon=True).start()
+
+    def _refresh_in_background(self) -> None:
         try:
             self.refresh_members()
+        except Exception:  # noqa: BLE001 - best effort (the client closed meanwhile, say): the endpoints stay
+            log.debug("member refresh failed", exc_info=True)
         finally:
             self._refreshing = False
 

@@ -23,10 +23,12 @@ _DUMMY_HASH = crypto.hash_password("hsmnode-no-such-user")
 
 def verify(password: str, encoded: str, timeout: float | None) -> bool:
     """crypto.verify_password within the call's `timeout` (s): a member busy deriving other logins'
-    passwords for all of it answers UNAVAILABLE (nothing judged, nothing counted; the SDK tries
-    another member) instead of deriving a password no one waits for any more."""
+    passwords for the first half of it answers UNAVAILABLE (nothing judged, nothing counted; the
+    SDK tries another member) instead of deriving a password no one waits for any more. The other
+    half is for the derivation, the proposal and the answer: refused at the very deadline, the
+    answer came after the client's deadline, which the SDK must read as an unknown outcome."""
     try:
-        return crypto.verify_password(password, encoded, wait=timeout)
+        return crypto.verify_password(password, encoded, wait=None if timeout is None else timeout / 2)
     except TimeoutError:
         raise DomainError(
             ErrorCode.UNAVAILABLE,

@@ -210,3 +210,29 @@ def test_a_hung_member_leaves_a_one_second_call_time_for_another_member(
             assert app.answered.get(victim.grpc, 0) == 0
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.processes
+def test_a_hung_follower_costs_a_short_timeout_client_nothing_when_it_refreshes_the_membership(
+    cluster: DevCluster,
+) -> None:
+    # The client learns the members from cluster status every refresh_interval; the member answering
+    # it waits up to 0.75 s for the hung one. That refresh used to run inside a user's call and take
+    # its deadline (a new user: failures every 10 s with timeout=1 and one follower SIGSTOPped).
+    demo = cluster.demo()
+    assert demo is not None
+    victim = next(m for m in cluster.members if m.id != leader_of(cluster))
+    pid = cluster.pid_of(victim.id)
+    assert pid is not None
+    tls = cluster.client_tls()
+    with HsmClient([m.grpc for m in cluster.members], tls, timeout=10.0, discover=False) as setup:
+        token = setup.open_session("demo", demo["partition"]["co_password"], role="CO").token
+    stopped(pid)
+    try:
+        others = [m.grpc for m in cluster.members if m.id != victim.id]
+        with HsmClient(others + [victim.grpc], tls, timeout=1.0, refresh_interval=0.2, coalesce=False) as app:
+            session = app.resume_partition(token)
+            made = [session.generate_key(f"refresh-{i}", "AES", 256, usage=["encrypt"]) for i in range(40)]
+            assert len({k.id for k in made}) == 40
+    finally:
+        os.kill(pid, signal.SIGCONT)
