@@ -37,8 +37,10 @@ def key_size(key_type: str, size: str | int | None) -> str:
         return str(size)
     if key_type in ONLY_SIZE:
         return ONLY_SIZE[key_type]
+    if key_type not in ("AES", "RSA", "EC"):
+        return ""  # the member names the key types it knows
     raise ValueError(
-        f"a {key_type} key needs a size: AES 128/256, RSA 2048/3072/4096, EC P-256/P-384 "
+        f"{key_type} keys need a size: AES 128/256, RSA 2048/3072/4096, EC P-256/P-384 "
         "(only Ed25519 may leave it out)"
     )
 
@@ -326,6 +328,10 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
         )
 
     def random(self, length: int) -> bytes:
+        """`length` random bytes from the HSM's generator (1 up to the member's maximum; it answers
+        InvalidArgument above). Raises ValueError for a length below 1 before sending."""
+        if length < 1:
+            raise ValueError(f"random length must be at least 1 byte, got {length}")
         return bytes(
             self._crypto(keys_pb2_grpc.KeysStub, "Random", keys_pb2.RandomRequest(length=length)).data
         )

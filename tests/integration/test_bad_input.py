@@ -155,6 +155,12 @@ def test_a_lowercase_role_and_a_single_usage_flag_as_a_string_are_taken(single: 
         assert co.role == "CO"
         key = co.generate_key("one-usage-flag", "AES", 256, usage="encrypt")
         assert key.usage == ("encrypt",)
+        # a new user: an unknown type without a size was told it needed a size; a negative random
+        # length gave protobuf's "Value out of range"
+        with pytest.raises(InvalidArgument, match="unknown key type 'Bogus'"):
+            co.generate_key("bogus", "Bogus", usage="encrypt")
+        with pytest.raises(ValueError, match="random length must be at least 1 byte, got -1"):
+            co.random(-1)
     still_up(single)
 
 

@@ -18,5 +18,9 @@ def test_ed25519_may_leave_its_only_size_out() -> None:
 
 @pytest.mark.parametrize("key_type", ["AES", "RSA", "EC"])
 def test_other_types_need_a_size(key_type: str) -> None:
-    with pytest.raises(ValueError, match=f"a {key_type} key needs a size: AES 128/256"):
+    with pytest.raises(ValueError, match=f"{key_type} keys need a size: AES 128/256"):
         key_size(key_type, None)
+
+
+def test_an_unknown_type_is_left_to_the_member_to_name() -> None:
+    assert key_size("Bogus", None) == ""  # the member answers INVALID_ARGUMENT: unknown key type
