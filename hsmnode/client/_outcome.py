@@ -47,7 +47,8 @@ class Attempts:
             return OutcomeUnknown(
                 f"{self.method} may have been applied, but no member confirmed it within {timeout}s "
                 f"({where}){last}: call again with request_id {self.request_id!r} to learn its outcome "
-                "(the cluster answers a repeat with the first result); a new request_id could apply it twice",
+                "(the members answer a repeat of any of the last 10,000 request ids with its first result); "
+                "a new request_id could apply it twice",
                 request_id=self.request_id,
             )
         return Unavailable(f"no member answered {self.method} within {timeout}s ({where}){last}")
