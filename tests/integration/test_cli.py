@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -251,13 +252,20 @@ def test_cli_walkthrough_users_hsm_keys_keyrings_and_m_of_n(dev: SharedDev, tmp_
         "--on",
         "demo",
     )
-    # Ed25519 has one size, so --size may be left out; other types need it
+    # Ed25519 has one size, so --size may be left out; other types need it. Without --mechanism,
+    # sign and verify take the key type's (Ed25519 here, not ECDSA-SHA256)
     ed = json.loads(
-        ok("key", "generate", "ed1", "--on", "demo", "--type", "Ed25519", "--usage", "sign", "--json")
+        ok(*shlex.split("key generate ed1 --on demo --type Ed25519 --usage sign --usage verify --json"))
     )
     assert (ed["key_type"], ed["size"]) == ("Ed25519", "255")
-    no_size = run("key", "generate", "aes0", "--on", "demo", "--type", "AES", "--usage", "encrypt", profile=p)
+    no_size = run(*shlex.split("key generate aes0 --on demo --type AES --usage encrypt"), profile=p)
     assert no_size.returncode == 2 and "--size is needed for an AES key (128 or 256)" in no_size.stderr
+    msg, sig = tmp_path / "ed-msg", tmp_path / "ed-sig"
+    msg.write_bytes(b"ed")
+    ok(*shlex.split(f"crypto sign ed1 --on demo --in {msg} --out {sig}"))
+    assert json.loads(
+        ok(*shlex.split(f"crypto verify ed1 --on demo --in {msg} --signature {sig} --json"))
+    ) == {"valid": True}
     # issue 13's rename: --extractable, and --json answers both names for one release (the
     # deprecated --exportable: tests/unit/test_extractable_rename.py)
     made = json.loads(
