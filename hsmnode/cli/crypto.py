@@ -98,13 +98,14 @@ def crypto_decrypt(
 ) -> None:
     """Decrypt what `crypto encrypt` produced."""
     blob = read_input(source)
-    mechanism = mechanism_for(call, key_ref, mechanism, CIPHER_DEFAULTS)
-    if mechanism == "AES-GCM" and len(blob) < GCM_IV_BYTES + GCM_TAG_BYTES:
+    # checked before the key is looked up: shorter than this is no AES-GCM (nor RSA-OAEP) ciphertext
+    if mechanism in (None, "AES-GCM") and len(blob) < GCM_IV_BYTES + GCM_TAG_BYTES:
         raise click.BadParameter(
             f"{source} holds {len(blob)} bytes, fewer than AES-GCM's minimum of {GCM_IV_BYTES + GCM_TAG_BYTES} "
             f"(a {GCM_IV_BYTES}-byte IV, then the ciphertext ending in a {GCM_TAG_BYTES}-byte tag, as `crypto encrypt` writes)",
             param_hint="--in",
         )
+    mechanism = mechanism_for(call, key_ref, mechanism, CIPHER_DEFAULTS)
     iv, ciphertext = (blob[:12], blob[12:]) if mechanism == "AES-GCM" else (b"", blob)
     write_output(out, call.session.decrypt(key_ref, ciphertext, mechanism=mechanism, iv=iv, aad=aad.encode()))
 

@@ -65,6 +65,7 @@ class ClusterStatus:
                     "lag": m.lag,
                     "voter": m.voter,
                     "listed": m.listed,
+                    "state_digest": m.state_digest,  # "" from a member that did not answer
                 }
                 for m in self.members
             ],

@@ -73,8 +73,9 @@ def test_dev_starts_a_ready_cluster_and_brings_it_back_with_its_state(dev: Share
         data = json.loads(shown.stdout)
         assert set(data) == {"cluster_id", "leader", "term", "members"}
         assert [set(m) for m in data["members"]] == [
-            {"id", "address", "role", "applied_index", "lag", "voter", "listed"}
+            {"id", "address", "role", "applied_index", "lag", "voter", "listed", "state_digest"}
         ] * 3
+        assert all(m["state_digest"] for m in data["members"])  # members compare states by it
         assert data["leader"] in {m["id"] for m in data["members"]}
 
         demo = described["demo"]
