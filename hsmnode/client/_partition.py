@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from hsmnode.client import _convert as convert
 from hsmnode.client._crypto_wire import bodies
-from hsmnode.client._errors import BatchError, HsmError
+from hsmnode.client._errors import BatchError, HsmError, InvalidArgument
 from hsmnode.client._grants import PartitionGrants
 from hsmnode.client._keyrings import KeyringAdministration
 from hsmnode.client._mofn import MofnAuthorization
@@ -329,9 +329,10 @@ class PartitionSession(KeyringAdministration, MofnAuthorization, PartitionGrants
 
     def random(self, length: int) -> bytes:
         """`length` random bytes from the HSM's generator (1 up to the member's maximum; it answers
-        InvalidArgument above). Raises ValueError for a length below 1 before sending."""
-        if length < 1:
-            raise ValueError(f"random length must be at least 1 byte, got {length}")
+        InvalidArgument outside that). A negative length, which the request cannot carry, raises
+        InvalidArgument here, before sending."""
+        if length < 0:
+            raise InvalidArgument(f"random length must be at least 1 byte, got {length}")
         return bytes(
             self._crypto(keys_pb2_grpc.KeysStub, "Random", keys_pb2.RandomRequest(length=length)).data
         )

@@ -159,7 +159,7 @@ def test_a_lowercase_role_and_a_single_usage_flag_as_a_string_are_taken(single: 
         # length gave protobuf's "Value out of range"
         with pytest.raises(InvalidArgument, match="unknown key type 'Bogus'"):
             co.generate_key("bogus", "Bogus", usage="encrypt")
-        with pytest.raises(ValueError, match="random length must be at least 1 byte, got -1"):
+        with pytest.raises(InvalidArgument, match="random length must be at least 1 byte, got -1"):
             co.random(-1)
     still_up(single)
 
