@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from hsmnode.client import (
@@ -55,6 +56,19 @@ def stopped(pid: int) -> float:
 
     eventually(state, what=f"process {pid} stopped")
     return time.monotonic()
+
+
+@contextlib.contextmanager
+def paused(cluster: DevCluster, member_id: str) -> Iterator[int]:
+    """SIGSTOP member `member_id` (a hung member: its sockets stay open, it answers nothing) until
+    the block ends, then SIGCONT it whatever happened; yields its pid."""
+    pid = cluster.pid_of(member_id)
+    assert pid is not None, f"{member_id} is not running"
+    stopped(pid)
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def answered_more(answers: Sequence[Sequence[Any]], more: int, timeout: float, what: str) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 
 from hsmnode import crypto
 from hsmnode.client import FaultInjector, HsmClient, ProfileError, Tls
 from hsmnode.ops.devcluster import DevCluster
-from tests.integration.helpers import drill, eventually, leader_of, stopped
+from tests.integration.helpers import drill, eventually, leader_of, paused
 
 pytestmark = pytest.mark.cluster
 
@@ -198,18 +195,13 @@ def test_a_hung_member_leaves_a_one_second_call_time_for_another_member(
         session.keep = True
         session.generate_key("hung", "EC", "P-256", usage=["sign"])
         token = session.token
-    pid = cluster.pid_of(victim.id)
-    assert pid is not None
-    stopped(pid)
-    try:
+    with paused(cluster, victim.id):
         order = [victim.grpc] + [m.grpc for m in cluster.members if m.id != victim.id]
         with HsmClient(order, cluster.client_tls(), timeout=1.0, discover=False, coalesce=coalesce) as app:
             hung_first = app.resume_partition(token)
             signatures = [hung_first.sign("hung", b"m", mechanism="ECDSA-SHA256") for _ in range(6)]
             assert all(signatures)
             assert app.answered.get(victim.grpc, 0) == 0
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 @pytest.mark.processes
@@ -222,17 +214,12 @@ def test_a_hung_follower_costs_a_short_timeout_client_nothing_when_it_refreshes_
     demo = cluster.demo()
     assert demo is not None
     victim = next(m for m in cluster.members if m.id != leader_of(cluster))
-    pid = cluster.pid_of(victim.id)
-    assert pid is not None
     tls = cluster.client_tls()
     with HsmClient([m.grpc for m in cluster.members], tls, timeout=10.0, discover=False) as setup:
         token = setup.open_session("demo", demo["partition"]["co_password"], role="CO").token
-    stopped(pid)
-    try:
+    with paused(cluster, victim.id):
         others = [m.grpc for m in cluster.members if m.id != victim.id]
         with HsmClient(others + [victim.grpc], tls, timeout=1.0, refresh_interval=0.2, coalesce=False) as app:
             session = app.resume_partition(token)
             made = [session.generate_key(f"refresh-{i}", "AES", 256, usage=["encrypt"]) for i in range(40)]
             assert len({k.id for k in made}) == 40
-    finally:
-        os.kill(pid, signal.SIGCONT)

@@ -101,3 +101,17 @@ def test_key_list_without_a_type_filter_is_no_usage_error(tmp_path: Path) -> Non
     """The filter is optional: no --type lists every type (a '' default once failed click's Choice)."""
     code, out = run("key", "list", "--on", "p", "--profile", str(tmp_path / "none.json"))
     assert code != 2 and "--type" not in out, out
+
+
+def test_a_key_type_without_a_default_mechanism_asks_for_one() -> None:
+    # crypto sign/verify/encrypt/decrypt without --mechanism take the key type's; an AES key has no
+    # signing mechanism, so the CLI says which to name instead of sending ECDSA-SHA256 to be refused
+    from types import SimpleNamespace
+
+    from hsmnode.cli.crypto import CIPHER_DEFAULTS, SIGN_DEFAULTS, mechanism_for
+
+    aes = SimpleNamespace(session=SimpleNamespace(show_key=lambda ref: SimpleNamespace(key_type="AES")))
+    assert mechanism_for(aes, "k", None, CIPHER_DEFAULTS) == "AES-GCM"  # type: ignore[arg-type]
+    assert mechanism_for(aes, "k", "RSA-OAEP-SHA256", SIGN_DEFAULTS) == "RSA-OAEP-SHA256"  # type: ignore[arg-type]
+    with pytest.raises(click.UsageError, match="key 'k' is AES, which has no default here: name one with"):
+        mechanism_for(aes, "k", None, SIGN_DEFAULTS)  # type: ignore[arg-type]
