@@ -81,7 +81,8 @@ class HsmClient:
     ) -> None:
         """`timeout`: each call's deadline in seconds, retries included. `discover`: learn the
         members from cluster status (and follow membership changes). `interceptors`: e.g. a
-        FaultInjector. `probe_interval`: seconds a member that failed stays out of the rotation.
+        FaultInjector. `probe_interval`: seconds between the background health checks of a member
+        that failed a call; it stays out of the rotation until one answers SERVING.
         `index_from`: share read-your-writes with another client (or an IndexTracker).
         `cluster_id`: the cluster meant; a member of another one refuses and is dropped.
         `coalesce`: gather concurrent sign/verify/encrypt/decrypt calls into batches on one stream

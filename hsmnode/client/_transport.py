@@ -31,7 +31,8 @@ from typing import Any, Protocol
 import grpc
 
 from hsmnode.client._coalesce import KINDS, Coalescer
-from hsmnode.client._errors import HsmError, Unauthenticated, Unavailable, error_from_rpc
+from hsmnode.client._down import DownMembers, serving
+from hsmnode.client._errors import HsmError, Unauthenticated, error_from_rpc
 from hsmnode.client._hints import IndexTracker, LeaderHint
 from hsmnode.client._outcome import (
     APPLIED_INDEX_KEY,
@@ -42,6 +43,7 @@ from hsmnode.client._outcome import (
     refusal_of,
 )
 from hsmnode.client._profile import Tls, certificate_der
+from hsmnode.client._stream_call import call_stream
 from hsmnode.client._tls_probe import certificate_refused
 from hsmnode.client._write_send import BatchedGenerate
 from hsmnode.pb import cluster_pb2, cluster_pb2_grpc, keys_pb2_grpc
@@ -59,7 +61,6 @@ _CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
-_FAILOVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
 COALESCE_ENV = "HSMNODE_COALESCE"  # "0", "off", "false" or "no": ordinary crypto calls and writes stay unary
 
 
@@ -120,7 +121,8 @@ class Transport:
         self._interceptors = tuple(interceptors)
         self.probe_interval = probe_interval
         self.refresh_interval = refresh_interval
-        self._down_until: dict[str, float] = {}
+        self.down = DownMembers(self._serving, probe_interval)
+        self._probe_channels: dict[str, grpc.Channel] = {}  # without interceptors (only when there are some)
         self._rotation = 0
         self.answered: dict[str, int] = {}  # successful answers per member: who served this client
         self.dropped: set[str] = set()  # endpoints dropped as removed, foreign or no longer listed
@@ -146,11 +148,13 @@ class Transport:
         self.writes = BatchedGenerate(self)
 
     def close(self) -> None:
+        self.down.close()
         self.coalescer.close()
         with self._lock:
-            for channel in self._channels.values():
+            for channel in [*self._channels.values(), *self._probe_channels.values()]:
                 channel.close()
             self._channels.clear()
+            self._probe_channels.clear()
             self._stubs.clear()
 
     @property
@@ -158,16 +162,25 @@ class Transport:
         """SHA-256 of the client certificate (DER), hex: how members name a registered client."""
         return hashlib.sha256(certificate_der(self.tls.cert_pem)).hexdigest()
 
-    def channel(self, endpoint: str) -> grpc.Channel:
-        """The channel to `endpoint` (opened on first use, with this transport's interceptors)."""
+    def channel(self, endpoint: str, intercepted: bool = True) -> grpc.Channel:
+        """The channel to `endpoint` (opened on first use, with this transport's interceptors;
+        `intercepted=False`: one without them, opened only when there are some)."""
+        channels = self._channels if intercepted or not self._interceptors else self._probe_channels
         with self._lock:
-            channel = self._channels.get(endpoint)
+            channel = channels.get(endpoint)
             if channel is None:
                 channel = grpc.secure_channel(endpoint, self._creds, options=_CHANNEL_OPTIONS)
-                if self._interceptors:
+                if channels is self._channels and self._interceptors:
                     channel = grpc.intercept_channel(channel, *self._interceptors)
-                self._channels[endpoint] = channel
+                channels[endpoint] = channel
             return channel
+
+    def _serving(self, endpoint: str) -> bool:
+        """The background probe of a member out of the rotation: `_down.serving`, within one
+        attempt's time (at most 1 s), without this client's interceptors (a drill's fault injector
+        fails and counts the calls it is given, not these)."""
+        timeout = min(1.0, attempt_timeout(self.timeout, len(self.endpoints)))
+        return serving(self.channel(endpoint, intercepted=False), timeout)
 
     def stub(self, endpoint: str, stub_cls: Stub) -> Any:
         """The `stub_cls` stub on the channel to `endpoint` (built on first use)."""
@@ -231,6 +244,7 @@ class Transport:
             self.dropped.update(gone)
             self.dropped.difference_update(listed)
             self.endpoints = tuple(kept + [e for e in listed if e not in kept])
+        self.down.forget(self.endpoints)
 
     def _drop(self, endpoint: str) -> bool:
         """A member refused as removed or of another cluster: out of the endpoints. False for the last
@@ -243,16 +257,15 @@ class Transport:
             self.endpoints = tuple(e for e in self.endpoints if e != endpoint)
             self.dropped.add(endpoint)
             self._next_refresh = 0.0  # learn who replaces it
-            return True
+        self.down.forget(self.endpoints)
+        return True
 
     def healthy_endpoints(self) -> list[str]:
-        now = time.monotonic()
-        return [e for e in self.endpoints if self._down_until.get(e, 0.0) <= now]
+        return self.down.healthy(self.endpoints)
 
     def _order(self, balance: bool, write: bool = False) -> list[str]:
         """Members to try: round robin over healthy ones when balancing, else the last good one first
-        (a `write`: the hinted leader first); members that failed recently go last (they are probed
-        again after `probe_interval`)."""
+        (a `write`: the hinted leader first); members out of the rotation (`_down.py`) go last."""
         endpoints = self.endpoints
         n = len(endpoints)
         with self._lock:
@@ -264,13 +277,12 @@ class Transport:
         order = [endpoints[(start + k) % n] for k in range(n)]
         if write:
             order = self.leader.first(order)
-        now = time.monotonic()
-        healthy = [e for e in order if self._down_until.get(e, 0.0) <= now]
+        healthy = self.down.healthy(order)
         return healthy + [e for e in order if e not in healthy]
 
     def mark(self, endpoint: str, ok: bool) -> None:
-        """A member answered (`ok`: preferred, counted) or failed (out of the rotation for
-        `probe_interval`)."""
+        """A member answered (`ok`: preferred, counted, back in the rotation) or failed (out of the
+        rotation until a background probe finds it serving, every `probe_interval` s: `_down.py`)."""
         self._mark(endpoint, ok)
 
     def drop(self, endpoint: str) -> bool:
@@ -285,13 +297,13 @@ class Transport:
         return [(CLUSTER_ID_KEY, self.cluster_id)] if self.cluster_id else []
 
     def _mark(self, endpoint: str, ok: bool) -> None:
+        if not ok:
+            self.down.mark(endpoint)
+            return
+        self.down.clear(endpoint)
         with self._lock:
-            if ok:
-                self._down_until.pop(endpoint, None)
-                self.answered[endpoint] = self.answered.get(endpoint, 0) + 1
-                self._preferred = endpoint
-            else:
-                self._down_until[endpoint] = time.monotonic() + self.probe_interval
+            self.answered[endpoint] = self.answered.get(endpoint, 0) + 1
+            self._preferred = endpoint
 
     # --- metadata -----------------------------------------------------------------
 
@@ -453,41 +465,8 @@ class Transport:
     def call_stream(
         self, stub_cls: Stub, method: str, request: Any, *, token: str = "", timeout: float | None = None
     ) -> Iterator[Any]:
-        """A server-streaming call. The first member that starts answering serves the whole stream:
-        before its first message the call fails over as `call` does (UNAVAILABLE, a deadline, ABORTED,
-        a member refusing as removed or of another cluster; the request carries its request_id),
-        after it a broken stream raises."""
-        last: grpc.RpcError | None = None
-        for endpoint in self._order(False):
-            try:
-                responses = getattr(stub_cls(self.channel(endpoint)), method)(
-                    request, timeout=timeout or self.timeout, metadata=self._metadata(token)
-                )
-                first = next(responses)
-            except StopIteration:
-                return
-            except grpc.RpcError as exc:
-                code = exc.code()
-                trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
-                if code is grpc.StatusCode.FAILED_PRECONDITION and refusal_of(trailing) in MEMBER_REFUSALS:
-                    last = exc
-                    self._drop(endpoint)
-                    continue
-                if code in _FAILOVER_CODES:
-                    last = exc
-                    self._mark(endpoint, False)
-                    continue
-                raise error_from_rpc(exc) from None
-            self._mark(endpoint, True)
-            yield first
-            try:
-                yield from responses
-            except grpc.RpcError as exc:
-                raise error_from_rpc(exc) from None
-            self._note_index(responses.trailing_metadata())
-            return
-        detail = f"; last error: {error_from_rpc(last)}" if last is not None else ""
-        raise Unavailable(f"no member answered {method} ({', '.join(self.endpoints)}){detail}")
+        """A server-streaming call with failover before its first message: `_stream_call.py`."""
+        return call_stream(self, stub_cls, method, request, token=token, timeout=timeout)
 
     def _refused(self, endpoint: str) -> bool:
         return certificate_refused(endpoint, self.tls.ca_pem, self.tls.cert_pem, self.tls.key_pem)

@@ -223,3 +223,47 @@ def test_a_hung_follower_costs_a_short_timeout_client_nothing_when_it_refreshes_
             session = app.resume_partition(token)
             made = [session.generate_key(f"refresh-{i}", "AES", 256, usage=["encrypt"]) for i in range(40)]
             assert len({k.id for k in made}) == 40
+
+
+@pytest.mark.processes
+def test_a_hung_member_is_probed_in_the_background_not_with_calls(cluster: DevCluster) -> None:
+    # A member that failed a call stays out of the rotation until a background health check finds it
+    # SERVING. It used to come back by itself after probe_interval, and a real call was the probe:
+    # with a hung member one call every few seconds waited half its timeout (a new user: 9 of 2,877
+    # signs took 2.5 s at the default timeout).
+    demo = cluster.demo()
+    assert demo is not None
+    victim = next(m for m in cluster.members if m.id != leader_of(cluster))
+    tls = cluster.client_tls()
+    with HsmClient([m.grpc for m in cluster.members], tls, timeout=10.0) as setup:
+        session = setup.open_session("demo", demo["partition"]["co_password"], role="CO")
+        session.keep = True
+        session.generate_key("probed", "EC", "P-256", usage=["sign"])
+        token = session.token
+    members = [m.grpc for m in cluster.members]
+    with HsmClient(members, tls, timeout=1.0, discover=False, probe_interval=0.1, coalesce=False) as app:
+        attempts: dict[str, int] = {}
+        send = app.transport.send
+
+        def counted(endpoint: str, *args: object) -> tuple[object, object]:
+            attempts[endpoint] = attempts.get(endpoint, 0) + 1
+            return send(endpoint, *args)  # type: ignore[arg-type]
+
+        app.transport.send = counted  # type: ignore[method-assign]
+        signer = app.resume_partition(token)
+        down = app.transport.down
+        with paused(cluster, victim.id):
+
+            def probed_while_signing() -> bool:
+                assert signer.sign("probed", b"m", mechanism="ECDSA-SHA256")
+                return down.probes.get(victim.grpc, 0) >= 4  # several probe rounds, each a call's chance
+
+            eventually(probed_while_signing, 30.0, "the hung member probed 4 times")
+            assert attempts.get(victim.grpc) == 1  # the call that found it hung; none after
+            assert victim.grpc in down
+        eventually(lambda: victim.grpc not in down, 30.0, "the member back in the rotation once it serves")
+        eventually(
+            lambda: signer.sign("probed", b"m", mechanism="ECDSA-SHA256") and app.answered.get(victim.grpc),
+            30.0,
+            "a call answered by the member again",
+        )
