@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from hsmnode.config import NodeConfig
-from hsmnode.domain import audit
+from hsmnode.domain import audit, command_limits
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize, validate_session
 from hsmnode.domain.commands import MAX_COMMAND_BYTES, Command, validate_request_id
@@ -131,8 +131,11 @@ class NodeContext:
         return self.propose(self.stamped(cls, actor, request_id, **fields), timeout)
 
     def stamped(self, cls: type[C], actor: str, request_id: str, **fields: Any) -> C:
-        """`cls` built with the client's request_id (validated) and this member's time."""
+        """`cls` built with the client's request_id (validated) and this member's time. Raises
+        DomainError INVALID_ARGUMENT for an invalid request id or a name longer than its rule allows
+        (command_limits: refused by that rule before the command is built)."""
         validate_request_id(request_id)
+        command_limits.check_command(cls, fields)
         return cls(actor=actor, request_id=request_id, timestamp=self.clock_ms(), **fields)
 
     # --- idempotency (DESIGN.md §3.5) ------------------------------------------

@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass
 
 from hsmnode import crypto
+from hsmnode.domain import command_limits, rules
 from hsmnode.domain import commands as c
-from hsmnode.domain import rules
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.result import Result
 from hsmnode.domain.state import HsmState
@@ -101,6 +101,7 @@ class LoginService:
         committed; a wrong one counts as a failed login of `actor` (RecordLogin under request id
         `request_id/tag`: apply may lock the credential) and is refused UNAUTHENTICATED with `refusal`.
         Returns the credential's epoch, for the command the password authorizes."""
+        command_limits.check_target(target)  # an oversize name is refused by its rule, nothing counted
         self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
         found = self.credential(target)
         if found is None or not password or not verify(password, found[0], timeout):
@@ -126,6 +127,7 @@ class LoginService:
         password; a first success is answered again while the password still verifies, and
         otherwise counts as a new failed login (a request id is no password).
         """
+        command_limits.check_target(target)  # an oversize name is refused by its rule, nothing counted
         if not password:
             raise DomainError(ErrorCode.INVALID_ARGUMENT, "password must not be empty")
         if len(password) > rules.PASSWORD_MAX:
@@ -157,6 +159,7 @@ class LoginService:
 
         A repeated request id is answered with the first result while the credential still
         holds the password this request set."""
+        command_limits.check_target(target)
         _check_new_password(new)
         if old == new:
             raise DomainError(ErrorCode.INVALID_ARGUMENT, "the new password must differ from the old one")
