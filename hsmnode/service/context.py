@@ -99,6 +99,27 @@ class NodeContext:
     def read(self, fn: Callable[[HsmState], T]) -> T:
         return self.replicator.read(fn)
 
+    def caught_up(self, timeout: float | None) -> None:
+        """Return once this member has applied everything committed before the call (a Raft barrier,
+        for a security-relevant read such as judging a password), waiting at most min(`timeout`, 2) s.
+
+        Raises ReplicationError "unavailable" when the barrier does not commit in time, the leader
+        changes or none is known: the barrier is a no-op entry and nothing of the request was
+        proposed, so the request was not applied and may go to another member (README, the outcome
+        contract). Answered as the barrier's "unknown outcome" (ABORTED), the SDK took a login that
+        only waited for it as one that may have been applied (a login storm: OutcomeUnknown)."""
+        wait = min(timeout or 2.0, 2.0)
+        try:
+            self.replicator.barrier(timeout=wait)
+        except ReplicationError as exc:
+            if exc.kind != "unknown_outcome":
+                raise
+            raise ReplicationError(
+                "unavailable",
+                f"this member could not confirm within {wait:.2f} s that it has applied every committed "
+                "Raft entry (a barrier), so it judged and wrote nothing: try again, or another member",
+            ) from None
+
     def propose(self, cmd: Command, timeout: float | None) -> Result:
         """Replicate and return the applied Result; a refusal becomes a DomainError.
 

@@ -102,7 +102,7 @@ class LoginService:
         `request_id/tag`: apply may lock the credential) and is refused UNAUTHENTICATED with `refusal`.
         Returns the credential's epoch, for the command the password authorizes."""
         command_limits.check_target(target)  # an oversize name is refused by its rule, nothing counted
-        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
+        self._ctx.caught_up(timeout)
         found = self.credential(target)
         if found is None or not password or not verify(password, found[0], timeout):
             self._ctx.submit(
@@ -140,7 +140,7 @@ class LoginService:
             _same_target(first, target, request_id)
         # A login is a security-relevant read: apply everything committed before it first,
         # so a member that is behind does not judge the password against an old credential.
-        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
+        self._ctx.caught_up(timeout)
         found = self.credential(target)
         digest, epoch = found if found else (_DUMMY_HASH, 0)
         success = verify(password, digest, timeout) and found is not None
@@ -167,7 +167,7 @@ class LoginService:
         if first is not None:
             answer(first)
             _same_target(first, target, request_id)
-        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
+        self._ctx.caught_up(timeout)
         found = self.credential(target)
         if first is not None:
             if found is not None and verify(new, found[0], timeout):
