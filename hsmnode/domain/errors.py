@@ -26,7 +26,15 @@ class DomainError(Exception):
     which turns it into an error `Result`; it never leaves the domain as an exception.
     """
 
-    def __init__(self, code: ErrorCode, message: str, *, reason: str = "", audit_detail: str = "") -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        reason: str = "",
+        audit_detail: str = "",
+        hidden_code: ErrorCode | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -34,6 +42,8 @@ class DomainError(Exception):
         self.reason = reason
         # what the audit log records when it must say more than the answer (e.g. a hidden lockout)
         self.audit_detail = audit_detail
+        # the code the refusal has when its answer (`code`) hides it: for metrics, never answered
+        self.hidden_code = hidden_code
 
 
 class CommandDecodeError(DomainError):

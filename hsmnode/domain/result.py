@@ -24,6 +24,10 @@ class Result:
     internal_trace: str = ""
     # For a refusal whose answer says less than the audit log must (e.g. a hidden lockout).
     audit_detail: str = ""
+    # The refusal's own code when the answer's `code` hides it (a locked or disabled user answers
+    # as a wrong password): what metrics count where the command is applied (observability/metrics.py);
+    # never answered, and not kept in `to_data` (a snapshot's first results stay as they were).
+    hidden_code: ErrorCode | None = None
 
     @classmethod
     def success(cls, **value: Any) -> Result:

@@ -17,34 +17,38 @@ _USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
 _ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,63}")
 # Partition and client names (our choice): the user-name alphabet, up to 64.
 _OBJECT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,63}")
+USER_NAME_MAX = 32
+OBJECT_NAME_MAX = 64  # role, partition, client, keyring and member names
+_ALPHABET = "characters from A-Z a-z 0-9 - . _, not starting with a dot, dash or digit"
+USER_NAME_RULE = f"1-{USER_NAME_MAX} {_ALPHABET}"
+OBJECT_NAME_RULE = f"1-{OBJECT_NAME_MAX} {_ALPHABET}"
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 255
 
 
+def shown(value: str) -> str:
+    """`value` as a message quotes it: whole up to 80 characters, else its start and its length (a
+    refusal echoing a 1 MB name would be cut by the server anyway, at its end)."""
+    return repr(value) if len(value) <= 80 else f"{value[:40]!r}... ({len(value)} characters)"
+
+
 def check_user_name(name: str) -> None:
     if not _USER_NAME.fullmatch(name):
-        raise DomainError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"user name {name!r} is invalid: 1-32 characters from A-Z a-z 0-9 - . _, "
-            "not starting with a dot, dash or digit",
-        )
+        raise DomainError(ErrorCode.INVALID_ARGUMENT, f"user name {shown(name)} is invalid: {USER_NAME_RULE}")
 
 
 def check_role_name(name: str) -> None:
     if not _ROLE_NAME.fullmatch(name):
         raise DomainError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"role name {name!r} is invalid: 1-64 characters from A-Z a-z 0-9 - . _, not starting with a dot, dash or digit",
+            ErrorCode.INVALID_ARGUMENT, f"role name {shown(name)} is invalid: {OBJECT_NAME_RULE}"
         )
 
 
 def check_object_name(kind: str, name: str) -> None:
     if not _OBJECT_NAME.fullmatch(name):
         raise DomainError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"{kind} name {name!r} is invalid: 1-64 characters from A-Z a-z 0-9 - . _, "
-            "not starting with a dot, dash or digit",
+            ErrorCode.INVALID_ARGUMENT, f"{kind} name {shown(name)} is invalid: {OBJECT_NAME_RULE}"
         )
 
 
@@ -55,10 +59,9 @@ GRANT_REFERENCE = "partition:"  # "partition:OWNER/KEY" names a key in another u
 def check_key_label(label: str) -> None:
     """A key label: 1-64 printable characters, and not a grant reference ("partition:OWNER/KEY")."""
     if not label or len(label) > KEY_LABEL_MAX or not label.isprintable():
-        shown = label if len(label) <= 80 else f"{label[:40]}... ({len(label)} characters)"
         raise DomainError(
             ErrorCode.INVALID_ARGUMENT,
-            f"key label must be 1-{KEY_LABEL_MAX} printable characters, got {shown!r}",
+            f"key label must be 1-{KEY_LABEL_MAX} printable characters, got {shown(label)}",
         )
     if label.startswith(GRANT_REFERENCE) and "/" in label:
         raise DomainError(

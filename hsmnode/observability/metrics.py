@@ -36,8 +36,11 @@ counters). Two kinds of source:
 `hsmnode_logins_total` counts applied login verdicts (the `login.record` command): every member
 applies every login, so every member reports the same cluster-wide figures. Its `outcome` is
 success, wrong_password (a failed login), locked (refused because the credential is locked,
-the attempt that locks it included: a lockout) or refused (disabled user, expired initial
-password, a credential that changed meanwhile). Sessions are tokens that any member verifies
+the attempt that locks it included, and a wrong password while it is locked: a lockout) or
+refused (disabled user, expired initial password, a credential that changed meanwhile). The
+answer to an appliance user's wrong password hides a lockout behind "wrong user name or
+password"; the metric counts by the refusal's own code (Result.hidden_code), as the audit log
+records the real reason. Sessions are tokens that any member verifies
 and no member stores (DESIGN.md §3.8): the opened sessions are the successful logins.
 """
 
@@ -78,11 +81,14 @@ def _login_target(target: str) -> str:
 
 
 def _login_outcome(success: bool, result: Result) -> str:
+    """The `outcome` label of one applied login verdict, from the refusal's own code (a lockout the
+    answer hides behind "wrong user name or password": Result.hidden_code)."""
     if result.ok:
         return "success"
-    if result.code is ErrorCode.RESOURCE_EXHAUSTED:
+    code = result.hidden_code or result.code
+    if code is ErrorCode.RESOURCE_EXHAUSTED:
         return "locked"
-    if not success and result.code is ErrorCode.UNAUTHENTICATED:
+    if not success and code is ErrorCode.UNAUTHENTICATED:
         return "wrong_password"
     return "refused"
 

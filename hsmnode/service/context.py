@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from hsmnode.config import NodeConfig
-from hsmnode.domain import audit
+from hsmnode.domain import audit, command_limits
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize, validate_session
 from hsmnode.domain.commands import MAX_COMMAND_BYTES, Command, validate_request_id
@@ -99,6 +99,27 @@ class NodeContext:
     def read(self, fn: Callable[[HsmState], T]) -> T:
         return self.replicator.read(fn)
 
+    def caught_up(self, timeout: float | None) -> None:
+        """Return once this member has applied everything committed before the call (a Raft barrier,
+        for a security-relevant read such as judging a password), waiting at most min(`timeout`, 2) s.
+
+        Raises ReplicationError "unavailable" when the barrier does not commit in time, the leader
+        changes or none is known: the barrier is a no-op entry and nothing of the request was
+        proposed, so the request was not applied and may go to another member (README, the outcome
+        contract). Answered as the barrier's "unknown outcome" (ABORTED), the SDK took a login that
+        only waited for it as one that may have been applied (a login storm: OutcomeUnknown)."""
+        wait = min(timeout or 2.0, 2.0)
+        try:
+            self.replicator.barrier(timeout=wait)
+        except ReplicationError as exc:
+            if exc.kind != "unknown_outcome":
+                raise
+            raise ReplicationError(
+                "unavailable",
+                f"this member could not confirm within {wait:.2f} s that it has applied every committed "
+                "Raft entry (a barrier), so it judged and wrote nothing: try again, or another member",
+            ) from None
+
     def propose(self, cmd: Command, timeout: float | None) -> Result:
         """Replicate and return the applied Result; a refusal becomes a DomainError.
 
@@ -131,8 +152,11 @@ class NodeContext:
         return self.propose(self.stamped(cls, actor, request_id, **fields), timeout)
 
     def stamped(self, cls: type[C], actor: str, request_id: str, **fields: Any) -> C:
-        """`cls` built with the client's request_id (validated) and this member's time."""
+        """`cls` built with the client's request_id (validated) and this member's time. Raises
+        DomainError INVALID_ARGUMENT for an invalid request id or a name longer than its rule allows
+        (command_limits: refused by that rule before the command is built)."""
         validate_request_id(request_id)
+        command_limits.check_command(cls, fields)
         return cls(actor=actor, request_id=request_id, timestamp=self.clock_ms(), **fields)
 
     # --- idempotency (DESIGN.md §3.5) ------------------------------------------

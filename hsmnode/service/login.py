@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass
 
 from hsmnode import crypto
+from hsmnode.domain import command_limits, rules
 from hsmnode.domain import commands as c
-from hsmnode.domain import rules
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.result import Result
 from hsmnode.domain.state import HsmState
@@ -101,7 +101,8 @@ class LoginService:
         committed; a wrong one counts as a failed login of `actor` (RecordLogin under request id
         `request_id/tag`: apply may lock the credential) and is refused UNAUTHENTICATED with `refusal`.
         Returns the credential's epoch, for the command the password authorizes."""
-        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
+        command_limits.check_target(target)  # an oversize name is refused by its rule, nothing counted
+        self._ctx.caught_up(timeout)
         found = self.credential(target)
         if found is None or not password or not verify(password, found[0], timeout):
             self._ctx.submit(
@@ -126,6 +127,7 @@ class LoginService:
         password; a first success is answered again while the password still verifies, and
         otherwise counts as a new failed login (a request id is no password).
         """
+        command_limits.check_target(target)  # an oversize name is refused by its rule, nothing counted
         if not password:
             raise DomainError(ErrorCode.INVALID_ARGUMENT, "password must not be empty")
         if len(password) > rules.PASSWORD_MAX:
@@ -138,7 +140,7 @@ class LoginService:
             _same_target(first, target, request_id)
         # A login is a security-relevant read: apply everything committed before it first,
         # so a member that is behind does not judge the password against an old credential.
-        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
+        self._ctx.caught_up(timeout)
         found = self.credential(target)
         digest, epoch = found if found else (_DUMMY_HASH, 0)
         success = verify(password, digest, timeout) and found is not None
@@ -157,6 +159,7 @@ class LoginService:
 
         A repeated request id is answered with the first result while the credential still
         holds the password this request set."""
+        command_limits.check_target(target)
         _check_new_password(new)
         if old == new:
             raise DomainError(ErrorCode.INVALID_ARGUMENT, "the new password must differ from the old one")
@@ -164,7 +167,7 @@ class LoginService:
         if first is not None:
             answer(first)
             _same_target(first, target, request_id)
-        self._ctx.replicator.barrier(timeout=min(timeout or 2.0, 2.0))
+        self._ctx.caught_up(timeout)
         found = self.credential(target)
         if first is not None:
             if found is not None and verify(new, found[0], timeout):

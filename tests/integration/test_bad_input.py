@@ -18,7 +18,7 @@ from hsmnode.client import (
 )
 from hsmnode.ops.devcluster import DevCluster
 from hsmnode.pb import audit_pb2, audit_pb2_grpc
-from tests.integration.helpers import as_admin, as_auditor, token
+from tests.integration.helpers import as_admin, as_auditor, audit_records, token
 
 pytestmark = pytest.mark.cluster
 
@@ -142,6 +142,35 @@ def test_a_huge_name_is_refused_with_its_message_cut_not_a_transport_error(singl
         with pytest.raises(NotFound) as refused:
             co.sign("k" * 10_000, b"data", mechanism="ECDSA-SHA256")
         assert "characters, cut)" in refused.value.message and len(refused.value.message) <= 1024
+    still_up(single)
+
+
+def test_a_megabyte_name_is_refused_by_its_rule_before_any_command_is_built(single: DevCluster) -> None:
+    """A 1 MB user name was told "the login.record command would be 1048826 bytes": every name a
+    command would carry is refused by its own rule (command_limits), nothing logged or counted."""
+    huge = "u" * (1 << 20)
+    cut = f"'{'u' * 40}'... ({1 << 20} characters) is too long"
+    with single.client() as client, pytest.raises(InvalidArgument) as refused:
+        client.login(huge, "Whatever-pass-1")
+    assert refused.value.message.startswith(f"user name {cut}: a user name is 1-32 characters from A-Z")
+    admin = as_admin(single)
+    with admin.client:
+        for attempt, rule in (
+            (lambda: admin.delete_user(huge), "user name"),
+            (lambda: admin.add_user("bob", role=huge, password="Good-pass-1"), "role name"),
+            (lambda: admin.assign_client("demo", huge), "partition name"),
+            (lambda: admin.add_role(huge, ["user.list"]), "role name"),
+        ):
+            with pytest.raises(InvalidArgument) as refused:
+                attempt()
+            assert refused.value.message.startswith(f"{rule} {cut}: a {rule} is 1-")
+    with single.app_client() as app:
+        demo = single.demo()
+        assert demo is not None
+        co = app.open_session("demo", demo["partition"]["co_password"], role="CO")
+        with pytest.raises(InvalidArgument, match=r"partition name .* is too long: a partition name is 1-64"):
+            co.grant(huge, ["sign"])
+    assert not [r for r in audit_records(single, single.members[0].id) if "u" * 33 in r.detail]
     still_up(single)
 
 

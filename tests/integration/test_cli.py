@@ -166,6 +166,13 @@ def test_cli_password_prompt_reads_stdin_and_errors_are_one_line(dev: SharedDev)
     )
     wrong = run("login", "admin", "--password", "Wrong-pass-1", profile=profile)
     assert wrong.returncode == 1 and "UNAUTHENTICATED: wrong user name or password" in wrong.stderr
+    # a new user's 1 MB name was told "the login.record command would be 1048826 bytes" (argv holds 100 kB)
+    huge = run("login", "u" * 100_000, "--password", "Wrong-pass-1", profile=profile)
+    assert huge.returncode == 1 and len(huge.stderr.strip().splitlines()) == 1
+    assert (
+        f"INVALID_ARGUMENT: user name '{'u' * 40}'... (100000 characters) is too long: "
+        "a user name is 1-32 characters" in huge.stderr
+    )
 
 
 def test_cli_errors_are_one_clear_line_and_exit_1(tmp_path: Path) -> None:

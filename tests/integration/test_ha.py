@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from hsmnode import crypto
 from hsmnode.client import FaultInjector, HsmClient, ProfileError, Tls
 from hsmnode.ops.devcluster import DevCluster
-from tests.integration.helpers import drill, eventually, leader_of, paused
+from hsmnode.pb import auth_pb2, auth_pb2_grpc
+from tests.integration.helpers import audit_records, drill, eventually, leader_of, paused
 
 pytestmark = pytest.mark.cluster
 
@@ -267,3 +269,30 @@ def test_a_hung_member_is_probed_in_the_background_not_with_calls(cluster: DevCl
             30.0,
             "a call answered by the member again",
         )
+
+
+@pytest.mark.processes
+def test_a_login_whose_barrier_cannot_commit_is_answered_not_applied(cluster: DevCluster) -> None:
+    """A login first applies everything committed (a Raft barrier). A barrier that did not commit in
+    time was answered ABORTED ("may have been applied"), so in a login storm the SDK reported
+    OutcomeUnknown for logins never proposed (a new user saw ABORTED answers after 67-95 ms). Nothing
+    of the login is written before the barrier: UNAVAILABLE, and the login left no trace."""
+    demo = cluster.demo()
+    assert demo is not None
+    leader = cluster.member(leader_of(cluster))
+    followers = [m.id for m in cluster.members if m.id != leader.id]
+    with cluster.client(leader.id) as client:
+        stub = auth_pb2_grpc.AuthStub(client._channel(leader.grpc))
+        request = auth_pb2.LoginRequest(
+            request_id="barrier-login", user="admin", password=demo["users"]["admin"]
+        )
+        with (
+            paused(cluster, followers[0]),
+            paused(cluster, followers[1]),
+            pytest.raises(grpc.RpcError) as refused,
+        ):
+            stub.Login(request, timeout=3.0)
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE, refused.value.details()
+    eventually(lambda: leader_of(cluster), 30.0, "a leader again")
+    records = audit_records(cluster, leader.id)
+    assert not [r for r in records if r.request_id.startswith("barrier-login")]

@@ -18,7 +18,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hsmnode.client import BatchError, HsmClient
+from hsmnode.client import BatchError, HsmClient, ResourceExhausted, Unauthenticated
 from hsmnode.ops.devcluster import DevCluster, DevTimings
 from hsmnode.pb import keys_pb2, keys_pb2_grpc
 from tests.common.cluster import ProcessCluster, free_base_port
@@ -397,6 +397,34 @@ def test_a_generate_batch_is_one_request_record_with_its_request_count(observed:
     assert (logged["code"], logged["ops"], logged["failed"], logged["request_id"]) == ("OK", 3, 1, "")
     assert "Keys/GenerateBatch OK 3 ops" in logged["message"]  # the text line carries the count too
     assert logged["actor"] == "partition:demo/CO" and logged["client"] == "demo-client"
+
+
+def test_wrong_passwords_while_a_user_is_locked_out_count_as_locked_logins(observed: DevCluster) -> None:
+    """hsmnode_logins_total{outcome="locked"} counts the attempt that locks a credential and every
+    attempt while it is locked, a wrong password included: the answer hides a user's lockout (any
+    wrong password reads "wrong user name or password"), the metric, like the audit log, does not.
+    Once seen counting those as wrong_password."""
+    ids = [m.id for m in observed.members]
+    with observed.client() as client:
+        admin = client.login("admin", observed.demo()["users"]["admin"])  # type: ignore[index]
+        admin.add_user("locked-out", role="monitor", password="Locked-pw-123")
+        before = {m: scrape(observed, m) for m in ids}
+        for _ in range(5):  # the fifth wrong password locks the user (5 failed logins, README)
+            with pytest.raises(Unauthenticated, match="wrong user name or password"):
+                client.login("locked-out", "Wrong-pw-123")
+        for _ in range(3):  # wrong passwords while locked: the same answer
+            with pytest.raises(Unauthenticated, match="wrong user name or password"):
+                client.login("locked-out", "Wrong-pw-123")
+        with pytest.raises(ResourceExhausted, match="locked"):  # the right one learns of the lockout
+            client.login("locked-out", "Locked-pw-123")
+
+    def delta(member: str, outcome: str) -> float:
+        now = value(scrape(observed, member), "hsmnode_logins_total", target="user", outcome=outcome)
+        return now - value(before[member], "hsmnode_logins_total", target="user", outcome=outcome)
+
+    for member in ids:  # every member applies every verdict: the same figures everywhere
+        eventually(lambda m=member: delta(m, "locked") >= 5, what=f"5 locked logins counted on {member}")
+        assert (delta(member, "wrong_password"), delta(member, "locked")) == (4, 5), member
 
 
 def test_leader_kill_shows_a_term_change_and_lag_back_to_0_and_a_taken_metrics_port_refuses_start(

@@ -6,6 +6,7 @@ import pytest
 
 from hsmnode.domain import commands as c
 from hsmnode.domain.access import authorize
+from hsmnode.domain.apply.keys import MAX_OBJECTS
 from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.rules import check_attributes
 from tests.unit.world import FP_OTHER, PEM, World, with_partition
@@ -270,3 +271,26 @@ def test_keyring_locks_after_10_failed_logins_and_the_cluster_so_unlocks_it() ->
     assert ring.roles["KRSO"].locked and ring.roles["KRCO"].locked
     w.ok(c.KeyringUnlock, w.partition_session("cluster", "PO", FP_OTHER), label="ring")
     assert not ring.roles["KRSO"].locked and not ring.roles["KRCO"].locked
+
+
+def _full(w: World, co: str) -> None:
+    """Fill partition pay to MAX_OBJECTS through apply (as a CO's generate commands would)."""
+    for n in range(MAX_OBJECTS):
+        w.ok(c.KeyCreate, co, **key_fields(n, object_id=f"{n:032x}", label=f"bulk-{n}"))
+
+
+def test_a_full_partition_refuses_a_new_key_resource_exhausted_saying_what_to_do() -> None:
+    """A partition holds at most 10,000 objects (README, Access control): the next key is refused
+    RESOURCE_EXHAUSTED naming the maximum and the way out; a destroyed key makes room again."""
+    assert MAX_OBJECTS == 10_000
+    w = with_partition()
+    co = w.partition_session("pay", "CO")
+    _full(w, co)
+    refused = w.apply(c.KeyCreate, co, **key_fields(1, object_id="f" * 32, label="one-more"))
+    assert refused.code is ErrorCode.RESOURCE_EXHAUSTED
+    assert refused.message == (
+        "partition 'pay' holds 10000 objects, the most a partition may hold: destroy keys it no longer "
+        "needs (hsmnode key destroy), or create 'one-more' in another partition"
+    )
+    w.ok(c.KeyDestroy, co, container="partition:pay", object_id=f"{0:032x}")
+    w.ok(c.KeyCreate, co, **key_fields(1, object_id="f" * 32, label="one-more"))

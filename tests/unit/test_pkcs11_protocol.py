@@ -176,7 +176,10 @@ def _reachable(row) -> bool:  # type: ignore[no-untyped-def]
 def test_every_row_of_the_ckr_table(row) -> None:  # type: ignore[no-untyped-def]
     message = f"... {row.fragment} ..." if row.fragment else _SAMPLES[row.error]
     if row.context == "*" and row.error is ResourceExhausted and not row.fragment:
-        message = "partition 'demo' holds its maximum of 10000 objects"
+        message = (
+            "partition 'demo' holds 10000 objects, the most a partition may hold: destroy keys it no longer "
+            "needs (hsmnode key destroy), or create 'k' in another partition"
+        )
     assert ckr_for(row.error(message), row.context) == row.rv
 
 

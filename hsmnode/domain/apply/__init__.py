@@ -120,7 +120,13 @@ def apply(state: HsmState, cmd: c.Command) -> Result:
             raise DomainError(ErrorCode.INVALID_ARGUMENT, f"command {cmd.TYPE!r} is not supported")
         result = handler(state, cmd)
     except DomainError as exc:
-        result = Result(ok=False, code=exc.code, message=exc.message, audit_detail=exc.audit_detail)
+        result = Result(
+            ok=False,
+            code=exc.code,
+            message=exc.message,
+            audit_detail=exc.audit_detail,
+            hidden_code=exc.hidden_code,
+        )
     except Exception as exc:  # deterministic code fails the same way on every member
         result = Result(
             ok=False,

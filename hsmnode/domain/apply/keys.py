@@ -23,7 +23,7 @@ from hsmnode.domain.result import Result, ok
 from hsmnode.domain.rules import check_attributes
 from hsmnode.domain.state import HsmState
 
-MAX_OBJECTS = 10_000
+MAX_OBJECTS = 10_000  # objects a partition or keyring holds at most (README, Access control)
 _ORIGINS = frozenset(origin.value for origin in KeyOrigin)
 _OBJECT_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -49,9 +49,11 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
     )
     gate(state, cmd.container, "generate")  # M-of-N: no key is created while AUTHORIZED
     if len(holder.objects) >= MAX_OBJECTS:
+        kind, _, name = cmd.container.partition(":")
         raise DomainError(
             ErrorCode.RESOURCE_EXHAUSTED,
-            f"{cmd.container.replace(':', ' ', 1)} holds its maximum of {MAX_OBJECTS} objects",
+            f"{kind} '{name}' holds {MAX_OBJECTS} objects, the most a {kind} may hold: destroy keys it no "
+            f"longer needs (hsmnode key destroy), or create '{cmd.label}' in another {kind}",
         )
     holder.objects[cmd.object_id] = KeyObject(
         id=cmd.object_id,
@@ -199,7 +201,10 @@ def key_restore(state: HsmState, cmd: c.KeyRestore) -> Result:
         )
     if len(part.objects) + len(objects) > MAX_OBJECTS:
         raise DomainError(
-            ErrorCode.RESOURCE_EXHAUSTED, f"partition '{name}' would exceed {MAX_OBJECTS} objects"
+            ErrorCode.RESOURCE_EXHAUSTED,
+            f"partition '{name}' holds {len(part.objects)} objects and the backup {len(objects)}: together "
+            f"over the {MAX_OBJECTS} a partition may hold, so nothing was restored (destroy keys it no "
+            "longer needs, or restore into another partition)",
         )
     for o in objects:
         if not _OBJECT_ID.fullmatch(o.id) or o.id in part.objects:

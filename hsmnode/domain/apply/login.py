@@ -30,9 +30,12 @@ WRONG_USER_OR_PASSWORD = "wrong user name or password"
 
 
 def _hidden(hide: bool, code: ErrorCode, message: str) -> DomainError:
-    """`message` with `code`, or (hide) the answer of a wrong password, with `message` kept for the audit log."""
+    """`message` with `code`, or (hide) the answer of a wrong password, with `message` kept for the
+    audit log and `code` for the login metric (hsmnode_logins_total counts a hidden lockout as locked)."""
     if hide:
-        return DomainError(ErrorCode.UNAUTHENTICATED, WRONG_USER_OR_PASSWORD, audit_detail=message)
+        return DomainError(
+            ErrorCode.UNAUTHENTICATED, WRONG_USER_OR_PASSWORD, audit_detail=message, hidden_code=code
+        )
     return DomainError(code, message)
 
 
