@@ -80,7 +80,8 @@ def adopt(
     saved = archive(data, config.cluster_id)
     for path in data.iterdir():
         if path.is_file() and (
-            path.name.startswith(RAFT_FILE_PREFIXES) or path.name in ("cluster_id", OVERRIDE, REMOVED)
+            path.name.startswith(RAFT_FILE_PREFIXES)
+            or path.name in ("cluster_id", OVERRIDE, REMOVED, "trusted-clients.json")
         ):
             path.unlink()
     smk_path = config.smk_file or data / "smk.key"

@@ -269,6 +269,11 @@ class Replicator:
     def applied_index(self) -> int:
         return int(self._obj.raftLastApplied)
 
+    def is_ready(self) -> bool:
+        """pysyncobj's readiness: this member has applied its log up to the commit index it found
+        on its first contact with a leader (its state is the cluster's, not a restart's partial replay)."""
+        return bool(self._obj.isReady())
+
     def wait_applied(self, index: int, timeout: float) -> bool:
         """Wait until this member has applied `index`. pysyncobj advances its applied index just
         after `apply` returns (and notifies), so the wait re-checks on a short period too."""

@@ -3,6 +3,9 @@ table (channels.py) with safe request decoding, grpc health."""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +78,9 @@ SERVICE_NAMES = tuple(
     )
     for service in module.DESCRIPTOR.services_by_name.values()
 )
+log = logging.getLogger(__name__)
 MAX_WORKERS = 32
+KNOWN_CLIENTS = "trusted-clients.json"  # in the data dir: the registered clients a member last trusted
 
 SERVER_OPTIONS = [
     # Let SDK keepalive pings through (notes-pysyncobj-grpc.md §7).
@@ -119,12 +124,23 @@ class TrustList:
     gRPC asks for it on each new connection (dynamic server credentials), so a
     registration or revocation through any member takes effect on every member
     without a restart. Live connections are re-checked per call by the services.
+
+    A restarted member replays its log and hears from a leader before its state lists every
+    registered client (seconds): until then (`Replicator.is_ready`) it also trusts the clients it
+    last listed, kept in `known` (the data dir's trusted-clients.json; certificates, no secrets).
+    Registered applications then meet UNAVAILABLE, which the SDK retries, instead of a refused
+    handshake, which it reports as an unregistered certificate (a new user: 5-6 s of Unauthenticated
+    after a whole-cluster restart). A client revoked meanwhile passes the handshake only: every call
+    checks the registration on a caught-up state.
     """
 
-    def __init__(self, tls: TlsMaterial, replicator: Replicator) -> None:
+    def __init__(self, tls: TlsMaterial, replicator: Replicator, known: Path | None = None) -> None:
         self._tls = tls
         self._replicator = replicator
         self._served: tuple[str, ...] | None = None
+        self._known = known
+        self._remembered = _read_known(known)
+        self._settled = False  # the state is caught up: trust it alone
 
     def _config(self, registered: tuple[str, ...]) -> grpc.ServerCertificateConfiguration:
         roots = self._tls.ca_pem + b"".join(pem.encode() for pem in registered)
@@ -132,16 +148,49 @@ class TrustList:
             [(self._tls.key_pem, self._tls.cert_pem)], root_certificates=roots
         )
 
+    def _current(self) -> tuple[str, ...]:
+        registered = tuple(self._replicator.read(lambda s: s.registered_certificates()))
+        if not self._settled:
+            if not self._replicator.is_ready():
+                return tuple(dict.fromkeys(registered + self._remembered))
+            self._settled = True
+        if registered != self._remembered:
+            self._remembered = registered
+            _write_known(self._known, registered)
+        return registered
+
     def initial(self) -> grpc.ServerCertificateConfiguration:
-        self._served = tuple(self._replicator.read(lambda s: s.registered_certificates()))
+        self._served = self._current()
         return self._config(self._served)
 
     def fetch(self) -> grpc.ServerCertificateConfiguration | None:
-        current = tuple(self._replicator.read(lambda s: s.registered_certificates()))
+        current = self._current()
         if current == self._served:
             return None
         self._served = current
         return self._config(current)
+
+
+def _read_known(path: Path | None) -> tuple[str, ...]:
+    """The client certificates (PEM) a member listed when it last ran; () when none are known."""
+    if path is None:
+        return ()
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return ()
+    return tuple(pem for pem in found if isinstance(pem, str)) if isinstance(found, list) else ()
+
+
+def _write_known(path: Path | None, registered: tuple[str, ...]) -> None:
+    if path is None:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(list(registered)))
+        os.replace(tmp, path)
+    except OSError as exc:  # the trust list stays right in memory; only a restart's first seconds miss it
+        log.warning("cannot keep the trusted client list in %s: %s", path, exc)
 
 
 def _service(module: ModuleType, name: str) -> ServiceDescriptor:
@@ -276,7 +325,7 @@ def create_server(
         grpc_reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, grpc_reflection.SERVICE_NAME), server
         )
-    trust = TrustList(tls, replicator)
+    trust = TrustList(tls, replicator, services.cluster.ctx.config.data_dir / KNOWN_CLIENTS)
     credentials = grpc.dynamic_ssl_server_credentials(
         trust.initial(),
         trust.fetch,  # type: ignore[arg-type]  # grpc calls it for a change: None means none (the stub omits it)
