@@ -72,10 +72,34 @@ def archive(data_dir: Path, old_cluster_id: str) -> Path:
     return target
 
 
+def adopted_by(data_dir: Path, request_id: str) -> str | None:
+    """The archive of the adoption whose AdoptCluster carried `request_id`, if this data dir holds
+    it (its `membership.json`): a repeated request answers it, before or after the restart."""
+    if not request_id:
+        return None
+    try:
+        data = json.loads((data_dir / OVERRIDE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if (
+        isinstance(data, dict)
+        and data.get("request_id") == request_id
+        and isinstance(data.get("archive"), str)
+    ):
+        return str(data["archive"])
+    return None
+
+
 def adopt(
-    config: NodeConfig, cluster_id: str, peers: list[dict[str, str]], raft_password: str, smk_hex: str
+    config: NodeConfig,
+    cluster_id: str,
+    peers: list[dict[str, str]],
+    raft_password: str,
+    smk_hex: str,
+    request_id: str = "",
 ) -> Path:
-    """Archive the data dir, then make it the data dir of a fresh member of `cluster_id`."""
+    """Archive the data dir, then make it the data dir of a fresh member of `cluster_id`; the
+    archive. `membership.json` keeps `request_id` and the archive (`adopted_by`)."""
     data = config.data_dir
     saved = archive(data, config.cluster_id)
     for path in data.iterdir():
@@ -88,7 +112,15 @@ def adopt(
     _secret(smk_path, smk_hex + "\n")
     _secret(
         data / OVERRIDE,
-        json.dumps({"cluster_id": cluster_id, "peers": peers, "raft_password": raft_password}),
+        json.dumps(
+            {
+                "cluster_id": cluster_id,
+                "peers": peers,
+                "raft_password": raft_password,
+                "request_id": request_id,
+                "archive": str(saved),
+            }
+        ),
     )
     (data / "cluster_id").write_text(cluster_id + "\n")
     return saved

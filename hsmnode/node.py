@@ -8,12 +8,14 @@ mutual TLS, and watches its own health until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -121,24 +123,33 @@ def load_smk(config: NodeConfig) -> Smk:
         raise StartupError(f"the SMK {path} must hold {SMK_BYTES * 2} hex digits") from None
 
 
-def check_port_free(address: str, what: str) -> None:
+def check_port_free(address: str, what: str, wait: float = 0.0) -> None:
+    """Raise StartupError unless `address` (host:port) can be bound; while it is in use, retry for
+    up to `wait` s (a member restarted after a join: a snapshot writer its earlier image forked may
+    still hold the port until its dump is written)."""
     host, _, port = address.rpartition(":")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # SO_REUSEADDR as gRPC and pysyncobj bind: a restarted member must not trip over
-        # its own connections in TIME_WAIT, only over a listener that is really there.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, int(port)))
-        except OSError as exc:
-            raise StartupError(f"cannot use {what} {address}: {exc.strerror}") from None
+    deadline = time.monotonic() + wait
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # SO_REUSEADDR as gRPC and pysyncobj bind: a restarted member must not trip over
+            # its own connections in TIME_WAIT, only over a listener that is really there.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, int(port)))
+                return
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                    raise StartupError(f"cannot use {what} {address}: {exc.strerror}") from None
+        time.sleep(0.1)
 
 
 class Node:
-    def __init__(self, config: NodeConfig, pid_file: Path | None = None) -> None:
+    def __init__(self, config: NodeConfig, pid_file: Path | None = None, port_wait: float = 0.0) -> None:
         """`pid_file`: where to write this process's pid once its ports are bound (`hsmnode serve
         --config F` names `node.pid` beside F, which `hsmnode dev` and `hsmnode drill` read to find
-        a member however it was started)."""
+        a member however it was started). `port_wait`: seconds to wait for its ports to be free."""
         self.config = config
+        self._port_wait = port_wait
         self._pid_file = pid_file
         self._stop = threading.Event()
         self._exit_code = 0
@@ -178,8 +189,8 @@ class Node:
                 self._seed.source_cluster_id,
                 self._seed.header.index,
             )
-        check_port_free(cfg.grpc_listen, "gRPC address")
-        check_port_free(cfg.raft_address, "Raft address")
+        check_port_free(cfg.grpc_listen, "gRPC address", self._port_wait)
+        check_port_free(cfg.raft_address, "Raft address", self._port_wait)
         observability = Observability(cfg)
         try:
             observability.listen()  # metrics: a taken port refuses start-up before Raft starts

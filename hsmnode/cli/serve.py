@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+RESTART_PORT_WAIT = 30.0  # s the member restarted after a join waits for its ports
+
 
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="The member's node.toml.")
@@ -26,7 +28,16 @@ import click
     type=click.Choice(["text", "json"]),
     help="text lines or one JSON object per line (default: the config's [log] format, else text).",
 )
-def serve(config_path: str | None, from_env: bool, log_level: str, log_format: str | None) -> None:
+@click.option(
+    "--port-wait",
+    default=0.0,
+    type=float,
+    hidden=True,  # the restart after a join passes it: a forked snapshot writer may hold the ports a while
+    help="Seconds to wait for the gRPC and Raft ports to be free before giving up.",
+)
+def serve(
+    config_path: str | None, from_env: bool, log_level: str, log_format: str | None, port_wait: float
+) -> None:
     """Run one cluster member until SIGTERM or SIGINT."""
     from hsmnode.config import ConfigError, load_config
     from hsmnode.envconfig import config_from_env
@@ -47,7 +58,9 @@ def serve(config_path: str | None, from_env: bool, log_level: str, log_format: s
 
     config = apply_override(config)  # a join leaves the cluster's identity in the data dir
     # beside its config: how `hsmnode dev` and `hsmnode drill` find a member started by hand
-    node = Node(config, pid_file=None if from_env else Path(str(config_path)).parent / "node.pid")
+    node = Node(
+        config, pid_file=None if from_env else Path(str(config_path)).parent / "node.pid", port_wait=port_wait
+    )
     try:
         code = node.run()
     except StartupError as exc:
@@ -61,6 +74,9 @@ def serve(config_path: str | None, from_env: bool, log_level: str, log_format: s
             [
                 *(sys.executable, "-m", "hsmnode", "serve", *source, "--log-level", log_level),
                 *(("--log-format", log_format) if log_format else ()),
+                # the ports this process held may stay taken a moment: by a snapshot writer it forked
+                # (it inherits every socket, and finishes its dump), so the new image waits for them
+                *("--port-wait", str(RESTART_PORT_WAIT)),
             ],
         )
     sys.exit(code)

@@ -75,12 +75,18 @@ class ApplianceSession(Session):
         req = cluster_pb2.JoinBundleRequest(node_certificate=node_certificate)
         return self._call(cluster_pb2_grpc.ClusterStub, "JoinBundle", req)
 
-    def adopt_cluster(self, bundle: Any) -> str:
-        """On the joining node: archive its data and restart as a member of the bundle's cluster."""
+    def adopt_cluster(self, bundle: Any, *, request_id: str | None = None) -> str:
+        """On the joining node: archive its data and restart as a member of the bundle's cluster; the
+        archive's path. A write: retried with its `request_id` (new when None) on an unknown outcome,
+        and a repeated request id answers the first adoption's archive, before or after the node's
+        restart. Raises OutcomeUnknown when no attempt settled it within the client's timeout."""
         req = cluster_pb2.AdoptClusterRequest(
-            cluster_id=bundle.cluster_id, members=bundle.members, sealed=bundle.sealed
+            cluster_id=bundle.cluster_id,
+            members=bundle.members,
+            sealed=bundle.sealed,
+            request_id=request_id_or_new(request_id),
         )
-        return str(self._call(cluster_pb2_grpc.ClusterStub, "AdoptCluster", req).archive)
+        return str(self._call(cluster_pb2_grpc.ClusterStub, "AdoptCluster", req, write=True).archive)
 
     # users
     def backup(

@@ -28,8 +28,10 @@ from hsmnode.client import (
     HsmError,
     InvalidArgument,
     NodeStatus,
+    OutcomeUnknown,
     Tls,
     Unavailable,
+    new_request_id,
 )
 
 
@@ -165,11 +167,10 @@ def join(
             node_status.id, raft_address=node_status.raft_address, address=node_status.address
         )
         bundle = cluster_admin_session.join_bundle(node_status.node_certificate)  # with the new member listed
-        try:
-            report.archive = node_admin_session.adopt_cluster(bundle)
-        except HsmError:
-            cluster_admin_session.remove_member(node_status.id)
-            raise
+        with HsmClient([node_endpoint], tls, discover=False, timeout=timeout) as adopter:
+            report.archive = _adopt(
+                adopter.resume(node_admin_session.token), bundle, cluster_admin_session, node_status.id
+            )
         _wait_member(node_endpoint, tls, cluster_status.cluster_id, timeout, node_status.incarnation)
         report.joined = True
         cluster_admin_session.audit_note(report.summary()[:1000])
@@ -194,17 +195,37 @@ def _rejoin(
     admin.join_bundle(node_status.node_certificate)  # trust check before changing anything
     admin.add_member(node_status.id, raft_address=node_status.raft_address, address=node_status.address)
     bundle = admin.join_bundle(node_status.node_certificate)  # with the member listed
-    try:
-        report.archive = node_client.resume("").adopt_cluster(bundle)
-    except HsmError:
-        admin.remove_member(node_status.id)
-        raise
+    with HsmClient(node_client.endpoints, cluster_client.tls, discover=False, timeout=timeout) as adopter:
+        report.archive = _adopt(adopter.resume(""), bundle, admin, node_status.id)
     _wait_member(
         node_client.endpoints[0], cluster_client.tls, node_status.cluster_id, timeout, node_status.incarnation
     )
     report.joined = True
     admin.audit_note(report.summary()[:1000])
     return report
+
+
+def _adopt(node: ApplianceSession, bundle: Any, cluster_admin: ApplianceSession, member_id: str) -> str:
+    """The node adopts the cluster (`bundle`): its archive. One request id for every attempt, within
+    the node client's timeout, so a retry after a lost answer (archiving a data dir takes seconds
+    under load, and the restart that follows cuts the connection) answers the first adoption.
+
+    A refusal, or an attempt that provably changed nothing (Unavailable), undoes the cluster's
+    addition of the member and raises. An unknown outcome is not undone: the node may have adopted
+    and be on its way back as a member (removing it then would strand it); OutcomeUnknown says
+    what to check and how to take it out."""
+    try:
+        return node.adopt_cluster(bundle, request_id=new_request_id())
+    except OutcomeUnknown as exc:
+        raise OutcomeUnknown(
+            f"{exc}. The cluster lists {member_id} as a member and the node may have adopted it: see "
+            f"`hsmnode cluster status`; if {member_id} does not come back serving, take it out with "
+            f"`hsmnode cluster remove-member {member_id}` and join again",
+            request_id=exc.request_id,
+        ) from None
+    except HsmError:
+        cluster_admin.remove_member(member_id)
+        raise
 
 
 def _wait_member(endpoint: str, tls: Tls, cluster_id: str, timeout: float, before: str) -> None:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hsmnode/pb/cluster.proto\x12\nhsmnode.pb\"#\n\rBackupRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\xee\x01\n\x0c\x42\x61\x63kupHeader\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x13\n\x0btaken_at_ms\x18\x03 \x01(\x04\x12\x10\n\x08taken_by\x18\x04 \x01(\t\x12\x14\n\x0cmember_count\x18\x05 \x01(\r\x12\x11\n\tkey_count\x18\x06 \x01(\r\x12\x12\n\nuser_count\x18\x07 \x01(\r\x12\x17\n\x0fpartition_count\x18\x08 \x01(\r\x12\x15\n\rkeyring_count\x18\t \x01(\r\x12\x14\n\x0c\x61udit_length\x18\n \x01(\x04\x12\x11\n\tsmk_check\x18\x0b \x01(\t\"Z\n\x0b\x42\x61\x63kupChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x13\n\x0btotal_bytes\x18\x02 \x01(\x04\x12(\n\x06header\x18\x03 \x01(\x0b\x32\x18.hsmnode.pb.BackupHeader\"-\n\x11JoinBundleRequest\x12\x18\n\x10node_certificate\x18\x01 \x01(\t\"]\n\x12JoinBundleResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12#\n\x07members\x18\x02 \x03(\x0b\x32\x12.hsmnode.pb.Member\x12\x0e\n\x06sealed\x18\x03 \x01(\x0c\"^\n\x13\x41\x64optClusterRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12#\n\x07members\x18\x02 \x03(\x0b\x32\x12.hsmnode.pb.Member\x12\x0e\n\x06sealed\x18\x03 \x01(\x0c\"\'\n\x14\x41\x64optClusterResponse\x12\x0f\n\x07\x61rchive\x18\x01 \x01(\t\"Y\n\x10\x41\x64\x64MemberRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\"5\n\x13RemoveMemberRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\'\n\x14MemberChangeResponse\x12\x0f\n\x07members\x18\x01 \x03(\t\".\n\x14\x43lusterStatusRequest\x12\x16\n\x0ewithout_digest\x18\x01 \x01(\x08\"\xa2\x01\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x15\n\rapplied_index\x18\x04 \x01(\x04\x12\x14\n\x0craft_address\x18\x05 \x01(\t\x12\x14\n\x0cstate_digest\x18\x06 \x01(\t\x12\x0b\n\x03lag\x18\x07 \x01(\x04\x12\r\n\x05voter\x18\x08 \x01(\x08\x12\x0e\n\x06listed\x18\t \x01(\x08\"\x84\x01\n\x15\x43lusterStatusResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06leader\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12#\n\x07members\x18\x04 \x03(\x0b\x32\x12.hsmnode.pb.Member\x12\x14\n\x0cremoved_from\x18\x05 \x01(\t\"+\n\x11NodeStatusRequest\x12\x16\n\x0ewithout_digest\x18\x01 \x01(\x08\"\x91\x03\n\x12NodeStatusResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncluster_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x14\n\x0craft_address\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x0c\n\x04term\x18\x06 \x01(\x04\x12\x0e\n\x06leader\x18\x07 \x01(\t\x12\x14\n\x0c\x63ommit_index\x18\x08 \x01(\x04\x12\x15\n\rapplied_index\x18\t \x01(\x04\x12\x14\n\x0cstate_digest\x18\n \x01(\t\x12\x12\n\nhas_quorum\x18\x0b \x01(\x08\x12\r\n\x05ready\x18\x0c \x01(\x08\x12\x1d\n\x15replicated_cluster_id\x18\r \x01(\t\x12\x18\n\x10node_certificate\x18\x0e \x01(\t\x12\x0f\n\x07members\x18\x0f \x01(\r\x12\x14\n\x0cremoved_from\x18\x10 \x01(\t\x12\x1a\n\x12raft_configuration\x18\x11 \x03(\t\x12\x11\n\tdirectory\x18\x12 \x03(\t\x12\x13\n\x0bincarnation\x18\x13 \x01(\t2\xa5\x04\n\x07\x43luster\x12M\n\x06Status\x12 .hsmnode.pb.ClusterStatusRequest\x1a!.hsmnode.pb.ClusterStatusResponse\x12K\n\nNodeStatus\x12\x1d.hsmnode.pb.NodeStatusRequest\x1a\x1e.hsmnode.pb.NodeStatusResponse\x12K\n\tAddMember\x12\x1c.hsmnode.pb.AddMemberRequest\x1a .hsmnode.pb.MemberChangeResponse\x12Q\n\x0cRemoveMember\x12\x1f.hsmnode.pb.RemoveMemberRequest\x1a .hsmnode.pb.MemberChangeResponse\x12K\n\nJoinBundle\x12\x1d.hsmnode.pb.JoinBundleRequest\x1a\x1e.hsmnode.pb.JoinBundleResponse\x12Q\n\x0c\x41\x64optCluster\x12\x1f.hsmnode.pb.AdoptClusterRequest\x1a .hsmnode.pb.AdoptClusterResponse\x12>\n\x06\x42\x61\x63kup\x12\x19.hsmnode.pb.BackupRequest\x1a\x17.hsmnode.pb.BackupChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18hsmnode/pb/cluster.proto\x12\nhsmnode.pb\"#\n\rBackupRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\xee\x01\n\x0c\x42\x61\x63kupHeader\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x04\x12\x13\n\x0btaken_at_ms\x18\x03 \x01(\x04\x12\x10\n\x08taken_by\x18\x04 \x01(\t\x12\x14\n\x0cmember_count\x18\x05 \x01(\r\x12\x11\n\tkey_count\x18\x06 \x01(\r\x12\x12\n\nuser_count\x18\x07 \x01(\r\x12\x17\n\x0fpartition_count\x18\x08 \x01(\r\x12\x15\n\rkeyring_count\x18\t \x01(\r\x12\x14\n\x0c\x61udit_length\x18\n \x01(\x04\x12\x11\n\tsmk_check\x18\x0b \x01(\t\"Z\n\x0b\x42\x61\x63kupChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x13\n\x0btotal_bytes\x18\x02 \x01(\x04\x12(\n\x06header\x18\x03 \x01(\x0b\x32\x18.hsmnode.pb.BackupHeader\"-\n\x11JoinBundleRequest\x12\x18\n\x10node_certificate\x18\x01 \x01(\t\"]\n\x12JoinBundleResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12#\n\x07members\x18\x02 \x03(\x0b\x32\x12.hsmnode.pb.Member\x12\x0e\n\x06sealed\x18\x03 \x01(\x0c\"r\n\x13\x41\x64optClusterRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12#\n\x07members\x18\x02 \x03(\x0b\x32\x12.hsmnode.pb.Member\x12\x0e\n\x06sealed\x18\x03 \x01(\x0c\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\'\n\x14\x41\x64optClusterResponse\x12\x0f\n\x07\x61rchive\x18\x01 \x01(\t\"Y\n\x10\x41\x64\x64MemberRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0craft_address\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\"5\n\x13RemoveMemberRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\'\n\x14MemberChangeResponse\x12\x0f\n\x07members\x18\x01 \x03(\t\".\n\x14\x43lusterStatusRequest\x12\x16\n\x0ewithout_digest\x18\x01 \x01(\x08\"\xa2\x01\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x15\n\rapplied_index\x18\x04 \x01(\x04\x12\x14\n\x0craft_address\x18\x05 \x01(\t\x12\x14\n\x0cstate_digest\x18\x06 \x01(\t\x12\x0b\n\x03lag\x18\x07 \x01(\x04\x12\r\n\x05voter\x18\x08 \x01(\x08\x12\x0e\n\x06listed\x18\t \x01(\x08\"\x84\x01\n\x15\x43lusterStatusResponse\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0e\n\x06leader\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12#\n\x07members\x18\x04 \x03(\x0b\x32\x12.hsmnode.pb.Member\x12\x14\n\x0cremoved_from\x18\x05 \x01(\t\"+\n\x11NodeStatusRequest\x12\x16\n\x0ewithout_digest\x18\x01 \x01(\x08\"\x91\x03\n\x12NodeStatusResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncluster_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\x12\x14\n\x0craft_address\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x0c\n\x04term\x18\x06 \x01(\x04\x12\x0e\n\x06leader\x18\x07 \x01(\t\x12\x14\n\x0c\x63ommit_index\x18\x08 \x01(\x04\x12\x15\n\rapplied_index\x18\t \x01(\x04\x12\x14\n\x0cstate_digest\x18\n \x01(\t\x12\x12\n\nhas_quorum\x18\x0b \x01(\x08\x12\r\n\x05ready\x18\x0c \x01(\x08\x12\x1d\n\x15replicated_cluster_id\x18\r \x01(\t\x12\x18\n\x10node_certificate\x18\x0e \x01(\t\x12\x0f\n\x07members\x18\x0f \x01(\r\x12\x14\n\x0cremoved_from\x18\x10 \x01(\t\x12\x1a\n\x12raft_configuration\x18\x11 \x03(\t\x12\x11\n\tdirectory\x18\x12 \x03(\t\x12\x13\n\x0bincarnation\x18\x13 \x01(\t2\xa5\x04\n\x07\x43luster\x12M\n\x06Status\x12 .hsmnode.pb.ClusterStatusRequest\x1a!.hsmnode.pb.ClusterStatusResponse\x12K\n\nNodeStatus\x12\x1d.hsmnode.pb.NodeStatusRequest\x1a\x1e.hsmnode.pb.NodeStatusResponse\x12K\n\tAddMember\x12\x1c.hsmnode.pb.AddMemberRequest\x1a .hsmnode.pb.MemberChangeResponse\x12Q\n\x0cRemoveMember\x12\x1f.hsmnode.pb.RemoveMemberRequest\x1a .hsmnode.pb.MemberChangeResponse\x12K\n\nJoinBundle\x12\x1d.hsmnode.pb.JoinBundleRequest\x1a\x1e.hsmnode.pb.JoinBundleResponse\x12Q\n\x0c\x41\x64optCluster\x12\x1f.hsmnode.pb.AdoptClusterRequest\x1a .hsmnode.pb.AdoptClusterResponse\x12>\n\x06\x42\x61\x63kup\x12\x19.hsmnode.pb.BackupRequest\x1a\x17.hsmnode.pb.BackupChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,25 +42,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOINBUNDLERESPONSE']._serialized_start=457
   _globals['_JOINBUNDLERESPONSE']._serialized_end=550
   _globals['_ADOPTCLUSTERREQUEST']._serialized_start=552
-  _globals['_ADOPTCLUSTERREQUEST']._serialized_end=646
-  _globals['_ADOPTCLUSTERRESPONSE']._serialized_start=648
-  _globals['_ADOPTCLUSTERRESPONSE']._serialized_end=687
-  _globals['_ADDMEMBERREQUEST']._serialized_start=689
-  _globals['_ADDMEMBERREQUEST']._serialized_end=778
-  _globals['_REMOVEMEMBERREQUEST']._serialized_start=780
-  _globals['_REMOVEMEMBERREQUEST']._serialized_end=833
-  _globals['_MEMBERCHANGERESPONSE']._serialized_start=835
-  _globals['_MEMBERCHANGERESPONSE']._serialized_end=874
-  _globals['_CLUSTERSTATUSREQUEST']._serialized_start=876
-  _globals['_CLUSTERSTATUSREQUEST']._serialized_end=922
-  _globals['_MEMBER']._serialized_start=925
-  _globals['_MEMBER']._serialized_end=1087
-  _globals['_CLUSTERSTATUSRESPONSE']._serialized_start=1090
-  _globals['_CLUSTERSTATUSRESPONSE']._serialized_end=1222
-  _globals['_NODESTATUSREQUEST']._serialized_start=1224
-  _globals['_NODESTATUSREQUEST']._serialized_end=1267
-  _globals['_NODESTATUSRESPONSE']._serialized_start=1270
-  _globals['_NODESTATUSRESPONSE']._serialized_end=1671
-  _globals['_CLUSTER']._serialized_start=1674
-  _globals['_CLUSTER']._serialized_end=2223
+  _globals['_ADOPTCLUSTERREQUEST']._serialized_end=666
+  _globals['_ADOPTCLUSTERRESPONSE']._serialized_start=668
+  _globals['_ADOPTCLUSTERRESPONSE']._serialized_end=707
+  _globals['_ADDMEMBERREQUEST']._serialized_start=709
+  _globals['_ADDMEMBERREQUEST']._serialized_end=798
+  _globals['_REMOVEMEMBERREQUEST']._serialized_start=800
+  _globals['_REMOVEMEMBERREQUEST']._serialized_end=853
+  _globals['_MEMBERCHANGERESPONSE']._serialized_start=855
+  _globals['_MEMBERCHANGERESPONSE']._serialized_end=894
+  _globals['_CLUSTERSTATUSREQUEST']._serialized_start=896
+  _globals['_CLUSTERSTATUSREQUEST']._serialized_end=942
+  _globals['_MEMBER']._serialized_start=945
+  _globals['_MEMBER']._serialized_end=1107
+  _globals['_CLUSTERSTATUSRESPONSE']._serialized_start=1110
+  _globals['_CLUSTERSTATUSRESPONSE']._serialized_end=1242
+  _globals['_NODESTATUSREQUEST']._serialized_start=1244
+  _globals['_NODESTATUSREQUEST']._serialized_end=1287
+  _globals['_NODESTATUSRESPONSE']._serialized_start=1290
+  _globals['_NODESTATUSRESPONSE']._serialized_end=1691
+  _globals['_CLUSTER']._serialized_start=1694
+  _globals['_CLUSTER']._serialized_end=2243
 # @@protoc_insertion_point(module_scope)

@@ -65,14 +65,16 @@ class JoinBundleResponse(_message.Message):
     def __init__(self, cluster_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., sealed: _Optional[bytes] = ...) -> None: ...
 
 class AdoptClusterRequest(_message.Message):
-    __slots__ = ("cluster_id", "members", "sealed")
+    __slots__ = ("cluster_id", "members", "sealed", "request_id")
     CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     SEALED_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     cluster_id: str
     members: _containers.RepeatedCompositeFieldContainer[Member]
     sealed: bytes
-    def __init__(self, cluster_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., sealed: _Optional[bytes] = ...) -> None: ...
+    request_id: str
+    def __init__(self, cluster_id: _Optional[str] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., sealed: _Optional[bytes] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class AdoptClusterResponse(_message.Message):
     __slots__ = ("archive",)

@@ -62,6 +62,9 @@ MIN_INDEX_WAIT = 1.0
 STATUS_METHODS = ("NodeStatus", "Status")
 # what a removed member still answers: its status, and the cluster's request to join again
 REMOVED_MAY_SERVE = (*STATUS_METHODS, "AdoptCluster")
+# about this node's own data dir, not the replicated state: no min-index wait, no lease (a repeated
+# AdoptCluster reaches the restarted member, whose index may be below what the client saw before)
+NODE_LOCAL = ("AdoptCluster",)
 # writes whose request ids are inside the request (one per write it carries): answered with x-hsm-leader too
 BATCHED_WRITES = frozenset({"GenerateBatch"})
 
@@ -163,7 +166,8 @@ def rpc(method: Callable[[S, Any, Call], R]) -> Callable[[S, Any, grpc.ServicerC
         hint = servicer.leader_endpoint if write else None
         try:
             call = _this_thread.call = _call(servicer, name, request, context, metadata)
-            _await_min_index(replicator, metadata, leased=guarded)
+            if name not in NODE_LOCAL:
+                _await_min_index(replicator, metadata, leased=guarded)
             response = method(servicer, request, call)
         except DomainError as exc:
             _abort(replicator, context, STATUS_FOR_CODE[exc.code], exc.message, exc.reason, hint)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,6 +119,8 @@ class ClusterService:
         self._peers = peers
         self._smk_check = smk_check
         self._incarnation = uuid.uuid4().hex[:16]  # this process's: a restart changes it
+        self._adopting = threading.Lock()  # one AdoptCluster at a time
+        self._restarting = False  # an adoption asked for the restart: adopt nothing more
         cfg = ctx.config
         self._configured = [MemberAddress(cfg.node_id, cfg.grpc_advertise, cfg.raft_address)] + [
             MemberAddress(p.id, p.grpc, p.raft) for p in cfg.peers
@@ -287,12 +290,28 @@ class ClusterService:
         """On the joining node: archive its data, adopt the cluster, restart as its member; the archive.
 
         A member removed from this very cluster joins it again on the bundle alone (it serves no
-        session); a node of another cluster needs an appliance session that may change membership."""
-        if cluster_id == self._ctx.config.cluster_id:
-            _ = call.caller  # a certificate is needed all the same
-            return rejoin_cluster(self._ctx, cluster_id, members, sealed)
-        claims = self._ctx.claims(call, SessionKind.APPLIANCE)
-        return adopt_cluster(self._ctx, claims.actor, cluster_id, members, sealed)
+        session); a node of another cluster needs an appliance session that may change membership.
+        One adoption at a time per data dir. A repeated request id answers the first adoption's
+        archive and does nothing more, also after the restart (its session is gone by then: the
+        request id, 128 random bits over mutual TLS, is what it shows). Raises DomainError
+        UNAVAILABLE while the node restarts after another adoption."""
+        _ = call.caller  # a certificate is needed in any case
+        with self._adopting:
+            earlier = membership.adopted_by(self._ctx.config.data_dir, call.request_id)
+            if earlier is not None:
+                return earlier
+            if self._restarting:
+                raise DomainError(
+                    ErrorCode.UNAVAILABLE,
+                    "this node is restarting as a cluster member after a join: ask again in a few seconds",
+                )
+            if cluster_id == self._ctx.config.cluster_id:
+                saved = rejoin_cluster(self._ctx, cluster_id, members, sealed, call.request_id)
+            else:
+                claims = self._ctx.claims(call, SessionKind.APPLIANCE)
+                saved = adopt_cluster(self._ctx, claims.actor, cluster_id, members, sealed, call.request_id)
+            self._restarting = True  # nothing more to adopt before the restart
+            return saved
 
     def bootstrap_if_leader(self) -> None:
         """The leader binds a fresh replicated state to the configured cluster id (once)."""
@@ -326,7 +345,12 @@ class ClusterService:
 
 
 def adopt_cluster(
-    ctx: NodeContext, caller_actor: str, cluster_id: str, members: list[MemberAddress], sealed: bytes
+    ctx: NodeContext,
+    caller_actor: str,
+    cluster_id: str,
+    members: list[MemberAddress],
+    sealed: bytes,
+    request_id: str = "",
 ) -> str:
     """On the joining node: archive, adopt the cluster's identity, and restart as its member."""
     now = ctx.clock_ms()
@@ -337,10 +361,12 @@ def adopt_cluster(
             f"this node is a member of cluster {ctx.config.cluster_id} with {max(own_members, len(ctx.config.peers) + 1)} "
             "members: remove it there (hsmnode cluster remove-member) before it joins another",
         )
-    return _adopt(ctx, cluster_id, members, sealed)
+    return _adopt(ctx, cluster_id, members, sealed, request_id)
 
 
-def rejoin_cluster(ctx: NodeContext, cluster_id: str, members: list[MemberAddress], sealed: bytes) -> str:
+def rejoin_cluster(
+    ctx: NodeContext, cluster_id: str, members: list[MemberAddress], sealed: bytes, request_id: str = ""
+) -> str:
     """A member removed from its cluster joins it again: archive, drop its Raft state, restart fresh.
 
     A removed member serves no client, so no session authorizes this: the bundle does. Only a
@@ -355,10 +381,12 @@ def rejoin_cluster(ctx: NodeContext, cluster_id: str, members: list[MemberAddres
         raise DomainError(
             ErrorCode.PERMISSION_DENIED, f"the join bundle does not carry cluster {cluster_id}'s Raft secret"
         )
-    return _adopt(ctx, cluster_id, members, sealed)
+    return _adopt(ctx, cluster_id, members, sealed, request_id)
 
 
-def _adopt(ctx: NodeContext, cluster_id: str, members: list[MemberAddress], sealed: bytes) -> str:
+def _adopt(
+    ctx: NodeContext, cluster_id: str, members: list[MemberAddress], sealed: bytes, request_id: str
+) -> str:
     if not any(m.raft == ctx.config.raft_address for m in members):
         raise DomainError(
             ErrorCode.FAILED_PRECONDITION, "the cluster has not added this node as a member yet"
@@ -368,7 +396,9 @@ def _adopt(ctx: NodeContext, cluster_id: str, members: list[MemberAddress], seal
     except (SealError, ValueError) as exc:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, str(exc)) from None
     peers = [{"id": m.id, "raft": m.raft, "grpc": m.grpc} for m in members]
-    saved = membership.adopt(ctx.config, cluster_id, peers, secrets["raft_password"], secrets["smk"])
+    saved = membership.adopt(
+        ctx.config, cluster_id, peers, secrets["raft_password"], secrets["smk"], request_id
+    )
     log.warning("joined cluster %s: earlier data archived in %s; restarting as its member", cluster_id, saved)
     ctx.request_restart()
     return str(saved)

@@ -6,12 +6,21 @@ HSMNODE_TEST_CLUSTERS=processes."""
 from __future__ import annotations
 
 import tarfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hsmnode.client import FailedPrecondition, HsmClient, InvalidArgument, Tls, Unauthenticated, Unavailable
+from hsmnode.client import (
+    FailedPrecondition,
+    HsmClient,
+    InvalidArgument,
+    Tls,
+    Unauthenticated,
+    Unavailable,
+    new_request_id,
+)
 from hsmnode.ops.demo import bootstrap
 from hsmnode.ops.devcluster import DevCluster, DevMember
 from hsmnode.ops.joining import join
@@ -256,3 +265,53 @@ def test_a_joiner_holding_keyring_keys_is_refused_and_its_report_lists_its_keyri
     with pytest.raises(FailedPrecondition, match=r"holds 1 key\(s\) in keyring demo-ring \(1\).*--force"):
         do_join(cluster, joiner, password)
     assert node_status(cluster, cluster.members[0].id).members == 3  # nothing changed
+
+
+def test_a_repeated_adoption_answers_the_first_before_and_after_the_restart_and_adopts_once(
+    cluster: DevCluster, joiner: DevMember
+) -> None:
+    # A new user's join under load: archiving took 8.6 s, the call's attempt gave up at 5 s and its
+    # retry started a second adoption (a second, truncated archive), then found the node restarting;
+    # the join took the node back out and stranded it. Now every attempt carries one request id: the
+    # node adopts once and answers the same archive to every repeat, also from its next incarnation.
+    demo = cluster.demo()
+    assert demo is not None
+    customize(cluster, joiner)
+    tls = cluster.tls()
+    with HsmClient([joiner.grpc], tls, discover=False, timeout=30.0) as node, cluster.client() as on_cluster:
+        before = node.node_status()
+        admin = on_cluster.login("admin", demo["users"]["admin"])
+        node_admin = node.login("admin", JOINER_PW)
+        admin.keep = node_admin.keep = True
+        admin.add_member(before.id, raft_address=before.raft_address, address=before.address)
+        bundle = admin.join_bundle(before.node_certificate)
+        request_id = new_request_id()
+        answers: list[str] = []
+        attempts = [
+            threading.Thread(
+                target=lambda: answers.append(node_admin.adopt_cluster(bundle, request_id=request_id))
+            )
+            for _ in range(2)
+        ]
+        for t in attempts:
+            t.start()
+        for t in attempts:
+            t.join(60)
+        assert len(answers) == 2 and answers[0] == answers[1], answers
+    cluster.members.append(joiner)
+    try:
+        eventually(
+            lambda: node_status(cluster, joiner.id).incarnation != before.incarnation,
+            60.0,
+            "the node restarted",
+        )
+        with HsmClient([joiner.grpc], tls, discover=False, timeout=30.0) as restarted:
+            assert (
+                restarted.resume(node_admin.token).adopt_cluster(bundle, request_id=request_id) == answers[0]
+            )
+        assert sorted(joiner.data_dir.glob("archive-*")) == [Path(answers[0])]  # adopted once
+        with tarfile.open(answers[0]) as archive:
+            assert archive.getnames()  # whole: every member of it reads
+        converged(cluster, [m.id for m in cluster.members], timeout=60.0)
+    finally:
+        cluster.members.remove(joiner)
