@@ -82,9 +82,10 @@ def test_a_lone_write_goes_unary_without_a_batch() -> None:
     assert send.batches == [] and calls == [("a", False), ("b", False)] and batcher.lone == 2
 
 
-def test_concurrent_writes_are_batched_bounded_and_each_answered_once() -> None:
+@pytest.mark.parametrize("pipe_below", [0, 4, 100])  # always heavy, the default, always light
+def test_concurrent_writes_are_batched_bounded_and_each_answered_once(pipe_below: int) -> None:
     send = Recorder(delay=0.02)
-    batcher = WriteBatcher(send, max_batch=5, max_inflight=2)
+    batcher = WriteBatcher(send, max_batch=5, max_inflight=2, pipe_below=pipe_below)
     calls, unary = _unary_log(delay=0.02)  # a lone write in flight: the others are batched
     writes = [_write(i) for i in range(40)]
     answers = _concurrently(batcher, unary, writes)
@@ -169,6 +170,103 @@ def test_no_write_waits_forever_when_its_batch_is_slow(linger: float) -> None:
     _, unary = _unary_log(delay=0.02)
     answers = _concurrently(batcher, unary, [_write(i) for i in range(9)])
     assert all(a is not None for a in answers)
+
+
+class Gate:
+    """A `send` that records each batch as it starts and holds it until `release(n)` (batch n, from 0)."""
+
+    def __init__(self) -> None:
+        self.started: list[list[Any]] = []
+        self.gates: list[threading.Event] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, token: str, writes: list[Write]) -> None:
+        gate = threading.Event()
+        with self.lock:
+            self.started.append([w.request for w in writes])
+            self.gates.append(gate)
+        gate.wait(5)
+        for w in writes:
+            w.answer = ("batched", w.request)
+
+    def release(self, n: int) -> None:
+        self.gates[n].set()
+
+
+def _until(condition: Any) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.001)
+
+
+def _in_thread(batcher: WriteBatcher, unary: Any, request: Any, answers: dict[Any, Any]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: answers.update({request: batcher.call(_write(request), unary)}))
+    thread.start()
+    return thread
+
+
+def _held_lone(
+    batcher: WriteBatcher, answers: dict[Any, Any]
+) -> tuple[threading.Event, Any, threading.Thread]:
+    """A lone write held in its unary RPC (the others then go batched) and the unary callable."""
+    hold = threading.Event()
+    _, unary = _unary_log()
+
+    def held(write: Write, maybe_applied: bool) -> Any:
+        if write.request == "lone":
+            hold.wait(5)
+        return unary(write, maybe_applied)
+
+    lone = _in_thread(batcher, held, "lone", answers)
+    _until(lambda: batcher.lone == 1)
+    return hold, held, lone
+
+
+def test_under_a_light_load_a_batch_goes_at_once_beside_those_in_flight() -> None:
+    gate = Gate()
+    batcher = WriteBatcher(gate, max_inflight=4, pipe_below=3, linger=5.0)  # a linger would hang it
+    answers: dict[Any, Any] = {}
+    hold, held, lone = _held_lone(batcher, answers)
+    threads = [_in_thread(batcher, held, 1, answers)]
+    _until(lambda: len(gate.started) == 1)
+    threads.append(_in_thread(batcher, held, 2, answers))
+    _until(lambda: len(gate.started) == 2)  # went while batch 0 is in flight: 3 writes in progress
+    assert gate.started == [[1], [2]] and batcher.pipelined == 1
+    threads.append(_in_thread(batcher, held, 3, answers))
+    _until(lambda: batcher._active == 4)  # 4 in progress > pipe_below: heavy, write 3 waits
+    assert len(gate.started) == 2
+    gate.release(1)  # a batch back and its write done: light again, write 3 goes beside batch 0
+    _until(lambda: len(gate.started) == 3)
+    assert gate.started[2] == [3]
+    gate.release(0)
+    gate.release(2)
+    hold.set()
+    for thread in [lone, *threads]:
+        thread.join(5)
+    assert answers == {"lone": ("unary", "lone"), 1: ("batched", 1), 2: ("batched", 2), 3: ("batched", 3)}
+    assert batcher.batches == 3 and batcher.batched == 3
+
+
+def test_under_a_heavy_load_one_batch_is_in_flight_and_the_next_takes_the_queue() -> None:
+    gate = Gate()
+    batcher = WriteBatcher(gate, max_inflight=4, pipe_below=2, linger=0.0005)
+    answers: dict[Any, Any] = {}
+    hold, held, lone = _held_lone(batcher, answers)
+    threads = [_in_thread(batcher, held, 1, answers)]
+    _until(lambda: len(gate.started) == 1)
+    for request in (2, 3, 4):
+        threads.append(_in_thread(batcher, held, request, answers))
+    _until(lambda: batcher._active == 5)
+    assert gate.started == [[1]] and batcher.pipelined == 0  # queued behind batch 0, not sent beside it
+    gate.release(0)
+    _until(lambda: len(gate.started) == 2)
+    assert gate.started[1] == [2, 3, 4]
+    gate.release(1)
+    hold.set()
+    for thread in [lone, *threads]:
+        thread.join(5)
+    assert answers == {"lone": ("unary", "lone"), **{r: ("batched", r) for r in (1, 2, 3, 4)}}
 
 
 def test_a_wake_set_before_its_wait_wakes_it_and_sets_count_once() -> None:
