@@ -7,8 +7,9 @@
 How writes become batches (no thread of its own: the callers take turns). A write that finds
 others in flight joins the queue; one queued caller at a time is the gatherer: it waits until the
 pipe has room (below), takes the oldest writes of one session token (up to `max_batch`) and sends
-them (`send`, which sets every write's answer and never raises), then hands the gatherer's turn
-on. Every other caller waits on its own event: its answer, or its turn to gather.
+them (`send`, which sets every write's answer and never raises; its own write alone goes as its
+unary RPC, as a lone write: a batch of one costs more and takes longer), then hands the
+gatherer's turn on. Every other caller waits on its own event: its answer, or its turn to gather.
 
 When a batch may go (the pipe's room), by the client's writes in progress (`active`: queued, in
 a batch or unary, counted inside `call`; by Little's law the write rate times their latency):
@@ -104,9 +105,9 @@ Unary = Callable[[Write, bool], Any]
 
 class WriteBatcher:
     """The batching door of one client's writes (module docstring). Counters: `lone` writes sent
-    unary because none other was in flight, `batches` sent, `batched` writes they carried,
-    `pipelined` batches sent while another was in flight, `fallbacks` writes a batch left to the
-    unary RPC."""
+    unary alone (none other was in flight, or a gatherer found only its own write queued),
+    `batches` sent, `batched` writes they carried, `pipelined` batches or lone writes sent while
+    another batch was in flight, `fallbacks` writes a batch left to the unary RPC."""
 
     def __init__(
         self,
@@ -167,7 +168,7 @@ class WriteBatcher:
     def _settle(self, write: Write, unary: Unary) -> Any:
         while write.answer is _PENDING:
             if self._gatherer is write:
-                self._gather(write)
+                self._gather(write, unary)
                 continue
             left = write.deadline + _GRACE - time.monotonic()
             if not write.event.wait(max(left, 0.0)) and self._abandon(write):
@@ -194,8 +195,9 @@ class WriteBatcher:
             write.answer = Fallback(False)
             return True
 
-    def _gather(self, me: Write) -> None:
-        """As the gatherer: linger, take one token's oldest writes, send them, answer them."""
+    def _gather(self, me: Write, unary: Unary) -> None:
+        """As the gatherer: linger, take one token's oldest writes, send them, answer them. A batch of
+        the gatherer's own write alone goes as its unary RPC (a lone write's: no batch costs)."""
         with self._lock:
             heavy = self._active > self.pipe_below
             if heavy and len(self._queue) < self.max_batch and self.linger > 0:
@@ -212,15 +214,24 @@ class WriteBatcher:
             self._gatherer = None
             self._hand_off()
         try:
-            self._send(token, batch)
+            if batch == [me]:
+                try:
+                    me.answer = unary(me, False)
+                except HsmError as exc:
+                    me.answer = exc
+            else:
+                self._send(token, batch)
         except Exception:  # send never raises; should it, the writes go alone, maybe applied
             for queued in batch:
                 queued.answer = Fallback(True)
         finally:
             with self._lock:
                 self._inflight -= 1
-                self.batches += 1
-                self.batched += len(batch)
+                if batch == [me]:
+                    self.lone += 1
+                else:
+                    self.batches += 1
+                    self.batched += len(batch)
                 self._hand_off()
             for queued in batch:
                 if queued.answer is _PENDING:

@@ -115,7 +115,7 @@ def test_a_batch_carries_one_session_token() -> None:
 def test_errors_and_fallbacks_reach_their_own_callers() -> None:
     refused = AlreadyExists("label taken")
     send = Recorder(delay=0.01, plan={1: refused, 2: Fallback(True), 3: Fallback(False)})
-    batcher = WriteBatcher(send, max_batch=64)
+    batcher = WriteBatcher(send, max_batch=4, pipe_below=0, linger=5.0)  # lingers until the 4 are queued
     calls, unary = _unary_log()
     blocker = threading.Event()
 
@@ -143,7 +143,7 @@ def test_a_send_that_raises_leaves_each_write_to_the_unary_rpc() -> None:
     def broken(token: str, writes: list[Write]) -> None:
         raise RuntimeError("bug")
 
-    batcher = WriteBatcher(broken)
+    batcher = WriteBatcher(broken, max_batch=4, pipe_below=0, linger=5.0)  # lingers until the 4 are queued
     calls, unary = _unary_log()
     hold = threading.Event()
 
@@ -173,12 +173,15 @@ def test_no_write_waits_forever_when_its_batch_is_slow(linger: float) -> None:
 
 
 class Gate:
-    """A `send` that records each batch as it starts and holds it until `release(n)` (batch n, from 0)."""
+    """A `send` that records each batch as it starts and holds it until `release(n)` (batch n, from
+    0); `unary` likewise for a write sent alone (its batch: [request]), except "lone", held in
+    `hold` until that is set."""
 
     def __init__(self) -> None:
         self.started: list[list[Any]] = []
         self.gates: list[threading.Event] = []
         self.lock = threading.Lock()
+        self.hold = threading.Event()
 
     def __call__(self, token: str, writes: list[Write]) -> None:
         gate = threading.Event()
@@ -191,6 +194,13 @@ class Gate:
 
     def release(self, n: int) -> None:
         self.gates[n].set()
+
+    def unary(self, write: Write, maybe_applied: bool) -> Any:
+        if write.request == "lone":
+            self.hold.wait(5)
+        else:
+            self(write.token, [write])
+        return ("unary", write.request)
 
 
 def _until(condition: Any) -> None:
@@ -206,67 +216,63 @@ def _in_thread(batcher: WriteBatcher, unary: Any, request: Any, answers: dict[An
     return thread
 
 
-def _held_lone(
-    batcher: WriteBatcher, answers: dict[Any, Any]
-) -> tuple[threading.Event, Any, threading.Thread]:
-    """A lone write held in its unary RPC (the others then go batched) and the unary callable."""
-    hold = threading.Event()
-    _, unary = _unary_log()
-
-    def held(write: Write, maybe_applied: bool) -> Any:
-        if write.request == "lone":
-            hold.wait(5)
-        return unary(write, maybe_applied)
-
-    lone = _in_thread(batcher, held, "lone", answers)
+def _held_lone(batcher: WriteBatcher, gate: Gate, answers: dict[Any, Any]) -> threading.Thread:
+    """A lone write held in its unary RPC until gate.hold is set (the others then go batched)."""
+    lone = _in_thread(batcher, gate.unary, "lone", answers)
     _until(lambda: batcher.lone == 1)
-    return hold, held, lone
+    return lone
 
 
-def test_under_a_light_load_a_batch_goes_at_once_beside_those_in_flight() -> None:
+def test_under_a_light_load_writes_go_at_once_beside_those_in_flight() -> None:
     gate = Gate()
-    batcher = WriteBatcher(gate, max_inflight=4, pipe_below=3, linger=5.0)  # a linger would hang it
+    batcher = WriteBatcher(gate, max_inflight=2, pipe_below=5, linger=5.0)  # a linger would hang it
     answers: dict[Any, Any] = {}
-    hold, held, lone = _held_lone(batcher, answers)
-    threads = [_in_thread(batcher, held, 1, answers)]
+    lone = _held_lone(batcher, gate, answers)
+    threads = [_in_thread(batcher, gate.unary, 1, answers)]
     _until(lambda: len(gate.started) == 1)
-    threads.append(_in_thread(batcher, held, 2, answers))
-    _until(lambda: len(gate.started) == 2)  # went while batch 0 is in flight: 3 writes in progress
+    threads.append(_in_thread(batcher, gate.unary, 2, answers))
+    _until(lambda: len(gate.started) == 2)  # while 1 is in flight; each alone: its unary RPC
     assert gate.started == [[1], [2]] and batcher.pipelined == 1
-    threads.append(_in_thread(batcher, held, 3, answers))
-    _until(lambda: batcher._active == 4)  # 4 in progress > pipe_below: heavy, write 3 waits
+    threads += [_in_thread(batcher, gate.unary, r, answers) for r in (3, 4)]
+    _until(lambda: batcher._active == 5)  # no slot (2 in flight): 3 and 4 queue
     assert len(gate.started) == 2
-    gate.release(1)  # a batch back and its write done: light again, write 3 goes beside batch 0
+    gate.release(0)  # write 1 answered: a slot, and 3 and 4 go at once beside 2 (no linger)
     _until(lambda: len(gate.started) == 3)
-    assert gate.started[2] == [3]
-    gate.release(0)
+    assert gate.started[2] == [3, 4] and batcher.pipelined == 2
+    gate.release(1)
     gate.release(2)
-    hold.set()
+    gate.hold.set()
     for thread in [lone, *threads]:
         thread.join(5)
-    assert answers == {"lone": ("unary", "lone"), 1: ("batched", 1), 2: ("batched", 2), 3: ("batched", 3)}
-    assert batcher.batches == 3 and batcher.batched == 3
+    assert answers == {
+        "lone": ("unary", "lone"),
+        1: ("unary", 1),
+        2: ("unary", 2),
+        3: ("batched", 3),
+        4: ("batched", 4),
+    }
+    assert batcher.batches == 1 and batcher.batched == 2 and batcher.lone == 3
 
 
 def test_under_a_heavy_load_one_batch_is_in_flight_and_the_next_takes_the_queue() -> None:
     gate = Gate()
     batcher = WriteBatcher(gate, max_inflight=4, pipe_below=2, linger=0.0005)
     answers: dict[Any, Any] = {}
-    hold, held, lone = _held_lone(batcher, answers)
-    threads = [_in_thread(batcher, held, 1, answers)]
+    lone = _held_lone(batcher, gate, answers)
+    threads = [_in_thread(batcher, gate.unary, 1, answers)]
     _until(lambda: len(gate.started) == 1)
     for request in (2, 3, 4):
-        threads.append(_in_thread(batcher, held, request, answers))
+        threads.append(_in_thread(batcher, gate.unary, request, answers))
     _until(lambda: batcher._active == 5)
-    assert gate.started == [[1]] and batcher.pipelined == 0  # queued behind batch 0, not sent beside it
+    assert gate.started == [[1]] and batcher.pipelined == 0  # queued behind 1, not sent beside it
     gate.release(0)
     _until(lambda: len(gate.started) == 2)
     assert gate.started[1] == [2, 3, 4]
     gate.release(1)
-    hold.set()
+    gate.hold.set()
     for thread in [lone, *threads]:
         thread.join(5)
-    assert answers == {"lone": ("unary", "lone"), **{r: ("batched", r) for r in (1, 2, 3, 4)}}
+    assert answers == {"lone": ("unary", "lone"), 1: ("unary", 1), **{r: ("batched", r) for r in (2, 3, 4)}}
 
 
 def test_a_wake_set_before_its_wait_wakes_it_and_sets_count_once() -> None:
