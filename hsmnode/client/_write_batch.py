@@ -8,20 +8,23 @@ How writes become batches (no thread of its own: the callers take turns). A writ
 others in flight joins the queue; one queued caller at a time is the gatherer: it waits until the
 pipe has room (below), takes the oldest writes of one session token (up to `max_batch`) and sends
 them (`send`, which sets every write's answer and never raises; its own write alone goes as its
-unary RPC, as a lone write: a batch of one costs more and takes longer), then hands the
+unary RPC, as a lone write: a batch of one saves nothing over it), then hands the
 gatherer's turn on. Every other caller waits on its own event: its answer, or its turn to gather.
 
 When a batch may go (the pipe's room), by the client's writes in progress (`active`: queued, in
 a batch or unary, counted inside `call`; by Little's law the write rate times their latency):
 - light (`active` ≤ `pipe_below`): a batch goes at once, without lingering, while fewer than
-  `max_inflight` are in flight. A write then waits for no batch ahead of it: its latency is about
-  one round (RPC, Raft round, apply), where one batch in flight made it wait for the rest of the
-  batch ahead too (~1.5-2.5 rounds). Small batches cost more CPU per write, which a light load
-  can afford;
+  `max_inflight` are in flight, so a write waits for no batch ahead of it;
 - heavy (`active` > `pipe_below`): one batch in flight at a time, its gatherer lingering at most
   `linger` s for the queue to reach `max_batch` (the callers its batch's answers woke come back
-  within it): a batch carries a round's worth of writes, so the CPU per write stays that of large
-  batches and the closed-loop rate is kept (bench/findings/writes-batches.md, "When a batch goes").
+  within it): a batch carries a round's worth of writes.
+PIPE_BELOW is 0: every load counts as heavy (one batch in flight), the measured better trade on
+a 2-core machine. Each Raft round costs the leader ~4 ms of CPU whatever it carries (a lone write:
+leader 3.9-4.5 ms, followers 1.3-1.7 each, client ~1 ms, for a ~6 ms round; 16 writes a round:
+0.6 ms per write on the leader), so the leader's one GIL runs out at ~250 rounds/s: pipelined
+batches of one or two at 250/s offered cost 10-12% more CPU per write and took no less time,
+as the rounds contend for the CPU (bench/findings/writes-batches.md, "When a batch goes"). A
+larger machine, or a cheaper round, may favour a light band (`pipe_below` 4, say).
 The batches in flight are counted per client (one leader at a time takes them all); on the
 leader, entries of batches that arrive while a round is in flight wait for it and go out together
 (raft/group_commit.py, rule 3).
@@ -47,7 +50,7 @@ from hsmnode.client._errors import HsmError
 
 MAX_BATCH = 64  # writes per batch the SDK sends (a member takes up to 256)
 MAX_INFLIGHT = 4  # batches in flight per client at most, under a light load only (module docstring)
-PIPE_BELOW = 4  # writes in progress up to which the load is light: batches go at once, pipelined
+PIPE_BELOW = 0  # writes in progress up to which the load is light (0: never; module docstring)
 LINGER = 0.0005  # s a gatherer waits at most for more writes, under a heavy load only
 _GRACE = 2.0  # s past its deadline a queued write still waits before giving up on its batch
 
