@@ -22,7 +22,7 @@ PIPE_BELOW is 0: every load counts as heavy (one batch in flight), the measured 
 a 2-core machine. Each Raft round costs the leader ~4 ms of CPU whatever it carries (a lone write:
 leader 3.9-4.5 ms, followers 1.3-1.7 each, client ~1 ms, for a ~6 ms round; 16 writes a round:
 0.6 ms per write on the leader), so the leader's one GIL runs out at ~250 rounds/s: pipelined
-batches of one or two at 250/s offered cost 10-12% more CPU per write and took no less time,
+batches of one or two at 250-400/s offered cost 11-16% more CPU per write and took no less time,
 as the rounds contend for the CPU (bench/findings/writes-batches.md, "When a batch goes"). A
 larger machine, or a cheaper round, may favour a light band (`pipe_below` 4, say).
 The batches in flight are counted per client (one leader at a time takes them all); on the
