@@ -252,16 +252,17 @@ def paced(
 def batching(load: WriteLoad, run: Callable[[], Timing]) -> tuple[Timing, str]:
     """Run the load; also how the shared client's writes travelled (writes per GenerateBatch)."""
     batcher = load.shared_client().transport.writes.batcher
-    before = (batcher.batches, batcher.batched, batcher.lone, batcher.fallbacks)
+    counted = ("batches", "batched", "pipelined", "lone", "fallbacks")
+    before = [getattr(batcher, name) for name in counted]
     t = run()
-    batches, batched, lone, fallbacks = (
-        now - then
-        for now, then in zip(
-            (batcher.batches, batcher.batched, batcher.lone, batcher.fallbacks), before, strict=True
-        )
+    batches, batched, pipelined, lone, fallbacks = (
+        getattr(batcher, name) - then for name, then in zip(counted, before, strict=True)
     )
     per = f"{batched / batches:.1f} writes per batch" if batches else "no batches"
-    return t, f"{per} ({batches} batches, {lone} lone unary writes, {fallbacks} resent alone)"
+    return t, (
+        f"{per} ({batches} batches, {pipelined} sent beside another in flight, {lone} lone unary "
+        f"writes, {fallbacks} resent alone)"
+    )
 
 
 def measure(

@@ -5,11 +5,29 @@
                                       through a batch
 
 How writes become batches (no thread of its own: the callers take turns). A write that finds
-others in flight joins the queue; one queued caller at a time is the gatherer: it waits for a free
-slot (at most `max_inflight` batches in flight per client), lingers at most `linger` s for the
-queue to reach `max_batch`, takes the oldest writes of one session token (up to `max_batch`) and
-sends them (`send`, which sets every write's answer and never raises), then hands the gatherer's
-turn on. Every other caller waits on its own event: its answer, or its turn to gather.
+others in flight joins the queue; one queued caller at a time is the gatherer: it waits until the
+pipe has room (below), takes the oldest writes of one session token (up to `max_batch`) and sends
+them (`send`, which sets every write's answer and never raises; its own write alone goes as its
+unary RPC, as a lone write: a batch of one saves nothing over it), then hands the
+gatherer's turn on. Every other caller waits on its own event: its answer, or its turn to gather.
+
+When a batch may go (the pipe's room), by the client's writes in progress (`active`: queued, in
+a batch or unary, counted inside `call`; by Little's law the write rate times their latency):
+- light (`active` ≤ `pipe_below`): a batch goes at once, without lingering, while fewer than
+  `max_inflight` are in flight, so a write waits for no batch ahead of it;
+- heavy (`active` > `pipe_below`): one batch in flight at a time, its gatherer lingering at most
+  `linger` s for the queue to reach `max_batch` (the callers its batch's answers woke come back
+  within it): a batch carries a round's worth of writes.
+PIPE_BELOW is 0: every load counts as heavy (one batch in flight), the measured better trade on
+a 2-core machine. Each Raft round costs the leader ~4 ms of CPU whatever it carries (a lone write:
+leader 3.9-4.5 ms, followers 1.3-1.7 each, client ~1 ms, for a ~6 ms round; 16 writes a round:
+0.6 ms per write on the leader), so the leader's one GIL runs out at ~250 rounds/s: pipelined
+batches of one or two at 250-400/s offered cost 11-16% more CPU per write and took no less time,
+as the rounds contend for the CPU (bench/findings/writes-batches.md, "When a batch goes"). A
+larger machine, or a cheaper round, may favour a light band (`pipe_below` 4, say).
+The batches in flight are counted per client (one leader at a time takes them all); on the
+leader, entries of batches that arrive while a round is in flight wait for it and go out together
+(raft/group_commit.py, rule 3).
 
 Each write keeps its own request id and deadline. Its answer is the response message, the HsmError
 its unary RPC would have raised, or a Fallback: the batch did not settle it (its member failed,
@@ -31,8 +49,9 @@ from typing import Any
 from hsmnode.client._errors import HsmError
 
 MAX_BATCH = 64  # writes per batch the SDK sends (a member takes up to 256)
-MAX_INFLIGHT = 1  # batches in flight per client (2 measured: smaller batches, 10-25% more CPU per write)
-LINGER = 0.0005  # s a gatherer waits at most for more writes (only when others are in flight)
+MAX_INFLIGHT = 4  # batches in flight per client at most, under a light load only (module docstring)
+PIPE_BELOW = 0  # writes in progress up to which the load is light (0: never; module docstring)
+LINGER = 0.0005  # s a gatherer waits at most for more writes, under a heavy load only
 _GRACE = 2.0  # s past its deadline a queued write still waits before giving up on its batch
 
 
@@ -89,8 +108,9 @@ Unary = Callable[[Write, bool], Any]
 
 class WriteBatcher:
     """The batching door of one client's writes (module docstring). Counters: `lone` writes sent
-    unary because none other was in flight, `batches` sent, `batched` writes they carried,
-    `fallbacks` writes a batch left to the unary RPC."""
+    unary alone (none other was in flight, or a gatherer found only its own write queued),
+    `batches` sent, `batched` writes they carried, `pipelined` batches or lone writes sent while
+    another batch was in flight, `fallbacks` writes a batch left to the unary RPC."""
 
     def __init__(
         self,
@@ -98,11 +118,13 @@ class WriteBatcher:
         *,
         max_batch: int = MAX_BATCH,
         max_inflight: int = MAX_INFLIGHT,
+        pipe_below: int = PIPE_BELOW,
         linger: float = LINGER,
     ) -> None:
         self._send = send
         self.max_batch = max_batch
         self.max_inflight = max_inflight
+        self.pipe_below = pipe_below
         self.linger = linger
         self._lock = threading.Lock()
         self._full = threading.Condition(self._lock)  # the gatherer's linger: the queue reached max_batch
@@ -113,6 +135,7 @@ class WriteBatcher:
         self.lone = 0
         self.batches = 0
         self.batched = 0
+        self.pipelined = 0
         self.fallbacks = 0
 
     def call(self, write: Write, unary: Unary) -> Any:
@@ -124,7 +147,7 @@ class WriteBatcher:
                 self.lone += 1
             else:
                 self._queue.append(write)
-                if self._gatherer is None and self._inflight < self.max_inflight:
+                if self._gatherer is None and self._room():
                     self._gatherer = write
                 elif self._gatherer is not None and len(self._queue) >= self.max_batch:
                     self._full.notify()
@@ -135,13 +158,20 @@ class WriteBatcher:
         finally:
             with self._lock:
                 self._active -= 1
+                if self._queue and self._inflight:  # the load may have become light: room
+                    self._hand_off()
+
+    def _room(self) -> bool:
+        """(Lock held.) Whether a batch may go now (module docstring: light or heavy load)."""
+        inflight = self._inflight
+        return not inflight or (inflight < self.max_inflight and self._active <= self.pipe_below)
 
     # --- a batched write ------------------------------------------------------------------------
 
     def _settle(self, write: Write, unary: Unary) -> Any:
         while write.answer is _PENDING:
             if self._gatherer is write:
-                self._gather(write)
+                self._gather(write, unary)
                 continue
             left = write.deadline + _GRACE - time.monotonic()
             if not write.event.wait(max(left, 0.0)) and self._abandon(write):
@@ -168,10 +198,12 @@ class WriteBatcher:
             write.answer = Fallback(False)
             return True
 
-    def _gather(self, me: Write) -> None:
-        """As the gatherer: linger, take one token's oldest writes, send them, answer them."""
+    def _gather(self, me: Write, unary: Unary) -> None:
+        """As the gatherer: linger, take one token's oldest writes, send them, answer them. A batch of
+        the gatherer's own write alone goes as its unary RPC (a lone write's: no batch costs)."""
         with self._lock:
-            if len(self._queue) < self.max_batch and self.linger > 0:
+            heavy = self._active > self.pipe_below
+            if heavy and len(self._queue) < self.max_batch and self.linger > 0:
                 self._full.wait(self.linger)
             token = self._queue[0].token
             batch: list[Write] = []
@@ -179,19 +211,30 @@ class WriteBatcher:
             for queued in self._queue:
                 (batch if queued.token == token and len(batch) < self.max_batch else rest).append(queued)
             self._queue = rest
+            if self._inflight:
+                self.pipelined += 1
             self._inflight += 1
             self._gatherer = None
             self._hand_off()
         try:
-            self._send(token, batch)
+            if batch == [me]:
+                try:
+                    me.answer = unary(me, False)
+                except HsmError as exc:
+                    me.answer = exc
+            else:
+                self._send(token, batch)
         except Exception:  # send never raises; should it, the writes go alone, maybe applied
             for queued in batch:
                 queued.answer = Fallback(True)
         finally:
             with self._lock:
                 self._inflight -= 1
-                self.batches += 1
-                self.batched += len(batch)
+                if batch == [me]:
+                    self.lone += 1
+                else:
+                    self.batches += 1
+                    self.batched += len(batch)
                 self._hand_off()
             for queued in batch:
                 if queued.answer is _PENDING:
@@ -201,6 +244,6 @@ class WriteBatcher:
 
     def _hand_off(self) -> None:
         """(Lock held.) The oldest queued write's caller gathers next, when a slot is free."""
-        if self._gatherer is None and self._queue and self._inflight < self.max_inflight:
+        if self._gatherer is None and self._queue and self._room():
             self._gatherer = self._queue[0]
             self._gatherer.event.set()

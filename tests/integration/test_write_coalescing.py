@@ -50,27 +50,35 @@ def _labels(session: PartitionSession, prefix: str) -> dict[str, list[str]]:
     return found
 
 
-def test_each_caller_gets_its_own_key_or_error_and_each_key_is_created_once(trio: DevCluster) -> None:
+@pytest.mark.parametrize("pipe_below", [None, THREADS], ids=["policy", "pipelined"])
+def test_each_caller_gets_its_own_key_or_error_and_each_key_is_created_once(
+    trio: DevCluster, pipe_below: int | None
+) -> None:
+    """pipe_below THREADS: every load counts as light (batches sent at once, up to 4 in flight)."""
     with HsmClient([m.grpc for m in trio.members], trio.client_tls(), timeout=15.0) as client:
         session = co_session(trio, client)
         batcher = client.transport.writes.batcher
+        w = "w-" if pipe_below is None else "wp-"  # one cluster for the module: labels of their own
+        if pipe_below is not None:
+            batcher.pipe_below = pipe_below
 
         def work(i: int) -> list[Any]:
             out: list[Any] = []
             for n in range(8):
                 try:
                     if n == 3:  # every thread asks for the same label: one gets it
-                        out.append(session.generate_key("w-shared", "AES", 256, usage=["encrypt"]))
+                        out.append(session.generate_key(f"{w}shared", "AES", 256, usage=["encrypt"]))
                     elif n == 5:  # a bad size: this caller's own error
-                        out.append(session.generate_key(f"w-bad-{i}", "AES", 100, usage=["encrypt"]))
+                        out.append(session.generate_key(f"{w}bad-{i}", "AES", 100, usage=["encrypt"]))
                     else:
-                        out.append(session.generate_key(f"w-{i}-{n}", "AES", 256, usage=["encrypt"]))
+                        out.append(session.generate_key(f"{w}{i}-{n}", "AES", 256, usage=["encrypt"]))
                 except Exception as exc:
                     out.append(exc)
             return out
 
         answers = _in_threads(THREADS, work)
         assert batcher.batches > 0 and batcher.batched > THREADS  # coalesced
+        assert batcher.pipelined > 0 or pipe_below is None
         shared = [per[3] for per in answers]
         assert sum(not isinstance(a, Exception) for a in shared) == 1
         assert all(isinstance(a, AlreadyExists) for a in shared if isinstance(a, Exception))
@@ -78,8 +86,8 @@ def test_each_caller_gets_its_own_key_or_error_and_each_key_is_created_once(trio
         for i, per in enumerate(answers):
             for n in (0, 1, 2, 4, 6, 7):
                 assert not isinstance(per[n], Exception), per[n]
-                assert per[n].label == f"w-{i}-{n}"
-        created = _labels(session, "w-")
+                assert per[n].label == f"{w}{i}-{n}"
+        created = _labels(session, w)
         assert all(len(ids) == 1 for ids in created.values())
         assert len(created) == THREADS * 6 + 1
         assert {per[n].id for per in answers for n in (0, 1, 2, 4, 6, 7)} <= {
@@ -172,10 +180,17 @@ def test_a_batch_sent_to_a_follower_is_served_and_the_hint_corrected(trio: DevCl
 
 
 @pytest.mark.processes
-def test_writes_in_flight_through_a_leader_kill_are_answered_exactly_once(cluster: DevCluster) -> None:
+@pytest.mark.parametrize("pipelined", [False, True], ids=["policy", "pipelined"])
+def test_writes_in_flight_through_a_leader_kill_are_answered_exactly_once(
+    cluster: DevCluster, pipelined: bool
+) -> None:
+    """`pipelined`: every load counts as light (_write_batch.py), so up to 4 batches are in flight
+    on the killed leader at once; else the default policy (16 threads: one batch in flight)."""
     with HsmClient([m.grpc for m in cluster.members], cluster.client_tls(), timeout=20.0) as client:
         session = co_session(cluster, client)
         writes = client.transport.writes
+        if pipelined:
+            writes.batcher.pipe_below = THREADS
         victim = cluster.member(leader_of(cluster))
         session.generate_key("kill-warm", "AES", 256, usage=["encrypt"])  # the hint names the leader
         stop = threading.Event()
@@ -219,3 +234,4 @@ def test_writes_in_flight_through_a_leader_kill_are_answered_exactly_once(cluste
         assert {label: ids for label, ids in created.items() if len(ids) != 1} == {}  # none twice
         assert {label: ids[0] for label, ids in created.items()} == acknowledged  # none lost, none extra
         assert writes.batcher.fallbacks > 0  # the stopped leader's writes went alone to the new one
+        assert writes.batcher.pipelined > 0 or not pipelined

@@ -76,15 +76,17 @@ def _write(request: Any, token: str = "t", deadline: float = 10.0) -> Write:
 def test_a_lone_write_goes_unary_without_a_batch() -> None:
     send = Recorder()
     batcher = WriteBatcher(send)
+    assert batcher.pipe_below == 0  # the default: every load heavy, one batch in flight
     calls, unary = _unary_log()
     assert batcher.call(_write("a"), unary) == ("unary", "a")
     assert batcher.call(_write("b"), unary) == ("unary", "b")
     assert send.batches == [] and calls == [("a", False), ("b", False)] and batcher.lone == 2
 
 
-def test_concurrent_writes_are_batched_bounded_and_each_answered_once() -> None:
+@pytest.mark.parametrize("pipe_below", [0, 4, 100])  # always heavy (the default), a light band, always light
+def test_concurrent_writes_are_batched_bounded_and_each_answered_once(pipe_below: int) -> None:
     send = Recorder(delay=0.02)
-    batcher = WriteBatcher(send, max_batch=5, max_inflight=2)
+    batcher = WriteBatcher(send, max_batch=5, max_inflight=2, pipe_below=pipe_below)
     calls, unary = _unary_log(delay=0.02)  # a lone write in flight: the others are batched
     writes = [_write(i) for i in range(40)]
     answers = _concurrently(batcher, unary, writes)
@@ -95,7 +97,7 @@ def test_concurrent_writes_are_batched_bounded_and_each_answered_once() -> None:
         assert answer == (("unary", request) if (request, False) in calls else ("batched", request))
     assert len(sent) + len(calls) == 40
     assert all(len(batch) <= 5 for _, batch in send.batches)
-    assert send.most_concurrent <= 2
+    assert send.most_concurrent <= (1 if pipe_below == 0 else 2)  # heavy: one batch in flight
     assert batcher.batches == len(send.batches) and batcher.batched == len(sent) > 0
 
 
@@ -114,7 +116,7 @@ def test_a_batch_carries_one_session_token() -> None:
 def test_errors_and_fallbacks_reach_their_own_callers() -> None:
     refused = AlreadyExists("label taken")
     send = Recorder(delay=0.01, plan={1: refused, 2: Fallback(True), 3: Fallback(False)})
-    batcher = WriteBatcher(send, max_batch=64)
+    batcher = WriteBatcher(send, max_batch=4, pipe_below=0, linger=5.0)  # lingers until the 4 are queued
     calls, unary = _unary_log()
     blocker = threading.Event()
 
@@ -142,7 +144,7 @@ def test_a_send_that_raises_leaves_each_write_to_the_unary_rpc() -> None:
     def broken(token: str, writes: list[Write]) -> None:
         raise RuntimeError("bug")
 
-    batcher = WriteBatcher(broken)
+    batcher = WriteBatcher(broken, max_batch=4, pipe_below=0, linger=5.0)  # lingers until the 4 are queued
     calls, unary = _unary_log()
     hold = threading.Event()
 
@@ -169,6 +171,109 @@ def test_no_write_waits_forever_when_its_batch_is_slow(linger: float) -> None:
     _, unary = _unary_log(delay=0.02)
     answers = _concurrently(batcher, unary, [_write(i) for i in range(9)])
     assert all(a is not None for a in answers)
+
+
+class Gate:
+    """A `send` that records each batch as it starts and holds it until `release(n)` (batch n, from
+    0); `unary` likewise for a write sent alone (its batch: [request]), except "lone", held in
+    `hold` until that is set."""
+
+    def __init__(self) -> None:
+        self.started: list[list[Any]] = []
+        self.gates: list[threading.Event] = []
+        self.lock = threading.Lock()
+        self.hold = threading.Event()
+
+    def __call__(self, token: str, writes: list[Write]) -> None:
+        gate = threading.Event()
+        with self.lock:
+            self.started.append([w.request for w in writes])
+            self.gates.append(gate)
+        gate.wait(5)
+        for w in writes:
+            w.answer = ("batched", w.request)
+
+    def release(self, n: int) -> None:
+        self.gates[n].set()
+
+    def unary(self, write: Write, maybe_applied: bool) -> Any:
+        if write.request == "lone":
+            self.hold.wait(5)
+        else:
+            self(write.token, [write])
+        return ("unary", write.request)
+
+
+def _until(condition: Any) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.001)
+
+
+def _in_thread(batcher: WriteBatcher, unary: Any, request: Any, answers: dict[Any, Any]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: answers.update({request: batcher.call(_write(request), unary)}))
+    thread.start()
+    return thread
+
+
+def _held_lone(batcher: WriteBatcher, gate: Gate, answers: dict[Any, Any]) -> threading.Thread:
+    """A lone write held in its unary RPC until gate.hold is set (the others then go batched)."""
+    lone = _in_thread(batcher, gate.unary, "lone", answers)
+    _until(lambda: batcher.lone == 1)
+    return lone
+
+
+def test_under_a_light_load_writes_go_at_once_beside_those_in_flight() -> None:
+    gate = Gate()
+    batcher = WriteBatcher(gate, max_inflight=2, pipe_below=5, linger=5.0)  # a linger would hang it
+    answers: dict[Any, Any] = {}
+    lone = _held_lone(batcher, gate, answers)
+    threads = [_in_thread(batcher, gate.unary, 1, answers)]
+    _until(lambda: len(gate.started) == 1)
+    threads.append(_in_thread(batcher, gate.unary, 2, answers))
+    _until(lambda: len(gate.started) == 2)  # while 1 is in flight; each alone: its unary RPC
+    assert gate.started == [[1], [2]] and batcher.pipelined == 1
+    threads += [_in_thread(batcher, gate.unary, r, answers) for r in (3, 4)]
+    _until(lambda: batcher._active == 5)  # no slot (2 in flight): 3 and 4 queue
+    assert len(gate.started) == 2
+    gate.release(0)  # write 1 answered: a slot, and 3 and 4 go at once beside 2 (no linger)
+    _until(lambda: len(gate.started) == 3)
+    assert gate.started[2] == [3, 4] and batcher.pipelined == 2
+    gate.release(1)
+    gate.release(2)
+    gate.hold.set()
+    for thread in [lone, *threads]:
+        thread.join(5)
+    assert answers == {
+        "lone": ("unary", "lone"),
+        1: ("unary", 1),
+        2: ("unary", 2),
+        3: ("batched", 3),
+        4: ("batched", 4),
+    }
+    assert batcher.batches == 1 and batcher.batched == 2 and batcher.lone == 3
+
+
+def test_under_a_heavy_load_one_batch_is_in_flight_and_the_next_takes_the_queue() -> None:
+    gate = Gate()
+    batcher = WriteBatcher(gate, max_inflight=4, pipe_below=2, linger=0.0005)
+    answers: dict[Any, Any] = {}
+    lone = _held_lone(batcher, gate, answers)
+    threads = [_in_thread(batcher, gate.unary, 1, answers)]
+    _until(lambda: len(gate.started) == 1)
+    for request in (2, 3, 4):
+        threads.append(_in_thread(batcher, gate.unary, request, answers))
+    _until(lambda: batcher._active == 5)
+    assert gate.started == [[1]] and batcher.pipelined == 0  # queued behind 1, not sent beside it
+    gate.release(0)
+    _until(lambda: len(gate.started) == 2)
+    assert gate.started[1] == [2, 3, 4]
+    gate.release(1)
+    gate.hold.set()
+    for thread in [lone, *threads]:
+        thread.join(5)
+    assert answers == {"lone": ("unary", "lone"), 1: ("unary", 1), **{r: ("batched", r) for r in (2, 3, 4)}}
 
 
 def test_a_wake_set_before_its_wait_wakes_it_and_sets_count_once() -> None:
