@@ -12,6 +12,7 @@ import click
 from hsmnode.cli._cache import connect
 from hsmnode.cli._command import reports_errors
 from hsmnode.cli._options import profile_options
+from hsmnode.cli._output import fail
 
 CLIENT_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
 
@@ -61,7 +62,7 @@ def serve(
     P11_KIT_SERVER_ADDRESS; every call goes to the cluster through the HA SDK, so a member
     can die while they keep signing. Stop with Ctrl-C.
     """
-    from hsmnode.pkcs11.bridge import Bridge
+    from hsmnode.pkcs11.bridge import Bridge, BridgeError
     from hsmnode.pkcs11.token import Token
 
     logging.basicConfig(
@@ -71,7 +72,11 @@ def serve(
     client = connect(profile, endpoints, identity=identity, timeout=timeout)
     path = Path(socket_path) if socket_path else default_socket()
     bridge = Bridge(Token(client), path)
-    bridge.start()
+    try:
+        bridge.start()
+    except BridgeError as exc:  # the socket is taken or cannot be made: one line, as every CLI error
+        client.close()
+        fail(False, "UNAVAILABLE", str(exc))
     click.echo(f"export P11_KIT_SERVER_ADDRESS={bridge.address}", nl=True)
     click.echo(
         f"# then load {CLIENT_MODULE}, e.g. pkcs11-tool --module {CLIENT_MODULE} --list-slots", err=True

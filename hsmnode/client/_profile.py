@@ -67,11 +67,11 @@ class Profile:
         """An NTLS client identity: the default one (`client`) or a named one under `clients`."""
         if name is None:
             entry = self.raw.get("client")
-            what = "an NTLS client certificate (a 'client' entry with cert and key)"
+            what = "NTLS client certificate (a 'client' entry with cert and key)"
         else:
             clients = self.raw.get("clients")
             entry = clients.get(name) if isinstance(clients, dict) else None
-            what = f"an NTLS client named {name!r} (under 'clients')"
+            what = f"NTLS client named {name!r} (under 'clients')"
         if not isinstance(entry, dict) or "cert" not in entry or "key" not in entry:
             raise ProfileError(f"profile {self.path} has no {what}")
         base = self.path.parent

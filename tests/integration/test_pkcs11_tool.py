@@ -467,3 +467,20 @@ def test_fuzzed_frames_get_ckr_codes_and_the_bridge_stays_up(world, call_id, tai
     finally:
         client.close()
     assert bridge.alive()
+
+
+def test_a_second_bridge_on_a_taken_socket_says_so_in_one_line(
+    world: tuple[DevCluster, BridgeProcess],
+) -> None:
+    # a new user: the refusal came as a Python traceback ending in BridgeError
+    cluster, bridge = world
+    second = subprocess.run(
+        [sys.executable, "-m", "hsmnode", "pkcs11", "serve", "--profile", str(cluster.profile_path)]
+        + ["--socket", str(bridge.socket)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1
+    assert second.stderr.strip() == f"error: UNAVAILABLE: another bridge is listening on {bridge.socket}"
+    assert bridge.alive()
