@@ -47,6 +47,11 @@ def status(call: ClientCall) -> None:
 
     def human() -> None:
         click.echo(f"cluster {st.cluster_id}   leader {st.leader or '(none)'}   term {st.term}")
+        if st.removed_from:
+            click.echo(
+                f"this member was removed from cluster {st.removed_from}: its view below is stale; "
+                "ask another member (--endpoint)"
+            )
         table(st.members, MEMBER_COLUMNS)
 
     call.emit(st.to_dict(), human)

@@ -47,6 +47,7 @@ def cluster_status(r: Any) -> ClusterStatus:
             )
             for m in r.members
         ),
+        removed_from=r.removed_from,
     )
 
 

@@ -45,6 +45,7 @@ class ClusterStatus:
     leader: str
     term: int
     members: tuple[MemberStatus, ...]
+    removed_from: str = ""  # set when the answering member was removed from that cluster: a stale view
 
     def to_json(self) -> str:
         """`hsmnode cluster status --json` as text (indented JSON); `to_dict()` is the dict."""
@@ -56,6 +57,7 @@ class ClusterStatus:
             "cluster_id": self.cluster_id,
             "leader": self.leader,
             "term": self.term,
+            "removed_from": self.removed_from,
             "members": [
                 {
                     "id": m.id,

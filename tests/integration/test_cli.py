@@ -71,7 +71,8 @@ def test_dev_starts_a_ready_cluster_and_brings_it_back_with_its_state(dev: Share
         shown = run("cluster", "status", "--json", profile=profile)
         assert shown.returncode == 0, shown.stderr
         data = json.loads(shown.stdout)
-        assert set(data) == {"cluster_id", "leader", "term", "members"}
+        assert set(data) == {"cluster_id", "leader", "term", "removed_from", "members"}
+        assert data["removed_from"] == ""
         assert [set(m) for m in data["members"]] == [
             {"id", "address", "role", "applied_index", "lag", "voter", "listed", "state_digest"}
         ] * 3

@@ -199,6 +199,9 @@ def test_a_removed_member_still_running_and_in_the_profile_costs_the_application
     assert sorted(m.id for m in status.members) == sorted(others) and status.leader in others
     shown = cli(cluster, "cluster", "status", "--json")
     assert sorted(m["id"] for m in json.loads(shown.stdout)["members"]) == sorted(others)
+    # the removed member's own view says it is stale (a new user saw it listed as a follower, no hint)
+    stale = cli(cluster, "cluster", "status", "--endpoint", cluster.member(leaving).grpc)
+    assert f"this member was removed from cluster {cluster.cluster_id}" in stale.stdout
     # one client, built from the profile that still names the removed member
     with HsmClient.from_profile(cluster.profile_path, identity="client") as app:
         assert cluster.member(leaving).grpc in app.endpoints
