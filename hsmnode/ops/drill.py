@@ -72,13 +72,14 @@ class Sample:
 
 def _percentiles(values: list[float]) -> dict[str, float]:
     if not values:
-        return {"p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+        return {"p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0, "operations": 0}
     ordered = sorted(values)
     p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
         "p99_ms": round(p99 * 1000, 2),
         "max_ms": round(ordered[-1] * 1000, 2),
+        "operations": len(ordered),
     }
 
 
@@ -274,7 +275,11 @@ class Drill:
                     self.membership.run(self.o.cycles, self.o.leader_cycles)
                     restarted_at = time.monotonic() - self._t0
                     self.events.append((restarted_at, "membership cycles done"))
-                    self._stop.wait(1.0)  # the workload goes on a moment with every member back
+                    # the workload goes on to the end of --duration, and 2 s at least with every
+                    # member back (the report's "after" phase; it used to stop 1 s after the cycles)
+                    while (now := time.monotonic() - self._t0) < max(self.o.duration, restarted_at + 2.0):
+                        self._progress_line(now)
+                        self._stop.wait(min(1.0, max(self.o.duration, restarted_at + 2.0) - now))
                     break
                 self._progress_line(now)
                 self._stop.wait(1.0)
@@ -445,6 +450,9 @@ def print_report(report: dict[str, Any], out: Any = sys.stdout) -> None:
         f"longest gap without a successful write: {report['write_gap_s']}s; without a successful sign: {report['sign_gap_s']}s",
     ]
     for phase, p in report["latency"].items():
+        if not p.get("operations", 1):
+            lines.append(f"latency {phase:<7} no operations in this phase")
+            continue
         lines.append(f"latency {phase:<7} p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  max {p['max_ms']} ms")
     lines.append(
         f"verification: {v['acknowledged_keys']} keys and {v['acknowledged_users']} users acknowledged; "
