@@ -44,7 +44,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import logging
+import os
+import pickle
 import socket
 import struct
 import time
@@ -52,7 +55,10 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from pysyncobj import pickle
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pysyncobj import pickle as pysyncobj_pickle
 from pysyncobj.monotonic import monotonic
 from pysyncobj.node import TCPNode
 from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
@@ -63,6 +69,10 @@ log = logging.getLogger("hsmnode.raft.transport")
 _HEADER = struct.Struct("i")  # pysyncobj's framing: native signed 32-bit length
 _TIMESTAMP = struct.Struct(">Q")  # a Fernet token's timestamp, after its version byte
 PICKLE_PROTOCOL = 4
+SEALS_MARK = b"hsmnode-seals-1:"  # prefix of a random key whose sender reads (and sends) sealed frames
+_SEALED = b"\x01"  # first byte of a sealed frame (a Fernet token's is b"g")
+_NONCE = struct.Struct("<4xQ")  # 96-bit AES-GCM nonce: the frame's number in its direction
+_KDF_INFO = b"hsmnode raft sealed frames v1"
 for _name in (
     "_TcpConnection__processRead",
     "_TcpConnection__processParseMessage",
@@ -94,6 +104,10 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
     connecting_since: float | None
     frames: int
     recvLastTimestamp: float  # pysyncobj's (TcpConnection): the last received Fernet timestamp
+    _seal: AESGCM | None  # this connection's sealing for frames sent (None: Fernet frames)
+    _open: AESGCM | None  # ... and for frames received
+    _sent: int  # frames sealed so far (the next one's nonce)
+    _opened: int  # frames opened so far (the next one's expected nonce)
 
     def _init_hardening(self, limits: TransportLimits) -> None:
         self._limits = limits
@@ -102,12 +116,45 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
         self.opened_at = time.monotonic()
         self.connecting_since = None
         self.frames = 0
+        self._unseal()
+
+    def _unseal(self) -> None:
+        self._seal = self._open = None
+        self._sent = self._opened = 0
+
+    @property
+    def sealed(self) -> bool:
+        """Does this connection send and read sealed frames (both ends said they read them)?"""
+        return self._seal is not None
+
+    def seal_if_agreed(self) -> bool:
+        """Switch to sealed frames, both directions, when both random keys of the exchange are known
+        and both carry SEALS_MARK (each end said it reads them). Called by HsmTransport right where
+        the exchange ends on this end: the initiator after reading the acceptor's key (before it
+        sends its address), the acceptor after sending its key. Every frame after that point, both
+        ways, is sealed; a Fernet frame is refused from then on."""
+        mine, theirs = self.recvRandKey, self.sendRandKey
+        if not (_marked(mine) and _marked(theirs)):
+            return False
+        self._seal = AESGCM(frame_key(theirs, mine))
+        self._open = AESGCM(frame_key(mine, theirs))
+        self._sent = self._opened = 0
+        return True
 
     # --- writing --------------------------------------------------------------
 
     def send(self, message: Any) -> None:
-        """pysyncobj's send (the connection's random key, pickle, zlib, Fernet, length prefix), with
-        the zlib stream made of stored blocks (module docstring)."""
+        """A sealed frame (module docstring) once the connection is sealed; otherwise pysyncobj's
+        send (the connection's random key, pickle, zlib, Fernet, length prefix) with pickle protocol 4
+        and the zlib stream made of stored blocks."""
+        seal = self._seal
+        if seal is not None:
+            nonce = _NONCE.pack(self._sent)
+            self._sent += 1
+            data = _SEALED + seal.encrypt(nonce, pickle.dumps(message, protocol=PICKLE_PROTOCOL), _SEALED)
+            self._TcpConnection__writeBuffer += _HEADER.pack(len(data)) + data
+            self._TcpConnection__trySendBuffer()
+            return
         if self.sendRandKey:
             message = (self.sendRandKey, message)
         data = stored_zlib(pickle.dumps(message, protocol=PICKLE_PROTOCOL))
@@ -163,6 +210,20 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
         return message
 
     def _decode(self, data: bytes) -> Any:
+        opener = self._open
+        if opener is not None:
+            try:
+                if data[:1] != _SEALED:
+                    raise ValueError("an unsealed frame on a sealed connection")
+                plain = opener.decrypt(_NONCE.pack(self._opened), data[1:], _SEALED)
+                self._opened += 1
+                return pickle.loads(plain)
+            except Exception as exc:
+                # InvalidTag: altered, replayed, reordered, of another connection or direction
+                self._refuse(
+                    f"a sealed frame failed authentication or decoding ({type(exc).__name__}: {exc})"
+                )
+                return _REFUSED
         try:
             if self.encryptor:
                 plain = self.encryptor.decrypt(data)  # verifies the token's HMAC, timestamp included
@@ -171,7 +232,7 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
                     raise ValueError("replayed frame")
                 self.recvLastTimestamp = stamp
                 data = plain
-            message = pickle.loads(zlib.decompress(data))
+            message = pysyncobj_pickle.loads(zlib.decompress(data))
             if self.recvRandKey:
                 rand_key, message = message
                 if rand_key != self.recvRandKey:
@@ -199,6 +260,7 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
         self._rbuf = bytearray()
         self._rpos = 0
         self.connecting_since = time.monotonic()
+        self._unseal()
         started: bool = super().connect(host, port)
         sock = self._TcpConnection__socket
         if started and sock is not None:
@@ -209,10 +271,30 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
         self._rbuf = bytearray()
         self._rpos = 0
         self.connecting_since = None
+        self._unseal()
         super().disconnect()
 
 
 _REFUSED = object()
+
+
+def _marked(key: Any) -> bool:
+    return isinstance(key, bytes) and key.startswith(SEALS_MARK)
+
+
+def new_random_key() -> bytes:
+    """A connection's random key for pysyncobj's exchange (32 random bytes, as pysyncobj's), prefixed
+    with SEALS_MARK: "this end reads sealed frames". A peer of an older version, or plain pysyncobj,
+    only echoes the key it received in its frames, whatever its length."""
+    return SEALS_MARK + os.urandom(32)
+
+
+def frame_key(receiver_chose: bytes, sender_chose: bytes) -> bytes:
+    """The AES-256-GCM key of one direction of a connection: HKDF-SHA256 over the random key the
+    frames' receiver chose in the exchange (their sender's `sendRandKey`), then the one their sender
+    chose. Each direction of each connection has its own key."""
+    kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KDF_INFO)
+    return kdf.derive(receiver_chose + sender_chose)
 
 
 def fernet_timestamp(token: bytes) -> int:
@@ -300,7 +382,34 @@ class HsmTransport(TCPTransport):  # type: ignore[misc]
             if connected:
                 self._onNodeDisconnected(node)
 
+    def _onOutgoingConnected(self, conn: Any) -> None:  # noqa: N802 - pysyncobj's name
+        if self._syncObj.encryptor and isinstance(conn, HardenedConnection):
+            # pysyncobj's (transport.py:453-456), with a key that says "this end reads sealed frames"
+            conn.setOnMessageReceivedCallback(functools.partial(self._onOutgoingMessageReceived, conn))
+            conn.recvRandKey = new_random_key()
+            conn.send(conn.recvRandKey)
+            return
+        super()._onOutgoingConnected(conn)
+
+    def _onOutgoingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802 - pysyncobj's name
+        if not conn.sendRandKey and isinstance(conn, HardenedConnection):
+            # pysyncobj's (transport.py:473-479): the acceptor's key; seal (when both said they read
+            # sealed frames) before this end's address goes out
+            conn.sendRandKey = message
+            conn.seal_if_agreed()
+            self._sendSelfAddress(conn)
+        super()._onOutgoingMessageReceived(conn, message)
+
     def _onIncomingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802 - pysyncobj's name
+        if self._syncObj.encryptor and not conn.sendRandKey and isinstance(conn, HardenedConnection):
+            # pysyncobj's (transport.py:342-346): the initiator's key; this end's key goes out in a
+            # Fernet frame (the initiator cannot open a sealed one yet), everything after is sealed
+            # when both said they read sealed frames
+            conn.sendRandKey = message
+            conn.recvRandKey = new_random_key()
+            conn.send(conn.recvRandKey)
+            conn.seal_if_agreed()
+            return
         if (
             isinstance(message, str)
             and message != "readonly"
