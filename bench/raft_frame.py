@@ -98,7 +98,10 @@ def connected(framing: str) -> Iterator[tuple[Any, TcpConnection, TcpConnection,
     receiver = TcpConnection(poller, socket=b, onMessageReceived=received.append)
     fernet = getEncryptor("bench raft password")
     initiator_key, acceptor_key = new_random_key(), new_random_key()
-    for conn, mine, theirs in ((sender, initiator_key, acceptor_key), (receiver, acceptor_key, initiator_key)):
+    for conn, mine, theirs in (
+        (sender, initiator_key, acceptor_key),
+        (receiver, acceptor_key, initiator_key),
+    ):
         conn.encryptor = fernet
         if framing != "pysyncobj":
             harden(conn, TransportLimits())
@@ -169,11 +172,15 @@ def pieces_us(message: dict[str, Any]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    print(f"load average {os.getloadavg()[0]:.2f}; µs of CPU per frame, send + receive (best of {args.rounds})")
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; µs of CPU per frame, send + receive (best of {args.rounds})"
+    )
     print(f"{'frame':<18}" + "".join(f"{f:>13}" for f in FRAMINGS) + "   sealed/main")
     for name, message in MESSAGES.items():
         figures = {f: loop_us(f, message, args.frames, args.rounds) for f in FRAMINGS}
