@@ -207,7 +207,7 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
             if not 0 <= length <= self._limits.max_frame_bytes:
                 self._refuse(f"frame header announces {length} bytes (limit {self._limits.max_frame_bytes})")
                 return False
-            if pending > _HEADER.size + length:
+            if pending >= _HEADER.size + length:
                 return False  # a whole frame is here: parse it before reading more
         return True
 
