@@ -14,7 +14,7 @@ entry, an AppendEntries carrying only the commit index, an acknowledgement) and 
 socket send; receive: poll, dispatch, recv, framing, open, unpickle), the best of `--rounds` rounds of
 `--frames` frames; the pieces below it are µs each (timeit, best of 5), for the same message.
 
-    .venv/bin/python -m bench.raft_frame [--frames 5000] [--rounds 5]
+    .venv/bin/python -m bench.raft_frame [--frames 1000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from pysyncobj.poller import createPoller
 from pysyncobj.tcp_connection import TcpConnection
 
 from hsmnode.raft import transport
-from hsmnode.raft.transport import HardenedConnection, TransportLimits, harden, new_random_key, stored_zlib
+from hsmnode.raft.sealing import new_random_key
+from hsmnode.raft.transport import HardenedConnection, TransportLimits, harden, stored_zlib
 
 ENTRY = (b"\x01" + os.urandom(1500), 1_234_567, 5)
 MESSAGES: dict[str, dict[str, Any]] = {
@@ -175,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--frames", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     print(
         f"load average {os.getloadavg()[0]:.2f}; µs of CPU per frame, send + receive (best of {args.rounds})"
@@ -185,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, message in MESSAGES.items():
         figures = {f: loop_us(f, message, args.frames, args.rounds) for f in FRAMINGS}
         ratio = figures["sealed"] / figures["fernet-main"]
-        print(f"{name:<18}" + "".join(f"{figures[f]:>13.1f}" for f in FRAMINGS) + f"   {ratio:>10.2f}")
+        print(
+            f"{name:<18}" + "".join(f"{figures[f]:>13.1f}" for f in FRAMINGS) + f"   {ratio:>10.2f}",
+            flush=True,
+        )
     for name, message in MESSAGES.items():
         print(f"\npieces, {name} (µs)")
         for piece, us in pieces_us(message).items():

@@ -16,24 +16,10 @@ valid frame is held open forever. This layer, applied to every Raft connection:
   TCP_USER_TIMEOUT so a peer behind a partition is dropped and redialled instead of waiting
   out TCP's retransmission back-off (minutes) after the network heals.
 
-Sealed frames (two members of this version). pysyncobj's key exchange under the Raft password
-(one Fernet frame each way: each end sends a random key, and prefixes every later frame with the
-peer's) is kept, with each end's key prefixed by SEALS_MARK ("this end reads sealed frames"). When
-both keys carry it, every frame after the exchange, both ways, is sealed instead:
-
-    native 4-byte length | 0x01 | AES-256-GCM(key of the direction, nonce = frame number, aad 0x01)
-                                   over pickle protocol 4 of the message (no zlib, no key prefix)
-
-- key of a direction: HKDF-SHA256 over the random key its receiver chose, then its sender's
-  (`frame_key`): each direction of each connection has its own key, never reused after a reconnect;
-- nonce: the frame's number in its direction (0, 1, ...), not sent: TCP delivers in order, so a
-  replayed, reordered, dropped, reflected or foreign frame fails authentication and the connection is
-  dropped (Fernet's replay check only refused tokens stamped in an earlier second);
-- a Fernet frame on a sealed connection is refused (no downgrade mid-connection). The keys travel
-  only inside Fernet frames under the Raft password, so frames stay as secret as before; the
-  exchange itself cannot be altered to strip the mark without the password.
-
-A sealed frame costs 3-6x less CPU, send plus receive, than a Fernet one (bench/raft_frame.py).
+Sealed frames between two members of this version, negotiated per connection in pysyncobj's key
+exchange (hsmnode/raft/sealing.py: the format, the keys, the nonces, what is refused).
+A sealed frame costs 2-6x less CPU, send plus receive, than the Fernet frame of earlier versions (bench/raft_frame.py;
+in members under load ~0.3x: bench/findings/raft-frames.md).
 
 Fernet frames (a peer that did not mark its key: a member of an older version, plain pysyncobj, the
 syncobj_admin tool) keep pysyncobj's format, made and read more cheaply (the older peer reads them,
@@ -69,33 +55,29 @@ import base64
 import contextlib
 import functools
 import logging
-import os
 import pickle
 import socket
 import struct
+import threading
 import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pysyncobj import pickle as pysyncobj_pickle
 from pysyncobj.monotonic import monotonic
 from pysyncobj.node import TCPNode
 from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
 from pysyncobj.transport import TCPTransport
 
+from hsmnode.raft.sealing import NONCE, SEALED, frame_key, marked, new_random_key
+
 log = logging.getLogger("hsmnode.raft.transport")
 
 _HEADER = struct.Struct("i")  # pysyncobj's framing: native signed 32-bit length
 _TIMESTAMP = struct.Struct(">Q")  # a Fernet token's timestamp, after its version byte
 PICKLE_PROTOCOL = 4
-SEALS_MARK = b"hsmnode-seals-1:"  # prefix of a random key whose sender reads (and sends) sealed frames
-_SEALED = b"\x01"  # first byte of a sealed frame (a Fernet token's is b"g")
-_NONCE = struct.Struct("<4xQ")  # 96-bit AES-GCM nonce: the frame's number in its direction
-_KDF_INFO = b"hsmnode raft sealed frames v1"
 for _cls, _names in (
     (TcpConnection, ("_TcpConnection__processRead", "_TcpConnection__processParseMessage", "connect")),
     (TcpConnection, ("_TcpConnection__trySendBuffer", "disconnect")),
@@ -132,6 +114,7 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
     _open: AESGCM | None  # ... and for frames received
     _sent: int  # frames sealed so far (the next one's nonce)
     _opened: int  # frames opened so far (the next one's expected nonce)
+    _sealing: threading.RLock  # the sealing state and the write buffer, between threads (see send)
 
     def _init_hardening(self, limits: TransportLimits) -> None:
         self._limits = limits
@@ -140,11 +123,13 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
         self.opened_at = time.monotonic()
         self.connecting_since = None
         self.frames = 0
+        self._sealing = threading.RLock()
         self._unseal()
 
     def _unseal(self) -> None:
-        self._seal = self._open = None
-        self._sent = self._opened = 0
+        with self._sealing:
+            self._seal = self._open = None
+            self._sent = self._opened = 0
 
     @property
     def sealed(self) -> bool:
@@ -153,16 +138,17 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
 
     def seal_if_agreed(self) -> bool:
         """Switch to sealed frames, both directions, when both random keys of the exchange are known
-        and both carry SEALS_MARK (each end said it reads them). Called by HsmTransport right where
+        and both carry sealing.SEALS_MARK (each end said it reads them). Called by HsmTransport right where
         the exchange ends on this end: the initiator after reading the acceptor's key (before it
         sends its address), the acceptor after sending its key. Every frame after that point, both
         ways, is sealed; a Fernet frame is refused from then on."""
         mine, theirs = self.recvRandKey, self.sendRandKey
-        if not (_marked(mine) and _marked(theirs)):
+        if not (marked(mine) and marked(theirs)):
             return False
-        self._seal = AESGCM(frame_key(theirs, mine))
-        self._open = AESGCM(frame_key(mine, theirs))
-        self._sent = self._opened = 0
+        with self._sealing:
+            self._seal = AESGCM(frame_key(theirs, mine))
+            self._open = AESGCM(frame_key(mine, theirs))
+            self._sent = self._opened = 0
         return True
 
     # --- writing --------------------------------------------------------------
@@ -170,22 +156,25 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
     def send(self, message: Any) -> None:
         """A sealed frame (module docstring) once the connection is sealed; otherwise pysyncobj's
         send (the connection's random key, pickle, zlib, Fernet, length prefix) with pickle protocol 4
-        and the zlib stream made of stored blocks."""
-        seal = self._seal
-        if seal is not None:
-            nonce = _NONCE.pack(self._sent)
-            self._sent += 1
-            data = _SEALED + seal.encrypt(nonce, pickle.dumps(message, protocol=PICKLE_PROTOCOL), _SEALED)
+        and the zlib stream made of stored blocks.
+
+        Not only the tick thread sends (pysyncobj's transferLeadership sends from its caller's): a
+        frame's number, its sealing and its place in the write buffer are taken under one lock, so
+        two frames never share a nonce and go out in the order of their numbers."""
+        with self._sealing:
+            seal = self._seal
+            if seal is not None:
+                nonce = NONCE.pack(self._sent)
+                self._sent += 1
+                data = SEALED + seal.encrypt(nonce, pickle.dumps(message, protocol=PICKLE_PROTOCOL), SEALED)
+            else:
+                if self.sendRandKey:
+                    message = (self.sendRandKey, message)
+                data = stored_zlib(pickle.dumps(message, protocol=PICKLE_PROTOCOL))
+                if self.encryptor:
+                    data = self.encryptor.encrypt_at_time(data, int(monotonic()))
             self._TcpConnection__writeBuffer += _HEADER.pack(len(data)) + data
             self._TcpConnection__trySendBuffer()
-            return
-        if self.sendRandKey:
-            message = (self.sendRandKey, message)
-        data = stored_zlib(pickle.dumps(message, protocol=PICKLE_PROTOCOL))
-        if self.encryptor:
-            data = self.encryptor.encrypt_at_time(data, int(monotonic()))
-        self._TcpConnection__writeBuffer += _HEADER.pack(len(data)) + data
-        self._TcpConnection__trySendBuffer()
 
     # --- reading --------------------------------------------------------------
 
@@ -237,9 +226,9 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
         opener = self._open
         if opener is not None:
             try:
-                if data[:1] != _SEALED:
+                if data[:1] != SEALED:
                     raise ValueError("an unsealed frame on a sealed connection")
-                plain = opener.decrypt(_NONCE.pack(self._opened), data[1:], _SEALED)
+                plain = opener.decrypt(NONCE.pack(self._opened), data[1:], SEALED)
                 self._opened += 1
                 return pickle.loads(plain)
             except Exception as exc:
@@ -300,25 +289,6 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
 
 
 _REFUSED = object()
-
-
-def _marked(key: Any) -> bool:
-    return isinstance(key, bytes) and key.startswith(SEALS_MARK)
-
-
-def new_random_key() -> bytes:
-    """A connection's random key for pysyncobj's exchange (32 random bytes, as pysyncobj's), prefixed
-    with SEALS_MARK: "this end reads sealed frames". A peer of an older version, or plain pysyncobj,
-    only echoes the key it received in its frames, whatever its length."""
-    return SEALS_MARK + os.urandom(32)
-
-
-def frame_key(receiver_chose: bytes, sender_chose: bytes) -> bytes:
-    """The AES-256-GCM key of one direction of a connection: HKDF-SHA256 over the random key the
-    frames' receiver chose in the exchange (their sender's `sendRandKey`), then the one their sender
-    chose. Each direction of each connection has its own key."""
-    kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KDF_INFO)
-    return kdf.derive(receiver_chose + sender_chose)
 
 
 def fernet_timestamp(token: bytes) -> int:

@@ -9,28 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pysyncobj import SyncObj, SyncObjConf
+from pysyncobj import SyncObj
 from pysyncobj.node import TCPNode
 
-from tests.replication.raft_harness import Member, Register, free_ports, wait_for
+from tests.replication.raft_harness import Member, Register, free_ports, harness_conf, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
-PASSWORD = "harness-password-0123456789"  # the harness members'
-
 
 def plain_member(address: str, others: list[str]) -> tuple[SyncObj, Register]:
+    """A member of plain pysyncobj (its framing and key exchange), configured as the harness's are."""
     register = Register()
-    conf = SyncObjConf(
-        password=PASSWORD,
-        appendEntriesUseBatch=False,
-        raftMinTimeout=0.15,
-        raftMaxTimeout=0.3,
-        appendEntriesPeriod=0.04,
-        connectionTimeout=600.0,
-        connectionRetryTime=0.04,
-    )
-    return SyncObj(address, others, conf=conf, consumers=[register]), register
+    return SyncObj(address, others, conf=harness_conf(), consumers=[register]), register
 
 
 def sealed(member: Member, peer: str) -> Any:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import sys
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -17,15 +19,13 @@ from pysyncobj import pickle
 from pysyncobj.encryptor import getEncryptor
 from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
 
+from hsmnode.raft.sealing import SEALS_MARK, frame_key, new_random_key
 from hsmnode.raft.transport import (
     PICKLE_PROTOCOL,
-    SEALS_MARK,
     HardenedConnection,
     TransportLimits,
     fernet_timestamp,
-    frame_key,
     harden,
-    new_random_key,
     stored_zlib,
 )
 
@@ -249,3 +249,31 @@ def test_each_direction_of_a_connection_has_its_own_key() -> None:
     assert x.startswith(SEALS_MARK) and len(x) == len(SEALS_MARK) + 32
     assert frame_key(x, y) != frame_key(y, x)
     assert len(frame_key(x, y)) == 32
+
+
+def test_frames_sealed_from_several_threads_at_once_all_open(sockets: list[socket.socket]) -> None:
+    """pysyncobj's transferLeadership sends from its caller's thread while the tick thread sends:
+    every frame still gets its own nonce, in the order it takes in the stream."""
+    a, b = _sealed_pair(sockets, new_random_key(), new_random_key())
+    for conn in (a, b):
+        conn._TcpConnection__socket.setblocking(False)  # as the Raft server's and dialled sockets are
+    senders = [
+        threading.Thread(target=lambda n=n: [a.send({"from": n, "i": i}) for i in range(300)])
+        for n in range(4)
+    ]
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave as often as the interpreter lets them
+    try:
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switching)
+    received = []
+    while len(received) < 1200:
+        message = _receive_all(b, a)
+        assert message is not None, f"after {len(received)} frames"
+        received.append(message)
+    assert b.state == CONNECTION_STATE.CONNECTED
+    assert sorted((m["from"], m["i"]) for m in received) == [(n, i) for n in range(4) for i in range(300)]
