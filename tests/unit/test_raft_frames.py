@@ -1,7 +1,9 @@
-"""Raft frames (hsmnode/raft/transport.py) keep pysyncobj's format: a zlib stream of stored blocks,
-pickle protocol 4 and a Fernet token, which plain pysyncobj framing reads unchanged (zlib.decompress
-with the default 32 KiB window, pickle.loads of any protocol); the replay check reads the token's
-timestamp from its first bytes."""
+"""Raft frames (hsmnode/raft/transport.py) to a peer of an older version keep pysyncobj's format:
+a zlib stream of stored blocks, pickle protocol 4 and a Fernet token, which plain pysyncobj framing
+reads unchanged (zlib.decompress with the default 32 KiB window, pickle.loads of any protocol); the
+replay check reads the token's timestamp from its first bytes. Between two members of this version,
+frames are sealed (hsmnode/raft/sealing.py): negotiated by the mark on both exchanged keys, refused
+when altered, replayed, reflected, of another connection, or Fernet on a sealed connection."""
 
 from __future__ import annotations
 
