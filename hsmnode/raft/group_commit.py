@@ -5,7 +5,7 @@ sends appends).
 
 pysyncobj 0.3.17 with `appendEntriesUseBatch=False` sends AppendEntries to every follower after
 each command it appends, again after applying (the new commit index) and on the heartbeat timer:
-16 concurrent writes cost 16 pickled, Fernet-sealed messages per follower, then as many again,
+16 concurrent writes cost 16 pickled, encrypted messages per follower, then as many again,
 each acknowledged, all on the tick thread. Four rules cut that, none of which changes an entry,
 its order, the commit rule or durability (bench/findings/writes.md, "Where a write's time goes"):
 

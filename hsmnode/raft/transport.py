@@ -1,4 +1,4 @@
-"""Raft transport hardening: pysyncobj's TCP connection with bounded, linear framing.
+"""Raft transport hardening: pysyncobj's TCP connection with bounded, linear framing and sealed frames.
 
 pysyncobj 0.3.17 frames every message as a native 4-byte length plus the (Fernet-encrypted)
 payload, and buffers with `bytes +=` before it even looks at the length. A peer that sends
@@ -16,11 +16,18 @@ valid frame is held open forever. This layer, applied to every Raft connection:
   TCP_USER_TIMEOUT so a peer behind a partition is dropped and redialled instead of waiting
   out TCP's retransmission back-off (minutes) after the network heals.
 
-Frames are cheaper to make and read than pysyncobj's, in the same format (a member running plain
-pysyncobj framing reads them, and this one reads theirs):
+Sealed frames between two members of this version, negotiated per connection in pysyncobj's key
+exchange (hsmnode/raft/sealing.py: the format, the keys, the nonces, what is refused).
+A sealed frame costs 2-6x less CPU, send plus receive, than the Fernet frame of earlier versions (bench/raft_frame.py;
+in members under load ~0.3x: bench/findings/raft-frames.md).
 
-- pickle protocol 4 instead of 2 (2 pickles each `bytes` as a latin-1 string to re-encode: a command
-  entry costs 4x more to pickle and 2x more to unpickle); pysyncobj's `pickle.loads` reads any protocol;
+Fernet frames (a peer that did not mark its key: a member of an older version, plain pysyncobj, the
+syncobj_admin tool) keep pysyncobj's format, made and read more cheaply (the older peer reads them,
+and this member reads theirs):
+
+- pickle protocol 4 (the standard library's: pysyncobj's `pickle.dumps` ignores the protocol and
+  pickles at 2, which pickles each `bytes` as a latin-1 string to re-encode: a command entry costs
+  4x more to pickle and 2x more to unpickle); pysyncobj's `pickle.loads` reads any protocol;
 - a received Fernet token is authenticated and decrypted once, then its (authenticated) timestamp read
   from its first 9 bytes for the replay check; pysyncobj verified the HMAC twice, once for the
   timestamp and once to decrypt;
@@ -30,7 +37,9 @@ pysyncobj framing reads them, and this one reads theirs):
   about 2 µs to make and 1 µs to read, and any zlib.decompress reads it. Entries are base64 JSON and
   snapshots gzip'd, so little compression is lost.
 
-The frames stay Fernet-encrypted (the Raft password), as before.
+A rolling upgrade needs nothing more: the format is chosen per connection, at every (re)connect, so a
+member of this version talks Fernet to an older one and sealed frames to its own version, and a
+downgraded member's next connection is Fernet again.
 
 Snapshots still pass: pysyncobj sends dumps in 64 KiB chunks and splits a large entry, so the
 largest frame is about one batch (64 KiB) plus the largest command, far below the default
@@ -44,34 +53,41 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import logging
+import pickle
 import socket
 import struct
+import threading
 import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from pysyncobj import pickle
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pysyncobj import pickle as pysyncobj_pickle
 from pysyncobj.monotonic import monotonic
 from pysyncobj.node import TCPNode
 from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
 from pysyncobj.transport import TCPTransport
+
+from hsmnode.raft.sealing import NONCE, SEALED, frame_key, marked, new_random_key
 
 log = logging.getLogger("hsmnode.raft.transport")
 
 _HEADER = struct.Struct("i")  # pysyncobj's framing: native signed 32-bit length
 _TIMESTAMP = struct.Struct(">Q")  # a Fernet token's timestamp, after its version byte
 PICKLE_PROTOCOL = 4
-for _name in (
-    "_TcpConnection__processRead",
-    "_TcpConnection__processParseMessage",
-    "_TcpConnection__trySendBuffer",
-    "disconnect",
-    "connect",
+for _cls, _names in (
+    (TcpConnection, ("_TcpConnection__processRead", "_TcpConnection__processParseMessage", "connect")),
+    (TcpConnection, ("_TcpConnection__trySendBuffer", "disconnect")),
+    (TCPTransport, ("_onOutgoingConnected", "_onOutgoingMessageReceived", "_sendSelfAddress")),
 ):
-    if not hasattr(TcpConnection, _name):  # pragma: no cover - guards the pin
-        raise ImportError(f"pysyncobj TcpConnection has no {_name}: hsmnode.raft needs pysyncobj==0.3.17")
+    for _name in _names:
+        if not hasattr(_cls, _name):  # pragma: no cover - guards the pin
+            raise ImportError(
+                f"pysyncobj {_cls.__name__} has no {_name}: hsmnode.raft needs pysyncobj==0.3.17"
+            )
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,11 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
     connecting_since: float | None
     frames: int
     recvLastTimestamp: float  # pysyncobj's (TcpConnection): the last received Fernet timestamp
+    _seal: AESGCM | None  # this connection's sealing for frames sent (None: Fernet frames)
+    _open: AESGCM | None  # ... and for frames received
+    _sent: int  # frames sealed so far (the next one's nonce)
+    _opened: int  # frames opened so far (the next one's expected nonce)
+    _sealing: threading.RLock  # the sealing state and the write buffer, between threads (see send)
 
     def _init_hardening(self, limits: TransportLimits) -> None:
         self._limits = limits
@@ -102,19 +123,58 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
         self.opened_at = time.monotonic()
         self.connecting_since = None
         self.frames = 0
+        self._sealing = threading.RLock()
+        self._unseal()
+
+    def _unseal(self) -> None:
+        with self._sealing:
+            self._seal = self._open = None
+            self._sent = self._opened = 0
+
+    @property
+    def sealed(self) -> bool:
+        """Does this connection send and read sealed frames (both ends said they read them)?"""
+        return self._seal is not None
+
+    def seal_if_agreed(self) -> bool:
+        """Switch to sealed frames, both directions, when both random keys of the exchange are known
+        and both carry sealing.SEALS_MARK (each end said it reads them). Called by HsmTransport right where
+        the exchange ends on this end: the initiator after reading the acceptor's key (before it
+        sends its address), the acceptor after sending its key. Every frame after that point, both
+        ways, is sealed; a Fernet frame is refused from then on."""
+        mine, theirs = self.recvRandKey, self.sendRandKey
+        if not (marked(mine) and marked(theirs)):
+            return False
+        with self._sealing:
+            self._seal = AESGCM(frame_key(theirs, mine))
+            self._open = AESGCM(frame_key(mine, theirs))
+            self._sent = self._opened = 0
+        return True
 
     # --- writing --------------------------------------------------------------
 
     def send(self, message: Any) -> None:
-        """pysyncobj's send (the connection's random key, pickle, zlib, Fernet, length prefix), with
-        the zlib stream made of stored blocks (module docstring)."""
-        if self.sendRandKey:
-            message = (self.sendRandKey, message)
-        data = stored_zlib(pickle.dumps(message, protocol=PICKLE_PROTOCOL))
-        if self.encryptor:
-            data = self.encryptor.encrypt_at_time(data, int(monotonic()))
-        self._TcpConnection__writeBuffer += _HEADER.pack(len(data)) + data
-        self._TcpConnection__trySendBuffer()
+        """A sealed frame (module docstring) once the connection is sealed; otherwise pysyncobj's
+        send (the connection's random key, pickle, zlib, Fernet, length prefix) with pickle protocol 4
+        and the zlib stream made of stored blocks.
+
+        Not only the tick thread sends (pysyncobj's transferLeadership sends from its caller's): a
+        frame's number, its sealing and its place in the write buffer are taken under one lock, so
+        two frames never share a nonce and go out in the order of their numbers."""
+        with self._sealing:
+            seal = self._seal
+            if seal is not None:
+                nonce = NONCE.pack(self._sent)
+                self._sent += 1
+                data = SEALED + seal.encrypt(nonce, pickle.dumps(message, protocol=PICKLE_PROTOCOL), SEALED)
+            else:
+                if self.sendRandKey:
+                    message = (self.sendRandKey, message)
+                data = stored_zlib(pickle.dumps(message, protocol=PICKLE_PROTOCOL))
+                if self.encryptor:
+                    data = self.encryptor.encrypt_at_time(data, int(monotonic()))
+            self._TcpConnection__writeBuffer += _HEADER.pack(len(data)) + data
+            self._TcpConnection__trySendBuffer()
 
     # --- reading --------------------------------------------------------------
 
@@ -136,7 +196,7 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
             if not 0 <= length <= self._limits.max_frame_bytes:
                 self._refuse(f"frame header announces {length} bytes (limit {self._limits.max_frame_bytes})")
                 return False
-            if pending > _HEADER.size + length:
+            if pending >= _HEADER.size + length:
                 return False  # a whole frame is here: parse it before reading more
         return True
 
@@ -163,6 +223,20 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
         return message
 
     def _decode(self, data: bytes) -> Any:
+        opener = self._open
+        if opener is not None:
+            try:
+                if data[:1] != SEALED:
+                    raise ValueError("an unsealed frame on a sealed connection")
+                plain = opener.decrypt(NONCE.pack(self._opened), data[1:], SEALED)
+                self._opened += 1
+                return pickle.loads(plain)
+            except Exception as exc:
+                # InvalidTag: altered, replayed, reordered, of another connection or direction
+                self._refuse(
+                    f"a sealed frame failed authentication or decoding ({type(exc).__name__}: {exc})"
+                )
+                return _REFUSED
         try:
             if self.encryptor:
                 plain = self.encryptor.decrypt(data)  # verifies the token's HMAC, timestamp included
@@ -171,7 +245,7 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
                     raise ValueError("replayed frame")
                 self.recvLastTimestamp = stamp
                 data = plain
-            message = pickle.loads(zlib.decompress(data))
+            message = pysyncobj_pickle.loads(zlib.decompress(data))
             if self.recvRandKey:
                 rand_key, message = message
                 if rand_key != self.recvRandKey:
@@ -199,6 +273,7 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
         self._rbuf = bytearray()
         self._rpos = 0
         self.connecting_since = time.monotonic()
+        self._unseal()
         started: bool = super().connect(host, port)
         sock = self._TcpConnection__socket
         if started and sock is not None:
@@ -209,6 +284,7 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
         self._rbuf = bytearray()
         self._rpos = 0
         self.connecting_since = None
+        self._unseal()
         super().disconnect()
 
 
@@ -300,7 +376,34 @@ class HsmTransport(TCPTransport):  # type: ignore[misc]
             if connected:
                 self._onNodeDisconnected(node)
 
+    def _onOutgoingConnected(self, conn: Any) -> None:  # noqa: N802 - pysyncobj's name
+        if self._syncObj.encryptor and isinstance(conn, HardenedConnection):
+            # pysyncobj's (transport.py:453-456), with a key that says "this end reads sealed frames"
+            conn.setOnMessageReceivedCallback(functools.partial(self._onOutgoingMessageReceived, conn))
+            conn.recvRandKey = new_random_key()
+            conn.send(conn.recvRandKey)
+            return
+        super()._onOutgoingConnected(conn)
+
+    def _onOutgoingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802 - pysyncobj's name
+        if not conn.sendRandKey and isinstance(conn, HardenedConnection):
+            # pysyncobj's (transport.py:473-479): the acceptor's key; seal (when both said they read
+            # sealed frames) before this end's address goes out
+            conn.sendRandKey = message
+            conn.seal_if_agreed()
+            self._sendSelfAddress(conn)
+        super()._onOutgoingMessageReceived(conn, message)
+
     def _onIncomingMessageReceived(self, conn: Any, message: Any) -> None:  # noqa: N802 - pysyncobj's name
+        if self._syncObj.encryptor and not conn.sendRandKey and isinstance(conn, HardenedConnection):
+            # pysyncobj's (transport.py:342-346): the initiator's key; this end's key goes out in a
+            # Fernet frame (the initiator cannot open a sealed one yet), everything after is sealed
+            # when both said they read sealed frames
+            conn.sendRandKey = message
+            conn.recvRandKey = new_random_key()
+            conn.send(conn.recvRandKey)
+            conn.seal_if_agreed()
+            return
         if (
             isinstance(message, str)
             and message != "readonly"
@@ -334,6 +437,13 @@ class HsmTransport(TCPTransport):  # type: ignore[misc]
                 return True
         sent: bool = super().send(node, message)
         return sent
+
+    def _onNodeConnected(self, node: Any) -> None:  # noqa: N802 - pysyncobj's name
+        conn = self._connections.get(node)
+        if isinstance(conn, HardenedConnection) and self._syncObj.encryptor:
+            frames = "sealed frames" if conn.sealed else "Fernet frames (the peer does not read sealed ones)"
+            log.info("%s: Raft connection with member %s: %s", self._selfNode, node, frames)
+        super()._onNodeConnected(node)
 
     def _onDisconnected(self, conn: Any) -> None:  # noqa: N802 - pysyncobj's name
         node = self._connToNode(conn)

@@ -47,22 +47,27 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def harness_conf(**extra: Any) -> SyncObjConf:
+    """The members' pysyncobj configuration (password, timings), plus `extra`."""
+    return SyncObjConf(
+        password="harness-password-0123456789",
+        appendEntriesUseBatch=False,
+        raftMinTimeout=0.15,
+        raftMaxTimeout=0.3,
+        appendEntriesPeriod=0.04,
+        leaderFallbackTimeout=2.0,
+        connectionTimeout=600.0,
+        connectionRetryTime=0.04,
+        **extra,
+    )
+
+
 class Member:
     def __init__(self, address: str, others: list[str], data: Path, durable: bool, **options: Any) -> None:
         self.address = address
         self.register = Register()
-        conf = SyncObjConf(
-            password="harness-password-0123456789",
-            appendEntriesUseBatch=False,
-            raftMinTimeout=0.15,
-            raftMaxTimeout=0.3,
-            appendEntriesPeriod=0.04,
-            leaderFallbackTimeout=2.0,
-            connectionTimeout=600.0,
-            connectionRetryTime=0.04,
-            dynamicMembershipChange=True,
-            journalFile=str(data / "journal"),
-            fullDumpFile=str(data / "dump"),
+        conf = harness_conf(
+            dynamicMembershipChange=True, journalFile=str(data / "journal"), fullDumpFile=str(data / "dump")
         )
         engine = EngineOptions(
             lease=options.pop("lease", 1.0),

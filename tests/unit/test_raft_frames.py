@@ -1,12 +1,18 @@
-"""Raft frames (hsmnode/raft/transport.py) keep pysyncobj's format: a zlib stream of stored blocks,
-pickle protocol 4 and a Fernet token, which plain pysyncobj framing reads unchanged (zlib.decompress
-with the default 32 KiB window, pickle.loads of any protocol); the replay check reads the token's
-timestamp from its first bytes."""
+"""Raft frames (hsmnode/raft/transport.py) to a peer of an older version keep pysyncobj's format:
+a zlib stream of stored blocks, pickle protocol 4 and a Fernet token, which plain pysyncobj framing
+reads unchanged (zlib.decompress with the default 32 KiB window, pickle.loads of any protocol); the
+replay check reads the token's timestamp from its first bytes. Between two members of this version,
+frames are sealed (hsmnode/raft/sealing.py): negotiated by the mark on both exchanged keys, refused
+when altered, replayed, reflected, of another connection, or Fernet on a sealed connection."""
 
 from __future__ import annotations
 
 import os
 import socket
+import struct
+import sys
+import threading
+import time
 import zlib
 from collections.abc import Iterator
 
@@ -15,6 +21,7 @@ from pysyncobj import pickle
 from pysyncobj.encryptor import getEncryptor
 from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
 
+from hsmnode.raft.sealing import SEALS_MARK, frame_key, new_random_key
 from hsmnode.raft.transport import (
     PICKLE_PROTOCOL,
     HardenedConnection,
@@ -127,3 +134,148 @@ def test_a_replayed_or_altered_frame_is_refused(sockets: list[socket.socket]) ->
     token[40] ^= 1
     receiver._decode(bytes(token))
     assert receiver.state == CONNECTION_STATE.DISCONNECTED
+
+
+# --- sealed frames (AES-256-GCM after the key exchange, when both ends' keys carry the mark) ---------
+
+
+def _sealed_pair(
+    sockets: list[socket.socket], initiator_key: bytes, acceptor_key: bytes
+) -> tuple[HardenedConnection, HardenedConnection]:
+    """Two hardened connections after pysyncobj's exchange: the initiator chose `initiator_key` (the
+    acceptor prefixes its frames with it), the acceptor `acceptor_key`; each seals if both are marked."""
+    sender, receiver = _pair(sockets, True, True)
+    assert isinstance(sender, HardenedConnection) and isinstance(receiver, HardenedConnection)
+    sender.recvRandKey, sender.sendRandKey = initiator_key, acceptor_key
+    receiver.recvRandKey, receiver.sendRandKey = acceptor_key, initiator_key
+    sender.seal_if_agreed()
+    receiver.seal_if_agreed()
+    return sender, receiver
+
+
+def _receive_all(conn: TcpConnection, sender: TcpConnection) -> object:
+    """A frame larger than one read (a snapshot chunk): read and let the sender flush until it parses."""
+    for _ in range(100):
+        sender._TcpConnection__trySendBuffer()
+        message = _receive(conn)
+        if message is not None:
+            return message
+    return None
+
+
+def _wire(sock_of: TcpConnection) -> bytes:
+    """The body of the one frame waiting on `sock_of`'s socket, read raw (length prefix removed)."""
+    raw = sock_of._TcpConnection__socket.recv(1 << 20)
+    (length,) = struct.unpack("i", raw[:4])
+    assert len(raw) == 4 + length
+    return bytes(raw[4:])
+
+
+def test_frames_are_sealed_both_ways_once_both_keys_say_so(sockets: list[socket.socket]) -> None:
+    a, b = _sealed_pair(sockets, new_random_key(), new_random_key())
+    assert a.sealed and b.sealed
+    for message in MESSAGES:
+        a.send(message)
+        assert _receive_all(b, a) == message
+        b.send(message)
+        assert _receive_all(a, b) == message
+    entry = os.urandom(600)
+    a.send({"type": "append_entries", "entries": [(entry, 1, 1)]})
+    frame = _wire(b)
+    assert frame[:1] == b"\x01" and entry not in frame  # sealed, no Fernet token, no plaintext
+
+
+@pytest.mark.parametrize("unmarked", ["initiator", "acceptor"])
+def test_a_peer_that_did_not_say_it_reads_sealed_frames_gets_fernet_frames(
+    sockets: list[socket.socket], unmarked: str
+) -> None:
+    """A member of an older version (or plain pysyncobj) chooses an unmarked 32-byte key."""
+    plain = os.urandom(32)
+    keys = (plain, new_random_key()) if unmarked == "initiator" else (new_random_key(), plain)
+    a, b = _sealed_pair(sockets, *keys)
+    assert not a.sealed and not b.sealed
+    a.send(MESSAGES[1])
+    frame = _wire(b)
+    assert frame[:1] == b"g"  # a Fernet token, as before
+    assert a.encryptor.decrypt(frame)
+
+
+def test_an_altered_sealed_frame_is_refused(sockets: list[socket.socket]) -> None:
+    a, b = _sealed_pair(sockets, new_random_key(), new_random_key())
+    a.send(MESSAGES[0])
+    frame = bytearray(_wire(b))
+    frame[len(frame) // 2] ^= 1
+    assert b._decode(bytes(frame)) is not MESSAGES[0]
+    assert b.state == CONNECTION_STATE.DISCONNECTED
+
+
+def test_a_replayed_sealed_frame_is_refused(sockets: list[socket.socket]) -> None:
+    """Each frame's nonce is its number in its direction: the same frame again fails authentication."""
+    a, b = _sealed_pair(sockets, new_random_key(), new_random_key())
+    a.send(MESSAGES[0])
+    frame = _wire(b)
+    assert b._decode(frame) == MESSAGES[0]
+    b._decode(frame)
+    assert b.state == CONNECTION_STATE.DISCONNECTED
+
+
+def test_a_sealed_frame_reflected_back_to_its_sender_is_refused(sockets: list[socket.socket]) -> None:
+    """Each direction has its own key: a's first frame is no frame b could have sent a."""
+    a, b = _sealed_pair(sockets, new_random_key(), new_random_key())
+    a.send(MESSAGES[0])
+    frame = _wire(b)
+    a._decode(frame)
+    assert a.state == CONNECTION_STATE.DISCONNECTED
+
+
+def test_a_fernet_frame_on_a_sealed_connection_is_refused(sockets: list[socket.socket]) -> None:
+    """No way back to Fernet frames (whose replay check is one second coarse) once sealed."""
+    a, b = _sealed_pair(sockets, new_random_key(), new_random_key())
+    token = b.encryptor.encrypt_at_time(
+        stored_zlib(pickle.dumps((b.recvRandKey, MESSAGES[0]))), int(time.time())
+    )
+    b._decode(token)
+    assert b.state == CONNECTION_STATE.DISCONNECTED
+
+
+def test_sealed_frames_of_another_connection_are_refused(sockets: list[socket.socket]) -> None:
+    a, b = _sealed_pair(sockets, new_random_key(), new_random_key())
+    c, d = _sealed_pair(sockets, new_random_key(), new_random_key())
+    c.send(MESSAGES[0])
+    b._decode(_wire(d))
+    assert b.state == CONNECTION_STATE.DISCONNECTED
+
+
+def test_each_direction_of_a_connection_has_its_own_key() -> None:
+    x, y = new_random_key(), new_random_key()
+    assert x.startswith(SEALS_MARK) and len(x) == len(SEALS_MARK) + 32
+    assert frame_key(x, y) != frame_key(y, x)
+    assert len(frame_key(x, y)) == 32
+
+
+def test_frames_sealed_from_several_threads_at_once_all_open(sockets: list[socket.socket]) -> None:
+    """pysyncobj's transferLeadership sends from its caller's thread while the tick thread sends:
+    every frame still gets its own nonce, in the order it takes in the stream."""
+    a, b = _sealed_pair(sockets, new_random_key(), new_random_key())
+    for conn in (a, b):
+        conn._TcpConnection__socket.setblocking(False)  # as the Raft server's and dialled sockets are
+    senders = [
+        threading.Thread(target=lambda n=n: [a.send({"from": n, "i": i}) for i in range(300)])
+        for n in range(4)
+    ]
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave as often as the interpreter lets them
+    try:
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switching)
+    received = []
+    while len(received) < 1200:
+        message = _receive_all(b, a)
+        assert message is not None, f"after {len(received)} frames"
+        received.append(message)
+    assert b.state == CONNECTION_STATE.CONNECTED
+    assert sorted((m["from"], m["i"]) for m in received) == [(n, i) for n in range(4) for i in range(300)]
