@@ -279,3 +279,29 @@ def test_frames_sealed_from_several_threads_at_once_all_open(sockets: list[socke
         received.append(message)
     assert b.state == CONNECTION_STATE.CONNECTED
     assert sorted((m["from"], m["i"]) for m in received) == [(n, i) for n in range(4) for i in range(300)]
+
+
+def test_a_members_connection_events_are_logged_once_per_interval_with_a_count(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a removed member still running redials ~17 times a second: 830 'lost' lines in 50 s (a new user)
+    from hsmnode.raft import transport as t
+
+    clock = [1000.0]
+    monkeypatch.setattr(t.time, "monotonic", lambda: clock[0])
+    hub = object.__new__(t.HsmTransport)
+    hub._events_logged = {}
+    hub._selfNode = "node1"
+    with caplog.at_level("INFO", logger=t.log.name):
+        for _ in range(17):
+            hub._log_event("lost", "node3", "Raft connection to member node3 lost")
+            clock[0] += 0.06
+        hub._log_event("lost", "node2", "Raft connection to member node2 lost")  # another member: its own line
+        clock[0] += t.EVENT_LOG_EVERY
+        hub._log_event("lost", "node3", "Raft connection to member node3 lost")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "node1: Raft connection to member node3 lost",
+        "node1: Raft connection to member node2 lost",
+        "node1: Raft connection to member node3 lost (16 more since the last such line)",
+    ]
