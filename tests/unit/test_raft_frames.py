@@ -296,7 +296,8 @@ def test_a_members_connection_events_are_logged_once_per_interval_with_a_count(
         for _ in range(17):
             hub._log_event("lost", "node3", "Raft connection to member node3 lost")
             clock[0] += 0.06
-        hub._log_event("lost", "node2", "Raft connection to member node2 lost")  # another member: its own line
+        # another member: its own line
+        hub._log_event("lost", "node2", "Raft connection to member node2 lost")
         clock[0] += t.EVENT_LOG_EVERY
         hub._log_event("lost", "node3", "Raft connection to member node3 lost")
     lines = [r.getMessage() for r in caplog.records]
