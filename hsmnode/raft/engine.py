@@ -169,6 +169,7 @@ class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, PeerFeatures, Sync
         if options.durable:
             durable.make_meta_durable(self._SyncObj__raftLog)
         self._install_snapshot_transfer(conf.fullDumpFile)
+        self._cut_poll_waits()
         self._durable_ready.set()
 
     # --- views ------------------------------------------------------------------
