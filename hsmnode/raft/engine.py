@@ -169,7 +169,6 @@ class HsmSyncObj(CompactionHold, LeaderLearning, GroupCommit, PeerFeatures, Sync
         if options.durable:
             durable.make_meta_durable(self._SyncObj__raftLog)
         self._install_snapshot_transfer(conf.fullDumpFile)
-        self._cut_poll_waits()
         self._durable_ready.set()
 
     # --- views ------------------------------------------------------------------

@@ -24,16 +24,9 @@ its order, the commit rule or durability (bench/findings/writes.md, "Where a wri
    again (at 16 threads 10.4 entries sent per write for 2 followers; the followers skip the
    duplicates, after decrypting and unpickling them). As in Raft, a success now only moves the next
    index forward (`_keep_next_index`); a refusal (`reset`) still sets it, which is how a follower
-   that lost entries in flight (a dropped connection) gets them again;
-5. a send after apply that would carry only the new commit index (every follower has every entry,
-   no heartbeat is due) waits up to COMMIT_NOTICE_DELAY: a round of new entries in that time
-   carries it (one AppendEntries and one acknowledgement per follower instead of two), else it goes
-   out alone at the deadline. The leader's answer to the write does not wait for it (the entry is
-   committed and applied here); what waits is the followers' apply, by at most that delay. Nothing
-   about commitment changes: the leader still commits on a majority's acknowledgements, and a
-   follower still applies only up to the commit index it has been sent.
+   that lost entries in flight (a dropped connection) gets them again.
 
-Every deferred send of rules 1-3 is made before the tick ends. Counters: `group_commits` (rounds that carried
+Every deferred send is made before the tick ends. Counters: `group_commits` (rounds that carried
 new entries), `group_commit_entries` (entries drained), `entries_held` (rule 3), `appends_deferred`
 (rule 2), `next_index_kept` (rule 4); the engine counts `entries_sent`.
 """
@@ -44,10 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from pysyncobj.monotonic import monotonic
-
 _LEADER = 2  # pysyncobj's _RAFT_STATE.LEADER
-COMMIT_NOTICE_DELAY = 0.005  # s a commit-index-only AppendEntries waits for new entries to ride (rule 5)
 
 
 class GroupCommit:
@@ -60,25 +50,11 @@ class GroupCommit:
     counters: Counter[str]
     _append_due: bool  # a send deferred to this tick's drain (rule 2)
     _entries_unsent: bool  # entries appended since the last AppendEntries (rule 3)
-    _notice_at: float | None  # monotonic() deadline of a deferred commit-index send (rule 5)
 
     def _init_group_commit(self) -> None:
         """Before SyncObj.__init__ (see the class docstring)."""
         self._append_due = False
         self._entries_unsent = False
-        self._notice_at = None
-
-    def _cut_poll_waits(self) -> None:
-        """After SyncObj.__init__: the tick's poll (the last step of pysyncobj's tick) waits no longer
-        than a commit notice deferred earlier in the same tick (rule 5)."""
-        poller = self._poller
-        poll = poller.poll
-
-        def cut(timeout: float) -> Any:
-            due = self._notice_at
-            return poll(timeout if due is None else max(0.0, min(timeout, due - monotonic())))
-
-        poller.poll = cut
 
     def _group_commit_tick(self, tick: Callable[[], None], leading: bool) -> None:
         """Run pysyncobj's tick (`tick`) with rule 2 in force on a leader; a send deferred and not
@@ -92,8 +68,6 @@ class GroupCommit:
             self.__dict__.pop("_SyncObj__sendAppendEntries", None)
             if self._append_due:
                 self._send_appends()
-            elif self._notice_at is not None and (not leading or monotonic() >= self._notice_at):
-                self._send_appends()  # rule 5's deadline (or no longer leading: nothing is sent)
 
     def _SyncObj__tryLogCompaction(self) -> None:  # noqa: N802 - pysyncobj's private name
         """pysyncobj's compaction step without the tick's send shadow in `__dict__` (it would be
@@ -127,34 +101,12 @@ class GroupCommit:
             self.counters["entries_held"] += len(wanted)
 
     def _send_unless_drain_follows(self) -> None:
-        """Rule 2: with commands queued, leave this send to the drain later in the tick. Rule 5: a
-        send that would carry only a new commit index waits for new entries, until its deadline."""
+        """Rule 2: with commands queued, leave this send to the drain later in the tick."""
         if self._SyncObj__raftState == _LEADER and len(self._SyncObj__commandsQueue._FastQueue__queue):
             self._append_due = True
             self.counters["appends_deferred"] += 1
-        elif self._commit_notice_only():
-            if self._notice_at is None:
-                self._notice_at = monotonic() + COMMIT_NOTICE_DELAY
-                self.counters["commit_notices_deferred"] += 1
         else:
             self._send_appends()
-
-    def _commit_notice_only(self) -> bool:
-        """Would an AppendEntries now carry nothing but the commit index? True on a leader with no
-        entry unsent (to any connected follower or read-only member), no heartbeat due and a commit
-        index its followers have not been sent (the send after apply)."""
-        if self._SyncObj__raftState != _LEADER or self._entries_unsent:
-            return False
-        if monotonic() > self._SyncObj__newAppendEntriesTime:
-            return False  # the heartbeat timer's send
-        last = self._SyncObj__raftLog[-1][1]
-        next_index = self._SyncObj__raftNextIndex
-        connected = self._SyncObj__connectedNodes
-        return all(
-            next_index.get(node, 0) > last
-            for node in self._SyncObj__otherNodes | self._SyncObj__readonlyNodes
-            if node in connected
-        )
 
     def _rounds_in_flight(self) -> bool:
         """Has every connected follower been sent entries it has not acknowledged? (False with
@@ -188,10 +140,6 @@ class GroupCommit:
         """pysyncobj's AppendEntries to every follower (what is due: entries from its next index,
         the commit index), on a leader; a member that stepped down meanwhile sends nothing."""
         unsent, self._append_due, self._entries_unsent = self._entries_unsent, False, False
-        if self._notice_at is not None:
-            self._notice_at = None
-            if unsent:
-                self.counters["commit_notices_carried"] += 1  # rode a round of new entries
         if self._SyncObj__raftState != _LEADER:
             return
         if unsent:
@@ -199,14 +147,10 @@ class GroupCommit:
         super()._SyncObj__sendAppendEntries()  # type: ignore[misc]
 
     # SyncObj's private state, read and shadowed above (set by SyncObj.__init__)
-    _poller: Any
     _SyncObj__raftState: int
     _SyncObj__commandsQueue: Any
     _SyncObj__connectedNodes: set[Any]
     _SyncObj__otherNodes: set[Any]
-    _SyncObj__readonlyNodes: set[Any]
-    _SyncObj__raftLog: Any
-    _SyncObj__newAppendEntriesTime: float
     _SyncObj__raftMatchIndex: dict[Any, int]
     _SyncObj__raftNextIndex: dict[Any, int]
     _SyncObj__sendAppendEntries: Callable[[], None]

@@ -284,24 +284,3 @@ def test_the_leader_batches_entries_only_while_every_follower_says_it_reads_them
         finally:
             del follower.obj._advertise
         assert wait_for(lambda: leader.obj.reads_everywhere("batch"), 5)
-
-
-def test_a_lone_commit_index_waits_for_the_next_round_and_reaches_the_followers(tmp_path: Path) -> None:
-    """Group commit's rule 5: after a write commits, the send that would carry only the new commit
-    index waits a little (COMMIT_NOTICE_DELAY) for the next write's entries and rides with them; a
-    last write's commit index still reaches the followers with no write after it. The leader answers
-    each write once a majority holds it, as before; every member applies every write, in order."""
-    with cluster(tmp_path, 3) as c:
-        leader = settled(c)
-        counters = leader.obj.counters
-        deferred, carried = counters["commit_notices_deferred"], counters["commit_notices_carried"]
-        for i in range(40):  # back to back from one thread: each write's commit index rides the next
-            leader.register.put(f"s{i}", i, sync=True, timeout=10)
-        followers = [m for m in c.members.values() if m is not leader]
-        # the last write's commit index went out alone (at its deadline, or with a heartbeat)
-        assert wait_for(lambda: all(f.register.data.get("s39") == 39 for f in followers), 5)
-        assert counters["commit_notices_deferred"] > deferred
-        assert counters["commit_notices_carried"] > carried, "no commit index rode a round of entries"
-        assert all(list(f.register.data.items()) == list(leader.register.data.items()) for f in followers)
-        leader.register.put("lone", 1, sync=True, timeout=10)
-        assert wait_for(lambda: all(f.register.data.get("lone") == 1 for f in followers), 5)
