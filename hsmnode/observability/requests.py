@@ -14,8 +14,6 @@ The record (logger `hsmnode.request`, INFO; health and reflection calls at DEBUG
     message      for an error: the answer's message (what the client read; never a secret)
 
 Never in it: the token, the request or answer body (passwords, PINs, key material).
-A unary call's record is written once its answer is sent (`record_later`), so it may appear a moment
-after the client has its answer.
 Server-streaming calls (Cluster/Backup) are recorded when their stream ends. The CryptoStream
 (bidirectional) is recorded per batch: one record per answered CryptoBatch, method
 hsmnode.pb.CryptoStream/Batch, `code` the batch's own status (OK unless refused whole),
@@ -44,7 +42,7 @@ import grpc
 from hsmnode.crypto import certificate_fingerprint
 from hsmnode.observability.logs import fields
 from hsmnode.observability.metrics import MemberMetrics
-from hsmnode.server.rpc import SESSION_KEY, BatchTally, last_batch, last_call
+from hsmnode.server.rpc import SESSION_KEY, last_batch, last_call
 from hsmnode.service.call import Call
 from hsmnode.sessions import TokenAuthority
 
@@ -97,7 +95,7 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc,unused-ignor
                 try:
                     return inner(request, context)
                 finally:
-                    self.record_later(service, method, request, context, started)
+                    self.record(service, method, request, context, started)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
@@ -197,43 +195,11 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc,unused-ignor
         except Exception:
             log.exception("recording a batch of %s/%s", service, method)
 
-    def record_later(
-        self, service: str, method: str, request: Any, context: grpc.ServicerContext, started: float
-    ) -> None:
-        """`record` of a unary call once its answer is sent: gRPC runs RPC-termination callbacks on
-        the server's poll thread after the status went out, so the log write (~0.1-0.2 ms: format,
-        write, flush) and the metrics sample are off the answer's path (bench/findings/writes-latency.md).
-        The duration, the rpc wrapper's call and the batch tally are read now, on the handler's
-        thread (they are its thread-locals); inline when the RPC has already terminated. Never raises."""
-        seconds = time.perf_counter() - started
-        done = functools.partial(
-            self._record, service, method, request, context, seconds, last_call(), last_batch()
-        )
-        try:
-            if context.add_callback(done):
-                return
-        except Exception:  # pragma: no cover - a context without callbacks: record now
-            pass
-        done()
-
     def record(
         self, service: str, method: str, request: Any, context: grpc.ServicerContext, started: float
     ) -> None:
-        """Metrics and the log record of one finished call, now. Never raises."""
-        self._record(
-            service, method, request, context, time.perf_counter() - started, last_call(), last_batch()
-        )
-
-    def _record(
-        self,
-        service: str,
-        method: str,
-        request: Any,
-        context: grpc.ServicerContext,
-        seconds: float,
-        call: Call | None,
-        tally: BatchTally | None,
-    ) -> None:
+        """Metrics and the log record of one finished call. Never raises."""
+        seconds = time.perf_counter() - started
         try:
             status = context.code() or grpc.StatusCode.OK  # type: ignore[attr-defined]
             code = status.name if isinstance(status, grpc.StatusCode) else str(status)
@@ -242,7 +208,7 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc,unused-ignor
             level = logging.DEBUG if service.startswith(QUIET_SERVICES) else logging.INFO
             if not log.isEnabledFor(level):
                 return
-            # `call`: the rpc wrapper's, when it got that far: no second look at the context
+            call = last_call()  # the rpc wrapper's, when it got that far: no second look at the context
             record = {
                 "request_id": str(getattr(request, "request_id", "") or ""),
                 "actor": self._call_actor(call) if call is not None else self._actor(context),
@@ -254,7 +220,8 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc,unused-ignor
                 "duration_ms": round(seconds * 1000, 3),
                 "member": self._member,
             }
-            if tally is not None:  # a batched write (Keys/GenerateBatch): its request count
+            tally = last_batch()  # a batched write (Keys/GenerateBatch): its request count
+            if tally is not None:
                 record["ops"] = tally.ops
                 record["failed"] = sum(tally.failed.values())
             if code != "OK":
