@@ -36,8 +36,8 @@ from pysyncobj.encryptor import getEncryptor
 from pysyncobj.poller import createPoller
 from pysyncobj.tcp_connection import TcpConnection
 
+from hsmnode.crypto.raft_frames import new_random_key
 from hsmnode.raft import transport
-from hsmnode.raft.sealing import new_random_key
 from hsmnode.raft.transport import HardenedConnection, TransportLimits, harden, stored_zlib
 
 ENTRY = (b"\x01" + os.urandom(1500), 1_234_567, 5)

@@ -10,22 +10,19 @@ or of another cluster; the request carries its request_id), after it a broken st
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 
 from hsmnode.client._errors import Unavailable, error_from_rpc
 from hsmnode.client._outcome import MEMBER_REFUSALS, refusal_of
 
-if TYPE_CHECKING:
-    from hsmnode.client._transport import Stub, Transport
-
 FAILOVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED)
 
 
 def call_stream(
-    transport: Transport,
-    stub_cls: Stub,
+    transport: Any,  # the Transport (importing it here would make an import cycle)
+    stub_cls: Any,
     method: str,
     request: Any,
     *,

@@ -17,7 +17,7 @@ valid frame is held open forever. This layer, applied to every Raft connection:
   out TCP's retransmission back-off (minutes) after the network heals.
 
 Sealed frames between two members of this version, negotiated per connection in pysyncobj's key
-exchange (hsmnode/raft/sealing.py: the format, the keys, the nonces, what is refused).
+exchange (hsmnode/crypto/raft_frames.py: the format, the keys, the nonces, what is refused).
 A sealed frame costs 2-6x less CPU, send plus receive, than the Fernet frame of earlier versions (bench/raft_frame.py;
 in members under load ~0.3x: bench/findings/raft-frames.md).
 
@@ -64,14 +64,13 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pysyncobj import pickle as pysyncobj_pickle
 from pysyncobj.monotonic import monotonic
 from pysyncobj.node import TCPNode
 from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
 from pysyncobj.transport import TCPTransport
 
-from hsmnode.raft.sealing import NONCE, SEALED, frame_key, marked, new_random_key
+from hsmnode.crypto.raft_frames import NONCE, SEALED, frame_cipher, frame_key, marked, new_random_key
 
 log = logging.getLogger("hsmnode.raft.transport")
 
@@ -110,8 +109,8 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
     connecting_since: float | None
     frames: int
     recvLastTimestamp: float  # pysyncobj's (TcpConnection): the last received Fernet timestamp
-    _seal: AESGCM | None  # this connection's sealing for frames sent (None: Fernet frames)
-    _open: AESGCM | None  # ... and for frames received
+    _seal: Any  # this connection's sealing for frames sent (None: Fernet frames)
+    _open: Any  # ... and for frames received
     _sent: int  # frames sealed so far (the next one's nonce)
     _opened: int  # frames opened so far (the next one's expected nonce)
     _sealing: threading.RLock  # the sealing state and the write buffer, between threads (see send)
@@ -146,8 +145,8 @@ class HardenedConnection(TcpConnection):  # type: ignore[misc]
         if not (marked(mine) and marked(theirs)):
             return False
         with self._sealing:
-            self._seal = AESGCM(frame_key(theirs, mine))
-            self._open = AESGCM(frame_key(mine, theirs))
+            self._seal = frame_cipher(frame_key(theirs, mine))
+            self._open = frame_cipher(frame_key(mine, theirs))
             self._sent = self._opened = 0
         return True
 

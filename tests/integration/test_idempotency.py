@@ -45,10 +45,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         cluster.stop()
 
 
+# write RPCs whose repeat is checked by a test of their own, as this module's in-process cluster
+# cannot run them twice: AdoptCluster re-executes the node that adopts
+COVERED_ELSEWHERE = {
+    "Cluster.AdoptCluster": "tests/integration/test_join.py::"
+    "test_a_repeated_adoption_answers_the_first_before_and_after_the_restart_and_adopts_once",
+}
+
+
 def test_every_write_rpc_has_a_scenario() -> None:
     writes = write_rpcs()
     assert len(writes) >= 40, writes
-    missing = sorted(set(writes) - set(SCENARIOS))
+    missing = sorted(set(writes) - set(SCENARIOS) - set(COVERED_ELSEWHERE))
     assert not missing, f"write RPCs without an idempotency scenario: {missing}"
     assert not sorted(set(SCENARIOS) - set(writes)), "scenarios for RPCs that are not writes"
 

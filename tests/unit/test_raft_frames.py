@@ -2,7 +2,7 @@
 a zlib stream of stored blocks, pickle protocol 4 and a Fernet token, which plain pysyncobj framing
 reads unchanged (zlib.decompress with the default 32 KiB window, pickle.loads of any protocol); the
 replay check reads the token's timestamp from its first bytes. Between two members of this version,
-frames are sealed (hsmnode/raft/sealing.py): negotiated by the mark on both exchanged keys, refused
+frames are sealed (hsmnode/crypto/raft_frames.py): negotiated by the mark on both exchanged keys, refused
 when altered, replayed, reflected, of another connection, or Fernet on a sealed connection."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pysyncobj import pickle
 from pysyncobj.encryptor import getEncryptor
 from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
 
-from hsmnode.raft.sealing import SEALS_MARK, frame_key, new_random_key
+from hsmnode.crypto.raft_frames import SEALS_MARK, frame_key, new_random_key
 from hsmnode.raft.transport import (
     PICKLE_PROTOCOL,
     HardenedConnection,

@@ -28,6 +28,7 @@ import struct
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 SEALS_MARK = b"hsmnode-seals-1:"  # prefix of a random key whose sender reads (and sends) sealed frames
@@ -53,3 +54,11 @@ def frame_key(receiver_chose: bytes, sender_chose: bytes) -> bytes:
     sender chose. Each direction of each connection has its own key."""
     kdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KDF_INFO)
     return kdf.derive(receiver_chose + sender_chose)
+
+
+def frame_cipher(key: bytes) -> AESGCM:
+    """The AEAD one direction of one connection seals (or opens) its frames with: AES-256-GCM under
+    `key` (32 bytes, `frame_key`), kept for the connection's life. Its `decrypt` raises
+    cryptography.exceptions.InvalidTag for a frame altered, replayed, reordered or of another
+    connection or direction."""
+    return AESGCM(key)
