@@ -237,7 +237,7 @@ def make_classifier(tls: TlsMaterial, replicator: Replicator) -> Classifier:
         client = replicator.read(lambda s: s.client_by_fingerprint(fingerprint))
         return None if client is None else client.name
 
-    return Classifier(tls.ca_pem, registered_name)
+    return Classifier(tls.ca_pem, registered_name, replicator.is_ready)
 
 
 def create_console_server(

@@ -108,9 +108,18 @@ class Peer:
 class Classifier:
     """Sorts connections into certificate classes; the cluster-CA check is cached per certificate."""
 
-    def __init__(self, ca_pem: bytes, registered_name: Callable[[str], str | None]) -> None:
+    def __init__(
+        self,
+        ca_pem: bytes,
+        registered_name: Callable[[str], str | None],
+        ready: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """`registered_name(fingerprint)`: the registered NTLS client's name, None when unknown;
+        `ready()`: whether the member's state has caught up (a restarted member's does not list
+        its clients until then, so an unknown certificate is answered UNAVAILABLE, not refused)."""
         self._ca_pem = ca_pem
         self._registered_name = registered_name
+        self._ready = ready
         self._lock = threading.Lock()
         self._cache: dict[bytes, tuple[str, str, bool]] = {}
 
@@ -150,6 +159,14 @@ class Classifier:
 
     def _registered(self, fingerprint: str, common_name: str) -> Peer:
         name = self._registered_name(fingerprint)
+        if name is None and not self._ready():
+            # a restarted member replaying its log (a new user: Unauthenticated and
+            # CKR_USER_NOT_LOGGED_IN for up to 1.5 s after a whole-cluster restart)
+            raise DomainError(
+                ErrorCode.UNAVAILABLE,
+                f"this member is catching up after a restart and does not know client certificate "
+                f"{fingerprint[:16]}... yet: try another member, or again in a moment",
+            )
         if name is None:
             raise DomainError(
                 ErrorCode.UNAUTHENTICATED,

@@ -112,3 +112,21 @@ def test_a_streams_later_messages_see_a_revoked_registration_without_the_certifi
     assert revoked.value.code == channels.ErrorCode.UNAUTHENTICATED
     assert "its registration was revoked" in revoked.value.message
     assert cluster.recheck("Status", ca) == ca
+
+
+def test_a_member_still_catching_up_answers_an_unknown_client_unavailable_not_unauthenticated() -> None:
+    """A restarted member replays its log before its state lists the registered clients: until it
+    has caught up (pysyncobj isReady) an unknown certificate is UNAVAILABLE, which the SDK retries
+    elsewhere (a new user: Unauthenticated and CKR_USER_NOT_LOGGED_IN after a whole-cluster restart)."""
+    ready = [False]
+    classifier = channels.Classifier(b"", lambda fp: None, lambda: ready[0])
+    guard = channels.ChannelGuard("hsmnode.pb.Keys", classifier)
+    app = channels.Peer(channels.NTLS, "fp-app", "app-host", "app-1")
+    with pytest.raises(channels.DomainError) as replaying:
+        guard.recheck("Sign", app)
+    assert replaying.value.code == channels.ErrorCode.UNAVAILABLE
+    assert "catching up after a restart" in replaying.value.message
+    ready[0] = True  # caught up: the state decides, and it does not list the certificate
+    with pytest.raises(channels.DomainError) as refused:
+        guard.recheck("Sign", app)
+    assert refused.value.code == channels.ErrorCode.UNAUTHENTICATED
