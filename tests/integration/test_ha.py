@@ -182,6 +182,17 @@ def test_cluster_status_names_no_leader_when_the_majority_is_lost(cluster: DevCl
         eventually(lambda: one.cluster_status().leader != "", 30.0, "a leader named again")
 
 
+def signing_key_token(cluster: DevCluster, label: str) -> str:
+    """A kept CO session token of the demo partition, an EC P-256 signing key `label` made through it."""
+    demo = cluster.demo()
+    assert demo is not None
+    with HsmClient([m.grpc for m in cluster.members], cluster.client_tls(), timeout=10.0) as setup:
+        session = setup.open_session("demo", demo["partition"]["co_password"], role="CO")
+        session.keep = True
+        session.generate_key(label, "EC", "P-256", usage=["sign"])
+        return str(session.token)
+
+
 @pytest.mark.processes
 @pytest.mark.parametrize("coalesce", [False, True], ids=["unary", "coalesced"])
 def test_a_hung_member_leaves_a_one_second_call_time_for_another_member(
@@ -189,14 +200,8 @@ def test_a_hung_member_leaves_a_one_second_call_time_for_another_member(
 ) -> None:
     # An attempt at one member waits half the call's timeout. It used to wait at least 1 s, so with
     # timeout=1 a hung (SIGSTOPped) member took the whole deadline and the call failed (a new user).
-    demo = cluster.demo()
-    assert demo is not None
     victim = next(m for m in cluster.members if m.id != leader_of(cluster))
-    with HsmClient([m.grpc for m in cluster.members], cluster.client_tls(), timeout=10.0) as setup:
-        session = setup.open_session("demo", demo["partition"]["co_password"], role="CO")
-        session.keep = True
-        session.generate_key("hung", "EC", "P-256", usage=["sign"])
-        token = session.token
+    token = signing_key_token(cluster, "hung")
     with paused(cluster, victim.id):
         order = [victim.grpc] + [m.grpc for m in cluster.members if m.id != victim.id]
         with HsmClient(order, cluster.client_tls(), timeout=1.0, discover=False, coalesce=coalesce) as app:
@@ -233,15 +238,9 @@ def test_a_hung_member_is_probed_in_the_background_not_with_calls(cluster: DevCl
     # SERVING. It used to come back by itself after probe_interval, and a real call was the probe:
     # with a hung member one call every few seconds waited half its timeout (a new user: 9 of 2,877
     # signs took 2.5 s at the default timeout).
-    demo = cluster.demo()
-    assert demo is not None
     victim = next(m for m in cluster.members if m.id != leader_of(cluster))
     tls = cluster.client_tls()
-    with HsmClient([m.grpc for m in cluster.members], tls, timeout=10.0) as setup:
-        session = setup.open_session("demo", demo["partition"]["co_password"], role="CO")
-        session.keep = True
-        session.generate_key("probed", "EC", "P-256", usage=["sign"])
-        token = session.token
+    token = signing_key_token(cluster, "probed")
     members = [m.grpc for m in cluster.members]
     with HsmClient(members, tls, timeout=1.0, discover=False, probe_interval=0.1, coalesce=False) as app:
         attempts: dict[str, int] = {}
