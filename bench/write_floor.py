@@ -26,11 +26,13 @@ Rows (group "replicated writes"): the floor's p50 in ms per rate and the lone wr
 giving served ops/s, p99, writes per batch and CPU ms per write of each process (idle subtracted,
 * the leader). With `--compare` (on in `run(ctx)`): hsmnode's key creation at the same rates on a
 fresh DevCluster (bench.write_curve.runs), one row each, its p50 against the floor's p50 (the ratio).
-`--variants insecure,unary` adds the floor without TLS, and with one unary call per write (no
-coalescing), at the same rates: what TLS and coalescing each cost.
+`--variants insecure,unary,pipelined` adds the floor without TLS, with one unary call per write (no
+coalescing), and with the batcher's light band for every load (a batch goes at once, without
+lingering, while fewer than MAX_INFLIGHT are in flight), at the same rates: what TLS, coalescing and
+one batch in flight each cost.
 
     .venv/bin/python -m bench.write_floor [--seconds 3] [--rates 250,500,1000] [--threads 16]
-        [--no-compare] [--variants insecure,unary]
+        [--no-compare] [--variants insecure,unary,pipelined]
 """
 
 from __future__ import annotations
@@ -64,11 +66,13 @@ PAYLOAD = 500  # bytes per write, each way (a KeyCreate command is ~500 bytes of
 TIMEOUT = 5.0  # s a write may take
 METHOD = "/bench.Floor/Write"
 RATES = (250.0, 500.0, 1000.0)
-VARIANTS = ("mtls", "insecure", "unary")  # coalesced over mTLS; coalesced without TLS; mTLS, no coalescing
+# coalesced over mTLS; coalesced without TLS; mTLS, no coalescing; mTLS, batches pipelined (light band)
+VARIANTS = ("mtls", "insecure", "unary", "pipelined")
 WHAT = {
     "mtls": "gRPC mTLS + pysyncobj, no hsmnode logic",
     "insecure": "gRPC without TLS + pysyncobj, no hsmnode logic",
     "unary": "gRPC mTLS + pysyncobj, one call per write (no coalescing), no hsmnode logic",
+    "pipelined": "gRPC mTLS + pysyncobj, batches pipelined (WriteBatcher light band), no hsmnode logic",
 }
 OBJECTS = 8000  # key creations the compare run may make (bench.write_curve.OBJECTS)
 
@@ -153,9 +157,10 @@ def make_tls(where: Path) -> None:
 
 
 class FloorClient:
-    """This process's channel to the floor's leader (mTLS, or without TLS) and its WriteBatcher."""
+    """This process's channel to the floor's leader (mTLS, or without TLS) and its WriteBatcher (the
+    SDK's settings; `pipe_below`: its light band, 0 as in the SDK)."""
 
-    def __init__(self, port: int, tls: Path | None) -> None:
+    def __init__(self, port: int, tls: Path | None, pipe_below: int = 0) -> None:
         import grpc
 
         from hsmnode.client._transport import _CHANNEL_OPTIONS
@@ -171,7 +176,7 @@ class FloorClient:
             )
             self.channel = grpc.secure_channel(f"127.0.0.1:{port}", credentials, options=_CHANNEL_OPTIONS)
         self.call = self.channel.unary_unary(METHOD)  # bytes in, bytes out
-        self.batcher = WriteBatcher(self._send)
+        self.batcher = WriteBatcher(self._send, pipe_below=pipe_below)
 
     def _send(self, token: str, writes: list[Any]) -> None:
         """One batch as one call (WriteBatcher's `send`: sets every write's answer, never raises)."""
@@ -254,7 +259,11 @@ def measure_floor(
     floor: Floor, variant: str, rates: list[float], threads: int, seconds: float, idle: dict[int, float]
 ) -> list[tuple[str, Timing, str]]:
     """(row name, Timing, note) per rate offered, then the lone write, for one variant."""
-    client = FloorClient(floor.port + (variant == "insecure"), None if variant == "insecure" else floor.tls)
+    client = FloorClient(
+        floor.port + (variant == "insecure"),
+        None if variant == "insecure" else floor.tls,
+        pipe_below=1_000_000 if variant == "pipelined" else 0,  # every load light: up to MAX_INFLIGHT batches
+    )
     make = client.alone if variant == "unary" else client.coalesced
     try:
         timed(make, threads, 0.3)  # warm: the channel's TLS handshake, the pools' threads
@@ -401,7 +410,9 @@ def main() -> None:
         "--no-compare", action="store_true", help="the floor only, not hsmnode's key creation"
     )
     parser.add_argument(
-        "--variants", default="", help="also: insecure (no TLS), unary (no coalescing), comma-separated"
+        "--variants",
+        default="",
+        help="also: insecure (no TLS), unary (no coalescing), pipelined (light band), comma-separated",
     )
     args = parser.parse_args()
     try:
