@@ -54,7 +54,6 @@ from bench.common import (
     Timing,
     cpu_seconds,
     free_base,
-    idle_cpu,
     print_rows,
     scratch,
     timed,
@@ -278,6 +277,15 @@ def measure_floor(
         client.close()
 
 
+def idle_each(pids: list[int], seconds: float = 1.0) -> dict[int, float]:
+    """CPU s/s each process of `pids` uses while nothing is asked of it (bench.common.idle_cpu, per
+    process, all sampled over the same `seconds`)."""
+    before, started = {pid: cpu_seconds(pid) for pid in pids}, time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - started
+    return {pid: (cpu_seconds(pid) - before[pid]) / elapsed for pid in pids}
+
+
 def _counted(
     floor: Floor, client: FloorClient, idle: dict[int, float], run: Callable[[], Timing]
 ) -> tuple[Timing, str]:
@@ -349,7 +357,7 @@ def measure(
     check(rates, seconds, threads, variants, with_compare)
     floor = start_floor(work / "floor")
     try:
-        idle = {pid: idle_cpu([pid], 1.0) for pid in floor.pids}
+        idle = idle_each(floor.pids)
         measured = {v: measure_floor(floor, v, rates, threads, seconds, idle) for v in ["mtls", *variants]}
     finally:
         stop_members(floor.members)
