@@ -26,13 +26,14 @@ Rows (group "replicated writes"): the floor's p50 in ms per rate and the lone wr
 giving served ops/s, p99, writes per batch and CPU ms per write of each process (idle subtracted,
 * the leader). With `--compare` (on in `run(ctx)`): hsmnode's key creation at the same rates on a
 fresh DevCluster (bench.write_curve.runs), one row each, its p50 against the floor's p50 (the ratio).
-`--variants insecure,unary,pipelined` adds the floor without TLS, with one unary call per write (no
-coalescing), and with the batcher's light band for every load (a batch goes at once, without
-lingering, while fewer than MAX_INFLIGHT are in flight), at the same rates: what TLS, coalescing and
-one batch in flight each cost.
+`--variants insecure,unary,pipelined,echo` adds the floor without TLS, with one unary call per write
+(no coalescing), with the batcher's light band for every load (a batch goes at once, without
+lingering, while fewer than MAX_INFLIGHT are in flight), and answered by the leader without Raft
+(gRPC mTLS and the batcher alone), at the same rates: what TLS, coalescing, one batch in flight and
+Raft each cost.
 
     .venv/bin/python -m bench.write_floor [--seconds 3] [--rates 250,500,1000] [--threads 16]
-        [--no-compare] [--variants insecure,unary,pipelined]
+        [--no-compare] [--variants insecure,unary,pipelined,echo]
 """
 
 from __future__ import annotations
@@ -64,14 +65,17 @@ from bench.writes import GOAL_RATE, GROUP, paced
 PAYLOAD = 500  # bytes per write, each way (a KeyCreate command is ~500 bytes of JSON)
 TIMEOUT = 5.0  # s a write may take
 METHOD = "/bench.Floor/Write"
+ECHO = "/bench.Floor/Echo"  # the same answer, nothing proposed: gRPC and the batcher alone
 RATES = (250.0, 500.0, 1000.0)
-# coalesced over mTLS; coalesced without TLS; mTLS, no coalescing; mTLS, batches pipelined (light band)
-VARIANTS = ("mtls", "insecure", "unary", "pipelined")
+# coalesced over mTLS; coalesced without TLS; mTLS, no coalescing; mTLS, batches pipelined (light
+# band); mTLS, coalesced, answered without Raft
+VARIANTS = ("mtls", "insecure", "unary", "pipelined", "echo")
 WHAT = {
     "mtls": "gRPC mTLS + pysyncobj, no hsmnode logic",
     "insecure": "gRPC without TLS + pysyncobj, no hsmnode logic",
     "unary": "gRPC mTLS + pysyncobj, one call per write (no coalescing), no hsmnode logic",
     "pipelined": "gRPC mTLS + pysyncobj, batches pipelined (WriteBatcher light band), no hsmnode logic",
+    "echo": "gRPC mTLS alone (answered by the leader without Raft), coalesced",
 }
 OBJECTS = 8000  # key creations the compare run may make (bench.write_curve.OBJECTS)
 
@@ -110,15 +114,19 @@ def _member(index: int, raft_ports: list[int], grpc_port: int, data: Path, tls: 
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"entry not committed: {outcome}")
             return result * (outcome[0] // PAYLOAD)
 
+        def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
+            return result * (len(request) // PAYLOAD)
+
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=MAX_WORKERS),
             options=SERVER_OPTIONS,
             maximum_concurrent_rpcs=MAX_WORKERS * 8,
         )
-        handler = grpc.unary_unary_rpc_method_handler(write)  # no serializers: raw bytes
-        server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler("bench.Floor", {"Write": handler}),)
-        )
+        handlers = {  # no serializers: raw bytes
+            "Write": grpc.unary_unary_rpc_method_handler(write),
+            "Echo": grpc.unary_unary_rpc_method_handler(echo),
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Floor", handlers),))
         credentials = grpc.ssl_server_credentials(
             [((tls / "node.key").read_bytes(), (tls / "node.pem").read_bytes())],
             root_certificates=(tls / "ca.pem").read_bytes(),
@@ -157,9 +165,9 @@ def make_tls(where: Path) -> None:
 
 class FloorClient:
     """This process's channel to the floor's leader (mTLS, or without TLS) and its WriteBatcher (the
-    SDK's settings; `pipe_below`: its light band, 0 as in the SDK)."""
+    SDK's settings; `pipe_below`: its light band, 0 as in the SDK); `method`: METHOD or ECHO."""
 
-    def __init__(self, port: int, tls: Path | None, pipe_below: int = 0) -> None:
+    def __init__(self, port: int, tls: Path | None, pipe_below: int = 0, method: str = METHOD) -> None:
         import grpc
 
         from hsmnode.client._transport import _CHANNEL_OPTIONS
@@ -174,7 +182,7 @@ class FloorClient:
                 (tls / "client.pem").read_bytes(),
             )
             self.channel = grpc.secure_channel(f"127.0.0.1:{port}", credentials, options=_CHANNEL_OPTIONS)
-        self.call = self.channel.unary_unary(METHOD)  # bytes in, bytes out
+        self.call = self.channel.unary_unary(method)  # bytes in, bytes out
         self.batcher = WriteBatcher(self._send, pipe_below=pipe_below)
 
     def _send(self, token: str, writes: list[Any]) -> None:
@@ -262,6 +270,7 @@ def measure_floor(
         floor.port + (variant == "insecure"),
         None if variant == "insecure" else floor.tls,
         pipe_below=1_000_000 if variant == "pipelined" else 0,  # every load light: up to MAX_INFLIGHT batches
+        method=ECHO if variant == "echo" else METHOD,
     )
     make = client.alone if variant == "unary" else client.coalesced
     try:
@@ -420,7 +429,7 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default="",
-        help="also: insecure (no TLS), unary (no coalescing), pipelined (light band), comma-separated",
+        help="also: insecure (no TLS), unary (no coalescing), pipelined (light band), echo (no Raft), comma-separated",
     )
     args = parser.parse_args()
     try:
