@@ -26,6 +26,8 @@ Rows (group "replicated writes"): the floor's p50 in ms per rate and the lone wr
 giving served ops/s, p99, writes per batch and CPU ms per write of each process (idle subtracted,
 * the leader). With `--compare` (on in `run(ctx)`): hsmnode's key creation at the same rates on a
 fresh DevCluster (bench.write_curve.runs), one row each, its p50 against the floor's p50 (the ratio).
+In `make bench` (`run(ctx)`) a row lasts at most RUN_SECONDS (2.5 s), to keep the module's part
+≤ 40 s; run alone for longer rows.
 `--variants insecure,unary,pipelined,echo` adds the floor without TLS, with one unary call per write
 (no coalescing), with the batcher's light band for every load (a batch goes at once, without
 lingering, while fewer than MAX_INFLIGHT are in flight), and answered by the leader without Raft
@@ -77,6 +79,7 @@ WHAT = {
     "pipelined": "gRPC mTLS + pysyncobj, batches pipelined (WriteBatcher light band), no hsmnode logic",
     "echo": "gRPC mTLS alone (answered by the leader without Raft), coalesced",
 }
+RUN_SECONDS = 2.5  # a row's length at most in `make bench` (its part ≤ 40 s at 3 s per row: 44 s)
 OBJECTS = 8000  # key creations the compare run may make (bench.write_curve.OBJECTS)
 
 
@@ -404,8 +407,10 @@ def measure(
 
 
 def run(ctx: BenchContext) -> list[Row]:
-    """The floor and hsmnode at RATES from the run's most threads (make bench: compare on, no variants)."""
-    rows = measure(ctx.work / "write-floor", list(RATES), max(ctx.threads), ctx.seconds, [], True)
+    """The floor and hsmnode at RATES from the run's most threads (make bench: compare on, no
+    variants), each row at most RUN_SECONDS long."""
+    seconds = min(ctx.seconds, RUN_SECONDS)
+    rows = measure(ctx.work / "write-floor", list(RATES), max(ctx.threads), seconds, [], True)
     at_goal = rows[RATES.index(GOAL_RATE)].value  # the floor's rows come first, in RATES' order
     if at_goal:
         ctx.baselines["write floor p50 ms at 1,000/s"] = at_goal  # bench.writes' offered row notes it
