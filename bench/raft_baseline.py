@@ -23,7 +23,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench.common import BenchContext, Row, free_base, scratch, timed
 
@@ -31,35 +33,97 @@ GROUP = "replicated writes"
 PASSWORD = "bench-raft-password"
 
 
+def plain_conf(data: Path) -> Any:
+    """The `pysyncobj` engine's SyncObjConf (module docstring): a member's settings — Raft password,
+    `appendEntriesUseBatch=False`, journal and full dump files in `data`, the dev timings
+    (hsmnode.config.RaftTimings) — on plain pysyncobj."""
+    from pysyncobj import SyncObjConf
+
+    from hsmnode.config import RaftTimings
+
+    timings = RaftTimings()
+    return SyncObjConf(
+        password=PASSWORD,
+        appendEntriesUseBatch=False,
+        raftMinTimeout=timings.election_timeout_min,
+        raftMaxTimeout=timings.election_timeout_max,
+        appendEntriesPeriod=timings.heartbeat_interval,
+        journalFile=str(data / "journal"),
+        fullDumpFile=str(data / "dump"),
+        connectionTimeout=600.0,
+    )
+
+
+def addresses(index: int, ports: list[int]) -> tuple[str, list[str]]:
+    """Member `index`'s Raft address on 127.0.0.1 and its partners', from the members' Raft ports."""
+    every = [f"127.0.0.1:{p}" for p in ports]
+    return every[index], [a for i, a in enumerate(every) if i != index]
+
+
+def settle(ready: Callable[[], bool], leading: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Wait until `ready()` (a leader known, this member caught up), then 0.5 s more for every member
+    to see the same leader; whether this member leads. Raises SystemExit after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no leader within {timeout:g} s")
+        time.sleep(0.05)
+    time.sleep(0.5)
+    return leading()
+
+
+def start_members(argv: Callable[[int], list[str]], logs: list[Path]) -> list[subprocess.Popen[str]]:
+    """One member process per log (`python -m <argv(i)>`), stdin and stdout piped (text), stderr to
+    its log. A member serves until its stdin closes (stop_members)."""
+    members = []
+    for i, path in enumerate(logs):
+        with open(path, "wb") as log:
+            members.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", *argv(i)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                )
+            )
+    return members
+
+
+def stop_members(members: list[subprocess.Popen[str]]) -> None:
+    """Close every member's stdin, then wait for each (10 s, then kill)."""
+    for p in members:
+        assert p.stdin is not None
+        with contextlib.suppress(OSError):
+            p.stdin.close()
+    for p in members:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        if p.stdout is not None:
+            p.stdout.close()
+
+
 def _member(
     index: int, ports: list[int], engine: str, data: Path, seconds: float, threads: list[int]
 ) -> None:
     """One member process; member 0 measures and prints one JSON line, the others serve until stdin closes."""
-    from pysyncobj import SyncObj, SyncObjConf, replicated
+    from pysyncobj import SyncObj, replicated
 
     from hsmnode.config import RaftTimings
     from hsmnode.domain import commands as c
     from hsmnode.replication import RaftSettings, Replicator
 
-    addresses = [f"127.0.0.1:{p}" for p in ports]
-    me, partners = addresses[index], [a for i, a in enumerate(addresses) if i != index]
+    me, partners = addresses(index, ports)
     data.mkdir(parents=True, exist_ok=True)
     timings = RaftTimings()
     if engine == "pysyncobj":
 
         class Counter(SyncObj):  # type: ignore[misc]
             def __init__(self) -> None:
-                conf = SyncObjConf(
-                    password=PASSWORD,
-                    appendEntriesUseBatch=False,
-                    raftMinTimeout=timings.election_timeout_min,
-                    raftMaxTimeout=timings.election_timeout_max,
-                    appendEntriesPeriod=timings.heartbeat_interval,
-                    journalFile=str(data / "journal"),
-                    fullDumpFile=str(data / "dump"),
-                    connectionTimeout=600.0,
-                )
-                super().__init__(me, partners, conf)
+                super().__init__(me, partners, plain_conf(data))
                 self.value = 0
 
             @replicated  # type: ignore[misc]
@@ -113,13 +177,7 @@ def _member(
         def close() -> None:
             replicator.close()
 
-    deadline = time.monotonic() + 30
-    while not ready():
-        if time.monotonic() > deadline:
-            raise SystemExit("no leader within 30 s")
-        time.sleep(0.05)
-    time.sleep(0.5)  # every member sees the same leader
-    if not leading():
+    if not settle(ready, leading):
         sys.stdin.read()  # the parent closes it once the leader reported
         close()
         return
@@ -138,19 +196,18 @@ def measure(work: Path, engine: str, seconds: float, threads: list[int]) -> dict
     args = [str(seconds), ",".join(map(str, threads))]
     (work / engine).mkdir(parents=True, exist_ok=True)
     logs = [work / engine / f"member{i}.log" for i in range(3)]
-    members = []
-    for i in range(3):
-        with open(logs[i], "wb") as log:
-            members.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "bench.raft_baseline", "--member", str(i), engine, ports]
-                    + [str(work / engine / str(i)), *args],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=log,
-                    text=True,
-                )
-            )
+    members = start_members(
+        lambda i: [
+            "bench.raft_baseline",
+            "--member",
+            str(i),
+            engine,
+            ports,
+            str(work / engine / str(i)),
+            *args,
+        ],
+        logs,
+    )
     found: dict[str, list[float]] | None = None
     try:
         deadline = time.monotonic() + 60 + 4 * seconds * len(threads)
@@ -165,18 +222,7 @@ def measure(work: Path, engine: str, seconds: float, threads: list[int]) -> dict
                         raise RuntimeError(f"raft baseline ({engine}): a member exited with {p.returncode}")
             time.sleep(0.1)
     finally:
-        for p in members:
-            assert p.stdin is not None
-            with contextlib.suppress(OSError):
-                p.stdin.close()
-        for p in members:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-            if p.stdout is not None:
-                p.stdout.close()
+        stop_members(members)
     if found is None:
         raise RuntimeError(f"raft baseline ({engine}): no leader reported in time")
     # pysyncobj's own append path truncates entries it already applied when appends arrive out of

@@ -41,6 +41,7 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("bench.request_path", "the unary request path (CPU per call)"),
     ("bench.status", "NodeStatus at 10,000 keys while writes run"),
     ("bench.raft_baseline", "replicated writes"),
+    ("bench.write_floor", "replicated writes"),
     ("bench.writes", "replicated writes"),
     ("bench.failover", "leader-kill failover"),
 )

@@ -36,30 +36,42 @@ def _row(name: str, t: Timing, how: str, cpu: str) -> Row:
     return Row(GROUP, name, round(t.rate, 1), "ops/s", note=note, load=float(load_text().split()[0]))
 
 
-def curve(
-    cluster: DevCluster, seconds: float, threads: int, rates: list[float], pipe_below: int
-) -> list[Row]:
-    """The rows (module docstring) on `cluster`."""
+def runs(
+    cluster: DevCluster,
+    seconds: float,
+    threads: int,
+    rates: list[float],
+    pipe_below: int,
+    closed_loop: bool = True,
+) -> list[tuple[str, Timing, str, str]]:
+    """The measured runs of `curve` on `cluster`, each (row name, Timing, how the writes travelled,
+    CPU note); without `closed_loop`, the lone write and the offered rates only."""
     load = WriteLoad(cluster)
     try:
         load.warm(threads, [None])
         load.shared_client().transport.writes.batcher.pipe_below = pipe_below
         one = timed(load.key_create, 1, seconds)
-        rows = [_row("AES-256 key create, 1 thread", one, "unary", "")]
+        found = [("AES-256 key create, 1 thread", one, "unary", "")]
         for rate in rates:
             (t, how), cpu = _cpu_of_batched(
                 cluster, load, lambda r=rate: paced(load.shared_key_create, threads, r, seconds)
             )
-            rows.append(
-                _row(f"AES-256 key create at {rate:,.0f}/s offered from {threads} threads", t, how, cpu)
+            found.append((f"AES-256 key create at {rate:,.0f}/s offered from {threads} threads", t, how, cpu))
+        if closed_loop:
+            (t, how), cpu = _cpu_of_batched(
+                cluster, load, lambda: timed(load.shared_key_create, threads, seconds)
             )
-        (t, how), cpu = _cpu_of_batched(
-            cluster, load, lambda: timed(load.shared_key_create, threads, seconds)
-        )
-        rows.append(_row(f"AES-256 key create, {threads} threads, one client (closed loop)", t, how, cpu))
-        return rows
+            found.append((f"AES-256 key create, {threads} threads, one client (closed loop)", t, how, cpu))
+        return found
     finally:
         load.close()
+
+
+def curve(
+    cluster: DevCluster, seconds: float, threads: int, rates: list[float], pipe_below: int
+) -> list[Row]:
+    """The rows (module docstring) on `cluster`."""
+    return [_row(*run) for run in runs(cluster, seconds, threads, rates, pipe_below)]
 
 
 def main() -> None:

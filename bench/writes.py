@@ -306,10 +306,13 @@ def measure(
         load.close()
 
 
-def offered_row(cluster: DevCluster, seconds: float, threads: int, one: Timing) -> Row:
+def offered_row(
+    cluster: DevCluster, seconds: float, threads: int, one: Timing, floor_ms: float | None = None
+) -> Row:
     """Key creation offered at GOAL_RATE from `threads` threads on one client (open loop), on a
     cluster of its own: a partition holds at most 10,000 objects, and the rows before it, at
-    ~1,500 writes/s, leave too little room on theirs (bench run 24-b: 693 of 3,000 refused)."""
+    ~1,500 writes/s, leave too little room on theirs (bench run 24-b: 693 of 3,000 refused).
+    `floor_ms`: the same run's write floor at that rate (bench.write_floor's p50, ms), for the note."""
     load = WriteLoad(cluster)
     try:
         load.warm(threads, [None])
@@ -329,6 +332,11 @@ def offered_row(cluster: DevCluster, seconds: float, threads: int, one: Timing) 
             f"p50 ≤ {GOAL_P50_MS:g} ms is read at this rate (Little's law: {threads} closed-loop threads "
             f"at {GOAL_RATE:,.0f}/s wait {1000 * threads / GOAL_RATE:.0f} ms on average)"
         )
+        if floor_ms:
+            row.note += (
+                f"; p50 {offered.p50_ms / floor_ms:.2f}x the same run's write floor at this rate "
+                f"({floor_ms:.2f} ms: gRPC mTLS + pysyncobj, no hsmnode logic, bench.write_floor)"
+            )
         return row
     finally:
         load.close()
@@ -376,7 +384,8 @@ def run(ctx: BenchContext) -> list[Row]:
         ctx.drop_cluster(own)
     offered = ctx.new_cluster("writes-offered")  # and the 1,000/s-offered row on another
     try:
-        rows.insert(3, offered_row(offered, ctx.seconds, threads, one))
+        floor = ctx.baselines.get("write floor p50 ms at 1,000/s")  # bench.write_floor, when it ran
+        rows.insert(3, offered_row(offered, ctx.seconds, threads, one, floor))
     finally:
         ctx.drop_cluster(offered)
     for engine in ("pysyncobj", "hsmnode"):  # bench.raft_baseline ran before, in the same run
