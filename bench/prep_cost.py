@@ -272,7 +272,8 @@ def main() -> None:
         per_batch = statistics.median(rounds)
         print(
             f"batch of {size:3d}: {per_batch:8.1f} µs/batch  {per_batch / size:7.1f} µs/write"
-            f"  (best {min(rounds) / size:.1f}, {count} batches a round)"
+            f"  (best {min(rounds) / size:.1f}, {count} batches a round)",
+            flush=True,
         )
         if args.breakdown:
             for name, us in breakdown(size, count).items():

@@ -126,6 +126,8 @@ def encode_fields(
         raise TypeError(
             f"{cls.__name__} got unexpected field(s): {', '.join(sorted(set(fields) - plan.names))}"
         )
+    if len(fields) == len(plan.names):  # every field given (KeyCreate's prepare): one C call
+        return _envelope(cls.TYPE, actor, request_id, timestamp, plan, plan.items(fields))
     values = []
     for name, default in plan.defaults:
         if name in fields:
@@ -140,10 +142,17 @@ def encode_fields(
 def _envelope(
     type_name: str, actor: Any, request_id: Any, timestamp: Any, plan: _Plan, values: typing.Iterable[Any]
 ) -> bytes:
-    body = ",".join([key + _json_text(value) for key, value in zip(plan.keys, values, strict=True)])
+    quoted, text = _quoted, _json_text  # a str (most fields) without the call to _json_text
+    body = ",".join(
+        [
+            key + (quoted(value) if type(value) is str else text(value))
+            for key, value in zip(plan.keys, values, strict=True)
+        ]
+    )
     return (
-        f'{{"actor":{_json_text(actor)},"body":{{{body}}},"request_id":{_json_text(request_id)},'
-        f'"timestamp":{_json_text(timestamp)},"type":{_json_text(type_name)},"v":{ENCODING_VERSION}}}'
+        f'{{"actor":{quoted(actor) if type(actor) is str else text(actor)},"body":{{{body}}},'
+        f'"request_id":{quoted(request_id) if type(request_id) is str else text(request_id)},'
+        f'"timestamp":{text(timestamp)},"type":{quoted(type_name)},"v":{ENCODING_VERSION}}}'
     ).encode()
 
 
@@ -242,6 +251,7 @@ class _Plan:
     # order, the names of the fields whose default is a factory, and every field name
     keys: tuple[str, ...] = ()
     values: Callable[[Any], typing.Sequence[Any]] = lambda _: ()
+    items: Callable[[Any], typing.Sequence[Any]] = lambda _: ()
     defaults: tuple[tuple[str, Any], ...] = ()
     factories: frozenset[str] = frozenset()
     names: frozenset[str] = frozenset()
@@ -273,7 +283,8 @@ def _plan(cls: type) -> _Plan:
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             ),
             keys=tuple(f"{_json_text(logged_name(f))}:" for f in ordered),
-            values=_getter(tuple(f.name for f in ordered)),
+            values=_getter(tuple(f.name for f in ordered), getattr, operator.attrgetter),
+            items=_getter(tuple(f.name for f in ordered), operator.getitem, operator.itemgetter),
             defaults=tuple(
                 (f.name, f.default if f.default_factory is dataclasses.MISSING else f.default_factory)
                 for f in ordered
@@ -284,14 +295,17 @@ def _plan(cls: type) -> _Plan:
     return plan
 
 
-def _getter(names: tuple[str, ...]) -> Callable[[Any], typing.Sequence[Any]]:
-    """obj -> the values of its attributes `names`, in order (one C call: operator.attrgetter)."""
+def _getter(
+    names: tuple[str, ...], one: Callable[[Any, str], Any], many: Callable[..., Callable[[Any], Any]]
+) -> Callable[[Any], typing.Sequence[Any]]:
+    """obj -> its values `names` (attributes: getattr, attrgetter; or keys: getitem, itemgetter), in
+    order, as a tuple (one C call)."""
     if not names:
         return lambda _: ()
     if len(names) == 1:
         (name,) = names
-        return lambda obj: (getattr(obj, name),)
-    return operator.attrgetter(*names)
+        return lambda obj: (one(obj, name),)
+    return many(*names)
 
 
 def _check(name: str, value: Any, kind: type) -> Any:

@@ -162,7 +162,7 @@ class NodeContext:
         command_limits.check_command(cls, fields)
         return cls(actor=actor, request_id=request_id, timestamp=self.clock_ms(), **fields)
 
-    def stamped_payload(self, cls: type[C], actor: str, request_id: str, **fields: Any) -> bytes:
+    def stamped_payload(self, cls: type[C], actor: str, request_id: str, fields: dict[str, Any]) -> bytes:
         """`encoded(self.stamped(cls, actor, request_id, **fields))`: the same checks, the same bytes,
         without building the command (c.encode_fields; GenerateBatch, one per key created)."""
         validate_request_id(request_id)

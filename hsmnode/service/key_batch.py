@@ -129,7 +129,7 @@ def generate_batch(
             if isinstance(found, Result):
                 answers[index] = _created(answer(found))
                 continue
-            payloads.append(ctx.stamped_payload(c.KeyCreate, claims.actor, request.request_id, **found))
+            payloads.append(ctx.stamped_payload(c.KeyCreate, claims.actor, request.request_id, found))
         except (DomainError, ReplicationError) as exc:
             answers[index] = exc
             continue
