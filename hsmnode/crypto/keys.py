@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -46,8 +46,9 @@ class KeyMaterialError(ValueError):
     """Key material, a signature or a ciphertext that does not check out (message says which)."""
 
 
-@dataclass(frozen=True)
-class Generated:
+class Generated(NamedTuple):
+    """A new key (a NamedTuple: one per key generated, GenerateBatch makes them in runs)."""
+
     key_type: str
     size: str
     object_class: str  # "secret" | "private"

@@ -15,6 +15,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import operator
 import types
 import typing
 from collections.abc import Callable
@@ -46,9 +47,6 @@ class Command:
 
     def encode(self) -> bytes:
         return encode(self)
-
-    def body(self) -> dict[str, Any]:
-        return {logged: _to_json(getattr(self, name)) for name, logged, _, _ in _plan(type(self)).fields}
 
 
 def stored_as(name: str) -> Any:
@@ -104,18 +102,80 @@ def canonical_json(data: Any) -> bytes:
 
 
 def encode(cmd: Command) -> bytes:
+    """`cmd`'s canonical bytes: `canonical_json` of {"v", "type", "actor", "request_id", "timestamp",
+    "body": the fields by logged name}, written field by field (`_json_text`) in the key order
+    sort_keys gives, byte for byte what canonical_json of that dict gives (tests/unit/test_commands.py
+    compares the two): a proposal is encoded on the request's thread, and the generic walk
+    (a dict of the body, then the C encoder) was a quarter of a key creation's CPU there (bench/prep_cost.py)."""
     if not cmd.TYPE:
         raise TypeError(f"{type(cmd).__name__} is not a registered command")
-    return canonical_json(
-        {
-            "v": ENCODING_VERSION,
-            "type": cmd.TYPE,
-            "actor": cmd.actor,
-            "request_id": cmd.request_id,
-            "timestamp": cmd.timestamp,
-            "body": cmd.body(),
-        }
+    plan = _plan(type(cmd))
+    return _envelope(cmd.TYPE, cmd.actor, cmd.request_id, cmd.timestamp, plan, plan.values(cmd))
+
+
+def encode_fields(
+    cls: type[Command], actor: str, request_id: str, timestamp: int, fields: dict[str, Any]
+) -> bytes:
+    """`cls(actor=..., request_id=..., timestamp=..., **fields).encode()` without building the command:
+    the same bytes, the same TypeError for a field `cls` does not have or a required one left out.
+    For a proposer that only needs the payload (GenerateBatch: one per key created)."""
+    if not cls.TYPE:
+        raise TypeError(f"{cls.__name__} is not a registered command")
+    plan = _plan(cls)
+    if not plan.names.issuperset(fields):
+        raise TypeError(
+            f"{cls.__name__} got unexpected field(s): {', '.join(sorted(set(fields) - plan.names))}"
+        )
+    if len(fields) == len(plan.names):  # every field given (KeyCreate's prepare): one C call
+        return _envelope(cls.TYPE, actor, request_id, timestamp, plan, plan.items(fields))
+    values = []
+    for name, default in plan.defaults:
+        if name in fields:
+            values.append(fields[name])
+        elif default is dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__} missing field: {name}")
+        else:
+            values.append(default() if name in plan.factories else default)
+    return _envelope(cls.TYPE, actor, request_id, timestamp, plan, values)
+
+
+def _envelope(
+    type_name: str, actor: Any, request_id: Any, timestamp: Any, plan: _Plan, values: typing.Iterable[Any]
+) -> bytes:
+    quoted, text = _quoted, _json_text  # a str (most fields) without the call to _json_text
+    body = ",".join(
+        [
+            key + (quoted(value) if type(value) is str else text(value))
+            for key, value in zip(plan.keys, values, strict=True)
+        ]
     )
+    return (
+        f'{{"actor":{quoted(actor) if type(actor) is str else text(actor)},"body":{{{body}}},'
+        f'"request_id":{quoted(request_id) if type(request_id) is str else text(request_id)},'
+        f'"timestamp":{text(timestamp)},"type":{quoted(type_name)},"v":{ENCODING_VERSION}}}'
+    ).encode()
+
+
+_quoted = json.encoder.encode_basestring  # the C encoder's own string form (ensure_ascii off)
+
+
+def _json_text(value: Any) -> str:
+    """`value` as canonical_json writes it inside a command (after `_to_json`): the common types
+    directly, anything else through the C encoder itself."""
+    kind = type(value)
+    if kind is str:
+        return _quoted(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bytes:
+        return f'"{base64.b64encode(value).decode("ascii")}"'
+    if value is None:
+        return "null"
+    if kind is tuple and all(type(v) is str for v in value):
+        return f"[{','.join([_quoted(v) for v in value])}]"
+    return _CANONICAL(_to_json(value))
 
 
 def decode(payload: bytes) -> Command:
@@ -186,6 +246,15 @@ class _Plan:
     fields: tuple[tuple[str, str, Converter, str], ...]
     expected: frozenset[str]
     required: frozenset[str]
+    # encoding: the body's fields sorted by logged name (canonical key order), each key as written
+    # ('"label":'), a getter of their values in that order, (field name, default or MISSING) in that
+    # order, the names of the fields whose default is a factory, and every field name
+    keys: tuple[str, ...] = ()
+    values: Callable[[Any], typing.Sequence[Any]] = lambda _: ()
+    items: Callable[[Any], typing.Sequence[Any]] = lambda _: ()
+    defaults: tuple[tuple[str, Any], ...] = ()
+    factories: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
 
 
 _PLANS: dict[type, _Plan] = {}
@@ -196,6 +265,7 @@ def _plan(cls: type) -> _Plan:
     if plan is None:
         hints = typing.get_type_hints(cls)
         body = [f for f in dataclasses.fields(cls) if f.name not in ("actor", "request_id", "timestamp")]
+        ordered = sorted(body, key=logged_name)
         plan = _PLANS[cls] = _Plan(
             fields=tuple(
                 (
@@ -212,8 +282,30 @@ def _plan(cls: type) -> _Plan:
                 for f in body
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             ),
+            keys=tuple(f"{_json_text(logged_name(f))}:" for f in ordered),
+            values=_getter(tuple(f.name for f in ordered), getattr, operator.attrgetter),
+            items=_getter(tuple(f.name for f in ordered), operator.getitem, operator.itemgetter),
+            defaults=tuple(
+                (f.name, f.default if f.default_factory is dataclasses.MISSING else f.default_factory)
+                for f in ordered
+            ),
+            factories=frozenset(f.name for f in ordered if f.default_factory is not dataclasses.MISSING),
+            names=frozenset(f.name for f in body),
         )
     return plan
+
+
+def _getter(
+    names: tuple[str, ...], one: Callable[[Any, str], Any], many: Callable[..., Callable[[Any], Any]]
+) -> Callable[[Any], typing.Sequence[Any]]:
+    """obj -> its values `names` (attributes: getattr, attrgetter; or keys: getitem, itemgetter), in
+    order, as a tuple (one C call)."""
+    if not names:
+        return lambda _: ()
+    if len(names) == 1:
+        (name,) = names
+        return lambda obj: (one(obj, name),)
+    return many(*names)
 
 
 def _check(name: str, value: Any, kind: type) -> Any:

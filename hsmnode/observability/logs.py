@@ -13,6 +13,7 @@ greps a walkthrough's logs for every password, PIN, token and key used).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -37,8 +38,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": f"{_utc_second(int(record.created))}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "member": self._member,
@@ -52,6 +52,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, separators=(",", ":"))
 
 
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """The record's second as the JSON `time` writes it (UTC), formatted once per second: a request
+    record is made per call, on the request's thread."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+class TextFormatter(logging.Formatter):
+    """logging.Formatter, with `asctime` (local time, the default format) formatted once per second."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        msec_format = self.default_msec_format
+        if datefmt is not None or msec_format is None or self.converter is not time.localtime:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached = self._second  # one tuple, read and replaced whole: safe across threads
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime(self.default_time_format, time.localtime(second)))
+        return msec_format % (cached[1], record.msecs)
+
+
 def configure(level: str, log_format: str, member: str) -> None:
     """Set up the root logger of a member process (stderr). `level`: debug|info|warning|error."""
     if log_format not in LOG_FORMATS:
@@ -60,7 +83,7 @@ def configure(level: str, log_format: str, member: str) -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter(member))
     else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {member} %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter(f"%(asctime)s {member} %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -54,6 +54,7 @@ UNOBSERVED = ("/grpc.health.v1.Health/Watch",)  # a stream that lasts as long as
 
 
 _STATUS_NAMES = {status.value[0]: status.name for status in grpc.StatusCode}
+_CODE_NAMES = {status: status.name for status in grpc.StatusCode}  # an Enum's .name is a descriptor call
 
 
 def _split(full: str) -> tuple[str, str]:
@@ -202,7 +203,7 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc,unused-ignor
         seconds = time.perf_counter() - started
         try:
             status = context.code() or grpc.StatusCode.OK  # type: ignore[attr-defined]
-            code = status.name if isinstance(status, grpc.StatusCode) else str(status)
+            code = _CODE_NAMES.get(status) or str(status)
             if self._metrics is not None:
                 self._metrics.observe_request(service, method, code, seconds)
             level = logging.DEBUG if service.startswith(QUIET_SERVICES) else logging.INFO
@@ -210,7 +211,10 @@ class RequestObserver(grpc.ServerInterceptor):  # type: ignore[misc,unused-ignor
                 return
             call = last_call()  # the rpc wrapper's, when it got that far: no second look at the context
             record = {
-                "request_id": str(getattr(request, "request_id", "") or ""),
+                # the Call's (the request's field, read once by the rpc wrapper), else the request's
+                "request_id": call.request_id
+                if call is not None
+                else str(getattr(request, "request_id", "") or ""),
                 "actor": self._call_actor(call) if call is not None else self._actor(context),
                 "client": (call.peer.common_name if call.peer else "")
                 if call is not None

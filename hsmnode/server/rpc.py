@@ -241,7 +241,8 @@ def _call(
         method=f"{servicer.channels.service}/{name}",
         peer=Caller(peer.common_name, peer.fingerprint) if peer.fingerprint else None,
         token=_metadata(metadata, SESSION_KEY),
-        request_id=str(getattr(request, "request_id", "")),
+        # a batch's request ids are inside it (a miss on a protobuf message raises and catches)
+        request_id="" if name in BATCHED_WRITES else str(getattr(request, "request_id", "")),
         deadline=None if left is None else time.monotonic() + left,
     )
 

@@ -60,12 +60,15 @@ def write_timeout(timeout: float | None) -> float:
 def encoded(cmd: Command) -> bytes:
     """`cmd`'s Raft payload. Raises DomainError INVALID_ARGUMENT for a command over MAX_COMMAND_BYTES
     (refused before it reaches any journal)."""
-    payload = cmd.encode()
+    return _within_limit(cmd.TYPE, cmd.encode())
+
+
+def _within_limit(type_name: str, payload: bytes) -> bytes:
     size = len(payload)
     if size > MAX_COMMAND_BYTES:
         raise DomainError(
             ErrorCode.INVALID_ARGUMENT,
-            f"the {cmd.TYPE} command would be {size} bytes; a command holds at most {MAX_COMMAND_BYTES} "
+            f"the {type_name} command would be {size} bytes; a command holds at most {MAX_COMMAND_BYTES} "
             "bytes: send smaller values",
         )
     return payload
@@ -158,6 +161,13 @@ class NodeContext:
         validate_request_id(request_id)
         command_limits.check_command(cls, fields)
         return cls(actor=actor, request_id=request_id, timestamp=self.clock_ms(), **fields)
+
+    def stamped_payload(self, cls: type[C], actor: str, request_id: str, fields: dict[str, Any]) -> bytes:
+        """`encoded(self.stamped(cls, actor, request_id, **fields))`: the same checks, the same bytes,
+        without building the command (c.encode_fields; GenerateBatch, one per key created)."""
+        validate_request_id(request_id)
+        command_limits.check_command(cls, fields)
+        return _within_limit(cls.TYPE, c.encode_fields(cls, actor, request_id, self.clock_ms(), fields))
 
     # --- idempotency (DESIGN.md §3.5) ------------------------------------------
 

@@ -27,7 +27,7 @@ from hsmnode.domain.errors import DomainError, ErrorCode
 from hsmnode.domain.result import Result
 from hsmnode.replication import ReplicationError
 from hsmnode.service.call import ANSWER_MARGIN, Call
-from hsmnode.service.context import KEY_SESSIONS, NodeContext, answer, encoded
+from hsmnode.service.context import KEY_SESSIONS, NodeContext, answer
 from hsmnode.service.key_views import KeyView, described_view
 from hsmnode.sessions import Claims
 
@@ -129,7 +129,7 @@ def generate_batch(
             if isinstance(found, Result):
                 answers[index] = _created(answer(found))
                 continue
-            payloads.append(encoded(ctx.stamped(c.KeyCreate, claims.actor, request.request_id, **found)))
+            payloads.append(ctx.stamped_payload(c.KeyCreate, claims.actor, request.request_id, found))
         except (DomainError, ReplicationError) as exc:
             answers[index] = exc
             continue

@@ -65,6 +65,9 @@ from hsmnode.service.usage_audit import UsageLog
 from hsmnode.sessions import Claims, SessionKind
 
 MAX_RANDOM = 64 * 1024
+# the enum values a key generation writes, read once (an enum member's .value is a descriptor call)
+_SECRET, _PRIVATE = ObjectClass.SECRET.value, ObjectClass.PRIVATE.value
+_GENERATED = KeyOrigin.GENERATED.value
 
 
 @functools.lru_cache(maxsize=256)
@@ -132,7 +135,7 @@ class KeyService:
         container = f"partition:{owner}" if owner else claims.container
 
         def prepare() -> dict[str, Any]:
-            object_class = (ObjectClass.SECRET if key_type == "AES" else ObjectClass.PRIVATE).value
+            object_class = _SECRET if key_type == "AES" else _PRIVATE
             _generable(key_type, size, object_class, tuple(usage))
             generated = kc.generate(key_type, size)
             secret, public = generated.secret, generated.public_der
@@ -147,7 +150,7 @@ class KeyService:
                 usage,
                 secret,
                 public,
-                KeyOrigin.GENERATED.value,
+                _GENERATED,
             )
 
         return prepare

@@ -9,6 +9,7 @@ import logging
 import re
 import socket
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from hsmnode.config import ConfigError, load_config
 from hsmnode.domain.errors import ErrorCode
 from hsmnode.domain.state import HsmState, Result
 from hsmnode.envconfig import EnvConfigError, config_from_env
-from hsmnode.observability.logs import JsonFormatter, fields
+from hsmnode.observability.logs import JsonFormatter, TextFormatter, fields
 from hsmnode.observability.metrics import (
     MemberCollector,
     MemberMetrics,
@@ -163,6 +164,23 @@ def test_json_log_line_carries_the_record_fields_and_the_member() -> None:
     except ValueError:
         failed = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     assert "ValueError: boom" in json.loads(JsonFormatter("node1").format(failed))["exception"]
+
+
+@pytest.mark.parametrize(
+    "created", [1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.0005, 1_600_000_000.25]
+)
+def test_log_times_formatted_once_per_second_read_as_before(created: float) -> None:
+    """The text line's asctime and the JSON `time` (each second formatted once) are what
+    logging.Formatter and the per-record strftime wrote, whichever second came before."""
+    fmt = "%(asctime)s m1 %(levelname)s %(name)s: %(message)s"
+    text, plain, js = TextFormatter(fmt), logging.Formatter(fmt), JsonFormatter("m1")
+    for first in (created - 1, created, created + 3600):  # the cache holding another second, or this one
+        for when in (first, created):
+            record = logging.LogRecord("hsmnode.request", logging.INFO, __file__, 1, "hi %s", ("x",), None)
+            record.created, record.msecs = when, (when - int(when)) * 1000
+            assert text.format(record) == plain.format(record)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int(record.msecs):03d}Z"
+            assert json.loads(js.format(record))["time"] == stamp
 
 
 def test_listener_serves_metrics_and_refuses_a_taken_port_naming_it() -> None:
