@@ -143,22 +143,25 @@ _CATEGORY = {"key": AuditCategory.KEY_MANAGEMENT.value, "login": AuditCategory.A
 
 
 def _record(state: HsmState, cmd: c.Command, result: Result) -> AuditRecord:
+    kind = cmd.TYPE
+    if result.ok:
+        value = result.value
+        outcome, detail = "ok", str(value.get("audit", ""))
+        own = value.get("audit_record")
+    else:
+        outcome, detail, own = str(result.code), result.audit_detail or result.message, None
     fields = {
-        "command": cmd.TYPE,
-        "outcome": "ok" if result.ok else str(result.code),
-        "category": _CATEGORY.get(cmd.TYPE.partition(".")[0], ""),
+        "command": kind,
+        "outcome": outcome,
+        "category": _CATEGORY.get(kind.partition(".")[0], ""),
         "container": _container_of(cmd),
         "key": str(getattr(cmd, "object_id", "")),
         "member": "",
     }
-    if result.ok:  # an event recorded on behalf of a member (audit.key) names its own command
-        fields.update(result.value.get("audit_record", {}))
+    if own:  # an event recorded on behalf of a member (audit.key) names its own command
+        fields.update(own)
     return state.audit.append(
-        timestamp=cmd.timestamp,
-        actor=cmd.actor,
-        request_id=cmd.request_id,
-        detail=str(result.value.get("audit", "")) if result.ok else (result.audit_detail or result.message),
-        **fields,
+        timestamp=cmd.timestamp, actor=cmd.actor, request_id=cmd.request_id, detail=detail, **fields
     )
 
 
