@@ -38,6 +38,7 @@ from typing import Any
 
 from hsmnode.domain.canonical_forms import cluster_body
 from hsmnode.domain.commands import canonical_json
+from hsmnode.domain.frozen import maker
 
 GENESIS_HASH = "0" * 64
 
@@ -147,6 +148,9 @@ def record_hash(*, prev_hash: str, **fields: Any) -> str:
     return chain_hash(prev_hash, hashed_body(**fields))
 
 
+_record = maker(AuditRecord)  # once per applied command: frozen.py
+
+
 class AuditLog:
     """The chain itself. Only `apply` (`domain/apply/`) appends to it."""
 
@@ -214,7 +218,7 @@ class AuditLog:
                 member=member,
                 **later,
             )
-        record = AuditRecord(
+        record = _record(
             seq=seq,
             timestamp=timestamp,
             actor=actor,
@@ -228,7 +232,7 @@ class AuditLog:
             container=container,
             key=key,
             member=member,
-            **later,  # type: ignore[arg-type]
+            count=later.get("count", 0),
         )
         records.append(record)
         return record

@@ -57,6 +57,9 @@ def _strings(values: Any) -> str:
     return "[" + ",".join([s(v) for v in values]) + "]"
 
 
+_BODY = '{"actor":%s%s,"command":%s%s,"detail":%s%s%s,"outcome":%s,"request_id":%s,"seq":%s,"timestamp":%s}'
+
+
 def cluster_body(
     seq: int,
     timestamp: int,
@@ -72,59 +75,63 @@ def cluster_body(
 ) -> bytes:
     """audit.hashed_body(seq=..., ..., category=..., container=..., key=..., member=...): sorted
     keys, the later four only when set. TypeError for another type (fall back to hashed_body)."""
+    if type(seq) is not int or type(timestamp) is not int:  # a bool is json's true, an int subclass its repr
+        raise TypeError("seq and timestamp must be int")
     s = json_string
     return (
-        '{"actor":'
-        + s(actor)
-        + (',"category":' + s(category) if category else "")
-        + ',"command":'
-        + s(command)
-        + (',"container":' + s(container) if container else "")
-        + ',"detail":'
-        + s(detail)
-        + (',"key":' + s(key) if key else "")
-        + (',"member":' + s(member) if member else "")
-        + ',"outcome":'
-        + s(outcome)
-        + ',"request_id":'
-        + s(request_id)
-        + ',"seq":'
-        + _int(seq)
-        + ',"timestamp":'
-        + _int(timestamp)
-        + "}"
+        _BODY
+        % (
+            s(actor),
+            ',"category":' + s(category) if category else "",
+            s(command),
+            ',"container":' + s(container) if container else "",
+            s(detail),
+            ',"key":' + s(key) if key else "",
+            ',"member":' + s(member) if member else "",
+            s(outcome),
+            s(request_id),
+            int.__repr__(seq),
+            int.__repr__(timestamp),
+        )
     ).encode("utf-8")
+
+
+_DESCRIBED_TEXT = (
+    '{"blocked":%s,"container":%s,"created_at":%s,"exportable":%s,"key_type":%s,"label":%s,'
+    '"object_class":%s,"origin":%s,"public_der":%s,"size":%s,"usage":[%s]}'
+)
+_JSON_BOOL = {True: "true", False: "false"}
 
 
 def _described_text(key: dict[str, Any]) -> str:
     """A key as apply/keys.py `described` gives it (its eleven fields), sorted."""
-    if key.keys() != _DESCRIBED or type(key["usage"]) is not list:
+    blocked, created_at, exportable, usage = (
+        key["blocked"],
+        key["created_at"],
+        key["exportable"],
+        key["usage"],
+    )
+    if (
+        key.keys() != _DESCRIBED
+        or type(blocked) is not bool
+        or type(created_at) is not int
+        or type(exportable) is not bool
+        or type(usage) is not list
+    ):
         raise TypeError("not a described key")
     s = json_string
-    return (
-        '{"blocked":'
-        + _bool(key["blocked"])
-        + ',"container":'
-        + s(key["container"])
-        + ',"created_at":'
-        + _int(key["created_at"])
-        + ',"exportable":'
-        + _bool(key["exportable"])
-        + ',"key_type":'
-        + s(key["key_type"])
-        + ',"label":'
-        + s(key["label"])
-        + ',"object_class":'
-        + s(key["object_class"])
-        + ',"origin":'
-        + s(key["origin"])
-        + ',"public_der":'
-        + s(key["public_der"])
-        + ',"size":'
-        + s(key["size"])
-        + ',"usage":'
-        + _strings(key["usage"])
-        + "}"
+    return _DESCRIBED_TEXT % (
+        _JSON_BOOL[blocked],
+        s(key["container"]),
+        int.__repr__(created_at),
+        _JSON_BOOL[exportable],
+        s(key["key_type"]),
+        s(key["label"]),
+        s(key["object_class"]),
+        s(key["origin"]),
+        s(key["public_der"]),
+        s(key["size"]),
+        ",".join([s(u) for u in usage]),
     )
 
 
@@ -132,45 +139,24 @@ def _value_text(value: dict[str, Any]) -> str:
     """A Result's value: a KeyCreate's (audit, key, object_id) by hand, any other by the encoder."""
     if value.keys() == _KEY_CREATED:
         key = value["key"]
-        if type(key) is dict:
+        if type(key) is dict and key.keys() == _DESCRIBED:
             s = json_string
-            return (
-                '{"audit":'
-                + s(value["audit"])
-                + ',"key":'
-                + _described_text(key)
-                + ',"object_id":'
-                + s(value["object_id"])
-                + "}"
-            )
+            return f'{{"audit":{s(value["audit"])},"key":{_described_text(key)},"object_id":{s(value["object_id"])}}}'
     return _CANONICAL(value)
 
 
 def result_text(result: Result) -> str:
     """The canonical JSON (str) of `result.to_data()`: audit_detail only when set."""
     s = json_string
-    code = result.code
-    value = result.value
-    if type(value) is not dict:
-        raise TypeError("a Result's value is a dict")
-    return (
-        "{"
-        + ('"audit_detail":' + s(result.audit_detail) + "," if result.audit_detail else "")
-        + '"code":'
-        + (s(code.value) if code else "null")
-        + ',"message":'
-        + s(result.message)
-        + ',"ok":'
-        + _bool(result.ok)
-        + ',"value":'
-        + _value_text(value)
-        + "}"
-    )
+    code, value, ok = result.code, result.value, result.ok
+    if type(value) is not dict or type(ok) is not bool:
+        raise TypeError("a Result's value is a dict, its ok a bool")
+    detail = '"audit_detail":' + s(result.audit_detail) + "," if result.audit_detail else ""
+    code_text = s(code.value) if code else "null"
+    return f'{{{detail}"code":{code_text},"message":{s(result.message)},"ok":{_JSON_BOOL[ok]},"value":{_value_text(value)}}}'
 
 
 def seen_text(request_id: str, command_type: str, actor: str, result: Result) -> bytes:
     """canonical_json([request_id, command_type, actor, result.to_data()]) (state.py `_seen_hash`)."""
     s = json_string
-    return (
-        "[" + s(request_id) + "," + s(command_type) + "," + s(actor) + "," + result_text(result) + "]"
-    ).encode("utf-8")
+    return f"[{s(request_id)},{s(command_type)},{s(actor)},{result_text(result)}]".encode()

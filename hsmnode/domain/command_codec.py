@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from hsmnode.domain.errors import CommandDecodeError
+from hsmnode.domain.frozen import maker
 from hsmnode.domain.jsonform import compact_encoder
 
 ENCODING_VERSION = 1
@@ -163,7 +164,7 @@ def decode(payload: bytes) -> Command:
     kwargs = {
         name: convert(label, body[logged]) for name, logged, convert, label in plan.fields if logged in body
     }
-    return cls(actor=actor, request_id=request_id, timestamp=timestamp, **kwargs)
+    return plan.make(actor=actor, request_id=request_id, timestamp=timestamp, **kwargs)
 
 
 def validate_request_id(request_id: str) -> None:
@@ -181,11 +182,13 @@ class _Plan:
     """How a command class's body is encoded and decoded, worked out once per class (apply decodes
     every entry on every member: the dataclass fields and type hints are not looked up per entry).
     `fields`: (field name, logged name, converter, "<type>.<logged name>" for messages) of the body;
-    `expected`: every logged name; `required`: those without a default."""
+    `expected`: every logged name; `required`: those without a default; `make`: the class's
+    constructor (frozen.py: without the frozen `__init__`'s per-field cost)."""
 
     fields: tuple[tuple[str, str, Converter, str], ...]
     expected: frozenset[str]
     required: frozenset[str]
+    make: Callable[..., Command]
 
 
 _PLANS: dict[type, _Plan] = {}
@@ -212,6 +215,7 @@ def _plan(cls: type) -> _Plan:
                 for f in body
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             ),
+            make=maker(cls),
         )
     return plan
 

@@ -34,7 +34,8 @@ from hsmnode.domain.apply import (
 )
 from hsmnode.domain.audit import AuditCategory, AuditRecord
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.result import Result
+from hsmnode.domain.frozen import maker
+from hsmnode.domain.result import Result, refusal
 from hsmnode.domain.state import HsmState, Seen
 
 DEDUP_CAPACITY = 10_000  # request ids remembered (and snapshotted) with their first result
@@ -120,13 +121,7 @@ def apply(state: HsmState, cmd: c.Command) -> Result:
             raise DomainError(ErrorCode.INVALID_ARGUMENT, f"command {cmd.TYPE!r} is not supported")
         result = handler(state, cmd)
     except DomainError as exc:
-        result = Result(
-            ok=False,
-            code=exc.code,
-            message=exc.message,
-            audit_detail=exc.audit_detail,
-            hidden_code=exc.hidden_code,
-        )
+        result = refusal(exc.code, exc.message, exc.audit_detail, exc.hidden_code)
     except Exception as exc:  # deterministic code fails the same way on every member
         result = Result(
             ok=False,
@@ -165,11 +160,14 @@ def _record(state: HsmState, cmd: c.Command, result: Result) -> AuditRecord:
     )
 
 
+_seen = maker(Seen)  # once per applied command: frozen.py
+
+
 def _remember(state: HsmState, cmd: c.Command, result: Result) -> None:
     if result.code is ErrorCode.UNAVAILABLE:
         return  # transient by definition: a retry with the same request_id is evaluated anew
     stored = dataclasses.replace(result, internal_trace="") if result.internal_trace else result
-    state.seen[cmd.request_id] = Seen(cmd.TYPE, cmd.actor, stored)
+    state.seen[cmd.request_id] = _seen(command_type=cmd.TYPE, actor=cmd.actor, result=stored)
     while len(state.seen) > DEDUP_CAPACITY:
         state.seen.popitem(last=False)
 
