@@ -88,7 +88,7 @@ def described(key: KeyObject, container: str) -> dict[str, object]:
         "object_class": key.object_class,
         EXTRACTABLE_STORED_AS: key.extractable,
         "usage": list(key.usage),
-        "public_der": base64.b64encode(key.public_der).decode("ascii"),
+        "public_der": base64.b64encode(key.public_der).decode("ascii") if key.public_der else "",
         "origin": key.origin,
         "created_at": key.created_at,
         "container": container,
