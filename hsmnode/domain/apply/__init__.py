@@ -34,7 +34,6 @@ from hsmnode.domain.apply import (
 )
 from hsmnode.domain.audit import AuditCategory, AuditRecord
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.frozen import maker
 from hsmnode.domain.result import Result, refusal
 from hsmnode.domain.state import HsmState, Seen
 
@@ -160,14 +159,11 @@ def _record(state: HsmState, cmd: c.Command, result: Result) -> AuditRecord:
     )
 
 
-_seen = maker(Seen)  # once per applied command: frozen.py
-
-
 def _remember(state: HsmState, cmd: c.Command, result: Result) -> None:
     if result.code is ErrorCode.UNAVAILABLE:
         return  # transient by definition: a retry with the same request_id is evaluated anew
     stored = dataclasses.replace(result, internal_trace="") if result.internal_trace else result
-    state.seen[cmd.request_id] = _seen(command_type=cmd.TYPE, actor=cmd.actor, result=stored)
+    state.seen[cmd.request_id] = Seen(cmd.TYPE, cmd.actor, stored)  # 3 fields: __init__ is as cheap as maker
     while len(state.seen) > DEDUP_CAPACITY:
         state.seen.popitem(last=False)
 
