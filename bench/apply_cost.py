@@ -191,7 +191,7 @@ def breakdown_timers() -> Iterator[Timers]:
     timers.wrap(objects, "object_hash", "    key digest hash (object_hash)")
     timers.wrap(apply.keys, "described", "    result's key (described)")
     timers.wrap(apply, "_record", "  audit record (_record)")
-    timers.wrap(audit, "hashed_body", "    its canonical body (hashed_body)")
+    timers.wrap(audit, "cluster_body", "    its canonical body (cluster_body)")
     timers.wrap(audit, "chain_hash", "    chain hash (chain_hash)")
     timers.wrap(apply, "_remember", "  request-id memory (_remember)")
     timers.wrap(state, "_seen_hash", "    its digest hash (_seen_hash)")
