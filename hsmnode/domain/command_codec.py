@@ -149,9 +149,11 @@ def decode(payload: bytes) -> Command:
     cls = _REGISTRY.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
         raise CommandDecodeError(f"unknown command type {type_name!r}")
-    actor = _check("actor", data["actor"], str)
-    request_id = _check("request_id", data["request_id"], str)
-    timestamp = _check("timestamp", data["timestamp"], int)
+    actor, request_id, timestamp = data["actor"], data["request_id"], data["timestamp"]
+    if type(actor) is not str or type(request_id) is not str or type(timestamp) is not int:
+        actor = _check("actor", actor, str)  # the usual case skips these calls; they name the problem
+        request_id = _check("request_id", request_id, str)
+        timestamp = _check("timestamp", timestamp, int)
     validate_request_id(request_id)
     body = data["body"]
     if not isinstance(body, dict):
@@ -161,7 +163,7 @@ def decode(payload: bytes) -> Command:
         unknown = sorted(set(body) - plan.expected)
         raise CommandDecodeError(f"{type_name}: unknown field(s): {', '.join(unknown)}")
     # A field added later carries a default: entries written before it decode with the default.
-    if not plan.required.issubset(body):
+    if len(body) != len(plan.fields) and not plan.required.issubset(body):  # equal: every field is there
         missing = sorted(plan.required - set(body))
         raise CommandDecodeError(f"{type_name}: missing field(s): {', '.join(missing)}")
     values: dict[str, Any] = {"actor": actor, "request_id": request_id, "timestamp": timestamp}

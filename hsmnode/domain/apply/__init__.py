@@ -144,18 +144,24 @@ def _record(state: HsmState, cmd: c.Command, result: Result) -> AuditRecord:
         own = value.get("audit_record")
     else:
         outcome, detail, own = str(result.code), result.audit_detail or result.message, None
-    fields = {
-        "command": kind,
-        "outcome": outcome,
-        "category": _CATEGORY.get(kind.partition(".")[0], ""),
-        "container": _container_of(cmd),
-        "key": str(getattr(cmd, "object_id", "")),
-        "member": "",
-    }
+    category = _CATEGORY.get(kind.partition(".")[0], "")
+    container, key = _container_of(cmd), str(getattr(cmd, "object_id", ""))
     if own:  # an event recorded on behalf of a member (audit.key) names its own command
-        fields.update(own)
+        fields = {"command": kind, "outcome": outcome, "category": category, "container": container}
+        fields.update({"key": key, "member": "", **own})
+        return state.audit.append(
+            timestamp=cmd.timestamp, actor=cmd.actor, request_id=cmd.request_id, detail=detail, **fields
+        )
     return state.audit.append(
-        timestamp=cmd.timestamp, actor=cmd.actor, request_id=cmd.request_id, detail=detail, **fields
+        timestamp=cmd.timestamp,
+        actor=cmd.actor,
+        request_id=cmd.request_id,
+        command=kind,
+        outcome=outcome,
+        detail=detail,
+        category=category,
+        container=container,
+        key=key,
     )
 
 
