@@ -176,7 +176,10 @@ def decode(payload: bytes) -> Command:
         for name, logged, convert, label in plan.fields:
             if logged in body:
                 values[name] = convert(label, body[logged])
-    return plan.make(**values)
+    make = _MAKERS.get(cls)
+    if make is None:
+        make = _MAKERS[cls] = maker(cls)
+    return make(**values)
 
 
 # json.loads's own scanner (C), without its wrappers' checks (not in typeshed)
@@ -211,16 +214,16 @@ class _Plan:
     """How a command class's body is encoded and decoded, worked out once per class (apply decodes
     every entry on every member: the dataclass fields and type hints are not looked up per entry).
     `fields`: (field name, logged name, converter, "<type>.<logged name>" for messages) of the body;
-    `expected`: every logged name; `required`: those without a default; `make`: the class's
-    constructor (frozen.py: without the frozen `__init__`'s per-field cost)."""
+    `expected`: every logged name; `required`: those without a default."""
 
     fields: tuple[tuple[str, str, Converter, str], ...]
     expected: frozenset[str]
     required: frozenset[str]
-    make: Callable[..., Command]
 
 
 _PLANS: dict[type, _Plan] = {}
+# a command class's constructor for decode, without the frozen __init__'s per-field cost (frozen.py)
+_MAKERS: dict[type, Callable[..., Command]] = {}
 
 
 def _plan(cls: type) -> _Plan:
@@ -244,7 +247,6 @@ def _plan(cls: type) -> _Plan:
                 for f in body
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             ),
-            make=maker(cls),
         )
     return plan
 
