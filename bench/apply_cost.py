@@ -186,7 +186,7 @@ def breakdown_timers() -> Iterator[Timers]:
     timers.wrap(replicated_state, "apply_command", "apply (dedup, handler, record, remember)")
     timers.wrap(apply.HANDLERS, c.KeyCreate, "  handler key_create")
     timers.wrap(apply.keys, "authorize", "    authorize")
-    timers.wrap(apply.keys, "check_attributes", "    check_attributes")
+    timers.wrap(apply.keys, "_coherent", "    check_attributes (remembered)")
     timers.wrap(apply.keys, "KeyObject", "    KeyObject()")
     timers.wrap(objects, "object_hash", "    key digest hash (object_hash)")
     timers.wrap(apply.keys, "described", "    result's key (described)")
