@@ -57,8 +57,10 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
         # the Raft index of the last command applied to `state` (under `lock`): a consistent read
         # knows which index it saw. pysyncobj advances its own applied index only after apply returns.
         self.state_index = 0
-        # called after each applied command with (command, result, seconds): the member's metrics
-        self.observer: Callable[[Command, Result, float], None] | None = None
+        # called after each applied entry with (its decoded commands and their Results, the entry's
+        # seconds: decode and apply): the member's metrics (one histogram observation per entry, as
+        # hsmnode_raft_apply_duration_seconds is documented, not one per command of a batch entry)
+        self.observer: Callable[[list[tuple[Command, Result]], float], None] | None = None
         # pysyncobj compacts its log by entries (logCompactionMinEntries); a batch entry holds many
         # commands, so the commands batched since the last snapshot count too (0: no such rule)
         self.compact_after = 0
@@ -86,6 +88,8 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
         """Decode and apply one log entry: a command's Result, or for a batch entry (domain/batch.py)
         each of its commands' Results in order, each command applied exactly as its own entry would be
         (a malformed batch: one INVALID_ARGUMENT Result, nothing applied). Never raises."""
+        started = time.perf_counter()
+        applied: list[tuple[Command, Result]] = []
         if is_batch(payload):
             try:
                 commands = split_batch(payload)
@@ -94,8 +98,15 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
                 return Result.error(ErrorCode.INVALID_ARGUMENT, exc.message)
             self._count_batched(len(commands))
             with self.lock:  # readers see a batch entry whole or not at all (read_indexed: state at an index)
-                return [self.apply_command_bytes(command) for command in commands]
-        return self.apply_command_bytes(payload)
+                results: Result | list[Result] = [self._apply_one(command, applied) for command in commands]
+        else:
+            results = self._apply_one(payload, applied)
+        if self.observer is not None:
+            try:
+                self.observer(applied, time.perf_counter() - started)
+            except Exception:  # metrics never stop apply
+                log.exception("apply observer failed")
+        return results
 
     def _count_batched(self, commands: int) -> None:
         """Ask for a snapshot once `compact_after` commands came in batch entries since the last one:
@@ -108,6 +119,10 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
 
     def apply_command_bytes(self, payload: bytes) -> Result:
         """Decode and apply one command (a plain entry, or one command of a batch entry). Never raises."""
+        return self._apply_one(payload, [])
+
+    def _apply_one(self, payload: bytes, applied: list[tuple[Command, Result]]) -> Result:
+        """apply_command_bytes, appending (command, Result) to `applied` when the command decoded."""
         try:
             cmd = decode(payload)
         except CommandDecodeError as exc:
@@ -116,7 +131,6 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
         except Exception:
             log.exception("unexpected error decoding command %r", _preview(payload))
             return Result.error(ErrorCode.INTERNAL, "internal error decoding the command")
-        started = time.perf_counter()
         try:
             with self.lock:
                 result = apply_command(self.state, cmd)
@@ -128,11 +142,7 @@ class ReplicatedState(SyncObjConsumer):  # type: ignore[misc]
             return Result.error(ErrorCode.INTERNAL, f"internal error applying {cmd.TYPE}")
         if result.internal_trace:
             log.error("apply failed for command %r:\n%s", _preview(payload), result.internal_trace)
-        if self.observer is not None:
-            try:
-                self.observer(cmd, result, time.perf_counter() - started)
-            except Exception:  # metrics never stop apply
-                log.exception("apply observer failed")
+        applied.append((cmd, result))
         return result
 
     def _serialize(self) -> _SnapshotRef:

@@ -259,6 +259,7 @@ def test_state_imports_no_rules_or_handlers() -> None:
     """state.py is data: it imports the model, the audit log, commands and Result, nothing that decides."""
     allowed = {
         "hsmnode.domain.audit",
+        "hsmnode.domain.canonical_forms",  # encodes, decides nothing
         "hsmnode.domain.commands",
         "hsmnode.domain.model",
         "hsmnode.domain.result",

@@ -36,7 +36,9 @@ import enum
 import hashlib
 from typing import Any
 
+from hsmnode.domain.canonical_forms import cluster_body
 from hsmnode.domain.commands import canonical_json
+from hsmnode.domain.frozen import maker
 
 GENESIS_HASH = "0" * 64
 
@@ -146,6 +148,9 @@ def record_hash(*, prev_hash: str, **fields: Any) -> str:
     return chain_hash(prev_hash, hashed_body(**fields))
 
 
+_record = maker(AuditRecord)  # once per applied command: frozen.py
+
+
 class AuditLog:
     """The chain itself. Only `apply` (`domain/apply/`) appends to it."""
 
@@ -168,25 +173,67 @@ class AuditLog:
         command: str,
         outcome: str,
         detail: str,
+        category: str = "",
+        container: str = "",
+        key: str = "",
+        member: str = "",
         **later: str,
     ) -> AuditRecord:
-        """Chain the next record (seq and prev_hash from the log) and return it. Hashes
-        `hashed_body` directly rather than through `chained` and `record_hash` (once per applied
-        command on every member: each keyword hop repacked the fields)."""
+        """Chain the next record (seq and prev_hash from the log) and return it. Once per applied
+        command on every member: the four later fields apply sets are parameters, and the hashed
+        body is written out (canonical_forms.cluster_body) unless another later field or type comes."""
         records = self._records
         seq = len(records) + 1
         prev_hash = records[-1].hash if records else GENESIS_HASH
-        fields: dict[str, Any] = {
-            "timestamp": timestamp,
-            "actor": actor,
-            "request_id": request_id,
-            "command": command,
-            "outcome": outcome,
-            "detail": detail,
-            **later,
-        }
-        digest = chain_hash(prev_hash, hashed_body(seq=seq, **fields))
-        record = AuditRecord(seq=seq, prev_hash=prev_hash, hash=digest, **fields)
+        body: bytes | None = None
+        if not later:
+            try:
+                body = cluster_body(
+                    seq,
+                    timestamp,
+                    actor,
+                    request_id,
+                    command,
+                    outcome,
+                    detail,
+                    category,
+                    container,
+                    key,
+                    member,
+                )
+            except TypeError:
+                body = None
+        if body is None:
+            body = hashed_body(
+                seq=seq,
+                timestamp=timestamp,
+                actor=actor,
+                request_id=request_id,
+                command=command,
+                outcome=outcome,
+                detail=detail,
+                category=category,
+                container=container,
+                key=key,
+                member=member,
+                **later,
+            )
+        record = _record(
+            seq=seq,
+            timestamp=timestamp,
+            actor=actor,
+            request_id=request_id,
+            command=command,
+            outcome=outcome,
+            detail=detail,
+            prev_hash=prev_hash,
+            hash=chain_hash(prev_hash, body),
+            category=category,
+            container=container,
+            key=key,
+            member=member,
+            count=later.get("count", 0),
+        )
         records.append(record)
         return record
 

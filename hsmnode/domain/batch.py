@@ -34,7 +34,7 @@ MAX_BATCH_COMMANDS = 256  # commands per batch entry (GenerateBatch's MAX_BATCH)
 
 def is_batch(payload: object) -> bool:
     """Does this entry payload start as a batch entry? (Anything but bytes: no.)"""
-    return isinstance(payload, bytes | bytearray) and payload[: len(MAGIC)] == MAGIC
+    return isinstance(payload, (bytes, bytearray)) and payload[: len(MAGIC)] == MAGIC  # noqa: UP038 (a tuple: `bytes | bytearray` builds a union per entry)
 
 
 def encode_batch(payloads: Sequence[bytes]) -> bytes:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from hsmnode.domain.errors import CommandDecodeError
+from hsmnode.domain.frozen import maker
 from hsmnode.domain.jsonform import compact_encoder
 
 ENCODING_VERSION = 1
@@ -181,12 +182,15 @@ def _json_text(value: Any) -> str:
 def decode(payload: bytes) -> Command:
     """Bytes → command, or `CommandDecodeError` naming exactly what is wrong. Knows the types
     registered so far: import hsmnode.domain.commands (it imports every command module)."""
-    if not isinstance(payload, bytes | bytearray):
+    if not isinstance(payload, (bytes, bytearray)):  # noqa: UP038 (a tuple: the union is built per call)
         raise CommandDecodeError(f"command payload must be bytes, not {type(payload).__name__}")
     if len(payload) > MAX_COMMAND_BYTES:
         raise CommandDecodeError(f"command is {len(payload)} bytes; the limit is {MAX_COMMAND_BYTES}")
     try:
-        data = json.loads(payload.decode("utf-8"))
+        text = payload.decode("utf-8")
+        data = _whole_object(text)
+        if data is None:  # not one JSON object from the first byte to the last: json.loads says why
+            data = json.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise CommandDecodeError(f"command bytes are not UTF-8 JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -205,9 +209,11 @@ def decode(payload: bytes) -> Command:
     cls = _REGISTRY.get(type_name) if isinstance(type_name, str) else None
     if cls is None:
         raise CommandDecodeError(f"unknown command type {type_name!r}")
-    actor = _check("actor", data["actor"], str)
-    request_id = _check("request_id", data["request_id"], str)
-    timestamp = _check("timestamp", data["timestamp"], int)
+    actor, request_id, timestamp = data["actor"], data["request_id"], data["timestamp"]
+    if type(actor) is not str or type(request_id) is not str or type(timestamp) is not int:
+        actor = _check("actor", actor, str)  # the usual case skips these calls; they name the problem
+        request_id = _check("request_id", request_id, str)
+        timestamp = _check("timestamp", timestamp, int)
     validate_request_id(request_id)
     body = data["body"]
     if not isinstance(body, dict):
@@ -217,13 +223,40 @@ def decode(payload: bytes) -> Command:
         unknown = sorted(set(body) - plan.expected)
         raise CommandDecodeError(f"{type_name}: unknown field(s): {', '.join(unknown)}")
     # A field added later carries a default: entries written before it decode with the default.
-    if not plan.required.issubset(body):
+    if len(body) != len(plan.fields) and not plan.required.issubset(body):  # equal: every field is there
         missing = sorted(plan.required - set(body))
         raise CommandDecodeError(f"{type_name}: missing field(s): {', '.join(missing)}")
-    kwargs = {
-        name: convert(label, body[logged]) for name, logged, convert, label in plan.fields if logged in body
-    }
-    return cls(actor=actor, request_id=request_id, timestamp=timestamp, **kwargs)
+    values: dict[str, Any] = {"actor": actor, "request_id": request_id, "timestamp": timestamp}
+    if len(body) == len(plan.fields):  # every field present (the usual case): no membership tests
+        for name, logged, convert, label in plan.fields:
+            value = body[logged]
+            # a str field holding a str (most fields of most commands): no converter call
+            values[name] = value if convert is _str and type(value) is str else convert(label, value)
+    else:
+        for name, logged, convert, label in plan.fields:
+            if logged in body:
+                values[name] = convert(label, body[logged])
+    make = _MAKERS.get(cls)
+    if make is None:
+        make = _MAKERS[cls] = maker(cls)
+    return make(**values)
+
+
+# json.loads's own scanner (C), without its wrappers' checks (not in typeshed)
+_SCAN: Callable[[str, int], tuple[Any, int]] = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009
+
+
+def _whole_object(text: str) -> Any:
+    """The JSON object `text` is when it starts with "{" and the object ends at its last character
+    (what every encoded command is): what json.loads(text) returns for it. None for anything else,
+    which json.loads then parses or refuses with its own message."""
+    if text[:1] != "{":
+        return None
+    try:
+        data, end = _SCAN(text, 0)
+    except (StopIteration, ValueError):
+        return None
+    return data if end == len(text) else None
 
 
 def validate_request_id(request_id: str) -> None:
@@ -258,6 +291,8 @@ class _Plan:
 
 
 _PLANS: dict[type, _Plan] = {}
+# a command class's constructor for decode, without the frozen __init__'s per-field cost (frozen.py)
+_MAKERS: dict[type, Callable[..., Command]] = {}
 
 
 def _plan(cls: type) -> _Plan:
@@ -359,6 +394,8 @@ def _str(name: str, value: Any) -> Any:
 
 
 def _from_base64(name: str, value: Any) -> bytes:
+    if value == "" and type(value) is str:  # a secret key's public_der, a public key's wrapped value
+        return b""
     if not isinstance(value, str):
         raise CommandDecodeError(f"{name} must be base64 text, got {type(value).__name__}")
     try:

@@ -1,4 +1,5 @@
-"""The outcome of one applied command, `Result`: the bottom of the domain (it imports only errors).
+"""The outcome of one applied command, `Result`: the bottom of the domain (it imports only errors
+and frozen.py).
 
 A Result is replicated as data (the dedup table in snapshots holds first results), so
 `to_data`/`from_data` keep their field names and values stable.
@@ -10,6 +11,7 @@ import dataclasses
 from typing import Any
 
 from hsmnode.domain.errors import ErrorCode
+from hsmnode.domain.frozen import maker
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,11 +33,13 @@ class Result:
 
     @classmethod
     def success(cls, **value: Any) -> Result:
-        return cls(ok=True, value=value)
+        return _make(
+            ok=True, code=None, message="", value=value, internal_trace="", audit_detail="", hidden_code=None
+        )
 
     @classmethod
     def error(cls, code: ErrorCode, message: str) -> Result:
-        return cls(ok=False, code=code, message=message)
+        return refusal(code, message)
 
     def to_data(self) -> dict[str, Any]:
         data = {
@@ -60,9 +64,29 @@ class Result:
         )
 
 
+_make = maker(Result)  # once per applied command: frozen.py
+
+
+def refusal(
+    code: ErrorCode, message: str, audit_detail: str = "", hidden_code: ErrorCode | None = None
+) -> Result:
+    """A refusal (ok False, nothing in value) built as `Result(ok=False, code=..., ...)` builds it."""
+    return _make(
+        ok=False,
+        code=code,
+        message=message,
+        value={},
+        internal_trace="",
+        audit_detail=audit_detail,
+        hidden_code=hidden_code,
+    )
+
+
 def ok(**value: Any) -> Result:
     """A success carrying `value` (what the answer and the audit record are built from).
 
     By convention `value["audit"]` is the audit record's detail and `value["audit_record"]`
     overrides audit fields for an event recorded on behalf of a member."""
-    return Result.success(**value)
+    return _make(
+        ok=True, code=None, message="", value=value, internal_trace="", audit_detail="", hidden_code=None
+    )

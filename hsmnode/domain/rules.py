@@ -109,6 +109,9 @@ KEY_TYPES: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
 PUBLIC_USAGES = frozenset({"verify", "encrypt"})
 
 
+_USAGES = frozenset(USAGES)
+
+
 def check_attributes(
     key_type: str, size: str, object_class: str, usage: tuple[str, ...], has_secret: bool, has_public: bool
 ) -> None:
@@ -125,7 +128,8 @@ def check_attributes(
     expected = (ObjectClass.SECRET,) if key_type == "AES" else (ObjectClass.PRIVATE, ObjectClass.PUBLIC)
     if object_class not in expected:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, f"a {key_type} key cannot be a {object_class!r} object")
-    unknown = sorted(set(usage) - set(USAGES))
+    flags = set(usage)
+    unknown = sorted(flags - _USAGES) if not flags <= _USAGES else []
     if unknown:
         raise DomainError(
             ErrorCode.INVALID_ARGUMENT,
@@ -138,7 +142,7 @@ def check_attributes(
             ErrorCode.INVALID_ARGUMENT,
             f"a key needs at least one usage flag; a {object_class} {key_type} key may have: {', '.join(sorted(usable))}",
         )
-    wrong = sorted(set(usage) - usable)
+    wrong = sorted(flags - usable) if not flags <= usable else []
     if wrong:
         raise DomainError(
             ErrorCode.INVALID_ARGUMENT,

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from typing import Any
 
 from hsmnode.domain.audit import AuditLog, AuditRecord
+from hsmnode.domain.canonical_forms import seen_text
 from hsmnode.domain.commands import canonical_json
 from hsmnode.domain.model import ApplianceUser, Client, CustomRole, Hsm, Keyring, Partition
 from hsmnode.domain.result import Result
@@ -51,7 +52,14 @@ class Seen:
 
 
 def _seen_hash(request_id: str, seen: Seen) -> int:
-    return _sha_int([request_id, seen.command_type, seen.actor, seen.result.to_data()])
+    """sha256 of the canonical JSON of [request id, command type, actor, first result's data], as
+    an integer: written out (canonical_forms.seen_text, once per applied command), or through the
+    encoder for a value of another type."""
+    try:
+        text = seen_text(request_id, seen.command_type, seen.actor, seen.result)
+    except TypeError:
+        return _sha_int([request_id, seen.command_type, seen.actor, seen.result.to_data()])
+    return int.from_bytes(hashlib.sha256(text).digest(), "big")
 
 
 class SeenTable(OrderedDict[str, Seen]):

@@ -5,7 +5,8 @@ counters). Two kinds of source:
 
 - on the path of the event, cheap: requests and their latency (requests.py, one gRPC server
   interceptor; a CryptoStream batch is one request, its operations counted by name and outcome
-  once per batch), apply duration and login outcomes (the replicated state's apply observer),
+  once per batch), apply duration and login outcomes (the replicated state's apply observer, once
+  per committed entry),
   snapshot duration (the Raft engine's serializer);
 - read at scrape time by `MemberCollector`, never updated on a request path: Raft term, leader
   flag, commit and applied index, lag, lease, quorum, the engine's decision counters, the
@@ -49,7 +50,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,11 +174,15 @@ class MemberMetrics:
             )
         return child
 
-    def observe_apply(self, command: Any, result: Result, seconds: float) -> None:
-        """The replicated state's apply observer (tick thread): duration and login verdicts."""
+    def observe_apply(self, applied: Sequence[tuple[Any, Result]], seconds: float) -> None:
+        """The replicated state's apply observer (tick thread), once per committed entry: its duration
+        (one observation, however many commands a batch entry holds) and each login verdict in it."""
         self.apply_seconds.observe(seconds)
-        if getattr(command, "TYPE", "") == "login.record":
-            self.logins.labels(_login_target(command.target), _login_outcome(command.success, result)).inc()
+        for command, result in applied:
+            if getattr(command, "TYPE", "") == "login.record":
+                self.logins.labels(
+                    _login_target(command.target), _login_outcome(command.success, result)
+                ).inc()
 
     def collect_member(self, replicator: Replicator, data_dir: Path) -> None:
         """Register the scrape-time families of this member."""

@@ -11,6 +11,7 @@ import pytest
 
 from hsmnode import replicated_state
 from hsmnode.domain import commands as c
+from hsmnode.domain.batch import encode_batch
 from hsmnode.domain.errors import ErrorCode
 from hsmnode.replication import ReplicatedState
 from tests.unit.world import booted
@@ -98,3 +99,16 @@ def test_the_replicated_method_set_is_frozen() -> None:
         n for n in dir(ReplicatedState) if getattr(getattr(ReplicatedState, n), "replicated", False)
     )
     assert names == ["apply", "apply_v0", "barrier", "barrier_v0"]
+
+
+def test_the_observer_sees_each_entry_once_with_its_commands_and_results() -> None:
+    """hsmnode_raft_apply_duration_seconds is per committed entry (README): a batch entry of three
+    commands is one observation, carrying its decoded commands (for the login verdicts)."""
+    consumer = booted_consumer()
+    seen: list[tuple[list[tuple[c.Command, Any]], float]] = []
+    consumer.observer = lambda applied, seconds: seen.append((applied, seconds))
+    consumer.apply_payload(note("one"))
+    consumer.apply_payload(encode_batch([note("two"), b"garbage", note("three")]))
+    assert [[cmd.request_id for cmd, _ in applied] for applied, _ in seen] == [["one"], ["two", "three"]]
+    assert all(result.ok for applied, _ in seen for _, result in applied)
+    assert all(seconds >= 0 for _, seconds in seen)

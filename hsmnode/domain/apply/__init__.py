@@ -34,7 +34,7 @@ from hsmnode.domain.apply import (
 )
 from hsmnode.domain.audit import AuditCategory, AuditRecord
 from hsmnode.domain.errors import DomainError, ErrorCode
-from hsmnode.domain.result import Result
+from hsmnode.domain.result import Result, refusal
 from hsmnode.domain.state import HsmState, Seen
 
 DEDUP_CAPACITY = 10_000  # request ids remembered (and snapshotted) with their first result
@@ -120,13 +120,7 @@ def apply(state: HsmState, cmd: c.Command) -> Result:
             raise DomainError(ErrorCode.INVALID_ARGUMENT, f"command {cmd.TYPE!r} is not supported")
         result = handler(state, cmd)
     except DomainError as exc:
-        result = Result(
-            ok=False,
-            code=exc.code,
-            message=exc.message,
-            audit_detail=exc.audit_detail,
-            hidden_code=exc.hidden_code,
-        )
+        result = refusal(exc.code, exc.message, exc.audit_detail, exc.hidden_code)
     except Exception as exc:  # deterministic code fails the same way on every member
         result = Result(
             ok=False,
@@ -143,22 +137,31 @@ _CATEGORY = {"key": AuditCategory.KEY_MANAGEMENT.value, "login": AuditCategory.A
 
 
 def _record(state: HsmState, cmd: c.Command, result: Result) -> AuditRecord:
-    fields = {
-        "command": cmd.TYPE,
-        "outcome": "ok" if result.ok else str(result.code),
-        "category": _CATEGORY.get(cmd.TYPE.partition(".")[0], ""),
-        "container": _container_of(cmd),
-        "key": str(getattr(cmd, "object_id", "")),
-        "member": "",
-    }
-    if result.ok:  # an event recorded on behalf of a member (audit.key) names its own command
-        fields.update(result.value.get("audit_record", {}))
+    kind = cmd.TYPE
+    if result.ok:
+        value = result.value
+        outcome, detail = "ok", str(value.get("audit", ""))
+        own = value.get("audit_record")
+    else:
+        outcome, detail, own = str(result.code), result.audit_detail or result.message, None
+    category = _CATEGORY.get(kind.partition(".")[0], "")
+    container, key = _container_of(cmd), str(getattr(cmd, "object_id", ""))
+    if own:  # an event recorded on behalf of a member (audit.key) names its own command
+        fields = {"command": kind, "outcome": outcome, "category": category, "container": container}
+        fields.update({"key": key, "member": "", **own})
+        return state.audit.append(
+            timestamp=cmd.timestamp, actor=cmd.actor, request_id=cmd.request_id, detail=detail, **fields
+        )
     return state.audit.append(
         timestamp=cmd.timestamp,
         actor=cmd.actor,
         request_id=cmd.request_id,
-        detail=str(result.value.get("audit", "")) if result.ok else (result.audit_detail or result.message),
-        **fields,
+        command=kind,
+        outcome=outcome,
+        detail=detail,
+        category=category,
+        container=container,
+        key=key,
     )
 
 
@@ -166,7 +169,7 @@ def _remember(state: HsmState, cmd: c.Command, result: Result) -> None:
     if result.code is ErrorCode.UNAVAILABLE:
         return  # transient by definition: a retry with the same request_id is evaluated anew
     stored = dataclasses.replace(result, internal_trace="") if result.internal_trace else result
-    state.seen[cmd.request_id] = Seen(cmd.TYPE, cmd.actor, stored)
+    state.seen[cmd.request_id] = Seen(cmd.TYPE, cmd.actor, stored)  # 3 fields: __init__ is as cheap as maker
     while len(state.seen) > DEDUP_CAPACITY:
         state.seen.popitem(last=False)
 

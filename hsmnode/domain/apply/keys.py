@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import json
 import re
 
@@ -28,6 +29,11 @@ _ORIGINS = frozenset(origin.value for origin in KeyOrigin)
 _OBJECT_ID = re.compile(r"[0-9a-f]{32}")
 
 
+# check_attributes is a pure function of its arguments: the combinations that pass are remembered (a
+# burst of key creations repeats one); a refusal is raised anew on every call (lru_cache keeps none)
+_coherent = functools.lru_cache(maxsize=256)(check_attributes)
+
+
 def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
     operation = "object.create.public" if cmd.object_class == ObjectClass.PUBLIC else "object.create"
     authorize(state, cmd.actor, operation, cmd.timestamp, cmd.container)
@@ -44,9 +50,8 @@ def key_create(state: HsmState, cmd: c.KeyCreate) -> Result:
         )
     if cmd.origin not in _ORIGINS:
         raise DomainError(ErrorCode.INVALID_ARGUMENT, f"unknown key origin {cmd.origin!r}")
-    check_attributes(
-        cmd.key_type, cmd.size, cmd.object_class, cmd.usage, bool(cmd.wrapped), bool(cmd.public_der)
-    )
+    check = _coherent if type(cmd.usage) is tuple else check_attributes  # a tuple hashes: remembered
+    check(cmd.key_type, cmd.size, cmd.object_class, cmd.usage, bool(cmd.wrapped), bool(cmd.public_der))
     gate(state, cmd.container, "generate")  # M-of-N: no key is created while AUTHORIZED
     if len(holder.objects) >= MAX_OBJECTS:
         kind, _, name = cmd.container.partition(":")
@@ -88,7 +93,7 @@ def described(key: KeyObject, container: str) -> dict[str, object]:
         "object_class": key.object_class,
         EXTRACTABLE_STORED_AS: key.extractable,
         "usage": list(key.usage),
-        "public_der": base64.b64encode(key.public_der).decode("ascii"),
+        "public_der": base64.b64encode(key.public_der).decode("ascii") if key.public_der else "",
         "origin": key.origin,
         "created_at": key.created_at,
         "container": container,
