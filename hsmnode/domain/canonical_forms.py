@@ -14,7 +14,8 @@ another type than its shape's (a bool where an int is, a str subclass is fine: j
 text), and its caller then uses the encoder. tests/unit/test_canonical_forms.py compares each
 writer with the encoder on generated values; tests/unit/test_apply_golden.py pins main's bytes.
 
-    cluster_body(...)        audit.hashed_body of a cluster chain record (the four later fields)
+    cluster_body(...)        audit.hashed_body of a cluster chain record (the four later fields),
+                             or of a member's key-usage record (and its count)
     result_text(result)      canonical JSON of Result.to_data(), the value of a KeyCreate by hand
     seen_text(rid, ...)      canonical JSON of [request id, command type, actor, Result.to_data()]
 
@@ -57,7 +58,7 @@ def _strings(values: Any) -> str:
     return "[" + ",".join([s(v) for v in values]) + "]"
 
 
-_BODY = '{"actor":%s%s,"command":%s%s,"detail":%s%s%s,"outcome":%s,"request_id":%s,"seq":%s,"timestamp":%s}'
+_BODY = '{"actor":%s%s,"command":%s%s%s,"detail":%s%s%s,"outcome":%s,"request_id":%s,"seq":%s,"timestamp":%s}'
 
 
 def cluster_body(
@@ -72,9 +73,11 @@ def cluster_body(
     container: str,
     key: str,
     member: str,
+    count: int = 0,
 ) -> bytes:
-    """audit.hashed_body(seq=..., ..., category=..., container=..., key=..., member=...): sorted
-    keys, the later four only when set. TypeError for another type (fall back to hashed_body)."""
+    """audit.hashed_body(seq=..., ..., category=..., container=..., key=..., member=..., count=...):
+    sorted keys, the later five only when set (`count`: a key-usage record's, usage_audit.py).
+    TypeError for another type (fall back to hashed_body)."""
     if type(seq) is not int or type(timestamp) is not int:  # a bool is json's true, an int subclass its repr
         raise TypeError("seq and timestamp must be int")
     s = json_string
@@ -85,6 +88,7 @@ def cluster_body(
             ',"category":' + s(category) if category else "",
             s(command),
             ',"container":' + s(container) if container else "",
+            ',"count":' + _int(count) if count else "",
             s(detail),
             ',"key":' + s(key) if key else "",
             ',"member":' + s(member) if member else "",

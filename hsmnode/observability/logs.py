@@ -49,7 +49,22 @@ class JsonFormatter(logging.Formatter):
             out.update({k: v for k, v in extra.items() if k not in out})
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, separators=(",", ":"))
+        return "".join(_JSON_LINE(out, 0))
+
+
+def _text(value: Any) -> str:
+    return str(value)
+
+
+# json.dumps(out, default=str, separators=(",", ":")) without building an encoder per record (as
+# domain/jsonform.py does: its set-up was half of a request record's formatting); the same text
+# (tests/unit/test_observability.py), but a structure that contains itself raises RecursionError
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # json's C accelerator (not in typeshed)
+_JSON_LINE: Any = (
+    _make_encoder(None, _text, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+    if _make_encoder is not None
+    else json.JSONEncoder(default=str, separators=(",", ":")).iterencode
+)
 
 
 @functools.lru_cache(maxsize=4)
@@ -84,6 +99,9 @@ def configure(level: str, log_format: str, member: str) -> None:
         handler.setFormatter(JsonFormatter(member))
     else:
         handler.setFormatter(TextFormatter(f"%(asctime)s {member} %(levelname)s %(name)s: %(message)s"))
+    # no formatter here writes a record's thread or process: not looked up for every record (about
+    # half of a LogRecord's making, once per request and per CryptoStream batch)
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -64,6 +64,9 @@ def refusal(exc: BaseException) -> tuple[str, str] | None:
     return None
 
 
+_DETAIL = 1000  # characters of a key-usage record's detail at most
+
+
 class KeyAudit:
     def __init__(self, ctx: NodeContext, usage_log: UsageLog | None) -> None:
         self._ctx = ctx
@@ -79,19 +82,19 @@ class KeyAudit:
         ("unavailable") when the chain cannot be written: the uses must then not be served."""
         if self._usage is None or not uses:
             return
-        wanted = {
-            ok: self._ctx.audit_wanted(AuditCategory.KEY_USAGE, ok)
-            for ok in {use.outcome == "ok" for use in uses}
-        }
-        kept = [use for use in uses if wanted[use.outcome == "ok"]]
+        wanted: dict[bool, bool] = {}  # by success: the configuration read once per outcome kind
+        kept: list[Use] = []
+        for use in uses:
+            ok = use.outcome == "ok"
+            keep = wanted.get(ok)
+            if keep is None:
+                keep = wanted[ok] = self._ctx.audit_wanted(AuditCategory.KEY_USAGE, ok)
+            if keep:
+                kept.append(use if len(use.detail) <= _DETAIL else use._replace(detail=use.detail[:_DETAIL]))
         if not kept:
             return
         try:
-            self._usage.append_many(
-                self._ctx.clock_ms(),
-                claims.actor,
-                [use._replace(detail=use.detail[:1000]) for use in kept],
-            )
+            self._usage.append_many(self._ctx.clock_ms(), claims.actor, kept)
         except OSError as exc:
             # no unaudited key use: the caller's operation fails and the SDK tries another member
             raise ReplicationError(

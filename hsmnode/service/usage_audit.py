@@ -32,6 +32,7 @@ from hsmnode.domain.audit import (
     hashed_body,
     verify_chain,
 )
+from hsmnode.domain.canonical_forms import cluster_body
 
 USAGE_LOG = "usage-audit.log"
 # what a record is written from: (command, container, key, outcome, detail, count)
@@ -97,24 +98,41 @@ class UsageLog:
         the last sequence number. Raises OSError when the file cannot be written (nothing is then
         chained: the next append continues from the last written record)."""
         lines = []
+        member, category = self.member, AuditCategory.KEY_USAGE.value
         with self._lock:
             seq, head = self._seq, self._head
             for command, container, key, outcome, detail, count in uses:
                 seq += 1
-                body = hashed_body(
-                    seq=seq,
-                    timestamp=timestamp,
-                    actor=actor,
-                    request_id="",
-                    command=command,
-                    outcome=outcome,
-                    detail=detail,
-                    category=AuditCategory.KEY_USAGE.value,
-                    container=container,
-                    key=key,
-                    member=self.member,
-                    count=count if count > 1 else 0,
-                )
+                try:  # hashed_body's bytes, written out by hand (canonical_forms.py): a third of its cost
+                    body = cluster_body(
+                        seq,
+                        timestamp,
+                        actor,
+                        "",
+                        command,
+                        outcome,
+                        detail,
+                        category,
+                        container,
+                        key,
+                        member,
+                        count if count > 1 else 0,
+                    )
+                except TypeError:  # a value of another type: the encoder writes it (or raises)
+                    body = hashed_body(
+                        seq=seq,
+                        timestamp=timestamp,
+                        actor=actor,
+                        request_id="",
+                        command=command,
+                        outcome=outcome,
+                        detail=detail,
+                        category=category,
+                        container=container,
+                        key=key,
+                        member=member,
+                        count=count if count > 1 else 0,
+                    )
                 digest = chain_hash(head, body)
                 lines.append(
                     b'{"hash":"%s","prev_hash":"%s","record":%s}\n' % (digest.encode(), head.encode(), body)

@@ -50,6 +50,35 @@ def test_a_cluster_record_body_is_hashed_bodys(
     assert cluster_body(**fields) == hashed_body(**fields)
 
 
+@given(
+    seq=ints,
+    timestamp=ints,
+    strings=st.tuples(text, text, text, text, text),
+    later=st.tuples(text, text, text),
+    count=ints,
+)
+def test_a_key_usage_record_body_is_hashed_bodys(
+    seq: int, timestamp: int, strings: tuple[str, ...], later: tuple[str, ...], count: int
+) -> None:
+    actor, request_id, command, outcome, detail = strings
+    container, key, member = later
+    fields: dict[str, Any] = dict(
+        seq=seq,
+        timestamp=timestamp,
+        actor=actor,
+        request_id=request_id,
+        command=command,
+        outcome=outcome,
+        detail=detail,
+        category="key_usage",
+        container=container,
+        key=key,
+        member=member,
+        count=count,
+    )
+    assert cluster_body(**fields) == hashed_body(**fields)
+
+
 def described(draw_text: st.DrawFn) -> dict[str, Any]:
     return {
         "label": draw_text(text),

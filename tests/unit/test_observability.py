@@ -166,6 +166,27 @@ def test_json_log_line_carries_the_record_fields_and_the_member() -> None:
     assert "ValueError: boom" in json.loads(JsonFormatter("node1").format(failed))["exception"]
 
 
+def test_json_log_line_is_json_dumps_text() -> None:
+    """The formatter's encoder, built once, writes what json.dumps(default=str) wrote: non-ASCII
+    escaped, floats and NaN as json writes them, anything else by its str()."""
+
+    class Odd:
+        def __str__(self) -> str:
+            return "odd \u00e9"
+
+    record = logging.LogRecord(
+        "hsmnode.request", logging.INFO, __file__, 1, "sign \u00e9 %s", ("\u2028",), None
+    )
+    values = {"f": 0.1 + 0.2, "nan": float("nan"), "nested": [1, {"z": None, "b": True}], "odd": Odd()}
+    record.fields = fields(actor="user:j\u00fcrgen", data=b"\x00", **values)["fields"]
+    line = JsonFormatter("node\u00e9").format(record)
+    data = json.loads(line)
+    head = {"time": data["time"], "level": "info", "logger": "hsmnode.request", "member": "node\u00e9"}
+    expected = head | {"message": "sign \u00e9 \u2028"} | record.fields
+    assert line == json.dumps(expected, default=str, separators=(",", ":"))
+    assert line.isascii() and data["actor"] == "user:j\u00fcrgen" and data["odd"] == "odd \u00e9"
+
+
 @pytest.mark.parametrize(
     "created", [1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.0005, 1_600_000_000.25]
 )
