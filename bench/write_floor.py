@@ -24,8 +24,11 @@ and the answer's encoding; the member's interceptors (metrics, request log).
 
 Rows (group "replicated writes"): the floor's p50 in ms per rate and the lone write's, the note
 giving served ops/s, p99, writes per batch and CPU ms per write of each process (idle subtracted,
-* the leader). With `--compare` (on in `run(ctx)`): hsmnode's key creation at the same rates on a
-fresh DevCluster (bench.write_curve.runs), one row each, its p50 against the floor's p50 (the ratio).
+* the leader). Unless `--no-compare` (always on in `run(ctx)`): hsmnode's key creation at the same
+rates on a fresh DevCluster (bench.write_curve.runs), one row each, its p50 against the floor's p50
+(the ratio). A rate that this row or the floor served at under 95% of the rate offered gets no
+ratio (the note says which: the machine was busy; run again). Ports: the first free block from
+15000 up, or from HSMNODE_BENCH_BASE_PORT (bench/README.md, "Ports").
 In `make bench` (`run(ctx)`) a row lasts at most RUN_SECONDS (2.5 s), to keep the module's part
 ≤ 40 s; run alone for longer rows.
 `--variants insecure,unary,pipelined,echo` adds the floor without TLS, with one unary call per write
@@ -375,8 +378,10 @@ def measure(
         stop_members(floor.members)
     base = measured["mtls"]
     rows = [Row(GROUP, name, round(t.p50_ms, 2), "ms p50", note=note) for name, t, note in base]
+    offered: list[float | None] = [*rates, None]  # the rows' order: each rate, then the lone write
     for v in variants:  # each variant against the mTLS coalesced floor, rate by rate
-        for (name, t, note), (_, f, _) in zip(measured[v], base, strict=True):
+        for (name, t, note), (_, f, _), rate in zip(measured[v], base, offered, strict=True):
+            ratio, short = _against(t, f, rate)
             rows.append(
                 Row(
                     GROUP,
@@ -385,12 +390,14 @@ def measure(
                     "ms p50",
                     baseline="floor (mTLS, coalesced) p50",
                     baseline_value=round(f.p50_ms, 2),
-                    ratio=round(t.p50_ms / f.p50_ms, 2) if f.p50_ms else None,
-                    note=note,
+                    ratio=ratio,
+                    note=short + note,
                 )
             )
     if with_compare:
-        for (name, t, note), (_, f, _) in zip(compare(work, rates, threads, seconds), base, strict=True):
+        hsm = compare(work, rates, threads, seconds)
+        for (name, t, note), (_, f, _), rate in zip(hsm, base, offered, strict=True):
+            ratio, short = _against(t, f, rate)
             rows.append(
                 Row(
                     GROUP,
@@ -399,11 +406,30 @@ def measure(
                     "ms p50",
                     baseline="floor p50, same run",
                     baseline_value=round(f.p50_ms, 2),
-                    ratio=round(t.p50_ms / f.p50_ms, 2) if f.p50_ms else None,
-                    note=f"{t.rate:,.0f} ops/s served, p99 {t.p99_ms:.2f} ms, {t.failed} failed; {note}",
+                    ratio=ratio,
+                    note=f"{short}{t.rate:,.0f} ops/s served, p99 {t.p99_ms:.2f} ms, {t.failed} failed; {note}",
                 )
             )
     return rows
+
+
+SERVED_SHARE = 0.95  # a rate row served at under this share of its offered rate gets no ratio
+
+
+def _against(t: Timing, floor: Timing, offered: float | None) -> tuple[float | None, str]:
+    """(ratio of `t`'s p50 to the floor's, "" ) or (None, a note's opening saying why there is none):
+    at an offered rate, a row that served under SERVED_SHARE of it measured a backlog, not the rate."""
+    short = [
+        who
+        for who, timing in (("this row", t), ("the floor", floor))
+        if offered and timing.rate < SERVED_SHARE * offered
+    ]
+    if short:
+        return None, (
+            f"no ratio: {' and '.join(short)} served under {SERVED_SHARE:.0%} of the {offered:,.0f}/s "
+            "offered (a backlog, not the rate: the machine was busy, run again); "
+        )
+    return (round(t.p50_ms / floor.p50_ms, 2) if floor.p50_ms else None), ""
 
 
 def run(ctx: BenchContext) -> list[Row]:

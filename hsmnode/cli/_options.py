@@ -24,7 +24,7 @@ def check_endpoint(ctx: click.Context, param: click.Parameter, value: Any) -> An
         host, _, port = str(text).rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise click.BadParameter(
-                f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:10300 or node1.example:50051)", ctx, param
+                f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:7400 or node1.example:50051)", ctx, param
             )
     return value
 

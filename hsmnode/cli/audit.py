@@ -178,7 +178,8 @@ def _page(session: HsmRoleSession, chain: str, after_seq: int, limit: int) -> tu
 )
 def verify(call: ApplianceCall, only: tuple[str, ...], timeout: float) -> None:
     """Recompute the cluster chain and each member's key-usage chain on every member; exit 1 if a
-    chain is broken or a member cannot be checked."""
+    chain is broken or a member cannot be checked. Needs the Auditor: `hsmnode login audit`, then
+    `hsmnode hsm login --auditor` (admin is refused)."""
     checks: list[dict[str, Any]] = []
     with _members(call, only, timeout) as (_auditor, members):
         for member_id, session in members:

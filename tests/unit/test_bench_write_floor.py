@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.write_floor import PAYLOAD, FloorClient, check
+from bench.common import Timing
+from bench.write_floor import PAYLOAD, FloorClient, _against, check
 from hsmnode.client._write_batch import Fallback, Write
 
 
@@ -66,3 +67,19 @@ def test_a_wrong_or_failed_answer_sends_each_write_alone(answer: object) -> None
     client._send("floor", writes)
     assert all(w.answer == Fallback(True) for w in writes)
     client.close()
+
+
+def _timing(rate: float, p50_ms: float) -> Timing:
+    return Timing(rate=rate, p50_ms=p50_ms, p99_ms=2 * p50_ms, ops=int(rate), failed=0)
+
+
+def test_a_row_served_below_its_offered_rate_gets_no_ratio() -> None:
+    # both served the rate: hsmnode's p50 over the floor's
+    assert _against(_timing(998.0, 14.0), _timing(996.0, 7.0), 1000.0) == (2.0, "")
+    # the floor fell behind (a backlog, not the rate): no ratio, and the note says which
+    ratio, note = _against(_timing(998.0, 14.0), _timing(130.0, 900.0), 250.0)
+    assert ratio is None and "the floor served under 95% of the 250/s offered" in note
+    ratio, note = _against(_timing(700.0, 400.0), _timing(996.0, 7.0), 1000.0)
+    assert ratio is None and note.startswith("no ratio: this row served under")
+    # the lone write has no offered rate: always a ratio
+    assert _against(_timing(180.0, 5.0), _timing(250.0, 2.5), None) == (2.0, "")
