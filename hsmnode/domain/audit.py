@@ -140,6 +140,60 @@ def hashed_body(
     return canonical_json(body_fields)
 
 
+def record_body(
+    seq: int,
+    timestamp: int,
+    actor: str,
+    request_id: str,
+    command: str,
+    outcome: str,
+    detail: str,
+    category: str,
+    container: str,
+    key: str,
+    member: str,
+    **later: str | int,
+) -> bytes:
+    """`hashed_body`'s bytes for a record with these fields: written out by hand
+    (canonical_forms.cluster_body) when the later fields are at most `count` and every value has its
+    usual type, else by the encoder (which raises TypeError for an unknown field or a value JSON
+    cannot hold). The cluster chain (AuditLog.append) and each member's key-usage chain
+    (service/usage_audit.py) hash their records' bodies through here."""
+    count = later.get("count", 0)
+    if later.keys() <= {"count"} and type(count) is int:
+        try:
+            return cluster_body(
+                seq,
+                timestamp,
+                actor,
+                request_id,
+                command,
+                outcome,
+                detail,
+                category,
+                container,
+                key,
+                member,
+                count,
+            )
+        except TypeError:
+            pass
+    return hashed_body(
+        seq=seq,
+        timestamp=timestamp,
+        actor=actor,
+        request_id=request_id,
+        command=command,
+        outcome=outcome,
+        detail=detail,
+        category=category,
+        container=container,
+        key=key,
+        member=member,
+        **later,
+    )
+
+
 def chain_hash(prev_hash: str, body: bytes) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()
 
@@ -185,39 +239,20 @@ class AuditLog:
         records = self._records
         seq = len(records) + 1
         prev_hash = records[-1].hash if records else GENESIS_HASH
-        body: bytes | None = None
-        if not later:
-            try:
-                body = cluster_body(
-                    seq,
-                    timestamp,
-                    actor,
-                    request_id,
-                    command,
-                    outcome,
-                    detail,
-                    category,
-                    container,
-                    key,
-                    member,
-                )
-            except TypeError:
-                body = None
-        if body is None:
-            body = hashed_body(
-                seq=seq,
-                timestamp=timestamp,
-                actor=actor,
-                request_id=request_id,
-                command=command,
-                outcome=outcome,
-                detail=detail,
-                category=category,
-                container=container,
-                key=key,
-                member=member,
-                **later,
-            )
+        body = record_body(
+            seq,
+            timestamp,
+            actor,
+            request_id,
+            command,
+            outcome,
+            detail,
+            category,
+            container,
+            key,
+            member,
+            **later,
+        )
         record = _record(
             seq=seq,
             timestamp=timestamp,

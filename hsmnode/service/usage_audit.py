@@ -29,10 +29,9 @@ from hsmnode.domain.audit import (
     AuditCategory,
     AuditRecord,
     chain_hash,
-    hashed_body,
+    record_body,
     verify_chain,
 )
-from hsmnode.domain.canonical_forms import cluster_body
 
 USAGE_LOG = "usage-audit.log"
 # what a record is written from: (command, container, key, outcome, detail, count)
@@ -103,36 +102,20 @@ class UsageLog:
             seq, head = self._seq, self._head
             for command, container, key, outcome, detail, count in uses:
                 seq += 1
-                try:  # hashed_body's bytes, written out by hand (canonical_forms.py): a third of its cost
-                    body = cluster_body(
-                        seq,
-                        timestamp,
-                        actor,
-                        "",
-                        command,
-                        outcome,
-                        detail,
-                        category,
-                        container,
-                        key,
-                        member,
-                        count if count > 1 else 0,
-                    )
-                except TypeError:  # a value of another type: the encoder writes it (or raises)
-                    body = hashed_body(
-                        seq=seq,
-                        timestamp=timestamp,
-                        actor=actor,
-                        request_id="",
-                        command=command,
-                        outcome=outcome,
-                        detail=detail,
-                        category=category,
-                        container=container,
-                        key=key,
-                        member=member,
-                        count=count if count > 1 else 0,
-                    )
+                body = record_body(
+                    seq,
+                    timestamp,
+                    actor,
+                    "",
+                    command,
+                    outcome,
+                    detail,
+                    category,
+                    container,
+                    key,
+                    member,
+                    count=count if count > 1 else 0,
+                )
                 digest = chain_hash(head, body)
                 lines.append(
                     b'{"hash":"%s","prev_hash":"%s","record":%s}\n' % (digest.encode(), head.encode(), body)
