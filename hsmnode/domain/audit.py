@@ -234,8 +234,8 @@ class AuditLog:
         **later: str,
     ) -> AuditRecord:
         """Chain the next record (seq and prev_hash from the log) and return it. Once per applied
-        command on every member: the four later fields apply sets are parameters, and the hashed
-        body is written out (canonical_forms.cluster_body) unless another later field or type comes."""
+        command on every member: the four later fields apply sets are parameters; the hashed body
+        is `record_body`'s (written out by hand unless another later field or type comes)."""
         records = self._records
         seq = len(records) + 1
         prev_hash = records[-1].hash if records else GENESIS_HASH
